@@ -1,0 +1,85 @@
+"""Validity of sampled tunes.
+
+Samples N tunes (default 200) at temperature 1.0 from a model (default: the shipped one)
+and prints two shares:
+  - music21: the tune parses into at least one bar of notes (tunesmith's own check);
+  - abc2midi (Debian package abcmidi): converts with no "Error" line in its output.
+The most common failure reasons are listed below the figures.
+
+    python benchmarks/validity.py [--model DIR] [--num 200] [--seed 0] [--temperature 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from tunesmith import families
+from tunesmith.io.abc import as_tune_book_entry, check_tune
+from tunesmith.training.checkpoint import load_checkpoint
+
+
+def abc2midi_errors(abc: str, workdir: Path) -> list[str]:
+    src = workdir / "t.abc"
+    src.write_text(abc)
+    out = subprocess.run(["abc2midi", str(src), "-o", str(workdir / "t.mid")],
+                         capture_output=True, text=True, timeout=60)
+    return [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(families.pretrained_dir("abc")))
+    ap.add_argument("--num", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=1.0)
+    args = ap.parse_args()
+
+    ckpt = load_checkpoint(args.model)
+    fam = families.for_representation(ckpt.representation.name)
+    t0 = time.perf_counter()
+    texts = fam.sample_texts(ckpt.model, ckpt.representation,
+                             fam.ComposeOptions(num=args.num, seed=args.seed,
+                                                temperature=args.temperature))
+    t_sample = time.perf_counter() - t0
+    tunes = [as_tune_book_entry(t, i + 1, f"sample {i + 1}") for i, t in enumerate(texts)]
+    m21_fail = Counter()
+    m21_ok = 0
+    for t in tunes:
+        reason = check_tune(t)
+        if reason is None:
+            m21_ok += 1
+        else:
+            m21_fail[reason[:80]] += 1
+    a2m_ok, a2m_fail = None, Counter()
+    if shutil.which("abc2midi"):
+        a2m_ok = 0
+        with tempfile.TemporaryDirectory() as tmp:
+            for t in tunes:
+                errs = abc2midi_errors(t, Path(tmp))
+                if errs:
+                    a2m_fail[errs[0].split(":", 1)[-1].strip()[:80]] += 1
+                else:
+                    a2m_ok += 1
+    n = len(tunes)
+    ended = sum(1 for t in texts if len(t) < 1500)
+    print(f"model: {args.model}")
+    print(f"sampled {n} tunes at temperature {args.temperature} in {t_sample:.1f} s; "
+          f"{ended} ended with the end marker before the 1,500-character limit")
+    print(f"music21 (>= one bar of notes): {m21_ok}/{n} = {100 * m21_ok / n:.1f}%")
+    if a2m_ok is None:
+        print("abc2midi: not installed (apt-get install abcmidi)")
+    else:
+        print(f"abc2midi (no error line):     {a2m_ok}/{n} = {100 * a2m_ok / n:.1f}%")
+    for name, fails in (("music21", m21_fail), ("abc2midi", a2m_fail)):
+        for reason, count in fails.most_common(5):
+            print(f"  {name} failure x{count}: {reason}")
+
+
+if __name__ == "__main__":
+    main()

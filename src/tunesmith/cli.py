@@ -1,0 +1,351 @@
+"""The ``tunesmith`` command line. Each subcommand is a plain function of parsed flags; the
+CLI is the only place that turns flags and presets into config dataclasses.
+
+A user mistake (:class:`TunesmithError`) prints ``tunesmith: error: <file>: <problem>`` on
+one line and exits 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from tunesmith.errors import TunesmithError
+
+
+def _err(*args, **kwargs):
+    kwargs.setdefault("file", sys.stderr)
+    print(*args, **kwargs)
+
+
+# --- corpora ---------------------------------------------------------------------------
+
+def cmd_corpora(args) -> int:
+    from tunesmith.corpora import BUILTIN, count_tunes
+
+    print(f"{'name':<12} {'kind':<5} {'tunes':>7}  description")
+    for spec in BUILTIN.values():
+        try:
+            n = f"{count_tunes(spec.name):>7}"
+        except TunesmithError:
+            n = f"{'n/a':>7}"
+        print(f"{spec.name:<12} {spec.kind:<5} {n}  {spec.description}")
+    print("\nAny ABC file or folder of .abc files is a corpus too: --corpus PATH")
+    return 0
+
+
+# --- train -----------------------------------------------------------------------------
+
+MODEL_FLAGS = {"embedding_dim": "embedding_dim", "hidden_size": "hidden_size",
+               "layers": "num_layers", "cell": "cell", "dropout": "dropout"}
+TRAIN_FLAGS = ("steps", "batch_size", "seq_len", "lr", "schedule", "warmup", "clip",
+               "eval_every", "patience", "checkpoint_every", "seed", "device", "weight_decay")
+
+
+def cmd_train(args) -> int:
+    from tunesmith import families
+    from tunesmith.training.checkpoint import load_checkpoint, write_json
+    from tunesmith.training.config import TrainConfig
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        cfg_path = run_dir / "config.json"
+        if not cfg_path.is_file():
+            raise TunesmithError("not a run folder (no config.json)", run_dir)
+        if not (run_dir / "last").is_dir():
+            raise TunesmithError("nothing to resume: the run has no 'last' checkpoint", run_dir)
+        run = json.loads(cfg_path.read_text())
+        fam = families.get(run["family"])
+        train_cfg = TrainConfig(**run["train"])
+        if args.device:
+            train_cfg = replace(train_cfg, device=args.device)
+        rep = load_checkpoint(run_dir / "last").representation
+        prepared = fam.prepare_data(run["corpus"], representation=rep)
+        model_cfg = run["model"]
+    else:
+        fam = families.get(args.family)
+        from tunesmith.presets import preset
+
+        p = preset(fam.MODEL, args.preset)
+        train_over = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
+        try:
+            train_cfg = TrainConfig(**(p["train"] | train_over))
+        except ValueError as e:
+            raise TunesmithError(str(e)) from None
+        corpus = args.corpus or fam.DEFAULT_CORPUS
+        prepared = fam.prepare_data(corpus)
+        rep = prepared.representation
+        model_cfg = dict(p["model"])
+        model_cfg.update({v: getattr(args, k) for k, v in MODEL_FLAGS.items()
+                          if getattr(args, k) is not None})
+        model_cfg["vocab_size"] = len(rep.vocab)
+        run_dir = Path(args.out or f"runs/{args.family}-{args.preset}")
+        if (run_dir / "last").exists() and not args.force:
+            raise TunesmithError("run folder already holds a run: continue it with "
+                                 f"`tunesmith train --resume {run_dir}`, or pass --force "
+                                 "to start over", run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("metrics.csv", "curves.png"):
+            (run_dir / stale).unlink(missing_ok=True)
+        run = {"family": args.family, "corpus": corpus, "preset": args.preset,
+               "model": model_cfg, "train": asdict(train_cfg)}
+        write_json(run_dir / "config.json", run)
+
+    from tunesmith import models
+    from tunesmith.data.tokens import SequenceBatches, TokenWindows
+    from tunesmith.training.trainer import Trainer
+
+    info = prepared.info
+    print(f"corpus {info['corpus']}: " + ", ".join(
+        f"{s} {info['tunes'][s]} tunes / {info['tokens'][s]:,} tokens" for s in info["tunes"])
+        + (f"; {info['skipped']} skipped" if info["skipped"] else ""))
+    if not prepared.sequences["valid"]:
+        raise TunesmithError("corpus too small: no tune landed in the validation split "
+                             "(it needs about 20 tunes or more)", info["corpus"])
+    model = models.build(fam.MODEL, model_cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model {fam.MODEL} {n_params:,} parameters; run folder {run_dir}")
+    train_data = TokenWindows(prepared.sequences["train"], train_cfg.seq_len,
+                              train_cfg.batch_size, seed=train_cfg.seed)
+    valid_data = SequenceBatches(prepared.sequences["valid"], max_items=train_cfg.eval_max_items)
+    trainer = Trainer(model, rep, train_data, valid_data, train_cfg, run_dir,
+                      resume=bool(args.resume), progress=not args.no_progress,
+                      summary_extra={"corpus": info})
+    if args.resume:
+        print(f"resuming at step {trainer.step} of {train_cfg.steps}")
+    t0 = time.perf_counter()
+    summary = trainer.fit(stop_at=args.stop_at)
+    wall = time.perf_counter() - t0
+    best = summary["best_valid"] or {}
+    if summary["interrupted"]:
+        print(f"interrupted at step {summary['step']}; checkpoint saved. Continue with: "
+              f"tunesmith train --resume {run_dir}")
+        return 130
+    msg = f"done at step {summary['step']} in {wall:.0f} s"
+    if best:
+        msg += (f"; best valid loss {best['loss']:.4f} (bits/token {best['bits']:.3f}, "
+                f"accuracy {best['accuracy']:.3f}) at step {best['step']}")
+    if summary["stopped_early"]:
+        msg += " [early stop]"
+    print(msg)
+    print(f"checkpoints: {run_dir / 'best'} (best), {run_dir / 'last'} (last); "
+          f"curves: {run_dir / 'curves.png'}")
+    if args.samples and (run_dir / "best").exists():
+        _compose_into(run_dir / "best", run_dir / "samples", args.samples,
+                      seed=train_cfg.seed, wav=True)
+    return 0
+
+
+def _compose_into(model_path, out_dir, num, seed, wav):
+    from tunesmith import families
+    from tunesmith.io.audio import fluidsynth_available
+    from tunesmith.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(model_path)
+    fam = families.for_representation(ckpt.representation.name)
+    opts = fam.ComposeOptions(num=num, seed=seed, wav=wav and fluidsynth_available(), png=True)
+    result = fam.compose(ckpt, opts, Path(out_dir), log=_err)
+    print(f"samples: {result.summary} -> {out_dir}")
+
+
+# --- compose ---------------------------------------------------------------------------
+
+def _load_model(model: str | None, family: str | None, device: str | None = None):
+    from tunesmith import families
+    from tunesmith.training.checkpoint import load_checkpoint
+    from tunesmith.training.trainer import resolve_device
+
+    path = Path(model) if model else families.pretrained_dir(family or families.DEFAULT_FAMILY)
+    return load_checkpoint(path, device=str(resolve_device(device or "auto")))
+
+
+def cmd_compose(args) -> int:
+    from tunesmith import families
+
+    if args.model and args.family:
+        raise TunesmithError("give --model or --family, not both")
+    ckpt = _load_model(args.model, args.family, args.device)
+    fam = families.for_representation(ckpt.representation.name)
+    from tunesmith.io.audio import fluidsynth_available
+
+    wav = not args.no_wav
+    if wav and not fluidsynth_available():
+        _err("note: FluidSynth is not installed, skipping WAV (apt-get install libfluidsynth3)")
+        wav = False
+    opts = fam.ComposeOptions(num=args.num, max_len=args.max_len, primer=args.primer,
+                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                              seed=args.seed, wav=wav, png=args.png, soundfont=args.soundfont)
+    if opts.num <= 0:
+        raise TunesmithError(f"--num must be positive, got {opts.num}")
+    result = fam.compose(ckpt, opts, Path(args.out), log=_err)
+    print(f"{result.summary} -> {args.out}")
+    return 0
+
+
+# --- evaluate --------------------------------------------------------------------------
+
+def cmd_evaluate(args) -> int:
+    from tunesmith import families
+    from tunesmith.data.tokens import SequenceBatches
+    from tunesmith.evaluation.likelihood import evaluate
+    from tunesmith.io.abc import check_tune
+
+    ckpt = _load_model(args.model, None, args.device)
+    fam = families.for_representation(ckpt.representation.name)
+    corpus = args.corpus or ckpt.meta.get("summary", {}).get("corpus", {}).get("corpus") \
+        or fam.DEFAULT_CORPUS
+    prepared = fam.prepare_data(corpus, representation=ckpt.representation, report=_err)
+    device = next(ckpt.model.parameters()).device
+    print(f"model {ckpt.path} on corpus {corpus}")
+    print(f"{'split':<6} {'tunes':>6} {'tokens':>9} {'nll':>7} {'ppl':>7} {'bits/char':>9} "
+          f"{'accuracy':>8}")
+    results = {}
+    for split in ("valid", "test"):
+        seqs = prepared.sequences[split]
+        if not seqs:
+            print(f"{split:<6} {0:>6}  (no tunes in this split)")
+            continue
+        m = evaluate(ckpt.model, SequenceBatches(seqs), device)
+        results[split] = m
+        print(f"{split:<6} {len(seqs):>6} {int(m['count']):>9} {m['nll']:>7.4f} {m['ppl']:>7.3f}"
+              f" {m['bits']:>9.4f} {m['accuracy']:>8.4f}")
+    if args.samples:
+        opts = fam.ComposeOptions(num=args.samples, temperature=args.temperature, seed=args.seed)
+        texts = fam.sample_texts(ckpt.model, ckpt.representation, opts, device=device)
+        ok = sum(check_tune(t) is None for t in texts)
+        results["validity"] = ok / len(texts)
+        print(f"validity: {ok}/{len(texts)} sampled tunes ({100 * ok / len(texts):.1f}%) parse "
+              f"with music21 into at least one bar of notes (temperature {args.temperature})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+# --- render ----------------------------------------------------------------------------
+
+def cmd_render(args) -> int:
+    from tunesmith.io.audio import write_wav
+    from tunesmith.io.plots import write_pianoroll_png
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise TunesmithError("no such file", path)
+    suffix = path.suffix.lower()
+    if suffix in (".mid", ".midi"):
+        from tunesmith.io.midi import read_midi
+
+        piece = read_midi(path)
+    elif suffix == ".abc":
+        from tunesmith.io.abc import read_tune_book, tune_to_piece
+
+        tunes = read_tune_book(path)
+        if not 1 <= args.tune <= len(tunes):
+            raise TunesmithError(f"--tune {args.tune} out of range (the file has "
+                                 f"{len(tunes)} tunes)", path)
+        try:
+            piece = tune_to_piece(tunes[args.tune - 1].text)
+        except ValueError as e:
+            raise TunesmithError(f"invalid ABC ({e})", path) from None
+    else:
+        raise TunesmithError("render takes an .abc or .mid file", path)
+    if not piece.notes:
+        raise TunesmithError("no notes to render", path)
+    out = Path(args.out) if args.out else path.with_suffix("")
+    wanted = {"wav", "png"} if args.to == "both" else {args.to}
+    if "wav" in wanted:
+        print(write_wav(piece, out.with_suffix(".wav"), args.soundfont))
+    if "png" in wanted:
+        print(write_pianoroll_png(piece, out.with_suffix(".png")))
+    return 0
+
+
+# --- parser ----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from tunesmith import __version__
+
+    p = argparse.ArgumentParser(prog="tunesmith", description="Learn music from a corpus and "
+                                "compose new music with neural sequence models.")
+    p.add_argument("--version", action="version", version=f"tunesmith {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("corpora", help="list the built-in corpora with tune counts")
+    s.set_defaults(func=cmd_corpora)
+
+    s = sub.add_parser("train", help="train a model; writes a run folder")
+    s.add_argument("--family", default="abc", help="task family (default: abc)")
+    s.add_argument("--corpus", help="built-in corpus name or path to ABC file/folder "
+                   "(default: folk-abc)")
+    s.add_argument("--preset", default="small", help="debug | small | lab (default: small)")
+    s.add_argument("--out", help="run folder (default: runs/FAMILY-PRESET)")
+    s.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its "
+                   "last checkpoint")
+    s.add_argument("--force", action="store_true", help="start over in a folder that has a run")
+    for flag, typ in [("steps", int), ("batch-size", int), ("seq-len", int), ("lr", float),
+                      ("weight-decay", float), ("warmup", int), ("clip", float),
+                      ("eval-every", int), ("patience", int), ("checkpoint-every", int),
+                      ("seed", int), ("embedding-dim", int), ("hidden-size", int),
+                      ("layers", int), ("dropout", float)]:
+        s.add_argument(f"--{flag}", type=typ)
+    s.add_argument("--schedule", choices=["constant", "cosine", "linear"])
+    s.add_argument("--cell", choices=["lstm", "gru", "rnn"])
+    s.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    s.add_argument("--samples", type=int, default=4, help="tunes to compose from the best "
+                   "checkpoint at the end (default 4; 0 = none)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--stop-at", type=int, help=argparse.SUPPRESS)  # simulate an interruption
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("compose", help="compose new music with a trained model")
+    g = s.add_argument_group("model (default: the shipped ABC model)")
+    g.add_argument("--model", help="checkpoint folder (e.g. runs/abc-small/best)")
+    g.add_argument("--family", help="use the shipped default model of this family (abc)")
+    s.add_argument("--out", default="compositions", help="output folder (default: compositions)")
+    s.add_argument("--num", type=int, default=8, help="how many tunes (default 8)")
+    s.add_argument("--max-len", type=int, default=1500, help="max characters per tune")
+    s.add_argument("--primer", default="", help=r"start of each tune, e.g. 'M:6/8\nK:D\n'")
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--top-k", type=int, default=0)
+    s.add_argument("--top-p", type=float, default=1.0)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--no-wav", action="store_true", help="skip WAV rendering")
+    s.add_argument("--png", action="store_true", help="also draw a piano roll per tune")
+    s.add_argument("--soundfont", help="a .sf2 soundfont (default: pretty_midi's GM font)")
+    s.add_argument("--device")
+    s.set_defaults(func=cmd_compose)
+
+    s = sub.add_parser("evaluate", help="likelihood and sample validity of a model")
+    s.add_argument("--model", help="checkpoint folder (default: the shipped ABC model)")
+    s.add_argument("--corpus", help="corpus to evaluate on (default: the model's own)")
+    s.add_argument("--samples", type=int, default=100, help="tunes to sample for the validity "
+                   "rate (default 100; 0 = skip)")
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", help="also write the figures to this JSON file")
+    s.add_argument("--device")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("render", help="turn an ABC or MIDI file into WAV and/or PNG")
+    s.add_argument("file")
+    s.add_argument("--to", choices=["wav", "png", "both"], default="both")
+    s.add_argument("--tune", type=int, default=1, help="which tune of an ABC book (1-based)")
+    s.add_argument("--out", help="output path without suffix (default: beside the input)")
+    s.add_argument("--soundfont")
+    s.set_defaults(func=cmd_render)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TunesmithError as e:
+        _err(f"tunesmith: error: {e}")
+        return 2
+    except KeyboardInterrupt:
+        _err("tunesmith: interrupted")
+        return 130

@@ -1,0 +1,114 @@
+"""Named corpora: built-ins that ship inside pip packages, and the user's own files.
+
+A corpus name is either a key of :data:`BUILTIN` or a path to a file or folder.
+Loading returns the usable items and a list of problems (``file#n (X:..): reason``), so
+that one broken tune or file is reported and skipped instead of stopping a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunesmith.errors import TunesmithError
+from tunesmith.io.abc import AbcTune, model_text, read_tune_book
+
+
+@dataclass(frozen=True)
+class BuiltinCorpus:
+    name: str
+    kind: str  # "abc" (later: "midi", "musicxml")
+    description: str
+    package: str  # the pip package whose files it reads
+    folders: tuple[str, ...]  # folders inside that package's corpus directory
+
+
+BUILTIN: dict[str, BuiltinCorpus] = {
+    "folk-abc": BuiltinCorpus(
+        name="folk-abc",
+        kind="abc",
+        description="Folk tunes in ABC shipped with music21: Essen folk songs, Ryan's Mammoth "
+        "Collection, O'Neill's 1850, Aird's Airs, Nottingham, misc. folk",
+        package="music21",
+        folders=("essenFolksong", "ryansMammoth", "oneills1850", "airdsAirs", "miscFolk",
+                 "nottingham-dataset"),
+    ),
+}
+
+
+@dataclass
+class AbcCorpus:
+    """Tunes ready for a text model: ``texts[i]`` is the model text of ``tunes[i]``."""
+
+    name: str
+    tunes: list[AbcTune] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # reported and skipped
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def music21_corpus_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("music21")
+    if spec is None or spec.origin is None:
+        raise TunesmithError("the built-in corpora need music21 (pip install music21)")
+    return Path(spec.origin).parent / "corpus"
+
+
+def corpus_files(name: str) -> list[Path]:
+    """The files behind a corpus name or path, sorted (so loading order is deterministic)."""
+    if name in BUILTIN:
+        root = music21_corpus_dir()
+        spec = BUILTIN[name]
+        return sorted(p for folder in spec.folders for p in (root / folder).rglob("*.abc"))
+    path = Path(name).expanduser()
+    if not path.exists():
+        known = ", ".join(BUILTIN)
+        raise TunesmithError(f"no such file or folder (built-in corpora: {known})", path)
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".abc" and p.is_file())
+    if not files:
+        raise TunesmithError("empty corpus: no .abc files in this folder", path)
+    return files
+
+
+def load_abc_corpus(name: str) -> AbcCorpus:
+    """Load every tune of a corpus as model text. Unusable tunes and files go to
+    ``problems``; a corpus with no usable tune at all is a :class:`TunesmithError`."""
+    files = corpus_files(name)
+    corpus = AbcCorpus(name=name)
+    single_file = len(files) == 1
+    for f in files:
+        try:
+            tunes = read_tune_book(f)
+        except TunesmithError as e:
+            if single_file:
+                raise
+            corpus.problems.append(str(e))
+            continue
+        for tune in tunes:
+            try:
+                text = model_text(tune)
+            except ValueError as e:
+                corpus.problems.append(f"{tune.label}: {e}")
+                continue
+            corpus.tunes.append(tune)
+            corpus.texts.append(text)
+    if not corpus.texts:
+        where = files[0] if single_file else Path(name)
+        raise TunesmithError(f"empty corpus: no usable tunes ({len(corpus.problems)} skipped)",
+                             where)
+    return corpus
+
+
+def count_tunes(name: str) -> int:
+    """Tunes in a corpus, counted by ``X:`` lines (fast: no parsing)."""
+    n = 0
+    for f in corpus_files(name):
+        with open(f, encoding="utf-8", errors="replace") as fh:
+            n += sum(1 for line in fh if line.startswith("X:"))
+    return n

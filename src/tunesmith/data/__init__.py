@@ -1,0 +1,1 @@
+"""Data pipeline: splits, and batch sources the trainer draws from."""

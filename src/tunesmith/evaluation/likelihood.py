@@ -1,0 +1,45 @@
+"""Average a model's ``loss()`` metrics over batches, weighted by the tokens each counts.
+
+Derived figures (for any model that reports ``nll`` in nats per token):
+perplexity = exp(nll); bits per token = nll / ln 2 (bits per character for ``abc_chars``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+
+def _to_device(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) if hasattr(v, "to") else v
+            for k, v in batch.items()}
+
+
+def derived(metrics: dict) -> dict:
+    out = dict(metrics)
+    if "nll" in out:
+        out["ppl"] = math.exp(min(out["nll"], 50.0))
+        out["bits"] = out["nll"] / math.log(2)
+    return out
+
+
+def evaluate(model, batches: Iterable[dict], device="cpu") -> dict:
+    """Token-weighted means of every metric ``model.loss`` returns (no gradients)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    total = 0.0
+    with torch.no_grad():
+        for batch in batches:
+            out = model.loss(_to_device(batch, device))
+            n = float(out["count"])
+            total += n
+            for k, v in out.items():
+                if k != "count":
+                    sums[k] = sums.get(k, 0.0) + float(v) * n
+    model.train(was_training)
+    if total == 0:
+        return {}
+    return derived({k: v / total for k, v in sums.items()} | {"count": total})

@@ -1,0 +1,34 @@
+"""Task families: what ties a corpus kind, a representation, a model family, its shipped
+default and its composer together. The CLI dispatches through :data:`FAMILIES`;
+``compose --family NAME`` names one of them."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+# name -> module holding: MODEL (model family), REPRESENTATION, PRETRAINED (package folder
+# name), prepare_data(...), compose(...)
+FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc"}
+DEFAULT_FAMILY = "abc"
+
+
+def get(name: str):
+    from tunesmith.errors import TunesmithError
+
+    if name not in FAMILIES:
+        raise TunesmithError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
+    return import_module(FAMILIES[name])
+
+
+def for_representation(rep_name: str):
+    for name in FAMILIES:
+        mod = get(name)
+        if mod.REPRESENTATION == rep_name:
+            return mod
+    raise ValueError(f"no family composes representation {rep_name!r}")
+
+
+def pretrained_dir(name: str):
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "pretrained" / get(name).PRETRAINED

@@ -1,0 +1,120 @@
+"""The ABC family: ABC corpora -> ``abc_chars`` -> ``char_rnn`` -> ABC, MIDI, WAV files."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunesmith.errors import TunesmithError
+
+MODEL = "char_rnn"
+REPRESENTATION = "abc_chars"
+PRETRAINED = "folk-abc-small"
+DEFAULT_CORPUS = "folk-abc"
+MIN_CHAR_COUNT = 3  # characters rarer than this in training become <unk>
+
+
+@dataclass
+class Prepared:
+    representation: object
+    sequences: dict[str, list[list[int]]]  # split -> encoded tunes
+    info: dict
+
+
+def prepare_data(corpus: str, representation=None, report=print) -> Prepared:
+    """Load the corpus, split by tune, fit (or reuse) the vocabulary, encode every tune."""
+    from tunesmith.corpora import load_abc_corpus
+    from tunesmith.data.splits import split_items
+    from tunesmith.representations.abc_chars import AbcChars
+
+    c = load_abc_corpus(corpus)
+    for problem in c.problems:
+        report(f"skipped: {problem}")
+    splits = split_items(c.texts)
+    if representation is None:
+        if not splits["train"]:
+            raise TunesmithError("corpus too small: no tune landed in the training split",
+                                 corpus)
+        representation = AbcChars.fit((c.texts[i] for i in splits["train"]),
+                                      min_count=MIN_CHAR_COUNT)
+    seqs = {s: [representation.encode_text(c.texts[i]) for i in idx]
+            for s, idx in splits.items()}
+    info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
+            "tokens": {s: sum(len(x) for x in v) for s, v in seqs.items()},
+            "skipped": len(c.problems)}
+    return Prepared(representation, seqs, info)
+
+
+@dataclass
+class ComposeOptions:
+    num: int = 8
+    max_len: int = 1500  # characters per tune
+    primer: str = ""
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
+    wav: bool = True
+    png: bool = False
+    soundfont: str | None = None
+
+
+@dataclass
+class ComposeResult:
+    files: list[Path] = field(default_factory=list)
+    valid: int = 0
+    total: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return f"{self.total} tunes, {self.valid} valid"
+
+
+def sample_texts(model, rep, opts: ComposeOptions, device="cpu") -> list[str]:
+    from tunesmith.sampling.decode import sample
+    from tunesmith.sampling.filters import SamplingSettings
+
+    settings = SamplingSettings(opts.temperature, opts.top_k, opts.top_p)
+    primer = opts.primer.replace("\\n", "\n")
+    primer_ids = rep.primer_ids(primer)
+    steps = sample(model, [[i] for i in primer_ids], num=opts.num, max_steps=opts.max_len,
+                   heads=["token"], settings=settings, stop=("token", rep.eos),
+                   banned={"token": rep.never_sample()}, seed=opts.seed, device=device)
+    return [primer + rep.decode_text([s[0] for s in seq]) for seq in steps]
+
+
+def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=print) -> ComposeResult:
+    """Sample tunes; write each as .abc, and each valid one as .mid (and .wav / .png)."""
+    from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
+    from tunesmith.io.midi import write_midi
+
+    texts = sample_texts(checkpoint.model, checkpoint.representation, opts,
+                         device=next(checkpoint.model.parameters()).device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ComposeResult(total=len(texts))
+    width = max(2, len(str(len(texts))))
+    for i, text in enumerate(texts, 1):
+        stem = out_dir / f"tune_{i:0{width}d}"
+        abc = as_tune_book_entry(text, number=i, title=f"tunesmith {i}")
+        stem.with_suffix(".abc").write_text(abc)
+        result.files.append(stem.with_suffix(".abc"))
+        try:
+            piece = tune_to_piece(abc)
+        except ValueError as e:
+            result.errors.append(f"{stem.with_suffix('.abc')}: invalid ABC ({e})")
+            log(result.errors[-1], file=sys.stderr)
+            continue
+        result.valid += 1
+        result.files.append(write_midi(piece, stem.with_suffix(".mid")))
+        if opts.wav:
+            from tunesmith.io.audio import write_wav
+
+            result.files.append(write_wav(piece, stem.with_suffix(".wav"), opts.soundfont))
+        if opts.png:
+            from tunesmith.io.plots import write_pianoroll_png
+
+            result.files.append(write_pianoroll_png(piece, stem.with_suffix(".png"),
+                                                    title=f"tunesmith {i}"))
+    return result

@@ -1,0 +1,66 @@
+"""music21 Score -> Piece (used by the ABC reader and, later, MusicXML)."""
+
+from __future__ import annotations
+
+from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Track
+
+
+def score_to_piece(score) -> Piece:
+    """Convert a parsed music21 score. Repeats are expanded when music21 can (so audio
+    plays what a musician would); ties are merged; grace notes (no duration) are skipped."""
+    from music21 import key, meter, stream
+
+    try:
+        expanded = score.expandRepeats()
+        if expanded.recurse().notes:
+            score = expanded
+    except Exception:  # noqa: BLE001 - malformed repeat marks: keep the written order
+        pass
+    parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]
+    tracks = []
+    for part in parts:
+        flat = part.stripTies().flatten()
+        notes = []
+        for el in flat.notes:
+            dur = float(el.quarterLength)
+            if dur <= 0:
+                continue
+            start = float(el.offset)
+            for p in el.pitches:
+                notes.append(Note(start, start + dur, int(p.midi), 80))
+        tracks.append(Track(notes=sorted(notes), program=0, name=str(part.partName or "")))
+    tempos = []
+    try:
+        for start, _end, mark in score.metronomeMarkBoundaries():
+            qpm = mark.getQuarterBPM()
+            if qpm:
+                tempos.append(Tempo(float(start), float(qpm)))
+    except Exception:  # noqa: BLE001
+        pass
+    sigs = []
+    for ts in score.flatten().getElementsByClass(meter.TimeSignature):
+        sigs.append(TimeSignature(float(ts.offset), int(ts.numerator), int(ts.denominator)))
+    key_name = ""
+    for k in score.flatten().getElementsByClass(key.KeySignature):
+        k = k if isinstance(k, key.Key) else k.asKey()
+        key_name = k.name.replace("-", "b")
+        break
+    title = ""
+    if score.metadata is not None and score.metadata.title:
+        title = str(score.metadata.title)
+    return Piece(
+        tracks=tracks,
+        tempos=_dedupe_tempos(tempos) or [Tempo(0.0, DEFAULT_QPM)],
+        time_signatures=sigs,
+        key=key_name,
+        title=title,
+    )
+
+
+def _dedupe_tempos(tempos: list[Tempo]) -> list[Tempo]:
+    out: list[Tempo] = []
+    for t in sorted(tempos, key=lambda t: t.beat):
+        if out and abs(out[-1].qpm - t.qpm) < 1e-9:
+            continue
+        out.append(t)
+    return out

@@ -1,0 +1,74 @@
+"""``char_rnn``: Embedding -> LSTM / GRU / RNN -> Linear, predicting the next token.
+
+The classic character-level music RNN. One softmax head, ``"token"``.
+Shapes: B = batch, T = time, E = embedding, H = hidden, V = vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+@dataclass(frozen=True)
+class CharRNNConfig:
+    vocab_size: int = 0  # set from the representation
+    embedding_dim: int = 64
+    hidden_size: int = 512
+    num_layers: int = 1
+    cell: str = "lstm"  # lstm | gru | rnn
+    dropout: float = 0.0  # on embeddings, between layers, and before the output layer
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
+        if self.vocab_size < 0 or self.hidden_size <= 0 or self.num_layers <= 0:
+            raise ValueError("vocab_size, hidden_size and num_layers must be positive")
+
+
+class CharRNN(nn.Module):
+    family = "char_rnn"
+    config_class = CharRNNConfig
+
+    def __init__(self, config: CharRNNConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.embedding_dim)
+        self.drop = nn.Dropout(c.dropout)
+        self.rnn = CELLS[c.cell](c.embedding_dim, c.hidden_size, num_layers=c.num_layers,
+                                 batch_first=True, dropout=c.dropout if c.num_layers > 1 else 0.0)
+        self.head = nn.Linear(c.hidden_size, c.vocab_size)
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        """tokens (B, T) -> logits (B, T, V), new state."""
+        x = self.drop(self.embed(tokens))  # (B, T, E)
+        y, state = self.rnn(x, state)  # (B, T, H)
+        return self.head(self.drop(y)), state  # (B, T, V)
+
+    def loss(self, batch: dict) -> dict:
+        """batch: inputs (B, T), targets (B, T) with 0 (pad) ignored.
+        Returns the mean NLL per target token as ``loss`` plus ``nll``, ``accuracy``, ``count``."""
+        logits, _ = self(batch["inputs"])
+        targets = batch["targets"]
+        mask = targets != 0
+        nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
+        with torch.no_grad():
+            correct = ((logits.argmax(-1) == targets) & mask).sum()
+            count = mask.sum()
+        return {"loss": nll, "nll": nll.detach(), "accuracy": correct / count.clamp(min=1),
+                "count": count}
+
+    # --- autoregressive interface used by the shared sampler
+    def init_state(self, batch_size: int):
+        return None  # PyTorch RNNs start from zeros when given None
+
+    def step(self, inputs: torch.Tensor, state):
+        """inputs (B, 1 head) ids of the last token -> ({"token": logits (B, V)}, state)."""
+        logits, state = self(inputs[:, :1], state)  # (B, 1, V)
+        return {"token": logits[:, 0]}, state

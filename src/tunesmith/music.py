@@ -1,0 +1,87 @@
+"""The canonical music object: :class:`Piece`.
+
+Every reader returns a Piece and every writer takes one. Units, stated once:
+
+- time is in **beats**, where a beat is a quarter note (music21's ``quarterLength``,
+  MIDI's ticks / ticks-per-quarter). Seconds come from the tempo map (:meth:`Piece.seconds`).
+- pitch is a MIDI note number (0-127; piano keys are 21-108).
+- velocity is MIDI velocity (1-127).
+- tempo is in quarter notes per minute (qpm).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+DEFAULT_QPM = 120.0
+
+
+@dataclass(frozen=True, order=True)
+class Note:
+    start: float  # beats
+    end: float  # beats, > start
+    pitch: int  # MIDI number
+    velocity: int = 80
+
+
+@dataclass
+class Track:
+    notes: list[Note] = field(default_factory=list)
+    program: int = 0  # General MIDI program, 0 = acoustic grand piano
+    is_drum: bool = False
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Tempo:
+    beat: float
+    qpm: float
+
+
+@dataclass(frozen=True)
+class TimeSignature:
+    beat: float
+    numerator: int
+    denominator: int
+
+
+@dataclass
+class Piece:
+    """One piece of music.
+
+    ``source_text`` keeps the text a piece was read from when that text *is* the
+    representation a model learns (ABC tunes); it is empty otherwise.
+    """
+
+    tracks: list[Track] = field(default_factory=list)
+    tempos: list[Tempo] = field(default_factory=lambda: [Tempo(0.0, DEFAULT_QPM)])
+    time_signatures: list[TimeSignature] = field(default_factory=list)
+    key: str = ""  # e.g. "D major", as music21 names keys; "" if unknown
+    title: str = ""
+    source_text: str = ""
+
+    @property
+    def notes(self) -> list[Note]:
+        """All notes of all non-drum tracks, sorted by (start, pitch)."""
+        return sorted(n for t in self.tracks if not t.is_drum for n in t.notes)
+
+    @property
+    def end_beat(self) -> float:
+        return max((n.end for t in self.tracks for n in t.notes), default=0.0)
+
+    def seconds(self, beat: float) -> float:
+        """Convert a time in beats to seconds through the tempo map."""
+        tempos = sorted(self.tempos, key=lambda t: t.beat) or [Tempo(0.0, DEFAULT_QPM)]
+        if tempos[0].beat > 0:
+            tempos.insert(0, Tempo(0.0, tempos[0].qpm))
+        starts = [t.beat for t in tempos]
+        i = bisect.bisect_right(starts, beat) - 1
+        total = 0.0
+        for a, b in zip(tempos[:i], tempos[1 : i + 1], strict=True):
+            total += (b.beat - a.beat) * 60.0 / a.qpm
+        return total + (beat - tempos[i].beat) * 60.0 / tempos[i].qpm
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.seconds(self.end_beat)

@@ -1,0 +1,42 @@
+"""Named presets per model family: model settings + training settings.
+
+``debug`` trains in seconds (tests); ``small`` trains on a 2-core CPU in about half an
+hour (the shipped default); ``lab`` is the seed lab's setting (MIT 6.S191 lab 1:
+embedding 256, LSTM 1024, sequence 100, batch 8, Adam 5e-3, 3,000 steps).
+"""
+
+from __future__ import annotations
+
+PRESETS: dict[str, dict[str, dict]] = {
+    "char_rnn": {
+        "debug": {
+            "model": {"embedding_dim": 16, "hidden_size": 48},
+            "train": {"steps": 40, "batch_size": 8, "seq_len": 48, "lr": 1e-2, "warmup": 0,
+                      "eval_every": 20, "checkpoint_every": 10, "log_every": 5,
+                      "eval_max_items": 32},
+        },
+        "small": {
+            "model": {"embedding_dim": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.1},
+            "train": {"steps": 1600, "batch_size": 64, "seq_len": 256, "lr": 3e-3,
+                      "warmup": 50, "schedule": "cosine", "min_lr_ratio": 0.05, "clip": 1.0,
+                      "eval_every": 200, "checkpoint_every": 100, "log_every": 20,
+                      "patience": 4},
+        },
+        "lab": {
+            "model": {"embedding_dim": 256, "hidden_size": 1024, "num_layers": 1},
+            "train": {"steps": 3000, "batch_size": 8, "seq_len": 100, "lr": 5e-3,
+                      "warmup": 0, "schedule": "constant", "clip": 0.0, "eval_every": 500,
+                      "checkpoint_every": 250, "log_every": 50},
+        },
+    },
+}
+
+
+def preset(family: str, name: str) -> dict[str, dict]:
+    from tunesmith.errors import TunesmithError
+
+    options = PRESETS.get(family, {})
+    if name not in options:
+        raise TunesmithError(f"unknown preset {name!r} for {family} (choose from: "
+                             f"{', '.join(options)})")
+    return options[name]

@@ -1,0 +1,19 @@
+"""Torch-free representations: encode(piece) -> ids, decode(ids) -> Piece, to/from_dict.
+
+:data:`REGISTRY` maps a name to its class; a checkpoint stores ``to_dict()`` (which holds
+the name) and :func:`from_dict` rebuilds it. Tests loop over the registry.
+"""
+
+from __future__ import annotations
+
+from tunesmith.representations.abc_chars import AbcChars
+
+REGISTRY: dict[str, type] = {"abc_chars": AbcChars}
+
+
+def from_dict(d: dict):
+    try:
+        cls = REGISTRY[d["name"]]
+    except KeyError:
+        raise ValueError(f"unknown representation {d.get('name')!r}") from None
+    return cls.from_dict(d)

@@ -1,0 +1,96 @@
+"""Representation ``abc_chars``: ABC model text <-> character ids.
+
+Contract
+- ``encode_text(text)`` -> ``[BOS] + ids(text) + [EOS]``; a character the vocabulary does
+  not hold (never seen in training, or rarer than ``min_count``) becomes ``UNK``.
+- ``decode_text(ids)`` drops ``BOS``/``PAD``/``UNK``, stops at the first ``EOS``.
+  ``decode_text(encode_text(t)) == t`` for every text whose characters are all in the
+  vocabulary (the round trip is exact; there is no quantisation).
+- ``decode(ids)`` parses the text with music21 into a Piece (ValueError if it does not
+  parse); ``encode(piece)`` uses ``piece.source_text``.
+- ``to_dict()`` / ``from_dict()`` carry the vocabulary, so a checkpoint rebuilds it exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from tunesmith.errors import TunesmithError
+from tunesmith.music import Piece
+from tunesmith.representations.vocab import Vocab
+
+
+@dataclass(frozen=True)
+class AbcChars:
+    vocab: Vocab
+    name: str = "abc_chars"
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], min_count: int = 1) -> AbcChars:
+        return cls(Vocab.build(texts, min_count=min_count))
+
+    # --- the spec a model sizes itself from
+    @property
+    def heads(self) -> dict[str, int]:
+        return {"token": len(self.vocab)}
+
+    @property
+    def bos(self) -> int:
+        return self.vocab.bos
+
+    @property
+    def eos(self) -> int:
+        return self.vocab.eos
+
+    def never_sample(self) -> list[int]:
+        """Ids a sampler must never emit (they mean nothing inside a tune)."""
+        return [self.vocab.pad, self.vocab.bos, self.vocab.unk]
+
+    # --- text level
+    def encode_text(self, text: str) -> list[int]:
+        v = self.vocab
+        return [v.bos] + [v.id(c) for c in text] + [v.eos]
+
+    def decode_text(self, ids: Sequence[int]) -> str:
+        v = self.vocab
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == v.eos:
+                break
+            if i in (v.pad, v.bos, v.unk) or not 0 <= i < len(v):
+                continue
+            out.append(v.symbols[i])
+        return "".join(out)
+
+    def primer_ids(self, primer: str) -> list[int]:
+        """``[BOS] + ids(primer)``; a character outside the vocabulary is a user error."""
+        bad = sorted({c for c in primer if c not in self.vocab})
+        if bad:
+            raise TunesmithError(
+                f"primer has characters outside the model's vocabulary: {''.join(bad)!r}")
+        return [self.vocab.bos] + [self.vocab.id(c) for c in primer]
+
+    # --- Piece level (the shared representation contract)
+    def encode(self, piece: Piece) -> list[int]:
+        if not piece.source_text:
+            raise ValueError("abc_chars encodes ABC text; this piece has no source_text")
+        from tunesmith.io.abc import model_text, split_tunes
+
+        tunes = split_tunes(piece.source_text)
+        text = model_text(tunes[0]) if tunes else piece.source_text
+        return self.encode_text(text)
+
+    def decode(self, ids: Sequence[int]) -> Piece:
+        from tunesmith.io.abc import tune_to_piece
+
+        return tune_to_piece(self.decode_text(ids))
+
+    # --- serialisation
+    def to_dict(self) -> dict:
+        return {"name": self.name, "vocab": self.vocab.to_list()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AbcChars:
+        return cls(Vocab(tuple(d["vocab"])))

@@ -1,0 +1,1 @@
+"""Sampling: pure logit filters and the shared autoregressive decoder."""

@@ -1,0 +1,57 @@
+"""Ancestral sampling through a model's ``init_state`` / ``step`` interface: O(1) work per
+new token, many sequences in one batch, per-head filters, stop at an end token.
+
+Any autoregressive family with heads ``{name: vocabulary size}`` uses this; inputs to
+``step`` are ``(B, n_heads)`` ids in the order of the heads dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from tunesmith.sampling.filters import SamplingSettings, filtered
+
+
+@torch.no_grad()
+def sample(model, primer: Sequence[Sequence[int]], *, num: int, max_steps: int,
+           heads: Sequence[str], settings: SamplingSettings | Mapping[str, SamplingSettings],
+           stop: tuple[str, int] | None = None, banned: Mapping[str, Sequence[int]] = (),
+           seed: int | None = None, device="cpu") -> list[list[list[int]]]:
+    """Sample ``num`` continuations of ``primer`` (a list of steps, each a list of one id
+    per head). Returns, per sequence, the generated steps (primer excluded), cut after the
+    ``stop`` token (which is kept) when ``stop = (head, id)`` is given."""
+    if not primer:
+        raise ValueError("primer must hold at least one step (e.g. the start token)")
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(seed if seed is not None else torch.seed())
+    per_head = {h: settings[h] if isinstance(settings, Mapping) else settings for h in heads}
+    banned = dict(banned)
+    model.eval()
+    state = model.init_state(num)
+    x = torch.tensor(primer, dtype=torch.long, device=device)  # (P, H)
+    for t in range(len(primer)):
+        logits, state = model.step(x[t].expand(num, -1).contiguous(), state)
+    out = torch.zeros(num, max_steps, len(heads), dtype=torch.long)
+    done = torch.zeros(num, dtype=torch.bool)
+    length = torch.full((num,), max_steps, dtype=torch.long)
+    for t in range(max_steps):
+        picks = []
+        for h in heads:
+            lg = logits[h].float()
+            if banned.get(h):
+                lg = lg.index_fill(-1, torch.tensor(list(banned[h]), device=lg.device),
+                                   float("-inf"))
+            probs = filtered(lg, per_head[h]).softmax(-1).cpu()
+            picks.append(torch.multinomial(probs, 1, generator=gen)[:, 0])
+        ids = torch.stack(picks, dim=-1)  # (B, H)
+        out[:, t] = ids
+        if stop is not None:
+            hit = (ids[:, heads.index(stop[0])] == stop[1]) & ~done
+            length[hit] = t + 1
+            done |= hit
+            if bool(done.all()):
+                break
+        logits, state = model.step(ids.to(device), state)
+    return [out[i, : int(length[i])].tolist() for i in range(num)]

@@ -1,0 +1,56 @@
+"""Logit filters as pure functions: (logits (..., V)) -> new logits. Removed entries are -inf.
+
+- temperature T: logits / T (T < 1 sharpens, T > 1 flattens);
+- top-k: keep the k largest logits (Fan et al. 2018);
+- top-p (nucleus): keep the smallest set of tokens whose probability reaches p
+  (Holtzman et al. 2020), always at least the most probable one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tunesmith.errors import TunesmithError
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1 = off
+
+    def __post_init__(self):
+        if not self.temperature > 0:
+            raise TunesmithError(f"--temperature must be > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise TunesmithError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise TunesmithError(f"--top-k must be >= 0, got {self.top_k}")
+
+
+def temperature(logits: torch.Tensor, t: float) -> torch.Tensor:
+    return logits / t
+
+
+def top_k(logits: torch.Tensor, k: int) -> torch.Tensor:
+    if k <= 0 or k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1)
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p(logits: torch.Tensor, p: float) -> torch.Tensor:
+    if p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = sorted_logits.softmax(-1)
+    # drop a token when the mass of the tokens before it already reaches p
+    drop_sorted = (probs.cumsum(-1) - probs) >= p
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def filtered(logits: torch.Tensor, s: SamplingSettings) -> torch.Tensor:
+    return top_p(top_k(temperature(logits, s.temperature), s.top_k), s.top_p)

@@ -1,0 +1,48 @@
+"""Training settings as a frozen dataclass; the CLI fills it, a run writes it as JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 3000  # optimiser steps in the whole run
+    batch_size: int = 64
+    seq_len: int = 256  # tokens per training window
+    lr: float = 2e-3  # peak learning rate (Adam)
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # constant | cosine | linear (decay after warm-up)
+    warmup: int = 100  # steps of linear warm-up
+    min_lr_ratio: float = 0.1  # final lr = lr * min_lr_ratio for cosine / linear
+    clip: float = 1.0  # gradient-norm clipping; 0 = off
+    eval_every: int = 250  # validate every N steps (and at the end)
+    eval_max_items: int = 0  # validate on at most N items (tunes); 0 = all
+    patience: int = 0  # stop after N validations without improvement; 0 = never
+    checkpoint_every: int = 250  # write `last` every N steps; 0 = at validations only
+    log_every: int = 25  # training metrics rows every N steps
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    def __post_init__(self):
+        if self.steps <= 0 or self.batch_size <= 0 or self.seq_len <= 1:
+            raise ValueError("steps, batch_size must be positive and seq_len > 1")
+        if self.schedule not in ("constant", "cosine", "linear"):
+            raise ValueError(f"schedule must be constant, cosine or linear, not {self.schedule!r}")
+        if self.lr <= 0:
+            raise ValueError("lr must be positive")
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate for optimiser step ``step`` (0-based): a pure function of the step,
+        so resuming needs no scheduler state."""
+        if self.warmup and step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        if self.schedule == "constant":
+            return self.lr
+        span = max(1, self.steps - self.warmup)
+        frac = min(1.0, (step - self.warmup) / span)
+        lo = self.lr * self.min_lr_ratio
+        if self.schedule == "linear":
+            return self.lr - (self.lr - lo) * frac
+        return lo + (self.lr - lo) * 0.5 * (1 + math.cos(math.pi * frac))

@@ -1,0 +1,184 @@
+"""The CLI as a user runs it: train a debug model, compose, evaluate, render, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tunesmith.cli import main
+from tunesmith.io.audio import fluidsynth_available
+
+from .conftest import write_book
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_one_line_error(rc, err, *fragments):
+    assert rc == 2
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tunesmith: error: ")
+    for f in fragments:
+        assert str(f) in lines[0]
+    assert "Traceback" not in err
+
+
+def test_corpora_lists_folk_abc_with_counts(capsys):
+    rc, out, _ = run_cli(capsys, "corpora")
+    assert rc == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("folk-abc"))
+    assert int(line.split()[2]) > 10_000
+
+
+def test_train_writes_a_complete_run(debug_run):
+    for name in ("config.json", "metrics.csv", "curves.png", "best/model.safetensors",
+                 "best/tunesmith.json", "last/training_state.json", "tensorboard"):
+        assert (debug_run / name).exists(), name
+    run = json.loads((debug_run / "config.json").read_text())
+    assert run["preset"] == "debug" and run["train"]["steps"] == 30
+
+
+def test_compose_with_a_trained_model(capsys, debug_run, tmp_path):
+    out_dir = tmp_path / "out"
+    rc, out, _ = run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 3,
+                         "--out", out_dir, "--seed", 1, "--max-len", 200, "--no-wav")
+    assert rc == 0
+    assert len(list(out_dir.glob("*.abc"))) == 3
+    n_valid = int(out.split("tunes, ")[1].split(" valid")[0])
+    assert out.startswith("3 tunes, ")
+    assert len(list(out_dir.glob("*.mid"))) == n_valid
+    for abc in out_dir.glob("*.abc"):
+        assert abc.read_text().startswith(f"X:{int(abc.stem.split('_')[1])}\n")
+
+
+def test_compose_is_reproducible_with_a_seed(capsys, debug_run, tmp_path):
+    for name in ("a", "b"):
+        run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 2, "--seed", 7,
+                "--out", tmp_path / name, "--no-wav", "--max-len", 100)
+    for f in (tmp_path / "a").glob("*.abc"):
+        assert f.read_text() == (tmp_path / "b" / f.name).read_text()
+
+
+def test_evaluate_prints_likelihood_and_validity(capsys, debug_run, abc_corpus):
+    rc, out, _ = run_cli(capsys, "evaluate", "--model", debug_run / "best", "--corpus",
+                         abc_corpus, "--samples", 3)
+    assert rc == 0
+    assert "bits/char" in out and "validity: " in out
+    valid_row = next(ln for ln in out.splitlines() if ln.startswith("valid"))
+    assert float(valid_row.split()[3]) > 0  # nll
+
+
+def test_render_abc_to_wav_and_png(capsys, tmp_path):
+    book = write_book(tmp_path / "b.abc", 2)
+    rc, out, _ = run_cli(capsys, "render", book, "--tune", 2,
+                         "--to", "both" if fluidsynth_available() else "png")
+    assert rc == 0
+    assert (tmp_path / "b.png").stat().st_size > 1000
+    if fluidsynth_available():
+        assert (tmp_path / "b.wav").stat().st_size > 10_000
+
+
+# --- bad input: one line naming the file and the problem, exit 2, no traceback ---------
+
+def test_missing_corpus_path(capsys, tmp_path):
+    rc, _, err = run_cli(capsys, "train", "--corpus", tmp_path / "nope", "--preset", "debug",
+                         "--out", tmp_path / "r")
+    assert_one_line_error(rc, err, tmp_path / "nope", "no such file or folder")
+
+
+def test_empty_corpus_folder(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    rc, _, err = run_cli(capsys, "train", "--corpus", tmp_path / "empty", "--preset", "debug",
+                         "--out", tmp_path / "r")
+    assert_one_line_error(rc, err, tmp_path / "empty", "empty corpus")
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01MThd binary", b"just some prose, no tunes\n"])
+def test_file_that_is_not_abc(capsys, tmp_path, content):
+    f = tmp_path / "notes.abc"
+    f.write_bytes(content)
+    rc, _, err = run_cli(capsys, "train", "--corpus", f, "--preset", "debug",
+                         "--out", tmp_path / "r")
+    assert_one_line_error(rc, err, f, "not an ABC file")
+
+
+def test_malformed_tune_is_reported_and_skipped(capsys, tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    write_book(corpus / "good.abc", 80)
+    (corpus / "bad.abc").write_text("X:1\nT:Broken\nM:4/4\nDEFG|\n")  # no K: line
+    (corpus / "bin.abc").write_bytes(b"\x00\x00\x00")
+    rc, out, err = run_cli(capsys, "train", "--corpus", corpus, "--preset", "debug", "--steps",
+                           4, "--out", tmp_path / "r", "--no-progress", "--samples", 0)
+    assert rc == 0
+    assert f"skipped: {corpus / 'bad.abc'}#0 (X:1 'Broken'): no K: (key) line" in out + err
+    assert f"{corpus / 'bin.abc'}: not an ABC file" in out + err
+
+
+def test_folder_that_is_not_a_checkpoint(capsys, tmp_path):
+    rc, _, err = run_cli(capsys, "compose", "--model", tmp_path, "--out", tmp_path / "o")
+    assert_one_line_error(rc, err, tmp_path, "not a tunesmith checkpoint")
+
+
+def test_checkpoint_from_an_incompatible_version(capsys, debug_run, tmp_path):
+    ck = tmp_path / "old"
+    shutil.copytree(debug_run / "best", ck)
+    meta = json.loads((ck / "tunesmith.json").read_text())
+    meta["format_version"] = 0
+    (ck / "tunesmith.json").write_text(json.dumps(meta))
+    rc, _, err = run_cli(capsys, "compose", "--model", ck, "--out", tmp_path / "o")
+    assert_one_line_error(rc, err, ck, "incompatible")
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (["--temperature", "0"], "--temperature must be > 0"),
+    (["--temperature", "-1"], "--temperature must be > 0"),
+    (["--top-p", "0"], "--top-p must be in (0, 1]"),
+    (["--top-p", "1.2"], "--top-p must be in (0, 1]"),
+    (["--primer", "M:6/8\\nK:D\\n\u00e9"], "outside the model's vocabulary"),
+])
+def test_bad_sampling_flags(capsys, debug_run, tmp_path, flags, fragment):
+    rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--out",
+                         tmp_path / "o", *flags)
+    assert_one_line_error(rc, err, fragment)
+
+
+def test_interrupted_training_resumes(tmp_path, abc_corpus):
+    """Ctrl-C (SIGINT) saves `last`; `train --resume` finishes the run."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tunesmith", "train", "--preset", "debug", "--corpus",
+           str(abc_corpus), "--out", str(run), "--steps", "100000", "--no-progress",
+           "--samples", "0", "--eval-every", "50"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 120
+    while not (run / "last" / "tunesmith.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"tunesmith train --resume {run}" in out
+    step = json.loads((run / "last" / "training_state.json").read_text())["step"]
+    assert step > 0
+    done = subprocess.run([sys.executable, "-m", "tunesmith", "train", "--resume", str(run),
+                           "--no-progress", "--stop-at", str(step + 5), "--samples", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert f"resuming at step {step}" in done.stdout, done.stderr
+    assert json.loads((run / "last" / "training_state.json").read_text())["step"] == step + 5
+
+
+def test_starting_over_an_existing_run_needs_force(capsys, debug_run):
+    rc, _, err = run_cli(capsys, "train", "--preset", "debug", "--out", debug_run)
+    assert_one_line_error(rc, err, debug_run, "--resume")

@@ -1,0 +1,40 @@
+import wave
+
+import pytest
+
+from tunesmith.io.audio import fluidsynth_available, write_wav
+from tunesmith.io.midi import read_midi, write_midi
+from tunesmith.io.plots import write_pianoroll_png
+from tunesmith.music import Note, Piece, Tempo, TimeSignature, Track
+
+PIECE = Piece(
+    tracks=[Track(notes=[Note(0.0, 1.0, 60, 90), Note(1.0, 1.5, 64, 70), Note(1.5, 3.0, 67)],
+                  program=0), Track(notes=[Note(0.0, 3.0, 48, 60)], program=32)],
+    tempos=[Tempo(0.0, 100.0), Tempo(2.0, 150.0)],
+    time_signatures=[TimeSignature(0.0, 3, 4)],
+)
+
+
+def test_midi_round_trip(tmp_path):
+    back = read_midi(write_midi(PIECE, tmp_path / "p.mid"))
+    assert [t.notes for t in back.tracks] == [t.notes for t in PIECE.tracks]
+    assert [t.program for t in back.tracks] == [0, 32]
+    assert [(t.beat, round(t.qpm, 3)) for t in back.tempos] == [(0.0, 100.0), (2.0, 150.0)]
+    assert back.time_signatures == PIECE.time_signatures
+
+
+def test_seconds_follow_the_tempo_map():
+    assert PIECE.seconds(2.0) == pytest.approx(1.2)  # 2 beats at 100 qpm
+    assert PIECE.seconds(3.0) == pytest.approx(1.6)  # + 1 beat at 150 qpm
+
+
+@pytest.mark.skipif(not fluidsynth_available(), reason="libfluidsynth not installed")
+def test_wav_has_sound_for_the_piece_duration(tmp_path):
+    path = write_wav(PIECE, tmp_path / "p.wav")
+    with wave.open(str(path)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    assert seconds >= PIECE.duration_seconds
+
+
+def test_pianoroll_png(tmp_path):
+    assert write_pianoroll_png(PIECE, tmp_path / "p.png").stat().st_size > 1000

@@ -1,0 +1,83 @@
+"""The trainer: exact resume, checkpoints, early stopping, interruption."""
+
+import csv
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from tunesmith.data.tokens import SequenceBatches, TokenWindows
+from tunesmith.errors import CheckpointError
+from tunesmith.models.char_rnn import CharRNN, CharRNNConfig
+from tunesmith.representations.abc_chars import AbcChars
+from tunesmith.training.checkpoint import load_checkpoint, read_meta
+from tunesmith.training.config import TrainConfig
+from tunesmith.training.trainer import Trainer
+
+TEXTS = [f"M:6/8\nL:1/8\nK:D\n{'DFA dAF|GBd gdB|' * (1 + i % 3)}AFD {i}|]\n" for i in range(40)]
+REP = AbcChars.fit(TEXTS)
+SEQS = [REP.encode_text(t) for t in TEXTS]
+CFG = TrainConfig(steps=24, batch_size=4, seq_len=16, lr=5e-3, warmup=3, eval_every=8,
+                  checkpoint_every=4, log_every=2, seed=3)
+
+
+def make_trainer(run, cfg=CFG, resume=False):
+    torch.manual_seed(123)  # different init noise must not matter on resume
+    model = CharRNN(CharRNNConfig(vocab_size=len(REP.vocab), embedding_dim=8, hidden_size=16,
+                                  dropout=0.2))
+    return Trainer(model, REP, TokenWindows(SEQS[:30], cfg.seq_len, cfg.batch_size, cfg.seed),
+                   SequenceBatches(SEQS[30:]), cfg, run, resume=resume, progress=False,
+                   tensorboard=False)
+
+
+def rows(run):
+    with open(run / "metrics.csv") as f:
+        return [(r["step"], r["split"], r["loss"], r["accuracy"]) for r in csv.DictReader(f)]
+
+
+def test_resumed_run_reproduces_the_uninterrupted_run(tmp_path):
+    straight = make_trainer(tmp_path / "a")
+    straight.fit()
+    interrupted = make_trainer(tmp_path / "b")
+    assert interrupted.fit(stop_at=10)["step"] == 10  # not a checkpoint multiple: saved on stop
+    resumed = make_trainer(tmp_path / "b", resume=True)
+    assert resumed.step == 10
+    resumed.fit()
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")
+    a = load_checkpoint(tmp_path / "a" / "last").model.state_dict()
+    b = load_checkpoint(tmp_path / "b" / "last").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_writes_checkpoints_metrics_and_curves(tmp_path):
+    summary = make_trainer(tmp_path).fit()
+    meta = read_meta(tmp_path / "best")
+    assert meta["family"] == "char_rnn" and meta["representation"]["name"] == "abc_chars"
+    assert meta["summary"]["best_valid"]["loss"] == summary["best_valid"]["loss"]
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    header = (tmp_path / "metrics.csv").read_text().splitlines()[0].split(",")
+    for col in ("loss", "ppl", "bits", "accuracy", "lr", "tokens_per_s"):
+        assert col in header
+    ck = load_checkpoint(tmp_path / "best")
+    assert ck.representation.to_dict() == REP.to_dict()
+    assert not list(tmp_path.glob("*.tmp-*")) and not list(tmp_path.glob("*.old-*"))
+
+
+def test_early_stopping_stops_when_validation_stops_improving(tmp_path):
+    # a learning rate this large makes validation loss worse after the first evaluation
+    cfg = replace(CFG, steps=400, lr=3.0, warmup=0, eval_every=2, patience=2, clip=0)
+    summary = make_trainer(tmp_path, cfg).fit()
+    assert summary["stopped_early"] and summary["step"] < 400
+
+
+def test_incompatible_checkpoint_is_refused(tmp_path):
+    make_trainer(tmp_path, replace(CFG, steps=4, eval_every=4)).fit()
+    meta_path = tmp_path / "best" / "tunesmith.json"
+    meta = json.loads(meta_path.read_text())
+    meta["format_version"] = 99
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="incompatible"):
+        load_checkpoint(tmp_path / "best")
+    with pytest.raises(CheckpointError, match="not a tunesmith checkpoint"):
+        load_checkpoint(tmp_path)
