@@ -53,7 +53,7 @@ def test_compose_with_a_trained_model(capsys, debug_run, tmp_path):
     out_dir = tmp_path / "out"
     rc, out, _ = run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 3,
                          "--out", out_dir, "--seed", 1, "--max-len", 200, "--no-wav")
-    assert rc == 0
+    assert rc == 0, out
     assert len(list(out_dir.glob("*.abc"))) == 3
     n_valid = int(out.split("tunes, ")[1].split(" valid")[0])
     assert out.startswith("3 tunes, ")
@@ -152,6 +152,45 @@ def test_bad_sampling_flags(capsys, debug_run, tmp_path, flags, fragment):
     rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--out",
                          tmp_path / "o", *flags)
     assert_one_line_error(rc, err, fragment)
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["compose", "--num", "0"], "--num must be >= 1"),
+    (["compose", "--max-len", "-1"], "--max-len must be >= 1"),
+    (["compose", "--temperature", "inf"], "--temperature must be > 0 and finite"),
+    (["compose", "--device", "nonsense"], "unknown device 'nonsense'"),
+    (["evaluate", "--samples", "-3"], "--samples must be >= 0"),
+    (["train", "--preset", "debug", "--steps", "0"], "steps must be >= 1"),
+    (["train", "--preset", "debug", "--seq-len", "1"], "seq_len must be >= 2"),
+    (["train", "--preset", "debug", "--lr", "nan"], "lr must be positive and finite"),
+    (["train", "--preset", "huge"], "unknown preset 'huge'"),
+    (["train", "--family", "opera"], "unknown family 'opera'"),
+])
+def test_bad_flag_values(capsys, tmp_path, argv, fragment):
+    rc, _, err = run_cli(capsys, *argv, *(["--out", tmp_path / "o"] if argv[0] != "evaluate"
+                                           else []))
+    assert_one_line_error(rc, err, fragment)
+
+
+def test_bad_model_settings(capsys, tmp_path, abc_corpus):
+    rc, _, err = run_cli(capsys, "train", "--preset", "debug", "--corpus", abc_corpus,
+                         "--hidden-size", "0", "--out", tmp_path / "o")
+    assert_one_line_error(rc, err, "hidden_size must be >= 1")
+
+
+def test_resume_refuses_flags_it_would_ignore(capsys, debug_run):
+    rc, _, err = run_cli(capsys, "train", "--resume", debug_run, "--lr", "0.1")
+    assert_one_line_error(rc, err, "drop --lr")
+
+
+def test_force_starts_a_clean_run(capsys, abc_corpus, tmp_path):
+    run = tmp_path / "r"
+    args = ["train", "--preset", "debug", "--corpus", abc_corpus, "--out", run, "--no-progress",
+            "--samples", 0]
+    assert run_cli(capsys, *args, "--steps", 10)[0] == 0
+    assert run_cli(capsys, *args, "--steps", 6, "--eval-every", 100, "--force")[0] == 0
+    steps = [int(ln.split(",")[0]) for ln in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert max(steps) == 6
 
 
 def test_interrupted_training_resumes(tmp_path, abc_corpus):

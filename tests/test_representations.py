@@ -1,6 +1,8 @@
 """Round trips, run over every registered representation (a new one is tested for free)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tunesmith import representations
 from tunesmith.errors import TunesmithError
@@ -58,3 +60,21 @@ def test_primer_outside_vocabulary_is_a_user_error():
     assert rep.primer_ids("M:6/8\n") == [rep.bos] + [rep.vocab.id(c) for c in "M:6/8\n"]
     with pytest.raises(TunesmithError, match="outside the model's vocabulary: '@'"):
         rep.primer_ids("M:6/8@")
+
+
+ALPHABET = sorted(set("".join(TEXTS)))
+
+
+@given(st.text(alphabet=ALPHABET, max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_any_text_over_the_vocabulary_round_trips(text):
+    rep = AbcChars.fit(TEXTS)
+    assert rep.decode_text(rep.encode_text(text)) == text
+
+
+@given(st.lists(st.integers(min_value=-3, max_value=60), max_size=100))
+@settings(max_examples=200, deadline=None)
+def test_decoding_any_id_sequence_never_fails(ids):
+    rep = AbcChars.fit(TEXTS)
+    text = rep.decode_text(ids)
+    assert all(c in rep.vocab for c in text)

@@ -40,9 +40,10 @@ def test_resumed_run_reproduces_the_uninterrupted_run(tmp_path):
     straight = make_trainer(tmp_path / "a")
     straight.fit()
     interrupted = make_trainer(tmp_path / "b")
-    assert interrupted.fit(stop_at=10)["step"] == 10  # not a checkpoint multiple: saved on stop
+    # 11 is a multiple of neither log_every nor checkpoint_every: the stop itself saves
+    assert interrupted.fit(stop_at=11)["step"] == 11
     resumed = make_trainer(tmp_path / "b", resume=True)
-    assert resumed.step == 10
+    assert resumed.step == 11
     resumed.fit()
     assert rows(tmp_path / "a") == rows(tmp_path / "b")
     a = load_checkpoint(tmp_path / "a" / "last").model.state_dict()
@@ -69,6 +70,14 @@ def test_early_stopping_stops_when_validation_stops_improving(tmp_path):
     cfg = replace(CFG, steps=400, lr=3.0, warmup=0, eval_every=2, patience=2, clip=0)
     summary = make_trainer(tmp_path, cfg).fit()
     assert summary["stopped_early"] and summary["step"] < 400
+
+
+def test_a_kill_between_the_checkpoint_renames_loses_nothing(tmp_path):
+    make_trainer(tmp_path, replace(CFG, steps=4, eval_every=4)).fit()
+    (tmp_path / "last").rename(tmp_path / "last.old")  # the state between the two renames
+    (tmp_path / "last.tmp-dead").mkdir()  # and a write that never finished
+    assert make_trainer(tmp_path, replace(CFG, steps=8, eval_every=4), resume=True).step == 4
+    assert not (tmp_path / "last.tmp-dead").exists()
 
 
 def test_incompatible_checkpoint_is_refused(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from dataclasses import asdict, replace
@@ -46,59 +47,83 @@ TRAIN_FLAGS = ("steps", "batch_size", "seq_len", "lr", "schedule", "warmup", "cl
                "eval_every", "patience", "checkpoint_every", "seed", "device", "weight_decay")
 
 
-def cmd_train(args) -> int:
+def _train_settings(args) -> tuple[dict, dict]:
+    """(run settings, resolved TrainConfig dict) for a new run, from preset and flags."""
     from tunesmith import families
-    from tunesmith.training.checkpoint import load_checkpoint, write_json
+    from tunesmith.presets import preset
     from tunesmith.training.config import TrainConfig
 
+    fam = families.get(args.family)
+    p = preset(fam.MODEL, args.preset)
+    train_over = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
+    model_cfg = dict(p["model"])
+    model_cfg.update({v: getattr(args, k) for k, v in MODEL_FLAGS.items()
+                      if getattr(args, k) is not None})
+    try:
+        train_cfg = TrainConfig(**(p["train"] | train_over))
+    except ValueError as e:
+        raise TunesmithError(str(e)) from None
+    run = {"family": args.family, "corpus": args.corpus or fam.DEFAULT_CORPUS,
+           "preset": args.preset, "model": model_cfg, "train": asdict(train_cfg),
+           "command": "tunesmith " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    return run, train_cfg
+
+
+def _read_run(run_dir: Path, args) -> dict:
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise TunesmithError("not a run folder (no config.json)", run_dir)
+    given = [f"--{k.replace('_', '-')}" for k in (*TRAIN_FLAGS, *MODEL_FLAGS, "corpus", "out")
+             if k != "device" and getattr(args, k) is not None]
+    if given:
+        raise TunesmithError(f"--resume continues the run with its own settings "
+                             f"({cfg_path}); drop {', '.join(given)}")
+    try:
+        run = json.loads(cfg_path.read_text())
+        if not {"family", "corpus", "model", "train"} <= set(run):
+            raise ValueError("missing keys")
+    except ValueError as e:
+        raise TunesmithError(f"damaged config.json ({e})", run_dir) from None
+    return run
+
+
+def cmd_train(args) -> int:
+    import shutil
+
+    import torch
+
+    from tunesmith import families, models
+    from tunesmith.data.tokens import SequenceBatches, TokenWindows
+    from tunesmith.training.checkpoint import load_checkpoint, recover, write_json
+    from tunesmith.training.config import TrainConfig
+    from tunesmith.training.trainer import Trainer, resolve_device
+
+    if args.samples < 0:
+        raise TunesmithError(f"--samples must be >= 0, got {args.samples}")
     if args.resume:
         run_dir = Path(args.resume)
-        cfg_path = run_dir / "config.json"
-        if not cfg_path.is_file():
-            raise TunesmithError("not a run folder (no config.json)", run_dir)
-        if not (run_dir / "last").is_dir():
+        run = _read_run(run_dir, args)
+        if not (recover(run_dir / "last") / "tunesmith.json").is_file():
             raise TunesmithError("nothing to resume: the run has no 'last' checkpoint", run_dir)
-        run = json.loads(cfg_path.read_text())
-        fam = families.get(run["family"])
-        train_cfg = TrainConfig(**run["train"])
+        try:
+            train_cfg = TrainConfig(**run["train"])
+        except (TypeError, ValueError) as e:
+            raise TunesmithError(f"damaged config.json ({e})", run_dir) from None
         if args.device:
             train_cfg = replace(train_cfg, device=args.device)
         rep = load_checkpoint(run_dir / "last").representation
-        prepared = fam.prepare_data(run["corpus"], representation=rep)
-        model_cfg = run["model"]
     else:
-        fam = families.get(args.family)
-        from tunesmith.presets import preset
-
-        p = preset(fam.MODEL, args.preset)
-        train_over = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
-        try:
-            train_cfg = TrainConfig(**(p["train"] | train_over))
-        except ValueError as e:
-            raise TunesmithError(str(e)) from None
-        corpus = args.corpus or fam.DEFAULT_CORPUS
-        prepared = fam.prepare_data(corpus)
-        rep = prepared.representation
-        model_cfg = dict(p["model"])
-        model_cfg.update({v: getattr(args, k) for k, v in MODEL_FLAGS.items()
-                          if getattr(args, k) is not None})
-        model_cfg["vocab_size"] = len(rep.vocab)
+        run, train_cfg = _train_settings(args)
         run_dir = Path(args.out or f"runs/{args.family}-{args.preset}")
         if (run_dir / "last").exists() and not args.force:
             raise TunesmithError("run folder already holds a run: continue it with "
                                  f"`tunesmith train --resume {run_dir}`, or pass --force "
                                  "to start over", run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("metrics.csv", "curves.png"):
-            (run_dir / stale).unlink(missing_ok=True)
-        run = {"family": args.family, "corpus": corpus, "preset": args.preset,
-               "model": model_cfg, "train": asdict(train_cfg)}
-        write_json(run_dir / "config.json", run)
-
-    from tunesmith import models
-    from tunesmith.data.tokens import SequenceBatches, TokenWindows
-    from tunesmith.training.trainer import Trainer
-
+        rep = None
+    resolve_device(train_cfg.device)  # a bad --device fails now, not after loading data
+    fam = families.get(run["family"])
+    prepared = fam.prepare_data(run["corpus"], representation=rep)
+    rep = prepared.representation
     info = prepared.info
     print(f"corpus {info['corpus']}: " + ", ".join(
         f"{s} {info['tunes'][s]} tunes / {info['tokens'][s]:,} tokens" for s in info["tunes"])
@@ -106,7 +131,19 @@ def cmd_train(args) -> int:
     if not prepared.sequences["valid"]:
         raise TunesmithError("corpus too small: no tune landed in the validation split "
                              "(it needs about 20 tunes or more)", info["corpus"])
-    model = models.build(fam.MODEL, model_cfg)
+    if not args.resume:
+        run["model"]["vocab_size"] = len(rep.vocab)
+        if run_dir.exists():  # --force: nothing of the old run may leak into the new one
+            for old in ("last", "best", "tensorboard", "samples", "metrics.csv", "curves.png"):
+                target = run_dir / old
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", run)
+    torch.manual_seed(train_cfg.seed)  # the seed decides the initial weights too
+    try:
+        model = models.build(fam.MODEL, run["model"])
+    except (TypeError, ValueError) as e:
+        raise TunesmithError(f"bad model settings: {e}") from None
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model {fam.MODEL} {n_params:,} parameters; run folder {run_dir}")
     train_data = TokenWindows(prepared.sequences["train"], train_cfg.seq_len,
@@ -148,11 +185,27 @@ def _compose_into(model_path, out_dir, num, seed, wav):
     ckpt = load_checkpoint(model_path)
     fam = families.for_representation(ckpt.representation.name)
     opts = fam.ComposeOptions(num=num, seed=seed, wav=wav and fluidsynth_available(), png=True)
-    result = fam.compose(ckpt, opts, Path(out_dir), log=_err)
+    result = fam.compose(ckpt, opts, Path(out_dir))
     print(f"samples: {result.summary} -> {out_dir}")
 
 
 # --- compose ---------------------------------------------------------------------------
+
+def _check_sampling_flags(args) -> None:
+    """Fail on bad sampling flags before any model is loaded."""
+    from tunesmith.sampling.filters import SamplingSettings
+
+    for flag in ("num", "max_len"):
+        value = getattr(args, flag, 1)
+        if value is not None and value < 1:
+            raise TunesmithError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    if getattr(args, "samples", 0) < 0:
+        raise TunesmithError(f"--samples must be >= 0, got {args.samples}")
+    try:
+        SamplingSettings(args.temperature, getattr(args, "top_k", 0), getattr(args, "top_p", 1.0))
+    except TunesmithError as e:
+        raise TunesmithError(f"--{e}") from None
+
 
 def _load_model(model: str | None, family: str | None, device: str | None = None):
     from tunesmith import families
@@ -168,6 +221,7 @@ def cmd_compose(args) -> int:
 
     if args.model and args.family:
         raise TunesmithError("give --model or --family, not both")
+    _check_sampling_flags(args)
     ckpt = _load_model(args.model, args.family, args.device)
     fam = families.for_representation(ckpt.representation.name)
     from tunesmith.io.audio import fluidsynth_available
@@ -179,9 +233,7 @@ def cmd_compose(args) -> int:
     opts = fam.ComposeOptions(num=args.num, max_len=args.max_len, primer=args.primer,
                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                               seed=args.seed, wav=wav, png=args.png, soundfont=args.soundfont)
-    if opts.num <= 0:
-        raise TunesmithError(f"--num must be positive, got {opts.num}")
-    result = fam.compose(ckpt, opts, Path(args.out), log=_err)
+    result = fam.compose(ckpt, opts, Path(args.out))
     print(f"{result.summary} -> {args.out}")
     return 0
 
@@ -194,11 +246,12 @@ def cmd_evaluate(args) -> int:
     from tunesmith.evaluation.likelihood import evaluate
     from tunesmith.io.abc import check_tune
 
+    _check_sampling_flags(args)
     ckpt = _load_model(args.model, None, args.device)
     fam = families.for_representation(ckpt.representation.name)
     corpus = args.corpus or ckpt.meta.get("summary", {}).get("corpus", {}).get("corpus") \
         or fam.DEFAULT_CORPUS
-    prepared = fam.prepare_data(corpus, representation=ckpt.representation, report=_err)
+    prepared = fam.prepare_data(corpus, representation=ckpt.representation)
     device = next(ckpt.model.parameters()).device
     print(f"model {ckpt.path} on corpus {corpus}")
     print(f"{'split':<6} {'tunes':>6} {'tokens':>9} {'nll':>7} {'ppl':>7} {'bits/char':>9} "
@@ -222,6 +275,61 @@ def cmd_evaluate(args) -> int:
               f"with music21 into at least one bar of notes (temperature {args.temperature})")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+# --- export ----------------------------------------------------------------------------
+
+def cmd_export(args) -> int:
+    """Copy a run's best checkpoint (weights + tunesmith.json only) and write RECIPE.md."""
+    import shutil
+
+    from tunesmith.training.checkpoint import META_FILE, WEIGHTS_FILE, read_meta, recover
+
+    run_dir = Path(args.run)
+    best = recover(run_dir / "best")
+    meta = read_meta(best)
+    cfg_path = run_dir / "config.json"
+    run = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS_FILE, META_FILE):
+        shutil.copyfile(best / name, out / name)
+    s = meta.get("summary", {})
+    b = s.get("best_valid") or {}
+    corpus = s.get("corpus", {})
+    command = run.get("command") or (
+        f"tunesmith train --family {run.get('family', '?')} --preset {run.get('preset', '?')} "
+        f"--corpus {run.get('corpus', '?')} --seed {run.get('train', {}).get('seed', '?')}")
+    from safetensors.torch import load_file
+
+    n_params = sum(t.numel() for t in load_file(str(out / WEIGHTS_FILE)).values())
+    lines = [
+        f"# {out.name}",
+        "",
+        f"A `{meta['family']}` model ({meta['representation']['name']}), trained with "
+        "tunesmith's own `train` command. Reproduce it with:",
+        "",
+        "```bash",
+        command,
+        f"tunesmith export {run_dir} --out {out}",
+        "```",
+        "",
+        f"- corpus: `{corpus.get('corpus', run.get('corpus', '?'))}` "
+        f"(tunes per split: {corpus.get('tunes', '?')}; tokens: {corpus.get('tokens', '?')})",
+        f"- model config: `{json.dumps(meta['model_config'])}` ({n_params:,} parameters)",
+        f"- training config: `{json.dumps(s.get('train_config', run.get('train', {})))}`",
+        f"- stopped at step {s.get('step', '?')}"
+        + (" (early stopping)" if s.get("stopped_early") else ""),
+        f"- best validation (step {b.get('step', '?')}): loss {b.get('loss', float('nan')):.4f} "
+        f"nats/char, {b.get('bits', float('nan')):.4f} bits/char, perplexity "
+        f"{b.get('ppl', float('nan')):.3f}, accuracy {b.get('accuracy', float('nan')):.4f}",
+        f"- library versions: `{json.dumps(meta.get('versions', {}))}`",
+    ]
+    if args.note:
+        lines += ["", args.note]
+    (out / "RECIPE.md").write_text("\n".join(lines) + "\n")
+    print(f"exported {best} -> {out}")
     return 0
 
 
@@ -329,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device")
     s.set_defaults(func=cmd_evaluate)
 
+    s = sub.add_parser("export", help="copy a run's best checkpoint + RECIPE.md (e.g. to ship)")
+    s.add_argument("run", help="run folder (with config.json and best/)")
+    s.add_argument("--out", required=True, help="destination folder")
+    s.add_argument("--note", help="extra text for RECIPE.md (e.g. the machine it ran on)")
+    s.set_defaults(func=cmd_export)
+
     s = sub.add_parser("render", help="turn an ABC or MIDI file into WAV and/or PNG")
     s.add_argument("file")
     s.add_argument("--to", choices=["wav", "png", "both"], default="both")
@@ -349,3 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("tunesmith: interrupted")
         return 130
+    except OSError as e:  # a folder that is a file, a full disk, no permission, ...
+        where = f"{e.filename}: " if e.filename else ""
+        _err(f"tunesmith: error: {where}{e.strerror or e}")
+        return 2

@@ -18,5 +18,11 @@ class TunesmithError(Exception):
         super().__init__(f"{path}: {message}" if path is not None else message)
 
 
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (libraries often add pages of context)."""
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+
+
 class CheckpointError(TunesmithError):
     """A folder that is not a tunesmith checkpoint, or one this version cannot read."""

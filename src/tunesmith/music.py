@@ -63,7 +63,7 @@ class Piece:
 
     @property
     def notes(self) -> list[Note]:
-        """All notes of all non-drum tracks, sorted by (start, pitch)."""
+        """All notes of all non-drum tracks, sorted by (start, end, pitch, velocity)."""
         return sorted(n for t in self.tracks if not t.is_drum for n in t.notes)
 
     @property
@@ -71,7 +71,8 @@ class Piece:
         return max((n.end for t in self.tracks for n in t.notes), default=0.0)
 
     def seconds(self, beat: float) -> float:
-        """Convert a time in beats to seconds through the tempo map."""
+        """Convert a time in beats (>= 0) to seconds through the tempo map."""
+        beat = max(0.0, beat)
         tempos = sorted(self.tempos, key=lambda t: t.beat) or [Tempo(0.0, DEFAULT_QPM)]
         if tempos[0].beat > 0:
             tempos.insert(0, Tempo(0.0, tempos[0].qpm))

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable
 
 
-def _to_device(batch: dict, device) -> dict:
+def to_device(batch: dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) if hasattr(v, "to") else v
             for k, v in batch.items()}
 
@@ -33,7 +33,7 @@ def evaluate(model, batches: Iterable[dict], device="cpu") -> dict:
     total = 0.0
     with torch.no_grad():
         for batch in batches:
-            out = model.loss(_to_device(batch, device))
+            out = model.loss(to_device(batch, device))
             n = float(out["count"])
             total += n
             for k, v in out.items():

@@ -25,7 +25,9 @@ def for_representation(rep_name: str):
         mod = get(name)
         if mod.REPRESENTATION == rep_name:
             return mod
-    raise ValueError(f"no family composes representation {rep_name!r}")
+    from tunesmith.errors import CheckpointError
+
+    raise CheckpointError(f"no family composes representation {rep_name!r}")
 
 
 def pretrained_dir(name: str):

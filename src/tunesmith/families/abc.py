@@ -22,7 +22,11 @@ class Prepared:
     info: dict
 
 
-def prepare_data(corpus: str, representation=None, report=print) -> Prepared:
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def prepare_data(corpus: str, representation=None, report=_stderr) -> Prepared:
     """Load the corpus, split by tune, fit (or reuse) the vocabulary, encode every tune."""
     from tunesmith.corpora import load_abc_corpus
     from tunesmith.data.splits import split_items
@@ -85,7 +89,7 @@ def sample_texts(model, rep, opts: ComposeOptions, device="cpu") -> list[str]:
     return [primer + rep.decode_text([s[0] for s in seq]) for seq in steps]
 
 
-def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=print) -> ComposeResult:
+def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr) -> ComposeResult:
     """Sample tunes; write each as .abc, and each valid one as .mid (and .wav / .png)."""
     from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
     from tunesmith.io.midi import write_midi
@@ -104,7 +108,7 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=print) -> Compo
             piece = tune_to_piece(abc)
         except ValueError as e:
             result.errors.append(f"{stem.with_suffix('.abc')}: invalid ABC ({e})")
-            log(result.errors[-1], file=sys.stderr)
+            log(result.errors[-1])
             continue
         result.valid += 1
         result.files.append(write_midi(piece, stem.with_suffix(".mid")))

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunesmith.errors import TunesmithError
+from tunesmith.errors import TunesmithError, first_line
 from tunesmith.music import Piece
 
 HEADER_FIELDS = ("X", "T", "M", "L", "K", "Q", "R")
@@ -123,7 +123,7 @@ def model_text(tune: AbcTune) -> str:
         if not line.strip():
             continue
         m = _FIELD_RE.match(line)
-        if m and not line.startswith("|"):
+        if m:
             if m.group(1) not in BODY_FIELDS:
                 continue
             line = f"{m.group(1)}:{m.group(2).strip()}"
@@ -161,9 +161,9 @@ def tune_to_piece(text: str) -> Piece:
         text = as_tune_book_entry(text)
     try:
         score = converter.parse(text, format="abc")
+        piece = score_to_piece(score)
     except Exception as e:  # noqa: BLE001 - music21 raises many unrelated types
         raise ValueError(_one_line(e)) from None
-    piece = score_to_piece(score)
     if not piece.notes:
         raise ValueError("no notes")
     bar = _bar_beats(piece)
@@ -195,8 +195,5 @@ def check_tune(text: str) -> str | None:
 
 
 def _one_line(e: Exception) -> str:
-    msg = str(e).strip().splitlines()
-    text = msg[0] if msg else type(e).__name__
     # music21 appends its tokenizer state ("tPrev: <...>, token: <...>"): keep the reason
-    text = re.split(r"\.?\s+tPrev:", text)[0]
-    return text[:200]
+    return re.split(r"\.?\s+tPrev:", first_line(e, 1000))[0][:200]

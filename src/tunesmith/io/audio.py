@@ -46,7 +46,9 @@ def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = Non
     with tempfile.TemporaryDirectory() as tmp:
         mid = write_midi(piece, Path(tmp) / "piece.mid")
         pm = pretty_midi.PrettyMIDI(str(mid))
-    audio = pm.fluidsynth(fs=sample_rate, synthesizer=str(sf)) if pm.instruments else np.zeros(1)
+    audio = pm.fluidsynth(fs=sample_rate, synthesizer=str(sf)) if pm.instruments else None
+    if audio is None or audio.size == 0:
+        audio = np.zeros(sample_rate // 10)
     peak = float(np.abs(audio).max()) or 1.0
     pcm = (audio / peak * 0.9 * 32767).astype("<i2")
     path = Path(path)

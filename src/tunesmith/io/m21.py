@@ -37,9 +37,9 @@ def score_to_piece(score) -> Piece:
                 tempos.append(Tempo(float(start), float(qpm)))
     except Exception:  # noqa: BLE001
         pass
-    sigs = []
-    for ts in score.flatten().getElementsByClass(meter.TimeSignature):
-        sigs.append(TimeSignature(float(ts.offset), int(ts.numerator), int(ts.denominator)))
+    sigs = sorted({TimeSignature(float(ts.offset), int(ts.numerator), int(ts.denominator))
+                   for ts in parts[0].flatten().getElementsByClass(meter.TimeSignature)},
+                  key=lambda s: s.beat)
     key_name = ""
     for k in score.flatten().getElementsByClass(key.KeySignature):
         k = k if isinstance(k, key.Key) else k.asKey()

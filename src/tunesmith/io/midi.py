@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunesmith.errors import TunesmithError
+from tunesmith.errors import TunesmithError, first_line
 from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Track
 
 TICKS_PER_QUARTER = 480
@@ -20,7 +20,7 @@ def read_midi(path: str | Path) -> Piece:
     try:
         score = symusic.Score(str(path), ttype="quarter")
     except Exception as e:  # noqa: BLE001 - symusic raises RuntimeError/ValueError variants
-        raise TunesmithError(f"not a readable MIDI file ({str(e).strip()[:200]})", path) from None
+        raise TunesmithError(f"not a readable MIDI file ({first_line(e)})", path) from None
     tracks = [
         Track(
             notes=sorted(

@@ -27,8 +27,11 @@ class CharRNNConfig:
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        if self.vocab_size < 0 or self.hidden_size <= 0 or self.num_layers <= 0:
-            raise ValueError("vocab_size, hidden_size and num_layers must be positive")
+        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 class CharRNN(nn.Module):

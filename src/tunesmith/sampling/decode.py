@@ -7,6 +7,7 @@ Any autoregressive family with heads ``{name: vocabulary size}`` uses this; inpu
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -24,8 +25,10 @@ def sample(model, primer: Sequence[Sequence[int]], *, num: int, max_steps: int,
     ``stop`` token (which is kept) when ``stop = (head, id)`` is given."""
     if not primer:
         raise ValueError("primer must hold at least one step (e.g. the start token)")
+    if num < 1 or max_steps < 1:
+        raise ValueError(f"num and max_steps must be >= 1, got {num} and {max_steps}")
     gen = torch.Generator(device="cpu")
-    gen.manual_seed(seed if seed is not None else torch.seed())
+    gen.manual_seed(seed if seed is not None else secrets.randbits(63))
     per_head = {h: settings[h] if isinstance(settings, Mapping) else settings for h in heads}
     banned = dict(banned)
     model.eval()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,12 +23,12 @@ class SamplingSettings:
     top_p: float = 1.0  # 1 = off
 
     def __post_init__(self):
-        if not self.temperature > 0:
-            raise TunesmithError(f"--temperature must be > 0, got {self.temperature}")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise TunesmithError(f"temperature must be > 0 and finite, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise TunesmithError(f"--top-p must be in (0, 1], got {self.top_p}")
+            raise TunesmithError(f"top-p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
-            raise TunesmithError(f"--top-k must be >= 0, got {self.top_k}")
+            raise TunesmithError(f"top-k must be >= 0, got {self.top_k}")
 
 
 def temperature(logits: torch.Tensor, t: float) -> torch.Tensor:
@@ -46,8 +47,9 @@ def top_p(logits: torch.Tensor, p: float) -> torch.Tensor:
         return logits
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
     probs = sorted_logits.softmax(-1)
-    # drop a token when the mass of the tokens before it already reaches p
-    drop_sorted = (probs.cumsum(-1) - probs) >= p
+    # drop a token when the mass of the tokens before it (exclusive cumsum) already reaches p
+    before = torch.cat([torch.zeros_like(probs[..., :1]), probs.cumsum(-1)[..., :-1]], dim=-1)
+    drop_sorted = before >= p
     drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
     return logits.masked_fill(drop, float("-inf"))
 

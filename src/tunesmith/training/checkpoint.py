@@ -20,10 +20,11 @@ import json
 import os
 import platform
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tunesmith.errors import CheckpointError
+from tunesmith.errors import CheckpointError, first_line
 
 FORMAT_VERSION = 1
 META_FILE = "tunesmith.json"
@@ -64,9 +65,8 @@ def save_checkpoint(folder: str | Path, model, representation, summary: dict | N
     from safetensors.torch import save_file
 
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
     weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(tmp / WEIGHTS_FILE))
     meta = {
@@ -82,7 +82,11 @@ def save_checkpoint(folder: str | Path, model, representation, summary: dict | N
         save_file(tensors, str(tmp / STATE_TENSORS))
         write_json(tmp / STATE_JSON, info)
     write_json(tmp / META_FILE, meta)
-    old = folder.with_name(folder.name + f".old-{os.getpid()}")
+    _fsync_tree(tmp)
+    # swap: folder -> .old, tmp -> folder, drop .old. A kill between the two renames leaves
+    # only .old, which recover() puts back; so some complete checkpoint always exists.
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         os.replace(folder, old)
     os.replace(tmp, folder)
@@ -90,9 +94,28 @@ def save_checkpoint(folder: str | Path, model, representation, summary: dict | N
     return folder
 
 
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.iterdir():
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def recover(folder: str | Path) -> Path:
+    """Finish an interrupted swap: if ``folder`` is missing but ``folder.old`` exists, move
+    it back. Leftover ``.tmp-*`` folders (a write that never finished) are removed."""
+    folder = Path(folder)
+    old = folder.with_name(folder.name + ".old")
+    if not folder.exists() and (old / META_FILE).is_file():
+        os.replace(old, folder)
+    if folder.parent.is_dir():
+        for stale in folder.parent.glob(folder.name + ".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return folder
+
+
 def read_meta(folder: str | Path) -> dict:
     """The checkpoint's JSON, after checking it is one this version can read."""
-    folder = Path(folder)
+    folder = recover(folder)
     if not folder.exists():
         raise CheckpointError("no such checkpoint folder", folder)
     if not folder.is_dir() or not (folder / META_FILE).is_file():
@@ -132,8 +155,8 @@ def load_checkpoint(folder: str | Path, device: str = "cpu") -> Checkpoint:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                for k, v in weights.items()})
     except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as e:
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"damaged or incompatible checkpoint ({msg})", folder) from None
+        raise CheckpointError(f"damaged or incompatible checkpoint ({first_line(e)})",
+                              folder) from None
     model.to(device).eval()
     return Checkpoint(model=model, representation=rep, meta=meta, path=folder)
 
@@ -169,8 +192,11 @@ def load_training_state(folder: str | Path, optimizer) -> dict:
     folder = Path(folder)
     if not (folder / STATE_JSON).is_file():
         raise CheckpointError("checkpoint has no training state to resume from", folder)
-    info = json.loads((folder / STATE_JSON).read_text())
-    tensors = load_file(str(folder / STATE_TENSORS))
+    try:
+        info = json.loads((folder / STATE_JSON).read_text())
+        tensors = load_file(str(folder / STATE_TENSORS))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"damaged training state ({first_line(e)})", folder) from None
     state: dict = {}
     for key, value in tensors.items():
         if key.startswith("optim."):

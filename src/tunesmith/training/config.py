@@ -26,12 +26,22 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
     def __post_init__(self):
-        if self.steps <= 0 or self.batch_size <= 0 or self.seq_len <= 1:
-            raise ValueError("steps, batch_size must be positive and seq_len > 1")
+        positive = ("steps", "batch_size", "eval_every", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup", "patience", "checkpoint_every", "eval_max_items", "seed",
+                     "weight_decay", "clip"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.seq_len < 2:
+            raise ValueError(f"seq_len must be >= 2, got {self.seq_len}")
         if self.schedule not in ("constant", "cosine", "linear"):
             raise ValueError(f"schedule must be constant, cosine or linear, not {self.schedule!r}")
-        if self.lr <= 0:
-            raise ValueError("lr must be positive")
+        if not (0 < self.lr < math.inf):
+            raise ValueError(f"lr must be positive and finite, got {self.lr}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
 
     def lr_at(self, step: int) -> float:
         """Learning rate for optimiser step ``step`` (0-based): a pure function of the step,

@@ -14,19 +14,22 @@ class RunLogger:
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "metrics.csv"
         self.rows: list[dict] = []
+        self.columns = list(COLUMNS)
         if resume_step is not None and self.csv_path.exists():
             # rows written after the checkpoint we resume from are replayed by the resumed run
             with open(self.csv_path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        self.columns = list(COLUMNS)
+                reader = csv.DictReader(f)
+                self.rows = [r for r in reader if int(r["step"]) <= resume_step]
+                self.columns += [c for c in reader.fieldnames or [] if c not in self.columns]
         self._rewrite()
         self.tb = None
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(str(self.run_dir / "tensorboard"),
-                                        purge_step=resume_step)
+                # drop events logged after the checkpoint; keep the checkpoint step's own
+                purge = None if resume_step is None else resume_step + 1
+                self.tb = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge)
             except ImportError:
                 self.tb = None
 
@@ -40,16 +43,16 @@ class RunLogger:
 
     def log(self, step: int, split: str, metrics: dict) -> None:
         row = {"step": step, "split": split}
+        new_columns = False
         for k, v in metrics.items():
-            if k in ("count",):
+            if k == "count":
                 continue
             if k not in self.columns:
                 self.columns.append(k)
-                self._rewrite_needed = True
+                new_columns = True
             row[k] = f"{float(v):.6g}"
         self.rows.append(row)
-        if getattr(self, "_rewrite_needed", False):
-            self._rewrite_needed = False
+        if new_columns:
             self._rewrite()
         else:
             with open(self.csv_path, "a", newline="") as f:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from tunesmith.evaluation.likelihood import _to_device, derived, evaluate
+from tunesmith.errors import CheckpointError, TunesmithError, first_line
+from tunesmith.evaluation.likelihood import derived, evaluate, to_device
 from tunesmith.training.checkpoint import (
     load_training_state,
     pack_training_state,
@@ -35,9 +36,20 @@ from tunesmith.training.logging import RunLogger
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; an unknown or absent device is a user
+    error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TunesmithError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TunesmithError(f"device {name!r} asked for, but this machine has no CUDA GPU")
+    if device.type == "cuda" and device.index is not None \
+            and device.index >= torch.cuda.device_count():
+        raise TunesmithError(f"device {name!r}: only {torch.cuda.device_count()} GPU(s) here")
+    return device
 
 
 class Trainer:
@@ -76,7 +88,12 @@ class Trainer:
         from tunesmith.training.checkpoint import WEIGHTS_FILE, read_meta
 
         read_meta(folder)
-        self.model.load_state_dict(load_file(str(folder / WEIGHTS_FILE), device=str(self.device)))
+        try:
+            self.model.load_state_dict(load_file(str(folder / WEIGHTS_FILE),
+                                                 device=str(self.device)))
+        except RuntimeError as e:
+            raise CheckpointError(f"weights do not fit this run's model ({first_line(e)})",
+                                  folder) from None
         info = load_training_state(folder, self.optimizer)
         self.step = info["step"]
         self.best = info.get("best")
@@ -129,7 +146,7 @@ class Trainer:
                 lr = cfg.lr_at(self.step)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                batch = _to_device(self.train_data.batch(self.step), self.device)
+                batch = to_device(self.train_data.batch(self.step), self.device)
                 out = self.model.loss(batch)
                 self.optimizer.zero_grad(set_to_none=True)
                 out["loss"].backward()
@@ -145,9 +162,10 @@ class Trainer:
                     if k != "count":
                         self.acc["sums"][k] = self.acc["sums"].get(k, 0.0) + float(v.detach()) * n
                 if not math.isfinite(loss_value):
-                    raise FloatingPointError(f"loss became {loss_value} at step {self.step}"
-                                             " (try a lower --lr or --clip)")
-                if self.step % cfg.log_every == 0 or self.step == end:
+                    raise TunesmithError(f"training diverged: loss became {loss_value} at step "
+                                         f"{self.step} (try a lower --lr, or --clip 1)",
+                                         self.run_dir)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     now = time.perf_counter()
                     metrics = derived({k: v / max(self.acc["count"], 1.0)
                                        for k, v in self.acc["sums"].items()})
