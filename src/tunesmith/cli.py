@@ -300,7 +300,8 @@ def cmd_export(args) -> int:
     corpus = s.get("corpus", {})
     command = run.get("command") or (
         f"tunesmith train --family {run.get('family', '?')} --preset {run.get('preset', '?')} "
-        f"--corpus {run.get('corpus', '?')} --seed {run.get('train', {}).get('seed', '?')}")
+        f"--corpus {run.get('corpus', '?')} --seed {run.get('train', {}).get('seed', '?')} "
+        f"--out {run_dir}")
     from safetensors.torch import load_file
 
     n_params = sum(t.numel() for t in load_file(str(out / WEIGHTS_FILE)).values())

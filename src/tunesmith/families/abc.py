@@ -90,7 +90,12 @@ def sample_texts(model, rep, opts: ComposeOptions, device="cpu") -> list[str]:
 
 
 def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr) -> ComposeResult:
-    """Sample tunes; write each as .abc, and each valid one as .mid (and .wav / .png)."""
+    """Sample tunes; write each as .abc, and each valid one as .mid (and .wav / .png).
+
+    WAV rendering runs on a thread pool: FluidSynth's synthesis call releases the GIL, so
+    it overlaps with music21 parsing the next tune."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
     from tunesmith.io.midi import write_midi
 
@@ -99,26 +104,30 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr) -> Com
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ComposeResult(total=len(texts))
     width = max(2, len(str(len(texts))))
-    for i, text in enumerate(texts, 1):
-        stem = out_dir / f"tune_{i:0{width}d}"
-        abc = as_tune_book_entry(text, number=i, title=f"tunesmith {i}")
-        stem.with_suffix(".abc").write_text(abc)
-        result.files.append(stem.with_suffix(".abc"))
-        try:
-            piece = tune_to_piece(abc)
-        except ValueError as e:
-            result.errors.append(f"{stem.with_suffix('.abc')}: invalid ABC ({e})")
-            log(result.errors[-1])
-            continue
-        result.valid += 1
-        result.files.append(write_midi(piece, stem.with_suffix(".mid")))
-        if opts.wav:
-            from tunesmith.io.audio import write_wav
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        renders = []
+        for i, text in enumerate(texts, 1):
+            stem = out_dir / f"tune_{i:0{width}d}"
+            abc = as_tune_book_entry(text, number=i, title=f"tunesmith {i}")
+            stem.with_suffix(".abc").write_text(abc)
+            result.files.append(stem.with_suffix(".abc"))
+            try:
+                piece = tune_to_piece(abc)
+            except ValueError as e:
+                result.errors.append(f"{stem.with_suffix('.abc')}: invalid ABC ({e})")
+                log(result.errors[-1])
+                continue
+            result.valid += 1
+            result.files.append(write_midi(piece, stem.with_suffix(".mid")))
+            if opts.wav:
+                from tunesmith.io.audio import write_wav
 
-            result.files.append(write_wav(piece, stem.with_suffix(".wav"), opts.soundfont))
-        if opts.png:
-            from tunesmith.io.plots import write_pianoroll_png
+                renders.append(pool.submit(write_wav, piece, stem.with_suffix(".wav"),
+                                           opts.soundfont))
+            if opts.png:
+                from tunesmith.io.plots import write_pianoroll_png
 
-            result.files.append(write_pianoroll_png(piece, stem.with_suffix(".png"),
-                                                    title=f"tunesmith {i}"))
+                result.files.append(write_pianoroll_png(piece, stem.with_suffix(".png"),
+                                                        title=f"tunesmith {i}"))
+        result.files.extend(r.result() for r in renders)
     return result

@@ -7,19 +7,24 @@ from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Trac
 
 def score_to_piece(score) -> Piece:
     """Convert a parsed music21 score. Repeats are expanded when music21 can (so audio
-    plays what a musician would); ties are merged; grace notes (no duration) are skipped."""
-    from music21 import key, meter, stream
+    plays what a musician would); ties are merged; grace notes (no duration) are skipped.
 
-    try:
-        expanded = score.expandRepeats()
-        if expanded.recurse().notes:
-            score = expanded
-    except Exception:  # noqa: BLE001 - malformed repeat marks: keep the written order
-        pass
+    The score is modified in place (ties merged): pass one you own. Both steps copy the
+    whole score in music21 otherwise, which was most of the time of a compose run."""
+    from music21 import bar, key, meter, stream
+
+    if score.recurse().getElementsByClass(bar.Repeat).first() is not None:
+        try:
+            expanded = score.expandRepeats()
+            if expanded.recurse().notes:
+                score = expanded
+        except Exception:  # noqa: BLE001 - malformed repeat marks: keep the written order
+            pass
     parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]
     tracks = []
     for part in parts:
-        flat = part.stripTies().flatten()
+        part.stripTies(inPlace=True)
+        flat = part.flatten()
         notes = []
         for el in flat.notes:
             dur = float(el.quarterLength)
