@@ -12,24 +12,13 @@ The most common failure reasons are listed below the figures.
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
 from tunesmith import families
+from tunesmith.io import abc2midi
 from tunesmith.io.abc import as_tune_book_entry, check_tune
 from tunesmith.training.checkpoint import load_checkpoint
-
-
-def abc2midi_errors(abc: str, workdir: Path) -> list[str]:
-    src = workdir / "t.abc"
-    src.write_text(abc)
-    out = subprocess.run(["abc2midi", str(src), "-o", str(workdir / "t.mid")],
-                         capture_output=True, text=True, timeout=60)
-    return [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
 
 
 def main() -> None:
@@ -57,15 +46,10 @@ def main() -> None:
         else:
             m21_fail[reason[:80]] += 1
     a2m_ok, a2m_fail = None, Counter()
-    if shutil.which("abc2midi"):
-        a2m_ok = 0
-        with tempfile.TemporaryDirectory() as tmp:
-            for t in tunes:
-                errs = abc2midi_errors(t, Path(tmp))
-                if errs:
-                    a2m_fail[errs[0].split(":", 1)[-1].strip()[:80]] += 1
-                else:
-                    a2m_ok += 1
+    if abc2midi.available():
+        errors = abc2midi.abc2midi_errors(tunes)
+        a2m_ok = len(tunes) - len(errors)
+        a2m_fail.update(message[:80] for message in errors.values())
     n = len(tunes)
     ended = sum(1 for t in texts if len(t) < 1500)
     print(f"model: {args.model}")

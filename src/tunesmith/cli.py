@@ -64,7 +64,8 @@ def _train_settings(args) -> tuple[dict, dict]:
     except ValueError as e:
         raise TunesmithError(str(e)) from None
     run = {"family": args.family, "corpus": args.corpus or fam.DEFAULT_CORPUS,
-           "preset": args.preset, "model": model_cfg, "train": asdict(train_cfg),
+           "clean": args.clean, "preset": args.preset, "model": model_cfg,
+           "train": asdict(train_cfg),
            "command": "tunesmith " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
     return run, train_cfg
 
@@ -122,7 +123,7 @@ def cmd_train(args) -> int:
         rep = None
     resolve_device(train_cfg.device)  # a bad --device fails now, not after loading data
     fam = families.get(run["family"])
-    prepared = fam.prepare_data(run["corpus"], representation=rep)
+    prepared = fam.prepare_data(run["corpus"], representation=rep, clean=run.get("clean", False))
     rep = prepared.representation
     info = prepared.info
     print(f"corpus {info['corpus']}: " + ", ".join(
@@ -249,9 +250,11 @@ def cmd_evaluate(args) -> int:
     _check_sampling_flags(args)
     ckpt = _load_model(args.model, None, args.device)
     fam = families.for_representation(ckpt.representation.name)
-    corpus = args.corpus or ckpt.meta.get("summary", {}).get("corpus", {}).get("corpus") \
-        or fam.DEFAULT_CORPUS
-    prepared = fam.prepare_data(corpus, representation=ckpt.representation)
+    trained_on = ckpt.meta.get("summary", {}).get("corpus", {})
+    corpus = args.corpus or trained_on.get("corpus") or fam.DEFAULT_CORPUS
+    # the same cleaning as in training, so that splits hold the same tunes
+    clean = trained_on.get("clean", False) if corpus == trained_on.get("corpus") else False
+    prepared = fam.prepare_data(corpus, representation=ckpt.representation, clean=clean)
     device = next(ckpt.model.parameters()).device
     print(f"model {ckpt.path} on corpus {corpus}")
     print(f"{'split':<6} {'tunes':>6} {'tokens':>9} {'nll':>7} {'ppl':>7} {'bits/char':>9} "
@@ -389,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--family", default="abc", help="task family (default: abc)")
     s.add_argument("--corpus", help="built-in corpus name or path to ABC file/folder "
                    "(default: folk-abc)")
+    s.add_argument("--clean", action="store_true", help="skip tunes that abc2midi reports errors "
+                   "for (needs abcmidi); recorded in the run, so evaluate uses it too")
     s.add_argument("--preset", default="small", help="debug | small | lab (default: small)")
     s.add_argument("--out", help="run folder (default: runs/FAMILY-PRESET)")
     s.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its "

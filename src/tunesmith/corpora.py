@@ -76,9 +76,12 @@ def corpus_files(name: str) -> list[Path]:
     return files
 
 
-def load_abc_corpus(name: str) -> AbcCorpus:
+def load_abc_corpus(name: str, clean: bool = False) -> AbcCorpus:
     """Load every tune of a corpus as model text. Unusable tunes and files go to
-    ``problems``; a corpus with no usable tune at all is a :class:`TunesmithError`."""
+    ``problems``; a corpus with no usable tune at all is a :class:`TunesmithError`.
+
+    ``clean=True`` also skips every tune whose model text abc2midi reports an error for
+    (6.4% of folk-abc: unmatched ties, '[1' before '|:', bad chord symbols, ...)."""
     files = corpus_files(name)
     corpus = AbcCorpus(name=name)
     single_file = len(files) == 1
@@ -98,6 +101,15 @@ def load_abc_corpus(name: str) -> AbcCorpus:
                 continue
             corpus.tunes.append(tune)
             corpus.texts.append(text)
+    if clean and corpus.texts:
+        from tunesmith.io.abc2midi import abc2midi_errors
+
+        bad = abc2midi_errors(corpus.texts)
+        for i in sorted(bad):
+            corpus.problems.append(f"{corpus.tunes[i].label}: abc2midi: {bad[i]}")
+        keep = [i for i in range(len(corpus.texts)) if i not in bad]
+        corpus.tunes = [corpus.tunes[i] for i in keep]
+        corpus.texts = [corpus.texts[i] for i in keep]
     if not corpus.texts:
         where = files[0] if single_file else Path(name)
         raise TunesmithError(f"empty corpus: no usable tunes ({len(corpus.problems)} skipped)",

@@ -15,13 +15,27 @@ import torch
 
 
 class TokenWindows:
+    """Random training windows of ``seq_len + 1`` tokens over the concatenated sequences.
+
+    A share ``aligned`` of each batch's windows starts exactly at a sequence's first token
+    (its start marker). The model begins every window from a zero state, and sampling and
+    validation begin every tune that way; windows that start at random positions almost
+    never show it a start marker in that state, and a model trained only on those began
+    7.6% of its sampled tunes with a broken header. The other windows start anywhere, so
+    the later parts of long tunes are trained on too.
+    """
+
     def __init__(self, sequences: Sequence[Sequence[int]], seq_len: int, batch_size: int,
-                 seed: int = 0):
+                 seed: int = 0, aligned: float = 0.5):
+        lengths = [len(s) for s in sequences]
         self.stream = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
-        self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
+        self.batch_size, self.seed = batch_size, seed
         if len(self.stream) < 2:
             raise ValueError("training data has fewer than two tokens")
         self.seq_len = min(seq_len, len(self.stream) - 1)
+        last_start = len(self.stream) - self.seq_len - 1
+        self.starts = np.minimum(np.cumsum([0] + lengths[:-1]), last_start)  # (n_sequences,)
+        self.n_aligned = int(round(aligned * batch_size))
 
     @property
     def tokens_per_batch(self) -> int:
@@ -29,7 +43,11 @@ class TokenWindows:
 
     def batch(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, step])
-        starts = rng.integers(0, len(self.stream) - self.seq_len, size=self.batch_size)
+        n_random = self.batch_size - self.n_aligned
+        starts = np.concatenate([
+            self.starts[rng.integers(0, len(self.starts), size=self.n_aligned)],
+            rng.integers(0, len(self.stream) - self.seq_len, size=n_random),
+        ])
         idx = starts[:, None] + np.arange(self.seq_len + 1)  # (B, T+1)
         w = torch.from_numpy(self.stream[idx])
         return {"inputs": w[:, :-1], "targets": w[:, 1:]}

@@ -26,14 +26,18 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def prepare_data(corpus: str, representation=None, report=_stderr) -> Prepared:
-    """Load the corpus, split by tune, fit (or reuse) the vocabulary, encode every tune."""
+def prepare_data(corpus: str, representation=None, report=_stderr,
+                 clean: bool = False) -> Prepared:
+    """Load the corpus, split by tune, fit (or reuse) the vocabulary, encode every tune.
+    ``clean`` skips tunes abc2midi rejects (see :func:`tunesmith.corpora.load_abc_corpus`)."""
     from tunesmith.corpora import load_abc_corpus
     from tunesmith.data.splits import split_items
     from tunesmith.representations.abc_chars import AbcChars
 
-    c = load_abc_corpus(corpus)
-    for problem in c.problems:
+    c = load_abc_corpus(corpus, clean=clean)
+    if len(c.problems) > 20:
+        report(f"skipped {len(c.problems)} tunes or files; the first 20:")
+    for problem in c.problems[:20]:
         report(f"skipped: {problem}")
     splits = split_items(c.texts)
     if representation is None:
@@ -46,7 +50,7 @@ def prepare_data(corpus: str, representation=None, report=_stderr) -> Prepared:
             for s, idx in splits.items()}
     info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
             "tokens": {s: sum(len(x) for x in v) for s, v in seqs.items()},
-            "skipped": len(c.problems)}
+            "skipped": len(c.problems), "clean": clean}
     return Prepared(representation, seqs, info)
 
 
