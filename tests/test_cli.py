@@ -221,3 +221,23 @@ def test_interrupted_training_resumes(tmp_path, abc_corpus):
 def test_starting_over_an_existing_run_needs_force(capsys, debug_run):
     rc, _, err = run_cli(capsys, "train", "--preset", "debug", "--out", debug_run)
     assert_one_line_error(rc, err, debug_run, "--resume")
+
+
+def test_render_midi_to_wav_and_png(capsys, tmp_path):
+    from tunesmith.io.midi import write_midi
+    from tunesmith.music import Note, Piece, Track
+
+    mid = write_midi(Piece(tracks=[Track(notes=[Note(0, 1, 60), Note(1, 2, 64)])]),
+                     tmp_path / "m.mid")
+    rc, _, _ = run_cli(capsys, "render", mid, "--to",
+                       "both" if fluidsynth_available() else "png", "--out", tmp_path / "x")
+    assert rc == 0
+    assert (tmp_path / "x.png").exists()
+    assert (tmp_path / "x.wav").exists() == fluidsynth_available()
+
+
+def test_render_refuses_a_non_midi_file_named_mid(capsys, tmp_path):
+    bad = tmp_path / "fake.mid"
+    bad.write_text("this is not MIDI")
+    rc, _, err = run_cli(capsys, "render", bad)
+    assert_one_line_error(rc, err, bad, "not a readable MIDI file")

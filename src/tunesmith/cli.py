@@ -254,6 +254,12 @@ def cmd_evaluate(args) -> int:
     corpus = args.corpus or trained_on.get("corpus") or fam.DEFAULT_CORPUS
     # the same cleaning as in training, so that splits hold the same tunes
     clean = trained_on.get("clean", False) if corpus == trained_on.get("corpus") else False
+    from tunesmith.io import abc2midi
+
+    if clean and not abc2midi.available():
+        _err("note: the model was trained with --clean but abc2midi is not installed; "
+             "evaluating on the uncleaned corpus (apt-get install abcmidi for the same splits)")
+        clean = False
     prepared = fam.prepare_data(corpus, representation=ckpt.representation, clean=clean)
     device = next(ckpt.model.parameters()).device
     print(f"model {ckpt.path} on corpus {corpus}")

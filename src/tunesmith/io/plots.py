@@ -16,6 +16,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def write_pianoroll_png(piece: Piece, path: str | Path, title: str | None = None) -> Path:
     """Draw each note as a bar: x = time in beats, y = MIDI pitch, one colour per track."""
     plt = _pyplot()
@@ -33,12 +42,7 @@ def write_pianoroll_png(piece: Piece, path: str | Path, title: str | None = None
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title if title is not None else (piece.title or "piano roll"))
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def write_curves_png(rows: list[dict], path: str | Path, metrics=("loss", "accuracy")) -> Path:
@@ -48,7 +52,7 @@ def write_curves_png(rows: list[dict], path: str | Path, metrics=("loss", "accur
     metrics = [m for m in metrics if any(r.get(m) not in (None, "") for r in rows)]
     fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(6 * max(1, len(metrics)), 4),
                              dpi=100, squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    for ax, metric in zip(axes[0], metrics, strict=False):  # no metrics: one empty panel
         for split in ("train", "valid"):
             pts = [(int(r["step"]), float(r[metric])) for r in rows
                    if r.get("split") == split and r.get(metric) not in (None, "")]
@@ -60,9 +64,4 @@ def write_curves_png(rows: list[dict], path: str | Path, metrics=("loss", "accur
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
