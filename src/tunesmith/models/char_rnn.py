@@ -72,6 +72,29 @@ class CharRNN(nn.Module):
         return None  # PyTorch RNNs start from zeros when given None
 
     def step(self, inputs: torch.Tensor, state):
-        """inputs (B, 1 head) ids of the last token -> ({"token": logits (B, V)}, state)."""
-        logits, state = self(inputs[:, :1], state)  # (B, 1, V)
-        return {"token": logits[:, 0]}, state
+        """inputs (B, 1 head) ids of the last token -> ({"token": logits (B, V)}, state).
+
+        For an LSTM the cell is computed here from nn.LSTM's own weights: on CPU the fused
+        ``torch.lstm`` call costs ~0.7 ms per call whatever the size, 70% of sampling time
+        at batch 1. The state keeps nn.LSTM's layout, so step() and forward() mix freely."""
+        if self.config.cell != "lstm":
+            logits, state = self(inputs[:, :1], state)  # (B, 1, V)
+            return {"token": logits[:, 0]}, state
+        x = self.embed(inputs[:, 0])  # (B, E); dropout is off in eval, and step() is for eval
+        b, n = x.shape[0], self.config.num_layers
+        if state is None:
+            zeros = x.new_zeros(n, b, self.config.hidden_size)
+            state = (zeros, zeros)
+        h0, c0 = state  # (L, B, H) each
+        hs, cs = [], []
+        for layer in range(n):
+            gates = (F.linear(x, getattr(self.rnn, f"weight_ih_l{layer}"),
+                              getattr(self.rnn, f"bias_ih_l{layer}"))
+                     + F.linear(h0[layer], getattr(self.rnn, f"weight_hh_l{layer}"),
+                                getattr(self.rnn, f"bias_hh_l{layer}")))  # (B, 4H)
+            i, f, g, o = gates.chunk(4, dim=-1)  # PyTorch's gate order
+            c = torch.sigmoid(f) * c0[layer] + torch.sigmoid(i) * torch.tanh(g)
+            x = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
+            hs.append(x)
+            cs.append(c)
+        return {"token": self.head(x)}, (torch.stack(hs), torch.stack(cs))
