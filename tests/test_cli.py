@@ -241,3 +241,9 @@ def test_render_refuses_a_non_midi_file_named_mid(capsys, tmp_path):
     bad.write_text("this is not MIDI")
     rc, _, err = run_cli(capsys, "render", bad)
     assert_one_line_error(rc, err, bad, "not a readable MIDI file")
+
+
+def test_run_records_the_command_that_made_it(debug_run):
+    command = json.loads((debug_run / "config.json").read_text())["command"]
+    assert command.startswith("tunesmith train --preset debug --corpus ")
+    assert command.endswith("--steps 30")

@@ -47,8 +47,8 @@ TRAIN_FLAGS = ("steps", "batch_size", "seq_len", "lr", "schedule", "warmup", "cl
                "eval_every", "patience", "checkpoint_every", "seed", "device", "weight_decay")
 
 
-def _train_settings(args) -> tuple[dict, dict]:
-    """(run settings, resolved TrainConfig dict) for a new run, from preset and flags."""
+def _train_settings(args):
+    """(run settings dict, TrainConfig) for a new run, from preset and flags."""
     from tunesmith import families
     from tunesmith.presets import preset
     from tunesmith.training.config import TrainConfig
@@ -66,7 +66,7 @@ def _train_settings(args) -> tuple[dict, dict]:
     run = {"family": args.family, "corpus": args.corpus or fam.DEFAULT_CORPUS,
            "clean": args.clean, "preset": args.preset, "model": model_cfg,
            "train": asdict(train_cfg),
-           "command": "tunesmith " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+           "command": "tunesmith " + " ".join(shlex.quote(a) for a in args.argv)}
     return run, train_cfg
 
 
@@ -466,7 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in a run's config.json as the command that made it
     try:
         return args.func(args)
     except TunesmithError as e:
