@@ -3,6 +3,9 @@
 #   system: libfluidsynth3 (WAV rendering), abcmidi (abc2midi, used by the validity benchmark)
 #   python: the CPU build of torch 2.13.0 first (any other spec may pull GBs of CUDA
 #           packages), then tunesmith with its test extras, editable.
+#           On this project's machines the pin installs a local CPU build. On another Linux
+#           machine PyPI's torch==2.13.0 is the CUDA build; for the CPU one, install it first
+#           with: pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
