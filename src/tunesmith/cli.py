@@ -293,11 +293,11 @@ def cmd_export(args) -> int:
     """Copy a run's best checkpoint (weights + tunesmith.json only) and write RECIPE.md."""
     import shutil
 
-    from tunesmith.training.checkpoint import META_FILE, WEIGHTS_FILE, read_meta, recover
+    from tunesmith.training.checkpoint import META_FILE, WEIGHTS_FILE, read_meta
 
     run_dir = Path(args.run)
-    best = recover(run_dir / "best")
-    meta = read_meta(best)
+    best = run_dir / "best"
+    meta = read_meta(best)  # also finishes an interrupted checkpoint swap
     cfg_path = run_dir / "config.json"
     run = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
     out = Path(args.out)

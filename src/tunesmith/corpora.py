@@ -81,7 +81,8 @@ def load_abc_corpus(name: str, clean: bool = False) -> AbcCorpus:
     ``problems``; a corpus with no usable tune at all is a :class:`TunesmithError`.
 
     ``clean=True`` also skips every tune whose model text abc2midi reports an error for
-    (6.4% of folk-abc: unmatched ties, '[1' before '|:', bad chord symbols, ...)."""
+    (1,003 of folk-abc's 12,949 tunes: unmatched ties, '[1' before '|:', bad chord
+    symbols, ...)."""
     files = corpus_files(name)
     corpus = AbcCorpus(name=name)
     single_file = len(files) == 1
