@@ -33,3 +33,21 @@ def test_readme_compose_command(tmp_path):
 
     if fluidsynth_available():
         assert len(list(out.glob("*.wav"))) == n_valid
+
+
+def test_shipped_events_model_composes_offline(tmp_path):
+    """`tunesmith compose --family events` works at once with the shipped event model."""
+    shipped = families.pretrained_dir("events")
+    ck = load_checkpoint(shipped)
+    assert ck.meta["family"] == "event_lstm" and ck.representation.name == "events"
+    assert "tunesmith train --family events" in (shipped / "RECIPE.md").read_text()
+    done = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--family", "events",
+                           "--num", "2", "--seconds", "8", "--out", str(tmp_path), "--seed", "0",
+                           "--no-wav"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    from tunesmith.io.midi import read_midi
+
+    for f in sorted(tmp_path.glob("*.mid")):
+        piece = read_midi(f)
+        assert len(piece.notes) > 10 and 7.5 <= piece.duration_seconds <= 10
+    assert len(list(tmp_path.glob("*.png"))) == 2

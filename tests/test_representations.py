@@ -6,9 +6,9 @@ from hypothesis import strategies as st
 
 from tunesmith import representations
 from tunesmith.errors import TunesmithError
-from tunesmith.io.abc import as_tune_book_entry
-from tunesmith.music import Piece
+from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
 from tunesmith.representations.abc_chars import AbcChars
+from tunesmith.representations.events import Events
 from tunesmith.representations.vocab import Vocab
 
 TEXTS = ["M:6/8\nL:1/8\nK:D\nDFA dAF|GBd gdB|]\n", "M:3/4\nK:G\nG2 AB c2|d6|]\n"]
@@ -17,6 +17,8 @@ TEXTS = ["M:6/8\nL:1/8\nK:D\nDFA dAF|GBd gdB|]\n", "M:3/4\nK:G\nG2 AB c2|d6|]\n"
 def fitted(name: str):
     if name == "abc_chars":
         return AbcChars.fit(TEXTS)
+    if name == "events":
+        return Events(velocity_bins=8)
     raise AssertionError(f"add a fitted example of {name} here")
 
 
@@ -25,11 +27,11 @@ def test_round_trip_through_dict_and_piece(name):
     rep = fitted(name)
     rebuilt = representations.from_dict(rep.to_dict())
     assert rebuilt.to_dict() == rep.to_dict()
-    piece = Piece(source_text=as_tune_book_entry(TEXTS[0]))
+    piece = tune_to_piece(as_tune_book_entry(TEXTS[0]))  # notes and source text
     ids = rep.encode(piece)
     assert rebuilt.encode(piece) == ids
     back = rebuilt.decode(ids)
-    assert rep.encode(back) == ids  # equal after the representation's quantisation (none)
+    assert rep.encode(back) == ids  # equal after the representation's quantisation
     assert [n.pitch for n in back.notes][:3] == [62, 66, 69]
 
 

@@ -28,21 +28,24 @@ def _err(*args, **kwargs):
 def cmd_corpora(args) -> int:
     from tunesmith.corpora import BUILTIN, count_tunes
 
-    print(f"{'name':<12} {'kind':<5} {'tunes':>7}  description")
+    print(f"{'name':<13} {'kind':<5} {'items':>7}  description")
     for spec in BUILTIN.values():
         try:
             n = f"{count_tunes(spec.name):>7}"
         except TunesmithError:
             n = f"{'n/a':>7}"
-        print(f"{spec.name:<12} {spec.kind:<5} {n}  {spec.description}")
-    print("\nAny ABC file or folder of .abc files is a corpus too: --corpus PATH")
+        print(f"{spec.name:<13} {spec.kind:<5} {n}  {spec.description}")
+    print("\nYour own files are corpora too (--corpus PATH, folders searched recursively): "
+          "ABC for --family abc (items = tunes); MIDI, MusicXML or ABC for --family events "
+          "(items = files; see `tunesmith prepare`).")
     return 0
 
 
 # --- train -----------------------------------------------------------------------------
 
 MODEL_FLAGS = {"embedding_dim": "embedding_dim", "hidden_size": "hidden_size",
-               "layers": "num_layers", "cell": "cell", "dropout": "dropout"}
+               "layers": "num_layers", "cell": "cell", "dropout": "dropout", "l1": "l1"}
+DATA_FLAGS = ("programs", "min_seconds", "max_seconds", "split", "transpose")  # events family
 TRAIN_FLAGS = ("steps", "batch_size", "seq_len", "lr", "schedule", "warmup", "clip",
                "eval_every", "patience", "checkpoint_every", "seed", "device", "weight_decay")
 
@@ -54,6 +57,13 @@ def _train_settings(args):
     from tunesmith.training.config import TrainConfig
 
     fam = families.get(args.family)
+    if fam.REPRESENTATION == "abc_chars":
+        given = [k for k in DATA_FLAGS if getattr(args, k) is not None]
+        if given:
+            raise TunesmithError(f"--{given[0].replace('_', '-')} is for MIDI / score corpora "
+                                 "(--family events)")
+    elif args.clean:
+        raise TunesmithError("--clean is for ABC corpora (--family abc)")
     p = preset(fam.MODEL, args.preset)
     train_over = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
     model_cfg = dict(p["model"])
@@ -63,8 +73,12 @@ def _train_settings(args):
         train_cfg = TrainConfig(**(p["train"] | train_over))
     except ValueError as e:
         raise TunesmithError(str(e)) from None
+    data = fam.data_options(args)
+    preset_data = p.get("data", {})
+    data.update({k: v for k, v in preset_data.items()
+                 if getattr(args, k, None) is None})  # a flag beats the preset
     run = {"family": args.family, "corpus": args.corpus or fam.DEFAULT_CORPUS,
-           "clean": args.clean, "preset": args.preset, "model": model_cfg,
+           "data": data, "preset": args.preset, "model": model_cfg,
            "train": asdict(train_cfg),
            "command": "tunesmith " + " ".join(shlex.quote(a) for a in args.argv)}
     return run, train_cfg
@@ -74,7 +88,8 @@ def _read_run(run_dir: Path, args) -> dict:
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
         raise TunesmithError("not a run folder (no config.json)", run_dir)
-    given = [f"--{k.replace('_', '-')}" for k in (*TRAIN_FLAGS, *MODEL_FLAGS, "corpus", "out")
+    given = [f"--{k.replace('_', '-')}" for k in (*TRAIN_FLAGS, *MODEL_FLAGS, "corpus", "out",
+                                                  *DATA_FLAGS)
              if k != "device" and getattr(args, k) is not None]
     if given:
         raise TunesmithError(f"--resume continues the run with its own settings "
@@ -88,13 +103,17 @@ def _read_run(run_dir: Path, args) -> dict:
     return run
 
 
+def _data_options(run: dict) -> dict:
+    """A run's data settings (runs written before "data" existed kept "clean" on top)."""
+    return run.get("data", {"clean": run.get("clean", False)})
+
+
 def cmd_train(args) -> int:
     import shutil
 
     import torch
 
     from tunesmith import families, models
-    from tunesmith.data.tokens import SequenceBatches, TokenWindows
     from tunesmith.training.checkpoint import load_checkpoint, recover, write_json
     from tunesmith.training.config import TrainConfig
     from tunesmith.training.trainer import Trainer, resolve_device
@@ -123,23 +142,24 @@ def cmd_train(args) -> int:
         rep = None
     resolve_device(train_cfg.device)  # a bad --device fails now, not after loading data
     fam = families.get(run["family"])
-    prepared = fam.prepare_data(run["corpus"], representation=rep, clean=run.get("clean", False))
+    data = _data_options(run)
+    prepared = fam.prepare_data(run["corpus"], representation=rep, progress=not args.no_progress,
+                                **data)
     rep = prepared.representation
-    info = prepared.info
-    print(f"corpus {info['corpus']}: " + ", ".join(
-        f"{s} {info['tunes'][s]} tunes / {info['tokens'][s]:,} tokens" for s in info["tunes"])
-        + (f"; {info['skipped']} skipped" if info["skipped"] else ""))
+    _print_corpus(prepared.info)
     if not prepared.sequences["valid"]:
-        raise TunesmithError("corpus too small: no tune landed in the validation split "
-                             "(it needs about 20 tunes or more)", info["corpus"])
+        raise TunesmithError("corpus too small: nothing landed in the validation split "
+                             "(it needs about 20 tunes or more)", prepared.info["corpus"])
     if not args.resume:
-        run["model"]["vocab_size"] = len(rep.vocab)
+        run["model"].update(fam.model_sizes(rep))
         if run_dir.exists():  # --force: nothing of the old run may leak into the new one
             for old in ("last", "best", "tensorboard", "samples", "metrics.csv", "curves.png"):
                 target = run_dir / old
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", run)
+    if getattr(prepared, "corpus", None) is not None:
+        print(f"ingest report: {prepared.corpus.write_csv(run_dir / 'ingest_report.csv')}")
     torch.manual_seed(train_cfg.seed)  # the seed decides the initial weights too
     try:
         model = models.build(fam.MODEL, run["model"])
@@ -147,12 +167,10 @@ def cmd_train(args) -> int:
         raise TunesmithError(f"bad model settings: {e}") from None
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model {fam.MODEL} {n_params:,} parameters; run folder {run_dir}")
-    train_data = TokenWindows(prepared.sequences["train"], train_cfg.seq_len,
-                              train_cfg.batch_size, seed=train_cfg.seed)
-    valid_data = SequenceBatches(prepared.sequences["valid"], max_items=train_cfg.eval_max_items)
+    train_data, valid_data = fam.batches(prepared, train_cfg, **data)
     trainer = Trainer(model, rep, train_data, valid_data, train_cfg, run_dir,
                       resume=bool(args.resume), progress=not args.no_progress,
-                      summary_extra={"corpus": info})
+                      summary_extra={"corpus": prepared.info, "data": data})
     if args.resume:
         print(f"resuming at step {trainer.step} of {train_cfg.steps}")
     t0 = time.perf_counter()
@@ -165,7 +183,8 @@ def cmd_train(args) -> int:
         return 130
     msg = f"done at step {summary['step']} in {wall:.0f} s"
     if best:
-        msg += (f"; best valid loss {best['loss']:.4f} (bits/token {best['bits']:.3f}, "
+        unit = prepared.info.get("unit", "token").rstrip("s")
+        msg += (f"; best valid loss {best['loss']:.4f} (bits/{unit} {best['bits']:.3f}, "
                 f"accuracy {best['accuracy']:.3f}) at step {best['step']}")
     if summary["stopped_early"]:
         msg += " [early stop]"
@@ -175,6 +194,35 @@ def cmd_train(args) -> int:
     if args.samples and (run_dir / "best").exists():
         _compose_into(run_dir / "best", run_dir / "samples", args.samples,
                       seed=train_cfg.seed, wav=True)
+    return 0
+
+
+def _print_corpus(info: dict) -> None:
+    unit = info.get("unit", "tokens")
+    print(f"corpus {info['corpus']}: " + ", ".join(
+        f"{s} {info['tunes'][s]} items / {info['tokens'][s]:,} {unit}" for s in info["tunes"])
+        + (f"; {info['skipped']} skipped" if info["skipped"] else "")
+        + (f"; split by {info['split']}" if info.get("split") else ""))
+
+
+# --- prepare ---------------------------------------------------------------------------
+
+def cmd_prepare(args) -> int:
+    """Ingest a corpus and report every file, kept or dropped, with the reason."""
+    from tunesmith import families
+
+    fam = families.get(args.family)
+    if not hasattr(fam, "load_corpus"):
+        raise TunesmithError(f"prepare reads MIDI / score corpora (--family events); the "
+                             f"{args.family} family reads ABC text directly")
+    corpus = fam.load_corpus(args.corpus or fam.DEFAULT_CORPUS, args.programs,
+                             args.min_seconds, args.max_seconds, progress=not args.no_progress)
+    for row in corpus.rows:
+        detail = (f"{row.notes} notes, {row.seconds:.1f} s, {row.tracks} track(s)"
+                  if row.status == "kept" else row.reason)
+        print(f"{row.status:<7} {row.path}: {detail}")
+    print(corpus.summary())
+    print(f"report: {corpus.write_csv(Path(args.report))}")
     return 0
 
 
@@ -192,20 +240,27 @@ def _compose_into(model_path, out_dir, num, seed, wav):
 
 # --- compose ---------------------------------------------------------------------------
 
-def _check_sampling_flags(args) -> None:
-    """Fail on bad sampling flags before any model is loaded."""
-    from tunesmith.sampling.filters import SamplingSettings
+def _check_sampling_flags(args, heads=None) -> None:
+    """Fail on bad sampling flags before any model is loaded (and again with the model's
+    heads, which decide which ``head=value`` names exist)."""
+    from tunesmith.sampling.filters import per_head
 
-    for flag in ("num", "max_len"):
+    for flag in ("num", "max_len", "primer_len"):
         value = getattr(args, flag, 1)
         if value is not None and value < 1:
             raise TunesmithError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
     if getattr(args, "samples", 0) < 0:
         raise TunesmithError(f"--samples must be >= 0, got {args.samples}")
+    if getattr(args, "seconds", None) is not None and not args.seconds > 0:
+        raise TunesmithError(f"--seconds must be > 0, got {args.seconds}")
+    if heads is None:  # the flags' form only; values per head are checked with the model
+        heads = [h.split("=")[0] for flag in ("temperature", "top_k", "top_p")
+                 for h in str(getattr(args, flag, "") or "").split(",") if "=" in h]
     try:
-        SamplingSettings(args.temperature, getattr(args, "top_k", 0), getattr(args, "top_p", 1.0))
+        per_head(heads or ["all"], args.temperature, getattr(args, "top_k", 0),
+                 getattr(args, "top_p", 1.0))
     except TunesmithError as e:
-        raise TunesmithError(f"--{e}") from None
+        raise TunesmithError(str(e) if str(e).startswith("--") else f"--{e}") from None
 
 
 def _load_model(model: str | None, family: str | None, device: str | None = None):
@@ -224,16 +279,26 @@ def cmd_compose(args) -> int:
         raise TunesmithError("give --model or --family, not both")
     _check_sampling_flags(args)
     ckpt = _load_model(args.model, args.family, args.device)
+    _check_sampling_flags(args, heads=list(ckpt.representation.heads))
     fam = families.for_representation(ckpt.representation.name)
+    from dataclasses import fields
+
     from tunesmith.io.audio import fluidsynth_available
 
     wav = not args.no_wav
     if wav and not fluidsynth_available():
         _err("note: FluidSynth is not installed, skipping WAV (apt-get install libfluidsynth3)")
         wav = False
-    opts = fam.ComposeOptions(num=args.num, max_len=args.max_len, primer=args.primer,
-                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                              seed=args.seed, wav=wav, png=args.png, soundfont=args.soundfont)
+    given = {"num": args.num, "max_len": args.max_len, "primer": args.primer,
+             "primer_len": args.primer_len, "seconds": args.seconds,
+             "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+             "seed": args.seed, "wav": wav, "png": args.png or None, "soundfont": args.soundfont}
+    known = {f.name for f in fields(fam.ComposeOptions)}
+    unused = [k for k in ("seconds", "primer_len") if given[k] is not None and k not in known]
+    if unused:
+        raise TunesmithError(f"--{unused[0].replace('_', '-')} is not an option of the "
+                             f"{fam.REPRESENTATION} family's composer")
+    opts = fam.ComposeOptions(**{k: v for k, v in given.items() if k in known and v is not None})
     result = fam.compose(ckpt, opts, Path(args.out))
     print(f"{result.summary} -> {args.out}")
     return 0
@@ -243,39 +308,65 @@ def cmd_compose(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from tunesmith import families
-    from tunesmith.data.tokens import SequenceBatches
     from tunesmith.evaluation.likelihood import evaluate
-    from tunesmith.io.abc import check_tune
 
     _check_sampling_flags(args)
     ckpt = _load_model(args.model, None, args.device)
     fam = families.for_representation(ckpt.representation.name)
-    trained_on = ckpt.meta.get("summary", {}).get("corpus", {})
+    summary = ckpt.meta.get("summary", {})
+    trained_on = summary.get("corpus", {})
     corpus = args.corpus or trained_on.get("corpus") or fam.DEFAULT_CORPUS
-    # the same cleaning as in training, so that splits hold the same tunes
-    clean = trained_on.get("clean", False) if corpus == trained_on.get("corpus") else False
-    from tunesmith.io import abc2midi
+    # the model's own data settings on its own corpus, so that splits hold the same items
+    data = {}
+    if corpus == trained_on.get("corpus"):
+        data = summary.get("data") or {"clean": trained_on.get("clean", False)}
+    if data.get("clean"):
+        from tunesmith.io import abc2midi
 
-    if clean and not abc2midi.available():
-        _err("note: the model was trained with --clean but abc2midi is not installed; "
-             "evaluating on the uncleaned corpus (apt-get install abcmidi for the same splits)")
-        clean = False
-    prepared = fam.prepare_data(corpus, representation=ckpt.representation, clean=clean)
+        if not abc2midi.available():
+            _err("note: the model was trained with --clean but abc2midi is not installed; "
+                 "evaluating on the uncleaned corpus (apt-get install abcmidi for the same "
+                 "splits)")
+            data["clean"] = False
+    prepared = fam.prepare_data(corpus, representation=ckpt.representation, **data)
+    train_cfg = summary.get("train_config", {})
+    import dataclasses
+
+    from tunesmith.training.config import TrainConfig
+
+    cfg = TrainConfig(**{k: v for k, v in train_cfg.items()
+                         if k in {f.name for f in dataclasses.fields(TrainConfig)}})
+    cfg = dataclasses.replace(cfg, eval_max_items=0)
+    unit = prepared.info.get("unit", "tokens")
     device = next(ckpt.model.parameters()).device
-    print(f"model {ckpt.path} on corpus {corpus}")
-    print(f"{'split':<6} {'tunes':>6} {'tokens':>9} {'nll':>7} {'ppl':>7} {'bits/char':>9} "
+    print(f"model {ckpt.path} on corpus {corpus}"
+          + (f" (split by {prepared.info['split']})" if prepared.info.get("split") else ""))
+    short = {"characters": "char", "messages": "msg"}.get(unit, "token")
+    print(f"{'split':<6} {'items':>6} {unit:>10} {'nll':>7} {'ppl':>8} {'bits/' + short:>9} "
           f"{'accuracy':>8}")
     results = {}
     for split in ("valid", "test"):
         seqs = prepared.sequences[split]
         if not seqs:
-            print(f"{split:<6} {0:>6}  (no tunes in this split)")
+            print(f"{split:<6} {0:>6}  (nothing in this split)")
             continue
-        m = evaluate(ckpt.model, SequenceBatches(seqs), device)
+        _, batches = fam.batches(dataclasses.replace(prepared, sequences={"train": seqs,
+                                                                          "valid": seqs}),
+                                 cfg)
+        m = evaluate(ckpt.model, batches, device)
         results[split] = m
-        print(f"{split:<6} {len(seqs):>6} {int(m['count']):>9} {m['nll']:>7.4f} {m['ppl']:>7.3f}"
-              f" {m['bits']:>9.4f} {m['accuracy']:>8.4f}")
-    if args.samples:
+        print(f"{split:<6} {len(seqs):>6} {int(m['count']):>10,} {m['nll']:>7.4f} "
+              f"{m['ppl']:>8.3f} {m['bits']:>9.4f} {m['accuracy']:>8.4f}")
+        heads = [k[4:] for k in m if k.startswith("acc_")]
+        if heads:
+            print("       per head: " + ", ".join(
+                f"{h} nll {m['nll_' + h]:.4f} acc {m['acc_' + h]:.4f}" for h in heads))
+    print(f"(nll in nats per {unit.rstrip('s')}; bits = nll / ln 2; accuracy = the most "
+          f"probable prediction is right" + (" in all heads)" if len(ckpt.representation.heads)
+                                             > 1 else ")"))
+    if args.samples and hasattr(fam, "sample_texts"):
+        from tunesmith.io.abc import check_tune
+
         opts = fam.ComposeOptions(num=args.samples, temperature=args.temperature, seed=args.seed)
         texts = fam.sample_texts(ckpt.model, ckpt.representation, opts, device=device)
         ok = sum(check_tune(t) is None for t in texts)
@@ -314,10 +405,12 @@ def cmd_export(args) -> int:
     from safetensors.torch import load_file
 
     n_params = sum(t.numel() for t in load_file(str(out / WEIGHTS_FILE)).values())
+    unit = corpus.get("unit", "characters")
+    short = {"characters": "char", "messages": "message"}.get(unit, "token")
     lines = [
         f"# {out.name}",
         "",
-        f"A `{meta['family']}` model ({meta['representation']['name']}), trained with "
+        f"An `{meta['family']}` model ({meta['representation']['name']}), trained with "
         "tunesmith's own `train` command. Reproduce it with:",
         "",
         "```bash",
@@ -326,13 +419,15 @@ def cmd_export(args) -> int:
         "```",
         "",
         f"- corpus: `{corpus.get('corpus', run.get('corpus', '?'))}` "
-        f"(tunes per split: {corpus.get('tunes', '?')}; tokens: {corpus.get('tokens', '?')})",
+        f"(items per split: {corpus.get('tunes', '?')}; {unit} per split: "
+        f"{corpus.get('tokens', '?')}"
+        + (f"; split by {corpus['split']}" if corpus.get("split") else "") + ")",
         f"- model config: `{json.dumps(meta['model_config'])}` ({n_params:,} parameters)",
         f"- training config: `{json.dumps(s.get('train_config', run.get('train', {})))}`",
         f"- stopped at step {s.get('step', '?')}"
         + (" (early stopping)" if s.get("stopped_early") else ""),
         f"- best validation (step {b.get('step', '?')}): loss {b.get('loss', float('nan')):.4f} "
-        f"nats/char, {b.get('bits', float('nan')):.4f} bits/char, perplexity "
+        f"nats/{short}, {b.get('bits', float('nan')):.4f} bits/{short}, perplexity "
         f"{b.get('ppl', float('nan')):.3f}, accuracy {b.get('accuracy', float('nan')):.4f}",
         f"- library versions: `{json.dumps(meta.get('versions', {}))}`",
     ]
@@ -400,7 +495,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: folk-abc)")
     s.add_argument("--clean", action="store_true", help="skip tunes that abc2midi reports errors "
                    "for (needs abcmidi); recorded in the run, so evaluate uses it too")
-    s.add_argument("--preset", default="small", help="debug | small | lab (default: small)")
+    _add_ingest_flags(s, defaults=False)
+    s.add_argument("--split", choices=["auto", "piece", "time"], help="events: split by piece, "
+                   "or each piece by time (first 90%% / last 10%%); auto (default) splits by "
+                   "time below 20 pieces")
+    s.add_argument("--transpose", type=int, help="events: transpose each training window by "
+                   "up to N semitones (within the piano range); default 0")
+    s.add_argument("--preset", default="small", help="abc: debug | small | lab; events: debug "
+                   "| seed | small (default: small)")
     s.add_argument("--out", help="run folder (default: runs/FAMILY-PRESET)")
     s.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its "
                    "last checkpoint")
@@ -409,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
                       ("weight-decay", float), ("warmup", int), ("clip", float),
                       ("eval-every", int), ("patience", int), ("checkpoint-every", int),
                       ("seed", int), ("embedding-dim", int), ("hidden-size", int),
-                      ("layers", int), ("dropout", float)]:
+                      ("layers", int), ("dropout", float), ("l1", float)]:
         s.add_argument(f"--{flag}", type=typ)
     s.add_argument("--schedule", choices=["constant", "cosine", "linear"])
     s.add_argument("--cell", choices=["lstm", "gru", "rnn"])
@@ -420,20 +522,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stop-at", type=int, help=argparse.SUPPRESS)  # simulate an interruption
     s.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("prepare", help="ingest a MIDI / MusicXML corpus; report every file "
+                       "kept or dropped (printed and written as CSV)")
+    s.add_argument("--family", default="events", help="task family (default: events)")
+    s.add_argument("--corpus", help="built-in corpus (see `tunesmith corpora`) or a MIDI / "
+                   "MusicXML file or folder (recursive); default: bach-chorales")
+    _add_ingest_flags(s, defaults=True)
+    s.add_argument("--report", default="ingest_report.csv", help="CSV file to write "
+                   "(default: ingest_report.csv)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_prepare)
+
     s = sub.add_parser("compose", help="compose new music with a trained model")
     g = s.add_argument_group("model (default: the shipped ABC model)")
     g.add_argument("--model", help="checkpoint folder (e.g. runs/abc-small/best)")
-    g.add_argument("--family", help="use the shipped default model of this family (abc)")
+    g.add_argument("--family", help="use the shipped default model of this family (abc, "
+                   "events)")
     s.add_argument("--out", default="compositions", help="output folder (default: compositions)")
-    s.add_argument("--num", type=int, default=8, help="how many tunes (default 8)")
-    s.add_argument("--max-len", type=int, default=1500, help="max characters per tune")
-    s.add_argument("--primer", default="", help=r"start of each tune, e.g. 'M:6/8\nK:D\n'")
-    s.add_argument("--temperature", type=float, default=1.0)
-    s.add_argument("--top-k", type=int, default=0)
-    s.add_argument("--top-p", type=float, default=1.0)
+    s.add_argument("--num", type=int, default=8, help="how many pieces (default 8)")
+    s.add_argument("--max-len", type=int, help="max length: characters per tune (abc, default "
+                   "1500) or messages per piece (events, default 600)")
+    s.add_argument("--seconds", type=float, help="events: length of each piece in seconds "
+                   "(instead of --max-len)")
+    s.add_argument("--primer", help=r"abc: start of each tune, e.g. 'M:6/8\nK:D\n'; events: "
+                   "a MIDI / MusicXML file, or 'corpus' for a random Bach chorale")
+    s.add_argument("--primer-len", type=int, help="events: messages taken from the primer "
+                   "(default 30)")
+    s.add_argument("--temperature", default="1.0", help="one value, or per head, e.g. "
+                   "note=0.9,velocity=1,time=0.8 (default 1.0)")
+    s.add_argument("--top-k", default="0", help="one value or per head (default 0 = off)")
+    s.add_argument("--top-p", default="1.0", help="one value or per head (default 1 = off)")
     s.add_argument("--seed", type=int)
     s.add_argument("--no-wav", action="store_true", help="skip WAV rendering")
-    s.add_argument("--png", action="store_true", help="also draw a piano roll per tune")
+    s.add_argument("--png", action="store_true", help="also draw a piano roll per piece "
+                   "(always on for events)")
     s.add_argument("--soundfont", help="a .sf2 soundfont (default: pretty_midi's GM font)")
     s.add_argument("--device")
     s.set_defaults(func=cmd_compose)
@@ -463,6 +585,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--soundfont")
     s.set_defaults(func=cmd_render)
     return p
+
+
+def _add_ingest_flags(s, defaults: bool) -> None:
+    """Which tracks and files a MIDI / score corpus keeps (events family)."""
+    d = {"programs": "all", "min_seconds": 2.0, "max_seconds": 3600.0} if defaults else {}
+    s.add_argument("--programs", default=d.get("programs"), help="tracks to keep: all "
+                   "(every non-drum track; default), piano (GM programs 0-7), or a list "
+                   "of GM programs, e.g. 0,1,40")
+    s.add_argument("--min-seconds", type=float, default=d.get("min_seconds"),
+                   help="drop pieces shorter than this (default 2)")
+    s.add_argument("--max-seconds", type=float, default=d.get("max_seconds"),
+                   help="drop pieces longer than this (default 3600)")
 
 
 def main(argv: list[str] | None = None) -> int:

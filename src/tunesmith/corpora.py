@@ -17,10 +17,20 @@ from tunesmith.io.abc import AbcTune, model_text, read_tune_book
 @dataclass(frozen=True)
 class BuiltinCorpus:
     name: str
-    kind: str  # "abc" (later: "midi", "musicxml")
+    kind: str  # "abc" (ABC tune books) or "score" (MusicXML scores, read as Pieces)
     description: str
     package: str  # the pip package whose files it reads
     folders: tuple[str, ...]  # folders inside that package's corpus directory
+    exclude: tuple[str, ...] = ()  # file names inside those folders that are left out
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        """File suffixes (lower case) that hold this corpus's items."""
+        return (".abc",) if self.kind == "abc" else SCORE_SUFFIXES
+
+
+# MusicXML, as music21's corpus ships it (.mxl is zipped MusicXML).
+SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml")
 
 
 BUILTIN: dict[str, BuiltinCorpus] = {
@@ -32,6 +42,33 @@ BUILTIN: dict[str, BuiltinCorpus] = {
         package="music21",
         folders=("essenFolksong", "ryansMammoth", "oneills1850", "airdsAirs", "miscFolk",
                  "nottingham-dataset"),
+    ),
+    "bach-chorales": BuiltinCorpus(
+        name="bach-chorales",
+        kind="score",
+        description="J.S. Bach's chorales in MusicXML shipped with music21: BWV 250-438 "
+        "and the chorales of the cantatas, oratorios and passions (SATB, some with their "
+        "instrument parts)",
+        package="music21",
+        folders=("bach",),
+        # bwv846 is the C major prelude of the Well-Tempered Clavier, not a chorale; the
+        # folder's .krn files duplicate .mxl chorales and its .rntxt files are analyses.
+        exclude=("bwv846.mxl",),
+    ),
+    "classical": BuiltinCorpus(
+        name="classical",
+        kind="score",
+        description="Classical and romantic MusicXML scores shipped with music21: string "
+        "quartets, whole and single movements (Beethoven, Haydn, Mozart, R. Schumann), "
+        "piano pieces (Joplin, C. Schumann, C.P.E. Bach, a Mozart sonata exposition), a "
+        "piano trio movement (C. Schumann), songs with piano (Schubert, Schumann, Handel)",
+        package="music21",
+        folders=("beethoven", "mozart", "haydn", "schumann_clara", "schumann_robert",
+                 "joplin", "handel", "cpebach", "schubert"),
+        # dichterliebe_no2.xml is the same song as schumann_robert/opus48no2.mxl.
+        # beethoven/opus18no4.mxl (the whole quartet): music21 spends ~7 minutes expanding
+        # its repeats into 65 minutes of music (50,728 notes); the quartet lasts ~25.
+        exclude=("dichterliebe_no2.xml", "opus18no4.mxl"),
     ),
 }
 
@@ -61,9 +98,7 @@ def music21_corpus_dir() -> Path:
 def corpus_files(name: str) -> list[Path]:
     """The files behind a corpus name or path, sorted (so loading order is deterministic)."""
     if name in BUILTIN:
-        root = music21_corpus_dir()
-        spec = BUILTIN[name]
-        return sorted(p for folder in spec.folders for p in (root / folder).rglob("*.abc"))
+        return builtin_files(BUILTIN[name])
     path = Path(name).expanduser()
     if not path.exists():
         known = ", ".join(BUILTIN)
@@ -74,6 +109,15 @@ def corpus_files(name: str) -> list[Path]:
     if not files:
         raise TunesmithError("empty corpus: no .abc files in this folder", path)
     return files
+
+
+def builtin_files(spec: BuiltinCorpus) -> list[Path]:
+    """The files of a built-in corpus, sorted: every file with one of ``spec.suffixes``
+    under its folders of music21's corpus directory, less ``spec.exclude``."""
+    root = music21_corpus_dir()
+    return sorted(p for folder in spec.folders for p in (root / folder).rglob("*")
+                  if p.suffix.lower() in spec.suffixes and p.name not in spec.exclude
+                  and p.is_file())
 
 
 def load_abc_corpus(name: str, clean: bool = False) -> AbcCorpus:
@@ -119,7 +163,10 @@ def load_abc_corpus(name: str, clean: bool = False) -> AbcCorpus:
 
 
 def count_tunes(name: str) -> int:
-    """Tunes in a corpus, counted by ``X:`` lines (fast: no parsing)."""
+    """Tunes in a corpus, counted by ``X:`` lines (fast: no parsing); for a built-in
+    score corpus, its number of score files (one piece each)."""
+    if name in BUILTIN and BUILTIN[name].kind == "score":
+        return len(builtin_files(BUILTIN[name]))
     n = 0
     for f in corpus_files(name):
         with open(f, encoding="utf-8", errors="replace") as fh:

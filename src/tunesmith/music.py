@@ -15,6 +15,7 @@ import bisect
 from dataclasses import dataclass, field
 
 DEFAULT_QPM = 120.0
+PIECE_DICT_FORMAT = 1  # version of the layout written by Piece.to_dict
 
 
 @dataclass(frozen=True, order=True)
@@ -86,3 +87,47 @@ class Piece:
     @property
     def duration_seconds(self) -> float:
         return self.seconds(self.end_beat)
+
+    # --- JSON-safe form (used by the corpus cache; no pickle) ---------------------------
+
+    def to_dict(self) -> dict:
+        """A JSON-safe dict that :meth:`from_dict` turns back into an equal Piece.
+
+        Notes are ``[start, end, pitch, velocity]`` lists (compact: corpora hold ~10^5
+        notes), tempos ``[beat, qpm]``, time signatures ``[beat, numerator, denominator]``.
+        Floats survive ``json`` exactly (it writes ``repr``); times must be finite."""
+        return {
+            "format": PIECE_DICT_FORMAT,
+            "tracks": [
+                {"name": t.name, "program": t.program, "is_drum": t.is_drum,
+                 "notes": [[n.start, n.end, n.pitch, n.velocity] for n in t.notes]}
+                for t in self.tracks
+            ],
+            "tempos": [[t.beat, t.qpm] for t in self.tempos],
+            "time_signatures": [[s.beat, s.numerator, s.denominator]
+                                for s in self.time_signatures],
+            "key": self.key,
+            "title": self.title,
+            "source_text": self.source_text,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Piece:
+        """Inverse of :meth:`to_dict`. Raises :class:`ValueError` for another format
+        version and ``KeyError``/``TypeError``/``ValueError`` for a malformed dict."""
+        if d.get("format") != PIECE_DICT_FORMAT:
+            raise ValueError(f"Piece dict format {d.get('format')!r}, expected "
+                             f"{PIECE_DICT_FORMAT}")
+        tracks = [
+            Track(notes=[Note(s, e, p, v) for s, e, p, v in t["notes"]],
+                  program=t["program"], is_drum=t["is_drum"], name=t["name"])
+            for t in d["tracks"]
+        ]
+        return cls(
+            tracks=tracks,
+            tempos=[Tempo(b, q) for b, q in d["tempos"]],
+            time_signatures=[TimeSignature(b, n, den) for b, n, den in d["time_signatures"]],
+            key=d["key"],
+            title=d["title"],
+            source_text=d["source_text"],
+        )

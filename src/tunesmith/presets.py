@@ -1,8 +1,13 @@
-"""Named presets per model family: model settings + training settings.
+"""Named presets per model family: model settings + training settings (+ data settings).
 
-``debug`` trains in seconds (tests); ``small`` trains on a 2-core CPU in about half an
-hour (the shipped default); ``lab`` is the seed lab's setting (MIT 6.S191 lab 1:
-embedding 256, LSTM 1024, sequence 100, batch 8, Adam 5e-3, 3,000 steps).
+``char_rnn``: ``debug`` trains in seconds (tests); ``small`` trains on a 2-core CPU in
+about half an hour (the shipped default); ``lab`` is the seed lab's setting (MIT 6.S191
+lab 1: embedding 256, LSTM 1024, sequence 100, batch 8, Adam 5e-3, 3,000 steps).
+
+``event_lstm``: ``seed`` is the LSTM-composer write-up's setting (windows of 30 messages,
+one LSTM layer, dropout 0.5, L1 on, Adam lr 1e-3 with weight decay 1e-5; its hidden size
+and batch are not stated: 256 and 64 here); ``small`` is the better default found by
+measurement (benchmarks/events_quality.py; figures in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -27,6 +32,31 @@ PRESETS: dict[str, dict[str, dict]] = {
             "train": {"steps": 3000, "batch_size": 8, "seq_len": 100, "lr": 5e-3,
                       "warmup": 0, "schedule": "constant", "clip": 0.0, "eval_every": 500,
                       "checkpoint_every": 250, "log_every": 50},
+        },
+    },
+    "event_lstm": {
+        "debug": {
+            "model": {"note_dim": 16, "velocity_dim": 4, "time_dim": 4, "hidden_size": 32,
+                      "dropout": 0.0},
+            "train": {"steps": 30, "batch_size": 8, "seq_len": 30, "lr": 1e-2, "warmup": 0,
+                      "eval_every": 15, "checkpoint_every": 10, "log_every": 5,
+                      "eval_max_items": 16},
+        },
+        "seed": {
+            "model": {"note_dim": 64, "velocity_dim": 16, "time_dim": 16, "hidden_size": 256,
+                      "num_layers": 1, "dropout": 0.5, "l1": 1e-5},
+            "train": {"steps": 3000, "batch_size": 64, "seq_len": 30, "lr": 1e-3,
+                      "weight_decay": 1e-5, "schedule": "constant", "warmup": 0, "clip": 0.0,
+                      "eval_every": 250, "checkpoint_every": 250, "log_every": 50},
+        },
+        "small": {
+            "model": {"note_dim": 64, "velocity_dim": 16, "time_dim": 16, "hidden_size": 512,
+                      "num_layers": 1, "dropout": 0.3, "l1": 0.0},
+            "train": {"steps": 1500, "batch_size": 32, "seq_len": 128, "lr": 2e-3,
+                      "weight_decay": 0.0, "schedule": "cosine", "warmup": 50,
+                      "min_lr_ratio": 0.05, "clip": 1.0, "eval_every": 150,
+                      "checkpoint_every": 150, "log_every": 25, "patience": 4},
+            "data": {"transpose": 5},
         },
     },
 }

@@ -1,4 +1,5 @@
-"""Batch sources for single-stream token models (``abc_chars``).
+"""Batch sources for autoregressive token models: one id per step (``abc_chars``) or
+several (``events``: ``(note, velocity, time)`` per message, arrays of shape ``(L, H)``).
 
 Training draws random windows from the concatenation of all training sequences; which
 windows a step gets is a pure function of ``(seed, step)``, so a resumed run sees exactly
@@ -8,7 +9,7 @@ Validation runs over whole sequences, each from its start (as sampling does).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,11 +26,12 @@ class TokenWindows:
     the later parts of long tunes are trained on too.
     """
 
-    def __init__(self, sequences: Sequence[Sequence[int]], seq_len: int, batch_size: int,
-                 seed: int = 0, aligned: float = 0.5):
+    def __init__(self, sequences: Sequence, seq_len: int, batch_size: int,
+                 seed: int = 0, aligned: float = 0.5, augment: Callable | None = None):
         lengths = [len(s) for s in sequences]
         self.stream = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
         self.batch_size, self.seed = batch_size, seed
+        self.augment = augment  # (windows (B, T+1, ...), rng) -> windows, e.g. transposition
         if len(self.stream) < 2:
             raise ValueError("training data has fewer than two tokens")
         self.seq_len = min(seq_len, len(self.stream) - 1)
@@ -49,20 +51,25 @@ class TokenWindows:
             rng.integers(0, len(self.stream) - self.seq_len, size=n_random),
         ])
         idx = starts[:, None] + np.arange(self.seq_len + 1)  # (B, T+1)
-        w = torch.from_numpy(self.stream[idx])
+        w = self.stream[idx]  # (B, T+1) or (B, T+1, H)
+        if self.augment is not None:
+            w = self.augment(w, rng)
+        w = torch.from_numpy(np.ascontiguousarray(w))
         return {"inputs": w[:, :-1], "targets": w[:, 1:]}
 
 
 class SequenceBatches:
-    """Whole sequences, padded with 0, grouped by length; iterable many times."""
+    """Whole sequences grouped by length; iterable many times. Inputs are padded with 0,
+    targets with ``pad_target`` (the id the model's loss ignores)."""
 
-    def __init__(self, sequences: Sequence[Sequence[int]], batch_size: int = 32,
-                 max_items: int = 0, max_len: int = 4096):
-        seqs = [list(s)[:max_len] for s in sequences if len(s) > 1]
+    def __init__(self, sequences: Sequence, batch_size: int = 32, max_items: int = 0,
+                 max_len: int = 4096, pad_target: int = 0):
+        seqs = [np.asarray(s, dtype=np.int64)[:max_len] for s in sequences if len(s) > 1]
         if max_items:
             seqs = seqs[:max_items]
         self.sequences = sorted(seqs, key=len)
         self.batch_size = batch_size
+        self.pad_target = pad_target
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -71,8 +78,10 @@ class SequenceBatches:
         for i in range(0, len(self.sequences), self.batch_size):
             group = self.sequences[i : i + self.batch_size]
             width = max(len(s) for s in group)
-            arr = np.zeros((len(group), width), dtype=np.int64)
+            arr = np.zeros((len(group), width, *group[0].shape[1:]), dtype=np.int64)
+            targets = np.full_like(arr, self.pad_target)
             for j, s in enumerate(group):
                 arr[j, : len(s)] = s
-            t = torch.from_numpy(arr)
-            yield {"inputs": t[:, :-1], "targets": t[:, 1:]}
+                targets[j, : len(s)] = s
+            yield {"inputs": torch.from_numpy(arr[:, :-1]),
+                   "targets": torch.from_numpy(np.ascontiguousarray(targets[:, 1:]))}

@@ -7,8 +7,11 @@ from __future__ import annotations
 from importlib import import_module
 
 # name -> module holding: MODEL (model family), REPRESENTATION, PRETRAINED (package folder
-# name), prepare_data(...), compose(...)
-FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc"}
+# name), DEFAULT_CORPUS, data_options(args), prepare_data(corpus, representation, **data),
+# model_sizes(representation), batches(prepared, train_config, **data), ComposeOptions,
+# compose(checkpoint, options, out_dir)
+FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc",
+                            "events": "tunesmith.families.events"}
 DEFAULT_FAMILY = "abc"
 
 

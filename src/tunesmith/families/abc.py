@@ -27,12 +27,16 @@ def _stderr(message: str) -> None:
 
 
 def prepare_data(corpus: str, representation=None, report=_stderr,
-                 clean: bool = False) -> Prepared:
+                 clean: bool = False, **_) -> Prepared:
     """Load the corpus, split by tune, fit (or reuse) the vocabulary, encode every tune.
     ``clean`` skips tunes abc2midi rejects (see :func:`tunesmith.corpora.load_abc_corpus`)."""
-    from tunesmith.corpora import load_abc_corpus
+    from tunesmith.corpora import BUILTIN, load_abc_corpus
     from tunesmith.data.splits import split_items
     from tunesmith.representations.abc_chars import AbcChars
+
+    if corpus in BUILTIN and BUILTIN[corpus].kind != "abc":
+        raise TunesmithError(f"{corpus} is a {BUILTIN[corpus].kind} corpus, not ABC text: "
+                             "train on it with --family events")
 
     c = load_abc_corpus(corpus, clean=clean)
     if len(c.problems) > 20:
@@ -50,8 +54,26 @@ def prepare_data(corpus: str, representation=None, report=_stderr,
             for s, idx in splits.items()}
     info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
             "tokens": {s: sum(len(x) for x in v) for s, v in seqs.items()},
-            "skipped": len(c.problems), "clean": clean}
+            "skipped": len(c.problems), "clean": clean, "unit": "characters"}
     return Prepared(representation, seqs, info)
+
+
+def data_options(args) -> dict:
+    """The data settings ``train`` records in a run."""
+    return {"clean": bool(args.clean)}
+
+
+def model_sizes(representation) -> dict:
+    return {"vocab_size": len(representation.vocab)}
+
+
+def batches(prepared: Prepared, cfg, **_):
+    """Random training windows; validation over whole tunes from their start."""
+    from tunesmith.data.tokens import SequenceBatches, TokenWindows
+
+    train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
+                         seed=cfg.seed)
+    return train, SequenceBatches(prepared.sequences["valid"], max_items=cfg.eval_max_items)
 
 
 @dataclass
@@ -59,9 +81,9 @@ class ComposeOptions:
     num: int = 8
     max_len: int = 1500  # characters per tune
     primer: str = ""
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
+    temperature: float | str = 1.0
+    top_k: int | str = 0
+    top_p: float | str = 1.0
     seed: int | None = None
     wav: bool = True
     png: bool = False
@@ -82,9 +104,9 @@ class ComposeResult:
 
 def sample_texts(model, rep, opts: ComposeOptions, device="cpu") -> list[str]:
     from tunesmith.sampling.decode import sample
-    from tunesmith.sampling.filters import SamplingSettings
+    from tunesmith.sampling.filters import per_head
 
-    settings = SamplingSettings(opts.temperature, opts.top_k, opts.top_p)
+    settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
     primer = opts.primer.replace("\\n", "\n")
     primer_ids = rep.primer_ids(primer)
     steps = sample(model, [[i] for i in primer_ids], num=opts.num, max_steps=opts.max_len,

@@ -7,8 +7,9 @@ from __future__ import annotations
 def registry() -> dict[str, type]:
     # imported here so that `import tunesmith.models` does not import torch
     from tunesmith.models.char_rnn import CharRNN
+    from tunesmith.models.event_lstm import EventLSTM
 
-    return {CharRNN.family: CharRNN}
+    return {cls.family: cls for cls in (CharRNN, EventLSTM)}
 
 
 def build(family: str, config: dict):

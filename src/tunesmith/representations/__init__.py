@@ -7,8 +7,9 @@ the name) and :func:`from_dict` rebuilds it. Tests loop over the registry.
 from __future__ import annotations
 
 from tunesmith.representations.abc_chars import AbcChars
+from tunesmith.representations.events import Events
 
-REGISTRY: dict[str, type] = {"abc_chars": AbcChars}
+REGISTRY: dict[str, type] = {"abc_chars": AbcChars, "events": Events}
 
 
 def from_dict(d: dict):

@@ -8,7 +8,7 @@ Any autoregressive family with heads ``{name: vocabulary size}`` uses this; inpu
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -19,10 +19,14 @@ from tunesmith.sampling.filters import SamplingSettings, filtered
 def sample(model, primer: Sequence[Sequence[int]], *, num: int, max_steps: int,
            heads: Sequence[str], settings: SamplingSettings | Mapping[str, SamplingSettings],
            stop: tuple[str, int] | None = None, banned: Mapping[str, Sequence[int]] = (),
-           seed: int | None = None, device="cpu") -> list[list[list[int]]]:
+           seed: int | None = None, device="cpu",
+           until: Callable[[torch.Tensor], torch.Tensor] | None = None,
+           ) -> list[list[list[int]]]:
     """Sample ``num`` continuations of ``primer`` (a list of steps, each a list of one id
     per head). Returns, per sequence, the generated steps (primer excluded), cut after the
-    ``stop`` token (which is kept) when ``stop = (head, id)`` is given."""
+    ``stop`` token (which is kept) when ``stop = (head, id)`` is given, or after the step
+    for which ``until(ids (B, n_heads)) -> done (B,)`` first says True (a callable that may
+    keep state, e.g. the time elapsed so far)."""
     if not primer:
         raise ValueError("primer must hold at least one step (e.g. the start token)")
     if num < 1 or max_steps < 1:
@@ -30,31 +34,39 @@ def sample(model, primer: Sequence[Sequence[int]], *, num: int, max_steps: int,
     gen = torch.Generator(device="cpu")
     gen.manual_seed(seed if seed is not None else secrets.randbits(63))
     per_head = {h: settings[h] if isinstance(settings, Mapping) else settings for h in heads}
-    banned = dict(banned)
+    plain = SamplingSettings()
+    banned_ids = {h: torch.tensor(sorted(set(ids)), device=device)
+                  for h, ids in dict(banned).items() if len(ids)}
     model.eval()
     state = model.init_state(num)
     x = torch.tensor(primer, dtype=torch.long, device=device)  # (P, H)
     for t in range(len(primer)):
         logits, state = model.step(x[t].expand(num, -1).contiguous(), state)
-    out = torch.zeros(num, max_steps, len(heads), dtype=torch.long)
+    out = []  # one (B, H) tensor per step: no buffer of max_steps, which may be huge
     done = torch.zeros(num, dtype=torch.bool)
     length = torch.full((num,), max_steps, dtype=torch.long)
     for t in range(max_steps):
         picks = []
         for h in heads:
             lg = logits[h].float()
-            if banned.get(h):
-                lg = lg.index_fill(-1, torch.tensor(list(banned[h]), device=lg.device),
-                                   float("-inf"))
-            probs = filtered(lg, per_head[h]).softmax(-1).cpu()
-            picks.append(torch.multinomial(probs, 1, generator=gen)[:, 0])
+            if h in banned_ids:
+                lg = lg.index_fill(-1, banned_ids[h], float("-inf"))
+            if per_head[h] != plain:
+                lg = filtered(lg, per_head[h])
+            picks.append(torch.multinomial(lg.softmax(-1).cpu(), 1, generator=gen)[:, 0])
         ids = torch.stack(picks, dim=-1)  # (B, H)
-        out[:, t] = ids
-        if stop is not None:
-            hit = (ids[:, heads.index(stop[0])] == stop[1]) & ~done
+        out.append(ids)
+        if stop is not None or until is not None:
+            hit = torch.zeros(num, dtype=torch.bool)
+            if stop is not None:
+                hit |= ids[:, heads.index(stop[0])] == stop[1]
+            if until is not None:
+                hit |= until(ids).cpu()
+            hit &= ~done
             length[hit] = t + 1
             done |= hit
             if bool(done.all()):
                 break
         logits, state = model.step(ids.to(device), state)
-    return [out[i, : int(length[i])].tolist() for i in range(num)]
+    steps = torch.stack(out, dim=1)  # (B, T, H)
+    return [steps[i, : int(length[i])].tolist() for i in range(num)]

@@ -1,0 +1,115 @@
+"""Speed of the events family: generating 1,000 messages with ``step()`` (O(1) per message)
+versus re-feeding the last 30-message window for every new message (what the seed
+write-up's generator does), same model, same run, batch 1; and training messages/s of the
+``seed`` and ``small`` presets through tunesmith's trainer.
+
+    python benchmarks/events_speed.py [--messages 1000] [--train-steps 20]
+
+Both generators sample every head with temperature 1 from the same logits function, so
+they do the same job; only the work per message differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from tunesmith.data.augment import Transpose
+from tunesmith.data.tokens import TokenWindows
+from tunesmith.models.event_lstm import HEADS, EventLSTM, EventLSTMConfig
+from tunesmith.presets import PRESETS
+from tunesmith.representations.events import BOS, N_KEYS, Events
+from tunesmith.sampling.decode import sample
+from tunesmith.sampling.filters import SamplingSettings
+from tunesmith.training.config import TrainConfig
+from tunesmith.training.trainer import Trainer
+
+REP = Events()
+
+
+def build(preset: str) -> EventLSTM:
+    h = REP.heads
+    cfg = EventLSTMConfig(note_classes=h["note"], velocity_classes=h["velocity"],
+                          time_classes=h["time"], **PRESETS["event_lstm"][preset]["model"])
+    torch.manual_seed(0)
+    return EventLSTM(cfg).eval()
+
+
+@torch.no_grad()
+def refeed(model: EventLSTM, n: int, window: int = 30, seed: int = 0) -> list[list[int]]:
+    """The seed's way: run the whole last window through the LSTM for every new message."""
+    gen = torch.Generator().manual_seed(seed)
+    msgs = [[BOS, 0, 0]]
+    for _ in range(n):
+        x = torch.tensor([msgs[-window:]])  # (1, <=30, 3)
+        logits, _ = model(x)
+        msgs.append([int(torch.multinomial(logits[h][0, -1].softmax(-1), 1, generator=gen))
+                     for h in HEADS])
+    return msgs[1:]
+
+
+def stepwise(model: EventLSTM, n: int, seed: int = 0) -> list[list[int]]:
+    return sample(model, [[BOS, 0, 0]], num=1, max_steps=n, heads=list(HEADS),
+                  settings=SamplingSettings(), seed=seed)[0]
+
+
+def timed(fn, *args) -> float:
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def training_rate(preset: str, steps: int) -> float:
+    """Messages/s through the trainer on random messages (the preset's batch and window)."""
+    p = PRESETS["event_lstm"][preset]
+    rng = np.random.default_rng(0)
+    n = 200_000
+    seq = np.stack([rng.integers(0, N_KEYS, n), rng.integers(0, 17, n), rng.integers(0, 12, n)],
+                   axis=1)
+    tcfg = TrainConfig(**(p["train"] | {"steps": steps, "eval_every": 10**6,
+                                        "checkpoint_every": 0, "log_every": 10**6,
+                                        "device": "cpu"}))
+    aug = Transpose(p.get("data", {}).get("transpose", 0)) if p.get("data") else None
+    data = TokenWindows([seq], tcfg.seq_len, tcfg.batch_size, augment=aug)
+    model = build(preset).train()
+    with tempfile.TemporaryDirectory() as d:
+        warm = Trainer(model, REP, data, [], TrainConfig(**(tcfg.__dict__ | {"steps": 3})), d,
+                       progress=False, tensorboard=False)
+        warm.fit()
+        trainer = Trainer(model, REP, data, [], tcfg, d + "/run", progress=False,
+                          tensorboard=False)
+        t = time.perf_counter()
+        trainer.fit()
+        return steps * tcfg.batch_size * tcfg.seq_len / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=1000)
+    ap.add_argument("--train-steps", type=int, default=20)
+    args = ap.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"\ngenerating {args.messages} messages, batch 1")
+    print(f"{'preset':<7} {'step() s':>9} {'re-feed 30 s':>13} {'speed-up':>9} {'step msg/s':>11}")
+    for preset in ("seed", "small"):
+        model = build(preset)
+        stepwise(model, 50)
+        refeed(model, 50)  # warm both
+        a = timed(stepwise, model, args.messages)
+        b = timed(refeed, model, args.messages)
+        print(f"{preset:<7} {a:>9.3f} {b:>13.3f} {b / a:>8.1f}x {args.messages / a:>11,.0f}")
+    print(f"\ntraining (tunesmith trainer, {args.train_steps} steps, random messages)")
+    for preset in ("seed", "small"):
+        p = PRESETS["event_lstm"][preset]["train"]
+        rate = training_rate(preset, args.train_steps)
+        print(f"{preset:<7} batch {p['batch_size']} x {p['seq_len']} messages: "
+              f"{rate:,.0f} messages/s")
+
+
+if __name__ == "__main__":
+    main()

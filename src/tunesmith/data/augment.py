@@ -1,0 +1,26 @@
+"""Data augmentation for training windows (numpy; a pure function of the window and rng)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Transpose:
+    """Transpose each ``events`` window by a random number of semitones in
+    ``[-max_shift, max_shift]``, chosen per window among the shifts that keep all its keys
+    on the piano (ids 0..n_keys-1 in column 0; larger ids are specials and stay)."""
+
+    def __init__(self, max_shift: int, n_keys: int = 88):
+        self.max_shift, self.n_keys = max_shift, n_keys
+
+    def __call__(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        notes = windows[..., 0]  # (B, T)
+        keys = notes < self.n_keys
+        lo = np.where(keys, notes, self.n_keys).min(axis=1)  # lowest key per window
+        hi = np.where(keys, notes, -1).max(axis=1)
+        down = np.minimum(self.max_shift, np.where(hi >= 0, lo, self.max_shift))
+        up = np.minimum(self.max_shift, np.where(hi >= 0, self.n_keys - 1 - hi, self.max_shift))
+        shift = np.floor(rng.random(len(windows)) * (up + down + 1)).astype(np.int64) - down
+        out = windows.copy()
+        out[..., 0] = np.where(keys, notes + shift[:, None], notes)
+        return out

@@ -1,0 +1,246 @@
+"""The events family: MIDI / MusicXML corpora -> ``events`` -> ``event_lstm`` -> MIDI, WAV
+and piano-roll PNG files."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tunesmith.errors import TunesmithError
+
+MODEL = "event_lstm"
+REPRESENTATION = "events"
+PRETRAINED = "bach-events-small"
+DEFAULT_CORPUS = "bach-chorales"
+MIN_PIECES_FOR_PIECE_SPLIT = 20  # fewer pieces than this: split each piece by time
+TIME_SPLIT = 0.9  # first 90% of each piece's messages train, the last 10% validate
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@dataclass
+class Prepared:
+    representation: object
+    sequences: dict[str, list[np.ndarray]]  # split -> encoded pieces, each (L, 3)
+    info: dict
+    corpus: object = None  # the PieceCorpus, whose ingest report a run writes out
+
+
+def data_options(args) -> dict:
+    """The data settings ``train`` records in a run (and ``prepare`` uses)."""
+    given = {"programs": args.programs, "min_seconds": args.min_seconds,
+             "max_seconds": args.max_seconds, "split": args.split, "transpose": args.transpose}
+    defaults = {"programs": "all", "min_seconds": 2.0, "max_seconds": 3600.0, "split": "auto",
+                "transpose": 0}
+    return {k: defaults[k] if v is None else v for k, v in given.items()}
+
+
+def load_corpus(corpus: str, programs: str = "all", min_seconds: float = 2.0,
+                max_seconds: float = 3600.0, progress: bool = True):
+    from tunesmith.io.ingest import IngestFilter, load_piece_corpus
+
+    try:
+        filt = IngestFilter(programs=programs, min_seconds=min_seconds, max_seconds=max_seconds)
+    except ValueError as e:
+        raise TunesmithError(str(e)) from None
+    return load_piece_corpus(corpus, filt, progress=progress)
+
+
+def split_sequences(keys: list[str], seqs: list[np.ndarray], split: str = "auto"):
+    """Split by piece (a piece's key decides its split: no window is shared between train
+    and validation), or, for ``time`` (and ``auto`` with fewer than
+    :data:`MIN_PIECES_FOR_PIECE_SPLIT` pieces), each piece's first 90% of messages to train
+    and the rest to validation. Returns ``(sequences per split, mode)``."""
+    from tunesmith.data.splits import split_items
+
+    if split not in ("auto", "piece", "time"):
+        raise TunesmithError(f"--split must be auto, piece or time, not {split!r}")
+    if split == "time" or (split == "auto" and len(seqs) < MIN_PIECES_FOR_PIECE_SPLIT):
+        out = {"train": [], "valid": [], "test": []}
+        for s in seqs:
+            cut = max(2, int(len(s) * TIME_SPLIT))
+            out["train"].append(s[:cut])
+            if len(s) - cut >= 2:
+                out["valid"].append(s[cut:])
+        return out, "time"
+    idx = split_items(keys)
+    return {name: [seqs[i] for i in ix] for name, ix in idx.items()}, "piece"
+
+
+def prepare_data(corpus: str, representation=None, report=_stderr, programs: str = "all",
+                 min_seconds: float = 2.0, max_seconds: float = 3600.0, split: str = "auto",
+                 transpose: int = 0, progress: bool = True) -> Prepared:
+    """Ingest the corpus (every file kept or dropped, with the reason), encode each piece
+    as messages, split by piece (or by time for a tiny corpus)."""
+    from tunesmith.representations.events import Events
+
+    c = load_corpus(corpus, programs, min_seconds, max_seconds, progress)
+    dropped = [r for r in c.rows if r.status != "kept"]
+    if len(dropped) > 20:
+        report(f"dropped {len(dropped)} files; the first 20 (all in the ingest report):")
+    for r in dropped[:20]:
+        report(f"dropped: {r.path}: {r.reason}")
+    if representation is None:
+        qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
+        representation = Events(qpm=float(round(np.median(qpms)))) if qpms else Events()
+    seqs = [np.asarray(representation.encode(p), dtype=np.int64) for p in c.pieces]
+    splits, mode = split_sequences(c.keys, seqs, split)
+    info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
+            "tokens": {s: int(sum(len(x) for x in v)) for s, v in splits.items()},
+            "skipped": len(dropped), "split": mode, "unit": "messages"}
+    if mode == "time":
+        report(f"{len(seqs)} piece(s): split by time (first {TIME_SPLIT:.0%} of each piece "
+               "trains, the rest validates; no test split)")
+    return Prepared(representation, splits, info, corpus=c)
+
+
+def model_sizes(representation) -> dict:
+    h = representation.heads
+    return {"note_classes": h["note"], "velocity_classes": h["velocity"],
+            "time_classes": h["time"]}
+
+
+def batches(prepared: Prepared, cfg, transpose: int = 0, **_):
+    """Training windows (with transposition when ``transpose`` > 0) and validation
+    batches over whole pieces."""
+    from tunesmith.data.augment import Transpose
+    from tunesmith.data.tokens import SequenceBatches, TokenWindows
+    from tunesmith.models.event_lstm import IGNORE
+    from tunesmith.representations.events import N_KEYS
+
+    augment = Transpose(transpose, N_KEYS) if transpose else None
+    train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
+                         seed=cfg.seed, augment=augment)
+    valid = SequenceBatches(prepared.sequences["valid"], max_items=cfg.eval_max_items,
+                            pad_target=IGNORE)
+    return train, valid
+
+
+# --- composing -------------------------------------------------------------------------
+
+@dataclass
+class ComposeOptions:
+    num: int = 4
+    max_len: int = 600  # messages per piece (a message is a note-on, a note-off or a wait)
+    seconds: float | None = None  # stop each piece after this much music instead
+    primer: str = ""  # a MIDI / MusicXML file, or "corpus" (a random piece of DEFAULT_CORPUS)
+    primer_len: int = 30  # messages taken from the primer
+    temperature: float | str = 1.0  # one value, or per head: "note=0.9,time=0.8"
+    top_k: int | str = 0
+    top_p: float | str = 1.0
+    seed: int | None = None
+    wav: bool = True
+    png: bool = True
+    soundfont: str | None = None
+
+
+@dataclass
+class ComposeResult:
+    files: list[Path] = field(default_factory=list)
+    valid: int = 0
+    total: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return f"{self.total} pieces"
+
+
+def primer_messages(rep, opts: ComposeOptions, seed: int | None) -> tuple[list[list[int]], str]:
+    """``[BOS] + the first primer_len messages`` of the primer, and where they came from."""
+    if not opts.primer:
+        return [rep.bos], ""
+    import random
+
+    if opts.primer == "corpus":
+        corpus = load_corpus(DEFAULT_CORPUS, progress=False)
+        i = random.Random(seed).randrange(len(corpus.pieces))
+        piece, where = corpus.pieces[i], f"{DEFAULT_CORPUS}:{corpus.keys[i]}"
+    else:
+        from tunesmith.io.ingest import read_piece
+
+        piece, where = read_piece(opts.primer), opts.primer
+    ids = rep.encode(piece)[:-1]  # without EOS
+    if len(ids) < 2:
+        raise TunesmithError("primer has no notes on the piano range", opts.primer)
+    return ids[: opts.primer_len + 1], where
+
+
+class _Clock:
+    """``until`` for the sampler: done once a sequence's decoded time reaches ``beats``."""
+
+    def __init__(self, rep, beats: float, start: float = 0.0):
+        import torch
+
+        self.bins = torch.tensor(rep.time_bins)
+        self.beats, self.now = beats, None
+        self.start = start
+
+    def __call__(self, ids):
+        import torch
+
+        dt = self.bins[ids[:, 2].cpu()]
+        self.now = (torch.full_like(dt, self.start) if self.now is None else self.now) + dt
+        return self.now >= self.beats
+
+
+def sample_messages(model, rep, opts: ComposeOptions, device="cpu"):
+    """Sample ``opts.num`` pieces as message lists (primer included, EOS dropped)."""
+    from tunesmith.sampling.decode import sample
+    from tunesmith.sampling.filters import per_head
+
+    settings = per_head(list(rep.heads), opts.temperature, opts.top_k, opts.top_p)
+    primer, _ = primer_messages(rep, opts, opts.seed)
+    until, max_steps, stop, banned = None, opts.max_len, ("note", rep.eos), rep.never_sample()
+    if opts.seconds is not None:  # the clock ends each piece, not the model's end marker
+        primer_beats = sum(rep.time_bins[m[2]] for m in primer)
+        until = _Clock(rep, rep.beats_for_seconds(opts.seconds), primer_beats)
+        max_steps, stop = 1_000_000, None
+        banned = {"note": banned["note"] + [rep.eos]}
+    steps = sample(model, primer, num=opts.num, max_steps=max_steps, heads=list(rep.heads),
+                   settings=settings, stop=stop, banned=banned, seed=opts.seed, device=device,
+                   until=until)
+    return [primer + s for s in steps]
+
+
+def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr) -> ComposeResult:
+    """Sample pieces; write each as .mid (and .wav / .png)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tunesmith.io.midi import write_midi
+
+    rep = checkpoint.representation
+    messages = sample_messages(checkpoint.model, rep, opts,
+                               device=next(checkpoint.model.parameters()).device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ComposeResult(total=len(messages))
+    width = max(2, len(str(len(messages))))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        renders = []
+        for i, msgs in enumerate(messages, 1):
+            stem = out_dir / f"piece_{i:0{width}d}"
+            piece = rep.decode(msgs)
+            piece.title = f"tunesmith {i}"
+            result.files.append(write_midi(piece, stem.with_suffix(".mid")))
+            if not piece.notes:
+                result.errors.append(f"{stem.with_suffix('.mid')}: no notes were sampled")
+                log(result.errors[-1])
+                continue
+            result.valid += 1
+            if opts.wav:
+                from tunesmith.io.audio import write_wav
+
+                renders.append(pool.submit(write_wav, piece, stem.with_suffix(".wav"),
+                                           opts.soundfont))
+            if opts.png:
+                from tunesmith.io.plots import write_pianoroll_png
+
+                result.files.append(write_pianoroll_png(piece, stem.with_suffix(".png"),
+                                                        title=f"tunesmith {i}"))
+        result.files.extend(r.result() for r in renders)
+    return result

@@ -1,0 +1,121 @@
+"""``event_lstm``: messages (note, velocity, time) -> LSTM -> one linear layer -> three
+softmax heads, predicting the next message.
+
+The "LSTM composer" design: each input message is three categorical ids, embedded and
+concatenated; one linear layer maps the LSTM output to the three heads' logits at once
+(split, not three layers); the loss is the **sum** of the three heads' NLLs, plus an
+optional L1 penalty on the weights. Shapes: B = batch, T = time (messages), H = hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tunesmith.models.layers import lstm_step
+
+HEADS = ("note", "velocity", "time")
+IGNORE = -100  # target id that is not scored (padding)
+
+
+@dataclass(frozen=True)
+class EventLSTMConfig:
+    note_classes: int = 0  # head sizes, set from the representation
+    velocity_classes: int = 0
+    time_classes: int = 0
+    note_dim: int = 64  # embedding sizes of the three input parts (concatenated)
+    velocity_dim: int = 16
+    time_dim: int = 16
+    hidden_size: int = 256
+    num_layers: int = 1
+    dropout: float = 0.5  # on the inputs, between layers and before the output layer
+    l1: float = 0.0  # L1 penalty: l1 * sum |w| over weight matrices (not biases), training only
+
+    def __post_init__(self):
+        for name in ("note_classes", "velocity_classes", "time_classes", "note_dim",
+                     "velocity_dim", "time_dim", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.l1 < 0:
+            raise ValueError(f"l1 must be >= 0, got {self.l1}")
+
+    @property
+    def head_sizes(self) -> tuple[int, int, int]:
+        return self.note_classes, self.velocity_classes, self.time_classes
+
+
+class EventLSTM(nn.Module):
+    family = "event_lstm"
+    config_class = EventLSTMConfig
+
+    def __init__(self, config: EventLSTMConfig):
+        super().__init__()
+        self.config = c = config
+        self.embed = nn.ModuleList([
+            nn.Embedding(c.note_classes, c.note_dim),
+            nn.Embedding(c.velocity_classes, c.velocity_dim),
+            nn.Embedding(c.time_classes, c.time_dim),
+        ])
+        self.drop = nn.Dropout(c.dropout)
+        self.rnn = nn.LSTM(c.note_dim + c.velocity_dim + c.time_dim, c.hidden_size,
+                           num_layers=c.num_layers, batch_first=True,
+                           dropout=c.dropout if c.num_layers > 1 else 0.0)
+        self.head = nn.Linear(c.hidden_size, sum(c.head_sizes))
+
+    def _inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (..., 3) -> concatenated embeddings (..., E); padding (-100) reads as 0."""
+        ids = ids.clamp(min=0)
+        return torch.cat([emb(ids[..., i]) for i, emb in enumerate(self.embed)], dim=-1)
+
+    def _split(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(HEADS, out.split(self.config.head_sizes, dim=-1), strict=True))
+
+    def forward(self, inputs: torch.Tensor, state=None):
+        """inputs (B, T, 3) -> ({head: logits (B, T, C_head)}, state)."""
+        y, state = self.rnn(self.drop(self._inputs(inputs)), state)  # (B, T, H)
+        return self._split(self.head(self.drop(y))), state
+
+    def l1_penalty(self) -> torch.Tensor:
+        return sum(p.abs().sum() for name, p in self.named_parameters() if "weight" in name)
+
+    def loss(self, batch: dict) -> dict:
+        """batch: inputs (B, T, 3), targets (B, T, 3) with -100 where nothing is scored.
+
+        ``nll`` is the sum of the three heads' mean NLLs (nats per message); ``loss`` adds
+        the L1 penalty while training (validation compares NLLs alone). Also per head:
+        ``nll_<head>``, ``acc_<head>``; ``accuracy`` = all three heads right."""
+        logits, _ = self(batch["inputs"])
+        targets = batch["targets"]
+        mask = targets[..., 0] != IGNORE  # (B, T)
+        out = {}
+        nll = 0.0
+        all_right = mask.clone()
+        for i, h in enumerate(HEADS):
+            lg, tg = logits[h], targets[..., i]
+            head_nll = F.cross_entropy(lg.flatten(0, 1), tg.flatten(), ignore_index=IGNORE)
+            nll = nll + head_nll
+            with torch.no_grad():
+                right = (lg.argmax(-1) == tg) & mask
+                all_right &= right
+                out[f"nll_{h}"] = head_nll.detach()
+                out[f"acc_{h}"] = right.sum() / mask.sum().clamp(min=1)
+        count = mask.sum()
+        loss = nll
+        if self.training and self.config.l1:
+            loss = nll + self.config.l1 * self.l1_penalty()
+        return {"loss": loss, "nll": nll.detach(), **out,
+                "accuracy": all_right.sum() / count.clamp(min=1), "count": count}
+
+    # --- autoregressive interface used by the shared sampler
+    def init_state(self, batch_size: int):
+        return None
+
+    def step(self, inputs: torch.Tensor, state):
+        """inputs (B, 3) ids of the last message -> ({head: logits (B, C)}, state)."""
+        y, state = lstm_step(self.rnn, self._inputs(inputs), state)
+        return self._split(self.head(y)), state

@@ -1,0 +1,294 @@
+"""Representation ``events``: a Piece <-> a sequence of MIDI-like messages, each three ids.
+
+A message is ``(note, velocity, time)``, one id per head:
+
+- ``note``: 0-87 are the piano keys (MIDI 21-108); then the specials ``WAIT`` (a message
+  that only lets time pass), ``BOS`` (start of a piece) and ``EOS`` (end of a piece).
+- ``velocity``: 0 means *off* (a note_off, as MIDI's velocity-0 note_on); 1..``bins`` are
+  velocity bins of equal width over MIDI velocities 1-127 (decoded to the bin's centre).
+- ``time``: the time since the previous message, in beats (quarter notes), quantised to
+  :data:`DEFAULT_TIME_BINS` (12 classes; time 0 is a class of its own):
+
+  ======  ====  =====  ====  =====  ====  =====  ====  ===  ===  ===  ===
+  class   0     1      2     3      4     5      6     7    8    9    10   11
+  beats   0     1/8    1/6   1/4    1/3   1/2    2/3   3/4  1    1.5  2    4
+  ======  ====  =====  ====  =====  ====  =====  ====  ===  ===  ===  ===
+
+  A gap that no single bin matches to within half the finest bin (1/16 beat) is spent
+  partly in ``WAIT`` messages (largest fitting bin first), e.g. 6.8 beats = WAIT 4 +
+  WAIT 2 + 3/4. Gaps are measured *from the decoded time so far*, so rounding errors do
+  not add up: every decoded event lies within 1/16 beat of where it was (gaps of more than
+  about 1/16 beat; events closer together than that may share a time).
+
+The table, the velocity bins and the decoding tempo are stored by :meth:`to_dict` (and so
+in every checkpoint).
+
+Encoding (what "equal after quantisation" means)
+- All non-drum tracks are merged into one piano stream; pitches outside 21-108 are dropped.
+- One key cannot sound twice: overlapping notes of the same pitch are merged (same start)
+  or the earlier one is cut where the later one starts.
+- Event times are quantised as above; a note whose start and end land on the same time is
+  dropped (it is shorter than the grid resolves).
+- Decoding ends any note at ``max_note_beats`` (8 beats by default; stored in the
+  checkpoint): a sampled sequence whose note-offs miss leaves no note hanging for the
+  rest of the piece, and a longer note in a corpus comes back cut.
+- At one time, note-offs come before note-ons, each group by pitch.
+
+Decoding always yields a valid piece, whatever the ids: an *on* of a sounding key ends
+the sounding note first; an *off* of a silent key is ignored; a note that ends (or is
+struck again) at the time it began is dropped; ``WAIT`` / specials carry only time; notes
+still sounding at the end (or at ``EOS``) end there, one bin after their start at least.
+No negative or zero-length notes, no overlapping notes of one key.
+``decode(encode(p))`` is a fixed point: encoding it again gives the same ids.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+from math import lcm
+
+from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, Track
+
+LOWEST, HIGHEST = 21, 108  # the piano keys, MIDI numbers
+N_KEYS = HIGHEST - LOWEST + 1
+WAIT, BOS, EOS = N_KEYS, N_KEYS + 1, N_KEYS + 2
+NOTE_CLASSES = N_KEYS + 3
+DEFAULT_TIME_BINS = (0.0, 1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 3 / 4, 1.0, 1.5, 2.0, 4.0)
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Events:
+    time_bins: tuple[float, ...] = DEFAULT_TIME_BINS
+    velocity_bins: int = 16
+    qpm: float = DEFAULT_QPM  # tempo of decoded pieces
+    max_note_beats: float = 8.0  # decoding ends a note that sounds longer than this
+    name: str = "events"
+
+    def __post_init__(self):
+        bins = tuple(float(b) for b in self.time_bins)
+        rising = all(b < c for b, c in zip(bins, bins[1:], strict=False))
+        if len(bins) < 2 or bins[0] != 0.0 or not rising:
+            raise ValueError("time_bins must start at 0 and increase strictly")
+        if not 1 <= self.velocity_bins <= 127:
+            raise ValueError(f"velocity_bins must be in 1..127, got {self.velocity_bins}")
+        if not self.qpm > 0:
+            raise ValueError(f"qpm must be > 0, got {self.qpm}")
+        if not self.max_note_beats >= bins[1]:
+            raise ValueError(f"max_note_beats must be >= the smallest time bin, got "
+                             f"{self.max_note_beats}")
+        object.__setattr__(self, "time_bins", bins)
+
+    # --- the spec a model sizes itself from
+    @property
+    def heads(self) -> dict[str, int]:
+        return {"note": NOTE_CLASSES, "velocity": self.velocity_bins + 1,
+                "time": len(self.time_bins)}
+
+    @property
+    def bos(self) -> list[int]:
+        return [BOS, 0, 0]
+
+    @property
+    def eos(self) -> int:
+        return EOS
+
+    def never_sample(self) -> dict[str, list[int]]:
+        return {"note": [BOS]}
+
+    # --- quantisation
+    def time_class(self, beats: float) -> int:
+        """The bin nearest to ``beats`` (0 <= beats <= largest bin); ties go to the smaller."""
+        bins = self.time_bins
+        i = bisect.bisect_left(bins, beats)
+        if i == 0:
+            return 0
+        if i == len(bins):
+            return len(bins) - 1
+        return i if bins[i] - beats < beats - bins[i - 1] else i - 1
+
+    def velocity_class(self, velocity: int) -> int:
+        """1..bins for MIDI velocity 1..127 (0 is *off*)."""
+        v = min(127, max(1, int(velocity)))
+        return 1 + (v - 1) * self.velocity_bins // 127
+
+    def velocity_of(self, cls: int) -> int:
+        """The MIDI velocity decoded for class ``cls`` >= 1 (the centre of its bin)."""
+        lo = -(-127 * (cls - 1) // self.velocity_bins) + 1  # smallest v in the bin
+        hi = -(-127 * cls // self.velocity_bins)  # largest v in the bin
+        return (lo + hi) // 2
+
+    # --- Piece <-> messages
+    def encode(self, piece: Piece) -> list[list[int]]:
+        """``[BOS] + messages + [EOS]``, each message ``[note, velocity, time]``."""
+        notes = _merge_same_pitch(
+            n for t in piece.tracks if not t.is_drum for n in t.notes
+            if LOWEST <= n.pitch <= HIGHEST and n.end > n.start)
+        times = sorted({x for n in notes for x in (n.start, n.end)})
+        steps, quantised = self._quantise_times(times)
+        # events at quantised times; a note that collapses to zero length is dropped
+        events = []  # (time, is_on, pitch, velocity)
+        for n in notes:
+            s, e = quantised[n.start], quantised[n.end]
+            if e - s > _EPS:
+                events.append((s, 1, n.pitch, n.velocity))
+                events.append((e, 0, n.pitch, 0))
+        events.sort()
+        out = [self.bos]
+        now = 0.0
+        for t, is_on, pitch, velocity in events:
+            # the WAITs + the class that reach time t from the previous event
+            gap_classes = steps[t] if t - now > _EPS else [0]
+            for c in gap_classes[:-1]:
+                out.append([WAIT, 0, c])
+            out.append([pitch - LOWEST, self.velocity_class(velocity) if is_on else 0,
+                        gap_classes[-1]])
+            now = t
+        out.append([EOS, 0, 0])
+        return out
+
+    def _quantise_times(self, times: list[float]):
+        """For sorted event times: ``steps[q]`` = time classes (WAITs first) from the
+        previous quantised time to ``q``, and ``quantised[t]`` = ``t``'s quantised time."""
+        steps: dict[float, list[int]] = {}
+        quantised: dict[float, float] = {}
+        now = 0.0
+        for t in times:
+            classes = self.gap_classes(t - now)
+            if classes != [0]:
+                for c in classes:
+                    now += self.time_bins[c]
+                steps[now] = classes
+            quantised[t] = now
+        return steps, quantised
+
+    def gap_classes(self, beats: float) -> list[int]:
+        """The time classes that spend a gap of ``beats``: the fewest bins whose sum is the
+        representable gap nearest to it (largest first; ``[0]`` for no gap)."""
+        unit, top, table = self._gap_table
+        n = max(0.0, beats) / unit  # in grid units
+        k = int(n // top)
+        rest = n - k * top
+        options = table["values"]
+        i = bisect.bisect_left(options, rest)
+        near = min(options[max(0, i - 1): i + 1], key=lambda v: (abs(v - rest), v))
+        if near == top:
+            k, near = k + 1, 0
+        classes = [len(self.time_bins) - 1] * k + list(table["classes"][near])
+        return classes or [0]
+
+    @cached_property
+    def _gap_table(self):
+        """Every bin is a whole number of grid units (1/24 beat for the default table).
+        For each gap below the largest bin, the fewest bins that sum to it exactly, found
+        by dynamic programming (coin change); gaps no sum reaches are not offered."""
+        fracs = [Fraction(b).limit_denominator(10_000) for b in self.time_bins]
+        den = lcm(*(f.denominator for f in fracs))
+        units = [int(f * den) for f in fracs]
+        top = units[-1]
+        best: dict[int, tuple[int, ...]] = {0: ()}
+        for v in range(1, top):
+            ways = [tuple(sorted(best[v - u] + (c,), key=lambda x: -units[x]))
+                    for c, u in enumerate(units[1:-1], start=1) if u <= v and v - u in best]
+            if ways:
+                best[v] = min(ways, key=lambda w: (len(w), [-units[x] for x in w]))
+        values = sorted(best) + [top]
+        return 1.0 / den, top, {"values": values, "classes": best}
+
+    def decode(self, messages: Sequence[Sequence[int]]) -> Piece:
+        """Any id sequence -> a valid Piece (see the module docstring)."""
+        bins, min_len = self.time_bins, self.time_bins[1]
+        now = 0.0
+        sounding: dict[int, tuple[float, int]] = {}  # pitch -> (start, velocity)
+        notes: list[Note] = []
+
+        longest = self.max_note_beats
+
+        def close(pitch: int, at: float, final: bool = False) -> None:
+            start, velocity = sounding.pop(pitch)
+            at = min(at, start + longest)
+            if at - start > _EPS:
+                notes.append(Note(start, at, pitch, velocity))
+            elif final:  # sounding at the very end: give it the shortest bin
+                notes.append(Note(start, start + min_len, pitch, velocity))
+            # else: ended (or struck again) where it began: zero length, dropped
+
+        for msg in messages:
+            note, velocity, time_cls = (int(x) for x in msg[:3])
+            if 0 <= time_cls < len(bins):
+                now += bins[time_cls]
+                for pitch in [p for p, (start, _) in sounding.items() if now - start > longest]:
+                    close(pitch, now)  # held too long: ended at start + max_note_beats
+            if note == EOS:
+                break
+            if not 0 <= note < N_KEYS:
+                continue  # WAIT, BOS or out of range: time only
+            pitch = LOWEST + note
+            if velocity <= 0:
+                if pitch in sounding:
+                    close(pitch, now)
+                continue
+            if pitch in sounding:
+                close(pitch, now)
+            sounding[pitch] = (now, self.velocity_of(min(velocity, self.velocity_bins)))
+        for pitch in sorted(sounding):
+            close(pitch, now, final=True)
+        notes.sort()
+        return Piece(tracks=[Track(notes=notes, program=0, name="piano")],
+                     tempos=[Tempo(0.0, self.qpm)])
+
+    def quantise(self, piece: Piece) -> Piece:
+        """What the representation keeps of ``piece``: ``decode(encode(piece))``."""
+        return self.decode(self.encode(piece))
+
+    def beats_for_seconds(self, seconds: float) -> float:
+        """Beats in ``seconds`` at the decoding tempo."""
+        return seconds * self.qpm / 60.0
+
+    @staticmethod
+    def transpose(messages, shift: int):
+        """Shift the piano-key ids of ``messages`` (an int array ``(..., 3)``) by ``shift``
+        semitones; callers choose shifts that keep every key in range."""
+        out = messages.copy()
+        keys = out[..., 0] < N_KEYS
+        out[..., 0][keys] += shift
+        return out
+
+    # --- serialisation
+    def to_dict(self) -> dict:
+        return {"name": self.name, "time_bins": list(self.time_bins),
+                "velocity_bins": self.velocity_bins, "qpm": self.qpm,
+                "max_note_beats": self.max_note_beats,
+                "note_classes": {"keys": [LOWEST, HIGHEST], "WAIT": WAIT, "BOS": BOS,
+                                 "EOS": EOS}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Events:
+        return cls(time_bins=tuple(d["time_bins"]), velocity_bins=int(d["velocity_bins"]),
+                   qpm=float(d["qpm"]), max_note_beats=float(d.get("max_note_beats", 8.0)))
+
+
+def _merge_same_pitch(notes) -> list[Note]:
+    """One key sounds once at a time: same-start duplicates merge (longest end, loudest),
+    an earlier note is cut where a later one of the same pitch starts."""
+    by_pitch: dict[int, list[Note]] = {}
+    for n in sorted(notes):
+        by_pitch.setdefault(n.pitch, []).append(n)
+    out = []
+    for group in by_pitch.values():
+        kept: list[Note] = []
+        for n in group:
+            if kept and abs(kept[-1].start - n.start) <= _EPS:
+                prev = kept.pop()
+                n = Note(prev.start, max(prev.end, n.end), n.pitch,
+                         max(prev.velocity, n.velocity))
+            elif kept and kept[-1].end > n.start:
+                prev = kept.pop()
+                kept.append(Note(prev.start, n.start, prev.pitch, prev.velocity))
+            kept.append(n)
+        out.extend(kept)
+    return sorted(out)

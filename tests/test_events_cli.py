@@ -1,0 +1,137 @@
+"""The events family as a user runs it: prepare, train (debug preset), compose, evaluate."""
+
+import random
+
+import pytest
+
+from tunesmith.cli import main
+from tunesmith.io.audio import fluidsynth_available
+from tunesmith.io.midi import read_midi, write_midi
+from tunesmith.music import Note, Piece, Tempo, Track
+
+from .test_cli import assert_one_line_error, run_cli
+
+
+def make_piece(seed: int, bars: int = 8) -> Piece:
+    rng = random.Random(seed)
+    melody, bass = [], []
+    t = 0.0
+    for _ in range(bars * 4):
+        d = rng.choice([0.5, 1.0, 1.0, 2.0])
+        melody.append(Note(t, t + d, rng.choice([60, 62, 64, 65, 67, 69, 71, 72]), 90))
+        t += d
+    for b in range(int(t // 2)):
+        bass.append(Note(2.0 * b, 2.0 * b + 2, rng.choice([36, 41, 43, 48]), 70))
+    return Piece(tracks=[Track(notes=melody, program=0), Track(notes=bass, program=32)],
+                 tempos=[Tempo(0.0, 100.0)])
+
+
+@pytest.fixture(scope="module")
+def midi_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("midi")
+    for i in range(6):
+        write_midi(make_piece(i), root / ("sub" if i % 2 else ".") / f"piece{i}.mid")
+    (root / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")  # truncated
+    (root / "notes.mid").write_text("this is not a MIDI file")
+    return root
+
+
+@pytest.fixture(scope="module")
+def events_run(tmp_path_factory, midi_folder):
+    run = tmp_path_factory.mktemp("runs") / "events-debug"
+    rc = main(["train", "--family", "events", "--preset", "debug", "--corpus", str(midi_folder),
+               "--out", str(run), "--no-progress", "--samples", "1", "--steps", "20"])
+    assert rc == 0
+    return run
+
+
+def test_prepare_reports_every_file_and_writes_csv(capsys, midi_folder, tmp_path):
+    rc, out, _ = run_cli(capsys, "prepare", "--corpus", midi_folder, "--report",
+                         tmp_path / "r.csv", "--no-progress")
+    assert rc == 0
+    lines = out.splitlines()
+    assert sum(ln.startswith("kept ") for ln in lines) == 6
+    assert sum(ln.startswith("dropped ") for ln in lines) == 2
+    assert "8 files, 6 kept, 2 dropped" in out
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert rows[0].startswith("path,status,reason") and len(rows) == 9
+
+
+def test_prepare_with_a_program_filter(capsys, midi_folder, tmp_path):
+    rc, out, _ = run_cli(capsys, "prepare", "--corpus", midi_folder, "--programs", "32",
+                         "--report", tmp_path / "r.csv", "--no-progress")
+    assert rc == 0 and sum(ln.startswith("kept ") for ln in out.splitlines()) == 6
+    rc, out, _ = run_cli(capsys, "prepare", "--corpus", midi_folder, "--programs", "40",
+                         "--report", tmp_path / "r.csv", "--no-progress")
+    assert rc == 2  # no piece has that program: nothing usable is a one-line error
+
+
+def test_train_splits_a_tiny_corpus_by_time_and_writes_the_report(events_run):
+    assert (events_run / "ingest_report.csv").is_file()
+    assert (events_run / "best" / "model.safetensors").is_file()
+    assert list((events_run / "samples").glob("*.mid"))
+    import json
+
+    run = json.loads((events_run / "config.json").read_text())
+    assert run["family"] == "events" and run["data"]["split"] == "auto"
+    meta = json.loads((events_run / "best" / "tunesmith.json").read_text())
+    assert meta["summary"]["corpus"]["split"] == "time"
+    assert meta["representation"]["time_bins"][0] == 0
+
+
+def test_compose_writes_midi_wav_png_for_a_length_in_seconds(capsys, events_run, tmp_path):
+    out_dir = tmp_path / "out"
+    rc, out, _ = run_cli(capsys, "compose", "--model", events_run / "best", "--num", 2,
+                         "--seconds", 6, "--seed", 3, "--temperature", "note=0.9,time=1.1",
+                         "--out", out_dir)
+    assert rc == 0, out
+    mids = sorted(out_dir.glob("*.mid"))
+    assert len(mids) == 2 and len(list(out_dir.glob("*.png"))) == 2
+    if fluidsynth_available():
+        assert len(list(out_dir.glob("*.wav"))) == 2
+    for m in mids:
+        piece = read_midi(m)
+        assert piece.notes and 5.5 <= piece.duration_seconds <= 9
+
+
+def test_compose_continues_a_primer_file(capsys, events_run, midi_folder, tmp_path):
+    rc, _, _ = run_cli(capsys, "compose", "--model", events_run / "best", "--num", 1,
+                       "--primer", midi_folder / "piece0.mid", "--primer-len", 10,
+                       "--max-len", 40, "--no-wav", "--seed", 0, "--out", tmp_path)
+    assert rc == 0
+    got = read_midi(tmp_path / "piece_01.mid").notes
+    first = sorted(make_piece(0).notes)[0]
+    assert (got[0].start, got[0].pitch) == (first.start, first.pitch)
+
+
+def test_evaluate_reports_each_head(capsys, events_run, midi_folder):
+    rc, out, _ = run_cli(capsys, "evaluate", "--model", events_run / "best")
+    assert rc == 0
+    assert "bits/msg" in out and "per head: note nll" in out and ", time nll " in out
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--primer", "missing.mid"], ["missing.mid"]),
+    (["--temperature", "pitch=0.5"], ["unknown head 'pitch'"]),
+    (["--seconds", "0"], ["--seconds must be > 0"]),
+])
+def test_bad_compose_input_is_one_line(capsys, events_run, tmp_path, argv, fragments):
+    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--out", tmp_path,
+                         *argv)
+    assert_one_line_error(rc, err, *fragments)
+
+
+def test_a_lone_bad_midi_file_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "song.mid"
+    bad.write_bytes(b"RIFF....not midi")
+    rc, _, err = run_cli(capsys, "train", "--family", "events", "--preset", "debug",
+                         "--corpus", bad, "--out", tmp_path / "run")
+    assert_one_line_error(rc, err, "song.mid")
+
+
+def test_family_flags_are_checked(capsys, tmp_path):
+    rc, _, err = run_cli(capsys, "train", "--family", "abc", "--programs", "piano",
+                         "--out", tmp_path / "r")
+    assert_one_line_error(rc, err, "--programs")
+    rc, _, err = run_cli(capsys, "train", "--family", "events", "--clean", "--out", tmp_path)
+    assert_one_line_error(rc, err, "--clean")
