@@ -10,7 +10,11 @@
    validation window's 30 messages in training too; the gap between the two validation
    accuracies is that leak.
 
+3. Constrained versus independent sampling from the shipped model (16 pieces x 600
+   messages): note lengths, notes held to the decoder's cap, note-offs naming silent keys.
+
     python benchmarks/events_quality.py [--runs runs] [--skip-bach] [--skip-piece]
+                                        [--skip-sampling]
                                         [--piece joplin/maple_leaf_rag.mxl] [--steps 800]
 
 Accuracy: the most probable id is right, per head; "all" = all three heads right at once
@@ -146,12 +150,47 @@ def _last_target(windows: np.ndarray):
             for i in range(0, len(w), 256)]
 
 
+def sampling_check() -> None:
+    from tunesmith import families
+    from tunesmith.families.events import ComposeOptions, sample_messages
+    from tunesmith.io.ingest import load_piece_corpus
+    from tunesmith.training.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(families.pretrained_dir("events"))
+    rep = ck.representation
+    print("\nshipped model, 16 pieces x 600 messages, seed 0")
+    print("| sampling | notes | mean length (beats) | at the cap | offs naming a silent key |")
+    print("|---|---:|---:|---:|---:|")
+    for constrain in (False, True):
+        msgs = sample_messages(ck.model, rep, ComposeOptions(num=16, max_len=600, seed=0,
+                                                              constrain=constrain))
+        durs, offs, wasted = [], 0, 0
+        for m in msgs:
+            durs += [n.end - n.start for n in rep.decode(m).notes]
+            sounding = set()
+            for note, velocity, _ in m:
+                if note < 88 and velocity == 0:
+                    offs += 1
+                    wasted += note not in sounding
+                    sounding.discard(note)
+                elif note < 88:
+                    sounding.add(note)
+        d = np.asarray(durs)
+        print(f"| {'constrained' if constrain else 'independent'} | {len(d):,} | {d.mean():.2f} "
+              f"| {np.isclose(d, rep.max_note_beats).mean():.1%} | {wasted / max(offs, 1):.1%} |")
+    c = load_piece_corpus("bach-chorales", progress=False)
+    d = np.asarray([n.end - n.start for p in c.pieces[:100] for n in rep.quantise(p).notes])
+    print(f"| bach-chorales (100 pieces) | {len(d):,} | {d.mean():.2f} "
+          f"| {np.isclose(d, rep.max_note_beats).mean():.1%} | |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--presets", default="seed,small")
     ap.add_argument("--skip-bach", action="store_true")
     ap.add_argument("--skip-piece", action="store_true")
+    ap.add_argument("--skip-sampling", action="store_true")
     ap.add_argument("--piece", default="joplin/maple_leaf_rag.mxl")
     ap.add_argument("--steps", type=int, default=800)
     args = ap.parse_args()
@@ -159,6 +198,8 @@ def main() -> None:
         bach(Path(args.runs), args.presets.split(","))
     if not args.skip_piece:
         single_piece(args.piece, args.steps)
+    if not args.skip_sampling:
+        sampling_check()
 
 
 if __name__ == "__main__":

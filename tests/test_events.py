@@ -194,3 +194,27 @@ def test_a_note_left_on_ends_after_max_note_beats():
     ids = [[BOS, 0, 0], [39, 5, 0]] + [[WAIT, 0, 11]] * 5 + [[41, 5, 0], [41, 0, 8], [EOS, 0, 0]]
     notes = Events(max_note_beats=6.0).decode(ids).notes
     assert [(n.pitch, n.start, n.end) for n in notes] == [(60, 0, 6), (62, 20, 21)]
+
+
+def test_constrained_sampling_ends_only_sounding_keys():
+    from tunesmith.families.events import OnOffConstraint
+    from tunesmith.sampling.decode import sample
+    from tunesmith.sampling.filters import SamplingSettings
+
+    model = small_model()
+    heads = list(REP.heads)
+    for constrain, expect_clean in ((True, True), (False, False)):
+        seqs = sample(model, [REP.bos], num=8, max_steps=300, heads=heads,
+                      settings=SamplingSettings(), banned=REP.never_sample(), seed=0,
+                      constraint=OnOffConstraint(8) if constrain else None)
+        bad = 0
+        for seq in seqs:
+            sounding = set()
+            for note, velocity, _ in seq:
+                if note < N_KEYS and velocity == 0:
+                    bad += note not in sounding
+                    sounding.discard(note)
+                elif note < N_KEYS:
+                    bad += constrain and note in sounding
+                    sounding.add(note)
+        assert (bad == 0) == expect_clean

@@ -292,11 +292,14 @@ def cmd_compose(args) -> int:
     given = {"num": args.num, "max_len": args.max_len, "primer": args.primer,
              "primer_len": args.primer_len, "seconds": args.seconds,
              "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
-             "seed": args.seed, "wav": wav, "png": args.png or None, "soundfont": args.soundfont}
+             "seed": args.seed, "wav": wav, "png": args.png or None, "soundfont": args.soundfont,
+             "constrain": False if args.unconstrained else None}
     known = {f.name for f in fields(fam.ComposeOptions)}
-    unused = [k for k in ("seconds", "primer_len") if given[k] is not None and k not in known]
+    unused = [k for k in ("seconds", "primer_len", "constrain")
+              if given[k] is not None and k not in known]
     if unused:
-        raise TunesmithError(f"--{unused[0].replace('_', '-')} is not an option of the "
+        flag = "unconstrained" if unused[0] == "constrain" else unused[0].replace("_", "-")
+        raise TunesmithError(f"--{flag} is not an option of the "
                              f"{fam.REPRESENTATION} family's composer")
     opts = fam.ComposeOptions(**{k: v for k, v in given.items() if k in known and v is not None})
     result = fam.compose(ckpt, opts, Path(args.out))
@@ -553,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", default="0", help="one value or per head (default 0 = off)")
     s.add_argument("--top-p", default="1.0", help="one value or per head (default 1 = off)")
     s.add_argument("--seed", type=int)
+    s.add_argument("--unconstrained", action="store_true", help="events: sample the three "
+                   "heads independently, as the seed did (default: a note-off may only "
+                   "name a sounding key, a note-on only a silent one)")
     s.add_argument("--no-wav", action="store_true", help="skip WAV rendering")
     s.add_argument("--png", action="store_true", help="also draw a piano roll per piece "
                    "(always on for events)")

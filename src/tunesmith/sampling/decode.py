@@ -21,12 +21,17 @@ def sample(model, primer: Sequence[Sequence[int]], *, num: int, max_steps: int,
            stop: tuple[str, int] | None = None, banned: Mapping[str, Sequence[int]] = (),
            seed: int | None = None, device="cpu",
            until: Callable[[torch.Tensor], torch.Tensor] | None = None,
-           ) -> list[list[list[int]]]:
+           constraint=None) -> list[list[list[int]]]:
     """Sample ``num`` continuations of ``primer`` (a list of steps, each a list of one id
     per head). Returns, per sequence, the generated steps (primer excluded), cut after the
     ``stop`` token (which is kept) when ``stop = (head, id)`` is given, or after the step
     for which ``until(ids (B, n_heads)) -> done (B,)`` first says True (a callable that may
-    keep state, e.g. the time elapsed so far)."""
+    keep state, e.g. the time elapsed so far).
+
+    ``constraint`` (optional) makes a step's heads depend on each other: its ``order``
+    lists the heads in the order they are drawn, ``mask(head, logits, picks)`` returns
+    the logits of ``head`` given the ids already drawn this step (``picks``: head -> (B,)),
+    and ``update(ids)`` sees every step, primer included."""
     if not primer:
         raise ValueError("primer must hold at least one step (e.g. the start token)")
     if num < 1 or max_steps < 1:
@@ -41,7 +46,11 @@ def sample(model, primer: Sequence[Sequence[int]], *, num: int, max_steps: int,
     state = model.init_state(num)
     x = torch.tensor(primer, dtype=torch.long, device=device)  # (P, H)
     for t in range(len(primer)):
-        logits, state = model.step(x[t].expand(num, -1).contiguous(), state)
+        step_ids = x[t].expand(num, -1).contiguous()
+        if constraint is not None:
+            constraint.update(step_ids.cpu())
+        logits, state = model.step(step_ids, state)
+    order = list(constraint.order) if constraint is not None else list(heads)
     out = []  # one (B, H) tensor per step: no buffer of max_steps, which may be huge
     done = torch.zeros(num, dtype=torch.bool)
     length = torch.full((num,), max_steps, dtype=torch.long)
@@ -53,15 +62,20 @@ def sample(model, primer: Sequence[Sequence[int]], *, num: int, max_steps: int,
         # noise tensor for all heads costs a few ops per step; torch.multinomial costs
         # ~85 us per call on CPU, most of the sampler's time at batch 1.
         noise = -torch.log(-torch.log(torch.rand(num, sum(sizes), generator=gen)))
-        picks = []
-        for h, g in zip(heads, noise.split(sizes, dim=-1), strict=True):
+        noise_at = dict(zip(heads, noise.split(sizes, dim=-1), strict=True))
+        picks = {}
+        for h in order:
             lg = logits[h].float().cpu()
             if h in banned_ids:
                 lg = lg.index_fill(-1, banned_ids[h], float("-inf"))
+            if constraint is not None:
+                lg = constraint.mask(h, lg, picks)
             if per_head[h] != plain:
                 lg = filtered(lg, per_head[h])
-            picks.append((lg + g).argmax(-1))
-        ids = torch.stack(picks, dim=-1)  # (B, H)
+            picks[h] = (lg + noise_at[h]).argmax(-1)
+        ids = torch.stack([picks[h] for h in heads], dim=-1)  # (B, H)
+        if constraint is not None:
+            constraint.update(ids)
         out.append(ids)
         if stop is not None or until is not None:
             hit = torch.zeros(num, dtype=torch.bool)
