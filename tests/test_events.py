@@ -206,7 +206,8 @@ def test_constrained_sampling_ends_only_sounding_keys():
     for constrain, expect_clean in ((True, True), (False, False)):
         seqs = sample(model, [REP.bos], num=8, max_steps=300, heads=heads,
                       settings=SamplingSettings(), banned=REP.never_sample(), seed=0,
-                      constraint=OnOffConstraint(8) if constrain else None)
+                      constraint=OnOffConstraint(8, Events(max_note_beats=1e9)) if constrain
+                      else None)
         bad = 0
         for seq in seqs:
             sounding = set()
@@ -218,3 +219,8 @@ def test_constrained_sampling_ends_only_sounding_keys():
                     bad += constrain and note in sounding
                     sounding.add(note)
         assert (bad == 0) == expect_clean
+
+
+def test_a_dropped_short_note_does_not_shift_later_notes():
+    p = piece((0, 1, 60, 80), (1.5, 1.51, 62, 80), (2, 3, 64, 80))
+    assert [(n.pitch, n.start) for n in REP.quantise(p).notes] == [(60, 0), (64, 2)]

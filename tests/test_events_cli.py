@@ -135,3 +135,13 @@ def test_family_flags_are_checked(capsys, tmp_path):
     assert_one_line_error(rc, err, "--programs")
     rc, _, err = run_cli(capsys, "train", "--family", "events", "--clean", "--out", tmp_path)
     assert_one_line_error(rc, err, "--clean")
+
+
+def test_bad_train_flags_fail_before_any_work(capsys, tmp_path):
+    rc, _, err = run_cli(capsys, "train", "--family", "events", "--transpose", "-3",
+                         "--out", tmp_path / "r")
+    assert_one_line_error(rc, err, "--transpose")
+    rc, _, err = run_cli(capsys, "train", "--family", "events", "--cell", "gru",
+                         "--out", tmp_path / "r")
+    assert_one_line_error(rc, err, "--cell", "event_lstm")
+    assert not (tmp_path / "r").exists()

@@ -69,6 +69,15 @@ def _train_settings(args):
     model_cfg = dict(p["model"])
     model_cfg.update({v: getattr(args, k) for k, v in MODEL_FLAGS.items()
                       if getattr(args, k) is not None})
+    from dataclasses import fields
+
+    from tunesmith import models
+
+    known = {f.name for f in fields(models.registry()[fam.MODEL].config_class)}
+    for flag, key in MODEL_FLAGS.items():
+        if getattr(args, flag) is not None and key not in known:
+            raise TunesmithError(f"--{flag.replace('_', '-')} is not a setting of the "
+                                 f"{fam.MODEL} model (--family {args.family})")
     try:
         train_cfg = TrainConfig(**(p["train"] | train_over))
     except ValueError as e:
@@ -251,8 +260,9 @@ def _check_sampling_flags(args, heads=None) -> None:
             raise TunesmithError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
     if getattr(args, "samples", 0) < 0:
         raise TunesmithError(f"--samples must be >= 0, got {args.samples}")
-    if getattr(args, "seconds", None) is not None and not args.seconds > 0:
-        raise TunesmithError(f"--seconds must be > 0, got {args.seconds}")
+    seconds = getattr(args, "seconds", None)
+    if seconds is not None and not 0 < seconds < 24 * 3600:
+        raise TunesmithError(f"--seconds must be > 0 and less than a day, got {seconds}")
     if heads is None:  # the flags' form only; values per head are checked with the model
         heads = [h.split("=")[0] for flag in ("temperature", "top_k", "top_p")
                  for h in str(getattr(args, flag, "") or "").split(",") if "=" in h]
@@ -413,7 +423,8 @@ def cmd_export(args) -> int:
     lines = [
         f"# {out.name}",
         "",
-        f"An `{meta['family']}` model ({meta['representation']['name']}), trained with "
+        f"{'An' if meta['family'][0] in 'aeiou' else 'A'} `{meta['family']}` model "
+        f"({meta['representation']['name']}), trained with "
         "tunesmith's own `train` command. Reproduce it with:",
         "",
         "```bash",
@@ -503,7 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "or each piece by time (first 90%% / last 10%%); auto (default) splits by "
                    "time below 20 pieces")
     s.add_argument("--transpose", type=int, help="events: transpose each training window by "
-                   "up to N semitones (within the piano range); default 0")
+                   "up to N semitones (within the piano range); default: the preset's "
+                   "(small: 5, others: 0)")
     s.add_argument("--preset", default="small", help="abc: debug | small | lab; events: debug "
                    "| seed | small (default: small)")
     s.add_argument("--out", help="run folder (default: runs/FAMILY-PRESET)")

@@ -11,6 +11,8 @@ class Transpose:
     on the piano (ids 0..n_keys-1 in column 0; larger ids are specials and stay)."""
 
     def __init__(self, max_shift: int, n_keys: int = 88):
+        if not 0 <= max_shift < n_keys:
+            raise ValueError(f"max_shift must be in 0..{n_keys - 1}, got {max_shift}")
         self.max_shift, self.n_keys = max_shift, n_keys
 
     def __call__(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:

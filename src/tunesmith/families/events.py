@@ -37,7 +37,11 @@ def data_options(args) -> dict:
              "max_seconds": args.max_seconds, "split": args.split, "transpose": args.transpose}
     defaults = {"programs": "all", "min_seconds": 2.0, "max_seconds": 3600.0, "split": "auto",
                 "transpose": 0}
-    return {k: defaults[k] if v is None else v for k, v in given.items()}
+    out = {k: defaults[k] if v is None else v for k, v in given.items()}
+    if given["transpose"] is not None and not 0 <= given["transpose"] <= 44:
+        raise TunesmithError(f"--transpose must be between 0 and 44 semitones, got "
+                             f"{given['transpose']}")
+    return out
 
 
 def load_corpus(corpus: str, programs: str = "all", min_seconds: float = 2.0,
@@ -116,8 +120,9 @@ def batches(prepared: Prepared, cfg, transpose: int = 0, **_):
     augment = Transpose(transpose, N_KEYS) if transpose else None
     train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
                          seed=cfg.seed, augment=augment)
-    valid = SequenceBatches(prepared.sequences["valid"], max_items=cfg.eval_max_items,
-                            pad_target=IGNORE)
+    # whole pieces, up to 20,000 messages each (a long score is scored on its start)
+    valid = SequenceBatches(prepared.sequences["valid"], batch_size=8,
+                            max_items=cfg.eval_max_items, max_len=20_000, pad_target=IGNORE)
     return train, valid
 
 
@@ -199,13 +204,18 @@ class OnOffConstraint:
 
     order = ("velocity", "note", "time")
 
-    def __init__(self, num: int):
+    def __init__(self, num: int, rep=None):
         import torch
 
-        from tunesmith.representations.events import N_KEYS
+        from tunesmith.representations.events import N_KEYS, Events
 
+        rep = rep or Events()
         self.n_keys = N_KEYS
         self.sounding = torch.zeros(num, N_KEYS, dtype=torch.bool)
+        self.started = torch.zeros(num, N_KEYS)  # beats, when each sounding key began
+        self.now = torch.zeros(num)
+        self.bins = torch.tensor(rep.time_bins)
+        self.longest = rep.max_note_beats  # the decoder ends a note held longer
 
     def mask(self, head, logits, picks):
         if head != "note":
@@ -222,9 +232,11 @@ class OnOffConstraint:
         import torch
 
         note, velocity = ids[:, 0], ids[:, 1]
-        key = note < self.n_keys
-        rows = torch.nonzero(key)[:, 0]
+        self.now += self.bins[ids[:, 2].clamp(0, len(self.bins) - 1)]
+        self.sounding &= (self.now[:, None] - self.started) <= self.longest
+        rows = torch.nonzero(note < self.n_keys)[:, 0]
         self.sounding[rows, note[rows]] = velocity[rows] > 0
+        self.started[rows, note[rows]] = self.now[rows]
 
 
 def sample_messages(model, rep, opts: ComposeOptions, device="cpu"):
@@ -240,7 +252,7 @@ def sample_messages(model, rep, opts: ComposeOptions, device="cpu"):
         until = _Clock(rep, rep.beats_for_seconds(opts.seconds), primer_beats)
         max_steps, stop = 1_000_000, None
         banned = {"note": banned["note"] + [rep.eos]}
-    constraint = OnOffConstraint(opts.num) if opts.constrain else None
+    constraint = OnOffConstraint(opts.num, rep) if opts.constrain else None
     steps = sample(model, primer, num=opts.num, max_steps=max_steps, heads=list(rep.heads),
                    settings=settings, stop=stop, banned=banned, seed=opts.seed, device=device,
                    until=until, constraint=constraint)

@@ -39,7 +39,8 @@ the sounding note first; an *off* of a silent key is ignored; a note that ends (
 struck again) at the time it began is dropped; ``WAIT`` / specials carry only time; notes
 still sounding at the end (or at ``EOS``) end there, one bin after their start at least.
 No negative or zero-length notes, no overlapping notes of one key.
-``decode(encode(p))`` is a fixed point: encoding it again gives the same ids.
+``quantise(p) = decode(encode(p))`` is idempotent: ``quantise(quantise(p)) == quantise(p)``
+(and re-encoding gives the same ids unless a note was longer than ``max_note_beats``).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Events:
             n for t in piece.tracks if not t.is_drum for n in t.notes
             if LOWEST <= n.pitch <= HIGHEST and n.end > n.start)
         times = sorted({x for n in notes for x in (n.start, n.end)})
-        steps, quantised = self._quantise_times(times)
+        quantised = self._quantise_times(times)
         # events at quantised times; a note that collapses to zero length is dropped
         events = []  # (time, is_on, pitch, velocity)
         for n in notes:
@@ -141,30 +142,26 @@ class Events:
         out = [self.bos]
         now = 0.0
         for t, is_on, pitch, velocity in events:
-            # the WAITs + the class that reach time t from the previous event
-            gap_classes = steps[t] if t - now > _EPS else [0]
+            # the WAITs + the class that reach time t from the last message written (not
+            # from the last time point: that may belong to a note dropped above)
+            gap_classes = self.gap_classes(t - now)
             for c in gap_classes[:-1]:
                 out.append([WAIT, 0, c])
             out.append([pitch - LOWEST, self.velocity_class(velocity) if is_on else 0,
                         gap_classes[-1]])
-            now = t
+            now += sum(self.time_bins[c] for c in gap_classes)
         out.append([EOS, 0, 0])
         return out
 
-    def _quantise_times(self, times: list[float]):
-        """For sorted event times: ``steps[q]`` = time classes (WAITs first) from the
-        previous quantised time to ``q``, and ``quantised[t]`` = ``t``'s quantised time."""
-        steps: dict[float, list[int]] = {}
+    def _quantise_times(self, times: list[float]) -> dict[float, float]:
+        """``{t: t quantised}`` for sorted event times, each gap measured from the
+        previous quantised time (so errors do not add up)."""
         quantised: dict[float, float] = {}
         now = 0.0
         for t in times:
-            classes = self.gap_classes(t - now)
-            if classes != [0]:
-                for c in classes:
-                    now += self.time_bins[c]
-                steps[now] = classes
+            now += sum(self.time_bins[c] for c in self.gap_classes(t - now))
             quantised[t] = now
-        return steps, quantised
+        return quantised
 
     def gap_classes(self, beats: float) -> list[int]:
         """The time classes that spend a gap of ``beats``: the fewest bins whose sum is the
