@@ -145,3 +145,9 @@ def test_bad_train_flags_fail_before_any_work(capsys, tmp_path):
                          "--out", tmp_path / "r")
     assert_one_line_error(rc, err, "--cell", "event_lstm")
     assert not (tmp_path / "r").exists()
+
+
+def test_bad_ingest_flags_name_the_flag(capsys, tmp_path):
+    rc, _, err = run_cli(capsys, "prepare", "--min-seconds", "5", "--max-seconds", "1",
+                         "--report", tmp_path / "r.csv")
+    assert_one_line_error(rc, err, "--max-seconds", "--min-seconds")

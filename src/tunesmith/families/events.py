@@ -51,7 +51,11 @@ def load_corpus(corpus: str, programs: str = "all", min_seconds: float = 2.0,
     try:
         filt = IngestFilter(programs=programs, min_seconds=min_seconds, max_seconds=max_seconds)
     except ValueError as e:
-        raise TunesmithError(str(e)) from None
+        import re
+
+        message = re.sub(r"\b(min_seconds|max_seconds|programs)\b(?= must| \()",  # flags
+                         lambda m: "--" + m.group(1).replace("_", "-"), str(e))
+        raise TunesmithError(message) from None
     return load_piece_corpus(corpus, filt, progress=progress)
 
 
