@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
@@ -90,18 +90,6 @@ class ComposeOptions:
     soundfont: str | None = None
 
 
-@dataclass
-class ComposeResult:
-    files: list[Path] = field(default_factory=list)
-    valid: int = 0
-    total: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def summary(self) -> str:
-        return f"{self.total} tunes, {self.valid} valid"
-
-
 def sample_texts(model, rep, opts: ComposeOptions, device="cpu") -> list[str]:
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.filters import per_head
@@ -115,20 +103,21 @@ def sample_texts(model, rep, opts: ComposeOptions, device="cpu") -> list[str]:
     return [primer + rep.decode_text([s[0] for s in seq]) for seq in steps]
 
 
-def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr) -> ComposeResult:
+def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     """Sample tunes; write each as .abc, and each valid one as .mid (and .wav / .png).
 
     WAV rendering runs on a thread pool: FluidSynth's synthesis call releases the GIL, so
     it overlaps with music21 parsing the next tune."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from tunesmith.families.output import ComposeResult, render_extras
     from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
     from tunesmith.io.midi import write_midi
 
     texts = sample_texts(checkpoint.model, checkpoint.representation, opts,
                          device=next(checkpoint.model.parameters()).device)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = ComposeResult(total=len(texts))
+    result = ComposeResult(total=len(texts), label="tunes", count_valid=True)
     width = max(2, len(str(len(texts))))
     with ThreadPoolExecutor(max_workers=2) as pool:
         renders = []
@@ -145,15 +134,8 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr) -> Com
                 continue
             result.valid += 1
             result.files.append(write_midi(piece, stem.with_suffix(".mid")))
-            if opts.wav:
-                from tunesmith.io.audio import write_wav
-
-                renders.append(pool.submit(write_wav, piece, stem.with_suffix(".wav"),
-                                           opts.soundfont))
-            if opts.png:
-                from tunesmith.io.plots import write_pianoroll_png
-
-                result.files.append(write_pianoroll_png(piece, stem.with_suffix(".png"),
-                                                        title=f"tunesmith {i}"))
+            pending, written = render_extras(piece, stem, opts, pool, f"tunesmith {i}")
+            renders += pending
+            result.files += written
         result.files.extend(r.result() for r in renders)
     return result

@@ -4,7 +4,7 @@ and piano-roll PNG files."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -149,36 +149,23 @@ class ComposeOptions:
     soundfont: str | None = None
 
 
-@dataclass
-class ComposeResult:
-    files: list[Path] = field(default_factory=list)
-    valid: int = 0
-    total: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def summary(self) -> str:
-        return f"{self.total} pieces"
-
-
-def primer_messages(rep, opts: ComposeOptions, seed: int | None) -> tuple[list[list[int]], str]:
-    """``[BOS] + the first primer_len messages`` of the primer, and where they came from."""
+def primer_messages(rep, opts: ComposeOptions, seed: int | None) -> list[list[int]]:
+    """``[BOS] + the first primer_len messages`` of the primer."""
     if not opts.primer:
-        return [rep.bos], ""
+        return [rep.bos]
     import random
 
     if opts.primer == "corpus":
         corpus = load_corpus(DEFAULT_CORPUS, progress=False)
-        i = random.Random(seed).randrange(len(corpus.pieces))
-        piece, where = corpus.pieces[i], f"{DEFAULT_CORPUS}:{corpus.keys[i]}"
+        piece = corpus.pieces[random.Random(seed).randrange(len(corpus.pieces))]
     else:
         from tunesmith.io.ingest import read_piece
 
-        piece, where = read_piece(opts.primer), opts.primer
+        piece = read_piece(opts.primer)
     ids = rep.encode(piece)[:-1]  # without EOS
     if len(ids) < 2:
         raise TunesmithError("primer has no notes on the piano range", opts.primer)
-    return ids[: opts.primer_len + 1], where
+    return ids[: opts.primer_len + 1]
 
 
 class _Clock:
@@ -249,7 +236,7 @@ def sample_messages(model, rep, opts: ComposeOptions, device="cpu"):
     from tunesmith.sampling.filters import per_head
 
     settings = per_head(list(rep.heads), opts.temperature, opts.top_k, opts.top_p)
-    primer, _ = primer_messages(rep, opts, opts.seed)
+    primer = primer_messages(rep, opts, opts.seed)
     until, max_steps, stop, banned = None, opts.max_len, ("note", rep.eos), rep.never_sample()
     if opts.seconds is not None:  # the clock ends each piece, not the model's end marker
         primer_beats = sum(rep.time_bins[m[2]] for m in primer)
@@ -263,10 +250,11 @@ def sample_messages(model, rep, opts: ComposeOptions, device="cpu"):
     return [primer + s for s in steps]
 
 
-def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr) -> ComposeResult:
+def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     """Sample pieces; write each as .mid (and .wav / .png)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from tunesmith.families.output import ComposeResult, render_extras
     from tunesmith.io.midi import write_midi
 
     rep = checkpoint.representation
@@ -287,15 +275,8 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr) -> Com
                 log(result.errors[-1])
                 continue
             result.valid += 1
-            if opts.wav:
-                from tunesmith.io.audio import write_wav
-
-                renders.append(pool.submit(write_wav, piece, stem.with_suffix(".wav"),
-                                           opts.soundfont))
-            if opts.png:
-                from tunesmith.io.plots import write_pianoroll_png
-
-                result.files.append(write_pianoroll_png(piece, stem.with_suffix(".png"),
-                                                        title=f"tunesmith {i}"))
+            pending, written = render_extras(piece, stem, opts, pool, piece.title)
+            renders += pending
+            result.files += written
         result.files.extend(r.result() for r in renders)
     return result

@@ -54,10 +54,8 @@ def sample(model, primer: Sequence[Sequence[int]], *, num: int, max_steps: int,
     out = []  # one (B, H) tensor per step: no buffer of max_steps, which may be huge
     done = torch.zeros(num, dtype=torch.bool)
     length = torch.full((num,), max_steps, dtype=torch.long)
-    sizes = None
+    sizes = [logits[h].shape[-1] for h in heads]
     for t in range(max_steps):
-        if sizes is None:
-            sizes = [logits[h].shape[-1] for h in heads]
         # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits). One
         # noise tensor for all heads costs a few ops per step; torch.multinomial costs
         # ~85 us per call on CPU, most of the sampler's time at batch 1.

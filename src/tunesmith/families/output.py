@@ -1,0 +1,38 @@
+"""What every family's ``compose`` shares: the result it returns and the files it writes
+beside each piece's MIDI (WAV on a thread pool, piano-roll PNG)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ComposeResult:
+    files: list[Path] = field(default_factory=list)
+    valid: int = 0
+    total: int = 0
+    errors: list[str] = field(default_factory=list)
+    label: str = "pieces"  # what the items are called in the summary
+    count_valid: bool = False  # whether the summary says how many were valid
+
+    @property
+    def summary(self) -> str:
+        valid = f", {self.valid} valid" if self.count_valid else ""
+        return f"{self.total} {self.label}{valid}"
+
+
+def render_extras(piece, stem: Path, opts, pool, title: str) -> tuple[list, list[Path]]:
+    """Start the WAV (``opts.wav``; on ``pool``: FluidSynth's synthesis releases the GIL,
+    so it overlaps with the next piece's work) and draw the PNG (``opts.png``).
+    Returns (pending WAV futures, files written now)."""
+    renders, files = [], []
+    if opts.wav:
+        from tunesmith.io.audio import write_wav
+
+        renders.append(pool.submit(write_wav, piece, stem.with_suffix(".wav"), opts.soundfont))
+    if opts.png:
+        from tunesmith.io.plots import write_pianoroll_png
+
+        files.append(write_pianoroll_png(piece, stem.with_suffix(".png"), title=title))
+    return renders, files
