@@ -51,3 +51,24 @@ def test_shipped_events_model_composes_offline(tmp_path):
         piece = read_midi(f)
         assert len(piece.notes) > 10 and 7.5 <= piece.duration_seconds <= 10
     assert len(list(tmp_path.glob("*.png"))) == 2
+
+
+def test_shipped_pianoroll_model_composes_offline(tmp_path):
+    """`tunesmith compose --family pianoroll` works at once with the shipped model."""
+    shipped = families.pretrained_dir("pianoroll")
+    ck = load_checkpoint(shipped)
+    assert ck.representation.name == "pianoroll"
+    assert "tunesmith train --family pianoroll" in (shipped / "RECIPE.md").read_text()
+    done = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--family",
+                           "pianoroll", "--num", "2", "--seconds", "8", "--out", str(tmp_path),
+                           "--seed", "0", "--no-wav"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    from tunesmith.io.midi import read_midi
+
+    for f in sorted(tmp_path.glob("*.mid")):
+        piece = read_midi(f)
+        assert len(piece.notes) > 10 and piece.duration_seconds <= 8.5
+        assert max(len([n for n in piece.notes if n.start <= t < n.end])  # polyphony
+                   for t in (n.start for n in piece.notes)) >= 2
+    assert len(list(tmp_path.glob("*.png"))) == 2

@@ -44,8 +44,11 @@ def cmd_corpora(args) -> int:
 # --- train -----------------------------------------------------------------------------
 
 MODEL_FLAGS = {"embedding_dim": "embedding_dim", "hidden_size": "hidden_size",
-               "layers": "num_layers", "cell": "cell", "dropout": "dropout", "l1": "l1"}
-DATA_FLAGS = ("programs", "min_seconds", "max_seconds", "split", "transpose")  # events family
+               "layers": "num_layers", "cell": "cell", "dropout": "dropout", "l1": "l1",
+               "rnn_hidden": "rnn_hidden", "nade_hidden": "nade_hidden",
+               "rbm_hidden": "rbm_hidden", "cd_steps": "cd_steps", "gibbs_steps": "gibbs_steps"}
+DATA_FLAGS = ("programs", "min_seconds", "max_seconds", "split", "transpose",  # events,
+              "steps_per_beat")  # pianoroll
 TRAIN_FLAGS = ("steps", "batch_size", "seq_len", "lr", "schedule", "warmup", "clip",
                "eval_every", "patience", "checkpoint_every", "seed", "device", "weight_decay")
 
@@ -64,7 +67,13 @@ def _train_settings(args):
                                  "(--family events)")
     elif args.clean:
         raise TunesmithError("--clean is for ABC corpora (--family abc)")
-    p = preset(fam.MODEL, args.preset)
+    if args.steps_per_beat is not None and fam.REPRESENTATION != "pianoroll":
+        raise TunesmithError("--steps-per-beat is for --family pianoroll")
+    arch = args.arch or fam.MODEL
+    if arch not in getattr(fam, "MODELS", (fam.MODEL,)):
+        raise TunesmithError(f"--arch {arch} is not a model of the {args.family} family "
+                             f"(choose from: {', '.join(getattr(fam, 'MODELS', (fam.MODEL,)))})")
+    p = preset(arch, args.preset)
     train_over = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
     model_cfg = dict(p["model"])
     model_cfg.update({v: getattr(args, k) for k, v in MODEL_FLAGS.items()
@@ -73,11 +82,11 @@ def _train_settings(args):
 
     from tunesmith import models
 
-    known = {f.name for f in fields(models.registry()[fam.MODEL].config_class)}
+    known = {f.name for f in fields(models.registry()[arch].config_class)}
     for flag, key in MODEL_FLAGS.items():
         if getattr(args, flag) is not None and key not in known:
             raise TunesmithError(f"--{flag.replace('_', '-')} is not a setting of the "
-                                 f"{fam.MODEL} model (--family {args.family})")
+                                 f"{arch} model (--family {args.family})")
     try:
         train_cfg = TrainConfig(**(p["train"] | train_over))
     except ValueError as e:
@@ -86,7 +95,7 @@ def _train_settings(args):
     preset_data = p.get("data", {})
     data.update({k: v for k, v in preset_data.items()
                  if getattr(args, k, None) is None})  # a flag beats the preset
-    run = {"family": args.family, "corpus": args.corpus or fam.DEFAULT_CORPUS,
+    run = {"family": args.family, "arch": arch, "corpus": args.corpus or fam.DEFAULT_CORPUS,
            "data": data, "preset": args.preset, "model": model_cfg,
            "train": asdict(train_cfg),
            "command": "tunesmith " + " ".join(shlex.quote(a) for a in args.argv)}
@@ -98,7 +107,7 @@ def _read_run(run_dir: Path, args) -> dict:
     if not cfg_path.is_file():
         raise TunesmithError("not a run folder (no config.json)", run_dir)
     given = [f"--{k.replace('_', '-')}" for k in (*TRAIN_FLAGS, *MODEL_FLAGS, "corpus", "out",
-                                                  *DATA_FLAGS)
+                                                  *DATA_FLAGS, "arch")
              if k != "device" and getattr(args, k) is not None]
     if given:
         raise TunesmithError(f"--resume continues the run with its own settings "
@@ -171,11 +180,11 @@ def cmd_train(args) -> int:
         print(f"ingest report: {prepared.corpus.write_csv(run_dir / 'ingest_report.csv')}")
     torch.manual_seed(train_cfg.seed)  # the seed decides the initial weights too
     try:
-        model = models.build(fam.MODEL, run["model"])
+        model = models.build(run.get("arch", fam.MODEL), run["model"])
     except (TypeError, ValueError) as e:
         raise TunesmithError(f"bad model settings: {e}") from None
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model {fam.MODEL} {n_params:,} parameters; run folder {run_dir}")
+    print(f"model {model.family} {n_params:,} parameters; run folder {run_dir}")
     train_data, valid_data = fam.batches(prepared, train_cfg, **data)
     trainer = Trainer(model, rep, train_data, valid_data, train_cfg, run_dir,
                       resume=bool(args.resume), progress=not args.no_progress,
@@ -303,10 +312,13 @@ def cmd_compose(args) -> int:
              "primer_len": args.primer_len, "seconds": args.seconds,
              "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
              "seed": args.seed, "wav": wav, "png": args.png or None, "soundfont": args.soundfont,
-             "constrain": False if args.unconstrained else None}
+             "constrain": False if args.unconstrained else None, "mode": args.mode,
+             "gibbs_steps": args.gibbs_steps}
     known = {f.name for f in fields(fam.ComposeOptions)}
-    unused = [k for k in ("seconds", "primer_len", "constrain")
-              if given[k] is not None and k not in known]
+    defaults = {"temperature": "1.0", "top_k": "0", "top_p": "1.0"}
+    unused = [k for k in ("seconds", "primer_len", "constrain", "mode", "gibbs_steps",
+                          *defaults)
+              if given[k] is not None and given[k] != defaults.get(k) and k not in known]
     if unused:
         flag = "unconstrained" if unused[0] == "constrain" else unused[0].replace("_", "-")
         raise TunesmithError(f"--{flag} is not an option of the "
@@ -352,9 +364,13 @@ def cmd_evaluate(args) -> int:
     cfg = dataclasses.replace(cfg, eval_max_items=0)
     unit = prepared.info.get("unit", "tokens")
     device = next(ckpt.model.parameters()).device
+    if hasattr(ckpt.model, "eval_ais"):  # RBM models: the likelihood is an AIS estimate
+        ckpt.model.eval_ais = (args.ais_chains, args.ais_betas)
+        print(f"log-partition functions by AIS: {args.ais_chains} chains x {args.ais_betas} "
+              "inverse temperatures per frame")
     print(f"model {ckpt.path} on corpus {corpus}"
           + (f" (split by {prepared.info['split']})" if prepared.info.get("split") else ""))
-    short = {"characters": "char", "messages": "msg"}.get(unit, "token")
+    short = {"characters": "char", "messages": "msg", "frames": "frame"}.get(unit, "token")
     print(f"{'split':<6} {'items':>6} {unit:>10} {'nll':>7} {'ppl':>8} {'bits/' + short:>9} "
           f"{'accuracy':>8}")
     results = {}
@@ -374,9 +390,14 @@ def cmd_evaluate(args) -> int:
         if heads:
             print("       per head: " + ", ".join(
                 f"{h} nll {m['nll_' + h]:.4f} acc {m['acc_' + h]:.4f}" for h in heads))
-    print(f"(nll in nats per {unit.rstrip('s')}; bits = nll / ln 2; accuracy = the most "
-          f"probable prediction is right" + (" in all heads)" if len(ckpt.representation.heads)
-                                             > 1 else ")"))
+    if unit == "frames":
+        print("(nll in nats per frame, over all frames; accuracy = expected frame-level "
+              "accuracy TP / (TP + FP + FN) of the next-frame prediction)")
+    else:
+        print(f"(nll in nats per {unit.rstrip('s')}; bits = nll / ln 2; accuracy = the most "
+              f"probable prediction is right" + (" in all heads)"
+                                                 if len(ckpt.representation.heads) > 1
+                                                 else ")"))
     if args.samples and hasattr(fam, "sample_texts"):
         from tunesmith.io.abc import check_tune
 
@@ -419,7 +440,7 @@ def cmd_export(args) -> int:
 
     n_params = sum(t.numel() for t in load_file(str(out / WEIGHTS_FILE)).values())
     unit = corpus.get("unit", "characters")
-    short = {"characters": "char", "messages": "message"}.get(unit, "token")
+    short = {"characters": "char", "messages": "message", "frames": "frame"}.get(unit, "token")
     lines = [
         f"# {out.name}",
         "",
@@ -490,6 +511,43 @@ def cmd_render(args) -> int:
     return 0
 
 
+# --- benchmark -------------------------------------------------------------------------
+
+def cmd_benchmark_boulanger(args) -> int:
+    from tunesmith.evaluation.boulanger import run_benchmark
+    from tunesmith.families.pianoroll import MODELS
+    from tunesmith.io.boulanger import DATASETS
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise TunesmithError("no such folder (give the folder that holds the benchmark's "
+                             "JSON or pickle files)", data)
+    datasets = list(DATASETS) if args.datasets == "all" else args.datasets.split(",")
+    archs = args.arch.split(",")
+    for a in archs:
+        if a not in MODELS:
+            raise TunesmithError(f"--arch {a}: choose from {', '.join(MODELS)}")
+    for flag in ("slice", "ais_chains", "ais_betas", "ais_runs"):
+        if getattr(args, flag) < (0 if flag == "slice" else 1):
+            raise TunesmithError(f"--{flag.replace('_', '-')} must be "
+                                 f"{'>= 0' if flag == 'slice' else '>= 1'}")
+    train_args = []
+    for flag in ("steps", "eval_every", "patience", "seed"):
+        if getattr(args, flag) is not None:
+            train_args += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    if args.no_progress:
+        train_args.append("--no-progress")
+    rows = run_benchmark(data, datasets, archs, preset=args.preset, out=args.out,
+                         train_args=train_args, slice_n=args.slice, retrain=args.retrain,
+                         ais=(args.ais_chains, args.ais_betas, args.ais_runs),
+                         device=args.device)
+    print()
+    print((Path(args.out) / "results.md").read_text())
+    print(f"tables: {Path(args.out) / 'results.csv'}, {Path(args.out) / 'results.md'} "
+          f"({len(rows)} results)")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -517,7 +575,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "up to N semitones (within the piano range); default: the preset's "
                    "(small: 5, others: 0)")
     s.add_argument("--preset", default="small", help="abc: debug | small | lab; events: debug "
-                   "| seed | small (default: small)")
+                   "| seed | small; pianoroll: debug | paper | small (default: small)")
+    s.add_argument("--arch", help="pianoroll: rnn_nade (default), rnn_rbm (--cell lstm for "
+                   "LSTM-RBM) or bernoulli_rnn")
+    s.add_argument("--steps-per-beat", type=int, help="pianoroll: frames per quarter note "
+                   "(default: a benchmark file's own grid, else 2 = eighth notes)")
     s.add_argument("--out", help="run folder (default: runs/FAMILY-PRESET)")
     s.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its "
                    "last checkpoint")
@@ -526,7 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
                       ("weight-decay", float), ("warmup", int), ("clip", float),
                       ("eval-every", int), ("patience", int), ("checkpoint-every", int),
                       ("seed", int), ("embedding-dim", int), ("hidden-size", int),
-                      ("layers", int), ("dropout", float), ("l1", float)]:
+                      ("layers", int), ("dropout", float), ("l1", float),
+                      ("rnn-hidden", int), ("nade-hidden", int), ("rbm-hidden", int),
+                      ("cd-steps", int), ("gibbs-steps", int)]:
         s.add_argument(f"--{flag}", type=typ)
     s.add_argument("--schedule", choices=["constant", "cosine", "linear"])
     s.add_argument("--cell", choices=["lstm", "gru", "rnn"])
@@ -552,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_argument_group("model (default: the shipped ABC model)")
     g.add_argument("--model", help="checkpoint folder (e.g. runs/abc-small/best)")
     g.add_argument("--family", help="use the shipped default model of this family (abc, "
-                   "events)")
+                   "events, pianoroll)")
     s.add_argument("--out", default="compositions", help="output folder (default: compositions)")
     s.add_argument("--num", type=int, default=8, help="how many pieces (default 8)")
     s.add_argument("--max-len", type=int, help="max length: characters per tune (abc, default "
@@ -571,9 +635,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--unconstrained", action="store_true", help="events: sample the three "
                    "heads independently, as the seed did (default: a note-off may only "
                    "name a sounding key, a note-on only a silent one)")
+    s.add_argument("--mode", choices=["sample", "argmax"], help="pianoroll: 'argmax' keeps "
+                   "only the most probable sampled key of each frame (a melody); default sample")
+    s.add_argument("--gibbs-steps", type=int, help="pianoroll RBM models: Gibbs steps per "
+                   "frame (default: the model's, 25)")
     s.add_argument("--no-wav", action="store_true", help="skip WAV rendering")
     s.add_argument("--png", action="store_true", help="also draw a piano roll per piece "
-                   "(always on for events)")
+                   "(always on for events and pianoroll)")
     s.add_argument("--soundfont", help="a .sf2 soundfont (default: pretty_midi's GM font)")
     s.add_argument("--device")
     s.set_defaults(func=cmd_compose)
@@ -586,8 +654,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", help="also write the figures to this JSON file")
+    s.add_argument("--ais-chains", type=int, default=16, help="RBM models: AIS chains per "
+                   "frame (default 16)")
+    s.add_argument("--ais-betas", type=int, default=1000, help="RBM models: AIS inverse "
+                   "temperatures (default 1000)")
     s.add_argument("--device")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("benchmark", help="standard benchmarks (boulanger: the polyphonic "
+                       "piano-roll sets of Boulanger-Lewandowski et al. 2012)")
+    bsub = s.add_subparsers(dest="benchmark", required=True)
+    b = bsub.add_parser("boulanger", help="train (or take) a model per dataset, early-stop "
+                        "on valid, report test NLL per frame and ACC beside the paper's")
+    b.add_argument("--data", required=True, help="folder holding jsb_chorales.json, "
+                   "nottingham.json, musedata.json, piano_midi_de.json (or the original "
+                   "'JSB Chorales.pickle', ...)")
+    b.add_argument("--datasets", default="all", help="comma list of jsb, nottingham, "
+                   "musedata, piano (default: all)")
+    b.add_argument("--arch", default="rnn_nade", help="comma list of rnn_nade, rnn_rbm, "
+                   "bernoulli_rnn (default: rnn_nade)")
+    b.add_argument("--preset", default="small", help="debug | paper | small (default small)")
+    b.add_argument("--out", default="bench/boulanger", help="runs and result tables "
+                   "(default: bench/boulanger); a finished run there is taken, not retrained")
+    b.add_argument("--retrain", action="store_true", help="train again even if a run exists")
+    b.add_argument("--slice", type=int, default=0, help="use only the first N sequences of "
+                   "each split (a quick check)")
+    for flag in ("steps", "eval-every", "patience", "seed"):
+        b.add_argument(f"--{flag}", type=int, help="override the preset's training setting")
+    b.add_argument("--ais-chains", type=int, default=16, help="RBM: AIS chains per frame")
+    b.add_argument("--ais-betas", type=int, default=1000, help="RBM: AIS inverse temperatures")
+    b.add_argument("--ais-runs", type=int, default=2, help="RBM: independent AIS estimates "
+                   "(their spread is reported)")
+    b.add_argument("--device")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=cmd_benchmark_boulanger)
 
     s = sub.add_parser("export", help="copy a run's best checkpoint + RECIPE.md (e.g. to ship)")
     s.add_argument("run", help="run folder (with config.json and best/)")

@@ -8,9 +8,21 @@ lab 1: embedding 256, LSTM 1024, sequence 100, batch 8, Adam 5e-3, 3,000 steps).
 one LSTM layer, dropout 0.5, L1 on, Adam lr 1e-3 with weight decay 1e-5; its hidden size
 and batch are not stated: 256 and 64 here); ``small`` is the better default found by
 measurement (benchmarks/events_quality.py; figures in benchmarks/RESULTS.md).
+
+Piano-roll models (``rnn_rbm``, ``rnn_nade``, ``bernoulli_rnn``): ``paper`` follows the
+RNN-RBM write-up's sizes (RNN 100 tanh units, RBM / NADE 150 hidden units; CD-15, 25 Gibbs
+steps per generated frame) with Adam instead of SGD/HF; ``small`` is the better setting
+found by measurement on JSB Chorales' validation split (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
+
+_FRAME_DEBUG_TRAIN = {"steps": 30, "batch_size": 4, "seq_len": 32, "lr": 1e-2, "warmup": 0,
+                      "eval_every": 15, "checkpoint_every": 10, "log_every": 5,
+                      "eval_max_items": 8}
+_FRAME_TRAIN = {"steps": 3000, "batch_size": 16, "seq_len": 100, "lr": 1e-3, "warmup": 50,
+                "schedule": "cosine", "min_lr_ratio": 0.05, "clip": 1.0, "eval_every": 100,
+                "checkpoint_every": 100, "log_every": 25, "patience": 6}
 
 PRESETS: dict[str, dict[str, dict]] = {
     "char_rnn": {
@@ -58,6 +70,33 @@ PRESETS: dict[str, dict[str, dict]] = {
                       "checkpoint_every": 150, "log_every": 25, "patience": 4},
             "data": {"transpose": 5},
         },
+    },
+    "rnn_nade": {
+        "debug": {"model": {"rnn_hidden": 16, "nade_hidden": 16, "acc_samples": 2},
+                  "train": _FRAME_DEBUG_TRAIN},
+        "paper": {"model": {"rnn_hidden": 100, "nade_hidden": 150, "cell": "rnn"},
+                  "train": _FRAME_TRAIN},
+        "small": {"model": {"rnn_hidden": 256, "nade_hidden": 150, "cell": "lstm",
+                            "dropout": 0.3},
+                  "train": _FRAME_TRAIN},
+    },
+    "rnn_rbm": {
+        "debug": {"model": {"rnn_hidden": 16, "rbm_hidden": 16, "cd_steps": 1,
+                            "gibbs_steps": 5, "ais_chains": 4, "ais_betas": 20,
+                            "acc_samples": 2},
+                  "train": _FRAME_DEBUG_TRAIN},
+        "paper": {"model": {"rnn_hidden": 100, "rbm_hidden": 150, "cell": "rnn", "cd_steps": 15,
+                            "gibbs_steps": 25, "ais_chains": 4, "ais_betas": 300},
+                  "train": _FRAME_TRAIN | {"eval_every": 200, "checkpoint_every": 200}},
+        "small": {"model": {"rnn_hidden": 256, "rbm_hidden": 150, "cell": "lstm",
+                            "dropout": 0.3, "cd_steps": 15, "gibbs_steps": 25,
+                            "ais_chains": 4, "ais_betas": 300},
+                  "train": _FRAME_TRAIN | {"eval_every": 200, "checkpoint_every": 200}},
+    },
+    "bernoulli_rnn": {
+        "debug": {"model": {"rnn_hidden": 16}, "train": _FRAME_DEBUG_TRAIN},
+        "small": {"model": {"rnn_hidden": 256, "cell": "lstm", "dropout": 0.3},
+                  "train": _FRAME_TRAIN},
     },
 }
 

@@ -2,6 +2,9 @@
 
 Derived figures (for any model that reports ``nll`` in nats per token):
 perplexity = exp(nll); bits per token = nll / ln 2 (bits per character for ``abc_chars``).
+Models that report expected true/false positives and false negatives per frame (``tp``,
+``fp``, ``fn``: the piano-roll models) get ``accuracy`` = TP / (TP + FP + FN) over all
+frames (each is a per-frame mean, so the token-weighted average keeps the ratio exact).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ def derived(metrics: dict) -> dict:
     if "nll" in out:
         out["ppl"] = math.exp(min(out["nll"], 50.0))
         out["bits"] = out["nll"] / math.log(2)
+    if {"tp", "fp", "fn"} <= set(out):  # piano-roll models: expected frame-level accuracy
+        out["accuracy"] = out["tp"] / max(out["tp"] + out["fp"] + out["fn"], 1e-12)
     return out
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from importlib import import_module
 
-# name -> module holding: MODEL (model family), REPRESENTATION, PRETRAINED (package folder
+# name -> module holding: MODEL (default model family; MODELS lists the others a family
+# can train, for `train --arch`), REPRESENTATION, PRETRAINED (package folder
 # name), DEFAULT_CORPUS, data_options(args), prepare_data(corpus, representation, **data),
 # model_sizes(representation), batches(prepared, train_config, **data), ComposeOptions,
 # compose(checkpoint, options, out_dir)
 FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc",
-                            "events": "tunesmith.families.events"}
+                            "events": "tunesmith.families.events",
+                            "pianoroll": "tunesmith.families.pianoroll"}
 DEFAULT_FAMILY = "abc"
 
 

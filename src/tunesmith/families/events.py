@@ -149,20 +149,24 @@ class ComposeOptions:
     soundfont: str | None = None
 
 
+def primer_piece(primer: str, seed: int | None):
+    """The piece named by ``--primer``: a MIDI / MusicXML file, or ``corpus`` for a random
+    piece of :data:`DEFAULT_CORPUS` (chosen by ``seed``)."""
+    if primer == "corpus":
+        import random
+
+        corpus = load_corpus(DEFAULT_CORPUS, progress=False)
+        return corpus.pieces[random.Random(seed).randrange(len(corpus.pieces))]
+    from tunesmith.io.ingest import read_piece
+
+    return read_piece(primer)
+
+
 def primer_messages(rep, opts: ComposeOptions, seed: int | None) -> list[list[int]]:
     """``[BOS] + the first primer_len messages`` of the primer."""
     if not opts.primer:
         return [rep.bos]
-    import random
-
-    if opts.primer == "corpus":
-        corpus = load_corpus(DEFAULT_CORPUS, progress=False)
-        piece = corpus.pieces[random.Random(seed).randrange(len(corpus.pieces))]
-    else:
-        from tunesmith.io.ingest import read_piece
-
-        piece = read_piece(opts.primer)
-    ids = rep.encode(piece)[:-1]  # without EOS
+    ids = rep.encode(primer_piece(opts.primer, seed))[:-1]  # without EOS
     if len(ids) < 2:
         raise TunesmithError("primer has no notes on the piano range", opts.primer)
     return ids[: opts.primer_len + 1]
@@ -252,31 +256,9 @@ def sample_messages(model, rep, opts: ComposeOptions, device="cpu"):
 
 def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     """Sample pieces; write each as .mid (and .wav / .png)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tunesmith.families.output import ComposeResult, render_extras
-    from tunesmith.io.midi import write_midi
+    from tunesmith.families.output import write_pieces
 
     rep = checkpoint.representation
     messages = sample_messages(checkpoint.model, rep, opts,
                                device=next(checkpoint.model.parameters()).device)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = ComposeResult(total=len(messages))
-    width = max(2, len(str(len(messages))))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        renders = []
-        for i, msgs in enumerate(messages, 1):
-            stem = out_dir / f"piece_{i:0{width}d}"
-            piece = rep.decode(msgs)
-            piece.title = f"tunesmith {i}"
-            result.files.append(write_midi(piece, stem.with_suffix(".mid")))
-            if not piece.notes:
-                result.errors.append(f"{stem.with_suffix('.mid')}: no notes were sampled")
-                log(result.errors[-1])
-                continue
-            result.valid += 1
-            pending, written = render_extras(piece, stem, opts, pool, piece.title)
-            renders += pending
-            result.files += written
-        result.files.extend(r.result() for r in renders)
-    return result
+    return write_pieces([rep.decode(msgs) for msgs in messages], out_dir, opts, log)

@@ -36,3 +36,31 @@ def render_extras(piece, stem: Path, opts, pool, title: str) -> tuple[list, list
 
         files.append(write_pianoroll_png(piece, stem.with_suffix(".png"), title=title))
     return renders, files
+
+
+def write_pieces(pieces, out_dir: Path, opts, log) -> ComposeResult:
+    """Write each decoded piece as ``piece_NN.mid`` (+ WAV / PNG per ``opts``); a piece
+    without notes keeps its MIDI file and is reported."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tunesmith.io.midi import write_midi
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ComposeResult(total=len(pieces))
+    width = max(2, len(str(len(pieces))))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        renders = []
+        for i, piece in enumerate(pieces, 1):
+            stem = out_dir / f"piece_{i:0{width}d}"
+            piece.title = f"tunesmith {i}"
+            result.files.append(write_midi(piece, stem.with_suffix(".mid")))
+            if not piece.notes:
+                result.errors.append(f"{stem.with_suffix('.mid')}: no notes were sampled")
+                log(result.errors[-1])
+                continue
+            result.valid += 1
+            pending, written = render_extras(piece, stem, opts, pool, piece.title)
+            renders += pending
+            result.files += written
+        result.files.extend(r.result() for r in renders)
+    return result

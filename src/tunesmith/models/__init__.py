@@ -6,10 +6,13 @@ from __future__ import annotations
 
 def registry() -> dict[str, type]:
     # imported here so that `import tunesmith.models` does not import torch
+    from tunesmith.models.bernoulli_rnn import BernoulliRnn
     from tunesmith.models.char_rnn import CharRNN
     from tunesmith.models.event_lstm import EventLSTM
+    from tunesmith.models.rnn_nade import RnnNade
+    from tunesmith.models.rnn_rbm import RnnRbm
 
-    return {cls.family: cls for cls in (CharRNN, EventLSTM)}
+    return {cls.family: cls for cls in (CharRNN, EventLSTM, RnnRbm, RnnNade, BernoulliRnn)}
 
 
 def build(family: str, config: dict):

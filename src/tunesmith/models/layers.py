@@ -31,3 +31,70 @@ def lstm_step(rnn: nn.LSTM, x: torch.Tensor, state):
         hs.append(x)
         cs.append(c)
     return x, (torch.stack(hs), torch.stack(cs))
+
+
+class FrameRNN(nn.Module):
+    """The recurrent part of the piano-roll models: it carries the past of a sequence of
+    frames. ``context[:, t]`` summarises frames ``< t`` (it is the state *before* frame
+    ``t``), so a model predicting frame ``t`` from it never sees the frame itself.
+
+    ``cell``: ``rnn`` (tanh, as in RNN-RBM / RNN-NADE), ``lstm`` or ``gru``. Shapes:
+    B = batch, T = frames, V = visible units (keys), H = hidden."""
+
+    CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+    def __init__(self, n_visible: int, hidden: int, cell: str = "rnn", num_layers: int = 1,
+                 dropout: float = 0.0):
+        super().__init__()
+        if cell not in self.CELLS:
+            raise ValueError(f"cell must be one of {', '.join(self.CELLS)}, not {cell!r}")
+        self.cell = cell
+        self.rnn = self.CELLS[cell](n_visible, hidden, num_layers=num_layers, batch_first=True,
+                                    dropout=dropout if num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+
+    def top(self, state, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """The top layer's output held in ``state`` (zeros before any frame): (B, H)."""
+        if state is None:
+            return like.new_zeros(batch, self.rnn.hidden_size)
+        h = state[0] if self.cell == "lstm" else state
+        return h[-1]
+
+    def forward(self, frames: torch.Tensor, state=None):
+        """frames (B, T, V) -> (context (B, T, H), state after the last frame)."""
+        out, new_state = self.rnn(frames, state)
+        first = self.top(state, frames.shape[0], out)[:, None]
+        context = torch.cat([first, out[:, :-1]], dim=1)
+        return self.drop(context), new_state
+
+    def step(self, frame: torch.Tensor, state):
+        """Feed one frame (B, V): -> (context for the next frame (B, H), new state)."""
+        out, state = self.rnn(frame[:, None], state)
+        return out[:, 0], state
+
+
+def frame_accuracy_counts(probs: torch.Tensor, frames: torch.Tensor,
+                          mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Expected true positives, false positives and false negatives of the next-frame
+    prediction, summed over the scored frames: with p = P(key on | past) and v the true
+    frame, E[TP] = sum p v, E[FP] = sum p (1 - v), E[FN] = sum (1 - p) v (expectation is
+    linear, so only the marginals p are needed). ACC (Bay et al. 2009, as in
+    Boulanger-Lewandowski 2012) = TP / (TP + FP + FN) over all frames."""
+    m = mask[..., None].to(probs.dtype)
+    tp = (probs * frames * m).sum()
+    fp = (probs * (1 - frames) * m).sum()
+    fn = ((1 - probs) * frames * m).sum()
+    return {"tp": tp, "fp": fp, "fn": fn}
+
+
+def check_config(config, positive: tuple[str, ...], cell: bool = True) -> None:
+    """The checks every piano-roll model config makes: the named fields are >= 1,
+    ``dropout`` in [0, 1), and ``cell`` one of :attr:`FrameRNN.CELLS`."""
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+    if not 0 <= config.dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
+    if cell and config.cell not in FrameRNN.CELLS:
+        raise ValueError(f"cell must be one of {', '.join(FrameRNN.CELLS)}, "
+                         f"not {config.cell!r}")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from tunesmith.representations.abc_chars import AbcChars
 from tunesmith.representations.events import Events
+from tunesmith.representations.pianoroll import PianoRoll
 
-REGISTRY: dict[str, type] = {"abc_chars": AbcChars, "events": Events}
+REGISTRY: dict[str, type] = {"abc_chars": AbcChars, "events": Events,
+                              "pianoroll": PianoRoll}
 
 
 def from_dict(d: dict):

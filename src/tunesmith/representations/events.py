@@ -53,6 +53,7 @@ from functools import cached_property
 from math import lcm
 
 from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, Track
+from tunesmith.representations.base import FixedTempo
 
 LOWEST, HIGHEST = 21, 108  # the piano keys, MIDI numbers
 N_KEYS = HIGHEST - LOWEST + 1
@@ -63,7 +64,7 @@ _EPS = 1e-9
 
 
 @dataclass(frozen=True)
-class Events:
+class Events(FixedTempo):
     time_bins: tuple[float, ...] = DEFAULT_TIME_BINS
     velocity_bins: int = 16
     qpm: float = DEFAULT_QPM  # tempo of decoded pieces
@@ -237,14 +238,6 @@ class Events:
         notes.sort()
         return Piece(tracks=[Track(notes=notes, program=0, name="piano")],
                      tempos=[Tempo(0.0, self.qpm)])
-
-    def quantise(self, piece: Piece) -> Piece:
-        """What the representation keeps of ``piece``: ``decode(encode(piece))``."""
-        return self.decode(self.encode(piece))
-
-    def beats_for_seconds(self, seconds: float) -> float:
-        """Beats in ``seconds`` at the decoding tempo."""
-        return seconds * self.qpm / 60.0
 
     @staticmethod
     def transpose(messages, shift: int):

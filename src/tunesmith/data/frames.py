@@ -1,0 +1,107 @@
+"""Batch sources for piano-roll models: sequences of binary frames, each (T, V) uint8.
+
+A batch is ``{"frames": (B, L, V) float32 0/1, "mask": (B, L) bool}``; ``mask`` marks the
+frames that are scored (padding is not). As in :mod:`tunesmith.data.tokens`, which windows
+a training step gets is a pure function of ``(seed, step)`` (exact resume, no sampler
+state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from tunesmith.representations.pianoroll import PianoRoll
+
+
+class FrameWindows:
+    """Random training windows of ``seq_len`` frames, each inside one sequence (a window
+    never runs from one piece into the next). Sequences are drawn in proportion to their
+    length, so every frame is equally likely to be trained on. A share ``aligned`` of the
+    windows starts at a sequence's first frame, where the model starts from a zero state
+    as it does in evaluation and generation; in the other windows the first frame has no
+    past, so it is not scored. ``transpose`` > 0 shifts each window by a random number of
+    semitones in [-transpose, transpose], limited so that every note stays on the
+    keyboard."""
+
+    def __init__(self, sequences: Sequence[np.ndarray], seq_len: int, batch_size: int,
+                 seed: int = 0, aligned: float = 0.25, transpose: int = 0):
+        self.sequences = [np.asarray(s, dtype=np.uint8) for s in sequences if len(s) > 0]
+        if not self.sequences:
+            raise ValueError("no training frames")
+        self.lengths = np.array([len(s) for s in self.sequences])
+        self.p = self.lengths / self.lengths.sum()
+        self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
+        self.n_aligned = int(round(aligned * batch_size))
+        self.transpose = transpose
+        self.n_visible = self.sequences[0].shape[1]
+
+    @property
+    def tokens_per_batch(self) -> int:
+        return self.seq_len * self.batch_size
+
+    def batch(self, step: int) -> dict:
+        rng = np.random.default_rng([self.seed, step])
+        which = rng.choice(len(self.sequences), size=self.batch_size, p=self.p)
+        frames = np.zeros((self.batch_size, self.seq_len, self.n_visible), dtype=np.float32)
+        mask = np.zeros((self.batch_size, self.seq_len), dtype=bool)
+        for row, i in enumerate(which):
+            seq = self.sequences[i]
+            start = 0
+            if row >= self.n_aligned and len(seq) > self.seq_len:
+                start = int(rng.integers(0, len(seq) - self.seq_len + 1))
+            w = seq[start : start + self.seq_len]
+            if self.transpose:
+                keys = np.nonzero(w.any(0))[0]
+                lo, hi = ((-self.transpose, self.transpose) if len(keys) == 0 else
+                          (max(-self.transpose, -int(keys[0])),
+                           min(self.transpose, self.n_visible - 1 - int(keys[-1]))))
+                w = PianoRoll.transpose(w, int(rng.integers(lo, hi + 1)))
+            frames[row, : len(w)] = w
+            mask[row, : len(w)] = True
+            if start > 0:
+                mask[row, 0] = False
+        return {"frames": torch.from_numpy(frames), "mask": torch.from_numpy(mask)}
+
+
+class FrameBatches:
+    """Whole sequences, each scored from its first frame, grouped by length into batches
+    of at most ``max_frames`` padded frames (a long MuseData piece has 4,000+ frames, and
+    a NADE holds a (frames, keys, hidden) tensor). Iterable many times."""
+
+    def __init__(self, sequences: Sequence[np.ndarray], max_frames: int = 8192,
+                 max_items: int = 0):
+        seqs = [np.asarray(s, dtype=np.uint8) for s in sequences if len(s) > 0]
+        if max_items:
+            seqs = seqs[:max_items]
+        self.sequences = sorted(seqs, key=len)
+        self.max_frames = max_frames
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def frames(self) -> int:
+        return int(sum(len(s) for s in self.sequences))
+
+    def __iter__(self) -> Iterator[dict]:
+        group: list[np.ndarray] = []
+        for s in self.sequences:  # ascending length: the newest is the longest
+            if group and len(s) * (len(group) + 1) > self.max_frames:
+                yield self._pack(group)
+                group = []
+            group.append(s)
+        if group:
+            yield self._pack(group)
+
+    @staticmethod
+    def _pack(group: list[np.ndarray]) -> dict:
+        width = max(len(s) for s in group)
+        frames = np.zeros((len(group), width, group[0].shape[1]), dtype=np.float32)
+        mask = np.zeros((len(group), width), dtype=bool)
+        for j, s in enumerate(group):
+            frames[j, : len(s)] = s
+            mask[j, : len(s)] = True
+        return {"frames": torch.from_numpy(frames), "mask": torch.from_numpy(mask)}

@@ -1,0 +1,244 @@
+"""The Boulanger-Lewandowski (2012) benchmark: protocol, published figures, and the runner
+behind ``tunesmith benchmark boulanger``.
+
+Protocol (as in the paper): for each test sequence, from its first frame, the model's
+log-probability of every frame given the frames before it; the **negative log-likelihood
+per frame** is the sum over all test frames divided by the number of test frames (a flat
+average over frames, not over sequences), in nats. The paper reports LL = -NLL. ACC is the
+expected frame-level accuracy TP / (TP + FP + FN), with TP, FP and FN the expected counts
+under the model's prediction of each frame, summed over all frames.
+
+Exact for ``rnn_nade`` and ``bernoulli_rnn``. For ``rnn_rbm`` each frame's log-partition
+function is estimated by annealed importance sampling (``ais_chains`` chains and
+``ais_betas`` inverse temperatures per frame); the estimate is repeated ``ais_runs`` times
+with independent random numbers and the spread (standard deviation across runs) is
+reported beside the mean. ACC for RBM and NADE models comes from Monte-Carlo marginals
+(Gibbs chains / NADE samples; see each model's ``acc_samples``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunesmith.errors import TunesmithError
+
+# BL2012 Table 1, NLL per frame (= -LL) and ACC %, as quoted by later papers; the status
+# of each figure is in ../shared/data/boulanger2012/PUBLISHED_RESULTS.md: Q = quoted by a
+# later paper, S = secondary source only, M = from memory, unconfirmed.
+PUBLISHED: dict[str, dict[str, tuple[float | None, float | None, str]]] = {
+    "rnn_rbm": {"jsb": (6.27, 33.12, "Q; ACC M"), "nottingham": (2.39, 75.40, "S"),
+                "musedata": (6.01, 34.02, "M"), "piano": (7.09, 28.92, "M")},
+    "rnn_nade": {"jsb": (5.56, None, "Q (5.19 in later quotes)"),
+                 "nottingham": (2.31, 71.50, "Q; ACC S"), "musedata": (5.60, None, "Q"),
+                 "piano": (7.05, None, "Q")},
+    "bernoulli_rnn": {"jsb": (8.71, None, "Q (BL2012 'RNN')"),
+                      "nottingham": (4.46, 62.93, "Q; ACC S"), "musedata": (8.13, None, "Q"),
+                      "piano": (8.37, None, "Q")},
+}
+PUBLISHED_LABEL = {"rnn_rbm": "RNN-RBM", "rnn_nade": "RNN-NADE", "bernoulli_rnn": "RNN"}
+
+
+def frame_protocol(model, sequences, device="cpu", ais_chains: int = 16,
+                   ais_betas: int = 1000, ais_runs: int = 2, seed: int = 0) -> dict:
+    """Test figures of ``model`` on ``sequences`` ((T, 88) arrays) by the protocol above:
+    ``nll`` (mean over AIS runs for RBM models), ``nll_spread`` (std across runs; 0 when
+    exact), ``nll_runs``, ``accuracy``, ``frames``, ``seconds``."""
+    from tunesmith.data.frames import FrameBatches
+    from tunesmith.evaluation.likelihood import evaluate
+
+    batches = FrameBatches(sequences)
+    exact = not hasattr(model, "eval_ais")
+    runs = 1 if exact else max(1, ais_runs)
+    if not exact:
+        model.eval_ais = (ais_chains, ais_betas)
+    t0 = time.perf_counter()
+    results = []
+    for r in range(runs):
+        model.eval_seed = seed + r
+        results.append(evaluate(model, batches, device))
+    nlls = [m["nll"] for m in results]
+    return {"nll": statistics.fmean(nlls),
+            "nll_spread": statistics.stdev(nlls) if len(nlls) > 1 else 0.0,
+            "nll_runs": nlls, "accuracy": results[0]["accuracy"],
+            "frames": int(results[0]["count"]), "seconds": time.perf_counter() - t0,
+            "exact": exact, "ais": None if exact else [ais_chains, ais_betas, runs]}
+
+
+@dataclass
+class Row:
+    dataset: str
+    arch: str
+    preset: str
+    nll: float
+    nll_spread: float
+    accuracy: float
+    frames: int
+    train_seconds: float
+    eval_seconds: float
+    steps: int
+    stopped_early: bool
+    run: str
+    ais: list | None = None
+    published: tuple = field(default=(None, None, ""))
+
+
+def write_slice(src: Path, dst: Path, n: int) -> Path:
+    """The first ``n`` sequences of each split of a benchmark file, as JSON (a quick
+    debug benchmark: ``--slice``)."""
+    from tunesmith.io.boulanger import read_boulanger
+    from tunesmith.representations.pianoroll import PianoRoll
+
+    splits = read_boulanger(src)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(json.dumps({s: [PianoRoll.to_lists(x) for x in seqs[:n]]
+                               for s, seqs in splits.items()}))
+    return dst
+
+
+def run_benchmark(data_dir, datasets, archs, preset="small", out="bench/boulanger",
+                  train_args=(), slice_n=0, retrain=False, ais=(16, 1000, 2), device=None,
+                  log=print) -> list[Row]:
+    """Train (or take, when the run folder holds a finished run) one model per dataset and
+    architecture, early-stopped on ``valid``; evaluate ``test`` by the protocol; write
+    ``results.csv`` and ``results.md`` into ``out``."""
+    from tunesmith import cli
+    from tunesmith.io.boulanger import DATASETS, find_dataset, read_boulanger
+    from tunesmith.training.checkpoint import load_checkpoint, recover
+
+    out = Path(out)
+    rows = []
+    for key in datasets:
+        if key not in DATASETS:
+            raise TunesmithError(f"unknown dataset {key!r} (choose from: {', '.join(DATASETS)})")
+        path = find_dataset(data_dir, key)
+        if slice_n:
+            path = write_slice(path, out / "data" / path.with_suffix(".json").name, slice_n)
+        for arch in archs:
+            run_dir = out / f"{key}-{arch}-{preset}"
+            done = _finished(run_dir) and not retrain
+            t0 = time.perf_counter()
+            if not done:
+                argv = ["train", "--family", "pianoroll", "--arch", arch, "--preset", preset,
+                        "--corpus", str(path), "--out", str(run_dir), "--samples", "0",
+                        *train_args] + (["--device", device] if device else [])
+                if (recover(run_dir / "last") / "tunesmith.json").is_file() and not retrain:
+                    argv = ["train", "--resume", str(run_dir), "--samples", "0"]
+                elif retrain:
+                    argv.append("--force")
+                log(f"== {DATASETS[key].name} / {arch}: tunesmith {' '.join(argv)}")
+                code = cli.main(argv)
+                if code != 0:
+                    raise TunesmithError(f"training {arch} on {key} stopped (exit {code})",
+                                         run_dir)
+            train_seconds = _train_seconds(run_dir) if done else time.perf_counter() - t0
+            ckpt = load_checkpoint(run_dir / "best", device=device or "cpu")
+            test = read_boulanger(path)["test"]
+            log(f"== {DATASETS[key].name} / {arch}: evaluating {len(test)} test sequences")
+            m = frame_protocol(ckpt.model, test, device or "cpu", *ais)
+            summary = ckpt.meta.get("summary", {})
+            rows.append(Row(key, arch, preset, m["nll"], m["nll_spread"], m["accuracy"],
+                            m["frames"], train_seconds, m["seconds"],
+                            int(summary.get("step", 0)), bool(summary.get("stopped_early")),
+                            str(run_dir), m["ais"],
+                            PUBLISHED.get(arch, {}).get(key, (None, None, ""))))
+            log(format_row(rows[-1]))
+    if rows:
+        write_tables(rows, out)
+    return rows
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        meta = json.loads((run_dir / "last" / "tunesmith.json").read_text())
+    except (OSError, ValueError):
+        return False
+    s = meta.get("summary", {})
+    return bool(s.get("stopped_early")) or s.get("step") == s.get("train_config", {}).get(
+        "steps") and (run_dir / "best").is_dir()
+
+
+def _train_seconds(run_dir: Path) -> float:
+    """Training wall time of a finished run, from its metrics log (the last elapsed_s of
+    each resumed segment, summed)."""
+    total, last = 0.0, 0.0
+    try:
+        with open(run_dir / "metrics.csv") as f:
+            for r in csv.DictReader(f):
+                if r.get("elapsed_s"):
+                    e = float(r["elapsed_s"])
+                    if e < last:
+                        total += last
+                    last = e
+    except OSError:
+        return math.nan
+    return total + last
+
+
+def format_row(r: Row) -> str:
+    spread = f" +/- {r.nll_spread:.3f}" if r.ais else ""
+    pub = f"; published {r.published[0]:.2f}" if r.published[0] else ""
+    return (f"   {r.dataset} {r.arch}: test NLL {r.nll:.3f}{spread} nats/frame, ACC "
+            f"{100 * r.accuracy:.2f}%{pub}; train {r.train_seconds:.0f} s, eval "
+            f"{r.eval_seconds:.0f} s")
+
+
+def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
+    """``results.csv`` (one row per dataset x model) and ``results.md`` (the paper's
+    layout: models as rows, datasets as columns, LL = -NLL with ACC %, ours beside the
+    published figure)."""
+    from tunesmith.io.boulanger import DATASETS
+
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "results.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["dataset", "model", "preset", "test_nll", "nll_spread", "test_acc",
+                    "test_frames", "published_nll", "published_acc", "published_status",
+                    "train_seconds", "eval_seconds", "steps", "stopped_early", "ais", "run"])
+        for r in rows:
+            w.writerow([r.dataset, r.arch, r.preset, f"{r.nll:.4f}", f"{r.nll_spread:.4f}",
+                        f"{r.accuracy:.4f}", r.frames, r.published[0], r.published[1],
+                        r.published[2], f"{r.train_seconds:.1f}", f"{r.eval_seconds:.1f}",
+                        r.steps, r.stopped_early, json.dumps(r.ais), r.run])
+    keys = [k for k in ("piano", "nottingham", "musedata", "jsb") if any(r.dataset == k
+                                                                          for r in rows)]
+    head = "| model | " + " | ".join(DATASETS[k].name for k in keys) + " |"
+    lines = ["Log-likelihood per frame (LL = -NLL, nats; higher is better) and expected "
+             "frame-level accuracy (ACC) on the test splits.", "", head,
+             "|---|" + "---|" * len(keys)]
+    for arch in dict.fromkeys(r.arch for r in rows):
+        ours = {r.dataset: r for r in rows if r.arch == arch}
+        cells = []
+        for k in keys:
+            r = ours.get(k)
+            if r is None:
+                cells.append("")
+                continue
+            spread = f" ± {r.nll_spread:.2f}" if r.ais else ""
+            cells.append(f"{-r.nll:.2f}{spread} ({100 * r.accuracy:.2f}%)")
+        preset = next(iter(ours.values())).preset
+        lines.append(f"| {arch} `{preset}` (tunesmith) | " + " | ".join(cells) + " |")
+        pub = PUBLISHED.get(arch, {})
+        cells = []
+        for k in keys:
+            nll, acc, status = pub.get(k, (None, None, ""))
+            cells.append("" if nll is None else f"{-nll:.2f}"
+                         + (f" ({acc:.2f}%)" if acc else "") + f" [{status}]")
+        lines.append(f"| {PUBLISHED_LABEL.get(arch, arch)} (BL2012, published) | "
+                     + " | ".join(cells) + " |")
+    lines += ["", "Wall time (train / test evaluation, seconds): " + "; ".join(
+        f"{r.dataset} {r.arch} {r.train_seconds:.0f} / {r.eval_seconds:.0f}" for r in rows),
+        "", "RBM figures are AIS estimates: mean ± std over independent runs "
+        "(chains x inverse temperatures x runs: "
+        + ", ".join(f"{r.dataset} {r.ais}" for r in rows if r.ais) + "). Published-figure "
+        "status: Q quoted by a later paper, S secondary source, M unconfirmed (see "
+        "PUBLISHED_RESULTS.md of the data)."]
+    md_path = out / "results.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return csv_path, md_path

@@ -1,0 +1,67 @@
+"""``bernoulli_rnn``: the plain piano-roll baseline. An LSTM (or RNN / GRU) reads the
+frames so far and predicts each key of the next frame as an independent Bernoulli
+variable: p(frame | past) = prod_i p_i^v_i (1 - p_i)^(1 - v_i). Exact likelihood; no
+model of which keys sound together (that is what RBM / NADE outputs add).
+
+Shapes: B = batch, T = frames, V = keys, R = RNN hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tunesmith.models.layers import FrameRNN, check_config, frame_accuracy_counts
+
+
+@dataclass(frozen=True)
+class BernoulliRnnConfig:
+    n_visible: int = 88
+    rnn_hidden: int = 256
+    cell: str = "lstm"
+    num_layers: int = 1
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        check_config(self, ("n_visible", "rnn_hidden", "num_layers"))
+
+
+class BernoulliRnn(nn.Module):
+    family = "bernoulli_rnn"
+    config_class = BernoulliRnnConfig
+
+    def __init__(self, config: BernoulliRnnConfig):
+        super().__init__()
+        self.config = c = config
+        self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout)
+        self.out = nn.Linear(c.rnn_hidden, c.n_visible)
+
+    def loss(self, batch: dict) -> dict:
+        """``nll`` in nats per frame (exact); ``tp/fp/fn`` expected counts per frame."""
+        frames, mask = batch["frames"], batch["mask"]
+        context, _ = self.rnn(frames)
+        logits = self.out(context)
+        nll_frames = F.binary_cross_entropy_with_logits(logits, frames,
+                                                        reduction="none").sum(-1)
+        count = mask.sum()
+        n = count.clamp(min=1)
+        nll = (nll_frames * mask).sum() / n
+        with torch.no_grad():
+            counts = frame_accuracy_counts(torch.sigmoid(logits), frames, mask)
+        return {"loss": nll, "nll": nll.detach(), "count": count,
+                **{k: v / n for k, v in counts.items()}}
+
+    # --- generation (sampling/frames.py) -------------------------------------------------
+    def init_state(self, batch_size: int):
+        return None
+
+    def frame_distribution(self, context):
+        return torch.sigmoid(self.out(context))
+
+    def draw(self, probs, generator=None, **_):
+        frame = (torch.rand(probs.shape, generator=generator, device=probs.device)
+                 < probs).to(probs.dtype)
+        return frame, probs

@@ -1,0 +1,174 @@
+"""Representation ``pianoroll``: a Piece <-> a binary piano roll of shape ``(T, 88)``.
+
+This is the frame format of the polyphonic benchmarks of Boulanger-Lewandowski et al.
+(ICML 2012) that RNN-RBM / RNN-NADE models learn: one row per time step, one column per
+piano key, 1 where the key sounds.
+
+Units and layout
+- Column ``k`` is MIDI note ``LOW + k`` (21..108, the 88 piano keys).
+- Frame ``t`` covers the beats ``[t / spb, (t + 1) / spb)`` where ``spb`` is
+  ``steps_per_beat`` (a beat is a quarter note: JSB Chorales uses 1, the other three
+  benchmark sets 2, one frame per eighth note).
+- Arrays are ``uint8`` holding 0 and 1.
+
+Encoding
+- All non-drum tracks are merged; pitches outside 21..108 are dropped.
+- A note occupies frames ``s = round(start * spb)`` to ``e - 1`` with
+  ``e = max(s + 1, round(end * spb))``: a note shorter than a frame keeps one frame.
+  (``round`` is Python's, half to even, the same as ``numpy.rint``.)
+- ``T`` is the largest ``e`` (no notes: shape ``(0, 88)``); leading silence is kept.
+- Velocities are not kept.
+
+Decoding
+- Each run of consecutive on-frames of one key becomes one note, from the run's first
+  frame to the frame after its last (so no note has zero length), at the constructor's
+  velocity, in one piano track (program 0) with one tempo, ``qpm``.
+- A binary piano roll cannot tell a key held for two frames from the same key struck again
+  in the next frame: both are ``1, 1``. Such re-strikes (and notes of one key that touch or
+  overlap) come back as one long note.
+
+Round trip: ``encode(decode(frames)) == frames`` for every 0/1 roll whose last frame is
+not silent (trailing silent frames are not notes, so they are not kept); in particular
+``encode(decode(encode(p))) == encode(p)`` and ``quantise(quantise(p)) == quantise(p)``.
+A piece whose notes already lie on the grid, at the constructor's velocity, with no two
+notes of one key touching or overlapping, comes back with equal notes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from tunesmith.music import Note, Piece, Tempo, Track
+from tunesmith.representations.base import FixedTempo
+
+LOW, HIGH = 21, 108  # MIDI numbers of the lowest and highest piano keys
+N_KEYS = HIGH - LOW + 1  # 88
+
+
+@dataclass(frozen=True)
+class PianoRoll(FixedTempo):
+    steps_per_beat: int = 2  # frames per quarter note
+    qpm: float = 120.0  # tempo of decoded pieces, quarter notes per minute
+    velocity: int = 80  # MIDI velocity of decoded notes
+    name: ClassVar[str] = "pianoroll"
+
+    def __post_init__(self):
+        spb = self.steps_per_beat
+        if isinstance(spb, bool) or not isinstance(spb, (int, np.integer)) \
+                or not 1 <= spb <= 48:
+            raise ValueError(f"steps_per_beat must be an int in 1..48, got {spb!r}")
+        if not (isinstance(self.qpm, (int, float)) and math.isfinite(self.qpm)
+                and self.qpm > 0):
+            raise ValueError(f"qpm must be a finite number > 0, got {self.qpm!r}")
+        v = self.velocity
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 127:
+            raise ValueError(f"velocity must be an int in 1..127, got {v!r}")
+        # plain Python numbers, so to_dict() is JSON-safe whatever the caller passed
+        object.__setattr__(self, "steps_per_beat", int(spb))
+        object.__setattr__(self, "qpm", float(self.qpm))
+        object.__setattr__(self, "velocity", int(v))
+
+    # --- the spec a model sizes itself from
+    @property
+    def heads(self) -> dict[str, int]:
+        """One head, ``frame``: 88 independent on/off outputs per time step."""
+        return {"frame": N_KEYS}
+
+    # --- Piece <-> frames
+    def encode(self, piece: Piece) -> np.ndarray:
+        """The piano roll of ``piece``: ``(T, 88)`` uint8 (see the module docstring)."""
+        spb = self.steps_per_beat
+        spans = []  # (first frame, frame after the last, column)
+        for track in piece.tracks:
+            if track.is_drum:
+                continue
+            for n in track.notes:
+                if LOW <= n.pitch <= HIGH:
+                    s = max(0, round(n.start * spb))  # times are >= 0; clamp just in case
+                    e = max(s + 1, round(n.end * spb))
+                    spans.append((s, e, n.pitch - LOW))
+        frames = np.zeros((max((e for _, e, _ in spans), default=0), N_KEYS), np.uint8)
+        for s, e, k in spans:
+            frames[s:e, k] = 1
+        return frames
+
+    def decode(self, frames) -> Piece:
+        """A Piece from a ``(T, 88)`` array-like; a value counts as *on* if it is ``True``
+        or greater than 0.5 (so probabilities can be decoded after thresholding at 0.5)."""
+        on = _on(frames)
+        # +1 where a run of a key starts, -1 on the frame after it ends
+        edges = np.diff(np.pad(on.T.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+        starts = np.argwhere(edges == 1)  # (key, frame), sorted by key then frame
+        ends = np.argwhere(edges == -1)  # same order: the n-th end closes the n-th start
+        spb, v = self.steps_per_beat, self.velocity
+        notes = sorted(Note(int(s) / spb, int(e) / spb, LOW + int(k), v)
+                       for (k, s), (_, e) in zip(starts, ends, strict=True))
+        return Piece(tracks=[Track(notes=notes, program=0, name="piano")],
+                     tempos=[Tempo(0.0, self.qpm)])
+
+    # --- the Boulanger-Lewandowski list format
+    @staticmethod
+    def from_lists(seq: Sequence[Sequence[int]]) -> np.ndarray:
+        """Frames given as lists of MIDI numbers (21..108; ``[]`` is silence) -> a
+        ``(T, 88)`` uint8 roll. A note repeated within a frame is simply on. Raises
+        ValueError for a note outside 21..108 (:mod:`tunesmith.io.boulanger` checks files
+        first and says where)."""
+        lengths = np.fromiter((len(f) for f in seq), dtype=np.int64, count=len(seq))
+        notes = np.fromiter((p for f in seq for p in f), dtype=np.int64,
+                            count=int(lengths.sum()))
+        if notes.size and (notes.min() < LOW or notes.max() > HIGH):
+            bad = notes[(notes < LOW) | (notes > HIGH)][0]
+            raise ValueError(f"note {bad} outside {LOW}-{HIGH}")
+        frames = np.zeros((len(seq), N_KEYS), np.uint8)
+        frames[np.repeat(np.arange(len(seq)), lengths), notes - LOW] = 1
+        return frames
+
+    @staticmethod
+    def to_lists(frames) -> list[list[int]]:
+        """Inverse of :meth:`from_lists`: each frame as its sounding MIDI numbers, ascending."""
+        on = _on(frames)
+        return [(np.flatnonzero(row) + LOW).tolist() for row in on]
+
+    @staticmethod
+    def transpose(frames: np.ndarray, shift: int) -> np.ndarray:
+        """``frames`` moved ``shift`` semitones up (down if negative); notes shifted off
+        the keyboard are dropped (no wrap-around). Works on any ``(..., 88)`` array."""
+        out = np.zeros_like(frames)
+        if abs(shift) >= N_KEYS:
+            return out
+        if shift >= 0:
+            out[..., shift:] = frames[..., :N_KEYS - shift]
+        else:
+            out[..., :shift] = frames[..., -shift:]
+        return out
+
+    # --- serialisation
+    def to_dict(self) -> dict:
+        return {"name": self.name, "steps_per_beat": self.steps_per_beat, "qpm": self.qpm,
+                "velocity": self.velocity, "low": LOW, "high": HIGH}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PianoRoll:
+        """Inverse of :meth:`to_dict`; ValueError for another representation or keyboard."""
+        if d.get("name") != cls.name:
+            raise ValueError(f"not a {cls.name} representation: name {d.get('name')!r}")
+        if (d.get("low"), d.get("high")) != (LOW, HIGH):
+            raise ValueError(f"piano roll over keys {d.get('low')}-{d.get('high')}, this "
+                             f"version reads {LOW}-{HIGH}")
+        return cls(steps_per_beat=int(d["steps_per_beat"]), qpm=float(d["qpm"]),
+                   velocity=int(d["velocity"]))
+
+
+def _on(frames) -> np.ndarray:
+    """A ``(T, 88)`` bool array: True where ``frames`` is True or > 0.5."""
+    a = np.asarray(frames)
+    if a.size == 0 and a.ndim < 2:  # [] or np.array([]): no frames
+        a = a.reshape(0, N_KEYS)
+    if a.ndim != 2 or a.shape[1] != N_KEYS:
+        raise ValueError(f"expected frames of shape (T, {N_KEYS}), got {a.shape}")
+    return a if a.dtype == np.bool_ else a > 0.5

@@ -1,0 +1,66 @@
+"""Generation for the piano-roll models, whose output is a whole frame at a time (an RBM
+drawn by Gibbs sampling, a NADE key by key, or independent Bernoulli keys) rather than a
+softmax over a vocabulary.
+
+Each model exposes ``frame_distribution(context)`` (the conditional distribution of the
+next frame given its RNN context) and ``draw(dist, generator, gibbs_steps=...)`` ->
+(frame (B, V) of 0/1, per-key probabilities (B, V)); the RNN (``model.rnn``, a
+:class:`~tunesmith.models.layers.FrameRNN`) steps once per frame, so the work per new frame
+does not grow with the length of the piece.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import torch
+
+MODES = ("sample", "argmax")
+
+
+def melody(frame: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """The seed's "argmax" output mode: of the keys sampled in each frame, keep only the
+    most probable one (a silent frame stays silent), which turns the output into a
+    melody."""
+    scored = torch.where(frame > 0, probs, torch.full_like(probs, -1.0))
+    top = scored.argmax(-1, keepdim=True)
+    out = torch.zeros_like(frame)
+    out.scatter_(-1, top, 1.0)
+    return out * (frame.sum(-1, keepdim=True) > 0)
+
+
+@torch.inference_mode()
+def sample_frames(model, primer: np.ndarray | None, *, num: int, steps: int,
+                  mode: str = "sample", gibbs_steps: int | None = None,
+                  seed: int | None = None, device="cpu") -> list[np.ndarray]:
+    """``num`` pieces of ``steps`` new frames each, after ``primer`` (P, V) frames (or
+    none). Returns each piece's frames (primer included) as a (P + steps, V) uint8 array.
+
+    In ``argmax`` mode the model still continues from the full frame it drew (which keeps
+    it on the kind of music it was trained on); only the output keeps the top key."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if num < 1 or steps < 1:
+        raise ValueError(f"num and steps must be >= 1, got {num} and {steps}")
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed if seed is not None else secrets.randbits(63))
+    model.eval()
+    n_visible = model.config.n_visible
+    state = None
+    context = model.rnn.top(None, num, torch.zeros(1, device=device))
+    outputs = []
+    if primer is not None and len(primer):
+        p = torch.as_tensor(np.asarray(primer), dtype=torch.float32, device=device)
+        p = p[None].expand(num, -1, -1).contiguous()
+        out, state = model.rnn.rnn(p, None)
+        context = out[:, -1]
+        outputs.append(p)
+    for _ in range(steps):
+        frame, probs = model.draw(model.frame_distribution(context), generator=gen,
+                                  gibbs_steps=gibbs_steps)
+        outputs.append((melody(frame, probs) if mode == "argmax" else frame)[:, None])
+        context, state = model.rnn.step(frame, state)
+    rolls = torch.cat(outputs, 1).to(torch.uint8).cpu().numpy()
+    assert rolls.shape[-1] == n_visible
+    return list(rolls)
