@@ -323,3 +323,13 @@ def test_real_jsb_chorales():
     assert summary["train"]["frames"] == 13_807
     assert (summary["train"]["low"], summary["train"]["high"]) == (43, 96)
     assert max(int(r.sum(axis=1).max()) for r in splits["train"]) == 4  # four voices
+
+
+def test_a_pickle_that_crashes_the_interpreter_is_only_a_one_line_error(tmp_path):
+    # a tuple nested 200,000 deep used as a dict key: hashing it overflows CPython's C
+    # stack and kills the process; the reader unpickles in a child process
+    path = tmp_path / "deep.pickle"
+    path.write_bytes(b"\x80\x02}K\x01" + b"\x85" * 200_000 + b"K\x01s.")
+    with pytest.raises(TunesmithError, match="not a readable pickle") as err:
+        read_boulanger(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)

@@ -64,7 +64,7 @@ def _train_settings(args):
         given = [k for k in DATA_FLAGS if getattr(args, k) is not None]
         if given:
             raise TunesmithError(f"--{given[0].replace('_', '-')} is for MIDI / score corpora "
-                                 "(--family events)")
+                                 "(--family events or pianoroll)")
     elif args.clean:
         raise TunesmithError("--clean is for ABC corpora (--family abc)")
     if args.steps_per_beat is not None and fam.REPRESENTATION != "pianoroll":
@@ -315,10 +315,17 @@ def cmd_compose(args) -> int:
              "constrain": False if args.unconstrained else None, "mode": args.mode,
              "gibbs_steps": args.gibbs_steps}
     known = {f.name for f in fields(fam.ComposeOptions)}
-    defaults = {"temperature": "1.0", "top_k": "0", "top_p": "1.0"}
+    defaults = {"temperature": 1.0, "top_k": 0.0, "top_p": 1.0}  # "off" for a family without
+
+    def is_default(k):
+        try:
+            return float(given[k]) == defaults[k]
+        except (KeyError, ValueError):
+            return False
+
     unused = [k for k in ("seconds", "primer_len", "constrain", "mode", "gibbs_steps",
                           *defaults)
-              if given[k] is not None and given[k] != defaults.get(k) and k not in known]
+              if given[k] is not None and not is_default(k) and k not in known]
     if unused:
         flag = "unconstrained" if unused[0] == "constrain" else unused[0].replace("_", "-")
         raise TunesmithError(f"--{flag} is not an option of the "
@@ -365,6 +372,8 @@ def cmd_evaluate(args) -> int:
     unit = prepared.info.get("unit", "tokens")
     device = next(ckpt.model.parameters()).device
     if hasattr(ckpt.model, "eval_ais"):  # RBM models: the likelihood is an AIS estimate
+        if args.ais_chains < 1 or args.ais_betas < 1:
+            raise TunesmithError("--ais-chains and --ais-betas must be >= 1")
         ckpt.model.eval_ais = (args.ais_chains, args.ais_betas)
         print(f"log-partition functions by AIS: {args.ais_chains} chains x {args.ais_betas} "
               "inverse temperatures per frame")
@@ -514,9 +523,9 @@ def cmd_render(args) -> int:
 # --- benchmark -------------------------------------------------------------------------
 
 def cmd_benchmark_boulanger(args) -> int:
-    from tunesmith.evaluation.boulanger import run_benchmark
-    from tunesmith.families.pianoroll import MODELS
+    from tunesmith.evaluation.boulanger import check_request, run_benchmark
     from tunesmith.io.boulanger import DATASETS
+    from tunesmith.training.trainer import resolve_device
 
     data = Path(args.data)
     if not data.is_dir():
@@ -524,13 +533,12 @@ def cmd_benchmark_boulanger(args) -> int:
                              "JSON or pickle files)", data)
     datasets = list(DATASETS) if args.datasets == "all" else args.datasets.split(",")
     archs = args.arch.split(",")
-    for a in archs:
-        if a not in MODELS:
-            raise TunesmithError(f"--arch {a}: choose from {', '.join(MODELS)}")
     for flag in ("slice", "ais_chains", "ais_betas", "ais_runs"):
         if getattr(args, flag) < (0 if flag == "slice" else 1):
             raise TunesmithError(f"--{flag.replace('_', '-')} must be "
                                  f"{'>= 0' if flag == 'slice' else '>= 1'}")
+    check_request(data, datasets, archs, args.preset)
+    device = resolve_device(args.device or "auto")
     train_args = []
     for flag in ("steps", "eval_every", "patience", "seed"):
         if getattr(args, flag) is not None:
@@ -540,7 +548,7 @@ def cmd_benchmark_boulanger(args) -> int:
     rows = run_benchmark(data, datasets, archs, preset=args.preset, out=args.out,
                          train_args=train_args, slice_n=args.slice, retrain=args.retrain,
                          ais=(args.ais_chains, args.ais_betas, args.ais_runs),
-                         device=args.device)
+                         device=device)
     print()
     print((Path(args.out) / "results.md").read_text())
     print(f"tables: {Path(args.out) / 'results.csv'}, {Path(args.out) / 'results.md'} "

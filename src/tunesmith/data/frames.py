@@ -19,7 +19,8 @@ from tunesmith.representations.pianoroll import PianoRoll
 class FrameWindows:
     """Random training windows of ``seq_len`` frames, each inside one sequence (a window
     never runs from one piece into the next). Sequences are drawn in proportion to their
-    length, so every frame is equally likely to be trained on. A share ``aligned`` of the
+    length (a window of a piece shorter than ``seq_len`` holds all of it, so its frames
+    are seen somewhat less often than those of long pieces). A share ``aligned`` of the
     windows starts at a sequence's first frame, where the model starts from a zero state
     as it does in evaluation and generation; in the other windows the first frame has no
     past, so it is not scored. ``transpose`` > 0 shifts each window by a random number of

@@ -101,71 +101,97 @@ def write_slice(src: Path, dst: Path, n: int) -> Path:
     return dst
 
 
-def run_benchmark(data_dir, datasets, archs, preset="small", out="bench/boulanger",
-                  train_args=(), slice_n=0, retrain=False, ais=(16, 1000, 2), device=None,
-                  log=print) -> list[Row]:
-    """Train (or take, when the run folder holds a finished run) one model per dataset and
-    architecture, early-stopped on ``valid``; evaluate ``test`` by the protocol; write
-    ``results.csv`` and ``results.md`` into ``out``."""
-    from tunesmith import cli
-    from tunesmith.io.boulanger import DATASETS, find_dataset, read_boulanger
-    from tunesmith.training.checkpoint import load_checkpoint, recover
+def check_request(data_dir, datasets, archs, preset) -> dict:
+    """Fail on a bad dataset, file, architecture or preset before anything trains.
+    Returns dataset key -> file."""
+    from tunesmith.families.pianoroll import MODELS
+    from tunesmith.io.boulanger import DATASETS, find_dataset
+    from tunesmith.presets import preset as get_preset
 
-    out = Path(out)
-    rows = []
+    files = {}
     for key in datasets:
         if key not in DATASETS:
             raise TunesmithError(f"unknown dataset {key!r} (choose from: {', '.join(DATASETS)})")
-        path = find_dataset(data_dir, key)
-        if slice_n:
-            path = write_slice(path, out / "data" / path.with_suffix(".json").name, slice_n)
+        files[key] = find_dataset(data_dir, key)
+    for arch in archs:
+        if arch not in MODELS:
+            raise TunesmithError(f"--arch {arch}: choose from {', '.join(MODELS)}")
+        get_preset(arch, preset)
+    return files
+
+
+def run_benchmark(data_dir, datasets, archs, preset="small", out="bench/boulanger",
+                  train_args=(), slice_n=0, retrain=False, ais=(16, 1000, 2), device="cpu",
+                  log=print) -> list[Row]:
+    """Train (or take, when the run folder holds a finished run; or resume, when it holds
+    an interrupted one) one model per dataset and architecture, early-stopped on
+    ``valid``; evaluate ``test`` by the protocol; write ``results.csv`` and ``results.md``
+    into ``out`` after every result (a later failure loses nothing)."""
+    from tunesmith import cli
+    from tunesmith.io.boulanger import DATASETS, read_boulanger
+    from tunesmith.training.checkpoint import load_checkpoint, recover
+
+    files = check_request(data_dir, datasets, archs, preset)
+    out = Path(out)
+    rows = []
+    for key in datasets:
+        path = files[key]
+        if slice_n:  # under the canonical name, so that the file's grid is still known
+            path = write_slice(path, out / f"data-slice{slice_n}" / DATASETS[key].files[0],
+                               slice_n)
         for arch in archs:
-            run_dir = out / f"{key}-{arch}-{preset}"
-            done = _finished(run_dir) and not retrain
-            t0 = time.perf_counter()
-            if not done:
+            run_dir = out / (f"{key}-{arch}-{preset}" + (f"-slice{slice_n}" if slice_n else ""))
+            resumable = (recover(run_dir / "last") / "tunesmith.json").is_file()
+            if retrain or not resumable:
                 argv = ["train", "--family", "pianoroll", "--arch", arch, "--preset", preset,
                         "--corpus", str(path), "--out", str(run_dir), "--samples", "0",
-                        *train_args] + (["--device", device] if device else [])
-                if (recover(run_dir / "last") / "tunesmith.json").is_file() and not retrain:
-                    argv = ["train", "--resume", str(run_dir), "--samples", "0"]
-                elif retrain:
-                    argv.append("--force")
+                        "--device", str(device), *train_args] + (["--force"] if retrain else [])
+            elif not _finished(run_dir):
+                argv = ["train", "--resume", str(run_dir), "--samples", "0", "--device",
+                        str(device)] + (["--no-progress"] if "--no-progress" in train_args
+                                        else [])
+            else:
+                argv = None
+                log(f"== {DATASETS[key].name} / {arch}: taking the finished run in {run_dir}"
+                    + (" (training flags ignored; --retrain to train again)"
+                       if [a for a in train_args if a != "--no-progress"] else ""))
+            if argv is not None:
                 log(f"== {DATASETS[key].name} / {arch}: tunesmith {' '.join(argv)}")
                 code = cli.main(argv)
                 if code != 0:
                     raise TunesmithError(f"training {arch} on {key} stopped (exit {code})",
                                          run_dir)
-            train_seconds = _train_seconds(run_dir) if done else time.perf_counter() - t0
-            ckpt = load_checkpoint(run_dir / "best", device=device or "cpu")
+            ckpt = load_checkpoint(run_dir / "best", device=str(device))
             test = read_boulanger(path)["test"]
             log(f"== {DATASETS[key].name} / {arch}: evaluating {len(test)} test sequences")
-            m = frame_protocol(ckpt.model, test, device or "cpu", *ais)
+            m = frame_protocol(ckpt.model, test, device, *ais)
             summary = ckpt.meta.get("summary", {})
             rows.append(Row(key, arch, preset, m["nll"], m["nll_spread"], m["accuracy"],
-                            m["frames"], train_seconds, m["seconds"],
+                            m["frames"], _train_seconds(run_dir), m["seconds"],
                             int(summary.get("step", 0)), bool(summary.get("stopped_early")),
                             str(run_dir), m["ais"],
                             PUBLISHED.get(arch, {}).get(key, (None, None, ""))))
             log(format_row(rows[-1]))
-    if rows:
-        write_tables(rows, out)
+            write_tables(rows, out)
     return rows
 
 
 def _finished(run_dir: Path) -> bool:
+    """Whether the run's ``last`` checkpoint says training is over (all steps, or early
+    stopping) and a ``best`` checkpoint exists."""
     try:
         meta = json.loads((run_dir / "last" / "tunesmith.json").read_text())
     except (OSError, ValueError):
         return False
     s = meta.get("summary", {})
-    return bool(s.get("stopped_early")) or s.get("step") == s.get("train_config", {}).get(
-        "steps") and (run_dir / "best").is_dir()
+    step, steps = s.get("step"), s.get("train_config", {}).get("steps")
+    done = bool(s.get("stopped_early")) or (step is not None and step == steps)
+    return done and (run_dir / "best").is_dir()
 
 
 def _train_seconds(run_dir: Path) -> float:
-    """Training wall time of a finished run, from its metrics log (the last elapsed_s of
-    each resumed segment, summed)."""
+    """Training wall time of a run, from its metrics log: ``elapsed_s`` restarts at each
+    resumed segment, so the last value of each segment is summed."""
     total, last = 0.0, 0.0
     try:
         with open(run_dir / "metrics.csv") as f:
@@ -188,6 +214,19 @@ def format_row(r: Row) -> str:
             f"{r.eval_seconds:.0f} s")
 
 
+def read_rows(csv_path: Path) -> list[Row]:
+    """The rows of a ``results.csv`` written by :func:`write_tables` (none if absent)."""
+    if not csv_path.is_file():
+        return []
+    with open(csv_path, newline="") as f:
+        return [Row(r["dataset"], r["model"], r["preset"], float(r["test_nll"]),
+                    float(r["nll_spread"]), float(r["test_acc"]), int(r["test_frames"]),
+                    float(r["train_seconds"]), float(r["eval_seconds"]), int(r["steps"]),
+                    r["stopped_early"] == "True", r["run"], json.loads(r["ais"]),
+                    PUBLISHED.get(r["model"], {}).get(r["dataset"], (None, None, "")))
+                for r in csv.DictReader(f)]
+
+
 def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
     """``results.csv`` (one row per dataset x model) and ``results.md`` (the paper's
     layout: models as rows, datasets as columns, LL = -NLL with ACC %, ours beside the
@@ -196,6 +235,9 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "results.csv"
+    merged = {r.run: r for r in read_rows(csv_path)}  # earlier invocations' results stay
+    merged.update({r.run: r for r in rows})
+    rows = list(merged.values())
     with open(csv_path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["dataset", "model", "preset", "test_nll", "nll_spread", "test_acc",
@@ -212,8 +254,10 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
     lines = ["Log-likelihood per frame (LL = -NLL, nats; higher is better) and expected "
              "frame-level accuracy (ACC) on the test splits.", "", head,
              "|---|" + "---|" * len(keys)]
-    for arch in dict.fromkeys(r.arch for r in rows):
-        ours = {r.dataset: r for r in rows if r.arch == arch}
+    order = sorted(dict.fromkeys((r.arch, r.preset) for r in rows))
+    last_of_arch = {arch: (arch, preset) for arch, preset in order}
+    for arch, preset in order:
+        ours = {r.dataset: r for r in rows if (r.arch, r.preset) == (arch, preset)}
         cells = []
         for k in keys:
             r = ours.get(k)
@@ -222,8 +266,9 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
                 continue
             spread = f" ± {r.nll_spread:.2f}" if r.ais else ""
             cells.append(f"{-r.nll:.2f}{spread} ({100 * r.accuracy:.2f}%)")
-        preset = next(iter(ours.values())).preset
         lines.append(f"| {arch} `{preset}` (tunesmith) | " + " | ".join(cells) + " |")
+        if (arch, preset) != last_of_arch[arch]:
+            continue  # the published row once per architecture, after its last preset
         pub = PUBLISHED.get(arch, {})
         cells = []
         for k in keys:

@@ -60,8 +60,18 @@ def prepare_data(corpus: str, representation=None, report=_stderr, programs: str
     if is_boulanger_file(corpus):
         from tunesmith.io.boulanger import read_boulanger
 
-        splits = read_boulanger(corpus)
+        ignored = [flag for flag, value, default in (
+            ("--programs", programs, "all"), ("--min-seconds", min_seconds, 2.0),
+            ("--max-seconds", max_seconds, 3600.0), ("--split", split, "auto"))
+            if value != default]
+        if ignored:
+            raise TunesmithError(f"{ignored[0]} does not apply to a benchmark file (its "
+                                 "frames and its train/valid/test split are fixed)", corpus)
         known = dataset_for(corpus)
+        if known and steps_per_beat and steps_per_beat != known.steps_per_beat:
+            raise TunesmithError(f"--steps-per-beat {steps_per_beat}: {known.name} has "
+                                 f"{known.steps_per_beat} frame(s) per quarter note", corpus)
+        splits = read_boulanger(corpus)
         if representation is None:
             representation = PianoRoll(steps_per_beat=steps_per_beat or (
                 known.steps_per_beat if known else 2))
@@ -126,9 +136,10 @@ def primer_frames(rep, opts: ComposeOptions, seed: int | None):
 
     piece = primer_piece(opts.primer, seed)
     frames = rep.encode(piece)
-    if not frames.any():
+    first = np.flatnonzero(frames.any(-1))
+    if not len(first):
         raise TunesmithError("primer has no notes on the piano range", opts.primer)
-    return frames[: opts.primer_len]
+    return frames[first[0] : first[0] + opts.primer_len]  # from its first note
 
 
 def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
@@ -141,6 +152,8 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     if opts.gibbs_steps is not None and opts.gibbs_steps < 1:
         raise TunesmithError(f"--gibbs-steps must be >= 1, got {opts.gibbs_steps}")
     rep, model = checkpoint.representation, checkpoint.model
+    if opts.gibbs_steps is not None and not hasattr(model, "gibbs"):
+        raise TunesmithError(f"--gibbs-steps is for RBM models; this one is {model.family}")
     steps = opts.max_len
     if opts.seconds is not None:
         steps = max(1, round(rep.beats_for_seconds(opts.seconds) * rep.steps_per_beat))

@@ -104,7 +104,13 @@ def read_boulanger(path: str | Path) -> dict[str, list[np.ndarray]]:
     if suffix not in SUFFIXES:
         raise TunesmithError(f"not a Boulanger piano-roll file: expected a name ending in "
                              f"{', '.join(SUFFIXES)}", path)
-    data = _load_json(path) if suffix == ".json" else _load_pickle(path)
+    if suffix == ".json":
+        return _rolls(_load_json(path), path)
+    return _rolls_from_pickle(path)
+
+
+def _rolls(data, path: Path) -> dict[str, list[np.ndarray]]:
+    """Check the loaded structure and turn every sequence into a piano roll."""
     if not isinstance(data, dict):
         raise TunesmithError(f"expected a dict with keys 'train', 'valid', 'test', found "
                              f"{_kind(data)}", path)
@@ -185,6 +191,61 @@ class _ContainersOnly(pickle.Unpickler):
 _PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError,
                   TypeError, AttributeError, struct.error, UnicodeDecodeError, OverflowError,
                   RecursionError, MemoryError)
+
+
+def _rolls_from_pickle(path: Path) -> dict[str, list[np.ndarray]]:
+    """Unpickle, check and convert in a child process, and take back only numpy arrays
+    (``.npz`` read with ``allow_pickle=False``).
+
+    The restricted unpickler already refuses every global, so no code of the file runs;
+    the child process is for the one attack left: a crafted pickle of containers nested
+    hundreds of thousands deep overflows the C stack while CPython builds or hashes it,
+    which kills the process outright (no exception to catch). Here that kills only the
+    child, and the user gets a one-line error."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    import tunesmith
+
+    env = dict(os.environ)
+    src = str(Path(tunesmith.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory(prefix="tunesmith-pickle-") as tmp:
+        out = Path(tmp) / "rolls.npz"
+        code = ("import sys; from tunesmith.io.boulanger import _pickle_child; "
+                "sys.exit(_pickle_child(sys.argv[1], sys.argv[2]))")
+        done = subprocess.run([sys.executable, "-c", code, str(path), str(out)],
+                              capture_output=True, text=True, env=env)
+        if done.returncode == 3:  # a TunesmithError in the child: its one line
+            raise TunesmithError(done.stderr.strip().splitlines()[-1])
+        if done.returncode != 0 or not out.is_file():
+            how = (f"signal {-done.returncode}" if done.returncode < 0
+                   else f"exit {done.returncode}")
+            raise TunesmithError(f"not a readable pickle (the unpickling process ended "
+                                 f"with {how})", path)
+        with np.load(out, allow_pickle=False) as z:
+            return {split: np.split(z[f"{split}_frames"], np.cumsum(z[f"{split}_lengths"])[:-1])
+                    if len(z[f"{split}_lengths"]) else [] for split in SPLITS}
+
+
+def _pickle_child(path: str, out: str) -> int:
+    """The child's side of :func:`_rolls_from_pickle`: 0 and an .npz, or 3 and one line."""
+    import sys
+
+    try:
+        rolls = _rolls(_load_pickle(Path(path)), Path(path))
+    except TunesmithError as e:
+        print(str(e).replace("\n", " "), file=sys.stderr)
+        return 3
+    arrays = {}
+    for split, seqs in rolls.items():
+        arrays[f"{split}_frames"] = (np.concatenate(seqs) if seqs
+                                     else np.zeros((0, N_KEYS), np.uint8))
+        arrays[f"{split}_lengths"] = np.array([len(x) for x in seqs], dtype=np.int64)
+    np.savez(out, **arrays)
+    return 0
 
 
 def _load_pickle(path: Path):

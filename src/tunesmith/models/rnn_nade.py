@@ -108,7 +108,7 @@ class RnnNade(nn.Module):
         if not self.training:
             gen = torch.Generator(device=frames.device).manual_seed(self.eval_seed)
             p = self.marginals(bv[mask], bh[mask], self.config.acc_samples, gen)
-            counts = frame_accuracy_counts(p, frames[mask], mask[mask])
+            counts = frame_accuracy_counts(p, frames[mask])
             out.update({k: v / count.clamp(min=1) for k, v in counts.items()})
         return out
 
