@@ -523,7 +523,7 @@ def cmd_render(args) -> int:
 # --- benchmark -------------------------------------------------------------------------
 
 def cmd_benchmark_boulanger(args) -> int:
-    from tunesmith.evaluation.boulanger import check_request, run_benchmark
+    from tunesmith.evaluation.boulanger import run_benchmark
     from tunesmith.io.boulanger import DATASETS
     from tunesmith.training.trainer import resolve_device
 
@@ -537,7 +537,6 @@ def cmd_benchmark_boulanger(args) -> int:
         if getattr(args, flag) < (0 if flag == "slice" else 1):
             raise TunesmithError(f"--{flag.replace('_', '-')} must be "
                                  f"{'>= 0' if flag == 'slice' else '>= 1'}")
-    check_request(data, datasets, archs, args.preset)
     device = resolve_device(args.device or "auto")
     train_args = []
     for flag in ("steps", "eval_every", "patience", "seed"):

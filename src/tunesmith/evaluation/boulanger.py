@@ -139,6 +139,7 @@ def run_benchmark(data_dir, datasets, archs, preset="small", out="bench/boulange
         if slice_n:  # under the canonical name, so that the file's grid is still known
             path = write_slice(path, out / f"data-slice{slice_n}" / DATASETS[key].files[0],
                                slice_n)
+        test = read_boulanger(path)["test"]
         for arch in archs:
             run_dir = out / (f"{key}-{arch}-{preset}" + (f"-slice{slice_n}" if slice_n else ""))
             resumable = (recover(run_dir / "last") / "tunesmith.json").is_file()
@@ -162,7 +163,6 @@ def run_benchmark(data_dir, datasets, archs, preset="small", out="bench/boulange
                     raise TunesmithError(f"training {arch} on {key} stopped (exit {code})",
                                          run_dir)
             ckpt = load_checkpoint(run_dir / "best", device=str(device))
-            test = read_boulanger(path)["test"]
             log(f"== {DATASETS[key].name} / {arch}: evaluating {len(test)} test sequences")
             m = frame_protocol(ckpt.model, test, device, *ais)
             summary = ckpt.meta.get("summary", {})

@@ -59,6 +59,17 @@ def load_corpus(corpus: str, programs: str = "all", min_seconds: float = 2.0,
     return load_piece_corpus(corpus, filt, progress=progress)
 
 
+def report_dropped(corpus, report=_stderr) -> list:
+    """Report the first 20 files the ingest dropped (all are in the ingest report);
+    returns every dropped row."""
+    dropped = [r for r in corpus.rows if r.status != "kept"]
+    if len(dropped) > 20:
+        report(f"dropped {len(dropped)} files; the first 20 (all in the ingest report):")
+    for r in dropped[:20]:
+        report(f"dropped: {r.path}: {r.reason}")
+    return dropped
+
+
 def split_sequences(keys: list[str], seqs: list[np.ndarray], split: str = "auto"):
     """Split by piece (a piece's key decides its split: no window is shared between train
     and validation), or, for ``time`` (and ``auto`` with fewer than
@@ -88,11 +99,7 @@ def prepare_data(corpus: str, representation=None, report=_stderr, programs: str
     from tunesmith.representations.events import Events
 
     c = load_corpus(corpus, programs, min_seconds, max_seconds, progress)
-    dropped = [r for r in c.rows if r.status != "kept"]
-    if len(dropped) > 20:
-        report(f"dropped {len(dropped)} files; the first 20 (all in the ingest report):")
-    for r in dropped[:20]:
-        report(f"dropped: {r.path}: {r.reason}")
+    dropped = report_dropped(c, report)
     if representation is None:
         qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
         representation = Events(qpm=float(round(np.median(qpms)))) if qpms else Events()

@@ -9,14 +9,13 @@ read by a restricted unpickler), which brings its own canonical train/valid/test
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tunesmith.errors import TunesmithError
-from tunesmith.families.events import load_corpus  # noqa: F401  (`tunesmith prepare` uses it)
+from tunesmith.families.events import _stderr, load_corpus  # noqa: F401  (load_corpus: `prepare`)
 
 MODEL = "rnn_nade"  # the default architecture (--arch)
 MODELS = ("rnn_nade", "rnn_rbm", "bernoulli_rnn")
@@ -24,9 +23,6 @@ REPRESENTATION = "pianoroll"
 PRETRAINED = "bach-pianoroll-small"
 DEFAULT_CORPUS = "bach-chorales"  # the same as the events family's (primers come from it)
 
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 @dataclass
@@ -80,12 +76,10 @@ def prepare_data(corpus: str, representation=None, report=_stderr, programs: str
                 "tokens": {s: v["frames"] for s, v in summary.items()},
                 "skipped": 0, "split": "benchmark", "unit": "frames"}
         return Prepared(representation, splits, info)
-    from tunesmith.families.events import split_sequences
+    from tunesmith.families.events import report_dropped, split_sequences
 
     c = load_corpus(corpus, programs, min_seconds, max_seconds, progress)
-    dropped = [r for r in c.rows if r.status != "kept"]
-    for r in dropped[:20]:
-        report(f"dropped: {r.path}: {r.reason}")
+    dropped = report_dropped(c, report)
     if representation is None:
         representation = PianoRoll(steps_per_beat=steps_per_beat or 2)
     rolls = [representation.encode(p) for p in c.pieces]

@@ -39,7 +39,7 @@ from typing import NoReturn
 import numpy as np
 
 from tunesmith.errors import TunesmithError
-from tunesmith.representations.pianoroll import HIGH, LOW, N_KEYS
+from tunesmith.representations.pianoroll import HIGH, LOW, N_KEYS, frames_from_notes
 
 SPLITS = ("train", "valid", "test")
 SUFFIXES = (".json", ".pickle", ".pkl")
@@ -292,10 +292,7 @@ def _roll(seq) -> np.ndarray:
         _locate(seq)
     if notes.size and (notes.min() < LOW or notes.max() > HIGH):
         _locate(seq)
-    lengths = np.fromiter(map(len, seq), dtype=np.int64, count=len(seq))
-    frames = np.zeros((len(seq), N_KEYS), np.uint8)
-    frames[np.repeat(np.arange(len(seq)), lengths), notes - LOW] = 1
-    return frames
+    return frames_from_notes(np.fromiter(map(len, seq), dtype=np.int64, count=len(seq)), notes)
 
 
 def _locate(seq: Sequence) -> NoReturn:

@@ -55,9 +55,6 @@ class BernoulliRnn(nn.Module):
                 **{k: v / n for k, v in counts.items()}}
 
     # --- generation (sampling/frames.py) -------------------------------------------------
-    def init_state(self, batch_size: int):
-        return None
-
     def frame_distribution(self, context):
         return torch.sigmoid(self.out(context))
 

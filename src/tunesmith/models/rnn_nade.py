@@ -113,9 +113,6 @@ class RnnNade(nn.Module):
         return out
 
     # --- generation (sampling/frames.py) -------------------------------------------------
-    def init_state(self, batch_size: int):
-        return None
-
     def frame_distribution(self, context):
         return self.conditionals(context)
 

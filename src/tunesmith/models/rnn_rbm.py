@@ -173,9 +173,6 @@ class RnnRbm(nn.Module):
                 **{k: x / n for k, x in counts.items()}}
 
     # --- generation (sampling/frames.py) -------------------------------------------------
-    def init_state(self, batch_size: int):
-        return None
-
     def frame_distribution(self, context):
         return self.conditionals(context)
 

@@ -124,9 +124,7 @@ class PianoRoll(FixedTempo):
         if notes.size and (notes.min() < LOW or notes.max() > HIGH):
             bad = notes[(notes < LOW) | (notes > HIGH)][0]
             raise ValueError(f"note {bad} outside {LOW}-{HIGH}")
-        frames = np.zeros((len(seq), N_KEYS), np.uint8)
-        frames[np.repeat(np.arange(len(seq)), lengths), notes - LOW] = 1
-        return frames
+        return frames_from_notes(lengths, notes)
 
     @staticmethod
     def to_lists(frames) -> list[list[int]]:
@@ -162,6 +160,14 @@ class PianoRoll(FixedTempo):
                              f"version reads {LOW}-{HIGH}")
         return cls(steps_per_beat=int(d["steps_per_beat"]), qpm=float(d["qpm"]),
                    velocity=int(d["velocity"]))
+
+
+def frames_from_notes(lengths: np.ndarray, notes: np.ndarray) -> np.ndarray:
+    """A (T, 88) uint8 roll from the frames' note counts (T,) and all their MIDI numbers
+    in frame order (already checked to lie in LOW..HIGH)."""
+    frames = np.zeros((len(lengths), N_KEYS), np.uint8)
+    frames[np.repeat(np.arange(len(lengths)), lengths), notes - LOW] = 1
+    return frames
 
 
 def _on(frames) -> np.ndarray:

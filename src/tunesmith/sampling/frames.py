@@ -46,7 +46,6 @@ def sample_frames(model, primer: np.ndarray | None, *, num: int, steps: int,
     gen = torch.Generator(device=device)
     gen.manual_seed(seed if seed is not None else secrets.randbits(63))
     model.eval()
-    n_visible = model.config.n_visible
     state = None
     context = model.rnn.top(None, num, torch.zeros(1, device=device))
     outputs = []
@@ -62,5 +61,4 @@ def sample_frames(model, primer: np.ndarray | None, *, num: int, steps: int,
         outputs.append((melody(frame, probs) if mode == "argmax" else frame)[:, None])
         context, state = model.rnn.step(frame, state)
     rolls = torch.cat(outputs, 1).to(torch.uint8).cpu().numpy()
-    assert rolls.shape[-1] == n_visible
     return list(rolls)
