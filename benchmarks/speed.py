@@ -2,7 +2,7 @@
 model, same run), as a share of this CPU's measured fp32 matmul peak; sampling chars/s
 (one tune and 64 at once); wall time of `tunesmith compose --num 8` (warm).
 
-    python benchmarks/speed.py [--steps 10] [--skip-compose]
+    python benchmarks/speed.py [--steps 10] [--skip-compose | --compose-only]
 
 FLOPs per training token are estimated as 3 x forward, forward = 2 x (4H(E+H) per layer
 [LSTM gates] + H*V [output layer]); embedding look-ups and element-wise work not counted.
@@ -97,7 +97,40 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--skip-compose", action="store_true")
+    ap.add_argument("--compose-only", action="store_true")
     args = ap.parse_args()
+    if not args.compose_only:
+        training_and_sampling(args)
+    if not args.skip_compose:
+        compose_times()
+
+
+def compose_times(runs: int = 7) -> None:
+    """Median (and range) of ``runs`` warm compose calls, seeds 1..runs, with and
+    without WAV (the seed decides how many tunes are resampled and how long they are)."""
+    import contextlib
+    import io
+    import statistics
+
+    from tunesmith.cli import main as cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for wav in (True, False):
+            extra = [] if wav else ["--no-wav"]
+            with contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                cli(["compose", "--num", "8", "--out", tmp, "--seed", "0"] + extra)  # warm-up
+                times = []
+                for seed in range(1, runs + 1):
+                    t = time.perf_counter()
+                    cli(["compose", "--num", "8", "--out", tmp, "--seed", str(seed)] + extra)
+                    times.append(time.perf_counter() - t)
+            print(f"tunesmith compose --num 8{' --no-wav' if not wav else ''} (warm, seeds "
+                  f"1-{runs}): median {statistics.median(times):.2f} s, "
+                  f"range {min(times):.2f}-{max(times):.2f} s")
+
+
+def training_and_sampling(args) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     peak = matmul_peak()
     print(f"fp32 matmul peak (2048^3): {peak:.0f} GFLOP/s\n")
@@ -121,18 +154,6 @@ def main() -> None:
     for num in (1, 64):
         print(f"sampling, shipped model, {num:>2} at once: "
               f"{sampling_speed(ckpt.model, ckpt.representation, num):,.0f} chars/s")
-    if not args.skip_compose:
-        from tunesmith.cli import main as cli
-
-        with tempfile.TemporaryDirectory() as tmp:
-            for wav in (True, False):
-                extra = [] if wav else ["--no-wav"]
-                cli(["compose", "--num", "8", "--out", tmp, "--seed", "0"] + extra)  # warm-up
-                t = time.perf_counter()
-                cli(["compose", "--num", "8", "--out", tmp, "--seed", "1"] + extra)
-                dt = time.perf_counter() - t
-                print(f"tunesmith compose --num 8{' --no-wav' if not wav else ''} (warm): "
-                      f"{dt:.2f} s")
 
 
 if __name__ == "__main__":

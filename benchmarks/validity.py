@@ -1,7 +1,9 @@
 """Validity of sampled tunes.
 
 Samples N tunes (default 200) at temperature 1.0 from a model (default: the shipped one)
-and prints two shares:
+twice: the model's own samples, and what ``tunesmith compose`` writes (a tune abc2midi
+rejects is resampled from the point of its error; ``sampling/repair.py``). For each it
+prints two shares:
   - music21: the tune parses into at least one bar of notes (tunesmith's own check);
   - abc2midi (Debian package abcmidi): converts with no "Error" line in its output.
 The most common failure reasons are listed below the figures.
@@ -31,11 +33,21 @@ def main() -> None:
 
     ckpt = load_checkpoint(args.model)
     fam = families.for_representation(ckpt.representation.name)
-    t0 = time.perf_counter()
-    texts = fam.sample_texts(ckpt.model, ckpt.representation,
-                             fam.ComposeOptions(num=args.num, seed=args.seed,
-                                                temperature=args.temperature))
-    t_sample = time.perf_counter() - t0
+    print(f"model: {args.model}")
+    for constrain, name in ((False, "the model's own samples"),
+                            (True, "compose (resampled from abc2midi's errors)")):
+        if constrain and not abc2midi.available():
+            print("abc2midi: not installed (apt-get install abcmidi); no resampling")
+            break
+        t0 = time.perf_counter()
+        texts = fam.sample_texts(ckpt.model, ckpt.representation,
+                                 fam.ComposeOptions(num=args.num, seed=args.seed,
+                                                    temperature=args.temperature,
+                                                    constrain=constrain), log=print)
+        report(name, texts, args.temperature, time.perf_counter() - t0)
+
+
+def report(name: str, texts: list[str], temperature: float, seconds: float) -> None:
     tunes = [as_tune_book_entry(t, i + 1, f"sample {i + 1}") for i, t in enumerate(texts)]
     m21_fail = Counter()
     m21_ok = 0
@@ -52,18 +64,16 @@ def main() -> None:
         a2m_fail.update(message[:80] for message in errors.values())
     n = len(tunes)
     ended = sum(1 for t in texts if len(t) < 1500)
-    print(f"model: {args.model}")
-    print(f"sampled {n} tunes at temperature {args.temperature} in {t_sample:.1f} s; "
+    print(f"\n{name}: {n} tunes at temperature {temperature} in {seconds:.1f} s; "
           f"{ended} ended with the end marker before the 1,500-character limit")
     print(f"music21 (>= one bar of notes): {m21_ok}/{n} = {100 * m21_ok / n:.1f}%")
     if a2m_ok is None:
         print("abc2midi: not installed (apt-get install abcmidi)")
     else:
         print(f"abc2midi (no error line):     {a2m_ok}/{n} = {100 * a2m_ok / n:.1f}%")
-    for name, fails in (("music21", m21_fail), ("abc2midi", a2m_fail)):
+    for checker, fails in (("music21", m21_fail), ("abc2midi", a2m_fail)):
         for reason, count in fails.most_common(5):
-            print(f"  {name} failure x{count}: {reason}")
-
+            print(f"  {checker} failure x{count}: {reason}")
 
 if __name__ == "__main__":
     main()

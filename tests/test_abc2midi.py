@@ -28,3 +28,40 @@ def test_clean_skips_and_reports_tunes_abc2midi_rejects(capsys, tmp_path):
     assert rc == 0
     assert f"skipped: {corpus / 'tie.abc'}#0 (X:1 'Tied'): abc2midi: " in err
     assert "1 skipped" in out
+
+
+def test_error_offsets_point_into_model_text_and_full_tunes():
+    full = "X:3\nT:t\n" + DANGLING_TIE
+    found = abc2midi.convert_all([DANGLING_TIE, full])
+    for i, text in enumerate([DANGLING_TIE, full]):
+        # abc2midi notices the missing tied note at the end of the line
+        assert text[abc2midi.error_offset(text, found[i]):].startswith("|]")
+
+
+def test_convert_all_writes_the_midi_of_accepted_tunes(tmp_path):
+    from tunesmith.io.midi import read_midi
+
+    paths = [tmp_path / "good.mid", tmp_path / "tie.mid"]
+    assert list(abc2midi.convert_all([GOOD, DANGLING_TIE], paths)) == [1]
+    assert [n.pitch for n in read_midi(paths[0]).notes][:4] == [62, 64, 66, 67]  # D E F# G
+
+
+def test_compose_resamples_rejected_tunes_from_their_errors(tmp_path, capsys):
+    """Seed 0 of the shipped model samples a tune abc2midi rejects (benchmarks/validity.py
+    has the rates); compose resamples it, so every tune it writes converts."""
+    rc = main(["compose", "--num", "8", "--seed", "0", "--no-wav", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "8 tunes, 8 valid" in out
+    assert "abc2midi rejected" in err and "resampled from the error" in err
+    tunes = [p.read_text() for p in sorted(tmp_path.glob("*.abc"))]
+    assert len(tunes) == 8 and abc2midi.abc2midi_errors(tunes) == {}
+    assert len(list(tmp_path.glob("*.mid"))) == 8
+
+
+def test_unconstrained_compose_keeps_what_the_model_sampled(tmp_path, capsys):
+    rc = main(["compose", "--num", "8", "--seed", "0", "--no-wav", "--unconstrained",
+               "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "resampled" not in err
+    tunes = [p.read_text() for p in sorted(tmp_path.glob("*.abc"))]
+    assert abc2midi.abc2midi_errors(tunes)  # the raw seed-0 batch has a rejected tune

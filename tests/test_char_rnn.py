@@ -17,6 +17,24 @@ def test_step_logits_equal_the_full_forward_pass(cell):
         assert torch.allclose(logits["token"], full[:, t], atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_prime_reads_primers_of_different_lengths_like_step(cell):
+    torch.manual_seed(0)
+    model = CharRNN(CharRNNConfig(vocab_size=11, embedding_dim=8, hidden_size=16,
+                                  num_layers=2, cell=cell)).eval()
+    lengths = torch.tensor([5, 1, 9])
+    tokens = torch.randint(0, 11, (3, 9, 1))
+    logits, state = model.prime(tokens, lengths, model.init_state(3))
+    for row, n in enumerate(lengths.tolist()):
+        one = None
+        for t in range(n):
+            last, one = model.step(tokens[row : row + 1, t], one)
+        torch.testing.assert_close(logits["token"][row], last["token"][0], atol=1e-5, rtol=1e-4)
+        mine = state[0] if cell == "lstm" else state
+        theirs = one[0] if cell == "lstm" else one
+        torch.testing.assert_close(mine[:, row], theirs[:, 0], atol=1e-5, rtol=1e-4)
+
+
 def test_outputs_are_causal():
     """Changing a later token never changes earlier logits."""
     model = CharRNN(CharRNNConfig(vocab_size=9, embedding_dim=4, hidden_size=8)).eval()

@@ -410,12 +410,14 @@ def cmd_evaluate(args) -> int:
     if args.samples and hasattr(fam, "sample_texts"):
         from tunesmith.io.abc import check_tune
 
-        opts = fam.ComposeOptions(num=args.samples, temperature=args.temperature, seed=args.seed)
+        opts = fam.ComposeOptions(num=args.samples, temperature=args.temperature, seed=args.seed,
+                                  constrain=False)  # the model's own samples, not repaired
         texts = fam.sample_texts(ckpt.model, ckpt.representation, opts, device=device)
         ok = sum(check_tune(t) is None for t in texts)
         results["validity"] = ok / len(texts)
         print(f"validity: {ok}/{len(texts)} sampled tunes ({100 * ok / len(texts):.1f}%) parse "
-              f"with music21 into at least one bar of notes (temperature {args.temperature})")
+              f"with music21 into at least one bar of notes (temperature {args.temperature}; "
+              "the model's own samples, without compose's resampling)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
@@ -642,7 +644,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int)
     s.add_argument("--unconstrained", action="store_true", help="events: sample the three "
                    "heads independently, as the seed did (default: a note-off may only "
-                   "name a sounding key, a note-on only a silent one)")
+                   "name a sounding key, a note-on only a silent one); abc: keep a tune "
+                   "abc2midi rejects (default: resample it from the error)")
     s.add_argument("--mode", choices=["sample", "argmax"], help="pianoroll: 'argmax' keeps "
                    "only the most probable sampled key of each frame (a melody); default sample")
     s.add_argument("--gibbs-steps", type=int, help="pianoroll RBM models: Gibbs steps per "

@@ -88,54 +88,160 @@ class ComposeOptions:
     wav: bool = True
     png: bool = False
     soundfont: str | None = None
+    constrain: bool = True  # resample a tune from where abc2midi rejects it (if installed)
 
 
-def sample_texts(model, rep, opts: ComposeOptions, device="cpu") -> list[str]:
+def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None) -> list[str]:
+    """Sample ``opts.num`` tunes (model text: from the header fields after ``X:``).
+
+    With ``opts.constrain`` and abc2midi installed, a tune abc2midi rejects is resampled
+    from the point of its error (:mod:`tunesmith.sampling.repair`); ``log`` hears a
+    one-line account when that happened."""
+    from tunesmith.io import abc2midi
+
+    primer = _primer(opts)
+    draw = _drafts(model, rep, opts, keep=len(primer), device=device)
+    texts = draw([primer], opts.num, opts.seed)[0]
+    if opts.constrain and abc2midi.available():
+        texts = _repair(texts, abc2midi_check(texts), len(primer), draw, opts, log)
+    return texts
+
+
+def _primer(opts: ComposeOptions) -> str:
+    return opts.primer.replace("\\n", "\n")
+
+
+def _repair(texts, rejected, keep, draw, opts, log) -> list[str]:
+    import secrets
+
+    from tunesmith.sampling.repair import resample_invalid
+
+    seed = opts.seed if opts.seed is not None else secrets.randbits(31)
+    texts, report = resample_invalid(texts, keep=keep, check=abc2midi_check, draw=draw,
+                                     seed=seed, rejected=rejected)
+    if log is not None and report.rejected:
+        log(f"abc2midi rejected {report.rejected} of {len(texts)} tunes; {report.repaired} "
+            f"resampled from the error ({report.drafts} drafts)")
+    return texts
+
+
+def abc2midi_check(texts: list[str]) -> dict[int, tuple[int, str]]:
+    """{index: (character offset of the error, abc2midi's message)} for rejected texts."""
+    from tunesmith.io import abc2midi
+
+    found = abc2midi.convert_all(texts)
+    return {i: (abc2midi.error_offset(texts[i], e), e.message) for i, e in found.items()}
+
+
+def _drafts(model, rep, opts: ComposeOptions, keep: int, device):
+    """``draw(prefixes, n, seed, limits=None)``: n texts continuing each prefix (by at
+    most its limit), all in one batch. The part of a prefix after the user's primer
+    (``keep`` characters) counts against ``opts.max_len``."""
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.filters import per_head
 
     settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
-    primer = opts.primer.replace("\\n", "\n")
-    primer_ids = rep.primer_ids(primer)
-    steps = sample(model, [[i] for i in primer_ids], num=opts.num, max_steps=opts.max_len,
-                   heads=["token"], settings=settings, stop=("token", rep.eos),
-                   banned={"token": rep.never_sample()}, seed=opts.seed, device=device)
-    return [primer + rep.decode_text([s[0] for s in seq]) for seq in steps]
+
+    def draw(prefixes: list[str], n: int, seed: int | None,
+             limits: list[int] | None = None) -> list[list[str]]:
+        rows = [p for p in prefixes for _ in range(n)]
+        left = [max(1, opts.max_len - (len(p) - keep)) for p in rows]
+        if limits is not None:
+            left = [min(a, limit) for a, limit in zip(left, (x for x in limits for _ in range(n)),
+                                                      strict=True)]
+        steps = sample(model, num=len(rows), primers=[[[i] for i in rep.primer_ids(p)]
+                                                      for p in rows],
+                       max_steps=max(left), heads=["token"], settings=settings,
+                       stop=("token", rep.eos), banned={"token": rep.never_sample()},
+                       seed=seed, device=device)
+        texts = [p + rep.decode_text([s[0] for s in seq[:m]])
+                 for p, seq, m in zip(rows, steps, left, strict=True)]
+        return [texts[k * n:(k + 1) * n] for k in range(len(prefixes))]
+
+    return draw
 
 
 def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     """Sample tunes; write each as .abc, and each valid one as .mid (and .wav / .png).
 
-    WAV rendering runs on a thread pool: FluidSynth's synthesis call releases the GIL, so
-    it overlaps with music21 parsing the next tune."""
+    The MIDI comes from abc2midi (the reference ABC player: it plays repeats, endings,
+    ornaments and guitar chords) when it is installed, else from music21; a tune neither
+    accepts stays as .abc, with the reason. The tunes abc2midi accepts at once are
+    rendered (WAV on a thread pool: FluidSynth releases the GIL) while the rejected ones
+    are resampled from their errors (``opts.constrain``)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tunesmith.families.output import ComposeResult, render_extras
+    from tunesmith.io import abc2midi
     from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
-    from tunesmith.io.midi import write_midi
+    from tunesmith.io.midi import read_midi, write_midi
 
-    texts = sample_texts(checkpoint.model, checkpoint.representation, opts,
-                         device=next(checkpoint.model.parameters()).device)
+    model, rep = checkpoint.model, checkpoint.representation
+    primer = _primer(opts)
+    draw = _drafts(model, rep, opts, keep=len(primer), device=next(model.parameters()).device)
+    texts = draw([primer], opts.num, opts.seed)[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ComposeResult(total=len(texts), label="tunes", count_valid=True)
     width = max(2, len(str(len(texts))))
+    stems = [out_dir / f"tune_{i:0{width}d}" for i in range(1, len(texts) + 1)]
+    titles = [f"tunesmith {i}" for i in range(1, len(texts) + 1)]
+    use_abc2midi = abc2midi.available()
+
+    def finish(i: int, piece, pool, renders) -> None:
+        result.valid += 1
+        result.files.append(stems[i].with_suffix(".mid"))
+        pending, written = render_extras(piece, stems[i], opts, pool, titles[i])
+        renders += pending
+        result.files.extend(written)
+
+    def publish(indices, pool, renders) -> dict[int, tuple[int, str]]:
+        """Write the tunes' .abc; convert with abc2midi and start rendering the ones it
+        accepts. Returns the rejected ones: {index: (offset in model text, message)}."""
+        tunes = {i: as_tune_book_entry(texts[i], number=i + 1, title=titles[i])
+                 for i in indices}
+        for i, tune in tunes.items():
+            stems[i].with_suffix(".abc").write_text(tune)
+            stems[i].with_suffix(".mid").unlink(missing_ok=True)
+        if not use_abc2midi:
+            return {}
+        found = abc2midi.convert_all([tunes[i] for i in indices],
+                                     [stems[i].with_suffix(".mid") for i in indices])
+        rejected = {}
+        for k, i in enumerate(indices):
+            if k in found:
+                head = len(tunes[i]) - len(texts[i].rstrip("\n")) - 1
+                offset = max(0, abc2midi.error_offset(tunes[i], found[k]) - head)
+                rejected[i] = (offset, found[k].message)
+                continue
+            try:
+                piece = read_midi(stems[i].with_suffix(".mid"))
+            except TunesmithError as e:
+                rejected[i] = (len(texts[i]), str(e))
+                continue
+            if piece.notes:
+                finish(i, piece, pool, renders)
+            else:
+                rejected[i] = (len(texts[i]), "no notes")
+        return rejected
+
     with ThreadPoolExecutor(max_workers=2) as pool:
         renders = []
-        for i, text in enumerate(texts, 1):
-            stem = out_dir / f"tune_{i:0{width}d}"
-            abc = as_tune_book_entry(text, number=i, title=f"tunesmith {i}")
-            stem.with_suffix(".abc").write_text(abc)
-            result.files.append(stem.with_suffix(".abc"))
-            try:
-                piece = tune_to_piece(abc)
+        rejected = publish(list(range(len(texts))), pool, renders)
+        if rejected and opts.constrain:
+            texts = _repair(texts, rejected, len(primer), draw, opts, log)
+            rejected = publish(sorted(rejected), pool, renders)
+        for i in range(len(texts)) if not use_abc2midi else sorted(rejected):
+            mid = stems[i].with_suffix(".mid")
+            mid.unlink(missing_ok=True)
+            try:  # music21 is more lenient than abc2midi: the tune may still play
+                piece = tune_to_piece(stems[i].with_suffix(".abc").read_text())
             except ValueError as e:
-                result.errors.append(f"{stem.with_suffix('.abc')}: invalid ABC ({e})")
+                why = f"abc2midi: {rejected[i][1]}; music21: " if i in rejected else ""
+                result.errors.append(f"{stems[i].with_suffix('.abc')}: invalid ABC ({why}{e})")
                 log(result.errors[-1])
                 continue
-            result.valid += 1
-            result.files.append(write_midi(piece, stem.with_suffix(".mid")))
-            pending, written = render_extras(piece, stem, opts, pool, f"tunesmith {i}")
-            renders += pending
-            result.files += written
+            write_midi(piece, mid)
+            finish(i, piece, pool, renders)
         result.files.extend(r.result() for r in renders)
+    result.files = sorted(result.files + [s.with_suffix(".abc") for s in stems])
     return result

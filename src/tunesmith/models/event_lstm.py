@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import lstm_step
+from tunesmith.models.layers import lstm_step, rnn_read
 
 HEADS = ("note", "velocity", "time")
 IGNORE = -100  # target id that is not scored (padding)
@@ -114,6 +114,13 @@ class EventLSTM(nn.Module):
     # --- autoregressive interface used by the shared sampler
     def init_state(self, batch_size: int):
         return None
+
+    def prime(self, inputs: torch.Tensor, lengths: torch.Tensor, state):
+        """Read primers in one fused call: inputs (B, P, 3) ids, padded after each row's
+        ``lengths`` (B,) -> ({head: logits (B, C)} after each row's last message, state).
+        Equal to ``lengths`` calls of step()."""
+        y, state = rnn_read(self.rnn, self._inputs(inputs), lengths, state)
+        return self._split(self.head(y)), state
 
     def step(self, inputs: torch.Tensor, state):
         """inputs (B, 3) ids of the last message -> ({head: logits (B, C)}, state)."""

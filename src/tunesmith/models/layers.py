@@ -33,6 +33,18 @@ def lstm_step(rnn: nn.LSTM, x: torch.Tensor, state):
     return x, (torch.stack(hs), torch.stack(cs))
 
 
+def rnn_read(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, state=None):
+    """Run a batch-first RNN over sequences of different lengths in one fused call:
+    ``x`` (B, T, input) padded, ``lengths`` (B,) >= 1. Returns each sequence's output at
+    its own last step (B, H) and the state there (in the RNN's layout)."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    y, state = rnn(packed, state)  # the state comes back in the batch's own order
+    y, _ = pad_packed_sequence(y, batch_first=True)  # (B, max length, H)
+    return y[torch.arange(x.shape[0]), lengths.to(y.device) - 1], state
+
+
 class FrameRNN(nn.Module):
     """The recurrent part of the piano-roll models: it carries the past of a sequence of
     frames. ``context[:, t]`` summarises frames ``< t`` (it is the state *before* frame

@@ -1,0 +1,86 @@
+"""Resampling from the point of an error.
+
+A sampled text that a checker rejects is cut where the checker says it went wrong and
+continued again from there, several drafts at once; the first draft (in draw order) that
+the checker accepts is kept. Among independent drafts the first accepted one is an exact
+draw from the model's continuations *given that the whole text passes*: rejection
+sampling, so the model's own distribution decides what comes instead, not a hand-written
+fix. When no draft passes, the cut moves back a line (the cause may lie before where the
+checker noticed it: an unclosed repeat is reported at the end of the tune). The part of
+a text the user gave (the primer) is never changed.
+
+This is model- and format-agnostic: ``draw`` continues prefixes, ``check`` finds errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RepairReport:
+    rejected: int = 0  # texts the checker rejected at first
+    repaired: int = 0  # of those, texts that pass after resampling
+    drafts: int = 0  # continuations drawn in all
+    still_invalid: dict[int, str] = field(default_factory=dict)  # index -> last error
+
+
+def cut_point(text: str, offset: int, attempt: int, floor: int) -> int:
+    """Where attempt ``attempt`` (0, 1, ...) cuts ``text`` for an error at ``offset``:
+    at the error itself first, then at the start of its line, then one line further
+    back each time; never before ``floor``."""
+    if attempt == 0:
+        return max(floor, offset)
+    cut = offset
+    for _ in range(attempt):
+        cut = text.rfind("\n", 0, max(cut - 1, 0)) + 1 if cut > 0 else 0
+    return max(floor, cut)
+
+
+def resample_invalid(texts: Sequence[str], *, keep: int,
+                     check: Callable[[list[str]], dict[int, tuple[int, str]]],
+                     draw: Callable[[list[str], int, int, list[int]], list[list[str]]],
+                     drafts: int = 4, attempts: int = 3, seed: int = 0,
+                     rejected: dict[int, tuple[int, str]] | None = None,
+                     ) -> tuple[list[str], RepairReport]:
+    """Return ``texts`` with each rejected one resampled from its error.
+
+    ``check(texts) -> {index: (offset of the error, message)}`` for the rejected texts;
+    ``draw(prefixes, n, seed, limits) -> n`` full texts continuing each prefix by at most
+    its limit (all prefixes in one batch); ``keep``: the length of the prefix every text
+    shares and that must not change (the primer); ``rejected``: ``check(texts)`` when
+    the caller has it already. Each attempt is one ``draw`` and one ``check`` for all the
+    texts still rejected. Deterministic for a given ``seed``."""
+    texts = list(texts)
+    report = RepairReport()
+    # index -> (offset, message) of the error in the text's current version
+    pending = dict(check(texts) if rejected is None else rejected)
+    report.rejected = len(pending)
+    for attempt in range(attempts):
+        if not pending:
+            break
+        order = sorted(pending)
+        prefixes = [texts[i][:cut_point(texts[i], pending[i][0], attempt, keep)]
+                    for i in order]
+        # a draft may run to twice what the rejected version took from the cut (at least
+        # 200 characters): the longest draft of a batch sets its time, and an
+        # unfinished draft is rejected like any other
+        limits = [max(200, 2 * (len(texts[i]) - len(prefix)))
+                  for i, prefix in zip(order, prefixes, strict=True)]
+        candidates = draw(prefixes, drafts, seed + 7919 * attempt, limits)
+        flat = [c for group in candidates for c in group]
+        report.drafts += len(flat)
+        found = check(flat)
+        for k, (index, prefix) in enumerate(zip(order, prefixes, strict=True)):
+            group = range(k * drafts, (k + 1) * drafts)
+            passing = [j for j in group if j not in found]
+            if passing:
+                texts[index] = flat[passing[0]]
+                report.repaired += 1
+                del pending[index]
+            else:  # go on from the draft that got furthest past the cut before its error
+                best = max(group, key=lambda j: found[j][0] - len(prefix))
+                texts[index], pending[index] = flat[best], found[best]
+    report.still_invalid = {i: message for i, (_, message) in pending.items()}
+    return texts, report
