@@ -65,3 +65,10 @@ def test_unconstrained_compose_keeps_what_the_model_sampled(tmp_path, capsys):
     assert rc == 0 and "resampled" not in err
     tunes = [p.read_text() for p in sorted(tmp_path.glob("*.abc"))]
     assert abc2midi.abc2midi_errors(tunes)  # the raw seed-0 batch has a rejected tune
+
+
+def test_played_piece_plays_the_repeats():
+    piece = abc2midi.played_piece("X:1\nT:r\nM:4/4\nL:1/4\nK:C\n|:CDEF:|\n")
+    assert [n.pitch for n in piece.notes] == [60, 62, 64, 65] * 2
+    with pytest.raises(ValueError, match="abc2midi: Could not find note to be tied"):
+        abc2midi.played_piece(DANGLING_TIE)

@@ -505,10 +505,18 @@ def cmd_render(args) -> int:
         if not 1 <= args.tune <= len(tunes):
             raise TunesmithError(f"--tune {args.tune} out of range (the file has "
                                  f"{len(tunes)} tunes)", path)
-        try:
-            piece = tune_to_piece(tunes[args.tune - 1].text)
-        except ValueError as e:
-            raise TunesmithError(f"invalid ABC ({e})", path) from None
+        from tunesmith.io import abc2midi
+
+        text = tunes[args.tune - 1].text
+        try:  # as compose does: abc2midi plays repeats and chords; music21 as a fallback
+            if not abc2midi.available():
+                raise ValueError("abc2midi is not installed")
+            piece = abc2midi.played_piece(text)
+        except ValueError as first:
+            try:
+                piece = tune_to_piece(text)
+            except ValueError as e:
+                raise TunesmithError(f"invalid ABC ({first}; music21: {e})", path) from None
     else:
         raise TunesmithError("render takes an .abc or .mid file", path)
     if not piece.notes:

@@ -58,6 +58,22 @@ def convert_all(texts: list[str], midi_paths: list[Path] | None = None
             return {i: error for i, error in found if error is not None}
 
 
+def played_piece(text: str):
+    """The tune as abc2midi plays it (repeats, endings, guitar chords) as a Piece.
+    Raises ValueError with abc2midi's message when it rejects the tune or plays no notes."""
+    from tunesmith.io.midi import read_midi
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mid = Path(tmp) / "tune.mid"
+        found = convert_all([text], [mid])
+        if found:
+            raise ValueError(f"abc2midi: {found[0].message}")
+        piece = read_midi(mid)
+    if not piece.notes:
+        raise ValueError("abc2midi: no notes")
+    return piece
+
+
 def error_offset(text: str, error: Abc2MidiError) -> int:
     """Where in ``text`` (as given to :func:`convert_all`: a full tune, or model text to
     which the check put an ``X:`` line in front) the error lies, as a character offset."""
