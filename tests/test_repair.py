@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from tunesmith.sampling.repair import cut_point, resample_invalid
+from tunesmith.sampling.repair import cut_point, draft_seed, resample_invalid
 
 ALPHABET = "abx\n"
 
@@ -28,6 +28,7 @@ def drafts(p_x):
 def test_cut_points_move_back_a_line_per_attempt_and_never_into_the_primer():
     text = "K:D\nabab\nbaxa\n"
     at = text.index("x")
+    assert cut_point(text, len(text), 0, floor=0) == text.index("baxa")  # at the very end
     assert cut_point(text, at, 0, floor=0) == at
     assert cut_point(text, at, 1, floor=0) == text.index("baxa")
     assert cut_point(text, at, 2, floor=0) == text.index("abab")
@@ -37,13 +38,15 @@ def test_cut_points_move_back_a_line_per_attempt_and_never_into_the_primer():
 
 def test_rejected_texts_are_resampled_and_accepted_ones_kept():
     texts = ["K:Dabab", "K:Dabxb", "K:Dx", "K:Dbaba"]
-    out, report = resample_invalid(texts, keep=3, check=check, draw=drafts(0.2), seed=1)
+    out, report = resample_invalid(texts, keep=3, check=check, draw=drafts(0.1), seed=1,
+                                   attempts=6)
     assert out[0] == texts[0] and out[3] == texts[3]
     assert not check(out)
     assert out[1].startswith("K:Dab") and out[2].startswith("K:D")  # resampled from the x
     assert (report.rejected, report.repaired, report.still_invalid) == (2, 2, {})
     assert report.drafts >= 8
-    assert resample_invalid(texts, keep=3, check=check, draw=drafts(0.2), seed=1)[0] == out
+    assert resample_invalid(texts, keep=3, check=check, draw=drafts(0.1), seed=1,
+                            attempts=6)[0] == out
 
 
 def test_the_primer_is_never_changed_and_hopeless_texts_are_reported():
@@ -72,6 +75,6 @@ def test_kept_drafts_are_the_first_passing_draft_in_draw_order(p_x):
     texts = ["abx"]
     draw = drafts(p_x)
     out, _ = resample_invalid(texts, keep=0, check=check, draw=draw, seed=5, attempts=1)
-    batch = draw(["ab"], 4, 5, [200])[0]
+    batch = draw(["ab"], 4, draft_seed(5, 0), [200])[0]
     passing = [c for c in batch if "x" not in c]
     assert out[0] == (passing[0] if passing else max(batch, key=lambda c: c.find("x")))

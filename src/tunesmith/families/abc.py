@@ -117,8 +117,14 @@ def _repair(texts, rejected, keep, draw, opts, log) -> list[str]:
     from tunesmith.sampling.repair import resample_invalid
 
     seed = opts.seed if opts.seed is not None else secrets.randbits(31)
-    texts, report = resample_invalid(texts, keep=keep, check=abc2midi_check, draw=draw,
-                                     seed=seed, rejected=rejected)
+    def check(drafts: list[str]) -> dict[int, tuple[int, str]]:
+        found = abc2midi_check(drafts)
+        found.update({i: (len(t), "no end marker within the draft's limit")
+                      for i, t in enumerate(drafts) if t in draw.unfinished})
+        return found
+
+    texts, report = resample_invalid(texts, keep=keep, check=check, draw=draw, seed=seed,
+                                     rejected=rejected)
     if log is not None and report.rejected:
         log(f"abc2midi rejected {report.rejected} of {len(texts)} tunes; {report.repaired} "
             f"resampled from the error ({report.drafts} drafts)")
@@ -154,10 +160,14 @@ def _drafts(model, rep, opts: ComposeOptions, keep: int, device):
                        max_steps=max(left), heads=["token"], settings=settings,
                        stop=("token", rep.eos), banned={"token": rep.never_sample()},
                        seed=seed, device=device)
-        texts = [p + rep.decode_text([s[0] for s in seq[:m]])
-                 for p, seq, m in zip(rows, steps, left, strict=True)]
+        texts = []
+        for p, seq, m in zip(rows, steps, left, strict=True):
+            texts.append(p + rep.decode_text([s[0] for s in seq[:m]]))
+            if limits is not None and not (len(seq) <= m and seq[-1][0] == rep.eos):
+                draw.unfinished.add(texts[-1])  # stopped by its limit, not by the model
         return [texts[k * n:(k + 1) * n] for k in range(len(prefixes))]
 
+    draw.unfinished = set()
     return draw
 
 

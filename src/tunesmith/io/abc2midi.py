@@ -61,6 +61,7 @@ def convert_all(texts: list[str], midi_paths: list[Path] | None = None
 def played_piece(text: str):
     """The tune as abc2midi plays it (repeats, endings, guitar chords) as a Piece.
     Raises ValueError with abc2midi's message when it rejects the tune or plays no notes."""
+    from tunesmith.io.abc import read_header
     from tunesmith.io.midi import read_midi
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,9 +69,14 @@ def played_piece(text: str):
         found = convert_all([text], [mid])
         if found:
             raise ValueError(f"abc2midi: {found[0].message}")
-        piece = read_midi(mid)
+        try:
+            piece = read_midi(mid)
+        except TunesmithError as e:
+            raise ValueError(f"abc2midi wrote no readable MIDI ({e})") from None
     if not piece.notes:
         raise ValueError("abc2midi: no notes")
+    piece.title = read_header(text).get("T", piece.title)
+    piece.source_text = text
     return piece
 
 
@@ -91,7 +97,7 @@ def _convert(index: int, text: str, tmp: Path, midi: Path | None) -> Abc2MidiErr
         text = as_tune_book_entry(text)
     src = tmp / f"t{index}.abc"
     out_mid = tmp / f"t{index}.mid"
-    src.write_text(text)
+    src.write_text(text, encoding="utf-8")
     out = subprocess.run(["abc2midi", src.name, "-o", out_mid.name], cwd=tmp,
                          capture_output=True, encoding="utf-8", errors="replace", timeout=60)
     src.unlink()

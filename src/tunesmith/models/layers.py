@@ -34,15 +34,15 @@ def lstm_step(rnn: nn.LSTM, x: torch.Tensor, state):
 
 
 def rnn_read(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, state=None):
-    """Run a batch-first RNN over sequences of different lengths in one fused call:
-    ``x`` (B, T, input) padded, ``lengths`` (B,) >= 1. Returns each sequence's output at
-    its own last step (B, H) and the state there (in the RNN's layout)."""
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    """Run a batch-first, one-direction RNN over sequences of different lengths in one
+    fused call: ``x`` (B, T, input) padded, ``lengths`` (B,) >= 1. Returns each sequence's
+    output at its own last step (B, H) and the state there (in the RNN's layout)."""
+    from torch.nn.utils.rnn import pack_padded_sequence
 
     packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    y, state = rnn(packed, state)  # the state comes back in the batch's own order
-    y, _ = pad_packed_sequence(y, batch_first=True)  # (B, max length, H)
-    return y[torch.arange(x.shape[0]), lengths.to(y.device) - 1], state
+    _, state = rnn(packed, state)  # the state comes back in the batch's own order
+    h = state[0] if isinstance(state, tuple) else state  # (layers, B, H)
+    return h[-1], state  # the top layer's state is its output at each row's last step
 
 
 class FrameRNN(nn.Module):

@@ -28,14 +28,23 @@ class RepairReport:
 
 def cut_point(text: str, offset: int, attempt: int, floor: int) -> int:
     """Where attempt ``attempt`` (0, 1, ...) cuts ``text`` for an error at ``offset``:
-    at the error itself first, then at the start of its line, then one line further
-    back each time; never before ``floor``."""
-    if attempt == 0:
+    at the error itself first (unless it lies at the end of the text), then at the start
+    of its line, then one line further back each time; never before ``floor``."""
+    if attempt == 0 and offset < len(text.rstrip()):
         return max(floor, offset)
+    # an error noticed at the very end (an unclosed repeat): continuing after the end
+    # marker would only extend a finished tune, so start at the line cut
+    attempt = max(attempt, 1)
     cut = offset
     for _ in range(attempt):
         cut = text.rfind("\n", 0, max(cut - 1, 0)) + 1 if cut > 0 else 0
     return max(floor, cut)
+
+
+def draft_seed(seed: int, attempt: int) -> int:
+    """The seed of attempt ``attempt``'s drafts: not the first draw's (its noise would
+    repeat row by row), and always in range for torch."""
+    return (seed * 1_000_003 + 7919 * (attempt + 1)) % 2**63
 
 
 def resample_invalid(texts: Sequence[str], *, keep: int,
@@ -68,7 +77,7 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
         # unfinished draft is rejected like any other
         limits = [max(200, 2 * (len(texts[i]) - len(prefix)))
                   for i, prefix in zip(order, prefixes, strict=True)]
-        candidates = draw(prefixes, drafts, seed + 7919 * attempt, limits)
+        candidates = draw(prefixes, drafts, draft_seed(seed, attempt), limits)
         flat = [c for group in candidates for c in group]
         report.drafts += len(flat)
         found = check(flat)
