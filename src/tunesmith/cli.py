@@ -499,24 +499,18 @@ def cmd_render(args) -> int:
 
         piece = read_midi(path)
     elif suffix == ".abc":
-        from tunesmith.io.abc import read_tune_book, tune_to_piece
+        from tunesmith.io.abc import read_tune_book
 
         tunes = read_tune_book(path)
         if not 1 <= args.tune <= len(tunes):
             raise TunesmithError(f"--tune {args.tune} out of range (the file has "
                                  f"{len(tunes)} tunes)", path)
-        from tunesmith.io import abc2midi
+        from tunesmith.io.abc2midi import tune_piece
 
-        text = tunes[args.tune - 1].text
-        try:  # as compose does: abc2midi plays repeats and chords; music21 as a fallback
-            if not abc2midi.available():
-                raise ValueError("abc2midi is not installed")
-            piece = abc2midi.played_piece(text)
-        except ValueError as first:
-            try:
-                piece = tune_to_piece(text)
-            except ValueError as e:
-                raise TunesmithError(f"invalid ABC ({first}; music21: {e})", path) from None
+        try:  # as compose plays it: abc2midi (repeats, chords), music21 as a fallback
+            piece = tune_piece(tunes[args.tune - 1].text)
+        except ValueError as e:
+            raise TunesmithError(f"invalid ABC ({e})", path) from None
     else:
         raise TunesmithError("render takes an .abc or .mid file", path)
     if not piece.notes:

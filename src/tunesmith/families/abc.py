@@ -99,32 +99,21 @@ def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None) -> li
     one-line account when that happened."""
     from tunesmith.io import abc2midi
 
-    primer = _primer(opts)
-    draw = _drafts(model, rep, opts, keep=len(primer), device=device)
-    texts = draw([primer], opts.num, opts.seed)[0]
+    drafts = _Drafts(model, rep, opts, device)
+    texts = drafts.first()
     if opts.constrain and abc2midi.available():
-        texts = _repair(texts, abc2midi_check(texts), len(primer), draw, opts, log)
+        texts = _repair(texts, abc2midi_check(texts), drafts, opts, log)
     return texts
 
 
-def _primer(opts: ComposeOptions) -> str:
-    return opts.primer.replace("\\n", "\n")
-
-
-def _repair(texts, rejected, keep, draw, opts, log) -> list[str]:
+def _repair(texts, rejected, drafts: _Drafts, opts, log) -> list[str]:
     import secrets
 
     from tunesmith.sampling.repair import resample_invalid
 
     seed = opts.seed if opts.seed is not None else secrets.randbits(31)
-    def check(drafts: list[str]) -> dict[int, tuple[int, str]]:
-        found = abc2midi_check(drafts)
-        found.update({i: (len(t), "no end marker within the draft's limit")
-                      for i, t in enumerate(drafts) if t in draw.unfinished})
-        return found
-
-    texts, report = resample_invalid(texts, keep=keep, check=check, draw=draw, seed=seed,
-                                     rejected=rejected)
+    texts, report = resample_invalid(texts, keep=drafts.keep, check=drafts.check,
+                                     draw=drafts, seed=seed, rejected=rejected)
     if log is not None and report.rejected:
         log(f"abc2midi rejected {report.rejected} of {len(texts)} tunes; {report.repaired} "
             f"resampled from the error ({report.drafts} drafts)")
@@ -139,36 +128,52 @@ def abc2midi_check(texts: list[str]) -> dict[int, tuple[int, str]]:
     return {i: (abc2midi.error_offset(texts[i], e), e.message) for i, e in found.items()}
 
 
-def _drafts(model, rep, opts: ComposeOptions, keep: int, device):
-    """``draw(prefixes, n, seed, limits=None)``: n texts continuing each prefix (by at
-    most its limit), all in one batch. The part of a prefix after the user's primer
-    (``keep`` characters) counts against ``opts.max_len``."""
-    from tunesmith.sampling.decode import sample
-    from tunesmith.sampling.filters import per_head
+class _Drafts:
+    """Tunes drawn from the model: ``first()`` is the batch compose starts from; calling
+    the object, ``(prefixes, n, seed, limits=None)``, gives n texts continuing each prefix
+    (by at most its limit), all in one batch, as :func:`resample_invalid` wants. The part
+    of a prefix after the user's primer (``keep`` characters) counts against
+    ``opts.max_len``. ``check`` is abc2midi's check, which also rejects a draft that its
+    limit stopped before the model ended it."""
 
-    settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
+    def __init__(self, model, rep, opts: ComposeOptions, device):
+        from tunesmith.sampling.filters import per_head
 
-    def draw(prefixes: list[str], n: int, seed: int | None,
-             limits: list[int] | None = None) -> list[list[str]]:
+        self.model, self.rep, self.opts, self.device = model, rep, opts, device
+        self.primer = opts.primer.replace("\\n", "\n")
+        self.keep = len(self.primer)
+        self.settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
+        self.unfinished: set[str] = set()
+
+    def first(self) -> list[str]:
+        return self([self.primer], self.opts.num, self.opts.seed)[0]
+
+    def __call__(self, prefixes: list[str], n: int, seed: int | None,
+                 limits: list[int] | None = None) -> list[list[str]]:
+        from tunesmith.sampling.decode import sample
+
+        rep = self.rep
         rows = [p for p in prefixes for _ in range(n)]
-        left = [max(1, opts.max_len - (len(p) - keep)) for p in rows]
+        left = [max(1, self.opts.max_len - (len(p) - self.keep)) for p in rows]
         if limits is not None:
-            left = [min(a, limit) for a, limit in zip(left, (x for x in limits for _ in range(n)),
-                                                      strict=True)]
-        steps = sample(model, num=len(rows), primers=[[[i] for i in rep.primer_ids(p)]
-                                                      for p in rows],
-                       max_steps=max(left), heads=["token"], settings=settings,
+            left = [min(a, limits[k // n]) for k, a in enumerate(left)]
+        steps = sample(self.model, num=len(rows),
+                       primers=[[[i] for i in rep.primer_ids(p)] for p in rows],
+                       max_steps=max(left), heads=["token"], settings=self.settings,
                        stop=("token", rep.eos), banned={"token": rep.never_sample()},
-                       seed=seed, device=device)
+                       seed=seed, device=self.device)
         texts = []
         for p, seq, m in zip(rows, steps, left, strict=True):
             texts.append(p + rep.decode_text([s[0] for s in seq[:m]]))
             if limits is not None and not (len(seq) <= m and seq[-1][0] == rep.eos):
-                draw.unfinished.add(texts[-1])  # stopped by its limit, not by the model
+                self.unfinished.add(texts[-1])  # stopped by its limit, not by the model
         return [texts[k * n:(k + 1) * n] for k in range(len(prefixes))]
 
-    draw.unfinished = set()
-    return draw
+    def check(self, texts: list[str]) -> dict[int, tuple[int, str]]:
+        found = abc2midi_check(texts)
+        found.update({i: (len(t), "no end marker within the draft's limit")
+                      for i, t in enumerate(texts) if t in self.unfinished})
+        return found
 
 
 def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
@@ -186,15 +191,15 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
     from tunesmith.io.midi import read_midi, write_midi
 
-    model, rep = checkpoint.model, checkpoint.representation
-    primer = _primer(opts)
-    draw = _drafts(model, rep, opts, keep=len(primer), device=next(model.parameters()).device)
-    texts = draw([primer], opts.num, opts.seed)[0]
+    model = checkpoint.model
+    drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
+    texts = drafts.first()
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ComposeResult(total=len(texts), label="tunes", count_valid=True)
     width = max(2, len(str(len(texts))))
     stems = [out_dir / f"tune_{i:0{width}d}" for i in range(1, len(texts) + 1)]
     titles = [f"tunesmith {i}" for i in range(1, len(texts) + 1)]
+    tunes: list[str] = [""] * len(texts)  # what each .abc file holds
     use_abc2midi = abc2midi.available()
 
     def finish(i: int, piece, pool, renders) -> None:
@@ -207,10 +212,9 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     def publish(indices, pool, renders) -> dict[int, tuple[int, str]]:
         """Write the tunes' .abc; convert with abc2midi and start rendering the ones it
         accepts. Returns the rejected ones: {index: (offset in model text, message)}."""
-        tunes = {i: as_tune_book_entry(texts[i], number=i + 1, title=titles[i])
-                 for i in indices}
-        for i, tune in tunes.items():
-            stems[i].with_suffix(".abc").write_text(tune)
+        for i in indices:
+            tunes[i] = as_tune_book_entry(texts[i], number=i + 1, title=titles[i])
+            stems[i].with_suffix(".abc").write_text(tunes[i])
             stems[i].with_suffix(".mid").unlink(missing_ok=True)
         if not use_abc2midi:
             return {}
@@ -238,13 +242,13 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
         renders = []
         rejected = publish(list(range(len(texts))), pool, renders)
         if rejected and opts.constrain:
-            texts = _repair(texts, rejected, len(primer), draw, opts, log)
+            texts = _repair(texts, rejected, drafts, opts, log)
             rejected = publish(sorted(rejected), pool, renders)
         for i in range(len(texts)) if not use_abc2midi else sorted(rejected):
             mid = stems[i].with_suffix(".mid")
             mid.unlink(missing_ok=True)
             try:  # music21 is more lenient than abc2midi: the tune may still play
-                piece = tune_to_piece(stems[i].with_suffix(".abc").read_text())
+                piece = tune_to_piece(tunes[i])
             except ValueError as e:
                 why = f"abc2midi: {rejected[i][1]}; music21: " if i in rejected else ""
                 result.errors.append(f"{stems[i].with_suffix('.abc')}: invalid ABC ({why}{e})")

@@ -80,6 +80,24 @@ def played_piece(text: str):
     return piece
 
 
+def tune_piece(text: str):
+    """The tune as abc2midi plays it (:func:`played_piece`) when abc2midi is installed and
+    accepts it, else as music21 reads it (no repeats). Raises ValueError with both
+    reasons when neither can."""
+    from tunesmith.io.abc import tune_to_piece
+
+    first = "abc2midi is not installed"
+    if available():
+        try:
+            return played_piece(text)
+        except ValueError as e:
+            first = str(e)
+    try:
+        return tune_to_piece(text)
+    except ValueError as e:
+        raise ValueError(f"{first}; music21: {e}") from None
+
+
 def error_offset(text: str, error: Abc2MidiError) -> int:
     """Where in ``text`` (as given to :func:`convert_all`: a full tune, or model text to
     which the check put an ``X:`` line in front) the error lies, as a character offset."""
