@@ -46,6 +46,16 @@ def test_convert_all_writes_the_midi_of_accepted_tunes(tmp_path):
     assert [n.pitch for n in read_midi(paths[0]).notes][:4] == [62, 64, 66, 67]  # D E F# G
 
 
+def test_a_tune_that_plays_too_long_is_rejected_at_its_end():
+    """Repeat signs that nest badly can make abc2midi play a sampled tune for half an
+    hour; with max_seconds such a tune is an error at its end (GOOD plays for 4 s)."""
+    assert abc2midi.convert_all([GOOD]) == {}
+    found = abc2midi.convert_all([GOOD], max_seconds=1)
+    assert list(found) == [0] and found[0].message.startswith("plays for 0:04, over")
+    assert abc2midi.error_offset(GOOD, found[0]) == len(GOOD)
+    assert abc2midi.convert_all([GOOD], max_seconds=60) == {}
+
+
 def test_compose_resamples_rejected_tunes_from_their_errors(tmp_path, capsys):
     """Seed 0 of the shipped model samples a tune abc2midi rejects (benchmarks/validity.py
     has the rates); compose resamples it, so every tune it writes converts."""

@@ -81,3 +81,30 @@ def test_the_seed_labs_tune_book_splits_into_its_804_tunes():
     assert len(tunes) == 804
     assert all(t.fields.get("K") and t.fields.get("M") for t in tunes)
     assert all(model_text(t).count("|") > 4 for t in tunes)  # the last one too
+
+
+
+def _score_with_repeat(times: int):
+    from music21 import bar, note, stream
+
+    part = stream.Part()
+    for pitches in (["C4", "D4"], ["E4", "F4"]):
+        m = stream.Measure()
+        for p in pitches:
+            m.append(note.Note(p, quarterLength=2))
+        part.append(m)
+    part.getElementsByClass(stream.Measure)[0].leftBarline = bar.Repeat(direction="start")
+    part.getElementsByClass(stream.Measure)[1].rightBarline = bar.Repeat(direction="end",
+                                                                         times=times)
+    return stream.Score([part])
+
+
+def test_repeats_are_played_unless_they_run_away_or_are_not_wanted():
+    from tunesmith.io.m21 import score_to_piece
+
+    played = [n.pitch for n in score_to_piece(_score_with_repeat(2)).notes]
+    assert played == [60, 62, 64, 65] * 2
+    written = [n.pitch for n in score_to_piece(_score_with_repeat(2), repeats=False).notes]
+    assert written == [60, 62, 64, 65]
+    # 10 times through is not a folk tune's repeat: the written order is kept
+    assert len(score_to_piece(_score_with_repeat(10)).notes) == 4

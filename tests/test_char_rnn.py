@@ -66,3 +66,29 @@ def test_padding_is_ignored_in_loss_and_count():
     x = torch.tensor([[1, 5, 6, 2, 0, 0]])
     out = model.loss({"inputs": x[:, :-1], "targets": x[:, 1:]})
     assert int(out["count"]) == 3
+
+
+def test_step_follows_the_weights_after_training_and_loading():
+    """step() keeps folded copies of the weights; an optimizer step or load_state_dict
+    must not leave it sampling from the old ones."""
+    torch.manual_seed(0)
+    model = CharRNN(CharRNNConfig(vocab_size=11, embedding_dim=8, hidden_size=16)).eval()
+    tokens = torch.randint(1, 11, (2, 6))
+
+    def agrees():
+        full, _ = model(tokens)
+        state = None
+        for t in range(6):
+            logits, state = model.step(tokens[:, t : t + 1], state)
+            if not torch.allclose(logits["token"], full[:, t], atol=1e-5):
+                return False
+        return True
+
+    assert agrees()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.loss({"inputs": tokens[:, :-1], "targets": tokens[:, 1:]})["loss"].backward()
+    opt.step()
+    assert agrees()
+    other = CharRNN(CharRNNConfig(vocab_size=11, embedding_dim=8, hidden_size=16))
+    model.load_state_dict(other.state_dict())
+    assert agrees()

@@ -91,6 +91,13 @@ class ComposeOptions:
     constrain: bool = True  # resample a tune from where abc2midi rejects it (if installed)
 
 
+# abc2midi plays repeats as written; a sampled tune whose repeat signs nest badly can
+# play for half an hour (seen: 25 minutes from 300 written notes). Longer than this,
+# compose rejects it and resamples it like a tune abc2midi refuses. Folk tunes played
+# with their repeats last 0.5-3 minutes.
+MAX_PLAYED_SECONDS = 300
+
+
 def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None) -> list[str]:
     """Sample ``opts.num`` tunes (model text: from the header fields after ``X:``).
 
@@ -102,7 +109,7 @@ def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None) -> li
     drafts = _Drafts(model, rep, opts, device)
     texts = drafts.first()
     if opts.constrain and abc2midi.available():
-        texts = _repair(texts, abc2midi_check(texts), drafts, opts, log)
+        texts = _repair(texts, drafts.check(texts), drafts, opts, log)
     return texts
 
 
@@ -120,11 +127,13 @@ def _repair(texts, rejected, drafts: _Drafts, opts, log) -> list[str]:
     return texts
 
 
-def abc2midi_check(texts: list[str]) -> dict[int, tuple[int, str]]:
-    """{index: (character offset of the error, abc2midi's message)} for rejected texts."""
+def abc2midi_check(texts: list[str], max_seconds: float | None = None
+                   ) -> dict[int, tuple[int, str]]:
+    """{index: (character offset of the error, abc2midi's message)} for rejected texts
+    (with ``max_seconds``, also those abc2midi plays for longer)."""
     from tunesmith.io import abc2midi
 
-    found = abc2midi.convert_all(texts)
+    found = abc2midi.convert_all(texts, max_seconds=max_seconds)
     return {i: (abc2midi.error_offset(texts[i], e), e.message) for i, e in found.items()}
 
 
@@ -170,7 +179,7 @@ class _Drafts:
         return [texts[k * n:(k + 1) * n] for k in range(len(prefixes))]
 
     def check(self, texts: list[str]) -> dict[int, tuple[int, str]]:
-        found = abc2midi_check(texts)
+        found = abc2midi_check(texts, MAX_PLAYED_SECONDS)
         found.update({i: (len(t), "no end marker within the draft's limit")
                       for i, t in enumerate(texts) if t in self.unfinished})
         return found
@@ -183,23 +192,26 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     ornaments and guitar chords) when it is installed, else from music21; a tune neither
     accepts stays as .abc, with the reason. The tunes abc2midi accepts at once are
     rendered (WAV on a thread pool: FluidSynth releases the GIL) while the rejected ones
-    are resampled from their errors (``opts.constrain``)."""
+    are resampled from their errors (``opts.constrain``). (Checking and rendering each
+    tune as soon as it was sampled was tried: on two cores it slowed the sampler, which
+    the resampling waits on, by more than it saved.)"""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tunesmith.families.output import ComposeResult, render_extras
+    from tunesmith.families.output import ComposeResult, render_extras, rendering_threads
     from tunesmith.io import abc2midi
     from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
     from tunesmith.io.midi import read_midi, write_midi
 
     model = checkpoint.model
     drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
-    texts = drafts.first()
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = ComposeResult(total=len(texts), label="tunes", count_valid=True)
-    width = max(2, len(str(len(texts))))
-    stems = [out_dir / f"tune_{i:0{width}d}" for i in range(1, len(texts) + 1)]
-    titles = [f"tunesmith {i}" for i in range(1, len(texts) + 1)]
-    tunes: list[str] = [""] * len(texts)  # what each .abc file holds
+    num = opts.num
+    texts: list[str] = [""] * num  # model text of each tune
+    result = ComposeResult(total=num, label="tunes", count_valid=True)
+    width = max(2, len(str(num)))
+    stems = [out_dir / f"tune_{i:0{width}d}" for i in range(1, num + 1)]
+    titles = [f"tunesmith {i}" for i in range(1, num + 1)]
+    tunes: list[str] = [""] * num  # what each .abc file holds
     use_abc2midi = abc2midi.available()
 
     def finish(i: int, piece, pool, renders) -> None:
@@ -211,7 +223,8 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
 
     def publish(indices, pool, renders) -> dict[int, tuple[int, str]]:
         """Write the tunes' .abc; convert with abc2midi and start rendering the ones it
-        accepts. Returns the rejected ones: {index: (offset in model text, message)}."""
+        accepts, the longest first (two threads finish together sooner that way).
+        Returns the rejected ones: {index: (offset in model text, message)}."""
         for i in indices:
             tunes[i] = as_tune_book_entry(texts[i], number=i + 1, title=titles[i])
             stems[i].with_suffix(".abc").write_text(tunes[i])
@@ -219,8 +232,9 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
         if not use_abc2midi:
             return {}
         found = abc2midi.convert_all([tunes[i] for i in indices],
-                                     [stems[i].with_suffix(".mid") for i in indices])
-        rejected = {}
+                                     [stems[i].with_suffix(".mid") for i in indices],
+                                     max_seconds=MAX_PLAYED_SECONDS)
+        rejected, accepted = {}, []
         for k, i in enumerate(indices):
             if k in found:
                 head = len(tunes[i]) - len(texts[i].rstrip("\n")) - 1
@@ -232,23 +246,28 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
             except TunesmithError as e:
                 rejected[i] = (len(texts[i]), str(e))
                 continue
-            if piece.notes:
-                finish(i, piece, pool, renders)
-            else:
+            if not piece.notes:
                 rejected[i] = (len(texts[i]), "no notes")
+            else:
+                accepted.append((piece.duration_seconds, i, piece))
+        for _, i, piece in sorted(accepted, key=lambda a: (-a[0], a[1])):
+            finish(i, piece, pool, renders)
         return rejected
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with rendering_threads(), ThreadPoolExecutor(max_workers=2) as pool:
         renders = []
-        rejected = publish(list(range(len(texts))), pool, renders)
+        texts = drafts.first()
+        rejected = publish(list(range(num)), pool, renders)
         if rejected and opts.constrain:
             texts = _repair(texts, rejected, drafts, opts, log)
             rejected = publish(sorted(rejected), pool, renders)
         for i in range(len(texts)) if not use_abc2midi else sorted(rejected):
             mid = stems[i].with_suffix(".mid")
             mid.unlink(missing_ok=True)
-            try:  # music21 is more lenient than abc2midi: the tune may still play
-                piece = tune_to_piece(tunes[i])
+            try:  # music21 is more lenient than abc2midi: the tune may still play. In
+                # its written order: abc2midi found its marks malformed, and music21's
+                # expansion of malformed repeats took 13 s for one sampled tune
+                piece = tune_to_piece(tunes[i], repeats=not use_abc2midi)
             except ValueError as e:
                 why = f"abc2midi: {rejected[i][1]}; music21: " if i in rejected else ""
                 result.errors.append(f"{stems[i].with_suffix('.abc')}: invalid ABC ({why}{e})")

@@ -3,6 +3,9 @@ beside each piece's MIDI (WAV on a thread pool, piano-roll PNG)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +23,21 @@ class ComposeResult:
     def summary(self) -> str:
         valid = f", {self.valid} valid" if self.count_valid else ""
         return f"{self.total} {self.label}{valid}"
+
+
+@contextmanager
+def rendering_threads(interval: float = 2e-4) -> Iterator[None]:
+    """Let the WAV threads have the GIL when they need it: pyfluidsynth's render loop
+    takes it once per block of samples, and while the main thread runs Python (the
+    sampler, a music21 parse) each take waits up to the interpreter's switch interval
+    (5 ms by default). Measured in ``compose``: a 17 s tune rendered in 1.0 s beside the
+    resampler at 5 ms, in 0.2 s at 0.2 ms."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(interval)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 def render_extras(piece, stem: Path, opts, pool, title: str) -> tuple[list, list[Path]]:
@@ -48,7 +66,7 @@ def write_pieces(pieces, out_dir: Path, opts, log) -> ComposeResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ComposeResult(total=len(pieces))
     width = max(2, len(str(len(pieces))))
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with rendering_threads(), ThreadPoolExecutor(max_workers=2) as pool:
         renders = []
         for i, piece in enumerate(pieces, 1):
             stem = out_dir / f"piece_{i:0{width}d}"

@@ -147,8 +147,9 @@ def as_tune_book_entry(text: str, number: int = 1, title: str = "") -> str:
     return head + text.rstrip("\n") + "\n"
 
 
-def tune_to_piece(text: str) -> Piece:
-    """Parse one tune with music21 into a Piece (``source_text`` keeps the ABC).
+def tune_to_piece(text: str, repeats: bool = True) -> Piece:
+    """Parse one tune with music21 into a Piece (``source_text`` keeps the ABC); with
+    ``repeats=False`` in the written order (expanding badly nested repeats is slow).
 
     Raises :class:`ValueError` with music21's reason when the text does not parse, or when
     its notes last less than one bar (music21 accepts a lot of junk silently).
@@ -161,7 +162,7 @@ def tune_to_piece(text: str) -> Piece:
         text = as_tune_book_entry(text)
     try:
         score = converter.parse(text, format="abc")
-        piece = score_to_piece(score)
+        piece = score_to_piece(score, repeats=repeats)
     except Exception as e:  # noqa: BLE001 - music21 raises many unrelated types
         raise ValueError(_one_line(e)) from None
     if not piece.notes:

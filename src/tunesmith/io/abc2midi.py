@@ -40,11 +40,13 @@ def abc2midi_errors(texts: list[str]) -> dict[int, str]:
     return {i: e.message for i, e in convert_all(texts).items()}
 
 
-def convert_all(texts: list[str], midi_paths: list[Path] | None = None
-                ) -> dict[int, Abc2MidiError]:
+def convert_all(texts: list[str], midi_paths: list[Path] | None = None,
+                max_seconds: float | None = None) -> dict[int, Abc2MidiError]:
     """Run abc2midi on each text (model text or full tune), two at a time; write the
     MIDI of text ``i`` to ``midi_paths[i]`` when given (even for a rejected text, if
-    abc2midi wrote one). Returns {index: first error} for the texts it rejects."""
+    abc2midi wrote one). Returns {index: first error} for the texts it rejects; with
+    ``max_seconds``, also for those it plays for longer (as an error at the tune's end:
+    repeat signs that nest badly can make 300 written notes play for 25 minutes)."""
     from concurrent.futures import ThreadPoolExecutor
 
     if not available():
@@ -53,7 +55,7 @@ def convert_all(texts: list[str], midi_paths: list[Path] | None = None
         with ThreadPoolExecutor(max_workers=2) as pool:
             found = pool.map(
                 lambda i: (i, _convert(i, texts[i], Path(tmp),
-                                       midi_paths[i] if midi_paths else None)),
+                                       midi_paths[i] if midi_paths else None, max_seconds)),
                 range(len(texts)))
             return {i: error for i, error in found if error is not None}
 
@@ -110,7 +112,8 @@ def error_offset(text: str, error: Abc2MidiError) -> int:
     return sum(len(ln) + 1 for ln in lines[:index]) + min(error.char, len(lines[index]))
 
 
-def _convert(index: int, text: str, tmp: Path, midi: Path | None) -> Abc2MidiError | None:
+def _convert(index: int, text: str, tmp: Path, midi: Path | None,
+             max_seconds: float | None = None) -> Abc2MidiError | None:
     if not text.lstrip().startswith("X:"):
         text = as_tune_book_entry(text)
     src = tmp / f"t{index}.abc"
@@ -119,11 +122,29 @@ def _convert(index: int, text: str, tmp: Path, midi: Path | None) -> Abc2MidiErr
     out = subprocess.run(["abc2midi", src.name, "-o", out_mid.name], cwd=tmp,
                          capture_output=True, encoding="utf-8", errors="replace", timeout=60)
     src.unlink()
-    if midi is not None and out_mid.exists():
-        shutil.move(out_mid, midi)
-    out_mid.unlink(missing_ok=True)
+    error = None
     for ln in (out.stdout + out.stderr).splitlines():
         m = _ERROR.match(ln)
         if m:
-            return Abc2MidiError(m.group(3).strip(), int(m.group(1)), int(m.group(2)))
-    return None
+            error = Abc2MidiError(m.group(3).strip(), int(m.group(1)), int(m.group(2)))
+            break
+    if error is None and max_seconds is not None and out_mid.exists():
+        error = _too_long(out_mid, max_seconds, text)
+    if midi is not None and out_mid.exists():
+        shutil.move(out_mid, midi)
+    out_mid.unlink(missing_ok=True)
+    return error
+
+
+def _too_long(mid: Path, max_seconds: float, text: str) -> Abc2MidiError | None:
+    from tunesmith.io.midi import read_midi
+
+    try:
+        seconds = read_midi(mid).duration_seconds
+    except TunesmithError:
+        return None  # the caller reads the file and reports it
+    if seconds <= max_seconds:
+        return None
+    minutes, rest = divmod(round(seconds), 60)
+    return Abc2MidiError(f"plays for {minutes}:{rest:02d}, over {max_seconds / 60:g} minutes "
+                         "(repeats that run away)", text.count("\n") + 2, 0)

@@ -37,7 +37,7 @@ def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = Non
     """Synthesise ``piece`` to a 16-bit stereo WAV file, peak-normalised to -1 dBFS.
 
     FluidSynth plays the piece's MIDI file through its own player and file renderer (what
-    ``fluidsynth -F`` does): one synthesiser for all channels, in blocks of 4,096 samples.
+    ``fluidsynth -F`` does): one synthesiser for all channels, in blocks of 8,192 samples.
     pretty_midi's ``fluidsynth()`` renders every instrument with its own synthesiser over
     the whole length and feeds events from Python; this is 2x faster (0.25 s against
     0.5 s for 24 s of a three-track abc2midi file)."""
@@ -56,9 +56,15 @@ def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = Non
         mid = write_midi(piece, Path(tmp) / "piece.mid")
         raw = Path(tmp) / "piece.raw"
         with _CREATE:  # two synthesisers created at once race on FluidSynth's globals
-            synth = fluidsynth.Synth(samplerate=float(sample_rate), **{
-                "audio.period-size": 4096, "audio.file.type": "raw",
-                "audio.file.format": "float", "audio.file.endian": "little"})
+            # A Piece's MIDI file has no controller changes, so the chorus unit (CC 93)
+            # only ever processes silence: off, the output is bit-identical and 10%
+            # faster; so are 16 MIDI channels instead of pyfluidsynth's 256. Blocks are
+            # FluidSynth's largest (8,192 samples): pyfluidsynth's render loop takes the
+            # GIL once per block, and a busy main thread makes each take wait.
+            synth = fluidsynth.Synth(samplerate=float(sample_rate), channels=16, **{
+                "audio.period-size": 8192, "audio.file.type": "raw",
+                "audio.file.format": "float", "audio.file.endian": "little",
+                "synth.chorus.active": 0})
             loaded = synth.sfload(str(sf), update_midi_preset=1)  # no program change: piano
         try:
             if loaded < 0:

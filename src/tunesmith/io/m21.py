@@ -5,18 +5,22 @@ from __future__ import annotations
 from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Track
 
 
-def score_to_piece(score) -> Piece:
+def score_to_piece(score, repeats: bool = True) -> Piece:
     """Convert a parsed music21 score. Repeats are expanded when music21 can (so audio
-    plays what a musician would); ties are merged; grace notes (no duration) are skipped.
+    plays what a musician would), unless that makes it over 4x as long or
+    ``repeats`` is False; ties are merged; grace notes (no duration) are skipped.
 
     The score is modified in place (ties merged): pass one you own. Both steps copy the
     whole score in music21 otherwise, which was most of the time of a compose run."""
     from music21 import bar, key, meter, stream
 
-    if score.recurse().getElementsByClass(bar.Repeat).first() is not None:
+    if repeats and score.recurse().getElementsByClass(bar.Repeat).first() is not None:
         try:
             expanded = score.expandRepeats()
-            if expanded.recurse().notes:
+            written = len(score.recurse().notes)
+            # well-formed repeats (and endings, da capo) play a passage a few times at
+            # most; more means repeat marks that nest badly: keep the written order
+            if 0 < len(expanded.recurse().notes) <= 4 * written:
                 score = expanded
         except Exception:  # noqa: BLE001 - malformed repeat marks: keep the written order
             pass

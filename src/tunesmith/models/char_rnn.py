@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import lstm_step, rnn_read
+from tunesmith.models.layers import cached, input_gate_table, lstm_step, lstm_weights, rnn_read
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -84,10 +84,16 @@ class CharRNN(nn.Module):
         """inputs (B, 1 head) ids of the last token -> ({"token": logits (B, V)}, state).
 
         For an LSTM the cell is computed by :func:`~tunesmith.models.layers.lstm_step`
-        (fast at batch 1; the state keeps nn.LSTM's layout)."""
+        (fast at batch 1; the state keeps nn.LSTM's layout), with the embedding folded
+        into the input gates (a table lookup instead of embedding and a matmul). For
+        sampling: no gradients flow through step()."""
         if self.config.cell != "lstm":
             logits, state = self(inputs[:, :1], state)  # (B, 1, V)
             return {"token": logits[:, 0]}, state
-        x = self.embed(inputs[:, 0])  # (B, E); dropout is off in eval, and step() is for eval
-        y, state = lstm_step(self.rnn, x, state)
-        return {"token": self.head(y)}, state
+        layers, table, head_t = cached(self, "_step_cache", self._step_weights)
+        y, state = lstm_step(layers, None, state, gates=F.embedding(inputs[:, 0], table))
+        return {"token": torch.addmm(self.head.bias, y, head_t)}, state
+
+    def _step_weights(self):
+        return (lstm_weights(self.rnn), input_gate_table(self.rnn, [self.embed])[0],
+                self.head.weight.t().contiguous())

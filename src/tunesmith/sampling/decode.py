@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 
 from tunesmith.sampling.filters import SamplingSettings, filtered
@@ -51,8 +52,7 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     ragged = any(p is not primers[0] and list(p) != list(primers[0]) for p in primers)
     if ragged and (constraint is not None or not hasattr(model, "prime")):
         raise ValueError("one primer per sequence needs a model with prime() and no constraint")
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(seed if seed is not None else secrets.randbits(63))
+    noise = GumbelNoise(num, seed)
     per_head = {h: settings[h] if isinstance(settings, Mapping) else settings for h in heads}
     plain = SamplingSettings()
     banned_ids = {h: torch.tensor(sorted(set(ids)))
@@ -76,41 +76,91 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
                 constraint.update(step_ids.cpu())
             logits, state = model.step(step_ids, state)
     order = list(constraint.order) if constraint is not None else list(heads)
+    sizes = [logits[h].shape[-1] for h in heads]
+    noise.start(sizes, {heads.index(h): ids for h, ids in dict(banned).items()}, max_steps)
     out = []  # one (B, H) tensor per step: no buffer of max_steps, which may be huge
     done = torch.zeros(num, dtype=torch.bool)
     length = torch.full((num,), max_steps, dtype=torch.long)
-    sizes = [logits[h].shape[-1] for h in heads]
+    stop_head = heads.index(stop[0]) if stop is not None else None
     for t in range(max_steps):
-        # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits). One
-        # noise tensor for all heads costs a few ops per step; torch.multinomial costs
-        # ~85 us per call on CPU, most of the sampler's time at batch 1.
-        noise = -torch.log(-torch.log(torch.rand(num, sum(sizes), generator=gen)))
-        noise_at = dict(zip(heads, noise.split(sizes, dim=-1), strict=True))
+        draw = noise.next()  # one Gumbel tensor per head, banned ids at -inf
         picks = {}
         for h in order:
-            lg = logits[h].float().cpu()
-            if h in banned_ids:
+            lg = logits[h]
+            if lg.dtype != torch.float32 or lg.device.type != "cpu":
+                lg = lg.float().cpu()
+            if h in banned_ids and (constraint is not None or per_head[h] != plain):
+                # before filtering, as the noise's -inf comes only after: top-k / top-p
+                # then choose among the allowed ids
                 lg = lg.index_fill(-1, banned_ids[h], float("-inf"))
             if constraint is not None:
                 lg = constraint.mask(h, lg, picks)
             if per_head[h] != plain:
                 lg = filtered(lg, per_head[h])
-            picks[h] = (lg + noise_at[h]).argmax(-1)
-        ids = torch.stack([picks[h] for h in heads], dim=-1)  # (B, H)
+            picks[h] = (lg + draw[heads.index(h)]).argmax(-1)
+        ids = (picks[heads[0]][:, None] if len(heads) == 1
+               else torch.stack([picks[h] for h in heads], dim=-1))  # (B, H)
         if constraint is not None:
             constraint.update(ids)
         out.append(ids)
-        if stop is not None or until is not None:
-            hit = torch.zeros(num, dtype=torch.bool)
+        if until is not None:
+            hit = until(ids).cpu()
             if stop is not None:
-                hit |= ids[:, heads.index(stop[0])] == stop[1]
-            if until is not None:
-                hit |= until(ids).cpu()
+                hit |= ids[:, stop_head] == stop[1]
             hit &= ~done
             length[hit] = t + 1
             done |= hit
             if bool(done.all()):
                 break
+        elif stop is not None:  # lengths are read off the output at the end
+            done |= ids[:, stop_head] == stop[1]
+            if t % 8 == 7 and bool(done.all()):  # a few steps past the last stop: cheap
+                break
         logits, state = model.step(ids.to(device), state)
     steps = torch.stack(out, dim=1)  # (B, T, H)
+    if until is None and stop is not None:
+        length = _lengths(steps, stop_head, stop[1], max_steps)
     return [steps[i, : int(length[i])].tolist() for i in range(num)]
+
+
+def _lengths(steps: torch.Tensor, head: int, stop: int, max_steps: int) -> torch.Tensor:
+    """Each row's length up to and with its first stop token (max_steps without one)."""
+    hits = steps[:, :, head] == stop  # (B, T)
+    first = hits.int().argmax(1) + 1
+    return torch.where(hits.any(1), first, torch.full_like(first, max_steps))
+
+
+class GumbelNoise:
+    """Gumbel noise for the Gumbel-max draw, made a chunk of steps at a time:
+    argmax(logits + G) with G = -log(-log(U)) is a draw from softmax(logits).
+
+    Why not torch.multinomial or torch.rand per step: on CPU multinomial costs ~85 us per
+    call, and torch's Mersenne Twister fills ~70 M floats/s, most of a batch-64 step;
+    numpy's PCG64 fills float32 ~10x faster. Ids a head must never produce (padding, the
+    start token) get -inf noise, so banning them costs nothing per step."""
+
+    def __init__(self, num: int, seed: int | None):
+        self.num = num
+        self.rng = np.random.default_rng(seed if seed is not None else secrets.randbits(63))
+
+    def start(self, sizes: Sequence[int], banned: Mapping[int, Sequence[int]],
+              max_steps: int) -> None:
+        self.sizes, self.total = list(sizes), sum(sizes)
+        self.banned = torch.tensor(sorted({sum(self.sizes[:k]) + i
+                                           for k, ids in banned.items() for i in ids}),
+                                   dtype=torch.long)
+        # ~16 MB of noise at most per chunk; short runs make no more than they use
+        self.chunk = max(1, min(64, max_steps, (1 << 22) // max(1, self.num * self.total)))
+        self.left, self.buf = 0, None
+
+    def next(self) -> list[torch.Tensor]:
+        if self.left == 0:
+            u = self.rng.random((self.chunk, self.num, self.total), dtype=np.float32)
+            g = torch.from_numpy(u).log_().neg_().log_().neg_()
+            if len(self.banned):
+                g.index_fill_(-1, self.banned, float("-inf"))
+            self.buf = [part.unbind(0) for part in g.split(self.sizes, dim=-1)]
+            self.left = self.chunk
+        k = self.chunk - self.left
+        self.left -= 1
+        return [part[k] for part in self.buf]
