@@ -205,8 +205,8 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     model = checkpoint.model
     drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
     out_dir.mkdir(parents=True, exist_ok=True)
-    num = opts.num
-    texts: list[str] = [""] * num  # model text of each tune
+    texts = drafts.first()
+    num = len(texts)
     result = ComposeResult(total=num, label="tunes", count_valid=True)
     width = max(2, len(str(num)))
     stems = [out_dir / f"tune_{i:0{width}d}" for i in range(1, num + 1)]
@@ -232,19 +232,21 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
         if not use_abc2midi:
             return {}
         found = abc2midi.convert_all([tunes[i] for i in indices],
-                                     [stems[i].with_suffix(".mid") for i in indices],
-                                     max_seconds=MAX_PLAYED_SECONDS)
+                                     [stems[i].with_suffix(".mid") for i in indices])
         rejected, accepted = {}, []
         for k, i in enumerate(indices):
-            if k in found:
+            error = found.get(k)
+            if error is None:
+                try:
+                    piece = read_midi(stems[i].with_suffix(".mid"))
+                except TunesmithError as e:
+                    rejected[i] = (len(texts[i]), str(e))
+                    continue
+                error = abc2midi.overlong(piece.duration_seconds, MAX_PLAYED_SECONDS, tunes[i])
+            if error is not None:
                 head = len(tunes[i]) - len(texts[i].rstrip("\n")) - 1
-                offset = max(0, abc2midi.error_offset(tunes[i], found[k]) - head)
-                rejected[i] = (offset, found[k].message)
-                continue
-            try:
-                piece = read_midi(stems[i].with_suffix(".mid"))
-            except TunesmithError as e:
-                rejected[i] = (len(texts[i]), str(e))
+                offset = max(0, abc2midi.error_offset(tunes[i], error) - head)
+                rejected[i] = (offset, error.message)
                 continue
             if not piece.notes:
                 rejected[i] = (len(texts[i]), "no notes")
@@ -256,7 +258,6 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
 
     with rendering_threads(), ThreadPoolExecutor(max_workers=2) as pool:
         renders = []
-        texts = drafts.first()
         rejected = publish(list(range(num)), pool, renders)
         if rejected and opts.constrain:
             texts = _repair(texts, rejected, drafts, opts, log)

@@ -52,7 +52,6 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     ragged = any(p is not primers[0] and list(p) != list(primers[0]) for p in primers)
     if ragged and (constraint is not None or not hasattr(model, "prime")):
         raise ValueError("one primer per sequence needs a model with prime() and no constraint")
-    noise = GumbelNoise(num, seed)
     per_head = {h: settings[h] if isinstance(settings, Mapping) else settings for h in heads}
     plain = SamplingSettings()
     banned_ids = {h: torch.tensor(sorted(set(ids)))
@@ -76,14 +75,13 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
                 constraint.update(step_ids.cpu())
             logits, state = model.step(step_ids, state)
     order = list(constraint.order) if constraint is not None else list(heads)
-    sizes = [logits[h].shape[-1] for h in heads]
-    noise.start(sizes, {heads.index(h): ids for h, ids in dict(banned).items()}, max_steps)
+    noise = GumbelNoise(num, {h: logits[h].shape[-1] for h in heads}, banned, max_steps, seed)
     out = []  # one (B, H) tensor per step: no buffer of max_steps, which may be huge
     done = torch.zeros(num, dtype=torch.bool)
     length = torch.full((num,), max_steps, dtype=torch.long)
     stop_head = heads.index(stop[0]) if stop is not None else None
     for t in range(max_steps):
-        draw = noise.next()  # one Gumbel tensor per head, banned ids at -inf
+        draw = noise.next()  # {head: Gumbel noise (B, C)}, banned ids at -inf
         picks = {}
         for h in order:
             lg = logits[h]
@@ -97,7 +95,7 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
                 lg = constraint.mask(h, lg, picks)
             if per_head[h] != plain:
                 lg = filtered(lg, per_head[h])
-            picks[h] = (lg + draw[heads.index(h)]).argmax(-1)
+            picks[h] = (lg + draw[h]).argmax(-1)
         ids = (picks[heads[0]][:, None] if len(heads) == 1
                else torch.stack([picks[h] for h in heads], dim=-1))  # (B, H)
         if constraint is not None:
@@ -139,28 +137,28 @@ class GumbelNoise:
     numpy's PCG64 fills float32 ~10x faster. Ids a head must never produce (padding, the
     start token) get -inf noise, so banning them costs nothing per step."""
 
-    def __init__(self, num: int, seed: int | None):
-        self.num = num
+    def __init__(self, num: int, sizes: Mapping[str, int],
+                 banned: Mapping[str, Sequence[int]], max_steps: int, seed: int | None):
         self.rng = np.random.default_rng(seed if seed is not None else secrets.randbits(63))
-
-    def start(self, sizes: Sequence[int], banned: Mapping[int, Sequence[int]],
-              max_steps: int) -> None:
-        self.sizes, self.total = list(sizes), sum(sizes)
-        self.banned = torch.tensor(sorted({sum(self.sizes[:k]) + i
-                                           for k, ids in banned.items() for i in ids}),
-                                   dtype=torch.long)
+        self.num, self.sizes = num, dict(sizes)
+        widths = list(self.sizes.values())
+        starts = dict(zip(self.sizes, np.cumsum([0, *widths[:-1]]).tolist(), strict=True))
+        self.banned = torch.tensor(sorted({starts[h] + i for h, ids in dict(banned).items()
+                                           for i in ids}), dtype=torch.long)
         # ~16 MB of noise at most per chunk; short runs make no more than they use
-        self.chunk = max(1, min(64, max_steps, (1 << 22) // max(1, self.num * self.total)))
-        self.left, self.buf = 0, None
+        total = sum(self.sizes.values())
+        self.chunk = max(1, min(64, max_steps, (1 << 22) // max(1, num * total)))
+        self.steps: list[dict[str, torch.Tensor]] = []
 
-    def next(self) -> list[torch.Tensor]:
-        if self.left == 0:
-            u = self.rng.random((self.chunk, self.num, self.total), dtype=np.float32)
-            g = torch.from_numpy(u).log_().neg_().log_().neg_()
+    def next(self) -> dict[str, torch.Tensor]:
+        if not self.steps:
+            shape = (self.chunk, self.num, sum(self.sizes.values()))
+            g = torch.from_numpy(self.rng.random(shape, dtype=np.float32))
+            g = g.log_().neg_().log_().neg_()
             if len(self.banned):
                 g.index_fill_(-1, self.banned, float("-inf"))
-            self.buf = [part.unbind(0) for part in g.split(self.sizes, dim=-1)]
-            self.left = self.chunk
-        k = self.chunk - self.left
-        self.left -= 1
-        return [part[k] for part in self.buf]
+            parts = g.split(list(self.sizes.values()), dim=-1)
+            self.steps = [dict(zip(self.sizes, step, strict=True))
+                          for step in zip(*(p.unbind(0) for p in parts), strict=True)]
+            self.steps.reverse()  # pop() from the end hands them out in order
+        return self.steps.pop()
