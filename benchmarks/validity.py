@@ -9,6 +9,7 @@ prints two shares:
 The most common failure reasons are listed below the figures.
 
     python benchmarks/validity.py [--model DIR] [--num 200] [--seed 0] [--temperature 1.0]
+                                  [--cuts 1]
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--cuts", type=int, default=1,
+                    help="resampling attempts from a cut before a tune is drawn afresh "
+                         "(compose uses 1; each further one cuts a line further back)")
     args = ap.parse_args()
 
     ckpt = load_checkpoint(args.model)
@@ -43,7 +47,8 @@ def main() -> None:
         texts = fam.sample_texts(ckpt.model, ckpt.representation,
                                  fam.ComposeOptions(num=args.num, seed=args.seed,
                                                     temperature=args.temperature,
-                                                    constrain=constrain), log=print)
+                                                    constrain=constrain, cuts=args.cuts),
+                                 log=print)
         report(name, texts, args.temperature, time.perf_counter() - t0)
 
 

@@ -38,3 +38,18 @@ def test_wav_has_sound_for_the_piece_duration(tmp_path):
 
 def test_pianoroll_png(tmp_path):
     assert write_pianoroll_png(PIECE, tmp_path / "p.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("active", [True, False])
+def test_while_wavs_render_torch_uses_one_thread_and_the_gil_goes_round_fast(active):
+    import sys
+
+    import torch
+
+    from tunesmith.families.output import rendering_threads
+
+    before = torch.get_num_threads(), sys.getswitchinterval()
+    with rendering_threads(active):
+        inside = torch.get_num_threads(), sys.getswitchinterval()
+    assert (torch.get_num_threads(), sys.getswitchinterval()) == before
+    assert inside == ((1, pytest.approx(2e-4)) if active else before)

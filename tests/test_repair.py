@@ -44,6 +44,7 @@ def test_rejected_texts_are_resampled_and_accepted_ones_kept():
     assert not check(out)
     assert out[1].startswith("K:Dab") and out[2].startswith("K:D")  # resampled from the x
     assert (report.rejected, report.repaired, report.still_invalid) == (2, 2, {})
+    assert report.restarted <= report.repaired
     assert report.drafts >= 8
     assert resample_invalid(texts, keep=3, check=check, draw=drafts(0.1), seed=1,
                             attempts=6)[0] == out
@@ -64,9 +65,29 @@ def test_a_checker_that_always_rejects_stops_after_the_attempts():
         return {i: (len(t), "no") for i, t in enumerate(texts)}
 
     out, report = resample_invalid(["ab"], keep=0, check=never, draw=drafts(0.0),
-                                   drafts=3, attempts=2)
+                                   drafts=3, attempts=2, restart=False)
     assert calls == [1, 3, 3] and report.still_invalid == {0: "no"}
     assert len(out) == 1
+
+
+def test_when_the_cuts_fail_the_text_is_drawn_afresh_from_the_primer():
+    prefixes = []
+
+    def draw(texts, n, seed, limits):
+        prefixes.append(texts)
+        return drafts(0.0)(texts, n, seed, limits)
+
+    def rejects_until_restart(texts):  # an error at the end, caused by the first line
+        return {i: (len(t) - 1, "zz") for i, t in enumerate(texts) if "zz" in t}
+
+    text = "K:D\nzz\nab\nab"
+    out, report = resample_invalid([text], keep=3, check=rejects_until_restart, draw=draw,
+                                   attempts=2)
+    assert prefixes[0] == [text[:-1]]  # at the error, then at its line's start
+    assert prefixes[1][0].startswith("K:D\nzz\nab\n") and prefixes[1][0].endswith("\n")
+    assert prefixes[2] == ["K:D"]  # then afresh from the primer
+    assert (report.repaired, report.restarted, report.by_attempt) == (1, 1, [0, 0, 1])
+    assert out[0].startswith("K:D") and "zz" not in out[0]
 
 
 @pytest.mark.parametrize("p_x", [0.05, 0.3])
@@ -74,7 +95,8 @@ def test_kept_drafts_are_the_first_passing_draft_in_draw_order(p_x):
     """Rejection sampling: the kept continuation is the first accepted one of its batch."""
     texts = ["abx"]
     draw = drafts(p_x)
-    out, _ = resample_invalid(texts, keep=0, check=check, draw=draw, seed=5, attempts=1)
+    out, _ = resample_invalid(texts, keep=0, check=check, draw=draw, seed=5, attempts=1,
+                              restart=False)
     batch = draw(["ab"], 4, draft_seed(5, 0), [200])[0]
     passing = [c for c in batch if "x" not in c]
     assert out[0] == (passing[0] if passing else max(batch, key=lambda c: c.find("x")))

@@ -89,6 +89,7 @@ class ComposeOptions:
     png: bool = False
     soundfont: str | None = None
     constrain: bool = True  # resample a tune from where abc2midi rejects it (if installed)
+    cuts: int = 1  # resampling attempts from a cut before drawing a tune afresh
 
 
 # abc2midi plays repeats as written; a sampled tune whose repeat signs nest badly can
@@ -120,10 +121,14 @@ def _repair(texts, rejected, drafts: _Drafts, opts, log) -> list[str]:
 
     seed = opts.seed if opts.seed is not None else secrets.randbits(31)
     texts, report = resample_invalid(texts, keep=drafts.keep, check=drafts.check,
-                                     draw=drafts, seed=seed, rejected=rejected)
+                                     draw=drafts, seed=seed, rejected=rejected,
+                                     attempts=opts.cuts)
     if log is not None and report.rejected:
+        cuts = report.by_attempt[:opts.cuts]
+        per_cut = f" (per cut: {', '.join(map(str, cuts))})" if len(cuts) > 1 else ""
         log(f"abc2midi rejected {report.rejected} of {len(texts)} tunes; {report.repaired} "
-            f"resampled from the error ({report.drafts} drafts)")
+            f"resampled: {report.repaired - report.restarted} from the error{per_cut}, "
+            f"{report.restarted} afresh ({report.drafts} drafts)")
     return texts
 
 
@@ -256,7 +261,7 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
             finish(i, piece, pool, renders)
         return rejected
 
-    with rendering_threads(), ThreadPoolExecutor(max_workers=2) as pool:
+    with rendering_threads(opts.wav), ThreadPoolExecutor(max_workers=2) as pool:
         renders = []
         rejected = publish(list(range(num)), pool, renders)
         if rejected and opts.constrain:

@@ -26,18 +26,31 @@ class ComposeResult:
 
 
 @contextmanager
-def rendering_threads(interval: float = 2e-4) -> Iterator[None]:
-    """Let the WAV threads have the GIL when they need it: pyfluidsynth's render loop
-    takes it once per block of samples, and while the main thread runs Python (the
-    sampler, a music21 parse) each take waits up to the interpreter's switch interval
-    (5 ms by default). Measured in ``compose``: a 17 s tune rendered in 1.0 s beside the
-    resampler at 5 ms, in 0.2 s at 0.2 ms."""
-    old = sys.getswitchinterval()
+def rendering_threads(active: bool = True, interval: float = 2e-4) -> Iterator[None]:
+    """While WAV threads render (``active``):
+
+    - the GIL goes round faster: pyfluidsynth's render loop takes it once per block of
+      samples, and while the main thread runs Python (the sampler, a music21 parse) each
+      take waits up to the interpreter's switch interval (5 ms by default). Measured in
+      ``compose``: a 17 s tune rendered in 1.0 s beside the resampler at 5 ms, in 0.2 s
+      at 0.2 ms;
+    - torch computes on one thread: with both cores busy rendering, torch's two-thread
+      ops wait for a descheduled thread at every step. A batch-8 step of the shipped
+      ABC model beside two renders: 1.5-2.1 ms on two threads, 0.8-1.5 ms on one (0.46
+      and 0.61 ms with the cores free)."""
+    if not active:
+        yield
+        return
+    import torch
+
+    old, threads = sys.getswitchinterval(), torch.get_num_threads()
     sys.setswitchinterval(interval)
+    torch.set_num_threads(1)
     try:
         yield
     finally:
         sys.setswitchinterval(old)
+        torch.set_num_threads(threads)
 
 
 def render_extras(piece, stem: Path, opts, pool, title: str) -> tuple[list, list[Path]]:
@@ -66,7 +79,7 @@ def write_pieces(pieces, out_dir: Path, opts, log) -> ComposeResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ComposeResult(total=len(pieces))
     width = max(2, len(str(len(pieces))))
-    with rendering_threads(), ThreadPoolExecutor(max_workers=2) as pool:
+    with rendering_threads(opts.wav), ThreadPoolExecutor(max_workers=2) as pool:
         renders = []
         for i, piece in enumerate(pieces, 1):
             stem = out_dir / f"piece_{i:0{width}d}"

@@ -96,8 +96,18 @@ def rnn_read(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, state=None
     output at its own last step (B, H) and the state there (in the RNN's layout)."""
     from torch.nn.utils.rnn import pack_padded_sequence
 
+    rows = None  # equal rows (several drafts continue one prefix) are read once
+    if state is None and len(x) > 1 and not x.requires_grad:
+        key = torch.cat([lengths.to(x)[:, None], x.flatten(1)], 1)
+        unique, rows = torch.unique(key, dim=0, return_inverse=True)
+        if len(unique) < len(x):
+            x, lengths = unique[:, 1:].view(-1, *x.shape[1:]), unique[:, 0].long()
+        else:
+            rows = None
     packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
     _, state = rnn(packed, state)  # the state comes back in the batch's own order
+    if rows is not None:
+        state = tuple(s[:, rows] for s in state) if isinstance(state, tuple) else state[:, rows]
     h = state[0] if isinstance(state, tuple) else state  # (layers, B, H)
     return h[-1], state  # the top layer's state is its output at each row's last step
 

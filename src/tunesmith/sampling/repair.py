@@ -5,9 +5,19 @@ continued again from there, several drafts at once; the first draft (in draw ord
 the checker accepts is kept. Among independent drafts the first accepted one is an exact
 draw from the model's continuations *given that the whole text passes*: rejection
 sampling, so the model's own distribution decides what comes instead, not a hand-written
-fix. When no draft passes, the cut moves back a line (the cause may lie before where the
-checker noticed it: an unclosed repeat is reported at the end of the tune). The part of
-a text the user gave (the primer) is never changed.
+fix. When no draft passes, the cut moves back a line per further attempt (the cause may
+lie before where the checker noticed it: an unclosed repeat is reported at the end of the
+tune), and when the cuts are used up the text is drawn afresh from the primer
+(``restart``): rejection sampling of the whole text. The part of a text the user gave
+(the primer) is never changed.
+
+The defaults (one cut, then afresh) come from 117 abc2midi rejections among 600 sampled
+folk tunes (seeds 0-2) with three cuts and a restart: the cut at the error fixed 66 of
+117, the line's start 24 of the 51 left, one line back only 3 of 27, and drawing afresh
+all 24 it was given. Each attempt is a batch the next one waits for; drawing afresh
+costs about what a cut does (a folk tune is a few hundred characters) and nearly always
+passes (4 drafts, each valid ~80% of the time), and it is the exact draw from the model
+given validity, where a cut keeps the part of the rejected text before it.
 
 This is model- and format-agnostic: ``draw`` continues prefixes, ``check`` finds errors.
 """
@@ -22,6 +32,8 @@ from dataclasses import dataclass, field
 class RepairReport:
     rejected: int = 0  # texts the checker rejected at first
     repaired: int = 0  # of those, texts that pass after resampling
+    restarted: int = 0  # of those, texts drawn afresh from the primer
+    by_attempt: list[int] = field(default_factory=list)  # repaired per attempt, in order
     drafts: int = 0  # continuations drawn in all
     still_invalid: dict[int, str] = field(default_factory=dict)  # index -> last error
 
@@ -50,7 +62,7 @@ def draft_seed(seed: int, attempt: int) -> int:
 def resample_invalid(texts: Sequence[str], *, keep: int,
                      check: Callable[[list[str]], dict[int, tuple[int, str]]],
                      draw: Callable[[list[str], int, int, list[int]], list[list[str]]],
-                     drafts: int = 4, attempts: int = 3, seed: int = 0,
+                     drafts: int = 4, attempts: int = 1, restart: bool = True, seed: int = 0,
                      rejected: dict[int, tuple[int, str]] | None = None,
                      ) -> tuple[list[str], RepairReport]:
     """Return ``texts`` with each rejected one resampled from its error.
@@ -59,18 +71,21 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
     ``draw(prefixes, n, seed, limits) -> n`` full texts continuing each prefix by at most
     its limit (all prefixes in one batch); ``keep``: the length of the prefix every text
     shares and that must not change (the primer); ``rejected``: ``check(texts)`` when
-    the caller has it already. Each attempt is one ``draw`` and one ``check`` for all the
-    texts still rejected. Deterministic for a given ``seed``."""
+    the caller has it already. ``attempts`` cuts (:func:`cut_point`), then with
+    ``restart`` one more attempt from the primer. Each attempt is one ``draw`` and one
+    ``check`` for all the texts still rejected. Deterministic for a given ``seed``."""
     texts = list(texts)
     report = RepairReport()
     # index -> (offset, message) of the error in the text's current version
     pending = dict(check(texts) if rejected is None else rejected)
     report.rejected = len(pending)
-    for attempt in range(attempts):
+    for attempt in range(attempts + restart):
         if not pending:
             break
+        report.by_attempt.append(0)
         order = sorted(pending)
-        prefixes = [texts[i][:cut_point(texts[i], pending[i][0], attempt, keep)]
+        prefixes = [texts[i][:keep if attempt == attempts else
+                             cut_point(texts[i], pending[i][0], attempt, keep)]
                     for i in order]
         # a draft may run to twice what the rejected version took from the cut (at least
         # 200 characters): the longest draft of a batch sets its time, and an
@@ -87,6 +102,8 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
             if passing:
                 texts[index] = flat[passing[0]]
                 report.repaired += 1
+                report.restarted += attempt == attempts
+                report.by_attempt[-1] += 1
                 del pending[index]
             else:  # go on from the draft that got furthest past the cut before its error
                 best = max(group, key=lambda j: found[j][0] - len(prefix))
