@@ -4,14 +4,14 @@ import torch
 from tunesmith.models.char_rnn import CharRNN, CharRNNConfig
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_step_logits_equal_the_full_forward_pass(cell):
+@pytest.mark.parametrize(("cell", "batch"), [("lstm", 3), ("gru", 3), ("rnn", 3), ("lstm", 20)])
+def test_step_logits_equal_the_full_forward_pass(cell, batch):
     torch.manual_seed(0)
     model = CharRNN(CharRNNConfig(vocab_size=11, embedding_dim=8, hidden_size=16,
                                   num_layers=2, cell=cell)).eval()
-    tokens = torch.randint(0, 11, (3, 12))
+    tokens = torch.randint(0, 11, (batch, 12))
     full, _ = model(tokens)  # (B, T, V)
-    state = model.init_state(3)
+    state = model.init_state(batch)
     for t in range(12):
         logits, state = model.step(tokens[:, t : t + 1], state)
         assert torch.allclose(logits["token"], full[:, t], atol=1e-5)
@@ -94,3 +94,19 @@ def test_step_follows_the_weights_after_training_and_loading():
     other = CharRNN(CharRNNConfig(vocab_size=11, embedding_dim=8, hidden_size=16))
     model.load_state_dict(other.state_dict())
     assert agrees()
+
+
+def test_step_weights_give_the_plain_product_at_every_batch_size():
+    """StepWeight multiplies by a transposed copy at small batches and by MKL's packed
+    GEMM (one packing per batch size) from StepWeight.PACK_FROM on."""
+    from tunesmith.models.layers import StepWeight
+
+    torch.manual_seed(0)
+    w, bias = torch.randn(24, 10), torch.randn(24)
+    sw = StepWeight(w)
+    with torch.no_grad():
+        for b in (1, 15, 16, 40, 16, 17, 18, 19, 20):  # more sizes than it keeps packed
+            x = torch.randn(b, 10)
+            torch.testing.assert_close(sw.addmm(bias, x), bias + x @ w.T)
+            gates = torch.randn(b, 24)
+            torch.testing.assert_close(sw.addmm(gates, x), gates + x @ w.T)

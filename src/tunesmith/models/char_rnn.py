@@ -12,7 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import cached, input_gate_table, lstm_step, lstm_weights, rnn_read
+from tunesmith.models.layers import (
+    StepWeight,
+    cached,
+    input_gate_table,
+    lstm_step,
+    lstm_weights,
+    rnn_read,
+)
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -90,10 +97,10 @@ class CharRNN(nn.Module):
         if self.config.cell != "lstm":
             logits, state = self(inputs[:, :1], state)  # (B, 1, V)
             return {"token": logits[:, 0]}, state
-        layers, table, head_t = cached(self, "_step_cache", self._step_weights)
+        layers, table, head = cached(self, "_step_cache", self._step_weights)
         y, state = lstm_step(layers, None, state, gates=F.embedding(inputs[:, 0], table))
-        return {"token": torch.addmm(self.head.bias, y, head_t)}, state
+        return {"token": head.addmm(self.head.bias, y)}, state
 
     def _step_weights(self):
         return (lstm_weights(self.rnn), input_gate_table(self.rnn, [self.embed])[0],
-                self.head.weight.t().contiguous())
+                StepWeight(self.head.weight))

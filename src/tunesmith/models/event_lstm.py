@@ -15,7 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import cached, input_gate_table, lstm_step, lstm_weights, rnn_read
+from tunesmith.models.layers import (
+    StepWeight,
+    cached,
+    input_gate_table,
+    lstm_step,
+    lstm_weights,
+    rnn_read,
+)
 
 HEADS = ("note", "velocity", "time")
 IGNORE = -100  # target id that is not scored (padding)
@@ -127,11 +134,15 @@ class EventLSTM(nn.Module):
         state). The three embeddings are folded into layer 0's input gates: one table
         lookup per message instead of three embeddings and a matmul. For sampling: no
         gradients flow through step()."""
-        layers, (table, offsets), head_t = cached(self, "_step_cache", self._step_weights)
-        gates = F.embedding(inputs + offsets, table).sum(1)  # (B, 4H)
+        layers, (table, offsets), head = cached(self, "_step_cache", self._step_weights)
+        ids = inputs + offsets
+        # (B, 4H); embedding_bag sums without the (B, 3, 4H) copy: 79 us against 177 us
+        # at batch 64 (small), but 45 us against 27 us at batch 1
+        gates = (F.embedding_bag(ids, table, mode="sum") if len(ids) >= 16
+                 else F.embedding(ids, table).sum(1))
         y, state = lstm_step(layers, None, state, gates=gates)
-        return self._split(torch.addmm(self.head.bias, y, head_t)), state
+        return self._split(head.addmm(self.head.bias, y)), state
 
     def _step_weights(self):
         return (lstm_weights(self.rnn), input_gate_table(self.rnn, self.embed),
-                self.head.weight.t().contiguous())
+                StepWeight(self.head.weight))
