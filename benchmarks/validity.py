@@ -2,7 +2,8 @@
 
 Samples N tunes (default 200) at temperature 1.0 from a model (default: the shipped one)
 twice: the model's own samples, and what ``tunesmith compose`` writes (a tune abc2midi
-rejects is resampled from the point of its error; ``sampling/repair.py``). For each it
+rejects is resampled from the point of its error, else drawn afresh;
+``sampling/repair.py``). For each it
 prints two shares:
   - music21: the tune parses into at least one bar of notes (tunesmith's own check);
   - abc2midi (Debian package abcmidi): converts with no "Error" line in its output.

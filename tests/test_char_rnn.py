@@ -99,7 +99,7 @@ def test_step_follows_the_weights_after_training_and_loading():
 def test_step_weights_give_the_plain_product_at_every_batch_size():
     """StepWeight multiplies by a transposed copy at small batches and by MKL's packed
     GEMM (one packing per batch size) from StepWeight.PACK_FROM on."""
-    from tunesmith.models.layers import StepWeight
+    from tunesmith.models.layers import StepWeight, mkl_packed_gemm
 
     torch.manual_seed(0)
     w, bias = torch.randn(24, 10), torch.randn(24)
@@ -110,3 +110,5 @@ def test_step_weights_give_the_plain_product_at_every_batch_size():
             torch.testing.assert_close(sw.addmm(bias, x), bias + x @ w.T)
             gates = torch.randn(b, 24)
             torch.testing.assert_close(sw.addmm(gates, x), gates + x @ w.T)
+    if mkl_packed_gemm():  # the packed path ran (this build has MKL's packed GEMM)
+        assert sw.packed and min(sw.packed) >= StepWeight.PACK_FROM

@@ -148,13 +148,15 @@ def small_model(**kw):
     return EventLSTM(cfg)
 
 
-def test_step_equals_the_full_forward_pass():
+@pytest.mark.parametrize("batch", [2, 20])  # 20: the batched paths (embedding_bag, packed GEMM)
+def test_step_equals_the_full_forward_pass(batch):
     model = small_model().eval()
     rng = np.random.default_rng(0)
-    x = torch.from_numpy(np.stack([rng.integers(0, N_KEYS, (2, 12)), rng.integers(0, 17, (2, 12)),
-                                   rng.integers(0, 12, (2, 12))], axis=-1))
+    x = torch.from_numpy(np.stack([rng.integers(0, N_KEYS, (batch, 12)),
+                                   rng.integers(0, 17, (batch, 12)),
+                                   rng.integers(0, 12, (batch, 12))], axis=-1))
     full, _ = model(x)
-    state = model.init_state(2)
+    state = model.init_state(batch)
     for t in range(12):
         out, state = model.step(x[:, t], state)
         for h in out:

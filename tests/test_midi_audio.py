@@ -48,8 +48,13 @@ def test_while_wavs_render_torch_uses_one_thread_and_the_gil_goes_round_fast(act
 
     from tunesmith.families.output import rendering_threads
 
-    before = torch.get_num_threads(), sys.getswitchinterval()
-    with rendering_threads(active):
-        inside = torch.get_num_threads(), sys.getswitchinterval()
-    assert (torch.get_num_threads(), sys.getswitchinterval()) == before
-    assert inside == ((1, pytest.approx(2e-4)) if active else before)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that one thread inside is a change, even on a 1-core box
+    try:
+        before = torch.get_num_threads(), sys.getswitchinterval()
+        with rendering_threads(active):
+            inside = torch.get_num_threads(), sys.getswitchinterval()
+        assert (torch.get_num_threads(), sys.getswitchinterval()) == before
+        assert inside == ((1, pytest.approx(2e-4)) if active else before)
+    finally:
+        torch.set_num_threads(threads)

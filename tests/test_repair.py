@@ -15,12 +15,12 @@ def check(texts):
 
 
 def drafts(p_x):
-    """draw(prefixes, n, seed, limits): continue each prefix by 8 random characters, each
-    an 'x' with probability p_x."""
+    """draw(prefixes, n, seed, limits): continue each prefix by 8 random characters (or
+    fewer, its limit; None: no limit), each an 'x' with probability p_x."""
     def draw(prefixes, n, seed, limits):
         rng = random.Random(seed)
         pick = lambda: "x" if rng.random() < p_x else rng.choice("ab\n")  # noqa: E731
-        return [[p + "".join(pick() for _ in range(min(8, lim))) for _ in range(n)]
+        return [[p + "".join(pick() for _ in range(min(8, lim or 8))) for _ in range(n)]
                 for p, lim in zip(prefixes, limits, strict=True)]
     return draw
 
@@ -44,7 +44,7 @@ def test_rejected_texts_are_resampled_and_accepted_ones_kept():
     assert not check(out)
     assert out[1].startswith("K:Dab") and out[2].startswith("K:D")  # resampled from the x
     assert (report.rejected, report.repaired, report.still_invalid) == (2, 2, {})
-    assert report.restarted <= report.repaired
+    assert report.restarted == 0 and sum(report.by_attempt) == report.repaired  # by cuts
     assert report.drafts >= 8
     assert resample_invalid(texts, keep=3, check=check, draw=drafts(0.1), seed=1,
                             attempts=6)[0] == out
@@ -71,10 +71,11 @@ def test_a_checker_that_always_rejects_stops_after_the_attempts():
 
 
 def test_when_the_cuts_fail_the_text_is_drawn_afresh_from_the_primer():
-    prefixes = []
+    prefixes, limits_seen = [], []
 
     def draw(texts, n, seed, limits):
         prefixes.append(texts)
+        limits_seen.append(limits)
         return drafts(0.0)(texts, n, seed, limits)
 
     def rejects_until_restart(texts):  # an error at the end, caused by the first line
@@ -85,7 +86,8 @@ def test_when_the_cuts_fail_the_text_is_drawn_afresh_from_the_primer():
                                    attempts=2)
     assert prefixes[0] == [text[:-1]]  # at the error, then at its line's start
     assert prefixes[1][0].startswith("K:D\nzz\nab\n") and prefixes[1][0].endswith("\n")
-    assert prefixes[2] == ["K:D"]  # then afresh from the primer
+    assert prefixes[2] == ["K:D"]  # then afresh from the primer, with a first draw's budget
+    assert None not in limits_seen[0] + limits_seen[1] and limits_seen[2] == [None]
     assert (report.repaired, report.restarted, report.by_attempt) == (1, 1, [0, 0, 1])
     assert out[0].startswith("K:D") and "zz" not in out[0]
 

@@ -103,8 +103,9 @@ def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None) -> li
     """Sample ``opts.num`` tunes (model text: from the header fields after ``X:``).
 
     With ``opts.constrain`` and abc2midi installed, a tune abc2midi rejects is resampled
-    from the point of its error (:mod:`tunesmith.sampling.repair`); ``log`` hears a
-    one-line account when that happened."""
+    from the point of its error, and drawn afresh when that fails
+    (:mod:`tunesmith.sampling.repair`); ``log`` hears a one-line account when that
+    happened."""
     from tunesmith.io import abc2midi
 
     drafts = _Drafts(model, rep, opts, device)
@@ -125,9 +126,10 @@ def _repair(texts, rejected, drafts: _Drafts, opts, log) -> list[str]:
                                      attempts=opts.cuts)
     if log is not None and report.rejected:
         cuts = report.by_attempt[:opts.cuts]
-        per_cut = f" (per cut: {', '.join(map(str, cuts))})" if len(cuts) > 1 else ""
+        where = ("from the error" if opts.cuts <= 1 else
+                 f"from a cut (per cut: {', '.join(map(str, cuts))})")
         log(f"abc2midi rejected {report.rejected} of {len(texts)} tunes; {report.repaired} "
-            f"resampled: {report.repaired - report.restarted} from the error{per_cut}, "
+            f"resampled: {report.repaired - report.restarted} {where}, "
             f"{report.restarted} afresh ({report.drafts} drafts)")
     return texts
 
@@ -145,10 +147,10 @@ def abc2midi_check(texts: list[str], max_seconds: float | None = None
 class _Drafts:
     """Tunes drawn from the model: ``first()`` is the batch compose starts from; calling
     the object, ``(prefixes, n, seed, limits=None)``, gives n texts continuing each prefix
-    (by at most its limit), all in one batch, as :func:`resample_invalid` wants. The part
-    of a prefix after the user's primer (``keep`` characters) counts against
-    ``opts.max_len``. ``check`` is abc2midi's check, which also rejects a draft that its
-    limit stopped before the model ended it."""
+    (by at most its limit; None or no limits: as far as ``opts.max_len`` allows), all in
+    one batch, as :func:`resample_invalid` wants. The part of a prefix after the user's
+    primer (``keep`` characters) counts against ``opts.max_len``. ``check`` is abc2midi's
+    check, which also rejects a draft that its limit stopped before the model ended it."""
 
     def __init__(self, model, rep, opts: ComposeOptions, device):
         from tunesmith.sampling.filters import per_head
@@ -163,23 +165,23 @@ class _Drafts:
         return self([self.primer], self.opts.num, self.opts.seed)[0]
 
     def __call__(self, prefixes: list[str], n: int, seed: int | None,
-                 limits: list[int] | None = None) -> list[list[str]]:
+                 limits: list[int | None] | None = None) -> list[list[str]]:
         from tunesmith.sampling.decode import sample
 
         rep = self.rep
         rows = [p for p in prefixes for _ in range(n)]
         left = [max(1, self.opts.max_len - (len(p) - self.keep)) for p in rows]
-        if limits is not None:
-            left = [min(a, limits[k // n]) for k, a in enumerate(left)]
+        capped = [limits is not None and limits[k // n] is not None for k in range(len(rows))]
+        left = [min(a, limits[k // n]) if capped[k] else a for k, a in enumerate(left)]
         steps = sample(self.model, num=len(rows),
                        primers=[[[i] for i in rep.primer_ids(p)] for p in rows],
                        max_steps=max(left), heads=["token"], settings=self.settings,
                        stop=("token", rep.eos), banned={"token": rep.never_sample()},
                        seed=seed, device=self.device)
         texts = []
-        for p, seq, m in zip(rows, steps, left, strict=True):
+        for p, seq, m, cap in zip(rows, steps, left, capped, strict=True):
             texts.append(p + rep.decode_text([s[0] for s in seq[:m]]))
-            if limits is not None and not (len(seq) <= m and seq[-1][0] == rep.eos):
+            if cap and not (len(seq) <= m and seq[-1][0] == rep.eos):
                 self.unfinished.add(texts[-1])  # stopped by its limit, not by the model
         return [texts[k * n:(k + 1) * n] for k in range(len(prefixes))]
 
@@ -197,9 +199,9 @@ def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
     ornaments and guitar chords) when it is installed, else from music21; a tune neither
     accepts stays as .abc, with the reason. The tunes abc2midi accepts at once are
     rendered (WAV on a thread pool: FluidSynth releases the GIL) while the rejected ones
-    are resampled from their errors (``opts.constrain``). (Checking and rendering each
-    tune as soon as it was sampled was tried: on two cores it slowed the sampler, which
-    the resampling waits on, by more than it saved.)"""
+    are resampled from their errors, or drawn afresh (``opts.constrain``). (Checking and
+    rendering each tune as soon as it was sampled was tried: on two cores it slowed the
+    sampler, which the resampling waits on, by more than it saved.)"""
     from concurrent.futures import ThreadPoolExecutor
 
     from tunesmith.families.output import ComposeResult, render_extras, rendering_threads

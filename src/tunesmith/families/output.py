@@ -37,7 +37,10 @@ def rendering_threads(active: bool = True, interval: float = 2e-4) -> Iterator[N
     - torch computes on one thread: with both cores busy rendering, torch's two-thread
       ops wait for a descheduled thread at every step. A batch-8 step of the shipped
       ABC model beside two renders: 1.5-2.1 ms on two threads, 0.8-1.5 ms on one (0.46
-      and 0.61 ms with the cores free)."""
+      and 0.61 ms with the cores free).
+
+    Both settings are process-wide: two compose calls running at once in threads of one
+    process may restore them in the wrong order."""
     if not active:
         yield
         return

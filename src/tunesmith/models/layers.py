@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -44,6 +46,8 @@ class StepWeight:
         self.weight = weight.detach()
         self.t = self.weight.t().contiguous()
         self.packed: dict[int, torch.Tensor] = {}
+        self.packable = (weight.device.type == "cpu" and weight.dtype == torch.float32
+                         and mkl_packed_gemm())
 
     @property
     def in_features(self) -> int:
@@ -51,7 +55,7 @@ class StepWeight:
 
     def addmm(self, add: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
-        if b >= self.PACK_FROM and _mkl_packing(x):
+        if b >= self.PACK_FROM and self.packable and not x.requires_grad:
             packed = self.packed.get(b)
             if packed is None:
                 if len(self.packed) >= self._PACKS:
@@ -62,9 +66,17 @@ class StepWeight:
         return torch.addmm(add, x, self.t)
 
 
-def _mkl_packing(x: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad
-            and torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear"))
+@functools.cache
+def mkl_packed_gemm() -> bool:
+    """Whether this PyTorch build runs MKL's packed GEMM ops (tried once, on a 2 x 2)."""
+    if not torch.backends.mkl.is_available():
+        return False
+    try:
+        w = torch.eye(2)
+        packed = torch.ops.mkl._mkl_reorder_linear_weight(w, 2)
+        return bool(torch.equal(torch.ops.mkl._mkl_linear(w, packed, w, None, 2), w))
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def lstm_weights(rnn: nn.LSTM) -> list[tuple[StepWeight, StepWeight, torch.Tensor]]:
@@ -138,10 +150,15 @@ def rnn_read(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, state=None
 
     rows = None  # equal rows (several drafts continue one prefix) are read once
     if state is None and len(x) > 1 and not x.requires_grad:
-        key = torch.cat([lengths.to(x)[:, None], x.flatten(1)], 1)
-        unique, rows = torch.unique(key, dim=0, return_inverse=True)
-        if len(unique) < len(x):
-            x, lengths = unique[:, 1:].view(-1, *x.shape[1:]), unique[:, 0].long()
+        _, rows = torch.unique(x.flatten(1), dim=0, return_inverse=True)  # equal values
+        lengths_here = lengths.to(rows)
+        _, rows = torch.unique(rows * (int(lengths_here.max()) + 1) + lengths_here,
+                               return_inverse=True)  # ... and equal lengths, exactly
+        distinct = int(rows.max()) + 1
+        if distinct < len(x):
+            first = torch.full((distinct,), len(x), device=rows.device).scatter_reduce_(
+                0, rows, torch.arange(len(x), device=rows.device), reduce="amin")
+            x, lengths = x[first], lengths[first.to(lengths.device)]
         else:
             rows = None
     packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)

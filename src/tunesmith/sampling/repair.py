@@ -61,7 +61,7 @@ def draft_seed(seed: int, attempt: int) -> int:
 
 def resample_invalid(texts: Sequence[str], *, keep: int,
                      check: Callable[[list[str]], dict[int, tuple[int, str]]],
-                     draw: Callable[[list[str], int, int, list[int]], list[list[str]]],
+                     draw: Callable[[list[str], int, int, list[int | None]], list[list[str]]],
                      drafts: int = 4, attempts: int = 1, restart: bool = True, seed: int = 0,
                      rejected: dict[int, tuple[int, str]] | None = None,
                      ) -> tuple[list[str], RepairReport]:
@@ -69,28 +69,33 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
 
     ``check(texts) -> {index: (offset of the error, message)}`` for the rejected texts;
     ``draw(prefixes, n, seed, limits) -> n`` full texts continuing each prefix by at most
-    its limit (all prefixes in one batch); ``keep``: the length of the prefix every text
+    its limit (None: as far as a first draw may go; all prefixes in one batch); ``keep``:
+    the length of the prefix every text
     shares and that must not change (the primer); ``rejected``: ``check(texts)`` when
     the caller has it already. ``attempts`` cuts (:func:`cut_point`), then with
     ``restart`` one more attempt from the primer. Each attempt is one ``draw`` and one
     ``check`` for all the texts still rejected. Deterministic for a given ``seed``."""
+    if attempts < 0 or drafts < 1:
+        raise ValueError(f"attempts must be >= 0 and drafts >= 1, got {attempts}, {drafts}")
     texts = list(texts)
     report = RepairReport()
     # index -> (offset, message) of the error in the text's current version
     pending = dict(check(texts) if rejected is None else rejected)
     report.rejected = len(pending)
-    for attempt in range(attempts + restart):
+    for attempt in range(attempts + int(bool(restart))):
         if not pending:
             break
+        afresh = attempt == attempts
         report.by_attempt.append(0)
         order = sorted(pending)
-        prefixes = [texts[i][:keep if attempt == attempts else
-                             cut_point(texts[i], pending[i][0], attempt, keep)]
+        prefixes = [texts[i][:keep if afresh else cut_point(texts[i], pending[i][0], attempt,
+                                                             keep)]
                     for i in order]
-        # a draft may run to twice what the rejected version took from the cut (at least
-        # 200 characters): the longest draft of a batch sets its time, and an
-        # unfinished draft is rejected like any other
-        limits = [max(200, 2 * (len(texts[i]) - len(prefix)))
+        # a draft from a cut may run to twice what the rejected version took from there
+        # (at least 200 characters): the longest draft of a batch sets its time, and an
+        # unfinished draft is rejected like any other. A fresh draft has the first
+        # draw's budget, so that it is a draw from the same distribution given validity
+        limits = [None if afresh else max(200, 2 * (len(texts[i]) - len(prefix)))
                   for i, prefix in zip(order, prefixes, strict=True)]
         candidates = draw(prefixes, drafts, draft_seed(seed, attempt), limits)
         flat = [c for group in candidates for c in group]
@@ -102,7 +107,7 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
             if passing:
                 texts[index] = flat[passing[0]]
                 report.repaired += 1
-                report.restarted += attempt == attempts
+                report.restarted += afresh
                 report.by_attempt[-1] += 1
                 del pending[index]
             else:  # go on from the draft that got furthest past the cut before its error
