@@ -134,16 +134,6 @@ def _repair(texts, rejected, drafts: _Drafts, opts, log) -> list[str]:
     return texts
 
 
-def abc2midi_check(texts: list[str], max_seconds: float | None = None
-                   ) -> dict[int, tuple[int, str]]:
-    """{index: (character offset of the error, abc2midi's message)} for rejected texts
-    (with ``max_seconds``, also those abc2midi plays for longer)."""
-    from tunesmith.io import abc2midi
-
-    found = abc2midi.convert_all(texts, max_seconds=max_seconds)
-    return {i: (abc2midi.error_offset(texts[i], e), e.message) for i, e in found.items()}
-
-
 class _Drafts:
     """Tunes drawn from the model: ``first()`` is the batch compose starts from; calling
     the object, ``(prefixes, n, seed, limits=None)``, gives n texts continuing each prefix
@@ -170,23 +160,27 @@ class _Drafts:
 
         rep = self.rep
         rows = [p for p in prefixes for _ in range(n)]
+        caps = [None if limits is None else limits[k // n] for k in range(len(rows))]
         left = [max(1, self.opts.max_len - (len(p) - self.keep)) for p in rows]
-        capped = [limits is not None and limits[k // n] is not None for k in range(len(rows))]
-        left = [min(a, limits[k // n]) if capped[k] else a for k, a in enumerate(left)]
+        left = [a if cap is None else min(a, cap) for a, cap in zip(left, caps, strict=True)]
         steps = sample(self.model, num=len(rows),
                        primers=[[[i] for i in rep.primer_ids(p)] for p in rows],
                        max_steps=max(left), heads=["token"], settings=self.settings,
                        stop=("token", rep.eos), banned={"token": rep.never_sample()},
                        seed=seed, device=self.device)
         texts = []
-        for p, seq, m, cap in zip(rows, steps, left, capped, strict=True):
+        for p, seq, m, cap in zip(rows, steps, left, caps, strict=True):
             texts.append(p + rep.decode_text([s[0] for s in seq[:m]]))
-            if cap and not (len(seq) <= m and seq[-1][0] == rep.eos):
+            if cap is not None and not (len(seq) <= m and seq[-1][0] == rep.eos):
                 self.unfinished.add(texts[-1])  # stopped by its limit, not by the model
         return [texts[k * n:(k + 1) * n] for k in range(len(prefixes))]
 
     def check(self, texts: list[str]) -> dict[int, tuple[int, str]]:
-        found = abc2midi_check(texts, MAX_PLAYED_SECONDS)
+        """{index: (character offset of the error, message)} for the rejected texts."""
+        from tunesmith.io import abc2midi
+
+        errors = abc2midi.convert_all(texts, max_seconds=MAX_PLAYED_SECONDS)
+        found = {i: (abc2midi.error_offset(texts[i], e), e.message) for i, e in errors.items()}
         found.update({i: (len(t), "no end marker within the draft's limit")
                       for i, t in enumerate(texts) if t in self.unfinished})
         return found

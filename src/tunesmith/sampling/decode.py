@@ -141,23 +141,23 @@ class GumbelNoise:
                  banned: Mapping[str, Sequence[int]], max_steps: int, seed: int | None):
         self.rng = np.random.default_rng(seed if seed is not None else secrets.randbits(63))
         self.num, self.sizes = num, dict(sizes)
-        widths = list(self.sizes.values())
-        starts = dict(zip(self.sizes, np.cumsum([0, *widths[:-1]]).tolist(), strict=True))
+        self.widths = list(self.sizes.values())
+        starts = dict(zip(self.sizes, np.cumsum([0, *self.widths[:-1]]).tolist(), strict=True))
         self.banned = torch.tensor(sorted({starts[h] + i for h, ids in dict(banned).items()
                                            for i in ids}), dtype=torch.long)
         # ~16 MB of noise at most per chunk; short runs make no more than they use
-        total = sum(self.sizes.values())
+        total = sum(self.widths)
         self.chunk = max(1, min(64, max_steps, (1 << 22) // max(1, num * total)))
         self.steps: list[dict[str, torch.Tensor]] = []
 
     def next(self) -> dict[str, torch.Tensor]:
         if not self.steps:
-            shape = (self.chunk, self.num, sum(self.sizes.values()))
+            shape = (self.chunk, self.num, sum(self.widths))
             g = torch.from_numpy(self.rng.random(shape, dtype=np.float32))
             g = g.log_().neg_().log_().neg_()
             if len(self.banned):
                 g.index_fill_(-1, self.banned, float("-inf"))
-            parts = g.split(list(self.sizes.values()), dim=-1)
+            parts = g.split(self.widths, dim=-1)
             self.steps = [dict(zip(self.sizes, step, strict=True))
                           for step in zip(*(p.unbind(0) for p in parts), strict=True)]
             self.steps.reverse()  # pop() from the end hands them out in order

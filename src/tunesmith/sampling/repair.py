@@ -70,11 +70,11 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
     ``check(texts) -> {index: (offset of the error, message)}`` for the rejected texts;
     ``draw(prefixes, n, seed, limits) -> n`` full texts continuing each prefix by at most
     its limit (None: as far as a first draw may go; all prefixes in one batch); ``keep``:
-    the length of the prefix every text
-    shares and that must not change (the primer); ``rejected``: ``check(texts)`` when
-    the caller has it already. ``attempts`` cuts (:func:`cut_point`), then with
-    ``restart`` one more attempt from the primer. Each attempt is one ``draw`` and one
-    ``check`` for all the texts still rejected. Deterministic for a given ``seed``."""
+    the length of the prefix every text shares and that must not change (the primer);
+    ``rejected``: ``check(texts)`` when the caller has it already. ``attempts`` cuts
+    (:func:`cut_point`), then with ``restart`` one more attempt from the primer. Each
+    attempt is one ``draw`` and one ``check`` for all the texts still rejected.
+    Deterministic for a given ``seed``."""
     if attempts < 0 or drafts < 1:
         raise ValueError(f"attempts must be >= 0 and drafts >= 1, got {attempts}, {drafts}")
     texts = list(texts)
