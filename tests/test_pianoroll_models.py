@@ -139,3 +139,21 @@ def test_context_never_sees_the_frame_it_predicts():
     a, _ = model.rnn(frames)
     b, _ = model.rnn(changed)
     assert torch.equal(a[0, :5], b[0, :5]) and not torch.equal(a[0, 5], b[0, 5])
+
+
+@pytest.mark.parametrize("model", [
+    RnnNade(RnnNadeConfig(n_visible=3, rnn_hidden=4, nade_hidden=5)),
+    RnnRbm(RnnRbmConfig(n_visible=3, rnn_hidden=4, rbm_hidden=5)),
+    BernoulliRnn(BernoulliRnnConfig(n_visible=3, rnn_hidden=4))], ids=lambda m: m.family)
+def test_a_new_model_starts_its_keys_at_their_rates_in_the_training_frames(model):
+    import numpy as np
+
+    from tunesmith.families.pianoroll import Prepared, init_model
+
+    # key 0 on in 1 of 4 frames, key 1 in 3 of 4, key 2 never
+    rolls = [np.array([[1, 1, 0], [0, 1, 0]], np.uint8), np.array([[0, 1, 0], [0, 0, 0]], np.uint8)]
+    init_model(model, Prepared(None, {"train": rolls, "valid": [], "test": []}, {}))
+    ctx = torch.zeros(1, 4)  # with no context, the model's keys are on at the start rates
+    bias = model.out(ctx) if model.family == "bernoulli_rnn" else model.conditionals(ctx)[0]
+    expected = [math.log(1 / 3), math.log(3), math.log((1 / 4) / (3 / 4))]  # never -> 1 frame
+    assert bias[0].tolist() == pytest.approx(expected, abs=1e-6)

@@ -183,6 +183,8 @@ def cmd_train(args) -> int:
         model = models.build(run.get("arch", fam.MODEL), run["model"])
     except (TypeError, ValueError) as e:
         raise TunesmithError(f"bad model settings: {e}") from None
+    if not args.resume and hasattr(fam, "init_model"):
+        fam.init_model(model, prepared)  # a data-dependent start (pianoroll: key rates)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model {model.family} {n_params:,} parameters; run folder {run_dir}")
     train_data, valid_data = fam.batches(prepared, train_cfg, **data)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tunesmith.errors import TunesmithError
 from tunesmith.families.events import _stderr, load_corpus  # noqa: F401  (load_corpus: `prepare`)
@@ -93,6 +94,21 @@ def prepare_data(corpus: str, representation=None, report=_stderr, programs: str
 
 def model_sizes(representation) -> dict:
     return {"n_visible": representation.heads["frame"]}
+
+
+def init_model(model, prepared: Prepared) -> None:
+    """Start a new model's static key biases at the log-odds of each key's rate in the
+    training frames (the usual RBM start, Hinton 2010, section 8.1): at a random start
+    every key begins at p = 0.5 against a real rate of ~5%, and the first thousands of
+    steps are spent pushing 88 biases down. Keys never played get the rate of one frame
+    in all the training frames, not -inf."""
+    rolls = prepared.sequences["train"]
+    frames = sum(len(r) for r in rolls)
+    if not frames:
+        return
+    on = sum(np.asarray(r, dtype=np.float64).sum(0) for r in rolls)
+    rate = np.clip(on / frames, 1.0 / frames, 1 - 1.0 / frames)
+    model.start_key_biases(torch.as_tensor(np.log(rate / (1 - rate)), dtype=torch.float32))
 
 
 def batches(prepared: Prepared, cfg, transpose: int = 0, **_):

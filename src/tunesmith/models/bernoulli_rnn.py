@@ -39,6 +39,11 @@ class BernoulliRnn(nn.Module):
         self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout)
         self.out = nn.Linear(c.rnn_hidden, c.n_visible)
 
+    @torch.no_grad()
+    def start_key_biases(self, logits: torch.Tensor) -> None:
+        """Set the static key biases (V,) before training, e.g. to the keys' log-odds."""
+        self.out.bias.copy_(logits)
+
     def loss(self, batch: dict) -> dict:
         """``nll`` in nats per frame (exact); ``tp/fp/fn`` expected counts per frame."""
         frames, mask = batch["frames"], batch["mask"]

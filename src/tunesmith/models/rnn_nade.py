@@ -94,6 +94,11 @@ class RnnNade(nn.Module):
         return p.reshape(samples, -1, shape[-1]).mean(0).reshape(shape)
 
     # --- the trainer's interface ---------------------------------------------------------
+    @torch.no_grad()
+    def start_key_biases(self, logits: torch.Tensor) -> None:
+        """Set the static key biases (V,) before training, e.g. to the keys' log-odds."""
+        self.to_bv.bias.copy_(logits)
+
     def loss(self, batch: dict) -> dict:
         """batch: frames (B, T, V) float 0/1, mask (B, T) bool (frames scored).
         ``nll`` = exact negative log-likelihood in nats per frame; ``tp/fp/fn`` = expected

@@ -142,6 +142,11 @@ class RnnRbm(nn.Module):
         return p.view(samples, n, -1).mean(0)
 
     # --- the trainer's interface ---------------------------------------------------------
+    @torch.no_grad()
+    def start_key_biases(self, logits: torch.Tensor) -> None:
+        """Set the static key biases (V,) before training, e.g. to the keys' log-odds."""
+        self.to_bv.bias.copy_(logits)
+
     def loss(self, batch: dict) -> dict:
         """batch: frames (B, T, V) float 0/1, mask (B, T) bool (frames scored).
 
