@@ -588,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "up to N semitones (within the piano range); default: the preset's "
                    "(small: 5, others: 0)")
     s.add_argument("--preset", default="small", help="abc: debug | small | lab; events: debug "
-                   "| seed | small; pianoroll: debug | paper | small (| tuned for rnn_nade) "
+                   "| seed | small; pianoroll: debug | paper | small (| tuned for rnn_nade, rnn_rbm) "
                    "(default: small)")
     s.add_argument("--arch", help="pianoroll: rnn_nade (default), rnn_rbm (--cell lstm for "
                    "LSTM-RBM) or bernoulli_rnn")
@@ -689,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--arch", default="rnn_nade", help="comma list of rnn_nade, rnn_rbm, "
                    "bernoulli_rnn (default: rnn_nade)")
     b.add_argument("--preset", default="small", help="debug | paper | small, and tuned for "
-                   "rnn_nade (default small)")
+                   "rnn_nade and rnn_rbm (default small)")
     b.add_argument("--out", default="bench/boulanger", help="runs and result tables "
                    "(default: bench/boulanger); a finished run there is taken, not retrained")
     b.add_argument("--retrain", action="store_true", help="train again even if a run exists")

@@ -15,7 +15,8 @@ steps per generated frame) with Adam instead of SGD/HF; ``small`` (LSTM 256, dro
 transposition +/-4) is the shipped Bach model's setting; ``tuned`` (rnn_nade: the paper's
 sizes, transposition +/-4, lr 6e-3, 4,000 steps) is the best found by measurement on JSB
 Chorales (test 5.28 against 5.80 for ``paper``; with lr 2e-3 it was 5.68;
-benchmarks/RESULTS.md).
+benchmarks/RESULTS.md); for rnn_rbm, ``tuned`` is the same sizes as ``paper`` with
+lr 3e-2, transposition +/-4 and 6,000 steps (JSB: see RESULTS.md).
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ PRESETS: dict[str, dict[str, dict]] = {
         "paper": {"model": {"rnn_hidden": 100, "rbm_hidden": 150, "cell": "rnn", "cd_steps": 15,
                             "gibbs_steps": 25, "ais_chains": 4, "ais_betas": 300},
                   "train": _FRAME_TRAIN | {"eval_every": 200, "checkpoint_every": 200}},
+        "tuned": {"model": {"rnn_hidden": 100, "rbm_hidden": 150, "cell": "rnn", "cd_steps": 15,
+                            "gibbs_steps": 25, "ais_chains": 4, "ais_betas": 300},
+                  "train": _FRAME_TRAIN | {"lr": 3e-2, "steps": 6000, "eval_every": 200,
+                                           "checkpoint_every": 200},
+                  "data": {"transpose": 4}},
         "small": {"model": {"rnn_hidden": 256, "rbm_hidden": 150, "cell": "lstm",
                             "dropout": 0.3, "cd_steps": 15, "gibbs_steps": 25,
                             "ais_chains": 4, "ais_betas": 300},
