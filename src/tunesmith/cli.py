@@ -588,8 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "up to N semitones (within the piano range); default: the preset's "
                    "(small: 5, others: 0)")
     s.add_argument("--preset", default="small", help="abc: debug | small | lab; events: debug "
-                   "| seed | small; pianoroll: debug | paper | small (| tuned for rnn_nade, rnn_rbm) "
-                   "(default: small)")
+                   "| seed | small; pianoroll: debug | paper | small (| tuned for rnn_nade, "
+                   "rnn_rbm) (default: small)")
     s.add_argument("--arch", help="pianoroll: rnn_nade (default), rnn_rbm (--cell lstm for "
                    "LSTM-RBM) or bernoulli_rnn")
     s.add_argument("--steps-per-beat", type=int, help="pianoroll: frames per quarter note "
