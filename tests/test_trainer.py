@@ -72,6 +72,14 @@ def test_early_stopping_stops_when_validation_stops_improving(tmp_path):
     assert summary["stopped_early"] and summary["step"] < 400
 
 
+def test_an_early_stopped_run_resumed_with_more_patience_goes_on(tmp_path):
+    cfg = replace(CFG, steps=400, lr=3.0, warmup=0, eval_every=2, patience=2, clip=0)
+    stopped = make_trainer(tmp_path, cfg).fit()["step"]
+    assert make_trainer(tmp_path, cfg, resume=True).fit()["step"] == stopped  # still stopped
+    summary = make_trainer(tmp_path, replace(cfg, patience=4), resume=True).fit()
+    assert summary["step"] > stopped and summary["stopped_early"]
+
+
 def test_a_kill_between_the_checkpoint_renames_loses_nothing(tmp_path):
     make_trainer(tmp_path, replace(CFG, steps=4, eval_every=4)).fit()
     (tmp_path / "last").rename(tmp_path / "last.old")  # the state between the two renames

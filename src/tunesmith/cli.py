@@ -51,6 +51,9 @@ DATA_FLAGS = ("programs", "min_seconds", "max_seconds", "split", "transpose",  #
               "steps_per_beat")  # pianoroll
 TRAIN_FLAGS = ("steps", "batch_size", "seq_len", "lr", "schedule", "warmup", "clip",
                "eval_every", "patience", "checkpoint_every", "seed", "device", "weight_decay")
+# what `train --resume` may change: how long the run goes on (a longer run also stretches the
+# learning-rate schedule from the step it resumes at); everything else is the run's own
+RESUME_FLAGS = ("steps", "patience", "device")
 
 
 def _train_settings(args):
@@ -108,10 +111,11 @@ def _read_run(run_dir: Path, args) -> dict:
         raise TunesmithError("not a run folder (no config.json)", run_dir)
     given = [f"--{k.replace('_', '-')}" for k in (*TRAIN_FLAGS, *MODEL_FLAGS, "corpus", "out",
                                                   *DATA_FLAGS, "arch")
-             if k != "device" and getattr(args, k) is not None]
+             if k not in RESUME_FLAGS and getattr(args, k) is not None]
     if given:
         raise TunesmithError(f"--resume continues the run with its own settings "
-                             f"({cfg_path}); drop {', '.join(given)}")
+                             f"({cfg_path}; only --steps and --patience may change); "
+                             f"drop {', '.join(given)}")
     try:
         run = json.loads(cfg_path.read_text())
         if not {"family", "corpus", "model", "train"} <= set(run):
@@ -149,6 +153,17 @@ def cmd_train(args) -> int:
             raise TunesmithError(f"damaged config.json ({e})", run_dir) from None
         if args.device:
             train_cfg = replace(train_cfg, device=args.device)
+        longer = {k: getattr(args, k) for k in ("steps", "patience")
+                  if getattr(args, k) is not None}
+        if longer:  # the run goes on for longer: config.json says so from now on
+            try:
+                train_cfg = replace(train_cfg, **longer)
+            except ValueError as e:
+                raise TunesmithError(str(e)) from None
+            run["train"].update(longer)
+            run.setdefault("resumed_with", []).append(
+                "tunesmith " + " ".join(shlex.quote(str(a)) for a in args.argv))
+            write_json(run_dir / "config.json", run)
         rep = load_checkpoint(run_dir / "last").representation
     else:
         run, train_cfg = _train_settings(args)
@@ -596,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: a benchmark file's own grid, else 2 = eighth notes)")
     s.add_argument("--out", help="run folder (default: runs/FAMILY-PRESET)")
     s.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its "
-                   "last checkpoint")
+                   "last checkpoint; with --steps/--patience it goes on for longer")
     s.add_argument("--force", action="store_true", help="start over in a folder that has a run")
     for flag, typ in [("steps", int), ("batch-size", int), ("seq-len", int), ("lr", float),
                       ("weight-decay", float), ("warmup", int), ("clip", float),

@@ -99,7 +99,9 @@ class Trainer:
         self.best = info.get("best")
         self.evals_since_best = info.get("evals_since_best", 0)
         self.acc = info.get("acc", self.acc)
-        self.stopped_early = info.get("stopped_early", False)
+        # a run that stopped early goes on when it is resumed with a larger patience
+        self.stopped_early = (info.get("stopped_early", False) and bool(self.cfg.patience)
+                              and self.evals_since_best >= self.cfg.patience)
 
     def _summary(self) -> dict:
         return {"step": self.step, "best_valid": self.best, "train_config": asdict(self.cfg),
