@@ -95,6 +95,17 @@ def test_evaluate_prints_nll_per_frame_and_accuracy(capsys, pianoroll_run):
     assert "frames" in out and "test " in out and "TP / (TP + FP + FN)" in out
 
 
+def test_evaluate_only_the_splits_asked_for(capsys, pianoroll_run, tmp_path):
+    rc, out, _ = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best", "--splits",
+                         "test", "--ais-chains", "4", "--ais-betas", "20", "--json",
+                         tmp_path / "m.json")
+    assert rc == 0 and "test " in out and "valid " not in out
+    assert list(json.loads((tmp_path / "m.json").read_text())) == ["test"]
+    rc, _, err = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best", "--splits",
+                         "tset")
+    assert_one_line_error(rc, err, "--splits")
+
+
 def test_sampling_flags_the_family_does_not_have_are_refused(capsys, pianoroll_run):
     rc, _, err = run_cli(capsys, "compose", "--model", pianoroll_run / "best",
                           "--temperature", "0.5")

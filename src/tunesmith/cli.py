@@ -360,6 +360,10 @@ def cmd_evaluate(args) -> int:
     from tunesmith.evaluation.likelihood import evaluate
 
     _check_sampling_flags(args)
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    if not splits or not set(splits) <= {"train", "valid", "test"}:
+        raise TunesmithError(f"--splits takes a comma list of train, valid, test; got "
+                             f"{args.splits!r}")
     ckpt = _load_model(args.model, None, args.device)
     fam = families.for_representation(ckpt.representation.name)
     summary = ckpt.meta.get("summary", {})
@@ -400,7 +404,7 @@ def cmd_evaluate(args) -> int:
     print(f"{'split':<6} {'items':>6} {unit:>10} {'nll':>7} {'ppl':>8} {'bits/' + short:>9} "
           f"{'accuracy':>8}")
     results = {}
-    for split in ("valid", "test"):
+    for split in splits:
         seqs = prepared.sequences[split]
         if not seqs:
             print(f"{split:<6} {0:>6}  (nothing in this split)")
@@ -408,7 +412,8 @@ def cmd_evaluate(args) -> int:
         _, batches = fam.batches(dataclasses.replace(prepared, sequences={"train": seqs,
                                                                           "valid": seqs}),
                                  cfg)
-        m = evaluate(ckpt.model, batches, device)
+        m = evaluate(ckpt.model, batches, device,
+                     progress=None if args.no_progress else f"{split} ")
         results[split] = m
         print(f"{split:<6} {len(seqs):>6} {int(m['count']):>10,} {m['nll']:>7.4f} "
               f"{m['ppl']:>8.3f} {m['bits']:>9.4f} {m['accuracy']:>8.4f}")
@@ -684,6 +689,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", help="also write the figures to this JSON file")
+    s.add_argument("--splits", default="valid,test", help="comma list of the splits to "
+                   "evaluate (train, valid, test; default valid,test)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--ais-chains", type=int, default=16, help="RBM models: AIS chains per "
                    "frame (default 16)")
     s.add_argument("--ais-betas", type=int, default=1000, help="RBM models: AIS inverse "

@@ -28,9 +28,17 @@ def derived(metrics: dict) -> dict:
     return out
 
 
-def evaluate(model, batches: Iterable[dict], device="cpu") -> dict:
-    """Token-weighted means of every metric ``model.loss`` returns (no gradients)."""
+def evaluate(model, batches: Iterable[dict], device="cpu", progress: str | None = None) -> dict:
+    """Token-weighted means of every metric ``model.loss`` returns (no gradients).
+    ``progress``: a label for a tqdm bar over the batches (on stderr), or None for none."""
     import torch
+
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        total = len(batches) if hasattr(batches, "__len__") else None
+        batches = tqdm(batches, total=total, desc=progress, unit="batch", leave=False,
+                       dynamic_ncols=True)
 
     was_training = model.training
     model.eval()

@@ -83,18 +83,28 @@ def lstm_weights(rnn: nn.LSTM) -> list[tuple[StepWeight, StepWeight, torch.Tenso
     """Per layer of ``rnn``: W_ih and W_hh as :class:`StepWeight` and b_ih + b_hh, the
     form :func:`lstm_step` takes."""
     out = []
+    order = sigmoid_gates_first(rnn.hidden_size, rnn.weight_ih_l0.device)
     for layer in range(rnn.num_layers):
         w_ih, w_hh = (getattr(rnn, f"weight_{k}_l{layer}") for k in ("ih", "hh"))
         bias = (getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
                 if rnn.bias else w_ih.new_zeros(w_ih.shape[0]))
-        out.append((StepWeight(w_ih), StepWeight(w_hh), bias))
+        out.append((StepWeight(w_ih[order]), StepWeight(w_hh[order]), bias[order]))
     return out
+
+
+def sigmoid_gates_first(hidden: int, device=None) -> torch.Tensor:
+    """The gate rows of an ``nn.LSTM`` weight (PyTorch's order i, f, g, o) reordered to
+    i, f, o, g, so that a step takes one sigmoid over the first 3H columns and one tanh
+    over the last H (not a sigmoid over all 4H)."""
+    h = torch.arange(hidden, device=device)
+    return torch.cat([h, h + hidden, h + 3 * hidden, h + 2 * hidden])
 
 
 def input_gate_table(rnn: nn.LSTM, embeddings) -> tuple[torch.Tensor, torch.Tensor]:
     """Fold the embeddings that make layer 0's input (concatenated in this order) into
     its input gates: a table (sum of classes, 4H) whose rows, one per embedding, add up
-    to ``cat(embeddings) @ W_ih^T + b_ih + b_hh``, and each embedding's first row. A
+    to ``cat(embeddings) @ W_ih^T + b_ih + b_hh`` (gates in :func:`sigmoid_gates_first`
+    order), and each embedding's first row. A
     sampling step then looks its input gates up instead of embedding and multiplying."""
     embeddings = list(embeddings)
     w_ih = rnn.weight_ih_l0
@@ -105,6 +115,8 @@ def input_gate_table(rnn: nn.LSTM, embeddings) -> tuple[torch.Tensor, torch.Tens
         col += d
     if rnn.bias:
         parts[0] = parts[0] + rnn.bias_ih_l0 + rnn.bias_hh_l0
+    order = sigmoid_gates_first(rnn.hidden_size, w_ih.device)
+    parts = [p[:, order] for p in parts]
     offsets = torch.tensor([0] + [e.num_embeddings for e in embeddings[:-1]],
                            device=w_ih.device).cumsum(0)
     return torch.cat(parts), offsets
@@ -115,12 +127,13 @@ def lstm_step(weights, x: torch.Tensor | None, state, gates: torch.Tensor | None
     :func:`lstm_weights` (keep them with :func:`cached`).
 
     ``x`` is (B, input); or ``gates`` (B, 4H) is layer 0's input part already computed
-    (``x @ W_ih^T + b_ih + b_hh``, e.g. looked up in :func:`input_gate_table`) and ``x``
-    is None. ``state`` is ``None`` or nn.LSTM's ``(h, c)``, each (L, B, H). Returns the
-    top layer's output (B, H) and the new state in nn.LSTM's layout, so step() and
-    forward() mix freely. On CPU the fused ``torch.lstm`` call costs ~0.7 ms per call
-    whatever the size, and every op here costs ~5 us of dispatch at batch 1, so this
-    takes as few ops as it can. No dropout (a training-time thing), no gradients."""
+    (``x @ W_ih^T + b_ih + b_hh`` with the rows in :func:`sigmoid_gates_first` order, as
+    :func:`input_gate_table` gives it) and ``x`` is None. ``state`` is ``None`` or
+    nn.LSTM's ``(h, c)``, each (L, B, H). Returns the top layer's output (B, H) and the
+    new state in nn.LSTM's layout, so step() and forward() mix freely. On CPU the fused
+    ``torch.lstm`` call costs ~0.7 ms per call whatever the size, and every op here
+    costs ~5 us of dispatch at batch 1, so this takes as few ops as it can. No dropout
+    (a training-time thing), no gradients."""
     hidden = weights[0][1].in_features
     like = x if x is not None else gates
     if state is None:
@@ -130,11 +143,11 @@ def lstm_step(weights, x: torch.Tensor | None, state, gates: torch.Tensor | None
     hs, cs = [], []
     for layer, (w_ih, w_hh, bias) in enumerate(weights):
         g = gates if layer == 0 and gates is not None else w_ih.addmm(bias, x)
-        g = w_hh.addmm(g, h0[layer])  # (B, 4H) in PyTorch's order i, f, g, o
-        s = torch.sigmoid(g)  # the g quarter is not used
+        g = w_hh.addmm(g, h0[layer])  # (B, 4H) in the order i, f, o, g
+        s = torch.sigmoid(g[:, :3 * hidden])
         c = torch.addcmul(s[:, hidden:2 * hidden] * c0[layer], s[:, :hidden],
-                          torch.tanh(g[:, 2 * hidden:3 * hidden]))
-        x = s[:, 3 * hidden:] * torch.tanh(c)  # (B, H)
+                          torch.tanh(g[:, 3 * hidden:]))
+        x = s[:, 2 * hidden:] * torch.tanh(c)  # (B, H)
         hs.append(x)
         cs.append(c)
     if len(hs) == 1:
