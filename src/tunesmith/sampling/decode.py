@@ -80,21 +80,26 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     done = torch.zeros(num, dtype=torch.bool)
     length = torch.full((num,), max_steps, dtype=torch.long)
     stop_head = heads.index(stop[0]) if stop is not None else None
+    # what each head needs before its draw, decided once (not per step): the filter, and
+    # whether banned ids must go before it (the noise's -inf comes only after: top-k /
+    # top-p then choose among the allowed ids)
+    filters = {h: per_head[h] if per_head[h] != plain else None for h in heads}
+    ban_first = {h: banned_ids.get(h) if constraint is not None or filters[h] else None
+                 for h in heads}
+    on_cpu = device == "cpu" or torch.device(device).type == "cpu"
     for t in range(max_steps):
         draw = noise.next()  # {head: Gumbel noise (B, C)}, banned ids at -inf
         picks = {}
         for h in order:
             lg = logits[h]
-            if lg.dtype != torch.float32 or lg.device.type != "cpu":
+            if not on_cpu or lg.dtype != torch.float32:
                 lg = lg.float().cpu()
-            if h in banned_ids and (constraint is not None or per_head[h] != plain):
-                # before filtering, as the noise's -inf comes only after: top-k / top-p
-                # then choose among the allowed ids
-                lg = lg.index_fill(-1, banned_ids[h], float("-inf"))
+            if ban_first[h] is not None:
+                lg = lg.index_fill(-1, ban_first[h], float("-inf"))
             if constraint is not None:
                 lg = constraint.mask(h, lg, picks)
-            if per_head[h] != plain:
-                lg = filtered(lg, per_head[h])
+            if filters[h] is not None:
+                lg = filtered(lg, filters[h])
             picks[h] = (lg + draw[h]).argmax(-1)
         ids = (picks[heads[0]][:, None] if len(heads) == 1
                else torch.stack([picks[h] for h in heads], dim=-1))  # (B, H)
