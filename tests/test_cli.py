@@ -186,12 +186,13 @@ def test_resume_refuses_flags_it_would_ignore(capsys, debug_run):
 def test_resume_with_more_steps_trains_on_and_records_it(capsys, abc_corpus, tmp_path):
     run = tmp_path / "r"
     assert run_cli(capsys, "train", "--preset", "debug", "--corpus", abc_corpus, "--out", run,
-                   "--no-progress", "--samples", 0, "--steps", 6)[0] == 0
+                   "--no-progress", "--samples", 0, "--steps", 6, "--eval-max-items", 3)[0] == 0
     rc, out, _ = run_cli(capsys, "train", "--resume", run, "--steps", 10, "--no-progress",
                          "--samples", 0)
     assert rc == 0 and "resuming at step 6 of 10" in out
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["steps"] == 10 and "--steps 10" in config["resumed_with"][0]
+    assert config["train"]["eval_max_items"] == 3
     assert json.loads((run / "last" / "training_state.json").read_text())["step"] == 10
 
 

@@ -50,7 +50,8 @@ MODEL_FLAGS = {"embedding_dim": "embedding_dim", "hidden_size": "hidden_size",
 DATA_FLAGS = ("programs", "min_seconds", "max_seconds", "split", "transpose",  # events,
               "steps_per_beat")  # pianoroll
 TRAIN_FLAGS = ("steps", "batch_size", "seq_len", "lr", "schedule", "warmup", "clip",
-               "eval_every", "patience", "checkpoint_every", "seed", "device", "weight_decay")
+               "eval_every", "eval_max_items", "patience", "checkpoint_every", "seed", "device",
+               "weight_decay")
 # what `train --resume` may change: how long the run goes on (a longer run also stretches the
 # learning-rate schedule from the step it resumes at); everything else is the run's own
 RESUME_FLAGS = ("steps", "patience", "device")
@@ -620,9 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="start over in a folder that has a run")
     for flag, typ in [("steps", int), ("batch-size", int), ("seq-len", int), ("lr", float),
                       ("weight-decay", float), ("warmup", int), ("clip", float),
-                      ("eval-every", int), ("patience", int), ("checkpoint-every", int),
-                      ("seed", int), ("embedding-dim", int), ("hidden-size", int),
-                      ("layers", int), ("dropout", float), ("l1", float),
+                      ("eval-every", int), ("eval-max-items", int), ("patience", int),
+                      ("checkpoint-every", int), ("seed", int), ("embedding-dim", int),
+                      ("hidden-size", int), ("layers", int), ("dropout", float), ("l1", float),
                       ("rnn-hidden", int), ("nade-hidden", int), ("rbm-hidden", int),
                       ("cd-steps", int), ("gibbs-steps", int)]:
         s.add_argument(f"--{flag}", type=typ)
