@@ -3,7 +3,12 @@ versus re-feeding the last 30-message window for every new message (what the see
 write-up's generator does), same model, same run, for one piece and for 64 at once; and
 training messages/s of the ``seed`` and ``small`` presets through tunesmith's trainer.
 
-    python benchmarks/events_speed.py [--messages 1000] [--train-steps 20]
+    python benchmarks/events_speed.py [--messages 1000] [--batches 1,64] [--threads N]
+                                      [--repeats 1] [--train-steps 20]
+
+With ``--repeats N`` each generator runs N times, alternating, and the table shows the
+medians (the speed-up is the median of the N paired ratios): this machine's speed drifts
+by 20% within minutes, and pairs measured back to back drift least.
 
 Both generators sample every head with temperature 1 from the same logits function, so
 they do the same job; only the work per message differs.
@@ -91,22 +96,32 @@ def training_rate(preset: str, steps: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=1000)
-    ap.add_argument("--train-steps", type=int, default=20)
+    ap.add_argument("--batches", default="1,64", help="pieces generated at once, e.g. 1,64,256")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--train-steps", type=int, default=20, help="0 = no training figures")
     args = ap.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"\ngenerating {args.messages} messages per piece")
     print(f"{'preset':<7} {'pieces':>6} {'step() s':>9} {'re-feed 30 s':>13} {'speed-up':>9} "
           f"{'step msg/s':>11}")
     for preset in ("seed", "small"):
         model = build(preset)
-        for batch in (1, 64):
+        for batch in (int(b) for b in args.batches.split(",")):
             stepwise(model, 50, batch)
             refeed(model, 50, batch)  # warm both
-            a = timed(stepwise, model, args.messages, batch)
-            b = timed(refeed, model, args.messages, batch)
-            print(f"{preset:<7} {batch:>6} {a:>9.3f} {b:>13.3f} {b / a:>8.1f}x "
-                  f"{batch * args.messages / a:>11,.0f}")
+            pairs = [(timed(stepwise, model, args.messages, batch),
+                      timed(refeed, model, args.messages, batch)) for _ in range(args.repeats)]
+            a = float(np.median([p[0] for p in pairs]))
+            b = float(np.median([p[1] for p in pairs]))
+            ratio = float(np.median([p[1] / p[0] for p in pairs]))
+            spread = (f"  ({min(p[1] / p[0] for p in pairs):.1f}-"
+                      f"{max(p[1] / p[0] for p in pairs):.1f}x)" if args.repeats > 1 else "")
+            print(f"{preset:<7} {batch:>6} {a:>9.3f} {b:>13.3f} {ratio:>8.1f}x "
+                  f"{batch * args.messages / a:>11,.0f}{spread}")
+    if not args.train_steps:
+        return
     print(f"\ntraining (tunesmith trainer, {args.train_steps} steps, random messages)")
     for preset in ("seed", "small"):
         p = PRESETS["event_lstm"][preset]["train"]

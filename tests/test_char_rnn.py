@@ -97,18 +97,26 @@ def test_step_follows_the_weights_after_training_and_loading():
 
 
 def test_step_weights_give_the_plain_product_at_every_batch_size():
-    """StepWeight multiplies by a transposed copy at small batches and by MKL's packed
-    GEMM (one packing per batch size) from StepWeight.PACK_FROM on."""
-    from tunesmith.models.layers import StepWeight, mkl_packed_gemm
+    """StepWeight multiplies by a transposed copy at small batches and by oneDNN's fused
+    linear (bias or a whole added matrix fused) from StepWeight.FUSED_FROM on."""
+    from torch.profiler import profile
+
+    from tunesmith.models.layers import StepWeight, onednn_linear
 
     torch.manual_seed(0)
     w, bias = torch.randn(24, 10), torch.randn(24)
     sw = StepWeight(w)
+    ops = {}
     with torch.no_grad():
-        for b in (1, 15, 16, 40, 16, 17, 18, 19, 20):  # more sizes than it keeps packed
+        for b in (1, 15, 16, 40, 17):
             x = torch.randn(b, 10)
-            torch.testing.assert_close(sw.addmm(bias, x), bias + x @ w.T)
             gates = torch.randn(b, 24)
-            torch.testing.assert_close(sw.addmm(gates, x), gates + x @ w.T)
-    if mkl_packed_gemm():  # the packed path ran (this build has MKL's packed GEMM)
-        assert sw.packed and min(sw.packed) >= StepWeight.PACK_FROM
+            with profile() as prof:
+                torch.testing.assert_close(sw.addmm(bias, x), bias + x @ w.T)
+                torch.testing.assert_close(sw.addmm(gates, x), gates + x @ w.T)
+            ops[b] = {e.name for e in prof.events()}
+    fused = {b for b, names in ops.items() if "mkldnn::_linear_pointwise" in names}
+    if onednn_linear():  # this build has oneDNN: the fused path ran, and only from 16 on
+        assert fused == {16, 40, 17}
+    else:
+        assert not fused

@@ -148,7 +148,7 @@ def small_model(**kw):
     return EventLSTM(cfg)
 
 
-@pytest.mark.parametrize("batch", [2, 20])  # 20: the batched paths (embedding_bag, packed GEMM)
+@pytest.mark.parametrize("batch", [2, 20])  # 20: the batched paths (embedding_bag, oneDNN linear)
 def test_step_equals_the_full_forward_pass(batch):
     model = small_model().eval()
     rng = np.random.default_rng(0)

@@ -33,79 +33,81 @@ class StepWeight:
 
     At small batches this multiplies by a contiguous copy of W^T: 0.13 ms where
     ``F.linear`` takes 0.30 ms (512 -> 2048, batch 4-8, this CPU). From batch 16 on it
-    uses MKL's packed GEMM (W reordered once per batch size, ~2 ms, the way PyTorch's
-    own frozen CPU graphs run a linear layer): 0.59 ms against 0.79 ms at batch 64 and
-    0.34 against 0.62 at batch 32. The packed op (``torch.ops.mkl._mkl_linear``) is
-    internal to PyTorch, so it is used only where the build has MKL, and checked
+    calls oneDNN's linear with the addition fused (``torch.ops.mkldnn._linear_pointwise``,
+    the op PyTorch's own compiled CPU graphs call for a linear layer): for ``h @ W_hh``
+    (512 -> 2048) at batch 64 on two threads 0.78-0.86 ms, against 1.01 ms for MKL's
+    packed GEMM and 1.12-1.39 ms for ``addmm`` (benchmarks/RESULTS.md). The op is
+    internal to PyTorch, so it is used only where the build has oneDNN, and checked
     against the plain product in the tests."""
 
-    PACK_FROM = 16  # below this batch the packed product was no faster here
-    _PACKS = 4  # batch sizes kept packed (a sampler keeps one batch size per call)
+    FUSED_FROM = 16  # below this batch the plain product was as fast here
 
     def __init__(self, weight: torch.Tensor):
-        self.weight = weight.detach()
+        self.weight = weight.detach().contiguous()
         self.t = self.weight.t().contiguous()
-        self.packed: dict[int, torch.Tensor] = {}
-        self.packable = (weight.device.type == "cpu" and weight.dtype == torch.float32
-                         and mkl_packed_gemm())
+        self.fused = (weight.device.type == "cpu" and weight.dtype == torch.float32
+                      and onednn_linear())
 
     @property
     def in_features(self) -> int:
         return self.t.shape[0]
 
     def addmm(self, add: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        b = x.shape[0]
-        if b >= self.PACK_FROM and self.packable and not x.requires_grad:
-            packed = self.packed.get(b)
-            if packed is None:
-                if len(self.packed) >= self._PACKS:
-                    self.packed.clear()
-                packed = self.packed[b] = torch.ops.mkl._mkl_reorder_linear_weight(
-                    self.weight, b)
-            return torch.ops.mkl._mkl_linear(x, packed, self.weight, None, b).add_(add)
+        if self.fused and x.shape[0] >= self.FUSED_FROM and not x.requires_grad:
+            if add.dim() == 1:  # a bias
+                return torch.ops.mkldnn._linear_pointwise(x, self.weight, add, "none", [], "")
+            return torch.ops.mkldnn._linear_pointwise.binary(x, add, self.weight, None, "add")
         return torch.addmm(add, x, self.t)
 
 
 @functools.cache
-def mkl_packed_gemm() -> bool:
-    """Whether this PyTorch build runs MKL's packed GEMM ops (tried once, on a 2 x 2)."""
-    if not torch.backends.mkl.is_available():
+def onednn_linear() -> bool:
+    """Whether this PyTorch build runs oneDNN's fused linear ops (tried once, on a 2 x 2)."""
+    if not torch.backends.mkldnn.is_available():
         return False
     try:
-        w = torch.eye(2)
-        packed = torch.ops.mkl._mkl_reorder_linear_weight(w, 2)
-        return bool(torch.equal(torch.ops.mkl._mkl_linear(w, packed, w, None, 2), w))
+        w, x = torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.eye(2)
+        a = torch.ops.mkldnn._linear_pointwise(x, w, torch.ones(2), "none", [], "")
+        b = torch.ops.mkldnn._linear_pointwise.binary(x, torch.ones(2, 2), w, None, "add")
+        return bool(torch.equal(a, w.t() + 1) and torch.equal(b, w.t() + 1))
     except (AttributeError, RuntimeError):
         return False
 
 
 def lstm_weights(rnn: nn.LSTM) -> list[tuple[StepWeight, StepWeight, torch.Tensor]]:
     """Per layer of ``rnn``: W_ih and W_hh as :class:`StepWeight` and b_ih + b_hh, the
-    form :func:`lstm_step` takes."""
+    form :func:`lstm_step` takes (rows in :func:`step_gates` order and scale)."""
     out = []
-    order = sigmoid_gates_first(rnn.hidden_size, rnn.weight_ih_l0.device)
+    order, scale = step_gates(rnn.hidden_size, rnn.weight_ih_l0.device)
     for layer in range(rnn.num_layers):
         w_ih, w_hh = (getattr(rnn, f"weight_{k}_l{layer}") for k in ("ih", "hh"))
         bias = (getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
                 if rnn.bias else w_ih.new_zeros(w_ih.shape[0]))
-        out.append((StepWeight(w_ih[order]), StepWeight(w_hh[order]), bias[order]))
+        out.append((StepWeight(w_ih[order] * scale[:, None]),
+                    StepWeight(w_hh[order] * scale[:, None]), bias[order] * scale))
     return out
 
 
-def sigmoid_gates_first(hidden: int, device=None) -> torch.Tensor:
-    """The gate rows of an ``nn.LSTM`` weight (PyTorch's order i, f, g, o) reordered to
-    i, f, o, g, so that a step takes one sigmoid over the first 3H columns and one tanh
-    over the last H (not a sigmoid over all 4H)."""
+def step_gates(hidden: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """How :func:`lstm_step` wants the gate rows of an ``nn.LSTM`` weight (PyTorch's
+    order i, f, g, o): reordered to i, f, o, g (the indices), and the cell candidate g
+    scaled by 2 (the scale per row). The step then takes one sigmoid over all 4H gates
+    and gets tanh(g) as 2 sigmoid(2g) - 1: this build's CPU tanh costs 6x a sigmoid
+    (87 us against 15 us for 64 x 512 values), and the identity is exact up to
+    rounding (~2e-7)."""
     h = torch.arange(hidden, device=device)
-    return torch.cat([h, h + hidden, h + 3 * hidden, h + 2 * hidden])
+    order = torch.cat([h, h + hidden, h + 3 * hidden, h + 2 * hidden])
+    scale = torch.ones(4 * hidden, device=device)
+    scale[3 * hidden:] = 2.0
+    return order, scale
 
 
 def input_gate_table(rnn: nn.LSTM, embeddings) -> tuple[torch.Tensor, torch.Tensor]:
     """Fold the embeddings that make layer 0's input (concatenated in this order) into
     its input gates: a table (sum of classes, 4H) whose rows, one per embedding, add up
-    to ``cat(embeddings) @ W_ih^T + b_ih + b_hh`` (gates in :func:`sigmoid_gates_first`
-    order), and each embedding's first row. A
-    sampling step then looks its input gates up instead of embedding and multiplying."""
+    to ``cat(embeddings) @ W_ih^T + b_ih + b_hh`` (gates in :func:`step_gates` order and
+    scale), and each embedding's first row. A sampling step then looks its input gates
+    up instead of embedding and multiplying."""
     embeddings = list(embeddings)
     w_ih = rnn.weight_ih_l0
     parts, col = [], 0
@@ -115,8 +117,8 @@ def input_gate_table(rnn: nn.LSTM, embeddings) -> tuple[torch.Tensor, torch.Tens
         col += d
     if rnn.bias:
         parts[0] = parts[0] + rnn.bias_ih_l0 + rnn.bias_hh_l0
-    order = sigmoid_gates_first(rnn.hidden_size, w_ih.device)
-    parts = [p[:, order] for p in parts]
+    order, scale = step_gates(rnn.hidden_size, w_ih.device)
+    parts = [p[:, order] * scale for p in parts]
     offsets = torch.tensor([0] + [e.num_embeddings for e in embeddings[:-1]],
                            device=w_ih.device).cumsum(0)
     return torch.cat(parts), offsets
@@ -127,13 +129,14 @@ def lstm_step(weights, x: torch.Tensor | None, state, gates: torch.Tensor | None
     :func:`lstm_weights` (keep them with :func:`cached`).
 
     ``x`` is (B, input); or ``gates`` (B, 4H) is layer 0's input part already computed
-    (``x @ W_ih^T + b_ih + b_hh`` with the rows in :func:`sigmoid_gates_first` order, as
+    (``x @ W_ih^T + b_ih + b_hh`` with the rows in :func:`step_gates` order and scale, as
     :func:`input_gate_table` gives it) and ``x`` is None. ``state`` is ``None`` or
     nn.LSTM's ``(h, c)``, each (L, B, H). Returns the top layer's output (B, H) and the
     new state in nn.LSTM's layout, so step() and forward() mix freely. On CPU the fused
     ``torch.lstm`` call costs ~0.7 ms per call whatever the size, and every op here
-    costs ~5 us of dispatch at batch 1, so this takes as few ops as it can. No dropout
-    (a training-time thing), no gradients."""
+    costs ~5 us of dispatch at batch 1, so this takes few ops, and no tanh (see
+    :func:`step_gates`): c = f c0 + i (2 s_g - 1), h = o (2 sigmoid(2c) - 1). No
+    dropout (a training-time thing), no gradients."""
     hidden = weights[0][1].in_features
     like = x if x is not None else gates
     if state is None:
@@ -143,11 +146,10 @@ def lstm_step(weights, x: torch.Tensor | None, state, gates: torch.Tensor | None
     hs, cs = [], []
     for layer, (w_ih, w_hh, bias) in enumerate(weights):
         g = gates if layer == 0 and gates is not None else w_ih.addmm(bias, x)
-        g = w_hh.addmm(g, h0[layer])  # (B, 4H) in the order i, f, o, g
-        s = torch.sigmoid(g[:, :3 * hidden])
-        c = torch.addcmul(s[:, hidden:2 * hidden] * c0[layer], s[:, :hidden],
-                          torch.tanh(g[:, 3 * hidden:]))
-        x = s[:, 2 * hidden:] * torch.tanh(c)  # (B, H)
+        s = w_hh.addmm(g, h0[layer]).sigmoid_()  # (B, 4H): i, f, o, (tanh(g) + 1) / 2
+        i, f, o, s_g = s.split(hidden, dim=1)
+        c = torch.addcmul(f * c0[layer], i, s_g, value=2.0).sub_(i)
+        x = torch.addcmul(o.neg(), o, (c * 2.0).sigmoid_(), value=2.0)  # (B, H)
         hs.append(x)
         cs.append(c)
     if len(hs) == 1:
