@@ -126,8 +126,11 @@ def test_a_malformed_benchmark_file_is_a_one_line_error(capsys, tmp_path):
 
 def test_benchmark_debug_run_writes_the_table(capsys, bench_dir, tmp_path):
     rc, out, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
-                         "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress")
+                         "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress",
+                         "--lr", "0.02", "--eval-max-items", "2")
     assert rc == 0
+    train = json.loads((tmp_path / "jsb-rnn_nade-debug" / "config.json").read_text())["train"]
+    assert train["lr"] == 0.02 and train["eval_max_items"] == 2  # overrides reach the run
     assert "| rnn_nade `debug` (tunesmith) |" in out and "RNN-NADE (BL2012, published)" in out
     rows = (tmp_path / "results.csv").read_text().splitlines()
     assert rows[0].startswith("dataset,model") and rows[1].startswith("jsb,rnn_nade,debug")

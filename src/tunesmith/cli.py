@@ -566,7 +566,7 @@ def cmd_benchmark_boulanger(args) -> int:
                                  f"{'>= 0' if flag == 'slice' else '>= 1'}")
     device = resolve_device(args.device or "auto")
     train_args = []
-    for flag in ("steps", "eval_every", "patience", "seed"):
+    for flag in ("steps", "lr", "eval_every", "eval_max_items", "patience", "seed"):
         if getattr(args, flag) is not None:
             train_args += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     if args.no_progress:
@@ -719,8 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--retrain", action="store_true", help="train again even if a run exists")
     b.add_argument("--slice", type=int, default=0, help="use only the first N sequences of "
                    "each split (a quick check)")
-    for flag in ("steps", "eval-every", "patience", "seed"):
-        b.add_argument(f"--{flag}", type=int, help="override the preset's training setting")
+    for flag, typ in [("steps", int), ("lr", float), ("eval-every", int),
+                      ("eval-max-items", int), ("patience", int), ("seed", int)]:
+        b.add_argument(f"--{flag}", type=typ, help="override the preset's training setting")
     b.add_argument("--ais-chains", type=int, default=16, help="RBM: AIS chains per frame")
     b.add_argument("--ais-betas", type=int, default=1000, help="RBM: AIS inverse temperatures")
     b.add_argument("--ais-runs", type=int, default=2, help="RBM: independent AIS estimates "
