@@ -101,6 +101,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--train-steps", type=int, default=20, help="0 = no training figures")
     args = ap.parse_args()
+    if args.repeats < 1 or args.threads < 1:
+        ap.error("--repeats and --threads must be >= 1")
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"\ngenerating {args.messages} messages per piece")

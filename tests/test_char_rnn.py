@@ -106,17 +106,29 @@ def test_step_weights_give_the_plain_product_at_every_batch_size():
     torch.manual_seed(0)
     w, bias = torch.randn(24, 10), torch.randn(24)
     sw = StepWeight(w)
-    ops = {}
+    fused = set()  # (batch, what was added) where the oneDNN op ran
     with torch.no_grad():
         for b in (1, 15, 16, 40, 17):
             x = torch.randn(b, 10)
-            gates = torch.randn(b, 24)
-            with profile() as prof:
-                torch.testing.assert_close(sw.addmm(bias, x), bias + x @ w.T)
-                torch.testing.assert_close(sw.addmm(gates, x), gates + x @ w.T)
-            ops[b] = {e.name for e in prof.events()}
-    fused = {b for b, names in ops.items() if "mkldnn::_linear_pointwise" in names}
+            for kind, add in (("bias", bias), ("matrix", torch.randn(b, 24))):
+                with profile() as prof:
+                    torch.testing.assert_close(sw.addmm(add, x), add + x @ w.T)
+                if any(e.name == "mkldnn::_linear_pointwise" for e in prof.events()):
+                    fused.add((b, kind))
     if onednn_linear():  # this build has oneDNN: the fused path ran, and only from 16 on
-        assert fused == {16, 40, 17}
+        assert fused == {(b, k) for b in (16, 40, 17) for k in ("bias", "matrix")}
+        assert StepWeight.FUSED_FROM == 16
     else:
         assert not fused
+
+
+def test_step_weights_keep_gradients_and_dtypes():
+    """A bias that needs a gradient takes the plain product (oneDNN's op has no backward),
+    and the step weights keep the LSTM's dtype."""
+    from tunesmith.models.layers import StepWeight, lstm_weights
+
+    bias = torch.nn.Parameter(torch.randn(24))
+    StepWeight(torch.randn(24, 10)).addmm(bias, torch.randn(20, 10)).sum().backward()
+    torch.testing.assert_close(bias.grad, torch.full((24,), 20.0))
+    (w_ih, w_hh, b), = lstm_weights(torch.nn.LSTM(4, 8).to(torch.bfloat16))
+    assert w_ih.weight.dtype == w_hh.weight.dtype == b.dtype == torch.bfloat16

@@ -151,6 +151,9 @@ def run_benchmark(data_dir, datasets, archs, preset="small", out="bench/boulange
                 argv = ["train", "--resume", str(run_dir), "--samples", "0", "--device",
                         str(device)] + (["--no-progress"] if "--no-progress" in train_args
                                         else [])
+                if [a for a in train_args if a != "--no-progress"]:
+                    log(f"== {DATASETS[key].name} / {arch}: resuming {run_dir} with its own "
+                        "settings (training flags ignored; --retrain to start again)")
             else:
                 argv = None
                 log(f"== {DATASETS[key].name} / {arch}: taking the finished run in {run_dir}"

@@ -53,7 +53,8 @@ class StepWeight:
         return self.t.shape[0]
 
     def addmm(self, add: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if self.fused and x.shape[0] >= self.FUSED_FROM and not x.requires_grad:
+        grad = torch.is_grad_enabled() and (x.requires_grad or add.requires_grad)
+        if self.fused and x.shape[0] >= self.FUSED_FROM and not grad:  # no backward there
             if add.dim() == 1:  # a bias
                 return torch.ops.mkldnn._linear_pointwise(x, self.weight, add, "none", [], "")
             return torch.ops.mkldnn._linear_pointwise.binary(x, add, self.weight, None, "add")
@@ -78,7 +79,7 @@ def lstm_weights(rnn: nn.LSTM) -> list[tuple[StepWeight, StepWeight, torch.Tenso
     """Per layer of ``rnn``: W_ih and W_hh as :class:`StepWeight` and b_ih + b_hh, the
     form :func:`lstm_step` takes (rows in :func:`step_gates` order and scale)."""
     out = []
-    order, scale = step_gates(rnn.hidden_size, rnn.weight_ih_l0.device)
+    order, scale = step_gates(rnn.hidden_size, rnn.weight_ih_l0)
     for layer in range(rnn.num_layers):
         w_ih, w_hh = (getattr(rnn, f"weight_{k}_l{layer}") for k in ("ih", "hh"))
         bias = (getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
@@ -88,16 +89,17 @@ def lstm_weights(rnn: nn.LSTM) -> list[tuple[StepWeight, StepWeight, torch.Tenso
     return out
 
 
-def step_gates(hidden: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def step_gates(hidden: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """How :func:`lstm_step` wants the gate rows of an ``nn.LSTM`` weight (PyTorch's
     order i, f, g, o): reordered to i, f, o, g (the indices), and the cell candidate g
     scaled by 2 (the scale per row). The step then takes one sigmoid over all 4H gates
     and gets tanh(g) as 2 sigmoid(2g) - 1: this build's CPU tanh costs 6x a sigmoid
     (87 us against 15 us for 64 x 512 values), and the identity is exact up to
-    rounding (~2e-7)."""
-    h = torch.arange(hidden, device=device)
+    rounding (an absolute error of ~2e-7 in float32). The scale has ``like``'s dtype and
+    device, so scaled weights keep theirs."""
+    h = torch.arange(hidden, device=like.device)
     order = torch.cat([h, h + hidden, h + 3 * hidden, h + 2 * hidden])
-    scale = torch.ones(4 * hidden, device=device)
+    scale = torch.ones(4 * hidden, device=like.device, dtype=like.dtype)
     scale[3 * hidden:] = 2.0
     return order, scale
 
@@ -117,7 +119,7 @@ def input_gate_table(rnn: nn.LSTM, embeddings) -> tuple[torch.Tensor, torch.Tens
         col += d
     if rnn.bias:
         parts[0] = parts[0] + rnn.bias_ih_l0 + rnn.bias_hh_l0
-    order, scale = step_gates(rnn.hidden_size, w_ih.device)
+    order, scale = step_gates(rnn.hidden_size, w_ih)
     parts = [p[:, order] * scale for p in parts]
     offsets = torch.tensor([0] + [e.num_embeddings for e in embeddings[:-1]],
                            device=w_ih.device).cumsum(0)
