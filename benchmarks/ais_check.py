@@ -103,7 +103,7 @@ def trained(args) -> None:
     ckpt = load_checkpoint(model_dir)
     if not hasattr(ckpt.model, "log_partition"):
         raise SystemExit(f"{model_dir}: not an RBM model (its likelihood is exact)")
-    test = read_boulanger(_corpus(model_dir))
+    test = read_boulanger(ckpt.meta["summary"]["corpus"]["corpus"])  # as `evaluate` finds it
     seqs = test["test"][: args.sequences]
     print(f"{model_dir}: first {len(seqs)} test sequences, {sum(len(q) for q in seqs)} "
           f"frames, {args.chains} chains")
@@ -111,13 +111,6 @@ def trained(args) -> None:
     for betas in (int(b) for b in args.betas.split(",")):
         m = frame_protocol(ckpt.model, seqs, "cpu", args.chains, betas, ais_runs=1)
         print(f"{betas:>6} {m['nll']:>13.4f} {m['seconds']:>8.0f}", flush=True)
-
-
-def _corpus(model_dir) -> str:
-    """The benchmark file a run trained on (its config.json, beside best/)."""
-    import json
-
-    return json.loads((Path(model_dir).resolve().parent / "config.json").read_text())["corpus"]
 
 
 if __name__ == "__main__":

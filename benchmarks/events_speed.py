@@ -115,12 +115,10 @@ def main() -> None:
             refeed(model, 50, batch)  # warm both
             pairs = [(timed(stepwise, model, args.messages, batch),
                       timed(refeed, model, args.messages, batch)) for _ in range(args.repeats)]
-            a = float(np.median([p[0] for p in pairs]))
-            b = float(np.median([p[1] for p in pairs]))
-            ratio = float(np.median([p[1] / p[0] for p in pairs]))
-            spread = (f"  ({min(p[1] / p[0] for p in pairs):.1f}-"
-                      f"{max(p[1] / p[0] for p in pairs):.1f}x)" if args.repeats > 1 else "")
-            print(f"{preset:<7} {batch:>6} {a:>9.3f} {b:>13.3f} {ratio:>8.1f}x "
+            a, b = (float(np.median(col)) for col in zip(*pairs, strict=True))
+            ratios = [r / s for s, r in pairs]
+            spread = f"  ({min(ratios):.1f}-{max(ratios):.1f}x)" if args.repeats > 1 else ""
+            print(f"{preset:<7} {batch:>6} {a:>9.3f} {b:>13.3f} {np.median(ratios):>8.1f}x "
                   f"{batch * args.messages / a:>11,.0f}{spread}")
     if not args.train_steps:
         return

@@ -132,6 +132,7 @@ def run_benchmark(data_dir, datasets, archs, preset="small", out="bench/boulange
     from tunesmith.training.checkpoint import load_checkpoint, recover
 
     files = check_request(data_dir, datasets, archs, preset)
+    flags = [a for a in train_args if a != "--no-progress"]  # what a taken run ignores
     out = Path(out)
     rows = []
     for key in datasets:
@@ -151,14 +152,13 @@ def run_benchmark(data_dir, datasets, archs, preset="small", out="bench/boulange
                 argv = ["train", "--resume", str(run_dir), "--samples", "0", "--device",
                         str(device)] + (["--no-progress"] if "--no-progress" in train_args
                                         else [])
-                if [a for a in train_args if a != "--no-progress"]:
+                if flags:
                     log(f"== {DATASETS[key].name} / {arch}: resuming {run_dir} with its own "
                         "settings (training flags ignored; --retrain to start again)")
             else:
                 argv = None
                 log(f"== {DATASETS[key].name} / {arch}: taking the finished run in {run_dir}"
-                    + (" (training flags ignored; --retrain to train again)"
-                       if [a for a in train_args if a != "--no-progress"] else ""))
+                    + (" (training flags ignored; --retrain to train again)" if flags else ""))
             if argv is not None:
                 log(f"== {DATASETS[key].name} / {arch}: tunesmith {' '.join(argv)}")
                 code = cli.main(argv)
