@@ -1,14 +1,17 @@
 """Speed of the events family: generating 1,000 messages with ``step()`` (O(1) per message)
 versus re-feeding the last 30-message window for every new message (what the seed
-write-up's generator does), same model, same run, for one piece and for 64 at once; and
+write-up's generator does), same model, same run, for one piece, for 8 (what ``tunesmith
+compose`` makes by default) and for 64 at once; and
 training messages/s of the ``seed`` and ``small`` presets through tunesmith's trainer.
 
-    python benchmarks/events_speed.py [--messages 1000] [--batches 1,64] [--threads N]
+    python benchmarks/events_speed.py [--messages 1000] [--batches 1,8,64] [--threads N]
                                       [--repeats 1] [--train-steps 20]
 
 With ``--repeats N`` each generator runs N times, alternating, and the table shows the
-medians (the speed-up is the median of the N paired ratios): this machine's speed drifts
-by 20% within minutes, and pairs measured back to back drift least.
+medians (the speed-up is the median of the N paired ratios, with their range), and the
+ratio of the two fastest runs (timeit's rule: interference only ever adds time): this
+machine's speed drifts by 20-80% within minutes, and pairs measured back to back drift
+least.
 
 Both generators sample every head with temperature 1 from the same logits function, so
 they do the same job; only the work per message differs.
@@ -96,7 +99,7 @@ def training_rate(preset: str, steps: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=1000)
-    ap.add_argument("--batches", default="1,64", help="pieces generated at once, e.g. 1,64,256")
+    ap.add_argument("--batches", default="1,8,64", help="pieces generated at once, e.g. 1,64,256")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--train-steps", type=int, default=20, help="0 = no training figures")
@@ -115,9 +118,11 @@ def main() -> None:
             refeed(model, 50, batch)  # warm both
             pairs = [(timed(stepwise, model, args.messages, batch),
                       timed(refeed, model, args.messages, batch)) for _ in range(args.repeats)]
-            a, b = (float(np.median(col)) for col in zip(*pairs, strict=True))
+            steps, refeeds = zip(*pairs, strict=True)
+            a, b = float(np.median(steps)), float(np.median(refeeds))
             ratios = [r / s for s, r in pairs]
-            spread = f"  ({min(ratios):.1f}-{max(ratios):.1f}x)" if args.repeats > 1 else ""
+            spread = (f"  ({min(ratios):.1f}-{max(ratios):.1f}x; fastest runs "
+                      f"{min(refeeds) / min(steps):.1f}x)" if args.repeats > 1 else "")
             print(f"{preset:<7} {batch:>6} {a:>9.3f} {b:>13.3f} {np.median(ratios):>8.1f}x "
                   f"{batch * args.messages / a:>11,.0f}{spread}")
     if not args.train_steps:

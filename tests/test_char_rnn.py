@@ -97,27 +97,29 @@ def test_step_follows_the_weights_after_training_and_loading():
 
 
 def test_step_weights_give_the_plain_product_at_every_batch_size():
-    """StepWeight multiplies by a transposed copy at small batches and by oneDNN's fused
-    linear (bias or a whole added matrix fused) from StepWeight.FUSED_FROM on."""
+    """StepWeight multiplies a large weight by its oneDNN copy (bias or a whole added
+    matrix fused) from StepWeight.BATCH_FROM rows on, and everything else by W^T."""
     from torch.profiler import profile
 
     from tunesmith.models.layers import StepWeight, onednn_linear
 
     torch.manual_seed(0)
-    w, bias = torch.randn(24, 10), torch.randn(24)
-    sw = StepWeight(w)
-    fused = set()  # (batch, what was added) where the oneDNN op ran
+    fused = set()  # (weight, batch, what was added) where the oneDNN op ran
     with torch.no_grad():
-        for b in (1, 15, 16, 40, 17):
-            x = torch.randn(b, 10)
-            for kind, add in (("bias", bias), ("matrix", torch.randn(b, 24))):
-                with profile() as prof:
-                    torch.testing.assert_close(sw.addmm(add, x), add + x @ w.T)
-                if any(e.name == "mkldnn::_linear_pointwise" for e in prof.events()):
-                    fused.add((b, kind))
-    if onednn_linear():  # this build has oneDNN: the fused path ran, and only from 16 on
-        assert fused == {(b, k) for b in (16, 40, 17) for k in ("bias", "matrix")}
-        assert StepWeight.FUSED_FROM == 16
+        for name, (out, inp) in (("large", (1024, 256)), ("small", (24, 10))):
+            w, bias = torch.randn(out, inp), torch.randn(out)
+            sw = StepWeight(w)
+            for b in (1, 2, 5, 64):
+                x = torch.randn(b, inp)
+                for kind, add in (("bias", bias), ("matrix", torch.randn(b, out))):
+                    with profile() as prof:
+                        torch.testing.assert_close(sw.addmm(add, x), add + x @ w.T,
+                                                   atol=1e-4, rtol=1e-5)
+                    if any(e.name == "mkldnn::_linear_pointwise" for e in prof.events()):
+                        fused.add((name, b, kind))
+    assert 1024 * 256 >= StepWeight.PACKED_FROM > 24 * 10 and StepWeight.BATCH_FROM == 2
+    if onednn_linear():  # this build has oneDNN: the fused path ran, only where it should
+        assert fused == {("large", b, k) for b in (2, 5, 64) for k in ("bias", "matrix")}
     else:
         assert not fused
 

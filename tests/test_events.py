@@ -143,14 +143,18 @@ def small_model(**kw):
     h = REP.heads
     cfg = EventLSTMConfig(note_classes=h["note"], velocity_classes=h["velocity"],
                           time_classes=h["time"], note_dim=8, velocity_dim=4, time_dim=4,
-                          hidden_size=16, num_layers=2, dropout=0.0, **kw)
+                          **({"hidden_size": 16, "num_layers": 2, "dropout": 0.0} | kw))
     torch.manual_seed(0)
     return EventLSTM(cfg)
 
 
-@pytest.mark.parametrize("batch", [2, 20])  # 20: the batched paths (embedding_bag, oneDNN linear)
-def test_step_equals_the_full_forward_pass(batch):
-    model = small_model().eval()
+# hidden 256: W_hh in oneDNN's layout from batch 2; 20 x 256 values: the cell without tanh
+@pytest.mark.parametrize(("batch", "hidden"), [(2, 16), (20, 16), (1, 256), (3, 256), (20, 256)])
+def test_step_equals_the_full_forward_pass(batch, hidden):
+    from tunesmith.models.layers import TANH_UP_TO, StepWeight
+
+    assert 3 * 256 <= TANH_UP_TO < 20 * 256 and 4 * 256 * 256 >= StepWeight.PACKED_FROM
+    model = small_model(hidden_size=hidden).eval()
     rng = np.random.default_rng(0)
     x = torch.from_numpy(np.stack([rng.integers(0, N_KEYS, (batch, 12)),
                                    rng.integers(0, 17, (batch, 12)),

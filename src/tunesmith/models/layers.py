@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -28,48 +29,83 @@ def cached(module: nn.Module, name: str, build):
     return hit[1]
 
 
+class HeadLogits(Mapping):
+    """The logits of several heads kept as one tensor: ``joined`` (B, sum of the sizes)
+    holds them side by side in the order of ``sizes``; ``self[head]`` is that head's
+    (B, C) block (split once, on first use). What ``step()`` returns for a many-headed
+    model: the sampler can then draw every head from ``joined`` in one pass, and a
+    split it does not need (~9 us at batch 1) is never made."""
+
+    def __init__(self, joined: torch.Tensor, sizes: Mapping[str, int]):
+        self.joined, self.sizes = joined, dict(sizes)
+        self._heads: dict[str, torch.Tensor] | None = None
+
+    def _split(self) -> dict[str, torch.Tensor]:
+        if self._heads is None:
+            parts = self.joined.split(list(self.sizes.values()), dim=-1)
+            self._heads = dict(zip(self.sizes, parts, strict=True))
+        return self._heads
+
+    def __getitem__(self, head: str) -> torch.Tensor:
+        return self._split()[head]
+
+    def __iter__(self):
+        return iter(self.sizes)
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+
 class StepWeight:
     """A weight W (out, in) kept for sampling steps: ``addmm(add, x)`` = add + x @ W^T.
 
-    At small batches this multiplies by a contiguous copy of W^T: 0.13 ms where
-    ``F.linear`` takes 0.30 ms (512 -> 2048, batch 4-8, this CPU). From batch 16 on it
-    calls oneDNN's linear with the addition fused (``torch.ops.mkldnn._linear_pointwise``,
-    the op PyTorch's own compiled CPU graphs call for a linear layer): for ``h @ W_hh``
-    (512 -> 2048) at batch 64 on two threads 0.78-0.86 ms, against 1.01 ms for MKL's
-    packed GEMM and 1.12-1.39 ms for ``addmm`` (benchmarks/RESULTS.md). The op is
-    internal to PyTorch, so it is used only where the build has oneDNN, and checked
+    Large weights (``h @ W_hh``) are kept a second time in oneDNN's own blocked layout
+    (``torch.ops.mkldnn._reorder_linear_weight``, done once) and multiplied with the
+    addition fused (``torch.ops.mkldnn._linear_pointwise``: the ops PyTorch's compiled CPU
+    graphs use for a linear layer). For ``h @ W_hh`` (512 -> 2048) on two threads this
+    takes 0.69-0.74 ms at batch 64 against 0.81-0.83 ms with W in its plain layout and
+    1.05-1.29 ms for ``addmm``; 84 us against 345 us at batch 4 (benchmarks/RESULTS.md).
+    Small weights (an output layer) and a single row take ``addmm`` on a contiguous
+    W^T: oneDNN's call costs ~20 us of its own, more than the product there. The ops are
+    internal to PyTorch, so they are used only where the build has oneDNN, and checked
     against the plain product in the tests."""
 
-    FUSED_FROM = 16  # below this batch the plain product was as fast here
+    PACKED_FROM = 1 << 18  # weights of at least this many values (1024 x 256) ...
+    BATCH_FROM = 2  # ... from this batch on; measured: below either, addmm was as fast
 
     def __init__(self, weight: torch.Tensor):
         self.weight = weight.detach().contiguous()
         self.t = self.weight.t().contiguous()
-        self.fused = (weight.device.type == "cpu" and weight.dtype == torch.float32
-                      and onednn_linear())
+        self.packed = None
+        if (weight.device.type == "cpu" and weight.dtype == torch.float32
+                and weight.numel() >= self.PACKED_FROM and onednn_linear()):
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight)
 
     @property
     def in_features(self) -> int:
         return self.t.shape[0]
 
     def addmm(self, add: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        grad = torch.is_grad_enabled() and (x.requires_grad or add.requires_grad)
-        if self.fused and x.shape[0] >= self.FUSED_FROM and not grad:  # no backward there
+        if (self.packed is not None and x.shape[0] >= self.BATCH_FROM
+                and not (torch.is_grad_enabled()
+                         and (x.requires_grad or add.requires_grad))):  # no backward there
             if add.dim() == 1:  # a bias
-                return torch.ops.mkldnn._linear_pointwise(x, self.weight, add, "none", [], "")
-            return torch.ops.mkldnn._linear_pointwise.binary(x, add, self.weight, None, "add")
+                return torch.ops.mkldnn._linear_pointwise(x, self.packed, add, "none", [], "")
+            return torch.ops.mkldnn._linear_pointwise.binary(x, add, self.packed, None, "add")
         return torch.addmm(add, x, self.t)
 
 
 @functools.cache
 def onednn_linear() -> bool:
-    """Whether this PyTorch build runs oneDNN's fused linear ops (tried once, on a 2 x 2)."""
+    """Whether this PyTorch build runs oneDNN's fused linear ops on a reordered weight
+    (tried once, on a 2 x 2)."""
     if not torch.backends.mkldnn.is_available():
         return False
     try:
         w, x = torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.eye(2)
-        a = torch.ops.mkldnn._linear_pointwise(x, w, torch.ones(2), "none", [], "")
-        b = torch.ops.mkldnn._linear_pointwise.binary(x, torch.ones(2, 2), w, None, "add")
+        packed = torch.ops.mkldnn._reorder_linear_weight(w)
+        a = torch.ops.mkldnn._linear_pointwise(x, packed, torch.ones(2), "none", [], "")
+        b = torch.ops.mkldnn._linear_pointwise.binary(x, torch.ones(2, 2), packed, None, "add")
         return bool(torch.equal(a, w.t() + 1) and torch.equal(b, w.t() + 1))
     except (AttributeError, RuntimeError):
         return False
@@ -126,6 +162,11 @@ def input_gate_table(rnn: nn.LSTM, embeddings) -> tuple[torch.Tensor, torch.Tens
     return torch.cat(parts), offsets
 
 
+# up to this many cell values (batch x hidden) lstm_step takes tanh(c) directly (2 ops)
+# rather than 2 sigmoid(2c) - 1 (4 ops): 12 against 18 us at batch 1, equal at 8 x 512
+TANH_UP_TO = 2048
+
+
 def lstm_step(weights, x: torch.Tensor | None, state, gates: torch.Tensor | None = None):
     """One time step of a (unidirectional, batch-first) ``nn.LSTM``, from its
     :func:`lstm_weights` (keep them with :func:`cached`).
@@ -136,9 +177,9 @@ def lstm_step(weights, x: torch.Tensor | None, state, gates: torch.Tensor | None
     nn.LSTM's ``(h, c)``, each (L, B, H). Returns the top layer's output (B, H) and the
     new state in nn.LSTM's layout, so step() and forward() mix freely. On CPU the fused
     ``torch.lstm`` call costs ~0.7 ms per call whatever the size, and every op here
-    costs ~5 us of dispatch at batch 1, so this takes few ops, and no tanh (see
-    :func:`step_gates`): c = f c0 + i (2 s_g - 1), h = o (2 sigmoid(2c) - 1). No
-    dropout (a training-time thing), no gradients."""
+    costs ~5 us of dispatch at batch 1, so this takes few ops, and no tanh where it
+    costs (see :func:`step_gates`): c = f c0 + i (2 s_g - 1), h = o (2 sigmoid(2c) - 1),
+    or o tanh(c) for a small batch. No dropout (a training-time thing), no gradients."""
     hidden = weights[0][1].in_features
     like = x if x is not None else gates
     if state is None:
@@ -149,9 +190,12 @@ def lstm_step(weights, x: torch.Tensor | None, state, gates: torch.Tensor | None
     for layer, (w_ih, w_hh, bias) in enumerate(weights):
         g = gates if layer == 0 and gates is not None else w_ih.addmm(bias, x)
         s = w_hh.addmm(g, h0[layer]).sigmoid_()  # (B, 4H): i, f, o, (tanh(g) + 1) / 2
-        i, f, o, s_g = s.split(hidden, dim=1)
+        i, f, o, s_g = s.view(len(s), 4, hidden).unbind(1)
         c = torch.addcmul(f * c0[layer], i, s_g, value=2.0).sub_(i)
-        x = torch.addcmul(o.neg(), o, (c * 2.0).sigmoid_(), value=2.0)  # (B, H)
+        if c.numel() <= TANH_UP_TO:  # few values: tanh's cost is its dispatch, one op
+            x = o * c.tanh()
+        else:
+            x = torch.addcmul(o.neg(), o, (c * 2.0).sigmoid_(), value=2.0)  # (B, H)
         hs.append(x)
         cs.append(c)
     if len(hs) == 1:

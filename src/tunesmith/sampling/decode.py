@@ -87,22 +87,22 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     ban_first = {h: banned_ids.get(h) if constraint is not None or filters[h] else None
                  for h in heads}
     on_cpu = device == "cpu" or torch.device(device).type == "cpu"
+    # every head drawn from the model's joined logits in one pass (see _JointDraw) when
+    # no head needs a filter or a constraint and the model offers them joined
+    joint = (_JointDraw(num, [logits[h].shape[-1] for h in heads])
+             if len(heads) > 1 and constraint is None
+             and all(f is None for f in filters.values())
+             and getattr(logits, "joined", None) is not None and list(logits) == list(heads)
+             else None)
     for t in range(max_steps):
-        draw = noise.next()  # {head: Gumbel noise (B, C)}, banned ids at -inf
-        picks = {}
-        for h in order:
-            lg = logits[h]
+        if joint is not None:
+            lg = logits.joined
             if not on_cpu or lg.dtype != torch.float32:
                 lg = lg.float().cpu()
-            if ban_first[h] is not None:
-                lg = lg.index_fill(-1, ban_first[h], float("-inf"))
-            if constraint is not None:
-                lg = constraint.mask(h, lg, picks)
-            if filters[h] is not None:
-                lg = filtered(lg, filters[h])
-            picks[h] = (lg + draw[h]).argmax(-1)
-        ids = (picks[heads[0]][:, None] if len(heads) == 1
-               else torch.stack([picks[h] for h in heads], dim=-1))  # (B, H)
+            ids = joint.draw(lg, noise.next_joined())
+        else:
+            ids = _draw(logits, noise.next(), heads, order, on_cpu, ban_first, constraint,
+                        filters)
         if constraint is not None:
             constraint.update(ids)
         out.append(ids)
@@ -124,6 +124,42 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     if until is None and stop is not None:
         length = _lengths(steps, stop_head, stop[1], max_steps)
     return [steps[i, : int(length[i])].tolist() for i in range(num)]
+
+
+def _draw(logits, draw, heads, order, on_cpu, ban_first, constraint, filters) -> torch.Tensor:
+    """One step's ids (B, n_heads), head by head in ``order``: banned ids, the constraint
+    and the filters first, then the Gumbel-max draw with the noise ``draw``."""
+    picks = {}
+    for h in order:
+        lg = logits[h]
+        if not on_cpu or lg.dtype != torch.float32:
+            lg = lg.float().cpu()
+        if ban_first[h] is not None:
+            lg = lg.index_fill(-1, ban_first[h], float("-inf"))
+        if constraint is not None:
+            lg = constraint.mask(h, lg, picks)
+        if filters[h] is not None:
+            lg = filtered(lg, filters[h])
+        picks[h] = (lg + draw[h]).argmax(-1)
+    return (picks[heads[0]][:, None] if len(heads) == 1
+            else torch.stack([picks[h] for h in heads], dim=-1))
+
+
+class _JointDraw:
+    """The Gumbel-max draw of every head at once from joined logits (B, sum C): the
+    logits plus noise go into a board (B, n_heads, widest head) whose spare places hold
+    -inf, and one argmax over its last axis gives the ids (B, n_heads). Three ops a step
+    where head by head takes eight (~10 against ~33 us at batch 1)."""
+
+    def __init__(self, num: int, widths: list[int]):
+        self.shape = (num, len(widths), max(widths))
+        self.places = torch.cat([torch.arange(w) + k * self.shape[2]
+                                 for k, w in enumerate(widths)])
+        self.board = torch.full((num, len(widths) * self.shape[2]), float("-inf"))
+
+    def draw(self, logits: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        board = self.board.index_copy_(1, self.places, logits + noise)
+        return board.view(self.shape).argmax(-1)
 
 
 def _lengths(steps: torch.Tensor, head: int, stop: int, max_steps: int) -> torch.Tensor:
@@ -153,17 +189,32 @@ class GumbelNoise:
         # ~16 MB of noise at most per chunk; short runs make no more than they use
         total = sum(self.widths)
         self.chunk = max(1, min(64, max_steps, (1 << 22) // max(1, num * total)))
-        self.steps: list[dict[str, torch.Tensor]] = []
+        # the chunk's steps, last first (pop() hands them out in order): joined (B, sum C)
+        # and as {head: (B, C)}, both views of one chunk
+        self.steps: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+
+    def _fill(self) -> None:
+        shape = (self.chunk, self.num, sum(self.widths))
+        u = self.rng.random(shape, dtype=np.float32)
+        # numpy's log: 0.48 ms for these four passes over 64 x 64 x 121 values, against
+        # 2.3 ms for torch's on this CPU
+        with np.errstate(divide="ignore"):  # u = 0 (p = 2^-24): noise -inf, never drawn
+            g = torch.from_numpy(np.negative(np.log(np.negative(np.log(u, out=u), out=u),
+                                                    out=u), out=u))
+        if len(self.banned):
+            g.index_fill_(-1, self.banned, float("-inf"))
+        parts = zip(*(p.unbind(0) for p in g.split(self.widths, dim=-1)), strict=True)
+        self.steps = [(joined, dict(zip(self.sizes, heads, strict=True)))
+                      for joined, heads in zip(g.unbind(0), parts, strict=True)][::-1]
+
+    def next_joined(self) -> torch.Tensor:
+        """The next step's noise for every head side by side: (B, sum of the sizes)."""
+        if not self.steps:
+            self._fill()
+        return self.steps.pop()[0]
 
     def next(self) -> dict[str, torch.Tensor]:
+        """The next step's noise: {head: (B, C)}, banned ids at -inf."""
         if not self.steps:
-            shape = (self.chunk, self.num, sum(self.widths))
-            g = torch.from_numpy(self.rng.random(shape, dtype=np.float32))
-            g = g.log_().neg_().log_().neg_()
-            if len(self.banned):
-                g.index_fill_(-1, self.banned, float("-inf"))
-            parts = g.split(self.widths, dim=-1)
-            self.steps = [dict(zip(self.sizes, step, strict=True))
-                          for step in zip(*(p.unbind(0) for p in parts), strict=True)]
-            self.steps.reverse()  # pop() from the end hands them out in order
-        return self.steps.pop()
+            self._fill()
+        return self.steps.pop()[1]
