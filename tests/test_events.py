@@ -230,3 +230,17 @@ def test_constrained_sampling_ends_only_sounding_keys():
 def test_a_dropped_short_note_does_not_shift_later_notes():
     p = piece((0, 1, 60, 80), (1.5, 1.51, 62, 80), (2, 3, 64, 80))
     assert [(n.pitch, n.start) for n in REP.quantise(p).notes] == [(60, 0), (64, 2)]
+
+
+def test_a_model_that_has_sampled_can_be_copied():
+    """step() keeps oneDNN copies of large weights (no storage of their own): the model
+    still deep-copies, and the copy steps the same."""
+    import copy
+
+    model = small_model(hidden_size=256).eval()
+    ids = torch.tensor([[60, 5, 3], [62, 4, 0]])
+    with torch.inference_mode():
+        want, _ = model.step(ids, None)
+        twin = copy.deepcopy(model)
+        got, _ = twin.step(ids, None)
+    torch.testing.assert_close(got.joined, want.joined)

@@ -81,6 +81,9 @@ class StepWeight:
                 and weight.numel() >= self.PACKED_FROM and onednn_linear()):
             self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight)
 
+    def __reduce__(self):  # copy / deepcopy / pickle rebuild it: oneDNN's copy has no storage
+        return StepWeight, (self.weight,)
+
     @property
     def in_features(self) -> int:
         return self.t.shape[0]

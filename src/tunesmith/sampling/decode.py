@@ -149,7 +149,8 @@ class _JointDraw:
     """The Gumbel-max draw of every head at once from joined logits (B, sum C): the
     logits plus noise go into a board (B, n_heads, widest head) whose spare places hold
     -inf, and one argmax over its last axis gives the ids (B, n_heads). Three ops a step
-    where head by head takes eight (~10 against ~33 us at batch 1)."""
+    where head by head takes eight: 13 against 36 us at batch 1, 11-18 against 29-39 us
+    at 8, equal at 64."""
 
     def __init__(self, num: int, widths: list[int]):
         self.shape = (num, len(widths), max(widths))
