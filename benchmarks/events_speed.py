@@ -63,7 +63,7 @@ def primer(batch: int, seed: int = 0) -> torch.Tensor:
 def refeed(model: EventLSTM, msgs: torch.Tensor, n: int, gen: torch.Generator):
     """The seed's way: run the whole last window of ``msgs`` (B, T >= 30, 3) through the
     LSTM for every new message, sampling each head from the same softmax as the shared
-    sampler. Returns ``msgs`` with ``n`` more."""
+    sampler. Returns the last 31 messages (the window goes on from them)."""
     for _ in range(n):
         logits, _ = model(msgs[:, -PRIMER:])  # (B, 30, 3) from a zero state
         new = [torch.multinomial(logits[h][:, -1].softmax(-1), 1, generator=gen)
@@ -74,9 +74,9 @@ def refeed(model: EventLSTM, msgs: torch.Tensor, n: int, gen: torch.Generator):
 
 class Resumable:
     """``model`` for the sampler, able to go on where the last ``sample()`` call stopped:
-    each call's primer is its pieces' last message, read from the state before it (kept
-    from that call's last ``step()``), so no message is read twice and nothing re-read.
-    The cost: one more ``step()`` per call (~1% at turns of 100 messages)."""
+    each call's primer is its pieces' last message, stepped again from the state before
+    it (kept from that call's last ``step()``), so the window is not re-read. The cost:
+    that one message read twice, one more ``step()`` per call (~1% at turns of 100)."""
 
     def __init__(self, model: EventLSTM):
         self.model, self.before_last = model, None
@@ -153,7 +153,8 @@ def training_rate(preset: str, steps: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=1000)
-    ap.add_argument("--batches", default="1,8,64", help="pieces generated at once, e.g. 1,64,256")
+    ap.add_argument("--batches", default="1,8,64",
+                    help="pieces generated at once, e.g. 1,8,64 or 256")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--slice", type=int, default=100, help="messages per turn")
     ap.add_argument("--repeats", type=int, default=3)

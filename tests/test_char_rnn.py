@@ -125,12 +125,30 @@ def test_step_weights_give_the_plain_product_at_every_batch_size():
 
 
 def test_step_weights_keep_gradients_and_dtypes():
-    """A bias that needs a gradient takes the plain product (oneDNN's op has no backward),
-    and the step weights keep the LSTM's dtype."""
-    from tunesmith.models.layers import StepWeight, lstm_weights
+    """A bias that needs a gradient takes the plain product (oneDNN's op has no backward:
+    it would leave the gradient None), and the step weights keep the LSTM's dtype."""
+    from tunesmith.models.layers import StepWeight, lstm_weights, onednn_linear
 
-    bias = torch.nn.Parameter(torch.randn(24))
-    StepWeight(torch.randn(24, 10)).addmm(bias, torch.randn(20, 10)).sum().backward()
-    torch.testing.assert_close(bias.grad, torch.full((24,), 20.0))
+    bias = torch.nn.Parameter(torch.randn(1024))
+    sw = StepWeight(torch.randn(1024, 256))  # large enough for the oneDNN copy
+    assert (sw.packed is not None) == onednn_linear()
+    sw.addmm(bias, torch.randn(20, 256)).sum().backward()
+    torch.testing.assert_close(bias.grad, torch.full((1024,), 20.0))
     (w_ih, w_hh, b), = lstm_weights(torch.nn.LSTM(4, 8).to(torch.bfloat16))
     assert w_ih.weight.dtype == w_hh.weight.dtype == b.dtype == torch.bfloat16
+
+
+def test_step_weights_copy_and_pickle():
+    """oneDNN's copy of a weight has no storage: copying or pickling a StepWeight builds
+    a new one, which multiplies the same."""
+    import copy
+    import pickle
+
+    from tunesmith.models.layers import StepWeight
+
+    sw = StepWeight(torch.randn(1024, 256))
+    x, add = torch.randn(5, 256), torch.randn(5, 1024)
+    for twin in (copy.deepcopy(sw), pickle.loads(pickle.dumps(sw))):
+        assert (twin.packed is None) == (sw.packed is None)
+        assert twin.t.data_ptr() != sw.t.data_ptr()
+        torch.testing.assert_close(twin.addmm(add, x), sw.addmm(add, x))

@@ -92,7 +92,9 @@ def test_the_joint_draw_of_every_head_equals_the_draw_head_by_head(monkeypatch):
           "settings": SamplingSettings(), "banned": {"a": [1], "c": [0, 3]}}
     joint = sample(ThreeHeads(joined=True), [[0, 0, 0]], **kw)
     assert len(calls) == 30  # the joint draw ran, once a step
+    calls.clear()
     assert joint == sample(ThreeHeads(joined=False), [[0, 0, 0]], **kw)
+    assert not calls  # ... and the reference drew head by head
     ids = torch.tensor(joint)  # (7, 30, 3)
     assert not bool((ids[..., 0] == 1).any() | (ids[..., 2] == 0).any() | (ids[..., 2] == 3).any())
     assert int(ids[..., 1].max()) <= 2 and int(ids[..., 2].max()) <= 3  # within each head

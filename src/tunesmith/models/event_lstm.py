@@ -80,16 +80,14 @@ class EventLSTM(nn.Module):
         ids = ids.clamp(min=0)
         return torch.cat([emb(ids[..., i]) for i, emb in enumerate(self.embed)], dim=-1)
 
-    def _split(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
-        return dict(zip(HEADS, out.split(self.config.head_sizes, dim=-1), strict=True))
-
-    def _joined(self, out: torch.Tensor) -> HeadLogits:
+    def _heads(self, out: torch.Tensor) -> HeadLogits:
+        """The output layer's (..., sum C) as {head: (..., C)}, the heads side by side."""
         return HeadLogits(out, dict(zip(HEADS, self.config.head_sizes, strict=True)))
 
     def forward(self, inputs: torch.Tensor, state=None):
         """inputs (B, T, 3) -> ({head: logits (B, T, C_head)}, state)."""
         y, state = self.rnn(self.drop(self._inputs(inputs)), state)  # (B, T, H)
-        return self._split(self.head(self.drop(y))), state
+        return self._heads(self.head(self.drop(y))), state
 
     def l1_penalty(self) -> torch.Tensor:
         return sum(p.abs().sum() for name, p in self.named_parameters() if "weight" in name)
@@ -131,7 +129,7 @@ class EventLSTM(nn.Module):
         ``lengths`` (B,) -> ({head: logits (B, C)} after each row's last message, state).
         Equal to ``lengths`` calls of step()."""
         y, state = rnn_read(self.rnn, self._inputs(inputs), lengths, state)
-        return self._joined(self.head(y)), state
+        return self._heads(self.head(y)), state
 
     def step(self, inputs: torch.Tensor, state):
         """inputs (B, 3) ids of the last message (no padding) -> ({head: logits (B, C)}
@@ -149,7 +147,7 @@ class EventLSTM(nn.Module):
             self.__dict__["_bags"] = bags
         gates = torch.embedding_bag(table, ids.view(-1), bags, False, 0)[0]
         y, state = lstm_step(layers, None, state, gates=gates)
-        return self._joined(head.addmm(self.head.bias, y)), state
+        return self._heads(head.addmm(self.head.bias, y)), state
 
     def _step_weights(self):
         return (lstm_weights(self.rnn), input_gate_table(self.rnn, self.embed),

@@ -32,9 +32,9 @@ def cached(module: nn.Module, name: str, build):
 class HeadLogits(Mapping):
     """The logits of several heads kept as one tensor: ``joined`` (B, sum of the sizes)
     holds them side by side in the order of ``sizes``; ``self[head]`` is that head's
-    (B, C) block (split once, on first use). What ``step()`` returns for a many-headed
-    model: the sampler can then draw every head from ``joined`` in one pass, and a
-    split it does not need (~9 us at batch 1) is never made."""
+    (B, C) block (split once, on first use). What ``step()`` and ``prime()`` return for
+    a many-headed model: the sampler can then draw every head from ``joined`` in one
+    pass, and a split it does not need (~9 us at batch 1) is never made."""
 
     def __init__(self, joined: torch.Tensor, sizes: Mapping[str, int]):
         self.joined, self.sizes = joined, dict(sizes)
@@ -74,15 +74,20 @@ class StepWeight:
     BATCH_FROM = 2  # ... from this batch on; measured: below either, addmm was as fast
 
     def __init__(self, weight: torch.Tensor):
-        self.weight = weight.detach().contiguous()
-        self.t = self.weight.t().contiguous()
+        weight = weight.detach()
+        self.t = weight.t().contiguous()  # (in, out)
         self.packed = None
         if (weight.device.type == "cpu" and weight.dtype == torch.float32
                 and weight.numel() >= self.PACKED_FROM and onednn_linear()):
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight)
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous())
 
     def __reduce__(self):  # copy / deepcopy / pickle rebuild it: oneDNN's copy has no storage
         return StepWeight, (self.weight,)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """W (out, in), a view of the kept W^T."""
+        return self.t.t()
 
     @property
     def in_features(self) -> int:
@@ -166,7 +171,8 @@ def input_gate_table(rnn: nn.LSTM, embeddings) -> tuple[torch.Tensor, torch.Tens
 
 
 # up to this many cell values (batch x hidden) lstm_step takes tanh(c) directly (2 ops)
-# rather than 2 sigmoid(2c) - 1 (4 ops): 12 against 18 us at batch 1, equal at 8 x 512
+# rather than 2 sigmoid(2c) - 1 (4 ops): 12 against 18 us at 1 x 512 values, about
+# equal at 8 x 512 (and 8 x 256 a little faster), slower beyond
 TANH_UP_TO = 2048
 
 
@@ -182,7 +188,8 @@ def lstm_step(weights, x: torch.Tensor | None, state, gates: torch.Tensor | None
     ``torch.lstm`` call costs ~0.7 ms per call whatever the size, and every op here
     costs ~5 us of dispatch at batch 1, so this takes few ops, and no tanh where it
     costs (see :func:`step_gates`): c = f c0 + i (2 s_g - 1), h = o (2 sigmoid(2c) - 1),
-    or o tanh(c) for a small batch. No dropout (a training-time thing), no gradients."""
+    or o tanh(c) for a small cell (:data:`TANH_UP_TO` values). No dropout (a
+    training-time thing), no gradients."""
     hidden = weights[0][1].in_features
     like = x if x is not None else gates
     if state is None:

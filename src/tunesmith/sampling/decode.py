@@ -91,15 +91,12 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     # no head needs a filter or a constraint and the model offers them joined
     joint = (_JointDraw(num, [logits[h].shape[-1] for h in heads])
              if len(heads) > 1 and constraint is None
-             and all(f is None for f in filters.values())
-             and getattr(logits, "joined", None) is not None and list(logits) == list(heads)
+             and all(f is None for f in filters.values()) and list(logits) == list(heads)
              else None)
     for t in range(max_steps):
-        if joint is not None:
-            lg = logits.joined
-            if not on_cpu or lg.dtype != torch.float32:
-                lg = lg.float().cpu()
-            ids = joint.draw(lg, noise.next_joined())
+        joined = getattr(logits, "joined", None) if joint is not None else None
+        if joined is not None:
+            ids = joint.draw(_on_host(joined, on_cpu), noise.next_joined())
         else:
             ids = _draw(logits, noise.next(), heads, order, on_cpu, ban_first, constraint,
                         filters)
@@ -131,9 +128,7 @@ def _draw(logits, draw, heads, order, on_cpu, ban_first, constraint, filters) ->
     and the filters first, then the Gumbel-max draw with the noise ``draw``."""
     picks = {}
     for h in order:
-        lg = logits[h]
-        if not on_cpu or lg.dtype != torch.float32:
-            lg = lg.float().cpu()
+        lg = _on_host(logits[h], on_cpu)
         if ban_first[h] is not None:
             lg = lg.index_fill(-1, ban_first[h], float("-inf"))
         if constraint is not None:
@@ -143,6 +138,11 @@ def _draw(logits, draw, heads, order, on_cpu, ban_first, constraint, filters) ->
         picks[h] = (lg + draw[h]).argmax(-1)
     return (picks[heads[0]][:, None] if len(heads) == 1
             else torch.stack([picks[h] for h in heads], dim=-1))
+
+
+def _on_host(logits: torch.Tensor, on_cpu: bool) -> torch.Tensor:
+    """Logits as float32 on the CPU, where the noise is (a copy only when needed)."""
+    return logits if on_cpu and logits.dtype == torch.float32 else logits.float().cpu()
 
 
 class _JointDraw:
@@ -208,14 +208,15 @@ class GumbelNoise:
         self.steps = [(joined, dict(zip(self.sizes, heads, strict=True)))
                       for joined, heads in zip(g.unbind(0), parts, strict=True)][::-1]
 
-    def next_joined(self) -> torch.Tensor:
-        """The next step's noise for every head side by side: (B, sum of the sizes)."""
+    def _pop(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if not self.steps:
             self._fill()
-        return self.steps.pop()[0]
+        return self.steps.pop()
+
+    def next_joined(self) -> torch.Tensor:
+        """The next step's noise for every head side by side: (B, sum of the sizes)."""
+        return self._pop()[0]
 
     def next(self) -> dict[str, torch.Tensor]:
         """The next step's noise: {head: (B, C)}, banned ids at -inf."""
-        if not self.steps:
-            self._fill()
-        return self.steps.pop()[1]
+        return self._pop()[1]
