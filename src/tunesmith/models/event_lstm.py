@@ -74,6 +74,7 @@ class EventLSTM(nn.Module):
                            num_layers=c.num_layers, batch_first=True,
                            dropout=c.dropout if c.num_layers > 1 else 0.0)
         self.head = nn.Linear(c.hidden_size, sum(c.head_sizes))
+        self.head_sizes = dict(zip(HEADS, c.head_sizes, strict=True))  # {head: classes}
 
     def _inputs(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (..., 3) -> concatenated embeddings (..., E); padding (-100) reads as 0."""
@@ -82,7 +83,7 @@ class EventLSTM(nn.Module):
 
     def _heads(self, out: torch.Tensor) -> HeadLogits:
         """The output layer's (..., sum C) as {head: (..., C)}, the heads side by side."""
-        return HeadLogits(out, dict(zip(HEADS, self.config.head_sizes, strict=True)))
+        return HeadLogits(out, self.head_sizes)
 
     def forward(self, inputs: torch.Tensor, state=None):
         """inputs (B, T, 3) -> ({head: logits (B, T, C_head)}, state)."""
