@@ -260,3 +260,26 @@ def test_run_records_the_command_that_made_it(debug_run):
     command = json.loads((debug_run / "config.json").read_text())["command"]
     assert command.startswith("tunesmith train --preset debug --corpus ")
     assert command.endswith("--steps 30")
+
+
+@pytest.mark.parametrize("command", ["compose", "evaluate", "export"])
+def test_a_reader_never_touches_folders_beside_the_model_path(capsys, debug_run, tmp_path,
+                                                               command):
+    """compose / evaluate / export read: they never delete or rename what lies beside the
+    path they were given, whatever its name (issue: a read-only command deleted
+    ``mymodel.tmp-important`` and renamed ``x.old`` to ``x``)."""
+    user = tmp_path / "U"
+    shutil.copytree(debug_run / "best", user / "x.old")  # a complete checkpoint
+    for name in ("mymodel.tmp-important", ".mymodel.tmp-1a2b", "x.old", "y.tmp-zz"):
+        (user / name).mkdir(parents=True, exist_ok=True)
+        (user / name / "keep.txt").write_text("precious")
+    before = sorted(str(p.relative_to(user)) for p in user.rglob("*"))
+    for target in ("mymodel", "x", "*"):
+        argv = {"compose": ["compose", "--model", user / target, "--num", "1",
+                            "--out", tmp_path / "out", "--no-wav"],
+                "evaluate": ["evaluate", "--model", user / target, "--samples", "0"],
+                "export": ["export", user / target, "--out", tmp_path / "exp"]}[command]
+        rc, _, err = run_cli(capsys, *argv)
+        assert rc == 2 and "no such" in err
+    assert sorted(str(p.relative_to(user)) for p in user.rglob("*")) == before
+    assert not (user / "x").exists()

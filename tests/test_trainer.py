@@ -3,6 +3,7 @@
 import csv
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -62,7 +63,7 @@ def test_run_writes_checkpoints_metrics_and_curves(tmp_path):
         assert col in header
     ck = load_checkpoint(tmp_path / "best")
     assert ck.representation.to_dict() == REP.to_dict()
-    assert not list(tmp_path.glob("*.tmp-*")) and not list(tmp_path.glob("*.old-*"))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
 def test_early_stopping_stops_when_validation_stops_improving(tmp_path):
@@ -80,12 +81,51 @@ def test_an_early_stopped_run_resumed_with_more_patience_goes_on(tmp_path):
     assert summary["step"] > stopped and summary["stopped_early"]
 
 
-def test_a_kill_between_the_checkpoint_renames_loses_nothing(tmp_path):
-    make_trainer(tmp_path, replace(CFG, steps=4, eval_every=4)).fit()
-    (tmp_path / "last").rename(tmp_path / "last.old")  # the state between the two renames
-    (tmp_path / "last.tmp-dead").mkdir()  # and a write that never finished
+def _kill_between_the_renames(monkeypatch, trainer):
+    """Save ``last`` and stop it dead after its first rename (last -> its old name)."""
+    import tunesmith.training.checkpoint as ck
+
+    real, calls = ck.os.replace, []
+
+    def replace_then_die(a, b):
+        calls.append(a)
+        if Path(a).name == "last":
+            real(a, b)
+            raise SystemExit("killed")
+        return real(a, b)
+
+    monkeypatch.setattr(ck.os, "replace", replace_then_die)
+    with pytest.raises(SystemExit):
+        trainer.save("last")
+    monkeypatch.setattr(ck.os, "replace", real)
+
+
+def test_a_kill_between_the_checkpoint_renames_loses_nothing(tmp_path, monkeypatch):
+    trainer = make_trainer(tmp_path, replace(CFG, steps=4, eval_every=4))
+    trainer.fit()
+    _kill_between_the_renames(monkeypatch, trainer)
+    assert not (tmp_path / "last").exists()
+    leftovers = sorted(p.name for p in tmp_path.glob(".last*"))
+    assert len(leftovers) == 3  # the journal, the old copy, the finished new one
+    # a reader leaves everything as it is, and says what happened
+    with pytest.raises(CheckpointError, match="interrupted"):
+        load_checkpoint(tmp_path / "last")
+    assert sorted(p.name for p in tmp_path.glob(".last*")) == leftovers
+    # the writer (resume) finishes the swap from its journal
     assert make_trainer(tmp_path, replace(CFG, steps=8, eval_every=4), resume=True).step == 4
-    assert not (tmp_path / "last.tmp-dead").exists()
+    assert not list(tmp_path.glob(".last*"))
+
+
+def test_recovery_touches_only_the_names_its_journal_records(tmp_path):
+    make_trainer(tmp_path, replace(CFG, steps=4, eval_every=4)).fit()
+    mine = [tmp_path / "last.tmp-important", tmp_path / "last.old", tmp_path / ".last.tmp-x"]
+    for folder in mine:
+        folder.mkdir()
+        (folder / "keep.txt").write_text("user data")
+    # a journal that names something else is not believed
+    (tmp_path / ".last.swap.json").write_text('{"tmp": "../elsewhere", "old": "last.old"}')
+    make_trainer(tmp_path, replace(CFG, steps=8, eval_every=4), resume=True)
+    assert all((folder / "keep.txt").read_text() == "user data" for folder in mine)
 
 
 def test_incompatible_checkpoint_is_refused(tmp_path):

@@ -11,7 +11,12 @@
                                early-stopping state (only in run checkpoints: exact resume)
 
 Writes are atomic: a folder is written under a temporary name and renamed into place, so a
-kill mid-write leaves the previous checkpoint intact.
+kill mid-write leaves the previous checkpoint intact. The writer records the temporary
+names it is about to use in a journal beside the folder (``.<name>.swap.json``) before it
+makes them; :func:`recover` (called only by the writer of a run: ``train``, ``train
+--resume``, the benchmark runner) finishes or undoes an interrupted swap from that journal
+and touches nothing else. Readers (``compose``, ``evaluate``, ``export``, ...) never
+rename or delete anything: a reader that finds an interrupted swap says so.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,7 +71,13 @@ def save_checkpoint(folder: str | Path, model, representation, summary: dict | N
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
+    # the names this write will use, recorded before they exist (see recover())
+    tag = secrets.token_hex(4)
+    tmp = folder.with_name(f".{folder.name}.tmp-{tag}")
+    old = folder.with_name(f".{folder.name}.old-{tag}")
+    journal = _journal(folder)
+    write_json(journal, {"folder": folder.name, "tmp": tmp.name, "old": old.name})
+    tmp.mkdir()
     weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(tmp / WEIGHTS_FILE))
     meta = {
@@ -83,14 +94,13 @@ def save_checkpoint(folder: str | Path, model, representation, summary: dict | N
         write_json(tmp / STATE_JSON, info)
     write_json(tmp / META_FILE, meta)
     _fsync_tree(tmp)
-    # swap: folder -> .old, tmp -> folder, drop .old. A kill between the two renames leaves
-    # only .old, which recover() puts back; so some complete checkpoint always exists.
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
+    # swap: folder -> old, tmp -> folder, drop old. A kill between the two renames leaves
+    # only old, which recover() puts back; so some complete checkpoint always exists.
     if folder.exists():
         os.replace(folder, old)
     os.replace(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)
+    journal.unlink(missing_ok=True)
     return folder
 
 
@@ -100,24 +110,67 @@ def _fsync_tree(folder: Path) -> None:
             os.fsync(f.fileno())
 
 
+def _journal(folder: Path) -> Path:
+    """Where a checkpoint write records the temporary names it uses."""
+    return folder.with_name(f".{folder.name}.swap.json")
+
+
+def _recorded_names(folder: Path) -> tuple[Path, Path] | None:
+    """(tmp, old) recorded by an interrupted write of ``folder``, or None. Only names of
+    the form the writer makes (``.<name>.tmp-<hex>``, ``.<name>.old-<hex>``) are
+    believed: a journal naming anything else is ignored."""
+    try:
+        rec = json.loads(_journal(folder).read_text())
+        tmp, old = rec["tmp"], rec["old"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    names = []
+    for name, kind in ((tmp, "tmp"), (old, "old")):
+        prefix = f".{folder.name}.{kind}-"
+        if not (isinstance(name, str) and name.startswith(prefix)
+                and len(name) > len(prefix) and name[len(prefix):].isalnum()):
+            return None
+        names.append(folder.with_name(name))
+    return names[0], names[1]
+
+
+def interrupted_write(folder: str | Path) -> Path | None:
+    """The journal of an unfinished write of ``folder`` (for a reader's message), or None.
+    Reads only."""
+    journal = _journal(Path(folder))
+    return journal if journal.is_file() else None
+
+
 def recover(folder: str | Path) -> Path:
-    """Finish an interrupted swap: if ``folder`` is missing but ``folder.old`` exists, move
-    it back. Leftover ``.tmp-*`` folders (a write that never finished) are removed."""
+    """For the writer of ``folder`` only: finish or undo an interrupted checkpoint write,
+    acting solely on the names its journal records. If ``folder`` is missing and the
+    recorded previous copy is complete, it is put back; the recorded temporary folder and
+    a leftover previous copy are removed; then the journal. Nothing else is touched."""
     folder = Path(folder)
-    old = folder.with_name(folder.name + ".old")
-    if not folder.exists() and (old / META_FILE).is_file():
-        os.replace(old, folder)
-    if folder.parent.is_dir():
-        for stale in folder.parent.glob(folder.name + ".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+    journal = _journal(folder)
+    if not journal.is_file():
+        return folder
+    names = _recorded_names(folder)
+    if names is not None:
+        tmp, old = names
+        if not folder.exists() and (old / META_FILE).is_file():
+            os.replace(old, folder)
+        for leftover in (tmp, old):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+    journal.unlink(missing_ok=True)
     return folder
 
 
 def read_meta(folder: str | Path) -> dict:
     """The checkpoint's JSON, after checking it is one this version can read."""
-    folder = recover(folder)
+    folder = Path(folder)
     if not folder.exists():
-        raise CheckpointError("no such checkpoint folder", folder)
+        hint = ""
+        if interrupted_write(folder):
+            hint = (" (a checkpoint write was interrupted here; the run's `tunesmith train "
+                    "--resume` finishes it)")
+        raise CheckpointError(f"no such checkpoint folder{hint}", folder)
     if not folder.is_dir() or not (folder / META_FILE).is_file():
         hint = ""
         if folder.is_dir() and (folder / "best" / META_FILE).is_file():

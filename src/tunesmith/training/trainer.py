@@ -29,6 +29,7 @@ from tunesmith.evaluation.likelihood import derived, evaluate, to_device
 from tunesmith.training.checkpoint import (
     load_training_state,
     pack_training_state,
+    recover,
     save_checkpoint,
 )
 from tunesmith.training.config import TrainConfig
@@ -59,6 +60,8 @@ class Trainer:
         self.cfg = config
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("last", "best"):  # this run's own interrupted writes, from its journals
+            recover(self.run_dir / name)
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         self.representation = representation
