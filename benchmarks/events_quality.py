@@ -24,6 +24,7 @@ Accuracy: the most probable id is right, per head; "all" = all three heads right
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ HEADER = ("| run | NLL | NLL note | NLL velocity | NLL time | acc note | acc vel
 
 def bach(runs: Path, presets: list[str]) -> None:
     from tunesmith import families
+    from tunesmith.options import build
     from tunesmith.training.checkpoint import load_checkpoint
 
     fam = families.get("events")
@@ -65,16 +67,13 @@ def bach(runs: Path, presets: list[str]) -> None:
                       "--seed", "0", "--samples", "2", "--no-progress"])
             print(f"trained {run} in {time.perf_counter() - t:.0f} s (rc {rc})")
         ckpt = load_checkpoint(run / "best")
-        data = ckpt.meta["summary"].get("data", {})
-        prepared = fam.prepare_data("bach-chorales", representation=ckpt.representation,
-                                    progress=False, **data)
+        data = build(fam.data_options, ckpt.meta["summary"].get("data", {}))
+        prepared = fam.prepare_data("bach-chorales", data, representation=ckpt.representation)
         cfg = TrainConfig(seq_len=2, eval_max_items=0)
         for split in ("valid", "test"):
-            import dataclasses
-
             p = dataclasses.replace(prepared, sequences={"train": prepared.sequences["train"],
                                                          "valid": prepared.sequences[split]})
-            _, batches = fam.batches(p, cfg)
+            _, batches = fam.batches(p, cfg, data)
             results[(preset, split)] = evaluate(ckpt.model, batches)
         s = ckpt.meta["summary"]
         print(f"{preset}: stopped at step {s['step']}, best valid at step "
@@ -104,7 +103,7 @@ class Windows:
 
 
 def single_piece(piece_path: str, steps: int, window: int = 30) -> None:
-    from tunesmith.io.ingest import read_piece
+    from tunesmith.io.read import read_piece
     from tunesmith.representations.events import Events
 
     rep = Events()
@@ -130,10 +129,9 @@ def single_piece(piece_path: str, steps: int, window: int = 30) -> None:
     for name, (train_w, valid_w) in splits.items():
         torch.manual_seed(0)
         model = EventLSTM(EventLSTMConfig(note_classes=h["note"], velocity_classes=h["velocity"],
-                                          time_classes=h["time"], **p["model"]))
-        cfg = TrainConfig(**(p["train"] | {"steps": steps, "eval_every": steps,
-                                          "checkpoint_every": 0, "log_every": 50,
-                                          "seq_len": window, "device": "cpu"}))
+                                          time_classes=h["time"], **p.model))
+        cfg = dataclasses.replace(p.train, steps=steps, eval_every=steps, checkpoint_every=0,
+                                  log_every=50, seq_len=window, device="cpu")
         with tempfile.TemporaryDirectory() as d:
             Trainer(model, rep, Windows(train_w, cfg.batch_size), Windows(valid_w, 1), cfg, d,
                     progress=False, tensorboard=False).fit()
@@ -152,8 +150,9 @@ def _last_target(windows: np.ndarray):
 
 def sampling_check() -> None:
     from tunesmith import families
-    from tunesmith.families.events import ComposeOptions, sample_messages
-    from tunesmith.io.ingest import load_piece_corpus
+    from tunesmith.corpora import load_piece_corpus
+    from tunesmith.families.base import ComposeOptions
+    from tunesmith.families.events import sample_messages
     from tunesmith.training.checkpoint import load_checkpoint
 
     ck = load_checkpoint(families.pretrained_dir("events"))
@@ -178,7 +177,7 @@ def sampling_check() -> None:
         d = np.asarray(durs)
         print(f"| {'constrained' if constrain else 'independent'} | {len(d):,} | {d.mean():.2f} "
               f"| {np.isclose(d, rep.max_note_beats).mean():.1%} | {wasted / max(offs, 1):.1%} |")
-    c = load_piece_corpus("bach-chorales", progress=False)
+    c = load_piece_corpus("bach-chorales")
     d = np.asarray([n.end - n.start for p in c.pieces[:100] for n in rep.quantise(p).notes])
     print(f"| bach-chorales (100 pieces) | {len(d):,} | {d.mean():.2f} "
           f"| {np.isclose(d, rep.max_note_beats).mean():.1%} | |")

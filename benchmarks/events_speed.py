@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -33,7 +34,6 @@ from tunesmith.presets import PRESETS
 from tunesmith.representations.events import N_KEYS, Events
 from tunesmith.sampling.decode import sample
 from tunesmith.sampling.filters import SamplingSettings
-from tunesmith.training.config import TrainConfig
 from tunesmith.training.trainer import Trainer
 
 REP = Events()
@@ -42,7 +42,7 @@ REP = Events()
 def build(preset: str) -> EventLSTM:
     h = REP.heads
     cfg = EventLSTMConfig(note_classes=h["note"], velocity_classes=h["velocity"],
-                          time_classes=h["time"], **PRESETS["event_lstm"][preset]["model"])
+                          time_classes=h["time"], **PRESETS["event_lstm"][preset].model)
     torch.manual_seed(0)
     return EventLSTM(cfg).eval()
 
@@ -133,14 +133,13 @@ def training_rate(preset: str, steps: int) -> float:
     n = 200_000
     seq = np.stack([rng.integers(0, N_KEYS, n), rng.integers(0, 17, n), rng.integers(0, 12, n)],
                    axis=1)
-    tcfg = TrainConfig(**(p["train"] | {"steps": steps, "eval_every": 10**6,
-                                        "checkpoint_every": 0, "log_every": 10**6,
-                                        "device": "cpu"}))
-    aug = Transpose(p.get("data", {}).get("transpose", 0)) if p.get("data") else None
+    tcfg = replace(p.train, steps=steps, eval_every=10**6, checkpoint_every=0,
+                   log_every=10**6, device="cpu")
+    aug = Transpose(p.data["transpose"]) if p.data.get("transpose") else None
     data = TokenWindows([seq], tcfg.seq_len, tcfg.batch_size, augment=aug)
     model = build(preset).train()
     with tempfile.TemporaryDirectory() as d:
-        warm = Trainer(model, REP, data, [], TrainConfig(**(tcfg.__dict__ | {"steps": 3})), d,
+        warm = Trainer(model, REP, data, [], replace(tcfg, steps=3), d,
                        progress=False, tensorboard=False)
         warm.fit()
         trainer = Trainer(model, REP, data, [], tcfg, d + "/run", progress=False,
@@ -183,9 +182,9 @@ def main() -> None:
         return
     print(f"\ntraining (tunesmith trainer, {args.train_steps} steps, random messages)")
     for preset in ("seed", "small"):
-        p = PRESETS["event_lstm"][preset]["train"]
+        p = PRESETS["event_lstm"][preset].train
         rate = training_rate(preset, args.train_steps)
-        print(f"{preset:<7} batch {p['batch_size']} x {p['seq_len']} messages: "
+        print(f"{preset:<7} batch {p.batch_size} x {p.seq_len} messages: "
               f"{rate:,.0f} messages/s")
 
 

@@ -120,11 +120,13 @@ def compose_times(runs: int = 7) -> None:
             extra = [] if wav else ["--no-wav"]
             with contextlib.redirect_stdout(io.StringIO()), \
                     contextlib.redirect_stderr(io.StringIO()):
-                cli(["compose", "--num", "8", "--out", tmp, "--seed", "0"] + extra)  # warm-up
+                cli(["compose", "--num", "8", "--out", tmp, "--seed", "0", "--overwrite"]
+                    + extra)  # warm-up
                 times = []
                 for seed in range(1, runs + 1):
                     t = time.perf_counter()
-                    cli(["compose", "--num", "8", "--out", tmp, "--seed", str(seed)] + extra)
+                    cli(["compose", "--num", "8", "--out", tmp, "--seed", str(seed),
+                         "--overwrite"] + extra)
                     times.append(time.perf_counter() - t)
             print(f"tunesmith compose --num 8{' --no-wav' if not wav else ''} (warm, seeds "
                   f"1-{runs}): median {statistics.median(times):.2f} s, "
@@ -141,8 +143,8 @@ def training_and_sampling(args) -> None:
     runs = [("lab, batch 8", "lab", 8), ("lab, batch 64", "lab", 64), ("small", "small", None)]
     for label, name, batch in runs:
         p = PRESETS["char_rnn"][name]
-        cfg = CharRNNConfig(vocab_size=VOCAB, **{**p["model"], "dropout": 0.0})
-        tcfg = TrainConfig(**p["train"])
+        cfg = CharRNNConfig(vocab_size=VOCAB, **{**p.model, "dropout": 0.0})
+        tcfg = p.train
         if batch:
             tcfg = TrainConfig(**{**tcfg.__dict__, "batch_size": batch})
         data = TokenWindows(data_src, tcfg.seq_len, tcfg.batch_size, seed=0)

@@ -20,6 +20,8 @@ import time
 from collections import Counter
 
 from tunesmith import families
+from tunesmith.families.abc import sample_texts
+from tunesmith.families.base import ComposeOptions
 from tunesmith.io import abc2midi
 from tunesmith.io.abc import as_tune_book_entry, check_tune
 from tunesmith.training.checkpoint import load_checkpoint
@@ -45,12 +47,16 @@ def main() -> None:
             print("abc2midi: not installed (apt-get install abcmidi); no resampling")
             break
         t0 = time.perf_counter()
-        texts = fam.sample_texts(ckpt.model, ckpt.representation,
-                                 fam.ComposeOptions(num=args.num, seed=args.seed,
-                                                    temperature=args.temperature,
-                                                    constrain=constrain, cuts=args.cuts),
-                                 log=print)
+        opts = fam.compose_options(ComposeOptions(num=args.num, seed=args.seed,
+                                                  temperature=args.temperature,
+                                                  constrain=constrain))
+        texts = sample_texts(ckpt.model, ckpt.representation, opts, log=say,
+                             cuts=args.cuts)
         report(name, texts, args.temperature, time.perf_counter() - t0)
+
+
+def say(message: str, level: str = "info") -> None:
+    print(message)
 
 
 def report(name: str, texts: list[str], temperature: float, seconds: float) -> None:

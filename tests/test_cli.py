@@ -161,7 +161,7 @@ def test_bad_sampling_flags(capsys, debug_run, tmp_path, flags, fragment):
     (["compose", "--device", "nonsense"], "unknown device 'nonsense'"),
     (["evaluate", "--samples", "-3"], "--samples must be >= 0"),
     (["train", "--preset", "debug", "--steps", "0"], "steps must be >= 1"),
-    (["train", "--preset", "debug", "--seq-len", "1"], "seq_len must be >= 2"),
+    (["train", "--preset", "debug", "--seq-len", "1"], "--seq-len must be >= 2"),
     (["train", "--preset", "debug", "--lr", "nan"], "lr must be positive and finite"),
     (["train", "--preset", "huge"], "unknown preset 'huge'"),
     (["train", "--family", "opera"], "unknown family 'opera'"),
@@ -283,3 +283,41 @@ def test_a_reader_never_touches_folders_beside_the_model_path(capsys, debug_run,
         assert rc == 2 and "no such" in err
     assert sorted(str(p.relative_to(user)) for p in user.rglob("*")) == before
     assert not (user / "x").exists()
+
+
+def test_print_config_shows_the_resolved_run_and_config_reads_it_back(capsys, abc_corpus,
+                                                                      tmp_path):
+    rc, printed, _ = run_cli(capsys, "train", "--preset", "debug", "--corpus", abc_corpus,
+                             "--hidden-size", 32, "--lr", "0.02", "--print-config")
+    assert rc == 0 and "hidden_size: 32" in printed and "lr: 0.02" in printed
+    assert "steps: 40" in printed  # the preset's
+    assert not (tmp_path / "o").exists()
+    config = tmp_path / "run.yaml"
+    config.write_text(printed.replace("lr: 0.02", "lr: 0.03"))
+    rc, again, _ = run_cli(capsys, "train", "--config", config, "--steps", 7,
+                           "--print-config")
+    assert rc == 0 and "lr: 0.03" in again and "steps: 7" in again  # flags win over files
+    assert "hidden_size: 32" in again
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("train:\n  lr: fast\n", "train.lr expected float"),
+    ("model:\n  hidden_sise: 3\n", "model.hidden_sise is not a setting"),
+    ("colour: blue\n", "colour is not a setting"),
+    ("[1, 2", "not a YAML or JSON file"),
+])
+def test_a_bad_config_file_is_one_line_naming_the_file(capsys, tmp_path, text, fragment):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    rc, _, err = run_cli(capsys, "train", "--config", config, "--print-config")
+    assert_one_line_error(rc, err, config, fragment)
+
+
+def test_compose_config_file(capsys, debug_run, tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"model": str(debug_run / "best"), "num": 2, "seed": 3,
+                                  "temperature": "token=0.8", "wav": False}))
+    rc, out, _ = run_cli(capsys, "compose", "--config", config, "--out", tmp_path / "o")
+    assert rc == 0 and out.startswith("2 tunes")
+    manifest = json.loads((tmp_path / "o" / "composition.json").read_text())
+    assert manifest["options"]["temperature"] == {"token": 0.8}

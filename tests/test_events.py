@@ -151,7 +151,7 @@ def small_model(**kw):
 # hidden 256: W_hh in oneDNN's layout from batch 2; 20 x 256 values: the cell without tanh
 @pytest.mark.parametrize(("batch", "hidden"), [(2, 16), (20, 16), (1, 256), (3, 256), (20, 256)])
 def test_step_equals_the_full_forward_pass(batch, hidden):
-    from tunesmith.models.layers import TANH_UP_TO, StepWeight
+    from tunesmith.models.kernels import TANH_UP_TO, StepWeight
 
     assert 3 * 256 <= TANH_UP_TO < 20 * 256 and 4 * 256 * 256 >= StepWeight.PACKED_FROM
     model = small_model(hidden_size=hidden).eval()

@@ -46,7 +46,7 @@ def test_while_wavs_render_torch_uses_one_thread_and_the_gil_goes_round_fast(act
 
     import torch
 
-    from tunesmith.families.output import rendering_threads
+    from tunesmith.cli.process import rendering_threads
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # so that one thread inside is a change, even on a 1-core box

@@ -209,7 +209,8 @@ def test_the_protocol_averages_over_frames_not_sequences():
 
 
 def test_a_run_counts_as_finished_only_when_its_checkpoint_says_so(tmp_path):
-    from tunesmith.evaluation.boulanger import _finished, _train_seconds
+    from tunesmith.app.benchmarking import _finished
+    from tunesmith.evaluation.boulanger import train_seconds as _train_seconds
 
     last = tmp_path / "last"
     last.mkdir()

@@ -148,7 +148,10 @@ def test_context_never_sees_the_frame_it_predicts():
 def test_a_new_model_starts_its_keys_at_their_rates_in_the_training_frames(model):
     import numpy as np
 
-    from tunesmith.families.pianoroll import Prepared, init_model
+    from tunesmith import families
+    from tunesmith.families.base import Prepared
+
+    init_model = families.get("pianoroll").init_model
 
     # key 0 on in 1 of 4 frames, key 1 in 3 of 4, key 2 never
     rolls = [np.array([[1, 1, 0], [0, 1, 0]], np.uint8), np.array([[0, 1, 0], [0, 0, 0]], np.uint8)]

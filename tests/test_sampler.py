@@ -11,6 +11,8 @@ LOGITS = torch.tensor([2.0, 1.0, 0.0, -1.0, 0.5])
 class Fixed:
     """Same logits at every step, whatever came before."""
 
+    primes = False
+
     def eval(self):
         return self
 
@@ -57,6 +59,7 @@ class ThreeHeads:
     logits come as one tensor (HeadLogits, as event_lstm's step gives them)."""
 
     SIZES = {"a": 5, "b": 3, "c": 4}
+    primes = False
 
     def __init__(self, joined: bool):
         self.joined = joined

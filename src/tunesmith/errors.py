@@ -26,3 +26,17 @@ def first_line(e: BaseException, limit: int = 200) -> str:
 
 class CheckpointError(TunesmithError):
     """A folder that is not a tunesmith checkpoint, or one this version cannot read."""
+
+
+class OptionError(TunesmithError):
+    """A setting with a bad value. It names the setting (``option``, a field name such as
+    ``max_len``) apart from the ``problem``, so that each front end says it its own way:
+    ``--max-len must be >= 1, got 0`` on the command line, a red field on a web page."""
+
+    def __init__(self, option: str, problem: str):
+        self.option, self.problem = option, problem
+        super().__init__(self.said_as(option) if option else problem)
+
+    def said_as(self, name: str) -> str:
+        """The message with the setting called ``name`` (``--max-len``, ``Length``)."""
+        return f"{name}{'' if self.problem.startswith(':') else ' '}{self.problem}"

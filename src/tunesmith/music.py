@@ -53,6 +53,14 @@ class Piece:
 
     ``source_text`` keeps the text a piece was read from when that text *is* the
     representation a model learns (ABC tunes); it is empty otherwise.
+
+    ``bar_lines`` are the bars as the source *wrote* them (ABC, MusicXML), in beats and
+    in increasing order: bar ``i`` spans ``bar_lines[i]`` to ``bar_lines[i + 1]``, so the
+    list holds one more entry than there are bars (the start of the first bar, usually
+    0, and the end of the last). A pickup bar, a bar a tune writes too short or too long,
+    and repeats as played (when the reader expands them) all show in it. It is empty when
+    the source has no written bars (MIDI, generated events and piano rolls): their bars
+    exist only as implied by ``time_signatures``.
     """
 
     tracks: list[Track] = field(default_factory=list)
@@ -61,6 +69,7 @@ class Piece:
     key: str = ""  # e.g. "D major", as music21 names keys; "" if unknown
     title: str = ""
     source_text: str = ""
+    bar_lines: list[float] = field(default_factory=list)  # beats; see the docstring
 
     @property
     def notes(self) -> list[Note]:
@@ -94,8 +103,10 @@ class Piece:
         """A JSON-safe dict that :meth:`from_dict` turns back into an equal Piece.
 
         Notes are ``[start, end, pitch, velocity]`` lists (compact: corpora hold ~10^5
-        notes), tempos ``[beat, qpm]``, time signatures ``[beat, numerator, denominator]``.
-        Floats survive ``json`` exactly (it writes ``repr``); times must be finite."""
+        notes), tempos ``[beat, qpm]``, time signatures ``[beat, numerator, denominator]``,
+        ``bar_lines`` a list of beats (an optional key: dicts written before it existed
+        load with none). Floats survive ``json`` exactly (it writes ``repr``); times must
+        be finite."""
         return {
             "format": PIECE_DICT_FORMAT,
             "tracks": [
@@ -109,6 +120,7 @@ class Piece:
             "key": self.key,
             "title": self.title,
             "source_text": self.source_text,
+            "bar_lines": list(self.bar_lines),
         }
 
     @classmethod
@@ -130,4 +142,5 @@ class Piece:
             key=d["key"],
             title=d["title"],
             source_text=d["source_text"],
+            bar_lines=[float(b) for b in d.get("bar_lines", [])],
         )

@@ -21,103 +21,138 @@ lr 3e-2, transposition +/-4 and 6,000 steps (JSB: see RESULTS.md).
 
 from __future__ import annotations
 
-_FRAME_DEBUG_TRAIN = {"steps": 30, "batch_size": 4, "seq_len": 32, "lr": 1e-2, "warmup": 0,
-                      "eval_every": 15, "checkpoint_every": 10, "log_every": 5,
-                      "eval_max_items": 8}
-_FRAME_TRAIN = {"steps": 3000, "batch_size": 16, "seq_len": 100, "lr": 1e-3, "warmup": 50,
-                "schedule": "cosine", "min_lr_ratio": 0.05, "clip": 1.0, "eval_every": 100,
-                "checkpoint_every": 100, "log_every": 25, "patience": 6}
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
-PRESETS: dict[str, dict[str, dict]] = {
+from tunesmith.training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting point for a run: model settings (checked against the
+    architecture's config class), the full training settings, and data settings (checked
+    against the family's data options)."""
+
+    model: Mapping[str, Any]
+    train: TrainConfig
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):  # read-only views: a preset is shared by every run
+        object.__setattr__(self, "model", MappingProxyType(dict(self.model)))
+        object.__setattr__(self, "data", MappingProxyType(dict(self.data)))
+
+
+_FRAME_DEBUG_TRAIN = TrainConfig(steps=30, batch_size=4, seq_len=32, lr=1e-2, warmup=0,
+                                 eval_every=15, checkpoint_every=10, log_every=5,
+                                 eval_max_items=8)
+_FRAME_TRAIN = TrainConfig(steps=3000, batch_size=16, seq_len=100, lr=1e-3, warmup=50,
+                           schedule="cosine", min_lr_ratio=0.05, clip=1.0, eval_every=100,
+                           checkpoint_every=100, log_every=25, patience=6)
+
+
+def _with(base: TrainConfig, **changes) -> TrainConfig:
+    from dataclasses import replace
+
+    return replace(base, **changes)
+
+
+PRESETS: dict[str, dict[str, Preset]] = {
     "char_rnn": {
-        "debug": {
-            "model": {"embedding_dim": 16, "hidden_size": 48},
-            "train": {"steps": 40, "batch_size": 8, "seq_len": 48, "lr": 1e-2, "warmup": 0,
-                      "eval_every": 20, "checkpoint_every": 10, "log_every": 5,
-                      "eval_max_items": 32},
-        },
-        "small": {
-            "model": {"embedding_dim": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.1},
-            "train": {"steps": 1600, "batch_size": 64, "seq_len": 256, "lr": 3e-3,
-                      "warmup": 50, "schedule": "cosine", "min_lr_ratio": 0.05, "clip": 1.0,
-                      "eval_every": 200, "checkpoint_every": 100, "log_every": 20,
-                      "patience": 4},
-        },
-        "lab": {
-            "model": {"embedding_dim": 256, "hidden_size": 1024, "num_layers": 1},
-            "train": {"steps": 3000, "batch_size": 8, "seq_len": 100, "lr": 5e-3,
-                      "warmup": 0, "schedule": "constant", "clip": 0.0, "eval_every": 500,
-                      "checkpoint_every": 250, "log_every": 50},
-        },
+        "debug": Preset(
+            model={"embedding_dim": 16, "hidden_size": 48},
+            train=TrainConfig(steps=40, batch_size=8, seq_len=48, lr=1e-2, warmup=0,
+                              eval_every=20, checkpoint_every=10, log_every=5,
+                              eval_max_items=32)),
+        "small": Preset(
+            model={"embedding_dim": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.1},
+            train=TrainConfig(steps=1600, batch_size=64, seq_len=256, lr=3e-3, warmup=50,
+                              schedule="cosine", min_lr_ratio=0.05, clip=1.0, eval_every=200,
+                              checkpoint_every=100, log_every=20, patience=4)),
+        "lab": Preset(
+            model={"embedding_dim": 256, "hidden_size": 1024, "num_layers": 1},
+            train=TrainConfig(steps=3000, batch_size=8, seq_len=100, lr=5e-3, warmup=0,
+                              schedule="constant", clip=0.0, eval_every=500,
+                              checkpoint_every=250, log_every=50)),
     },
     "event_lstm": {
-        "debug": {
-            "model": {"note_dim": 16, "velocity_dim": 4, "time_dim": 4, "hidden_size": 32,
-                      "dropout": 0.0},
-            "train": {"steps": 30, "batch_size": 8, "seq_len": 30, "lr": 1e-2, "warmup": 0,
-                      "eval_every": 15, "checkpoint_every": 10, "log_every": 5,
-                      "eval_max_items": 16},
-        },
-        "seed": {
-            "model": {"note_dim": 64, "velocity_dim": 16, "time_dim": 16, "hidden_size": 256,
-                      "num_layers": 1, "dropout": 0.5, "l1": 1e-5},
-            "train": {"steps": 3000, "batch_size": 64, "seq_len": 30, "lr": 1e-3,
-                      "weight_decay": 1e-5, "schedule": "constant", "warmup": 0, "clip": 0.0,
-                      "eval_every": 250, "checkpoint_every": 250, "log_every": 50},
-        },
-        "small": {
-            "model": {"note_dim": 64, "velocity_dim": 16, "time_dim": 16, "hidden_size": 512,
-                      "num_layers": 1, "dropout": 0.3, "l1": 0.0},
-            "train": {"steps": 1500, "batch_size": 32, "seq_len": 128, "lr": 2e-3,
-                      "weight_decay": 0.0, "schedule": "cosine", "warmup": 50,
-                      "min_lr_ratio": 0.05, "clip": 1.0, "eval_every": 150,
-                      "checkpoint_every": 150, "log_every": 25, "patience": 4},
-            "data": {"transpose": 5},
-        },
+        "debug": Preset(
+            model={"note_dim": 16, "velocity_dim": 4, "time_dim": 4, "hidden_size": 32,
+                   "dropout": 0.0},
+            train=TrainConfig(steps=30, batch_size=8, seq_len=30, lr=1e-2, warmup=0,
+                              eval_every=15, checkpoint_every=10, log_every=5,
+                              eval_max_items=16)),
+        "seed": Preset(
+            model={"note_dim": 64, "velocity_dim": 16, "time_dim": 16, "hidden_size": 256,
+                   "num_layers": 1, "dropout": 0.5, "l1": 1e-5},
+            train=TrainConfig(steps=3000, batch_size=64, seq_len=30, lr=1e-3,
+                              weight_decay=1e-5, schedule="constant", warmup=0, clip=0.0,
+                              eval_every=250, checkpoint_every=250, log_every=50)),
+        "small": Preset(
+            model={"note_dim": 64, "velocity_dim": 16, "time_dim": 16, "hidden_size": 512,
+                   "num_layers": 1, "dropout": 0.3, "l1": 0.0},
+            train=TrainConfig(steps=1500, batch_size=32, seq_len=128, lr=2e-3,
+                              weight_decay=0.0, schedule="cosine", warmup=50,
+                              min_lr_ratio=0.05, clip=1.0, eval_every=150,
+                              checkpoint_every=150, log_every=25, patience=4),
+            data={"transpose": 5}),
     },
     "rnn_nade": {
-        "debug": {"model": {"rnn_hidden": 16, "nade_hidden": 16, "acc_samples": 2},
-                  "train": _FRAME_DEBUG_TRAIN},
-        "paper": {"model": {"rnn_hidden": 100, "nade_hidden": 150, "cell": "rnn"},
-                  "train": _FRAME_TRAIN},
-        "small": {"model": {"rnn_hidden": 256, "nade_hidden": 150, "cell": "lstm",
-                            "dropout": 0.3},
-                  "train": _FRAME_TRAIN, "data": {"transpose": 4}},
-        "tuned": {"model": {"rnn_hidden": 100, "nade_hidden": 150, "cell": "rnn"},
-                  "train": _FRAME_TRAIN | {"lr": 6e-3, "steps": 4000},
-                  "data": {"transpose": 4}},
+        "debug": Preset(model={"rnn_hidden": 16, "nade_hidden": 16, "acc_samples": 2},
+                        train=_FRAME_DEBUG_TRAIN),
+        "paper": Preset(model={"rnn_hidden": 100, "nade_hidden": 150, "cell": "rnn"},
+                        train=_FRAME_TRAIN),
+        "small": Preset(model={"rnn_hidden": 256, "nade_hidden": 150, "cell": "lstm",
+                               "dropout": 0.3},
+                        train=_FRAME_TRAIN, data={"transpose": 4}),
+        "tuned": Preset(model={"rnn_hidden": 100, "nade_hidden": 150, "cell": "rnn"},
+                        train=_with(_FRAME_TRAIN, lr=6e-3, steps=4000),
+                        data={"transpose": 4}),
     },
     "rnn_rbm": {
-        "debug": {"model": {"rnn_hidden": 16, "rbm_hidden": 16, "cd_steps": 1,
-                            "gibbs_steps": 5, "ais_chains": 4, "ais_betas": 20,
-                            "acc_samples": 2},
-                  "train": _FRAME_DEBUG_TRAIN},
-        "paper": {"model": {"rnn_hidden": 100, "rbm_hidden": 150, "cell": "rnn", "cd_steps": 15,
-                            "gibbs_steps": 25, "ais_chains": 4, "ais_betas": 300},
-                  "train": _FRAME_TRAIN | {"eval_every": 200, "checkpoint_every": 200}},
-        "tuned": {"model": {"rnn_hidden": 100, "rbm_hidden": 150, "cell": "rnn", "cd_steps": 15,
-                            "gibbs_steps": 25, "ais_chains": 4, "ais_betas": 300},
-                  "train": _FRAME_TRAIN | {"lr": 3e-2, "steps": 6000, "eval_every": 200,
-                                           "checkpoint_every": 200},
-                  "data": {"transpose": 4}},
-        "small": {"model": {"rnn_hidden": 256, "rbm_hidden": 150, "cell": "lstm",
-                            "dropout": 0.3, "cd_steps": 15, "gibbs_steps": 25,
-                            "ais_chains": 4, "ais_betas": 300},
-                  "train": _FRAME_TRAIN | {"eval_every": 200, "checkpoint_every": 200}},
+        "debug": Preset(model={"rnn_hidden": 16, "rbm_hidden": 16, "cd_steps": 1,
+                               "gibbs_steps": 5, "ais_chains": 4, "ais_betas": 20,
+                               "acc_samples": 2},
+                        train=_FRAME_DEBUG_TRAIN),
+        "paper": Preset(model={"rnn_hidden": 100, "rbm_hidden": 150, "cell": "rnn",
+                               "cd_steps": 15, "gibbs_steps": 25, "ais_chains": 4,
+                               "ais_betas": 300},
+                        train=_with(_FRAME_TRAIN, eval_every=200, checkpoint_every=200)),
+        "tuned": Preset(model={"rnn_hidden": 100, "rbm_hidden": 150, "cell": "rnn",
+                               "cd_steps": 15, "gibbs_steps": 25, "ais_chains": 4,
+                               "ais_betas": 300},
+                        train=_with(_FRAME_TRAIN, lr=3e-2, steps=6000, eval_every=200,
+                                    checkpoint_every=200),
+                        data={"transpose": 4}),
+        "small": Preset(model={"rnn_hidden": 256, "rbm_hidden": 150, "cell": "lstm",
+                               "dropout": 0.3, "cd_steps": 15, "gibbs_steps": 25,
+                               "ais_chains": 4, "ais_betas": 300},
+                        train=_with(_FRAME_TRAIN, eval_every=200, checkpoint_every=200)),
     },
     "bernoulli_rnn": {
-        "debug": {"model": {"rnn_hidden": 16}, "train": _FRAME_DEBUG_TRAIN},
-        "small": {"model": {"rnn_hidden": 256, "cell": "lstm", "dropout": 0.3},
-                  "train": _FRAME_TRAIN},
+        "debug": Preset(model={"rnn_hidden": 16}, train=_FRAME_DEBUG_TRAIN),
+        "small": Preset(model={"rnn_hidden": 256, "cell": "lstm", "dropout": 0.3},
+                        train=_FRAME_TRAIN),
     },
 }
 
 
-def preset(family: str, name: str) -> dict[str, dict]:
-    from tunesmith.errors import TunesmithError
+def register(arch: str, name: str, preset: Preset) -> None:
+    """Add a preset (a model defined outside the package brings its own)."""
+    PRESETS.setdefault(arch, {})[name] = preset
 
-    options = PRESETS.get(family, {})
+
+def preset(arch: str, name: str) -> Preset:
+    from tunesmith.errors import OptionError
+
+    options = PRESETS.get(arch, {})
     if name not in options:
-        raise TunesmithError(f"unknown preset {name!r} for {family} (choose from: "
-                             f"{', '.join(options)})")
+        raise OptionError("preset", f": unknown preset {name!r} for {arch} (choose from: "
+                          f"{', '.join(options)})")
     return options[name]
+
+
+def names() -> list[str]:
+    """Every preset name of any architecture, in first-seen order."""
+    return list(dict.fromkeys(n for per_arch in PRESETS.values() for n in per_arch))

@@ -1,5 +1,5 @@
-"""The Boulanger-Lewandowski (2012) benchmark: protocol, published figures, and the runner
-behind ``tunesmith benchmark boulanger``.
+"""The Boulanger-Lewandowski (2012) benchmark: protocol, published figures and result tables
+(the runner behind ``tunesmith benchmark boulanger`` is :mod:`tunesmith.app.benchmarking`).
 
 Protocol (as in the paper): for each test sequence, from its first frame, the model's
 log-probability of every frame given the frames before it; the **negative log-likelihood
@@ -26,8 +26,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunesmith.errors import TunesmithError
-
 # BL2012 Table 1, NLL per frame (= -LL) and ACC %, as quoted by later papers; the status
 # of each figure is in ../shared/data/boulanger2012/PUBLISHED_RESULTS.md: Q = quoted by a
 # later paper, S = secondary source only, M = from memory, unconfirmed.
@@ -53,7 +51,7 @@ def frame_protocol(model, sequences, device="cpu", ais_chains: int = 16,
     from tunesmith.evaluation.likelihood import evaluate
 
     batches = FrameBatches(sequences)
-    exact = not hasattr(model, "eval_ais")
+    exact = model.likelihood != "ais"
     runs = 1 if exact else max(1, ais_runs)
     if not exact:
         model.eval_ais = (ais_chains, ais_betas)
@@ -101,98 +99,7 @@ def write_slice(src: Path, dst: Path, n: int) -> Path:
     return dst
 
 
-def check_request(data_dir, datasets, archs, preset) -> dict:
-    """Fail on a bad dataset, file, architecture or preset before anything trains.
-    Returns dataset key -> file."""
-    from tunesmith.families.pianoroll import MODELS
-    from tunesmith.io.boulanger import DATASETS, find_dataset
-    from tunesmith.presets import preset as get_preset
-
-    files = {}
-    for key in datasets:
-        if key not in DATASETS:
-            raise TunesmithError(f"unknown dataset {key!r} (choose from: {', '.join(DATASETS)})")
-        files[key] = find_dataset(data_dir, key)
-    for arch in archs:
-        if arch not in MODELS:
-            raise TunesmithError(f"--arch {arch}: choose from {', '.join(MODELS)}")
-        get_preset(arch, preset)
-    return files
-
-
-def run_benchmark(data_dir, datasets, archs, preset="small", out="bench/boulanger",
-                  train_args=(), slice_n=0, retrain=False, ais=(16, 1000, 2), device="cpu",
-                  log=print) -> list[Row]:
-    """Train (or take, when the run folder holds a finished run; or resume, when it holds
-    an interrupted one) one model per dataset and architecture, early-stopped on
-    ``valid``; evaluate ``test`` by the protocol; write ``results.csv`` and ``results.md``
-    into ``out`` after every result (a later failure loses nothing)."""
-    from tunesmith import cli
-    from tunesmith.io.boulanger import DATASETS, read_boulanger
-    from tunesmith.training.checkpoint import load_checkpoint, recover
-
-    files = check_request(data_dir, datasets, archs, preset)
-    flags = [a for a in train_args if a != "--no-progress"]  # what a taken run ignores
-    out = Path(out)
-    rows = []
-    for key in datasets:
-        path = files[key]
-        if slice_n:  # under the canonical name, so that the file's grid is still known
-            path = write_slice(path, out / f"data-slice{slice_n}" / DATASETS[key].files[0],
-                               slice_n)
-        test = read_boulanger(path)["test"]
-        for arch in archs:
-            run_dir = out / (f"{key}-{arch}-{preset}" + (f"-slice{slice_n}" if slice_n else ""))
-            resumable = (recover(run_dir / "last") / "tunesmith.json").is_file()
-            if retrain or not resumable:
-                argv = ["train", "--family", "pianoroll", "--arch", arch, "--preset", preset,
-                        "--corpus", str(path), "--out", str(run_dir), "--samples", "0",
-                        "--device", str(device), *train_args] + (["--force"] if retrain else [])
-            elif not _finished(run_dir):
-                argv = ["train", "--resume", str(run_dir), "--samples", "0", "--device",
-                        str(device)] + (["--no-progress"] if "--no-progress" in train_args
-                                        else [])
-                if flags:
-                    log(f"== {DATASETS[key].name} / {arch}: resuming {run_dir} with its own "
-                        "settings (training flags ignored; --retrain to start again)")
-            else:
-                argv = None
-                log(f"== {DATASETS[key].name} / {arch}: taking the finished run in {run_dir}"
-                    + (" (training flags ignored; --retrain to train again)" if flags else ""))
-            if argv is not None:
-                log(f"== {DATASETS[key].name} / {arch}: tunesmith {' '.join(argv)}")
-                code = cli.main(argv)
-                if code != 0:
-                    raise TunesmithError(f"training {arch} on {key} stopped (exit {code})",
-                                         run_dir)
-            ckpt = load_checkpoint(run_dir / "best", device=str(device))
-            log(f"== {DATASETS[key].name} / {arch}: evaluating {len(test)} test sequences")
-            m = frame_protocol(ckpt.model, test, device, *ais)
-            summary = ckpt.meta.get("summary", {})
-            rows.append(Row(key, arch, preset, m["nll"], m["nll_spread"], m["accuracy"],
-                            m["frames"], _train_seconds(run_dir), m["seconds"],
-                            int(summary.get("step", 0)), bool(summary.get("stopped_early")),
-                            str(run_dir), m["ais"],
-                            PUBLISHED.get(arch, {}).get(key, (None, None, ""))))
-            log(format_row(rows[-1]))
-            write_tables(rows, out)
-    return rows
-
-
-def _finished(run_dir: Path) -> bool:
-    """Whether the run's ``last`` checkpoint says training is over (all steps, or early
-    stopping) and a ``best`` checkpoint exists."""
-    try:
-        meta = json.loads((run_dir / "last" / "tunesmith.json").read_text())
-    except (OSError, ValueError):
-        return False
-    s = meta.get("summary", {})
-    step, steps = s.get("step"), s.get("train_config", {}).get("steps")
-    done = bool(s.get("stopped_early")) or (step is not None and step == steps)
-    return done and (run_dir / "best").is_dir()
-
-
-def _train_seconds(run_dir: Path) -> float:
+def train_seconds(run_dir: Path) -> float:
     """Training wall time of a run, from its metrics log: ``elapsed_s`` restarts at each
     resumed segment, so the last value of each segment is summed."""
     total, last = 0.0, 0.0

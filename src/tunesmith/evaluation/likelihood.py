@@ -10,7 +10,9 @@ frames (each is a per-frame mean, so the token-weighted average keeps the ratio 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
+
+from tunesmith.progress import Progress, report
 
 
 def to_device(batch: dict, device) -> dict:
@@ -28,24 +30,20 @@ def derived(metrics: dict) -> dict:
     return out
 
 
-def evaluate(model, batches: Iterable[dict], device="cpu", progress: str | None = None) -> dict:
+def evaluate(model, batches: Sized | Iterable[dict], device="cpu",
+             progress: Progress | None = None, task: str = "evaluate") -> dict:
     """Token-weighted means of every metric ``model.loss`` returns (no gradients).
-    ``progress``: a label for a tqdm bar over the batches (on stderr), or None for none."""
+    ``progress`` hears ``task`` batch by batch."""
     import torch
 
-    if progress is not None:
-        from tqdm.auto import tqdm
-
-        total = len(batches) if hasattr(batches, "__len__") else None
-        batches = tqdm(batches, total=total, desc=progress, unit="batch", leave=False,
-                       dynamic_ncols=True)
-
+    n_batches = len(batches) if isinstance(batches, Sized) else None
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
     total = 0.0
     with torch.no_grad():
-        for batch in batches:
+        for i, batch in enumerate(batches):
+            report(progress, task, i, n_batches, "batch")
             out = model.loss(to_device(batch, device))
             n = float(out["count"])
             total += n
@@ -53,6 +51,8 @@ def evaluate(model, batches: Iterable[dict], device="cpu", progress: str | None 
                 if k != "count":
                     sums[k] = sums.get(k, 0.0) + float(v) * n
     model.train(was_training)
+    if n_batches:
+        report(progress, task, n_batches, n_batches, "batch")
     if total == 0:
         return {}
     return derived({k: v / total for k, v in sums.items()} | {"count": total})

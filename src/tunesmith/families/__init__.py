@@ -1,41 +1,48 @@
-"""Task families: what ties a corpus kind, a representation, a model family, its shipped
-default and its composer together. The CLI dispatches through :data:`FAMILIES`;
-``compose --family NAME`` names one of them."""
+"""Task families (:mod:`tunesmith.families.base` says what a family declares). The
+registry maps a name to where its family object lives; ``compose --family NAME`` and
+``train --family NAME`` name one of them. A family defined outside the package joins
+with :func:`register`."""
 
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 
-# name -> module holding: MODEL (default model family; MODELS lists the others a family
-# can train, for `train --arch`), REPRESENTATION, PRETRAINED (package folder
-# name), DEFAULT_CORPUS, data_options(args), prepare_data(corpus, representation, **data),
-# model_sizes(representation), batches(prepared, train_config, **data), ComposeOptions,
-# compose(checkpoint, options, out_dir)
-FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc",
-                            "events": "tunesmith.families.events",
-                            "pianoroll": "tunesmith.families.pianoroll"}
+from tunesmith.errors import CheckpointError, OptionError
+
+FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc:AbcFamily",
+                            "events": "tunesmith.families.events:EventsFamily",
+                            "pianoroll": "tunesmith.families.pianoroll:PianorollFamily"}
 DEFAULT_FAMILY = "abc"
+_LOADED: dict[str, object] = {}
+
+
+def register(family) -> None:
+    """Add a family object (an instance of :class:`~tunesmith.families.base.Family`)."""
+    FAMILIES[family.name] = f"{type(family).__module__}:{type(family).__qualname__}"
+    _LOADED[family.name] = family
 
 
 def get(name: str):
-    from tunesmith.errors import TunesmithError
-
+    """The family object called ``name``."""
     if name not in FAMILIES:
-        raise TunesmithError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
-    return import_module(FAMILIES[name])
+        raise OptionError("family", f": unknown family {name!r} (known: "
+                          f"{', '.join(FAMILIES)})")
+    if name not in _LOADED:
+        module, cls = FAMILIES[name].split(":")
+        _LOADED[name] = getattr(import_module(module), cls)()
+    return _LOADED[name]
 
 
 def for_representation(rep_name: str):
+    """The family whose models read representation ``rep_name`` (a checkpoint's)."""
     for name in FAMILIES:
-        mod = get(name)
-        if mod.REPRESENTATION == rep_name:
-            return mod
-    from tunesmith.errors import CheckpointError
-
+        family = get(name)
+        if family.representation == rep_name:
+            return family
     raise CheckpointError(f"no family composes representation {rep_name!r}")
 
 
-def pretrained_dir(name: str):
-    from pathlib import Path
-
-    return Path(__file__).resolve().parent.parent / "pretrained" / get(name).PRETRAINED
+def pretrained_dir(name: str) -> Path:
+    """The folder of family ``name``'s shipped model."""
+    return Path(__file__).resolve().parent.parent / "pretrained" / get(name).pretrained

@@ -1,105 +1,273 @@
-"""The ABC family: ABC corpora -> ``abc_chars`` -> ``char_rnn`` -> ABC, MIDI, WAV files."""
+"""The ABC family: ABC corpora -> ``abc_chars`` -> a model over characters -> ABC tunes,
+played by abc2midi (MIDI) and FluidSynth (WAV)."""
 
 from __future__ import annotations
 
-import sys
+import dataclasses
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
+from tunesmith.families.base import (
+    ComposeOptions,
+    Composition,
+    CorpusItem,
+    Family,
+    Prepared,
+    Sink,
+    _quiet,
+)
+from tunesmith.options import opt
 
-MODEL = "char_rnn"
-REPRESENTATION = "abc_chars"
-PRETRAINED = "folk-abc-small"
-DEFAULT_CORPUS = "folk-abc"
 MIN_CHAR_COUNT = 3  # characters rarer than this in training become <unk>
-
-
-@dataclass
-class Prepared:
-    representation: object
-    sequences: dict[str, list[list[int]]]  # split -> encoded tunes
-    info: dict
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-def prepare_data(corpus: str, representation=None, report=_stderr,
-                 clean: bool = False, **_) -> Prepared:
-    """Load the corpus, split by tune, fit (or reuse) the vocabulary, encode every tune.
-    ``clean`` skips tunes abc2midi rejects (see :func:`tunesmith.corpora.load_abc_corpus`)."""
-    from tunesmith.corpora import BUILTIN, load_abc_corpus
-    from tunesmith.data.splits import split_items
-    from tunesmith.representations.abc_chars import AbcChars
-
-    if corpus in BUILTIN and BUILTIN[corpus].kind != "abc":
-        raise TunesmithError(f"{corpus} is a {BUILTIN[corpus].kind} corpus, not ABC text: "
-                             "train on it with --family events")
-
-    c = load_abc_corpus(corpus, clean=clean)
-    if len(c.problems) > 20:
-        report(f"skipped {len(c.problems)} tunes or files; the first 20:")
-    for problem in c.problems[:20]:
-        report(f"skipped: {problem}")
-    splits = split_items(c.texts)
-    if representation is None:
-        if not splits["train"]:
-            raise TunesmithError("corpus too small: no tune landed in the training split",
-                                 corpus)
-        representation = AbcChars.fit((c.texts[i] for i in splits["train"]),
-                                      min_count=MIN_CHAR_COUNT)
-    seqs = {s: [representation.encode_text(c.texts[i]) for i in idx]
-            for s, idx in splits.items()}
-    info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
-            "tokens": {s: sum(len(x) for x in v) for s, v in seqs.items()},
-            "skipped": len(c.problems), "clean": clean, "unit": "characters"}
-    return Prepared(representation, seqs, info)
-
-
-def data_options(args) -> dict:
-    """The data settings ``train`` records in a run."""
-    return {"clean": bool(args.clean)}
-
-
-def model_sizes(representation) -> dict:
-    return {"vocab_size": len(representation.vocab)}
-
-
-def batches(prepared: Prepared, cfg, **_):
-    """Random training windows; validation over whole tunes from their start."""
-    from tunesmith.data.tokens import SequenceBatches, TokenWindows
-
-    train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
-                         seed=cfg.seed)
-    return train, SequenceBatches(prepared.sequences["valid"], max_items=cfg.eval_max_items)
-
-
-@dataclass
-class ComposeOptions:
-    num: int = 8
-    max_len: int = 1500  # characters per tune
-    primer: str = ""
-    temperature: float | str = 1.0
-    top_k: int | str = 0
-    top_p: float | str = 1.0
-    seed: int | None = None
-    wav: bool = True
-    png: bool = False
-    soundfont: str | None = None
-    constrain: bool = True  # resample a tune from where abc2midi rejects it (if installed)
-    cuts: int = 1  # resampling attempts from a cut before drawing a tune afresh
-
-
 # abc2midi plays repeats as written; a sampled tune whose repeat signs nest badly can
 # play for half an hour (seen: 25 minutes from 300 written notes). Longer than this,
 # compose rejects it and resamples it like a tune abc2midi refuses. Folk tunes played
 # with their repeats last 0.5-3 minutes.
 MAX_PLAYED_SECONDS = 300
+CUTS = 1  # resampling attempts from a cut before drawing a tune afresh (sampling/repair.py)
 
 
-def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None) -> list[str]:
+@dataclass(frozen=True)
+class AbcData:
+    clean: bool = opt(False, "skip tunes that abc2midi reports errors for (needs abcmidi); "
+                      "recorded in the run, so evaluate uses it too")
+
+
+class AbcFamily(Family):
+    name = "abc"
+    representation = "abc_chars"
+    default_model = "char_rnn"
+    pretrained = "folk-abc-small"
+    default_corpus = "folk-abc"
+    data_options = AbcData
+    controls = frozenset({"max_len", "primer", "temperature", "top_k", "top_p", "constrain"})
+    defaults = {"max_len": 1500}
+    primer = "text"
+    item, stem, unit = "tunes", "tune", "characters"
+    writes_text = True
+    draws_by_default = False
+    checks_validity = True
+    reads_pieces = False
+    report_defaults = {"num": 100}
+    memory_unit = "characters"
+    long_copy = 64  # about five bars of a reel
+
+    # --- training ------------------------------------------------------------------------
+    def prepare_data(self, corpus, data, representation=None, progress=None,
+                     log=_quiet) -> Prepared:
+        """Load the corpus, split by tune, fit (or reuse) the vocabulary, encode every
+        tune. ``data.clean`` skips tunes abc2midi rejects."""
+        from tunesmith.corpora import BUILTIN, load_abc_corpus
+        from tunesmith.data.splits import split_items
+        from tunesmith.representations.abc_chars import AbcChars
+
+        if corpus in BUILTIN and BUILTIN[corpus].kind != "abc":
+            raise TunesmithError(f"{corpus} is a {BUILTIN[corpus].kind} corpus, not ABC "
+                                 "text: train on it with --family events or pianoroll")
+        c = load_abc_corpus(corpus, clean=data.clean)
+        if len(c.problems) > 20:
+            log(f"skipped {len(c.problems)} tunes or files; the first 20:", "warning")
+        for problem in c.problems[:20]:
+            log(f"skipped: {problem}", "warning")
+        splits = split_items(c.texts)
+        if representation is None:
+            if not splits["train"]:
+                raise TunesmithError("corpus too small: no tune landed in the training split",
+                                     corpus)
+            representation = AbcChars.fit((c.texts[i] for i in splits["train"]),
+                                          min_count=MIN_CHAR_COUNT)
+        seqs = {s: [representation.encode_text(c.texts[i]) for i in idx]
+                for s, idx in splits.items()}
+        info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
+                "tokens": {s: sum(len(x) for x in v) for s, v in seqs.items()},
+                "skipped": len(c.problems), "clean": data.clean, "unit": self.unit}
+        return Prepared(representation, seqs, info)
+
+    def usable_data(self, data: AbcData, notes: list[str]) -> AbcData:
+        from tunesmith.io import abc2midi
+
+        if data.clean and not abc2midi.available():
+            notes.append("the model was trained with --clean but abc2midi is not installed; "
+                         "evaluating on the uncleaned corpus (apt-get install abcmidi for the "
+                         "same splits)")
+            return dataclasses.replace(data, clean=False)
+        return data
+
+    def model_sizes(self, representation) -> dict:
+        return {"vocab_size": len(representation.vocab)}
+
+    def batches(self, prepared: Prepared, cfg, data=None):
+        """Random training windows; validation over whole tunes from their start."""
+        from tunesmith.data.tokens import SequenceBatches, TokenWindows
+
+        train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
+                             seed=cfg.seed)
+        return train, SequenceBatches(prepared.sequences["valid"],
+                                      max_items=cfg.eval_max_items)
+
+    # --- composing -----------------------------------------------------------------------
+    def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
+                log=_quiet, progress=None) -> list[Composition]:
+        """Sample tunes; each becomes a Composition with its ABC text and, when it plays,
+        its music.
+
+        The music comes from abc2midi (the reference ABC player: it plays repeats,
+        endings, ornaments and guitar chords) when it is installed, else from music21; a
+        tune neither accepts keeps its text, with the reason. The tunes abc2midi accepts
+        at once go to ``sink`` (which may start rendering them) while the rejected ones
+        are resampled from their errors, or drawn afresh (``opts.constrain``). (Checking
+        and rendering each tune as soon as it was sampled was tried: on two cores it
+        slowed the sampler, which the resampling waits on, by more than it saved.)"""
+        from tunesmith.io import abc2midi
+
+        model = checkpoint.model
+        drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
+        texts = drafts.first()
+        tunes = _Tunes(texts, sink)
+        rejected = tunes.publish(range(len(texts)))
+        if rejected and opts.constrain:
+            tunes.texts = _repair(tunes.texts, rejected, drafts, opts, log)
+            rejected = tunes.publish(sorted(rejected))
+        for i in range(len(texts)) if not abc2midi.available() else sorted(rejected):
+            tunes.by_music21(i, rejected.get(i))
+        return tunes.done()
+
+    def sample_validity(self, checkpoint, num, temperature, seed, progress=None) -> float:
+        """The share of ``num`` raw samples (no resampling) that music21 parses into at
+        least one bar of notes."""
+        from tunesmith.io.abc import check_tune
+
+        opts = ComposeOptions(num=num, temperature=temperature, seed=seed, constrain=False,
+                              max_len=self.defaults["max_len"])
+        texts = sample_texts(checkpoint.model, checkpoint.representation, opts,
+                             device=next(checkpoint.model.parameters()).device)
+        return sum(check_tune(t) is None for t in texts) / len(texts)
+
+
+    # --- the musical report ----------------------------------------------------------
+    def corpus_items(self, corpus, data: AbcData, representation, progress=None,
+                     log=_quiet) -> dict[str, list[CorpusItem]]:
+        """The corpus's tunes per split, parsed by music21 on demand (with the written bar
+        lines, repeats played), compared for memorisation by the text of their body."""
+        from tunesmith.corpora import load_abc_corpus
+        from tunesmith.data.splits import split_items
+
+        c = load_abc_corpus(corpus, clean=data.clean)
+        idx = split_items(c.texts)
+        return {s: [CorpusItem(c.tunes[i].label, lambda t=c.texts[i]: parse_tune(t),
+                               tune_body(c.texts[i])) for i in ix] for s, ix in idx.items()}
+
+    def report_piece(self, composition: Composition):
+        """A tune as music21 reads it (written bar lines, repeats played): the same reader
+        as the real tunes it is compared with."""
+        return parse_tune(composition.text) if composition.text else None
+
+    def memory(self, piece) -> str:
+        return tune_body(piece.source_text)
+
+
+def parse_tune(text: str):
+    """A tune (model text or tune-book entry) as music21 reads it, None if it cannot."""
+    from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
+
+    entry = text if text.lstrip().startswith("X:") else as_tune_book_entry(text)
+    try:
+        return tune_to_piece(entry)
+    except ValueError:
+        return None
+
+
+def tune_body(text: str) -> str:
+    """The music of a tune: its lines after the ``K:`` line (headers are shared by
+    thousands of tunes and say nothing about copying)."""
+    lines = text.split("\n")
+    k = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), -1)
+    return "\n".join(lines[k + 1:]).strip()
+
+
+class _Tunes:
+    """The tunes of one composition as they become final: each is published to the sink
+    once, with its text (a tune-book entry) and its music."""
+
+    def __init__(self, texts: list[str], sink: Sink | None):
+        self.texts = texts
+        self.sink = sink
+        n = len(texts)
+        self.titles = [f"tunesmith {i}" for i in range(1, n + 1)]
+        self.entries = [""] * n
+        self.final: dict[int, Composition] = {}
+
+    def entry(self, i: int) -> str:
+        from tunesmith.io.abc import as_tune_book_entry
+
+        self.entries[i] = as_tune_book_entry(self.texts[i], number=i + 1, title=self.titles[i])
+        return self.entries[i]
+
+    def emit(self, i: int, piece=None, error: str = "") -> None:
+        c = Composition(i + 1, self.titles[i], piece, text=self.entries[i], error=error)
+        self.final[i] = c
+        if self.sink is not None:
+            self.sink(c)
+
+    def publish(self, indices) -> dict[int, tuple[int, str]]:
+        """Play the tunes with abc2midi and publish the ones it accepts, the longest first
+        (two render threads finish together sooner that way). Returns the rejected ones:
+        {index: (offset in model text, message)}."""
+        from tunesmith.io import abc2midi
+        from tunesmith.io.midi import read_midi
+
+        indices = list(indices)
+        tunes = [self.entry(i) for i in indices]
+        if not abc2midi.available():
+            return {}
+        rejected, accepted = {}, []
+        with tempfile.TemporaryDirectory() as tmp:
+            mids = [Path(tmp) / f"{i}.mid" for i in indices]
+            found = abc2midi.convert_all(tunes, mids)
+            for k, i in enumerate(indices):
+                error = found.get(k)
+                if error is None:
+                    try:
+                        piece = read_midi(mids[k])
+                    except TunesmithError as e:
+                        rejected[i] = (len(self.texts[i]), str(e))
+                        continue
+                    error = abc2midi.overlong(piece.duration_seconds, MAX_PLAYED_SECONDS,
+                                              tunes[k])
+                if error is not None:
+                    head = len(tunes[k]) - len(self.texts[i].rstrip("\n")) - 1
+                    offset = max(0, abc2midi.error_offset(tunes[k], error) - head)
+                    rejected[i] = (offset, error.message)
+                elif not piece.notes:
+                    rejected[i] = (len(self.texts[i]), "no notes")
+                else:
+                    accepted.append((piece.duration_seconds, i, piece))
+        for _, i, piece in sorted(accepted, key=lambda a: (-a[0], a[1])):
+            self.emit(i, piece)
+        return rejected
+
+    def by_music21(self, i: int, rejection: tuple[int, str] | None) -> None:
+        """music21 is more lenient than abc2midi: the tune may still play. In its written
+        order when abc2midi rejected it (abc2midi found its marks malformed, and music21's
+        expansion of malformed repeats took 13 s for one sampled tune)."""
+        from tunesmith.io.abc import tune_to_piece
+
+        try:
+            piece = tune_to_piece(self.entries[i], repeats=rejection is None)
+        except ValueError as e:
+            why = f"abc2midi: {rejection[1]}; music21: " if rejection else ""
+            self.emit(i, error=f"invalid ABC ({why}{e})")
+            return
+        self.emit(i, piece)
+
+    def done(self) -> list[Composition]:
+        return [self.final[i] for i in range(len(self.texts))]
+
+
+def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None,
+                 cuts: int = CUTS) -> list[str]:
     """Sample ``opts.num`` tunes (model text: from the header fields after ``X:``).
 
     With ``opts.constrain`` and abc2midi installed, a tune abc2midi rejects is resampled
@@ -111,11 +279,11 @@ def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None) -> li
     drafts = _Drafts(model, rep, opts, device)
     texts = drafts.first()
     if opts.constrain and abc2midi.available():
-        texts = _repair(texts, drafts.check(texts), drafts, opts, log)
+        texts = _repair(texts, drafts.check(texts), drafts, opts, log, cuts)
     return texts
 
 
-def _repair(texts, rejected, drafts: _Drafts, opts, log) -> list[str]:
+def _repair(texts, rejected, drafts: _Drafts, opts, log, cuts: int = CUTS) -> list[str]:
     import secrets
 
     from tunesmith.sampling.repair import resample_invalid
@@ -123,14 +291,14 @@ def _repair(texts, rejected, drafts: _Drafts, opts, log) -> list[str]:
     seed = opts.seed if opts.seed is not None else secrets.randbits(31)
     texts, report = resample_invalid(texts, keep=drafts.keep, check=drafts.check,
                                      draw=drafts, seed=seed, rejected=rejected,
-                                     attempts=opts.cuts)
+                                     attempts=cuts)
     if log is not None and report.rejected:
-        cuts = report.by_attempt[:opts.cuts]
-        where = ("from the error" if opts.cuts <= 1 else
-                 f"from a cut (per cut: {', '.join(map(str, cuts))})")
+        per_cut = report.by_attempt[:cuts]
+        where = ("from the error" if cuts <= 1 else
+                 f"from a cut (per cut: {', '.join(map(str, per_cut))})")
         log(f"abc2midi rejected {report.rejected} of {len(texts)} tunes; {report.repaired} "
             f"resampled: {report.repaired - report.restarted} {where}, "
-            f"{report.restarted} afresh ({report.drafts} drafts)")
+            f"{report.restarted} afresh ({report.drafts} drafts)", "warning")
     return texts
 
 
@@ -143,7 +311,7 @@ class _Drafts:
     check, which also rejects a draft that its limit stopped before the model ended it."""
 
     def __init__(self, model, rep, opts: ComposeOptions, device):
-        from tunesmith.sampling.filters import per_head
+        from tunesmith.sampling.settings import per_head
 
         self.model, self.rep, self.opts, self.device = model, rep, opts, device
         self.primer = opts.primer.replace("\\n", "\n")
@@ -184,99 +352,3 @@ class _Drafts:
         found.update({i: (len(t), "no end marker within the draft's limit")
                       for i, t in enumerate(texts) if t in self.unfinished})
         return found
-
-
-def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
-    """Sample tunes; write each as .abc, and each valid one as .mid (and .wav / .png).
-
-    The MIDI comes from abc2midi (the reference ABC player: it plays repeats, endings,
-    ornaments and guitar chords) when it is installed, else from music21; a tune neither
-    accepts stays as .abc, with the reason. The tunes abc2midi accepts at once are
-    rendered (WAV on a thread pool: FluidSynth releases the GIL) while the rejected ones
-    are resampled from their errors, or drawn afresh (``opts.constrain``). (Checking and
-    rendering each tune as soon as it was sampled was tried: on two cores it slowed the
-    sampler, which the resampling waits on, by more than it saved.)"""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tunesmith.families.output import ComposeResult, render_extras, rendering_threads
-    from tunesmith.io import abc2midi
-    from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
-    from tunesmith.io.midi import read_midi, write_midi
-
-    model = checkpoint.model
-    drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    texts = drafts.first()
-    num = len(texts)
-    result = ComposeResult(total=num, label="tunes", count_valid=True)
-    width = max(2, len(str(num)))
-    stems = [out_dir / f"tune_{i:0{width}d}" for i in range(1, num + 1)]
-    titles = [f"tunesmith {i}" for i in range(1, num + 1)]
-    tunes: list[str] = [""] * num  # what each .abc file holds
-    use_abc2midi = abc2midi.available()
-
-    def finish(i: int, piece, pool, renders) -> None:
-        result.valid += 1
-        result.files.append(stems[i].with_suffix(".mid"))
-        pending, written = render_extras(piece, stems[i], opts, pool, titles[i])
-        renders += pending
-        result.files.extend(written)
-
-    def publish(indices, pool, renders) -> dict[int, tuple[int, str]]:
-        """Write the tunes' .abc; convert with abc2midi and start rendering the ones it
-        accepts, the longest first (two threads finish together sooner that way).
-        Returns the rejected ones: {index: (offset in model text, message)}."""
-        for i in indices:
-            tunes[i] = as_tune_book_entry(texts[i], number=i + 1, title=titles[i])
-            stems[i].with_suffix(".abc").write_text(tunes[i])
-            stems[i].with_suffix(".mid").unlink(missing_ok=True)
-        if not use_abc2midi:
-            return {}
-        found = abc2midi.convert_all([tunes[i] for i in indices],
-                                     [stems[i].with_suffix(".mid") for i in indices])
-        rejected, accepted = {}, []
-        for k, i in enumerate(indices):
-            error = found.get(k)
-            if error is None:
-                try:
-                    piece = read_midi(stems[i].with_suffix(".mid"))
-                except TunesmithError as e:
-                    rejected[i] = (len(texts[i]), str(e))
-                    continue
-                error = abc2midi.overlong(piece.duration_seconds, MAX_PLAYED_SECONDS, tunes[i])
-            if error is not None:
-                head = len(tunes[i]) - len(texts[i].rstrip("\n")) - 1
-                offset = max(0, abc2midi.error_offset(tunes[i], error) - head)
-                rejected[i] = (offset, error.message)
-                continue
-            if not piece.notes:
-                rejected[i] = (len(texts[i]), "no notes")
-            else:
-                accepted.append((piece.duration_seconds, i, piece))
-        for _, i, piece in sorted(accepted, key=lambda a: (-a[0], a[1])):
-            finish(i, piece, pool, renders)
-        return rejected
-
-    with rendering_threads(opts.wav), ThreadPoolExecutor(max_workers=2) as pool:
-        renders = []
-        rejected = publish(list(range(num)), pool, renders)
-        if rejected and opts.constrain:
-            texts = _repair(texts, rejected, drafts, opts, log)
-            rejected = publish(sorted(rejected), pool, renders)
-        for i in range(len(texts)) if not use_abc2midi else sorted(rejected):
-            mid = stems[i].with_suffix(".mid")
-            mid.unlink(missing_ok=True)
-            try:  # music21 is more lenient than abc2midi: the tune may still play. In
-                # its written order: abc2midi found its marks malformed, and music21's
-                # expansion of malformed repeats took 13 s for one sampled tune
-                piece = tune_to_piece(tunes[i], repeats=not use_abc2midi)
-            except ValueError as e:
-                why = f"abc2midi: {rejected[i][1]}; music21: " if i in rejected else ""
-                result.errors.append(f"{stems[i].with_suffix('.abc')}: invalid ABC ({why}{e})")
-                log(result.errors[-1])
-                continue
-            write_midi(piece, mid)
-            finish(i, piece, pool, renders)
-        result.files.extend(r.result() for r in renders)
-    result.files = sorted(result.files + [s.with_suffix(".abc") for s in stems])
-    return result

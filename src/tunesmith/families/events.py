@@ -1,84 +1,82 @@
-"""The events family: MIDI / MusicXML corpora -> ``events`` -> ``event_lstm`` -> MIDI, WAV
-and piano-roll PNG files."""
+"""The events family: MIDI / MusicXML / ABC corpora -> ``events`` (note, velocity, time
+messages) -> ``event_lstm`` -> MIDI, WAV and piano-roll PNG files."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from tunesmith.errors import TunesmithError
+from tunesmith.corpora import IngestFilter
+from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.families.base import (
+    ComposeOptions,
+    Composition,
+    CorpusItem,
+    Family,
+    Prepared,
+    Sink,
+    _quiet,
+)
+from tunesmith.options import opt
 
-MODEL = "event_lstm"
-REPRESENTATION = "events"
-PRETRAINED = "bach-events-small"
-DEFAULT_CORPUS = "bach-chorales"
 MIN_PIECES_FOR_PIECE_SPLIT = 20  # fewer pieces than this: split each piece by time
 TIME_SPLIT = 0.9  # first 90% of each piece's messages train, the last 10% validate
+_INGEST = IngestFilter()  # the ingest defaults, declared there once
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
+@dataclass(frozen=True)
+class EventsData:
+    """Which files and tracks of a MIDI / score corpus a run uses, and how it is split."""
+
+    programs: str = opt(_INGEST.programs, "tracks to keep: all (every non-drum track), "
+                        "piano (GM programs 0-7), or a list of GM programs, e.g. 0,1,40")
+    min_seconds: float = opt(_INGEST.min_seconds, "drop pieces shorter than this")
+    max_seconds: float = opt(_INGEST.max_seconds, "drop pieces longer than this")
+    split: str = opt("auto", "split by piece, or each piece by time (first 90%% / last "
+                     "10%%); auto splits by time below 20 pieces",
+                     choices=("auto", "piece", "time"))
+    transpose: int = opt(0, "transpose each training window by up to N semitones (within "
+                         "the piano range)")
+
+    def __post_init__(self):
+        self.ingest_filter()  # programs, min_seconds, max_seconds
+        if self.split not in ("auto", "piece", "time"):
+            raise OptionError("split", f"must be auto, piece or time, not {self.split!r}")
+        if not 0 <= self.transpose <= 44:
+            raise OptionError("transpose", f"must be between 0 and 44 semitones, got "
+                              f"{self.transpose}")
+
+    def ingest_filter(self) -> IngestFilter:
+        return IngestFilter(programs=self.programs, min_seconds=self.min_seconds,
+                            max_seconds=self.max_seconds)
 
 
-@dataclass
-class Prepared:
-    representation: object
-    sequences: dict[str, list[np.ndarray]]  # split -> encoded pieces, each (L, 3)
-    info: dict
-    corpus: object = None  # the PieceCorpus, whose ingest report a run writes out
+def load_corpus(corpus: str, data: EventsData = EventsData(), progress=None):
+    from tunesmith.corpora import load_piece_corpus
+
+    return load_piece_corpus(corpus, data.ingest_filter(), progress=progress)
 
 
-def data_options(args) -> dict:
-    """The data settings ``train`` records in a run (and ``prepare`` uses)."""
-    given = {"programs": args.programs, "min_seconds": args.min_seconds,
-             "max_seconds": args.max_seconds, "split": args.split, "transpose": args.transpose}
-    defaults = {"programs": "all", "min_seconds": 2.0, "max_seconds": 3600.0, "split": "auto",
-                "transpose": 0}
-    out = {k: defaults[k] if v is None else v for k, v in given.items()}
-    if given["transpose"] is not None and not 0 <= given["transpose"] <= 44:
-        raise TunesmithError(f"--transpose must be between 0 and 44 semitones, got "
-                             f"{given['transpose']}")
-    return out
-
-
-def load_corpus(corpus: str, programs: str = "all", min_seconds: float = 2.0,
-                max_seconds: float = 3600.0, progress: bool = True):
-    from tunesmith.io.ingest import IngestFilter, load_piece_corpus
-
-    try:
-        filt = IngestFilter(programs=programs, min_seconds=min_seconds, max_seconds=max_seconds)
-    except ValueError as e:
-        import re
-
-        message = re.sub(r"\b(min_seconds|max_seconds|programs)\b(?= must| \()",  # flags
-                         lambda m: "--" + m.group(1).replace("_", "-"), str(e))
-        raise TunesmithError(message) from None
-    return load_piece_corpus(corpus, filt, progress=progress)
-
-
-def report_dropped(corpus, report=_stderr) -> list:
+def report_dropped(corpus, log=_quiet) -> list:
     """Report the first 20 files the ingest dropped (all are in the ingest report);
     returns every dropped row."""
     dropped = [r for r in corpus.rows if r.status != "kept"]
     if len(dropped) > 20:
-        report(f"dropped {len(dropped)} files; the first 20 (all in the ingest report):")
+        log(f"dropped {len(dropped)} files; the first 20 (all in the ingest report):",
+            "warning")
     for r in dropped[:20]:
-        report(f"dropped: {r.path}: {r.reason}")
+        log(f"dropped: {r.path}: {r.reason}", "warning")
     return dropped
 
 
-def split_sequences(keys: list[str], seqs: list[np.ndarray], split: str = "auto"):
+def split_sequences(keys: list[str], seqs: list, split: str = "auto"):
     """Split by piece (a piece's key decides its split: no window is shared between train
     and validation), or, for ``time`` (and ``auto`` with fewer than
     :data:`MIN_PIECES_FOR_PIECE_SPLIT` pieces), each piece's first 90% of messages to train
     and the rest to validation. Returns ``(sequences per split, mode)``."""
     from tunesmith.data.splits import split_items
 
-    if split not in ("auto", "piece", "time"):
-        raise TunesmithError(f"--split must be auto, piece or time, not {split!r}")
     if split == "time" or (split == "auto" and len(seqs) < MIN_PIECES_FOR_PIECE_SPLIT):
         out = {"train": [], "valid": [], "test": []}
         for s in seqs:
@@ -91,89 +89,126 @@ def split_sequences(keys: list[str], seqs: list[np.ndarray], split: str = "auto"
     return {name: [seqs[i] for i in ix] for name, ix in idx.items()}, "piece"
 
 
-def prepare_data(corpus: str, representation=None, report=_stderr, programs: str = "all",
-                 min_seconds: float = 2.0, max_seconds: float = 3600.0, split: str = "auto",
-                 transpose: int = 0, progress: bool = True) -> Prepared:
-    """Ingest the corpus (every file kept or dropped, with the reason), encode each piece
-    as messages, split by piece (or by time for a tiny corpus)."""
-    from tunesmith.representations.events import Events
+def split_keys(keys: list[str], split: str = "auto") -> dict[str, list[int]]:
+    """Which pieces (by index) each split holds, for the musical report: by piece as in
+    training; a corpus that training splits by time has no held-out pieces, so all of
+    them are in ``train``."""
+    from tunesmith.data.splits import split_items
 
-    c = load_corpus(corpus, programs, min_seconds, max_seconds, progress)
-    dropped = report_dropped(c, report)
-    if representation is None:
-        qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
-        representation = Events(qpm=float(round(np.median(qpms)))) if qpms else Events()
-    seqs = [np.asarray(representation.encode(p), dtype=np.int64) for p in c.pieces]
-    splits, mode = split_sequences(c.keys, seqs, split)
-    info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
-            "tokens": {s: int(sum(len(x) for x in v)) for s, v in splits.items()},
-            "skipped": len(dropped), "split": mode, "unit": "messages"}
-    if mode == "time":
-        report(f"{len(seqs)} piece(s): split by time (first {TIME_SPLIT:.0%} of each piece "
-               "trains, the rest validates; no test split)")
-    return Prepared(representation, splits, info, corpus=c)
+    if split == "time" or (split == "auto" and len(keys) < MIN_PIECES_FOR_PIECE_SPLIT):
+        return {"train": list(range(len(keys))), "valid": [], "test": []}
+    return split_items(keys)
 
 
-def model_sizes(representation) -> dict:
-    h = representation.heads
-    return {"note_classes": h["note"], "velocity_classes": h["velocity"],
-            "time_classes": h["time"]}
+def items_of(family, labels: list[str], pieces: list, idx: dict[str, list[int]]):
+    """:class:`CorpusItem` per split from pieces already made."""
+    return {s: [CorpusItem(labels[i], lambda p=pieces[i]: p, family.memory(pieces[i]))
+                for i in ix] for s, ix in idx.items()}
 
 
-def batches(prepared: Prepared, cfg, transpose: int = 0, **_):
-    """Training windows (with transposition when ``transpose`` > 0) and validation
-    batches over whole pieces."""
-    from tunesmith.data.augment import Transpose
-    from tunesmith.data.tokens import SequenceBatches, TokenWindows
-    from tunesmith.models.event_lstm import IGNORE
-    from tunesmith.representations.events import N_KEYS
-
-    augment = Transpose(transpose, N_KEYS) if transpose else None
-    train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
-                         seed=cfg.seed, augment=augment)
-    # whole pieces, up to 20,000 messages each (a long score is scored on its start)
-    valid = SequenceBatches(prepared.sequences["valid"], batch_size=8,
-                            max_items=cfg.eval_max_items, max_len=20_000, pad_target=IGNORE)
-    return train, valid
-
-
-# --- composing -------------------------------------------------------------------------
-
-@dataclass
-class ComposeOptions:
-    num: int = 4
-    max_len: int = 600  # messages per piece (a message is a note-on, a note-off or a wait)
-    seconds: float | None = None  # stop each piece after this much music instead
-    primer: str = ""  # a MIDI / MusicXML file, or "corpus" (a random piece of DEFAULT_CORPUS)
-    primer_len: int = 30  # messages taken from the primer
-    temperature: float | str = 1.0  # one value, or per head: "note=0.9,time=0.8"
-    top_k: int | str = 0
-    top_p: float | str = 1.0
-    seed: int | None = None
-    constrain: bool = True  # note-offs only for sounding keys (see OnOffConstraint)
-    wav: bool = True
-    png: bool = True
-    soundfont: str | None = None
-
-
-def primer_piece(primer: str, seed: int | None):
-    """The piece named by ``--primer``: a MIDI / MusicXML file, or ``corpus`` for a random
-    piece of :data:`DEFAULT_CORPUS` (chosen by ``seed``)."""
+def primer_piece(primer: str, seed: int | None, corpus: str):
+    """The piece named by a primer: a music file, or ``corpus`` for a random piece of
+    ``corpus`` (chosen by ``seed``)."""
     if primer == "corpus":
         import random
 
-        corpus = load_corpus(DEFAULT_CORPUS, progress=False)
-        return corpus.pieces[random.Random(seed).randrange(len(corpus.pieces))]
-    from tunesmith.io.ingest import read_piece
+        pieces = load_corpus(corpus).pieces
+        return pieces[random.Random(seed).randrange(len(pieces))]
+    from tunesmith.io.read import read_piece
 
     return read_piece(primer)
 
 
-def primer_messages(rep, opts: ComposeOptions, seed: int | None) -> list[list[int]]:
+class EventsFamily(Family):
+    name = "events"
+    representation = "events"
+    default_model = "event_lstm"
+    pretrained = "bach-events-small"
+    default_corpus = "bach-chorales"
+    data_options = EventsData
+    controls = frozenset({"max_len", "seconds", "primer", "primer_len", "temperature",
+                          "top_k", "top_p", "constrain"})
+    defaults = {"max_len": 600, "primer_len": 30}
+    unit = "messages"
+
+    def prepare_data(self, corpus, data: EventsData, representation=None, progress=None,
+                     log=_quiet) -> Prepared:
+        """Ingest the corpus (every file kept or dropped, with the reason), encode each
+        piece as messages, split by piece (or by time for a tiny corpus)."""
+        from tunesmith.representations.events import Events
+
+        c = load_corpus(corpus, data, progress)
+        dropped = report_dropped(c, log)
+        if representation is None:
+            qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
+            representation = Events(qpm=float(round(np.median(qpms)))) if qpms else Events()
+        seqs = [np.asarray(representation.encode(p), dtype=np.int64) for p in c.pieces]
+        splits, mode = split_sequences(c.keys, seqs, data.split)
+        info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
+                "tokens": {s: int(sum(len(x) for x in v)) for s, v in splits.items()},
+                "skipped": len(dropped), "split": mode, "unit": self.unit}
+        if mode == "time":
+            log(f"{len(seqs)} piece(s): split by time (first {TIME_SPLIT:.0%} of each piece "
+                "trains, the rest validates; no test split)", "warning")
+        return Prepared(representation, splits, info, corpus=c)
+
+    def model_sizes(self, representation) -> dict:
+        h = representation.heads
+        return {"note_classes": h["note"], "velocity_classes": h["velocity"],
+                "time_classes": h["time"]}
+
+    def batches(self, prepared: Prepared, cfg, data: EventsData = EventsData()):
+        """Training windows (with transposition when ``data.transpose`` > 0) and validation
+        batches over whole pieces."""
+        from tunesmith.data.augment import Transpose
+        from tunesmith.data.tokens import SequenceBatches, TokenWindows
+        from tunesmith.models.event_lstm import IGNORE
+        from tunesmith.representations.events import N_KEYS
+
+        augment = Transpose(data.transpose, N_KEYS) if data.transpose else None
+        train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
+                             seed=cfg.seed, augment=augment)
+        # whole pieces, up to 20,000 messages each (a long score is scored on its start)
+        valid = SequenceBatches(prepared.sequences["valid"], batch_size=8,
+                                max_items=cfg.eval_max_items, max_len=20_000,
+                                pad_target=IGNORE)
+        return train, valid
+
+    def corpus_items(self, corpus, data: EventsData, representation, progress=None,
+                     log=_quiet) -> dict[str, list[CorpusItem]]:
+        """The corpus's pieces per split, each as the messages keep it (decoded again)."""
+        c = load_corpus(corpus, data, progress)
+        pieces = [representation.quantise(p) for p in c.pieces]
+        return items_of(self, c.keys, pieces, split_keys(c.keys, data.split))
+
+    def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
+                log=_quiet, progress=None) -> list[Composition]:
+        """Sample pieces message by message; each decoded to a Piece."""
+        rep = checkpoint.representation
+        messages = sample_messages(checkpoint.model, rep, opts, self.default_corpus,
+                                   device=next(checkpoint.model.parameters()).device)
+        return publish([rep.decode(m) for m in messages], sink)
+
+
+def publish(pieces, sink: Sink | None) -> list[Composition]:
+    """Compositions of decoded pieces, each handed to ``sink``; a piece without notes is
+    kept (its MIDI is written) and said to be empty."""
+    out = []
+    for i, piece in enumerate(pieces, 1):
+        piece.title = f"tunesmith {i}"
+        c = Composition(i, piece.title, piece,
+                        error="" if piece.notes else "no notes were sampled")
+        out.append(c)
+        if sink is not None:
+            sink(c)
+    return out
+
+
+def primer_messages(rep, opts: ComposeOptions, corpus: str) -> list[list[int]]:
     """``[BOS] + the first primer_len messages`` of the primer."""
     if not opts.primer:
         return [rep.bos]
-    ids = rep.encode(primer_piece(opts.primer, seed))[:-1]  # without EOS
+    ids = rep.encode(primer_piece(opts.primer, opts.seed, corpus))[:-1]  # without EOS
     if len(ids) < 2:
         raise TunesmithError("primer has no notes on the piano range", opts.primer)
     return ids[: opts.primer_len + 1]
@@ -241,13 +276,16 @@ class OnOffConstraint:
         self.started[rows, note[rows]] = self.now[rows]
 
 
-def sample_messages(model, rep, opts: ComposeOptions, device="cpu"):
-    """Sample ``opts.num`` pieces as message lists (primer included, EOS dropped)."""
+def sample_messages(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales",
+                    device="cpu"):
+    """Sample ``opts.num`` pieces as message lists (primer included, EOS dropped);
+    ``corpus`` is where a ``corpus`` primer comes from."""
     from tunesmith.sampling.decode import sample
-    from tunesmith.sampling.filters import per_head
+    from tunesmith.sampling.settings import per_head
 
+    opts = EventsFamily().compose_options(opts)  # the family's defaults for what is unset
     settings = per_head(list(rep.heads), opts.temperature, opts.top_k, opts.top_p)
-    primer = primer_messages(rep, opts, opts.seed)
+    primer = primer_messages(rep, opts, corpus)
     until, max_steps, stop, banned = None, opts.max_len, ("note", rep.eos), rep.never_sample()
     if opts.seconds is not None:  # the clock ends each piece, not the model's end marker
         primer_beats = sum(rep.time_bins[m[2]] for m in primer)
@@ -259,13 +297,3 @@ def sample_messages(model, rep, opts: ComposeOptions, device="cpu"):
                    settings=settings, stop=stop, banned=banned, seed=opts.seed, device=device,
                    until=until, constraint=constraint)
     return [primer + s for s in steps]
-
-
-def compose(checkpoint, opts: ComposeOptions, out_dir: Path, log=_stderr):
-    """Sample pieces; write each as .mid (and .wav / .png)."""
-    from tunesmith.families.output import write_pieces
-
-    rep = checkpoint.representation
-    messages = sample_messages(checkpoint.model, rep, opts,
-                               device=next(checkpoint.model.parameters()).device)
-    return write_pieces([rep.decode(msgs) for msgs in messages], out_dir, opts, log)

@@ -11,7 +11,12 @@ def score_to_piece(score, repeats: bool = True) -> Piece:
     ``repeats`` is False; ties are merged; grace notes (no duration) are skipped.
 
     The score is modified in place (ties merged): pass one you own. Both steps copy the
-    whole score in music21 otherwise, which was most of the time of a compose run."""
+    whole score in music21 otherwise, which was most of the time of a compose run.
+
+    ``bar_lines`` are the first part's measures as written (after repeat expansion when
+    repeats were expanded): each measure's offset, then where the last one ends; a bar
+    written too short or too long keeps its length. Empty when that part holds no
+    measures (music21 makes none for some ABC tunes)."""
     from music21 import bar, key, meter, stream
 
     if repeats and score.recurse().getElementsByClass(bar.Repeat).first() is not None:
@@ -49,6 +54,7 @@ def score_to_piece(score, repeats: bool = True) -> Piece:
     sigs = sorted({TimeSignature(float(ts.offset), int(ts.numerator), int(ts.denominator))
                    for ts in parts[0].flatten().getElementsByClass(meter.TimeSignature)},
                   key=lambda s: s.beat)
+    bar_lines = _bar_lines(parts[0])
     key_name = ""
     for k in score.flatten().getElementsByClass(key.KeySignature):
         k = k if isinstance(k, key.Key) else k.asKey()
@@ -63,7 +69,29 @@ def score_to_piece(score, repeats: bool = True) -> Piece:
         time_signatures=sigs,
         key=key_name,
         title=title,
+        bar_lines=bar_lines,
     )
+
+
+def _bar_lines(part) -> list[float]:
+    """Beats of the written bar lines of a music21 part: the offset of each of its
+    measures, then the end of the last (see :attr:`Piece.bar_lines`)."""
+    from music21 import stream
+
+    measures = list(part.getElementsByClass(stream.Measure))
+    if not measures:
+        return []
+    lines: list[float] = []
+    for m in measures:
+        start = float(m.offset)
+        if lines and start <= lines[-1] + 1e-9:
+            continue  # a measure at the same offset as the previous: not a new bar line
+        lines.append(start)
+    last = measures[-1]
+    end = float(last.offset) + float(last.highestTime)
+    if end > lines[-1] + 1e-9:
+        lines.append(end)
+    return lines if len(lines) >= 2 else []
 
 
 def _dedupe_tempos(tempos: list[Tempo]) -> list[Tempo]:

@@ -7,28 +7,29 @@ from pathlib import Path
 from tunesmith.music import Piece
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize, dpi: int = 100, cols: int = 1):
+    """A figure and its axes drawn by the Agg canvas, without pyplot: pyplot keeps global
+    state, so two pictures drawn at once on two threads (two compositions in one
+    process) could mix; a Figure of its own has none."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, list(fig.subplots(1, cols, squeeze=False)[0])
 
-    return plt
 
-
-def _save(plt, fig, path: str | Path) -> Path:
+def _save(fig, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
 def write_pianoroll_png(piece: Piece, path: str | Path, title: str | None = None) -> Path:
     """Draw each note as a bar: x = time in beats, y = MIDI pitch, one colour per track."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(12, 4), dpi=100)
+    fig, (ax,) = _figure((12, 4))
     pitches = []
     for i, track in enumerate(piece.tracks):
         color = f"C{i % 10}"
@@ -42,17 +43,16 @@ def write_pianoroll_png(piece: Piece, path: str | Path, title: str | None = None
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title if title is not None else (piece.title or "piano roll"))
     ax.grid(axis="x", alpha=0.3)
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def write_curves_png(rows: list[dict], path: str | Path, metrics=("loss", "accuracy")) -> Path:
     """Plot metrics.csv rows (``step``, ``split``, metric columns): one panel per metric,
     one line per split (train / valid)."""
-    plt = _pyplot()
     metrics = [m for m in metrics if any(r.get(m) not in (None, "") for r in rows)]
-    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(6 * max(1, len(metrics)), 4),
-                             dpi=100, squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=False):  # no metrics: one empty panel
+    n = max(1, len(metrics))
+    fig, axes = _figure((6 * n, 4), cols=n)
+    for ax, metric in zip(axes, metrics, strict=False):  # no metrics: one empty panel
         for split in ("train", "valid"):
             pts = [(int(r["step"]), float(r[metric])) for r in rows
                    if r.get("split") == split and r.get(metric) not in (None, "")]
@@ -64,4 +64,4 @@ def write_curves_png(rows: list[dict], path: str | Path, metrics=("loss", "accur
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    return _save(plt, fig, path)
+    return _save(fig, path)

@@ -1,7 +1,32 @@
-"""Model families, one file each. :data:`REGISTRY` maps a family name to its class; each
-class has ``family``, ``config_class`` and is built as ``cls(config_class(**dict))``."""
+"""Models, one file each. :func:`registry` maps an architecture's name to its class; each
+class is built as ``cls(cls.config_class(**settings))``.
+
+What a model class declares about itself (generic code reads these; it never probes a
+model with ``hasattr``):
+
+- ``family``: its name in the registry (``char_rnn``); ``config_class``: a frozen dataclass
+  of its settings, whose fields that the representation decides (vocabulary and head
+  sizes) are marked ``derived`` (:func:`tunesmith.options.opt`);
+- ``representation``: the registry name of the representation whose arrays it reads (the
+  family of that representation can train it: ``train --arch``);
+- ``sampler``: ``"step"``: it has ``init_state(batch)`` and ``step(ids (B, heads),
+  state) -> (logits per head, state)`` for the shared sampler
+  (:mod:`tunesmith.sampling.decode`); ``"frames"``: it has ``frame_distribution(context)``
+  and ``draw(dist, generator, gibbs_steps=None)`` (:mod:`tunesmith.sampling.frames`);
+- ``primes``: it has ``prime(ids, lengths, state)`` (reads many primers in one call);
+- ``likelihood``: ``"exact"``, or ``"ais"`` (an RBM: ``loss()`` estimates log Z by
+  annealed importance sampling with ``eval_ais`` = (chains, inverse temperatures));
+- ``gibbs_sampling``: it draws by Gibbs sampling, and its ``draw`` takes ``gibbs_steps``.
+
+Every model has ``loss(batch) -> {"loss", "count", metrics...}`` for the trainer.
+A model defined outside the package joins with :func:`register`.
+"""
 
 from __future__ import annotations
+
+DECLARES = ("family", "config_class", "representation", "sampler", "primes", "likelihood",
+            "gibbs_sampling")
+_EXTRA: dict[str, type] = {}
 
 
 def registry() -> dict[str, type]:
@@ -12,7 +37,20 @@ def registry() -> dict[str, type]:
     from tunesmith.models.rnn_nade import RnnNade
     from tunesmith.models.rnn_rbm import RnnRbm
 
-    return {cls.family: cls for cls in (CharRNN, EventLSTM, RnnRbm, RnnNade, BernoulliRnn)}
+    builtin = (CharRNN, EventLSTM, RnnRbm, RnnNade, BernoulliRnn)
+    return {cls.family: cls for cls in builtin} | _EXTRA
+
+
+def register(cls: type) -> type:
+    """Add a model class (usable as a decorator). It must declare :data:`DECLARES`."""
+    missing = [name for name in DECLARES if not hasattr(cls, name)]
+    if missing:
+        raise TypeError(f"{cls.__name__} does not declare {', '.join(missing)}")
+    if cls.sampler not in ("step", "frames") or cls.likelihood not in ("exact", "ais"):
+        raise TypeError(f"{cls.__name__}: sampler must be step or frames, likelihood exact "
+                        "or ais")
+    _EXTRA[cls.family] = cls
+    return cls
 
 
 def build(family: str, config: dict):

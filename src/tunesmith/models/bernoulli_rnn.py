@@ -15,15 +15,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunesmith.models.layers import FrameRNN, check_config, frame_accuracy_counts
+from tunesmith.options import opt
 
 
 @dataclass(frozen=True)
 class BernoulliRnnConfig:
-    n_visible: int = 88
-    rnn_hidden: int = 256
-    cell: str = "lstm"
-    num_layers: int = 1
-    dropout: float = 0.0
+    n_visible: int = opt(88, "keys per frame, set from the representation", derived=True)
+    rnn_hidden: int = opt(256, "units of the RNN")
+    cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru", "rnn"))
+    num_layers: int = opt(1, "stacked recurrent layers", flag="layers")
+    dropout: float = opt(0.0, "dropout on the RNN's output, training only")
 
     def __post_init__(self):
         check_config(self, ("n_visible", "rnn_hidden", "num_layers"))
@@ -32,6 +33,12 @@ class BernoulliRnnConfig:
 class BernoulliRnn(nn.Module):
     family = "bernoulli_rnn"
     config_class = BernoulliRnnConfig
+    # what it declares (models/__init__.py): the representation it reads, how it samples
+    representation = "pianoroll"
+    sampler = "frames"
+    primes = False
+    likelihood = "exact"
+    gibbs_sampling = False
 
     def __init__(self, config: BernoulliRnnConfig):
         super().__init__()

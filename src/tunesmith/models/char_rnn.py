@@ -12,26 +12,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import (
-    StepWeight,
-    cached,
-    input_gate_table,
-    lstm_step,
-    lstm_weights,
-    rnn_read,
-)
+from tunesmith.models.kernels import StepWeight, input_gate_table, lstm_step, lstm_weights
+from tunesmith.models.layers import cached, rnn_read
+from tunesmith.options import opt
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 @dataclass(frozen=True)
 class CharRNNConfig:
-    vocab_size: int = 0  # set from the representation
-    embedding_dim: int = 64
-    hidden_size: int = 512
-    num_layers: int = 1
-    cell: str = "lstm"  # lstm | gru | rnn
-    dropout: float = 0.0  # on embeddings, between layers, and before the output layer
+    vocab_size: int = opt(0, "characters in the vocabulary, set from the representation",
+                          derived=True)
+    embedding_dim: int = opt(64, "embedding size of each character")
+    hidden_size: int = opt(512, "units of each recurrent layer")
+    num_layers: int = opt(1, "stacked recurrent layers", flag="layers")
+    cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru", "rnn"))
+    dropout: float = opt(0.0, "dropout on embeddings, between layers, and before the output "
+                         "layer")
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -46,6 +43,12 @@ class CharRNNConfig:
 class CharRNN(nn.Module):
     family = "char_rnn"
     config_class = CharRNNConfig
+    # what it declares (models/__init__.py): the representation it reads, how it samples
+    representation = "abc_chars"
+    sampler = "step"
+    primes = True
+    likelihood = "exact"
+    gibbs_sampling = False
 
     def __init__(self, config: CharRNNConfig):
         super().__init__()
@@ -90,7 +93,7 @@ class CharRNN(nn.Module):
     def step(self, inputs: torch.Tensor, state):
         """inputs (B, 1 head) ids of the last token -> ({"token": logits (B, V)}, state).
 
-        For an LSTM the cell is computed by :func:`~tunesmith.models.layers.lstm_step`
+        For an LSTM the cell is computed by :func:`~tunesmith.models.kernels.lstm_step`
         (fast at batch 1; the state keeps nn.LSTM's layout), with the embedding folded
         into the input gates (a table lookup instead of embedding and a matmul). For
         sampling: no gradients flow through step()."""

@@ -15,15 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import (
-    HeadLogits,
-    StepWeight,
-    cached,
-    input_gate_table,
-    lstm_step,
-    lstm_weights,
-    rnn_read,
-)
+from tunesmith.models.kernels import StepWeight, input_gate_table, lstm_step, lstm_weights
+from tunesmith.models.layers import HeadLogits, cached, rnn_read
+from tunesmith.options import opt
 
 HEADS = ("note", "velocity", "time")
 IGNORE = -100  # target id that is not scored (padding)
@@ -31,16 +25,19 @@ IGNORE = -100  # target id that is not scored (padding)
 
 @dataclass(frozen=True)
 class EventLSTMConfig:
-    note_classes: int = 0  # head sizes, set from the representation
-    velocity_classes: int = 0
-    time_classes: int = 0
-    note_dim: int = 64  # embedding sizes of the three input parts (concatenated)
-    velocity_dim: int = 16
-    time_dim: int = 16
-    hidden_size: int = 256
-    num_layers: int = 1
-    dropout: float = 0.5  # on the inputs, between layers and before the output layer
-    l1: float = 0.0  # L1 penalty: l1 * sum |w| over weight matrices (not biases), training only
+    note_classes: int = opt(0, "note head size, set from the representation", derived=True)
+    velocity_classes: int = opt(0, "velocity head size, set from the representation",
+                                derived=True)
+    time_classes: int = opt(0, "time head size, set from the representation", derived=True)
+    note_dim: int = opt(64, "embedding size of the note part of a message")
+    velocity_dim: int = opt(16, "embedding size of the velocity part")
+    time_dim: int = opt(16, "embedding size of the time part")
+    hidden_size: int = opt(256, "units of each recurrent layer")
+    num_layers: int = opt(1, "stacked recurrent layers", flag="layers")
+    dropout: float = opt(0.5, "dropout on the inputs, between layers and before the output "
+                         "layer")
+    l1: float = opt(0.0, "L1 penalty: l1 * sum |w| over weight matrices (not biases), "
+                    "training only")
 
     def __post_init__(self):
         for name in ("note_classes", "velocity_classes", "time_classes", "note_dim",
@@ -60,6 +57,12 @@ class EventLSTMConfig:
 class EventLSTM(nn.Module):
     family = "event_lstm"
     config_class = EventLSTMConfig
+    # what it declares (models/__init__.py): the representation it reads, how it samples
+    representation = "events"
+    sampler = "step"
+    primes = True
+    likelihood = "exact"
+    gibbs_sampling = False
 
     def __init__(self, config: EventLSTMConfig):
         super().__init__()
@@ -136,12 +139,13 @@ class EventLSTM(nn.Module):
         """inputs (B, 3) ids of the last message (no padding) -> ({head: logits (B, C)}
         as :class:`HeadLogits`, state). The three embeddings are folded into layer 0's
         input gates: one table lookup per message instead of three embeddings and a
-        matmul. For sampling: no gradients flow through step()."""
+        matmul (:mod:`~tunesmith.models.kernels`, which also says how to check this
+        against plain PyTorch). For sampling: no gradients flow through step()."""
         layers, (table, offsets), head = cached(self, "_step_cache", self._step_weights)
         ids = inputs + offsets
         # (B, 4H): embedding_bag sums the three rows without the (B, 3, 4H) copy that
-        # embedding(...).sum(1) makes: 11 / 12 / 24 us against 14 / 24 / 74 us at batch
-        # 1 / 8 / 64 (small), with the bags' offsets kept (arange costs ~20 us a step)
+        # embedding(...).sum(1) makes, faster at every batch, with the bags' offsets kept
+        # (an arange each step costs more than the lookup; benchmarks/RESULTS.md)
         bags = self.__dict__.get("_bags")
         if bags is None or len(bags) != len(ids) or bags.device != ids.device:
             bags = torch.arange(0, ids.numel(), ids.shape[1], device=ids.device)

@@ -1,19 +1,24 @@
-"""Blocks shared by several model families (only those)."""
+"""Blocks shared by several model families (only those). The speed kernels of the
+sampling steps are in :mod:`tunesmith.models.kernels`."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
+from tunesmith.models import kernels
+from tunesmith.models.kernels import lstm_step, lstm_weights
+
 
 def cached(module: nn.Module, name: str, build):
     """``build()``'s value (transposed weights, folded tables: things derived from the
     module's parameters for sampling), kept on ``module`` and rebuilt when a parameter
-    changes: an optimizer step, ``copy_`` or ``load_state_dict`` bumps its version,
-    ``.to()`` moves its data. Checking costs ~1 us per parameter per call."""
+    changes (an optimizer step, ``copy_`` or ``load_state_dict`` bumps its version,
+    ``.to()`` moves its data) or the kernel setting does (:func:`kernels.mode`: step
+    weights are built for one path). The check is a few attribute reads per parameter
+    per call, small beside a step (benchmarks/RESULTS.md)."""
     params = module.__dict__.get("_cached_params")
     if params is None:  # the Parameter objects stay the same through .to() and loading
         params = module.__dict__["_cached_params"] = list(module.parameters())
@@ -21,12 +26,13 @@ def cached(module: nn.Module, name: str, build):
         key = [(p.data_ptr(), p._version) for p in params]
     except RuntimeError:  # inference tensors keep no version (and cannot change)
         key = [p.data_ptr() for p in params]
+    setting = kernels.mode()
     hit = module.__dict__.get(name)  # a plain attribute: not a parameter, not saved
-    if hit is None or hit[0] != key:
+    if hit is None or hit[0] != key or hit[1] != setting:
         with torch.no_grad():
-            hit = (key, build())
+            hit = (key, setting, build())
         module.__dict__[name] = hit
-    return hit[1]
+    return hit[2]
 
 
 class HeadLogits(Mapping):
@@ -34,8 +40,9 @@ class HeadLogits(Mapping):
     holds them side by side in the order of ``sizes``; ``self[head]`` is that head's
     (B, C) block (split once, on first use). What ``step()`` and ``prime()`` return for
     a many-headed model: the sampler can then draw every head from ``joined`` in one
-    pass, and a split it does not need (~9 us at batch 1) is never made. ``sizes`` is
-    kept, not copied (one per model, made once)."""
+    pass, and a split it does not need (an op whose dispatch counts at batch 1:
+    benchmarks/RESULTS.md) is never made. ``sizes`` is kept, not copied (one per model,
+    made once)."""
 
     def __init__(self, joined: torch.Tensor, sizes: Mapping[str, int]):
         self.joined, self.sizes = joined, sizes
@@ -55,163 +62,6 @@ class HeadLogits(Mapping):
 
     def __len__(self) -> int:
         return len(self.sizes)
-
-
-class StepWeight:
-    """A weight W (out, in) kept for sampling steps: ``addmm(add, x)`` = add + x @ W^T.
-
-    Large weights (``h @ W_hh``) are kept a second time in oneDNN's own blocked layout
-    (``torch.ops.mkldnn._reorder_linear_weight``, done once) and multiplied with the
-    addition fused (``torch.ops.mkldnn._linear_pointwise``: the ops PyTorch's compiled CPU
-    graphs use for a linear layer). For ``h @ W_hh`` (512 -> 2048) on two threads this
-    takes 0.69-0.74 ms at batch 64 against 0.81-0.83 ms with W in its plain layout and
-    1.05-1.29 ms for ``addmm``; 84 us against 345 us at batch 4 (benchmarks/RESULTS.md).
-    Small weights (an output layer) and a single row take ``addmm`` on a contiguous
-    W^T: oneDNN's call costs ~20 us of its own, more than the product there. The ops are
-    internal to PyTorch, so they are used only where the build has oneDNN, and checked
-    against the plain product in the tests."""
-
-    PACKED_FROM = 1 << 18  # weights of at least this many values (1024 x 256) ...
-    BATCH_FROM = 2  # ... from this batch on; measured: below either, addmm was as fast
-
-    def __init__(self, weight: torch.Tensor):
-        weight = weight.detach()
-        self.t = weight.t().contiguous()  # (in, out)
-        self.packed = None
-        if (weight.device.type == "cpu" and weight.dtype == torch.float32
-                and weight.numel() >= self.PACKED_FROM and onednn_linear()):
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous())
-
-    def __reduce__(self):  # copy / deepcopy / pickle rebuild it: oneDNN's copy has no storage
-        return StepWeight, (self.weight,)
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """W (out, in), a view of the kept W^T."""
-        return self.t.t()
-
-    @property
-    def in_features(self) -> int:
-        return self.t.shape[0]
-
-    def addmm(self, add: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if (self.packed is not None and x.shape[0] >= self.BATCH_FROM
-                and not (torch.is_grad_enabled()
-                         and (x.requires_grad or add.requires_grad))):  # no backward there
-            if add.dim() == 1:  # a bias
-                return torch.ops.mkldnn._linear_pointwise(x, self.packed, add, "none", [], "")
-            return torch.ops.mkldnn._linear_pointwise.binary(x, add, self.packed, None, "add")
-        return torch.addmm(add, x, self.t)
-
-
-@functools.cache
-def onednn_linear() -> bool:
-    """Whether this PyTorch build runs oneDNN's fused linear ops on a reordered weight
-    (tried once, on a 2 x 2)."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        w, x = torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.eye(2)
-        packed = torch.ops.mkldnn._reorder_linear_weight(w)
-        a = torch.ops.mkldnn._linear_pointwise(x, packed, torch.ones(2), "none", [], "")
-        b = torch.ops.mkldnn._linear_pointwise.binary(x, torch.ones(2, 2), packed, None, "add")
-        return bool(torch.equal(a, w.t() + 1) and torch.equal(b, w.t() + 1))
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def lstm_weights(rnn: nn.LSTM) -> list[tuple[StepWeight, StepWeight, torch.Tensor]]:
-    """Per layer of ``rnn``: W_ih and W_hh as :class:`StepWeight` and b_ih + b_hh, the
-    form :func:`lstm_step` takes (rows in :func:`step_gates` order and scale)."""
-    out = []
-    order, scale = step_gates(rnn.hidden_size, rnn.weight_ih_l0)
-    for layer in range(rnn.num_layers):
-        w_ih, w_hh = (getattr(rnn, f"weight_{k}_l{layer}") for k in ("ih", "hh"))
-        bias = (getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
-                if rnn.bias else w_ih.new_zeros(w_ih.shape[0]))
-        out.append((StepWeight(w_ih[order] * scale[:, None]),
-                    StepWeight(w_hh[order] * scale[:, None]), bias[order] * scale))
-    return out
-
-
-def step_gates(hidden: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """How :func:`lstm_step` wants the gate rows of an ``nn.LSTM`` weight (PyTorch's
-    order i, f, g, o): reordered to i, f, o, g (the indices), and the cell candidate g
-    scaled by 2 (the scale per row). The step then takes one sigmoid over all 4H gates
-    and gets tanh(g) as 2 sigmoid(2g) - 1: this build's CPU tanh costs 6x a sigmoid
-    (87 us against 15 us for 64 x 512 values), and the identity is exact up to
-    rounding (an absolute error of ~2e-7 in float32). The scale has ``like``'s dtype and
-    device, so scaled weights keep theirs."""
-    h = torch.arange(hidden, device=like.device)
-    order = torch.cat([h, h + hidden, h + 3 * hidden, h + 2 * hidden])
-    scale = torch.ones(4 * hidden, device=like.device, dtype=like.dtype)
-    scale[3 * hidden:] = 2.0
-    return order, scale
-
-
-def input_gate_table(rnn: nn.LSTM, embeddings) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fold the embeddings that make layer 0's input (concatenated in this order) into
-    its input gates: a table (sum of classes, 4H) whose rows, one per embedding, add up
-    to ``cat(embeddings) @ W_ih^T + b_ih + b_hh`` (gates in :func:`step_gates` order and
-    scale), and each embedding's first row. A sampling step then looks its input gates
-    up instead of embedding and multiplying."""
-    embeddings = list(embeddings)
-    w_ih = rnn.weight_ih_l0
-    parts, col = [], 0
-    for emb in embeddings:
-        d = emb.weight.shape[1]
-        parts.append(emb.weight @ w_ih[:, col:col + d].t())
-        col += d
-    if rnn.bias:
-        parts[0] = parts[0] + rnn.bias_ih_l0 + rnn.bias_hh_l0
-    order, scale = step_gates(rnn.hidden_size, w_ih)
-    parts = [p[:, order] * scale for p in parts]
-    offsets = torch.tensor([0] + [e.num_embeddings for e in embeddings[:-1]],
-                           device=w_ih.device).cumsum(0)
-    return torch.cat(parts), offsets
-
-
-# up to this many cell values (batch x hidden) lstm_step takes tanh(c) directly (2 ops)
-# rather than 2 sigmoid(2c) - 1 (4 ops): 12 against 18 us at 1 x 512 values, about
-# equal at 8 x 512 (and 8 x 256 a little faster), slower beyond
-TANH_UP_TO = 2048
-
-
-def lstm_step(weights, x: torch.Tensor | None, state, gates: torch.Tensor | None = None):
-    """One time step of a (unidirectional, batch-first) ``nn.LSTM``, from its
-    :func:`lstm_weights` (keep them with :func:`cached`).
-
-    ``x`` is (B, input); or ``gates`` (B, 4H) is layer 0's input part already computed
-    (``x @ W_ih^T + b_ih + b_hh`` with the rows in :func:`step_gates` order and scale, as
-    :func:`input_gate_table` gives it) and ``x`` is None. ``state`` is ``None`` or
-    nn.LSTM's ``(h, c)``, each (L, B, H). Returns the top layer's output (B, H) and the
-    new state in nn.LSTM's layout, so step() and forward() mix freely. On CPU the fused
-    ``torch.lstm`` call costs ~0.7 ms per call whatever the size, and every op here
-    costs ~5 us of dispatch at batch 1, so this takes few ops, and no tanh where it
-    costs (see :func:`step_gates`): c = f c0 + i (2 s_g - 1), h = o (2 sigmoid(2c) - 1),
-    or o tanh(c) for a small cell (:data:`TANH_UP_TO` values). No dropout (a
-    training-time thing), no gradients."""
-    hidden = weights[0][1].in_features
-    like = x if x is not None else gates
-    if state is None:
-        zeros = like.new_zeros(len(weights), like.shape[0], hidden)
-        state = (zeros, zeros)
-    h0, c0 = state
-    hs, cs = [], []
-    for layer, (w_ih, w_hh, bias) in enumerate(weights):
-        g = gates if layer == 0 and gates is not None else w_ih.addmm(bias, x)
-        s = w_hh.addmm(g, h0[layer]).sigmoid_()  # (B, 4H): i, f, o, (tanh(g) + 1) / 2
-        i, f, o, s_g = s.view(len(s), 4, hidden).unbind(1)
-        c = torch.addcmul(f * c0[layer], i, s_g, value=2.0).sub_(i)
-        if c.numel() <= TANH_UP_TO:  # few values: tanh's cost is its dispatch, one op
-            x = o * c.tanh()
-        else:
-            x = torch.addcmul(o.neg(), o, (c * 2.0).sigmoid_(), value=2.0)  # (B, H)
-        hs.append(x)
-        cs.append(c)
-    if len(hs) == 1:
-        return x, (x[None], c[None])
-    return x, (torch.stack(hs), torch.stack(cs))
 
 
 def rnn_read(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, state=None):

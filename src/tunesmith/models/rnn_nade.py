@@ -15,17 +15,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunesmith.models.layers import FrameRNN, check_config, frame_accuracy_counts
+from tunesmith.options import opt
 
 
 @dataclass(frozen=True)
 class RnnNadeConfig:
-    n_visible: int = 88  # keys per frame, set from the representation
-    rnn_hidden: int = 100  # R
-    nade_hidden: int = 150  # H
-    cell: str = "rnn"  # rnn (RNN-NADE) | lstm | gru
-    num_layers: int = 1
-    dropout: float = 0.0  # on the RNN's output (the context), training only
-    acc_samples: int = 8  # NADE samples per frame that estimate the marginals for ACC
+    n_visible: int = opt(88, "keys per frame, set from the representation", derived=True)
+    rnn_hidden: int = opt(100, "units of the RNN that carries the past (R)")
+    nade_hidden: int = opt(150, "hidden units of the NADE per frame (H)")
+    cell: str = opt("rnn", "the RNN's cell: rnn (RNN-NADE), lstm or gru",
+                    choices=("rnn", "lstm", "gru"))
+    num_layers: int = opt(1, "stacked recurrent layers", flag="layers")
+    dropout: float = opt(0.0, "dropout on the RNN's output (the context), training only")
+    acc_samples: int = opt(8, "NADE samples per frame that estimate the marginals for ACC")
 
     def __post_init__(self):
         check_config(self, ("n_visible", "rnn_hidden", "nade_hidden", "num_layers", "acc_samples"))
@@ -34,6 +36,12 @@ class RnnNadeConfig:
 class RnnNade(nn.Module):
     family = "rnn_nade"
     config_class = RnnNadeConfig
+    # what it declares (models/__init__.py): the representation it reads, how it samples
+    representation = "pianoroll"
+    sampler = "frames"
+    primes = False
+    likelihood = "exact"
+    gibbs_sampling = False
 
     def __init__(self, config: RnnNadeConfig):
         super().__init__()

@@ -23,21 +23,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunesmith.models.layers import FrameRNN, check_config, frame_accuracy_counts
+from tunesmith.options import opt
 
 
 @dataclass(frozen=True)
 class RnnRbmConfig:
-    n_visible: int = 88  # keys per frame, set from the representation
-    rnn_hidden: int = 100  # R (the seed: 100)
-    rbm_hidden: int = 150  # H (the seed: 150)
-    cell: str = "rnn"  # rnn (RNN-RBM) | lstm (LSTM-RBM) | gru
-    num_layers: int = 1
-    dropout: float = 0.0  # on the RNN's output, training only
-    cd_steps: int = 15  # k of CD-k in training
-    gibbs_steps: int = 25  # Gibbs steps per generated frame (the seed: 25)
-    ais_chains: int = 16  # AIS settings of the validation estimate during training;
-    ais_betas: int = 200  # `evaluate` and `benchmark` use their own (larger) settings
-    acc_samples: int = 8  # Gibbs chains per frame that estimate the marginals for ACC
+    n_visible: int = opt(88, "keys per frame, set from the representation", derived=True)
+    rnn_hidden: int = opt(100, "units of the RNN that carries the past (R; the seed: 100)")
+    rbm_hidden: int = opt(150, "hidden units of the RBM per frame (H; the seed: 150)")
+    cell: str = opt("rnn", "the RNN's cell: rnn (RNN-RBM), lstm (LSTM-RBM) or gru",
+                    choices=("rnn", "lstm", "gru"))
+    num_layers: int = opt(1, "stacked recurrent layers", flag="layers")
+    dropout: float = opt(0.0, "dropout on the RNN's output, training only")
+    cd_steps: int = opt(15, "k of CD-k in training")
+    gibbs_steps: int = opt(25, "Gibbs steps per generated frame (the seed: 25)")
+    ais_chains: int = opt(16, "AIS chains of the validation estimate during training "
+                          "(evaluate and benchmark use their own, larger settings)")
+    ais_betas: int = opt(200, "AIS inverse temperatures of that estimate")
+    acc_samples: int = opt(8, "Gibbs chains per frame that estimate the marginals for ACC")
 
     def __post_init__(self):
         check_config(self, ("n_visible", "rnn_hidden", "rbm_hidden", "num_layers", "cd_steps",
@@ -72,6 +75,12 @@ def ais_betas(n: int) -> torch.Tensor:
 class RnnRbm(nn.Module):
     family = "rnn_rbm"
     config_class = RnnRbmConfig
+    # what it declares (models/__init__.py): the representation it reads, how it samples
+    representation = "pianoroll"
+    sampler = "frames"
+    primes = False
+    likelihood = "ais"
+    gibbs_sampling = True
 
     def __init__(self, config: RnnRbmConfig):
         super().__init__()

@@ -6,18 +6,23 @@ Contract
 - ``decode_text(ids)`` drops ``BOS``/``PAD``/``UNK``, stops at the first ``EOS``.
   ``decode_text(encode_text(t)) == t`` for every text whose characters are all in the
   vocabulary (the round trip is exact; there is no quantisation).
-- ``decode(ids)`` parses the text with music21 into a Piece (ValueError if it does not
-  parse); ``encode(piece)`` uses ``piece.source_text``.
+- ``encode(piece)`` uses ``piece.source_text`` (the model text of its first tune).
+- ``decode(ids)`` -> ``Piece(source_text=<the text as a tune-book entry>)``, with title,
+  key and meter read off the header fields, and no notes: the text is what this
+  representation keeps of a piece. ``tunesmith.io.abc.tune_to_piece(piece.source_text)``
+  plays it (music21), so representations stay free of io.
 - ``to_dict()`` / ``from_dict()`` carry the vocabulary, so a checkpoint rebuilds it exactly.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tunesmith.abc_text import as_tune_book_entry, model_text, read_header, split_tunes
 from tunesmith.errors import TunesmithError
-from tunesmith.music import Piece
+from tunesmith.music import Piece, TimeSignature
 from tunesmith.representations.vocab import Vocab
 
 
@@ -76,16 +81,17 @@ class AbcChars:
     def encode(self, piece: Piece) -> list[int]:
         if not piece.source_text:
             raise ValueError("abc_chars encodes ABC text; this piece has no source_text")
-        from tunesmith.io.abc import model_text, split_tunes
-
         tunes = split_tunes(piece.source_text)
         text = model_text(tunes[0]) if tunes else piece.source_text
         return self.encode_text(text)
 
     def decode(self, ids: Sequence[int]) -> Piece:
-        from tunesmith.io.abc import tune_to_piece
-
-        return tune_to_piece(self.decode_text(ids))
+        """The tune as text: ``Piece(source_text=...)``, no notes (see the module doc).
+        ``tunesmith.io.abc.tune_to_piece(piece.source_text)`` parses it into notes."""
+        text = as_tune_book_entry(self.decode_text(ids))
+        fields = read_header(text)
+        return Piece(tracks=[], time_signatures=_meter(fields.get("M", "")),
+                     key=_key(fields.get("K", "")), title=fields.get("T", ""), source_text=text)
 
     # --- serialisation
     def to_dict(self) -> dict:
@@ -94,3 +100,27 @@ class AbcChars:
     @classmethod
     def from_dict(cls, d: dict) -> AbcChars:
         return cls(Vocab(tuple(d["vocab"])))
+
+
+def _meter(field: str) -> list[TimeSignature]:
+    """``M:6/8`` -> [6/8 at beat 0]; ``C``, ``C|``, ``none`` or anything else: []."""
+    num, _, den = field.partition("/")
+    if num.strip().isdigit() and den.strip().isdigit() and int(num) > 0 and int(den) > 0:
+        return [TimeSignature(0.0, int(num), int(den))]
+    return []
+
+
+_KEY_RE = re.compile(r"([A-G])([#b]?)\s*((?i:m|min|minor|maj|major|dor|dorian|phr|phrygian|"
+                     r"lyd|lydian|mix|mixolydian|loc|locrian))?")
+_MODES = {"m": "minor", "min": "minor", "maj": "major", "dor": "dorian", "phr": "phrygian",
+          "lyd": "lydian", "mix": "mixolydian", "loc": "locrian"}
+
+
+def _key(field: str) -> str:
+    """``K:D`` -> "D major", ``K:F#m`` -> "F# minor", ``K:Ador`` -> "A dorian" (as music21
+    names keys); anything more (``none``, explicit accidentals, ``HP``, a clef): ""."""
+    m = _KEY_RE.fullmatch(field.strip())
+    if not m:
+        return ""
+    mode = (m.group(3) or "major").lower()
+    return f"{m.group(1)}{m.group(2)} {_MODES.get(mode, mode)}"

@@ -38,10 +38,10 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     the logits of ``head`` given the ids already drawn this step (``picks``: head -> (B,)),
     and ``update(ids)`` sees every step, primer included.
 
-    A model may offer ``prime(ids (B, P, n_heads), lengths (B,), state) -> (logits after
-    each row's last step, state)``, equal to ``lengths`` calls of ``step``: the sampler
-    then reads the primers in that one call (the fused RNN: ~100x faster than step() per
-    token for a long primer)."""
+    A model that declares ``primes = True`` offers ``prime(ids (B, P, n_heads), lengths
+    (B,), state) -> (logits after each row's last step, state)``, equal to ``lengths``
+    calls of ``step``: the sampler then reads the primers in that one call (the fused
+    RNN: ~100x faster than step() per token for a long primer)."""
     if primers is None:
         primers = [primer] * num if primer is not None else []
     if len(primers) != num or not all(primers):
@@ -50,7 +50,7 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     if num < 1 or max_steps < 1:
         raise ValueError(f"num and max_steps must be >= 1, got {num} and {max_steps}")
     ragged = any(p is not primers[0] and list(p) != list(primers[0]) for p in primers)
-    if ragged and (constraint is not None or not hasattr(model, "prime")):
+    if ragged and (constraint is not None or not model.primes):
         raise ValueError("one primer per sequence needs a model with prime() and no constraint")
     per_head = {h: settings[h] if isinstance(settings, Mapping) else settings for h in heads}
     plain = SamplingSettings()
@@ -58,7 +58,7 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
                   for h, ids in dict(banned).items() if len(ids)}
     model.eval()
     state = model.init_state(num)
-    if hasattr(model, "prime") and (ragged or len(primers[0]) > 2):
+    if model.primes and (ragged or len(primers[0]) > 2):
         lengths = torch.tensor([len(p) for p in primers])
         x = torch.zeros(num, int(lengths.max()), len(heads), dtype=torch.long)
         for i, p in enumerate(primers):

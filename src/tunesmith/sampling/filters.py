@@ -4,31 +4,18 @@
 - top-k: keep the k largest logits (Fan et al. 2018);
 - top-p (nucleus): keep the smallest set of tokens whose probability reaches p
   (Holtzman et al. 2020), always at least the most probable one.
+
+The settings themselves (:class:`SamplingSettings`, one per head) live in the torch-free
+:mod:`tunesmith.sampling.settings`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 
-from tunesmith.errors import TunesmithError
+from tunesmith.sampling.settings import SamplingSettings
 
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    temperature: float = 1.0
-    top_k: int = 0  # 0 = off
-    top_p: float = 1.0  # 1 = off
-
-    def __post_init__(self):
-        if not (self.temperature > 0 and math.isfinite(self.temperature)):
-            raise TunesmithError(f"temperature must be > 0 and finite, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise TunesmithError(f"top-p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise TunesmithError(f"top-k must be >= 0, got {self.top_k}")
+__all__ = ["SamplingSettings", "filtered", "temperature", "top_k", "top_p"]
 
 
 def temperature(logits: torch.Tensor, t: float) -> torch.Tensor:
@@ -56,32 +43,3 @@ def top_p(logits: torch.Tensor, p: float) -> torch.Tensor:
 
 def filtered(logits: torch.Tensor, s: SamplingSettings) -> torch.Tensor:
     return top_p(top_k(temperature(logits, s.temperature), s.top_k), s.top_p)
-
-
-def per_head(heads, temperature=1.0, top_k=0, top_p=1.0) -> dict[str, SamplingSettings]:
-    """Settings per head. Each of ``temperature``, ``top_k``, ``top_p`` is one value for
-    every head (a number, or a string holding one) or ``"head=value,head=value"``; heads
-    not named keep the default (1.0, 0, 1.0). E.g. ``temperature="note=0.9,time=0.7"``."""
-    values: dict[str, dict] = {h: {} for h in heads}
-    for name, raw, cast in (("temperature", temperature, float), ("top_k", top_k, int),
-                            ("top_p", top_p, float)):
-        flag = name.replace("_", "-")
-        if raw is None:
-            continue
-        text = str(raw).strip()
-        try:
-            if "=" not in text:
-                for h in heads:
-                    values[h][name] = cast(text)
-                continue
-            for part in text.split(","):
-                head, _, value = part.partition("=")
-                head = head.strip()
-                if head not in values:
-                    raise TunesmithError(f"--{flag}: unknown head {head!r} (this model's heads: "
-                                         f"{', '.join(heads)})")
-                values[head][name] = cast(value)
-        except ValueError:
-            raise TunesmithError(f"--{flag}: expected a number or head=number,... "
-                                 f"(heads: {', '.join(heads)}), got {text!r}") from None
-    return {h: SamplingSettings(**v) for h, v in values.items()}

@@ -5,25 +5,29 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tunesmith.options import opt
+
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 3000  # optimiser steps in the whole run
-    batch_size: int = 64
-    seq_len: int = 256  # tokens per training window
-    lr: float = 2e-3  # peak learning rate (Adam)
-    weight_decay: float = 0.0
-    schedule: str = "cosine"  # constant | cosine | linear (decay after warm-up)
-    warmup: int = 100  # steps of linear warm-up
-    min_lr_ratio: float = 0.1  # final lr = lr * min_lr_ratio for cosine / linear
-    clip: float = 1.0  # gradient-norm clipping; 0 = off
-    eval_every: int = 250  # validate every N steps (and at the end)
-    eval_max_items: int = 0  # validate on at most N items (tunes); 0 = all
-    patience: int = 0  # stop after N validations without improvement; 0 = never
-    checkpoint_every: int = 250  # write `last` every N steps; 0 = at validations only
-    log_every: int = 25  # training metrics rows every N steps
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    steps: int = opt(3000, "optimiser steps in the whole run")
+    batch_size: int = opt(64, "sequences per training batch")
+    seq_len: int = opt(256, "tokens (characters, messages or frames) per training window")
+    lr: float = opt(2e-3, "peak learning rate (Adam)")
+    weight_decay: float = opt(0.0, "Adam weight decay")
+    schedule: str = opt("cosine", "learning-rate decay after warm-up",
+                        choices=("constant", "cosine", "linear"))
+    warmup: int = opt(100, "steps of linear learning-rate warm-up")
+    min_lr_ratio: float = opt(0.1, "final lr = lr * this, for cosine and linear")
+    clip: float = opt(1.0, "gradient-norm clipping (0 = off)")
+    eval_every: int = opt(250, "validate every N steps (and at the end)")
+    eval_max_items: int = opt(0, "validate on at most N items (tunes, pieces; 0 = all)")
+    patience: int = opt(0, "stop after N validations without improvement (0 = never)")
+    checkpoint_every: int = opt(250, "write the `last` checkpoint every N steps (0 = at "
+                                "validations only)")
+    log_every: int = opt(25, "a row of training metrics every N steps")
+    seed: int = opt(0, "random seed: data order, initial weights, dropout")
+    device: str = opt("auto", "auto (CUDA when present), cpu, cuda, cuda:N")
 
     def __post_init__(self):
         positive = ("steps", "batch_size", "eval_every", "log_every")

@@ -26,6 +26,7 @@ import torch
 
 from tunesmith.errors import CheckpointError, TunesmithError, first_line
 from tunesmith.evaluation.likelihood import derived, evaluate, to_device
+from tunesmith.progress import Progress, report
 from tunesmith.training.checkpoint import (
     load_training_state,
     pack_training_state,
@@ -33,29 +34,13 @@ from tunesmith.training.checkpoint import (
     save_checkpoint,
 )
 from tunesmith.training.config import TrainConfig
+from tunesmith.training.device import resolve_device
 from tunesmith.training.logging import RunLogger
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; an unknown or absent device is a user
-    error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise TunesmithError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TunesmithError(f"device {name!r} asked for, but this machine has no CUDA GPU")
-    if device.type == "cuda" and device.index is not None \
-            and device.index >= torch.cuda.device_count():
-        raise TunesmithError(f"device {name!r}: only {torch.cuda.device_count()} GPU(s) here")
-    return device
 
 
 class Trainer:
     def __init__(self, model, representation, train_data, valid_data, config: TrainConfig,
-                 run_dir: str | Path, *, resume: bool = False, progress: bool = True,
+                 run_dir: str | Path, *, resume: bool = False, progress: Progress | None = None,
                  summary_extra: dict | None = None, tensorboard: bool = True):
         self.cfg = config
         self.run_dir = Path(run_dir)
@@ -120,12 +105,18 @@ class Trainer:
                                summary=self._summary(), training_state=state)
 
     # --- loop ----------------------------------------------------------------------------
-    def _request_stop(self, signum, frame):
+    def _request_stop(self, signum=None, frame=None):
+        """Finish the current step, write ``last`` and return (Ctrl-C, SIGTERM, or a
+        caller on another thread, e.g. a web page's Stop button)."""
         self._stop_requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C is hard
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C is hard
+
+    request_stop = _request_stop
 
     def fit(self, stop_at: int | None = None) -> dict:
-        """Train until ``cfg.steps`` (or ``stop_at``, or early stopping, or a signal)."""
+        """Train until ``cfg.steps`` (or ``stop_at``, or early stopping, or a stop request:
+        a signal, or :meth:`request_stop`)."""
         cfg = self.cfg
         end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
         previous = {}
@@ -134,67 +125,25 @@ class Trainer:
                 previous[sig] = signal.signal(sig, self._request_stop)
         except ValueError:
             previous = {}
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
-                       desc=f"train {self.model.family}")
         self.model.train()
-        t_window, tok_window, t_start = time.perf_counter(), 0, time.perf_counter()
-        interrupted = False
+        self._clock = {"window": time.perf_counter(), "tokens": 0, "start": time.perf_counter()}
+        start, interrupted = self.step, False
+        self._report(start)
         try:
             while self.step < end and not self.stopped_early:
                 if self._stop_requested:
                     interrupted = True
                     break
-                lr = cfg.lr_at(self.step)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                batch = to_device(self.train_data.batch(self.step), self.device)
-                out = self.model.loss(batch)
-                self.optimizer.zero_grad(set_to_none=True)
-                out["loss"].backward()
-                if cfg.clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
-                self.optimizer.step()
-                self.step += 1
-                n = float(out["count"])
-                loss_value = float(out["loss"].detach())
-                tok_window += int(n)
-                self.acc["count"] += n
-                for k, v in out.items():
-                    if k != "count":
-                        self.acc["sums"][k] = self.acc["sums"].get(k, 0.0) + float(v.detach()) * n
-                if not math.isfinite(loss_value):
-                    raise TunesmithError(f"training diverged: loss became {loss_value} at step "
-                                         f"{self.step} (try a lower --lr, or --clip 1)",
-                                         self.run_dir)
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    now = time.perf_counter()
-                    metrics = derived({k: v / max(self.acc["count"], 1.0)
-                                       for k, v in self.acc["sums"].items()})
-                    metrics.update(lr=lr, tokens_per_s=tok_window / max(now - t_window, 1e-9),
-                                   elapsed_s=now - t_start)
-                    self.logger.log(self.step, "train", metrics)
-                    self.acc = {"sums": {}, "count": 0.0}
-                    t_window, tok_window = now, 0
-                    self._postfix["loss"] = f"{metrics['loss']:.3f}"
-                    if bar is not None:
-                        bar.set_postfix(self._postfix, refresh=False)
-                validated = False
+                self._train_step()
                 if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                    self._validate(bar)
-                    validated = True
-                if validated or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+                    self._validate()
                     self.save("last")
-                if bar is not None:
-                    bar.update(1)
+                elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save("last")
+                self._report(start)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            if bar is not None:
-                bar.close()
         if interrupted or self.step == end or self.stopped_early:
             self.save("last")
         self.logger.plot()
@@ -203,7 +152,50 @@ class Trainer:
         summary["interrupted"] = interrupted
         return summary
 
-    def _validate(self, bar=None) -> dict:
+    def _report(self, start: int) -> None:
+        report(self.progress, f"train {self.model.family}", self.step, self.cfg.steps, "step",
+               self._postfix, initial=start)
+
+    def _train_step(self) -> None:
+        """One optimiser step, its metrics summed into the current log window."""
+        cfg = self.cfg
+        lr = cfg.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch = to_device(self.train_data.batch(self.step), self.device)
+        out = self.model.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        if cfg.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+        self.optimizer.step()
+        self.step += 1
+        n = float(out["count"])
+        loss_value = float(out["loss"].detach())
+        self._clock["tokens"] += int(n)
+        self.acc["count"] += n
+        for k, v in out.items():
+            if k != "count":
+                self.acc["sums"][k] = self.acc["sums"].get(k, 0.0) + float(v.detach()) * n
+        if not math.isfinite(loss_value):
+            raise TunesmithError(f"training diverged: loss became {loss_value} at step "
+                                 f"{self.step} (try a lower --lr, or --clip 1)", self.run_dir)
+        if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            self._log_window(lr)
+
+    def _log_window(self, lr: float) -> None:
+        """A ``train`` row of metrics.csv: the means since the last row, and speed."""
+        now, clock = time.perf_counter(), self._clock
+        metrics = derived({k: v / max(self.acc["count"], 1.0)
+                           for k, v in self.acc["sums"].items()})
+        metrics.update(lr=lr, tokens_per_s=clock["tokens"] / max(now - clock["window"], 1e-9),
+                       elapsed_s=now - clock["start"])
+        self.logger.log(self.step, "train", metrics)
+        self.acc = {"sums": {}, "count": 0.0}
+        clock["window"], clock["tokens"] = now, 0
+        self._postfix["loss"] = f"{metrics['loss']:.3f}"
+
+    def _validate(self) -> dict:
         metrics = evaluate(self.model, self.valid_data, self.device)
         self.model.train()
         if not metrics:
@@ -218,6 +210,4 @@ class Trainer:
             if self.cfg.patience and self.evals_since_best >= self.cfg.patience:
                 self.stopped_early = True
         self._postfix["val"] = f"{metrics['loss']:.3f}"
-        if bar is not None:
-            bar.set_postfix(self._postfix, refresh=False)
         return metrics

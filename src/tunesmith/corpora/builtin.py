@@ -1,17 +1,19 @@
-"""Named corpora: built-ins that ship inside pip packages, and the user's own files.
+"""The built-in corpora (files that ship inside pip packages) and the user's ABC files.
 
-A corpus name is either a key of :data:`BUILTIN` or a path to a file or folder.
-Loading returns the usable items and a list of problems (``file#n (X:..): reason``), so
-that one broken tune or file is reported and skipped instead of stopping a run.
+A corpus name is either a key of :data:`BUILTIN` or a path to a file or folder. This
+module only finds files and counts items; reading them is :mod:`tunesmith.corpora.abc`
+(ABC tune books as model text) and :mod:`tunesmith.corpora.pieces` (Pieces).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
-from tunesmith.io.abc import AbcTune, model_text, read_tune_book
+
+# MusicXML, as music21's corpus ships it (.mxl is zipped MusicXML).
+SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml")
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,6 @@ class BuiltinCorpus:
     def suffixes(self) -> tuple[str, ...]:
         """File suffixes (lower case) that hold this corpus's items."""
         return (".abc",) if self.kind == "abc" else SCORE_SUFFIXES
-
-
-# MusicXML, as music21's corpus ships it (.mxl is zipped MusicXML).
-SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml")
 
 
 BUILTIN: dict[str, BuiltinCorpus] = {
@@ -73,19 +71,6 @@ BUILTIN: dict[str, BuiltinCorpus] = {
 }
 
 
-@dataclass
-class AbcCorpus:
-    """Tunes ready for a text model: ``texts[i]`` is the model text of ``tunes[i]``."""
-
-    name: str
-    tunes: list[AbcTune] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # reported and skipped
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-
 def music21_corpus_dir() -> Path:
     import importlib.util
 
@@ -93,22 +78,6 @@ def music21_corpus_dir() -> Path:
     if spec is None or spec.origin is None:
         raise TunesmithError("the built-in corpora need music21 (pip install music21)")
     return Path(spec.origin).parent / "corpus"
-
-
-def corpus_files(name: str) -> list[Path]:
-    """The files behind a corpus name or path, sorted (so loading order is deterministic)."""
-    if name in BUILTIN:
-        return builtin_files(BUILTIN[name])
-    path = Path(name).expanduser()
-    if not path.exists():
-        known = ", ".join(BUILTIN)
-        raise TunesmithError(f"no such file or folder (built-in corpora: {known})", path)
-    if path.is_file():
-        return [path]
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".abc" and p.is_file())
-    if not files:
-        raise TunesmithError("empty corpus: no .abc files in this folder", path)
-    return files
 
 
 def builtin_files(spec: BuiltinCorpus) -> list[Path]:
@@ -120,46 +89,19 @@ def builtin_files(spec: BuiltinCorpus) -> list[Path]:
                   and p.is_file())
 
 
-def load_abc_corpus(name: str, clean: bool = False) -> AbcCorpus:
-    """Load every tune of a corpus as model text. Unusable tunes and files go to
-    ``problems``; a corpus with no usable tune at all is a :class:`TunesmithError`.
-
-    ``clean=True`` also skips every tune whose model text abc2midi reports an error for
-    (1,003 of folk-abc's 12,949 tunes: unmatched ties, '[1' before '|:', bad chord
-    symbols, ...)."""
-    files = corpus_files(name)
-    corpus = AbcCorpus(name=name)
-    single_file = len(files) == 1
-    for f in files:
-        try:
-            tunes = read_tune_book(f)
-        except TunesmithError as e:
-            if single_file:
-                raise
-            corpus.problems.append(str(e))
-            continue
-        for tune in tunes:
-            try:
-                text = model_text(tune)
-            except ValueError as e:
-                corpus.problems.append(f"{tune.label}: {e}")
-                continue
-            corpus.tunes.append(tune)
-            corpus.texts.append(text)
-    if clean and corpus.texts:
-        from tunesmith.io.abc2midi import abc2midi_errors
-
-        bad = abc2midi_errors(corpus.texts)
-        for i in sorted(bad):
-            corpus.problems.append(f"{corpus.tunes[i].label}: abc2midi: {bad[i]}")
-        keep = [i for i in range(len(corpus.texts)) if i not in bad]
-        corpus.tunes = [corpus.tunes[i] for i in keep]
-        corpus.texts = [corpus.texts[i] for i in keep]
-    if not corpus.texts:
-        where = files[0] if single_file else Path(name)
-        raise TunesmithError(f"empty corpus: no usable tunes ({len(corpus.problems)} skipped)",
-                             where)
-    return corpus
+def user_abc_files(path: str | Path) -> list[Path]:
+    """The ABC files of a user's file or folder (searched recursively for ``.abc``),
+    sorted. A missing path, or a folder without any, is a :class:`TunesmithError`."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        known = ", ".join(BUILTIN)
+        raise TunesmithError(f"no such file or folder (built-in corpora: {known})", path)
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".abc" and p.is_file())
+    if not files:
+        raise TunesmithError("empty corpus: no .abc files in this folder", path)
+    return files
 
 
 def count_tunes(name: str) -> int:
@@ -168,7 +110,8 @@ def count_tunes(name: str) -> int:
     if name in BUILTIN and BUILTIN[name].kind == "score":
         return len(builtin_files(BUILTIN[name]))
     n = 0
-    for f in corpus_files(name):
+    files = builtin_files(BUILTIN[name]) if name in BUILTIN else user_abc_files(name)
+    for f in files:
         with open(f, encoding="utf-8", errors="replace") as fh:
             n += sum(1 for line in fh if line.startswith("X:"))
     return n

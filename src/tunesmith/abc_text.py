@@ -1,0 +1,126 @@
+"""ABC notation as text: tune books, header fields, and the text a model learns.
+
+A tune book holds many tunes; a tune starts at a line beginning with ``X:`` and runs to
+the next one (blank lines inside a tune are tolerated: we split on ``X:``, not on blank
+lines). The header runs from ``X:`` to the first ``K:`` line.
+
+This module only cuts and cleans text (no library does that in the shape we need:
+music21's ABC handler parses whole tunes, it does not hand back the raw text of each).
+It imports nothing but the standard library, so that representations can use it;
+reading files and parsing notes with music21 live in :mod:`tunesmith.io.abc`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+HEADER_FIELDS = ("X", "T", "M", "L", "K", "Q", "R")
+# Header fields kept in the text a model learns, in this order. Titles, numbers, sources
+# and notes are not music; dropping them keeps the vocabulary and the model small.
+MODEL_HEADER = ("M", "L", "K")
+# Info fields that may appear inside a tune body and change the music; other body fields
+# (lyrics w:/W:, notes N:, part titles T:, ...) are dropped from the model text.
+BODY_FIELDS = ("K", "M", "L", "P")
+
+_FIELD_RE = re.compile(r"^([A-Za-z]):\s?(.*)$")
+
+
+@dataclass
+class AbcTune:
+    """One tune cut from a tune book."""
+
+    text: str  # the tune's full text, from its X: line on
+    fields: dict[str, str] = field(default_factory=dict)  # first value of each header field
+    source: str = ""  # file it came from
+    index: int = 0  # position in that file (0-based)
+
+    @property
+    def title(self) -> str:
+        return self.fields.get("T", "")
+
+    @property
+    def label(self) -> str:
+        """How to name this tune in a message: ``file.abc#3 (X:12 'Title')``."""
+        x = self.fields.get("X", "?")
+        t = f" {self.title!r}" if self.title else ""
+        return f"{self.source}#{self.index} (X:{x}{t})"
+
+
+def split_tunes(text: str, source: str = "") -> list[AbcTune]:
+    """Cut a tune book into tunes at each ``X:`` line (text before the first is ignored)."""
+    tunes: list[AbcTune] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("X:"):
+            if current is not None:
+                tunes.append(_make_tune(current, source, len(tunes)))
+            current = [line]
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        tunes.append(_make_tune(current, source, len(tunes)))
+    return tunes
+
+
+def _make_tune(lines: list[str], source: str, index: int) -> AbcTune:
+    text = "\n".join(lines).strip() + "\n"
+    return AbcTune(text=text, fields=read_header(text), source=source, index=index)
+
+
+def read_header(text: str) -> dict[str, str]:
+    """The header fields (X, T, M, L, K, Q, R) of one tune: first value of each, stripped."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _FIELD_RE.match(line.strip())
+        if not m:
+            continue
+        key, value = m.group(1), m.group(2).split("%")[0].strip()
+        if key in HEADER_FIELDS and key not in fields:
+            fields[key] = value
+        if key == "K":
+            break
+    return fields
+
+
+def model_text(tune: AbcTune) -> str:
+    """The text a model learns for ``tune``: ``M:``, ``L:``, ``K:`` header lines, then the
+    body with comments, lyrics and non-musical fields removed.
+
+    Raises :class:`ValueError` (with the reason) for a tune that has no ``K:`` line or no
+    body, which the corpus loader reports and skips.
+    """
+    lines = tune.text.splitlines()
+    k_at = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), None)
+    if k_at is None:
+        raise ValueError("no K: (key) line ends the header")
+    fields = tune.fields
+    header = [f"{k}:{fields[k]}" for k in MODEL_HEADER if fields.get(k)]
+    body = []
+    for line in lines[k_at + 1 :]:
+        line = _strip_comment(line).rstrip()
+        if not line.strip():
+            continue
+        m = _FIELD_RE.match(line)
+        if m:
+            if m.group(1) not in BODY_FIELDS:
+                continue
+            line = f"{m.group(1)}:{m.group(2).strip()}"
+        body.append(line)
+    if not body:
+        raise ValueError("no music after the K: line")
+    return "\n".join(header + body) + "\n"
+
+
+def _strip_comment(line: str) -> str:
+    if line.startswith("%"):
+        return ""
+    # '%' starts a comment unless escaped as '\%'
+    m = re.search(r"(?<!\\)%", line)
+    return line[: m.start()] if m else line
+
+
+def as_tune_book_entry(text: str, number: int = 1, title: str = "") -> str:
+    """Make model text a complete tune: prepend ``X:`` (and ``T:``) so ABC tools accept it."""
+    head = f"X:{number}\n" + (f"T:{title}\n" if title else "")
+    return head + text.rstrip("\n") + "\n"

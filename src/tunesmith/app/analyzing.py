@@ -1,0 +1,207 @@
+"""What the music is like: ``music_report`` composes with a model and compares its pieces
+with held-out real pieces of the model's own corpus (``tunesmith evaluate --music``);
+``analyze`` measures any folders of MIDI / ABC / MusicXML, and compares two when asked
+(``tunesmith analyze``). Both write ``report.html``, ``features.csv`` and
+``summary.json`` (:mod:`tunesmith.evaluation.report`)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.options import opt
+from tunesmith.progress import Progress, report
+from tunesmith.sampling.settings import DEFAULTS, HeadValue, parse_head_values
+
+POOL = 3  # real pieces for the noise band: this many times the generated count
+
+
+@dataclass(frozen=True)
+class MusicRequest:
+    model: str | None = opt(None, "checkpoint folder (default: the shipped ABC model)")
+    num: int | None = opt(None, "pieces to compose and to compare with as many real ones "
+                          "(default: 100 for abc, 30 for events and pianoroll)")
+    seconds: float | None = opt(None, "events, pianoroll: length of each composed piece "
+                                "(default 30 s, the median length of a Bach chorale at the "
+                                "shipped models' tempo)")
+    seed: int = opt(0, "random seed of the compositions and of the real samples")
+    temperature: HeadValue = opt(DEFAULTS.temperature, "sampling temperature (families that "
+                                 "take one)", cast=parse_head_values)
+    constrain: bool = opt(True, "score the model's raw samples (abc: no resampling of the "
+                          "tunes abc2midi rejects; events: heads drawn independently)",
+                          flag="unconstrained", negate=True)
+    draws: int = opt(10, "real samples that make the real-vs-real band")
+    out: str = opt("music_report", "folder for report.html, features.csv, summary.json")
+    device: str = opt("auto", "auto, cpu, cuda, cuda:N")
+
+    def __post_init__(self):
+        if self.num is not None and self.num < 1:
+            raise OptionError("num", f"must be >= 1, got {self.num}")
+        if self.draws < 1:
+            raise OptionError("draws", f"must be >= 1, got {self.draws}")
+
+
+def music_report(request: MusicRequest, progress: Progress | None = None, log=None):
+    """Compose ``num`` pieces, take as many held-out real pieces of the model's corpus
+    (the same representation's quantisation) and a pool of training pieces for the noise
+    band, compare them feature by feature, and write the report into ``request.out``.
+    Returns the :class:`~tunesmith.evaluation.report.Report`."""
+    from tunesmith import families
+    from tunesmith.app.composing import compose
+    from tunesmith.app.evaluating import _corpus_and_data
+    from tunesmith.app.models import load_model
+    from tunesmith.evaluation.report import PieceSet, Report, compare_sets, write
+
+    log = log or _quiet
+    ckpt = load_model(request.model, device=request.device)
+    fam = families.for_representation(ckpt.representation.name)
+    opts = _compose_options(fam, request)
+    log(f"composing {opts.num} {fam.item} with {ckpt.path}")
+    generated = PieceSet("generated")
+    for c in compose(ckpt, opts, progress=progress):
+        piece = fam.report_piece(c)
+        _add(generated, f"{fam.stem}_{c.index:02d}", piece, c.error or "cannot be read")
+    corpus, data, notes = _corpus_and_data(ckpt, fam, None)
+    log(f"reading the corpus {corpus}")
+    items = fam.corpus_items(corpus, data, ckpt.representation, progress=progress, log=log)
+    rng = random.Random(request.seed)
+    held_out = items["test"] + items["valid"]
+    if not held_out:
+        notes.append("the corpus has no held-out pieces (a tiny corpus is split by time): "
+                      "the real pieces are training pieces")
+        held_out = list(items["train"])
+    real = _sample(PieceSet("real"), held_out, opts.num, rng)
+    pool = _sample(PieceSet("real (pool)"), items["train"], POOL * opts.num, rng)
+    for s in (generated, real, pool):
+        s.measure(lambda i, n, name=s.name: report(progress, f"measure {name}", i, n, "piece"))
+    rows = compare_sets(generated, real, pool, draws=request.draws, seed=request.seed)
+    settings = {"model": str(ckpt.path), "family": fam.name, "corpus": corpus,
+                "compose": _described(opts, fam), "real": "held-out pieces (valid and test "
+                "splits), whole, as the representation keeps them",
+                "band": f"{request.draws} samples of {opts.num} training pieces"}
+    out = Report(f"tunesmith music report: {ckpt.path}", generated, real, rows, settings,
+                 _memorisation(fam, items["train"], generated, real), notes)
+    paths = write(out, request.out)
+    log(f"report: {paths[0]}")
+    return out
+
+
+def _compose_options(fam, request: MusicRequest):
+    from tunesmith.families.base import ComposeOptions
+
+    values = {"num": request.num or fam.report_defaults["num"], "seed": request.seed}
+    if "seconds" in fam.controls:
+        values["seconds"] = request.seconds or fam.report_defaults.get("seconds")
+    elif request.seconds is not None:
+        raise OptionError("seconds", f"is not an option of the {fam.name} family's composer")
+    if "temperature" in fam.controls:
+        values["temperature"] = request.temperature
+    if "constrain" in fam.controls:
+        values["constrain"] = request.constrain
+    return ComposeOptions(**values)
+
+
+def _described(opts, fam) -> str:
+    shown = {k: getattr(opts, k) for k in ("num", "seed", "seconds", "temperature",
+                                            "constrain") if k in fam.controls | {"num", "seed"}}
+    return ", ".join(f"{k} {v}" for k, v in shown.items())
+
+
+def _add(s, label: str, piece, why: str) -> None:
+    if piece is None:
+        s.skipped.append(f"{label}: {why}")
+    elif not piece.notes:
+        s.skipped.append(f"{label}: no notes")
+    else:
+        s.pieces.append(piece)
+        s.labels.append(label)
+
+
+def _sample(s, items: Sequence, n: int, rng: random.Random):
+    """Up to ``n`` pieces of ``items`` in a random order (items that cannot be read are
+    skipped and others taken in their place)."""
+    order = list(items)
+    rng.shuffle(order)
+    for item in order:
+        if len(s.pieces) >= n:
+            break
+        _add(s, item.label, item.load(), "cannot be read")
+    return s
+
+
+def _memorisation(fam, train_items, generated, real):
+    from tunesmith.evaluation.memorisation import TrainingIndex
+    from tunesmith.evaluation.report import Memorisation
+
+    index = TrainingIndex([i.memory for i in train_items], [i.label for i in train_items])
+    return Memorisation(fam.memory_unit, fam.long_copy,
+                        index.longest_matches([fam.memory(p) for p in generated.pieces]),
+                        index.longest_matches([fam.memory(p) for p in real.pieces]))
+
+
+# --- any folders --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    out: str = opt("analysis", "folder for report.html, features.csv, summary.json")
+    draws: int = opt(10, "random splits of the real set that make the real-vs-real band")
+    seed: int = opt(0, "random seed of those splits")
+
+
+def analyze(paths: Sequence[str | Path], real: Sequence[str | Path] = (),
+            options: AnalyzeOptions = AnalyzeOptions(), progress: Progress | None = None,
+            log=None):
+    """Measure every piece under ``paths`` (MIDI, MusicXML, ABC: every tune of a book);
+    with ``real``, compare them with the pieces under it (the band from halves of the real
+    set). Writes the report into ``out``; returns it."""
+    from tunesmith.evaluation.report import PieceSet, Report, compare_sets, write
+
+    log = log or _quiet
+    if not paths:
+        raise OptionError("paths", "give at least one file or folder to analyze")
+    sets = [_read_set(paths, "pieces", progress, log)]
+    if real:
+        sets.append(_read_set(real, "real", progress, log))
+    for s in sets:
+        s.measure(lambda i, n, name=s.name: report(progress, f"measure {name}", i, n, "piece"))
+    generated, reference = sets[0], sets[-1] if real else PieceSet("(no real set)")
+    rows = compare_sets(generated, reference, None, draws=options.draws, seed=options.seed)
+    notes = [] if real else ["no real set given (--real): the distributions are shown, "
+                             "not compared"]
+    settings = {"pieces": ", ".join(map(str, paths)),
+                "real": ", ".join(map(str, real)) or "none",
+                "band": f"{options.draws} random splits of the real set into halves"}
+    result = Report("tunesmith analysis", generated, reference, rows, settings, None, notes)
+    log(f"report: {write(result, options.out)[0]}")
+    return result
+
+
+def _read_set(paths, name: str, progress, log):
+    from tunesmith.corpora import IngestFilter, load_piece_corpus
+    from tunesmith.evaluation.report import PieceSet
+
+    s = PieceSet(name)
+    keep_all = IngestFilter(min_seconds=0.0, min_notes=1)  # analysis drops only the unreadable
+    for path in paths:
+        try:
+            corpus = load_piece_corpus(str(path), keep_all, progress=progress)
+        except TunesmithError as e:
+            if len(paths) == 1:
+                raise
+            s.skipped.append(str(e))
+            continue
+        s.pieces += corpus.pieces
+        s.labels += [f"{Path(path).name}/{k}" for k in corpus.keys]
+        s.skipped += [f"{r.path}: {r.reason}" for r in corpus.rows if r.status != "kept"]
+    for line in s.skipped[:20]:
+        log(f"skipped: {line}", "warning")
+    if not s.pieces:
+        raise TunesmithError(f"no pieces to analyze in {', '.join(map(str, paths))}")
+    return s
+
+
+def _quiet(message: str, level: str = "info") -> None:
+    pass

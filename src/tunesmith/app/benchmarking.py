@@ -1,0 +1,160 @@
+"""``tunesmith benchmark boulanger``: train (or take, or resume) one model per dataset and
+architecture through :mod:`tunesmith.app.training`, early-stopped on ``valid``; evaluate
+``test`` by the paper's protocol (:mod:`tunesmith.evaluation.boulanger`); write
+``results.csv`` and ``results.md`` after every result, so a later failure loses nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.options import opt
+from tunesmith.progress import Progress
+
+
+def _comma(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in str(text).split(",") if s.strip())
+
+
+@dataclass(frozen=True)
+class BoulangerRequest:
+    data: str = opt("", "folder holding jsb_chorales.json, nottingham.json, musedata.json, "
+                    "piano_midi_de.json (or the original 'JSB Chorales.pickle', ...)")
+    datasets: tuple[str, ...] = opt(("all",), "comma list of jsb, nottingham, musedata, "
+                                    "piano, or all", cast=_comma)
+    arch: tuple[str, ...] = opt(("rnn_nade",), "comma list of piano-roll architectures",
+                                cast=_comma)
+    preset: str = opt("small", "debug | paper | small, and tuned for rnn_nade and rnn_rbm")
+    out: str = opt("bench/boulanger", "runs and result tables; a finished run there is "
+                   "taken, not retrained")
+    retrain: bool = opt(False, "train again even if a run exists")
+    slice: int = opt(0, "use only the first N sequences of each split (a quick check)")
+    train: Mapping[str, Any] = opt(factory=dict, help="training settings over the "
+                                   "preset's (steps, lr, eval_every, eval_max_items, "
+                                   "patience, seed)")
+    ais_chains: int = opt(16, "RBM: AIS chains per frame")
+    ais_betas: int = opt(1000, "RBM: AIS inverse temperatures")
+    ais_runs: int = opt(2, "RBM: independent AIS estimates (their spread is reported)")
+    device: str = opt("auto", "auto, cpu, cuda, cuda:N")
+
+    def __post_init__(self):
+        if self.slice < 0:
+            raise OptionError("slice", "must be >= 0")
+        for name in ("ais_chains", "ais_betas", "ais_runs"):
+            if getattr(self, name) < 1:
+                raise OptionError(name, "must be >= 1")
+
+
+def check_request(request: BoulangerRequest) -> dict[str, Path]:
+    """Fail on a bad dataset, file, architecture or preset before anything trains.
+    Returns dataset key -> file."""
+    from tunesmith import families
+    from tunesmith.io.boulanger import DATASETS, find_dataset
+    from tunesmith.presets import preset
+
+    data = Path(request.data)
+    if not data.is_dir():
+        raise TunesmithError("no such folder (give the folder that holds the benchmark's "
+                             "JSON or pickle files)", data)
+    keys = list(DATASETS) if request.datasets == ("all",) else list(request.datasets)
+    files = {}
+    for key in keys:
+        if key not in DATASETS:
+            raise TunesmithError(f"unknown dataset {key!r} (choose from: {', '.join(DATASETS)})")
+        files[key] = find_dataset(data, key)
+    models = families.get("pianoroll").models()
+    for arch in request.arch:
+        if arch not in models:
+            raise OptionError("arch", f"{arch}: choose from {', '.join(models)}")
+        preset(arch, request.preset)
+    return files
+
+
+def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -> list:
+    """The table's rows (:class:`tunesmith.evaluation.boulanger.Row`), one per dataset
+    and architecture."""
+    from tunesmith.app.models import load_model
+    from tunesmith.evaluation.boulanger import (
+        PUBLISHED,
+        Row,
+        format_row,
+        frame_protocol,
+        train_seconds,
+        write_slice,
+        write_tables,
+    )
+    from tunesmith.io.boulanger import DATASETS, read_boulanger
+    from tunesmith.training.device import resolve_device
+
+    log = log or _quiet
+    files = check_request(request)
+    device = str(resolve_device(request.device))
+    out, rows = Path(request.out), []
+    for key, path in files.items():
+        if request.slice:  # under the canonical name, so that the file's grid is still known
+            path = write_slice(path, out / f"data-slice{request.slice}" / DATASETS[key].files[0],
+                               request.slice)
+        test = read_boulanger(path)["test"]
+        for arch in request.arch:
+            run_dir = out / (f"{key}-{arch}-{request.preset}"
+                             + (f"-slice{request.slice}" if request.slice else ""))
+            _train_or_take(request, key, arch, path, run_dir, device, progress, log)
+            ckpt = load_model(run_dir / "best", device=device)
+            log(f"== {DATASETS[key].name} / {arch}: evaluating {len(test)} test sequences")
+            m = frame_protocol(ckpt.model, test, device, request.ais_chains, request.ais_betas,
+                               request.ais_runs)
+            summary = ckpt.meta.get("summary", {})
+            rows.append(Row(key, arch, request.preset, m["nll"], m["nll_spread"],
+                            m["accuracy"], m["frames"], train_seconds(run_dir), m["seconds"],
+                            int(summary.get("step", 0)), bool(summary.get("stopped_early")),
+                            str(run_dir), m["ais"],
+                            PUBLISHED.get(arch, {}).get(key, (None, None, ""))))
+            log(format_row(rows[-1]))
+            write_tables(rows, out)
+    return rows
+
+
+def _train_or_take(request: BoulangerRequest, key: str, arch: str, path: Path, run_dir: Path,
+                   device: str, progress, log) -> None:
+    """Train a new run, resume an interrupted one, or take a finished one."""
+    from tunesmith.app.training import ResumeRequest, TrainRequest, resume, train
+    from tunesmith.io.boulanger import DATASETS
+    from tunesmith.training.checkpoint import recover
+
+    name = DATASETS[key].name
+    resumable = (recover(run_dir / "last") / "tunesmith.json").is_file()  # we write runs here
+    flags = " (training settings ignored; --retrain to train again)" if request.train else ""
+    if request.retrain or not resumable:
+        log(f"== {name} / {arch}: training {request.preset} on {path} into {run_dir}")
+        train(TrainRequest(family="pianoroll", arch=arch, preset=request.preset,
+                           corpus=str(path), out=str(run_dir), samples=0, force=request.retrain,
+                           train=dict(request.train) | {"device": device}),
+              progress=progress, log=log)
+    elif not _finished(run_dir):
+        log(f"== {name} / {arch}: resuming {run_dir} with its own settings{flags}")
+        resume(ResumeRequest(run=str(run_dir), samples=0, device=device), progress=progress,
+               log=log)
+    else:
+        log(f"== {name} / {arch}: taking the finished run in {run_dir}{flags}")
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether the run's ``last`` checkpoint says training is over (all steps, or early
+    stopping) and a ``best`` checkpoint exists."""
+    from tunesmith.jsonfile import read_json
+
+    try:
+        meta = read_json(run_dir / "last" / "tunesmith.json")
+    except TunesmithError:
+        return False
+    s = meta.get("summary", {}) if isinstance(meta, dict) else {}
+    step, steps = s.get("step"), s.get("train_config", {}).get("steps")
+    done = bool(s.get("stopped_early")) or (step is not None and step == steps)
+    return done and (run_dir / "best").is_dir()
+
+
+def _quiet(message: str, level: str = "info") -> None:
+    pass

@@ -1,0 +1,217 @@
+"""Composing: ``compose(model, options) -> [Composition]`` in memory, and a writer that
+puts compositions on disk (text, MIDI, WAV, PNG) as they arrive.
+
+Neither changes a process-wide setting, so two compositions may run at once on two
+threads of one process (tested).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.families.base import ComposeOptions, Composition, Family, Sink
+from tunesmith.options import opt, to_dict
+from tunesmith.progress import Progress
+
+MANIFEST = "composition.json"  # what a writer wrote into a folder, and how it was made
+
+
+@dataclass(frozen=True)
+class Output:
+    """Which files a composition gets beside its text / MIDI."""
+
+    wav: bool = opt(True, "render a WAV per piece (FluidSynth)", flag="no-wav", negate=True)
+    png: bool | None = opt(None, "draw a piano roll per piece (default: on for events and "
+                           "pianoroll, off for abc)")
+    soundfont: str | None = opt(None, "a .sf2 soundfont for the WAV (default: pretty_midi's "
+                                "small General MIDI font)")
+    overwrite: bool = opt(False, "replace what an earlier compose wrote into --out (by "
+                          "default a folder that is not empty is refused)")
+
+
+@dataclass
+class ComposeResult:
+    """What a writer put on disk."""
+
+    files: list[Path] = field(default_factory=list)
+    valid: int = 0
+    total: int = 0
+    errors: list[str] = field(default_factory=list)
+    label: str = "pieces"  # what the items are called in the summary
+    count_valid: bool = False  # whether the summary says how many were valid
+
+    @property
+    def summary(self) -> str:
+        valid = f", {self.valid} valid" if self.count_valid else ""
+        return f"{self.total} {self.label}{valid}"
+
+
+def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sink | None = None,
+            log=None, progress: Progress | None = None) -> list[Composition]:
+    """Compose with a loaded checkpoint (:func:`tunesmith.app.models.load_model`).
+    ``sink`` hears each composition as soon as it is final (a writer, a web page);
+    ``log`` hears one-line notes (a resampled tune, an empty piece)."""
+    from tunesmith import families
+
+    family = families.for_representation(checkpoint.representation.name)
+    opts = family.compose_options(options)
+    heads = list(checkpoint.representation.heads)
+    from tunesmith.sampling.settings import per_head
+
+    per_head(heads, opts.temperature, opts.top_k, opts.top_p)  # bad names fail before work
+    return family.compose(checkpoint, opts, sink=sink, log=log or _quiet, progress=progress)
+
+
+def _quiet(message: str, level: str = "info") -> None:
+    pass
+
+
+class CompositionWriter:
+    """Writes compositions into ``out_dir`` as they arrive (use it as the ``sink`` of
+    :func:`compose`, inside a ``with`` block): the text (``tune_01.abc``) where the family
+    has one, the MIDI of every playable piece, and its WAV (on two threads: FluidSynth
+    releases the GIL, so rendering overlaps with the composing still going on) and PNG.
+
+    A folder that is not empty is refused unless ``output.overwrite``; then the files an
+    earlier writer listed in its ``composition.json`` are removed first, and nothing
+    else. The new ``composition.json`` records the model, the options and the files."""
+
+    def __init__(self, out_dir: str | Path, family: Family, output: Output = Output(),
+                 log=None, about: dict | None = None):
+        from tunesmith.io.audio import fluidsynth_available
+
+        self.out_dir = Path(out_dir)
+        self.family, self.output = family, output
+        self.wav = output.wav and fluidsynth_available()
+        self.png = family.draws_by_default if output.png is None else output.png
+        self.log = log or _quiet
+        self.about = about or {}
+        self.result = ComposeResult(label=family.item, count_valid=family.checks_validity)
+        self._lock = threading.Lock()
+        self._pool = None
+        self._renders: list = []
+
+    def __enter__(self) -> CompositionWriter:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._clear()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._pool = ThreadPoolExecutor(max_workers=2)
+        return self
+
+    def _clear(self) -> None:
+        """Refuse a non-empty folder, or (overwrite) remove an earlier writer's files."""
+        if not self.out_dir.exists():
+            return
+        if not self.out_dir.is_dir():
+            raise TunesmithError("not a folder", self.out_dir)
+        present = sorted(p.name for p in self.out_dir.iterdir())
+        if not present:
+            return
+        if not self.output.overwrite:
+            shown = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
+            raise OptionError("out", f"{self.out_dir} is not empty ({shown}): pass "
+                              "--overwrite to replace what an earlier compose wrote there, "
+                              "or choose another folder")
+        for name in _listed_files(self.out_dir):
+            target = self.out_dir / name
+            if target.is_file() and not target.is_symlink():
+                target.unlink()
+        (self.out_dir / MANIFEST).unlink(missing_ok=True)
+
+    def __call__(self, c: Composition) -> None:
+        stem = self.out_dir / f"{self.family.stem}_{c.index:0{self._width()}d}"
+        files = []
+        if self.family.writes_text:
+            files.append(_write_text(stem.with_suffix(".abc"), c.text))
+        if c.piece is not None:
+            from tunesmith.io.midi import write_midi
+
+            files.append(_writing(write_midi, c.piece, stem.with_suffix(".mid")))
+        renders = []
+        if c.valid:
+            if self.wav:
+                from tunesmith.io.audio import write_wav
+
+                renders.append(self._pool.submit(write_wav, c.piece, stem.with_suffix(".wav"),
+                                                 self.output.soundfont))
+            if self.png:
+                from tunesmith.io.plots import write_pianoroll_png
+
+                files.append(_writing(write_pianoroll_png, c.piece, stem.with_suffix(".png"),
+                                      title=c.title))
+        with self._lock:
+            self.result.total += 1
+            self.result.files += files
+            self._renders += renders
+            if c.valid:
+                self.result.valid += 1
+            else:
+                primary = files[0] if files else stem
+                self.result.errors.append(f"{primary}: {c.error or 'nothing to play'}")
+                self.log(self.result.errors[-1], "warning")
+
+    def _width(self) -> int:
+        return max(2, len(str(self.about.get("num", 0))))
+
+    def __exit__(self, *exc) -> None:
+        pool, self._pool = self._pool, None
+        try:
+            for r in self._renders:
+                if exc[0] is None:
+                    self.result.files.append(r.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+        if exc[0] is None:
+            self.result.files.sort()
+            self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        data = dict(self.about, family=self.family.name,
+                    files=[p.name for p in self.result.files], errors=self.result.errors)
+        _write_text(self.out_dir / MANIFEST, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _listed_files(folder: Path) -> list[str]:
+    """The plain file names an earlier writer's manifest lists (nothing with a path)."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+        names = data["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [n for n in names if isinstance(n, str) and n and Path(n).name == n
+            and n not in (".", "..")]
+
+
+def _write_text(path: Path, text: str) -> Path:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise TunesmithError(f"cannot write ({e.strerror or e})", path) from None
+    return path
+
+
+def _writing(writer, piece, path: Path, **kw) -> Path:
+    """A library writer's failure (symusic raises RuntimeError) as a one-line error."""
+    try:
+        return writer(piece, path, **kw)
+    except (OSError, RuntimeError) as e:
+        raise TunesmithError(f"cannot write ({getattr(e, 'strerror', None) or e})",
+                             path) from None
+
+
+def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Output = Output(),
+          log=None, progress: Progress | None = None) -> ComposeResult:
+    """Compose and write in one call (what ``tunesmith compose`` does)."""
+    from tunesmith import families
+
+    family = families.for_representation(checkpoint.representation.name)
+    about = {"model": str(checkpoint.path), "num": options.num,
+             "options": to_dict(options)}
+    with CompositionWriter(out_dir, family, output, log=log, about=about) as writer:
+        compose(checkpoint, options, sink=writer, log=log, progress=progress)
+    return writer.result

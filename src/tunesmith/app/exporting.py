@@ -1,0 +1,74 @@
+"""Exporting a run's best checkpoint as a model to ship: weights, metadata, RECIPE.md."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+
+def export(run: str | Path, out: str | Path, note: str | None = None) -> Path:
+    """Copy ``run``'s best checkpoint (weights + tunesmith.json only) to ``out`` and write
+    ``RECIPE.md`` beside it (the command that made it, corpus, settings, figures). Reads
+    the run; never changes it. Returns the checkpoint copied."""
+    from tunesmith.jsonfile import read_json
+    from tunesmith.training.checkpoint import META_FILE, WEIGHTS_FILE, read_meta
+
+    run_dir = Path(run)
+    best = run_dir / "best"
+    meta = read_meta(best)
+    cfg_path = run_dir / "config.json"
+    config = read_json(cfg_path) if cfg_path.is_file() else {}
+    config = config if isinstance(config, dict) else {}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS_FILE, META_FILE):
+        shutil.copyfile(best / name, out / name)
+    (out / "RECIPE.md").write_text(recipe(run_dir, out, meta, config, note))
+    return best
+
+
+def recipe(run_dir: Path, out: Path, meta: dict, config: dict, note: str | None) -> str:
+    from safetensors.torch import load_file
+
+    from tunesmith.training.checkpoint import WEIGHTS_FILE
+
+    s = meta.get("summary", {})
+    b = s.get("best_valid") or {}
+    corpus = s.get("corpus", {})
+    command = config.get("command") or (
+        f"tunesmith train --family {config.get('family', '?')} --preset "
+        f"{config.get('preset', '?')} --corpus {config.get('corpus', '?')} --seed "
+        f"{config.get('train', {}).get('seed', '?')} --out {run_dir}")
+    n_params = sum(t.numel() for t in load_file(str(out / WEIGHTS_FILE)).values())
+    unit = corpus.get("unit", "characters")
+    short = {"characters": "char", "messages": "message", "frames": "frame"}.get(unit, "token")
+    nan = float("nan")
+    lines = [
+        f"# {out.name}",
+        "",
+        f"{'An' if meta['family'][0] in 'aeiou' else 'A'} `{meta['family']}` model "
+        f"({meta['representation']['name']}), trained with "
+        "tunesmith's own `train` command. Reproduce it with:",
+        "",
+        "```bash",
+        command,
+        f"tunesmith export {run_dir} --out {out}",
+        "```",
+        "",
+        f"- corpus: `{corpus.get('corpus', config.get('corpus', '?'))}` "
+        f"(items per split: {corpus.get('tunes', '?')}; {unit} per split: "
+        f"{corpus.get('tokens', '?')}"
+        + (f"; split by {corpus['split']}" if corpus.get("split") else "") + ")",
+        f"- model config: `{json.dumps(meta['model_config'])}` ({n_params:,} parameters)",
+        f"- training config: `{json.dumps(s.get('train_config', config.get('train', {})))}`",
+        f"- stopped at step {s.get('step', '?')}"
+        + (" (early stopping)" if s.get("stopped_early") else ""),
+        f"- best validation (step {b.get('step', '?')}): loss {b.get('loss', nan):.4f} "
+        f"nats/{short}, {b.get('bits', nan):.4f} bits/{short}, perplexity "
+        f"{b.get('ppl', nan):.3f}, accuracy {b.get('accuracy', nan):.4f}",
+        f"- library versions: `{json.dumps(meta.get('versions', {}))}`",
+    ]
+    if note:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,284 @@
+"""Training: ``train(TrainRequest) -> RunResult`` starts a run, ``resume(ResumeRequest)``
+continues one. A run folder holds ``config.json`` (the :class:`RunPlan`: what the run is),
+checkpoints, metrics and samples; see the README.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.options import opt, to_dict
+from tunesmith.progress import Progress
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """A new run: a family, an architecture and a preset, with settings over the preset's
+    (``model``, ``train``, ``data``: field name -> value of the architecture's config, of
+    :class:`~tunesmith.training.config.TrainConfig`, of the family's data options)."""
+
+    family: str = opt("abc", "model family: abc, events or pianoroll")
+    arch: str | None = opt(None, "architecture (default: the family's first)")
+    preset: str = opt("small", "named settings to start from")
+    corpus: str | None = opt(None, "a built-in corpus (`tunesmith corpora`) or a file or "
+                             "folder (default: the family's)")
+    out: str | None = opt(None, "run folder (default: runs/FAMILY-PRESET)")
+    force: bool = opt(False, "start over in a folder that holds a run")
+    samples: int = opt(4, "pieces to compose from the best checkpoint at the end (0 = none)")
+    model: Mapping[str, Any] = opt(factory=dict, help="model settings over the preset's")
+    train: Mapping[str, Any] = opt(factory=dict, help="training settings over the preset's")
+    data: Mapping[str, Any] = opt(factory=dict, help="data settings over the preset's")
+    stop_at: int | None = opt(None, "stop at this step, as an interruption would (tests)",
+                              derived=True)
+    command: str = opt("", "the command line that asked for it (config.json records it)",
+                       derived=True)
+
+    def __post_init__(self):
+        if self.samples < 0:
+            raise OptionError("samples", f"must be >= 0, got {self.samples}")
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """Continue the run in ``run`` from its last checkpoint, with its own settings; only
+    how long it goes on may change (``steps``, ``patience``) and where (``device``)."""
+
+    run: str = opt("", "run folder")
+    steps: int | None = opt(None, "go on until this step (the schedule stretches from here)")
+    patience: int | None = opt(None, "validations without improvement before stopping")
+    device: str | None = opt(None, "auto, cpu, cuda, cuda:N (default: the run's)")
+    samples: int = opt(4, "pieces to compose from the best checkpoint at the end")
+    stop_at: int | None = opt(None, "stop at this step, as an interruption would (tests)",
+                              derived=True)
+    command: str = opt("", "the command line that asked for it", derived=True)
+
+    MAY_CHANGE = ("steps", "patience", "device")
+
+
+@dataclass
+class RunPlan:
+    """What a run is: written as its ``config.json``, read back on resume."""
+
+    family: str
+    arch: str
+    preset: str
+    corpus: str
+    data: Any  # the family's data options (a frozen dataclass)
+    model: dict  # the architecture's settings (sizes from the representation added later)
+    train: Any  # TrainConfig
+    command: str = ""
+    resumed_with: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        out = {"family": self.family, "arch": self.arch, "corpus": self.corpus,
+               "data": to_dict(self.data), "preset": self.preset, "model": dict(self.model),
+               "train": to_dict(self.train), "command": self.command}
+        if self.resumed_with:
+            out["resumed_with"] = list(self.resumed_with)
+        return out
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict  # the trainer's: step, best_valid, stopped_early, interrupted, ...
+    seconds: float
+    unit: str  # what the model's loss is counted in (characters, messages, frames)
+    samples: object = None  # ComposeResult of the samples composed at the end
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.summary.get("interrupted"))
+
+
+def plan(request: TrainRequest) -> RunPlan:
+    """The settings of a new run: the preset's, then the request's over them, checked."""
+    from tunesmith import families, models
+    from tunesmith.options import build, replace, settings
+    from tunesmith.presets import preset
+
+    fam = families.get(request.family)
+    arch = fam.check_arch(request.arch)
+    p = preset(arch, request.preset)
+    config_class = models.registry()[arch].config_class
+    model = dict(p.model) | dict(request.model)
+    known = {s.name for s in settings(config_class)}
+    for name in request.model:
+        if name not in known:
+            raise OptionError(name, f"is not a setting of the {arch} model (--family "
+                              f"{request.family}; its settings: {', '.join(sorted(known))})")
+    train = replace(p.train, "training", **dict(request.train))
+    data = build(fam.data_options, dict(p.data) | dict(request.data),
+                 f"the {fam.name} family's data")
+    return RunPlan(family=fam.name, arch=arch, preset=request.preset,
+                   corpus=request.corpus or fam.default_corpus, data=data, model=model,
+                   train=train, command=request.command)
+
+
+def read_plan(run_dir: Path) -> RunPlan:
+    """A run's ``config.json`` as a :class:`RunPlan` (one-line errors for a damaged one)."""
+    from tunesmith import families
+    from tunesmith.jsonfile import read_json
+    from tunesmith.options import build
+    from tunesmith.training.config import TrainConfig
+
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise TunesmithError("not a run folder (no config.json)", run_dir)
+    run = read_json(cfg_path)
+    try:
+        if not isinstance(run, dict) or not {"family", "corpus", "model", "train"} <= set(run):
+            raise ValueError("missing keys")
+        fam = families.get(run["family"])
+        data = run.get("data", {"clean": run.get("clean", False)})  # runs before "data"
+        return RunPlan(family=fam.name, arch=run.get("arch", fam.default_model),
+                       preset=str(run.get("preset", "")), corpus=str(run["corpus"]),
+                       data=build(fam.data_options, data), model=dict(run["model"]),
+                       train=build(TrainConfig, run["train"]),
+                       command=str(run.get("command", "")),
+                       resumed_with=list(run.get("resumed_with", [])))
+    except (ValueError, TypeError, AttributeError, TunesmithError) as e:
+        raise TunesmithError(f"damaged config.json ({e})", run_dir) from None
+
+
+# --- train ----------------------------------------------------------------------------
+
+def train(request: TrainRequest, progress: Progress | None = None, log=None) -> RunResult:
+    """Start a run (the folder must not hold one, unless ``request.force``)."""
+    from tunesmith.training.device import resolve_device
+
+    log = log or _quiet
+    p = plan(request)
+    run_dir = Path(request.out or f"runs/{p.family}-{p.preset}")
+    if (run_dir / "last").exists() and not request.force:
+        raise TunesmithError("run folder already holds a run: continue it with "
+                             f"`tunesmith train --resume {run_dir}`, or pass --force "
+                             "to start over", run_dir)
+    resolve_device(p.train.device)  # a bad device fails now, not after loading data
+    prepared = _prepare(p, None, progress, log)
+    p.model.update(_family(p).model_sizes(prepared.representation))
+    _start_folder(run_dir, p, fresh=request.force)
+    return _fit(p, run_dir, prepared, resume=False, samples=request.samples,
+                stop_at=request.stop_at, progress=progress, log=log)
+
+
+def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -> RunResult:
+    """Continue a run from its ``last`` checkpoint (finishing an interrupted checkpoint
+    write first: this is the run's writer)."""
+    import dataclasses
+
+    from tunesmith.options import replace
+    from tunesmith.training.checkpoint import load_checkpoint, recover, write_json
+    from tunesmith.training.device import resolve_device
+
+    log = log or _quiet
+    run_dir = Path(request.run)
+    p = read_plan(run_dir)
+    if not (recover(run_dir / "last") / "tunesmith.json").is_file():
+        raise TunesmithError("nothing to resume: the run has no 'last' checkpoint", run_dir)
+    if request.device:
+        p.train = dataclasses.replace(p.train, device=request.device)
+    longer = {k: getattr(request, k) for k in ("steps", "patience")
+              if getattr(request, k) is not None}
+    if longer:  # the run goes on for longer: config.json says so from now on
+        p.train = replace(p.train, "training", **longer)
+        p.resumed_with.append(request.command or f"resume {longer}")
+        write_json(run_dir / "config.json", p.to_json())
+    resolve_device(p.train.device)
+    rep = load_checkpoint(run_dir / "last").representation
+    prepared = _prepare(p, rep, progress, log)
+    return _fit(p, run_dir, prepared, resume=True, samples=request.samples,
+                stop_at=request.stop_at, progress=progress, log=log)
+
+
+def _family(p: RunPlan):
+    from tunesmith import families
+
+    return families.get(p.family)
+
+
+def _prepare(p: RunPlan, rep, progress, log):
+    fam = _family(p)
+    prepared = fam.prepare_data(p.corpus, p.data, representation=rep, progress=progress,
+                                log=log)
+    log(corpus_line(prepared.info))
+    if not prepared.sequences["valid"]:
+        raise TunesmithError("corpus too small: nothing landed in the validation split "
+                             "(it needs about 20 tunes or more)", prepared.info["corpus"])
+    return prepared
+
+
+def corpus_line(info: dict) -> str:
+    unit = info.get("unit", "tokens")
+    return (f"corpus {info['corpus']}: " + ", ".join(
+        f"{s} {info['tunes'][s]} items / {info['tokens'][s]:,} {unit}" for s in info["tunes"])
+        + (f"; {info['skipped']} skipped" if info["skipped"] else "")
+        + (f"; split by {info['split']}" if info.get("split") else ""))
+
+
+def _start_folder(run_dir: Path, p: RunPlan, fresh: bool) -> None:
+    """Make the run folder; with ``fresh`` (--force) nothing of an old run stays in it."""
+    from tunesmith.training.checkpoint import write_json
+
+    if fresh and run_dir.exists():
+        for old in ("last", "best", "tensorboard", "samples", "metrics.csv", "curves.png"):
+            target = run_dir / old
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", p.to_json())
+
+
+def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_at,
+         progress, log) -> RunResult:
+    import torch
+
+    from tunesmith import models
+    from tunesmith.training.trainer import Trainer
+
+    fam = _family(p)
+    if prepared.corpus is not None:
+        log(f"ingest report: {prepared.corpus.write_csv(run_dir / 'ingest_report.csv')}")
+    torch.manual_seed(p.train.seed)  # the seed decides the initial weights too
+    try:
+        model = models.build(p.arch, p.model)
+    except (TypeError, ValueError) as e:
+        raise TunesmithError(f"bad model settings: {e}") from None
+    if not resume:
+        fam.init_model(model, prepared)  # a data-dependent start (piano roll: key rates)
+    n_params = sum(x.numel() for x in model.parameters())
+    log(f"model {model.family} {n_params:,} parameters; run folder {run_dir}")
+    data = to_dict(p.data)
+    train_data, valid_data = fam.batches(prepared, p.train, p.data)
+    trainer = Trainer(model, prepared.representation, train_data, valid_data, p.train,
+                      run_dir, resume=resume, progress=progress,
+                      summary_extra={"corpus": prepared.info, "data": data})
+    if resume:
+        log(f"resuming at step {trainer.step} of {p.train.steps}")
+    t0 = time.perf_counter()
+    summary = trainer.fit(stop_at=stop_at)
+    result = RunResult(run_dir, summary, time.perf_counter() - t0,
+                       prepared.info.get("unit", "tokens"))
+    if not result.interrupted and samples and (run_dir / "best").exists():
+        result.samples = _samples(run_dir, samples, p.train.seed, log)
+    return result
+
+
+def _samples(run_dir: Path, num: int, seed: int, log):
+    """Compose ``num`` pieces from the run's best checkpoint into ``samples/``."""
+    from tunesmith.app.composing import Output, write
+    from tunesmith.app.models import load_model
+    from tunesmith.families.base import ComposeOptions
+
+    ckpt = load_model(run_dir / "best", device="cpu")
+    return write(ckpt, ComposeOptions(num=num, seed=seed), run_dir / "samples",
+                 Output(png=True, overwrite=True), log=log)
+
+
+def _quiet(message: str, level: str = "info") -> None:
+    pass

@@ -1,0 +1,555 @@
+"""The subcommands: each makes typed requests from its flags, calls the application layer
+and prints what came back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesmith.cli.flags import (
+    Section,
+    add_sections,
+    cast_config,
+    dump,
+    given,
+    layered,
+    read_config,
+)
+from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.options import opt
+
+
+def out(message: str = "", level: str = "info") -> None:
+    """The log every command hands to the application layer: notes to stdout, warnings
+    (a skipped tune, a dropped file) to stderr."""
+    print(message, file=sys.stderr if level == "warning" else sys.stdout)
+
+
+def progress_for(args):
+    if getattr(args, "no_progress", False):
+        return None
+    from tunesmith.cli.progress import tqdm_progress
+
+    return tqdm_progress()
+
+
+def command_line(args) -> str:
+    return "tunesmith " + " ".join(shlex.quote(a) for a in args.argv)
+
+
+class Command:
+    name = ""
+    help = ""
+    configurable = True  # --config / --print-config
+    progress = False  # --no-progress
+    records: tuple[str, ...] = ()  # keys of a config file that are records, not settings
+
+    def sections(self, args=None) -> list[Section]:
+        return []
+
+    def add_to(self, sub) -> argparse.ArgumentParser:
+        parser = sub.add_parser(self.name, help=self.help, description=self.help)
+        self.add_positionals(parser)
+        add_sections(parser, self.sections())
+        if self.configurable:
+            parser.add_argument("--config", metavar="FILE", help="read settings from a YAML "
+                                "or JSON file (flags win over it; --print-config shows the "
+                                "form)")
+            parser.add_argument("--print-config", action="store_true", help="print the "
+                                "resolved settings as YAML and stop")
+        if self.progress:
+            parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        self.add_extra(parser)
+        parser.set_defaults(command_spec=self)
+        return parser
+
+    def add_positionals(self, parser) -> None:
+        pass
+
+    def add_extra(self, parser) -> None:
+        pass
+
+    def values(self, args) -> dict[str, dict]:
+        """Settings per section: the config file's, then the flags over them."""
+        sections = self.sections()
+        flags = given(args, sections)
+        if not getattr(args, "config", None):
+            return flags
+        from_file = read_config(args.config, sections, ignore=self.records)
+        return layered(cast_config(from_file, sections), flags)
+
+    def run(self, args) -> int:
+        raise NotImplementedError
+
+
+# --- corpora -------------------------------------------------------------------------------
+
+class Corpora(Command):
+    name = "corpora"
+    help = "list the built-in corpora with tune counts"
+    configurable = False
+
+    def run(self, args) -> int:
+        from tunesmith.corpora import BUILTIN, count_tunes
+
+        print(f"{'name':<13} {'kind':<5} {'items':>7}  description")
+        for spec in BUILTIN.values():
+            try:
+                n = f"{count_tunes(spec.name):>7}"
+            except TunesmithError:
+                n = f"{'n/a':>7}"
+            print(f"{spec.name:<13} {spec.kind:<5} {n}  {spec.description}")
+        print("\nYour own files are corpora too (--corpus PATH, folders searched recursively): "
+              "ABC for --family abc (items = tunes); MIDI, MusicXML or ABC for --family events "
+              "and pianoroll (items = files; see `tunesmith prepare`).")
+        return 0
+
+
+# --- train ---------------------------------------------------------------------------------
+
+class Train(Command):
+    name = "train"
+    help = "train a model; writes a run folder"
+    progress = True
+    records = ("command", "resumed_with")  # a run's config.json works as a config file
+
+    def sections(self, args=None) -> list[Section]:
+        from tunesmith import families, models
+        from tunesmith.app.training import TrainRequest
+        from tunesmith.training.config import TrainConfig
+
+        model_configs = tuple(cls.config_class for cls in models.registry().values())
+        data_options = tuple(families.get(n).data_options for n in families.FAMILIES)
+        return [Section("request", (TrainRequest,)),
+                Section("model", model_configs, "model (default: the preset's)", nested=True,
+                        default_note="the preset's"),
+                Section("train", (TrainConfig,), "training (default: the preset's)",
+                        nested=True, default_note="the preset's"),
+                Section("data", data_options, "data (default: the preset's, else the "
+                        "family's)", nested=True, default_note="the preset's")]
+
+    def add_extra(self, parser) -> None:
+        parser.add_argument("--resume", metavar="RUN", help="continue the run in this folder "
+                            "from its last checkpoint; with --steps/--patience it goes on for "
+                            "longer")
+        parser.add_argument("--stop-at", type=int, help=argparse.SUPPRESS)  # an interruption
+
+    def run(self, args) -> int:
+        from tunesmith import app
+
+        values = self.values(args)
+        if args.resume:
+            result = app.resume(self._resume_request(args, values), progress_for(args), out)
+        else:
+            request = app.TrainRequest(**values["request"], model=values["model"],
+                                       train=values["train"], data=values["data"],
+                                       stop_at=args.stop_at, command=command_line(args))
+            if args.print_config:
+                settings = app.plan(request).to_json()
+                del settings["command"]
+                print(dump(settings), end="")
+                return 0
+            result = app.train(request, progress_for(args), out)
+        return self._report(result)
+
+    def _resume_request(self, args, values):
+        from tunesmith import app
+
+        keep = {"steps", "patience", "device", "samples"}
+        extra = [(section, name) for section, v in values.items() for name in v
+                 if name not in keep]
+        if extra:
+            from tunesmith.cli.flags import flag_of
+
+            flags = ", ".join(flag_of(n, self.sections()) for _, n in extra)
+            raise TunesmithError(f"--resume continues the run with its own settings "
+                                 f"({Path(args.resume) / 'config.json'}; only --steps and "
+                                 f"--patience may change); drop {flags}")
+        t, r = values["train"], values["request"]
+        return app.ResumeRequest(run=args.resume, steps=t.get("steps"),
+                                 patience=t.get("patience"), device=t.get("device"),
+                                 samples=r.get("samples", 4), stop_at=args.stop_at,
+                                 command=command_line(args))
+
+    def _report(self, result) -> int:
+        summary = result.summary
+        if result.interrupted:
+            print(f"interrupted at step {summary['step']}; checkpoint saved. Continue with: "
+                  f"tunesmith train --resume {result.run_dir}")
+            return 130
+        best = summary["best_valid"] or {}
+        msg = f"done at step {summary['step']} in {result.seconds:.0f} s"
+        if best:
+            unit = result.unit.rstrip("s")
+            msg += (f"; best valid loss {best['loss']:.4f} (bits/{unit} {best['bits']:.3f}, "
+                    f"accuracy {best['accuracy']:.3f}) at step {best['step']}")
+        if summary["stopped_early"]:
+            msg += " [early stop]"
+        print(msg)
+        run_dir = result.run_dir
+        print(f"checkpoints: {run_dir / 'best'} (best), {run_dir / 'last'} (last); "
+              f"curves: {run_dir / 'curves.png'}")
+        if result.samples is not None:
+            print(f"samples: {result.samples.summary} -> {run_dir / 'samples'}")
+        return 0
+
+
+# --- prepare -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    family: str = opt("events", "task family")
+    corpus: str | None = opt(None, "built-in corpus (see `tunesmith corpora`) or a MIDI / "
+                             "MusicXML / ABC file or folder (recursive); default: the family's")
+    report: str = opt("ingest_report.csv", "CSV file to write")
+
+
+class Prepare(Command):
+    name = "prepare"
+    help = ("ingest a MIDI / MusicXML corpus; report every file kept or dropped (printed and "
+            "written as CSV)")
+    progress = True
+
+    def sections(self, args=None) -> list[Section]:
+        from tunesmith.corpora import IngestFilter
+
+        return [Section("request", (PrepareRequest,)), Section("data", (IngestFilter,))]
+
+    def run(self, args) -> int:
+        from tunesmith import app
+
+        values = self.values(args)
+        request = PrepareRequest(**values["request"])
+        if args.print_config:
+            print(dump(values["request"] | values["data"]), end="")
+            return 0
+        corpus = app.prepare(request.corpus, request.family, values["data"],
+                             progress=progress_for(args))
+        for row in corpus.rows:
+            detail = (f"{row.notes} notes, {row.seconds:.1f} s, {row.tracks} track(s)"
+                      if row.status == "kept" else row.reason)
+            print(f"{row.status:<7} {row.path}: {detail}")
+        print(corpus.summary())
+        print(f"report: {corpus.write_csv(Path(request.report))}")
+        return 0
+
+
+# --- compose -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ComposeTarget:
+    model: str | None = opt(None, "checkpoint folder, e.g. runs/abc-small/best (default: "
+                            "the shipped ABC model)")
+    family: str | None = opt(None, "use the shipped model of this family (abc, events, "
+                             "pianoroll)")
+    out: str = opt("compositions", "output folder")
+    device: str = opt("auto", "auto, cpu, cuda, cuda:N")
+
+
+class Compose(Command):
+    name = "compose"
+    help = "compose new music with a trained model"
+    progress = True
+
+    def sections(self, args=None) -> list[Section]:
+        from tunesmith.app.composing import Output
+        from tunesmith.families.base import ComposeOptions
+
+        return [Section("target", (ComposeTarget,), "model"),
+                Section("options", (ComposeOptions,), "composing"),
+                Section("output", (Output,), "files")]
+
+    def run(self, args) -> int:
+        from tunesmith import app
+
+        values = self.values(args)
+        target = ComposeTarget(**values["target"])
+        options = app.ComposeOptions(**values["options"])
+        output = app.Output(**values["output"])
+        if args.print_config:
+            from tunesmith.options import to_dict
+
+            print(dump(to_dict(target) | to_dict(options) | to_dict(output)), end="")
+            return 0
+        if target.model is not None and target.family is not None:
+            raise TunesmithError("give --model or --family, not both")
+        ckpt = app.load_model(target.model, target.family, target.device)
+        if output.wav and not _fluidsynth():
+            out("note: FluidSynth is not installed, skipping WAV (apt-get install "
+                "libfluidsynth3)", "warning")
+        with rendering_threads(output.wav):
+            result = app.write(ckpt, options, target.out, output, log=out,
+                               progress=progress_for(args))
+        print(f"{result.summary} -> {target.out}")
+        return 0
+
+
+def _fluidsynth() -> bool:
+    from tunesmith.io.audio import fluidsynth_available
+
+    return fluidsynth_available()
+
+
+# --- evaluate ------------------------------------------------------------------------------
+
+class Evaluate(Command):
+    name = "evaluate"
+    help = ("likelihood and sample validity of a model; with --music, what its music is "
+            "like against real pieces of its corpus")
+    progress = True
+    SHARED = ("model", "seed", "temperature", "device")  # the music report takes these too
+
+    def sections(self, args=None) -> list[Section]:
+        from tunesmith.app.analyzing import MusicRequest
+        from tunesmith.app.evaluating import EvaluateRequest
+
+        return [Section("request", (EvaluateRequest,)),
+                Section("music", (MusicRequest,), "the musical report (--music)",
+                        skip=self.SHARED)]
+
+    def add_extra(self, parser) -> None:
+        parser.add_argument("--json", help="also write the figures to this JSON file")
+        parser.add_argument("--music", action="store_true", help="the musical report "
+                            "instead of likelihood: compose, compare with held-out real "
+                            "pieces feature by feature, write report.html")
+
+    def run(self, args) -> int:
+        from tunesmith import app
+
+        values = self.values(args)
+        if args.music:
+            return self._music(args, values)
+        if values["music"]:
+            from tunesmith.cli.flags import flag_of
+
+            raise TunesmithError(f"{flag_of(next(iter(values['music'])), self.sections())} "
+                                 "is for the musical report: add --music")
+        request = app.EvaluateRequest(**values["request"])
+        if args.print_config:
+            from tunesmith.options import to_dict
+
+            print(dump(to_dict(request)), end="")
+            return 0
+        result = app.evaluate(request, progress_for(args), out)
+        print_evaluation(result, request)
+        if args.json:
+            figures = dict(result.results)
+            if result.validity is not None:
+                figures["validity"] = result.validity
+            Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
+
+
+    def _music(self, args, values) -> int:
+        from tunesmith import app
+        from tunesmith.evaluation.report import format_table
+        from tunesmith.options import to_dict
+
+        shared = {k: v for k, v in values["request"].items() if k in self.SHARED}
+        other = [k for k in values["request"] if k not in self.SHARED]
+        if other:
+            from tunesmith.cli.flags import flag_of
+
+            raise TunesmithError(f"{flag_of(other[0], self.sections())} is for the "
+                                 "likelihood evaluation, not --music")
+        request = app.MusicRequest(**shared, **values["music"])
+        if args.print_config:
+            print(dump(to_dict(request)), end="")
+            return 0
+        result = app.music_report(request, progress_for(args), out)
+        print(format_table(result))
+        counts = result.counts()
+        print(f"within the real-vs-real band: {counts['within']}, near: {counts['near']}, "
+              f"far: {counts['far']}, n/a: {counts['n/a']}")
+        if result.memorisation is not None:
+            m = result.memorisation.summary()
+            print(f"memorisation: longest copy from a training piece, median "
+                  f"{m['generated']['median']:.0f} {m['unit']} (held-out real pieces: "
+                  f"{m['real']['median']:.0f}); long copies (>= {m['long_copy']}): "
+                  f"{100 * m['generated']['long_copy_rate']:.0f}% (real: "
+                  f"{100 * m['real']['long_copy_rate']:.0f}%)")
+        for note in result.notes:
+            out(f"note: {note}", "warning")
+        return 0
+
+
+def print_evaluation(e, request) -> None:
+    for note in e.notes:
+        out(f"note: {note}", "warning")
+    if e.ais:
+        print(f"log-partition functions by AIS: {e.ais[0]} chains x {e.ais[1]} inverse "
+              "temperatures per frame")
+    print(f"model {e.model} on corpus {e.corpus}"
+          + (f" (split by {e.split_mode})" if e.split_mode else ""))
+    unit = e.unit
+    short = {"characters": "char", "messages": "msg", "frames": "frame"}.get(unit, "token")
+    print(f"{'split':<6} {'items':>6} {unit:>10} {'nll':>7} {'ppl':>8} {'bits/' + short:>9} "
+          f"{'accuracy':>8}")
+    for split in request.splits:
+        m = e.results.get(split)
+        if m is None:
+            print(f"{split:<6} {0:>6}  (nothing in this split)")
+            continue
+        print(f"{split:<6} {e.items[split]:>6} {int(m['count']):>10,} {m['nll']:>7.4f} "
+              f"{m['ppl']:>8.3f} {m['bits']:>9.4f} {m['accuracy']:>8.4f}")
+        heads = [k[4:] for k in m if k.startswith("acc_")]
+        if heads:
+            print("       per head: " + ", ".join(
+                f"{h} nll {m['nll_' + h]:.4f} acc {m['acc_' + h]:.4f}" for h in heads))
+    if unit == "frames":
+        print("(nll in nats per frame, over all frames; accuracy = expected frame-level "
+              "accuracy TP / (TP + FP + FN) of the next-frame prediction)")
+    else:
+        print(f"(nll in nats per {unit.rstrip('s')}; bits = nll / ln 2; accuracy = the most "
+              f"probable prediction is right" + (" in all heads)" if len(e.heads) > 1
+                                                 else ")"))
+    if e.validity is not None:
+        n = request.samples
+        print(f"validity: {round(e.validity * n)}/{n} sampled tunes ({100 * e.validity:.1f}%) "
+              f"parse with music21 into at least one bar of notes (temperature "
+              f"{request.temperature}; the model's own samples, without compose's "
+              "resampling)")
+
+
+# --- analyze ------------------------------------------------------------------------------
+
+class Analyze(Command):
+    name = "analyze"
+    help = ("musical features of any MIDI / ABC / MusicXML files or folders; with --real, "
+            "compared with real pieces (writes report.html)")
+    progress = True
+
+    def sections(self, args=None) -> list[Section]:
+        from tunesmith.app.analyzing import AnalyzeOptions
+
+        return [Section("request", (AnalyzeOptions,))]
+
+    def add_positionals(self, parser) -> None:
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders "
+                            "(searched recursively) of the pieces to analyze")
+        parser.add_argument("--real", nargs="+", default=[], metavar="PATH", help="files or "
+                            "folders of real pieces to compare with")
+
+    def run(self, args) -> int:
+        from tunesmith import app
+        from tunesmith.evaluation.report import format_table
+
+        options = app.AnalyzeOptions(**self.values(args)["request"])
+        if args.print_config:
+            from tunesmith.options import to_dict
+
+            print(dump({"paths": args.paths, "real": args.real} | to_dict(options)), end="")
+            return 0
+        result = app.analyze(args.paths, args.real, options, progress_for(args), out)
+        print(format_table(result))
+        return 0
+
+
+# --- export --------------------------------------------------------------------------------
+
+class Export(Command):
+    name = "export"
+    help = "copy a run's best checkpoint + RECIPE.md (e.g. to ship)"
+    configurable = False
+
+    def add_positionals(self, parser) -> None:
+        parser.add_argument("run", help="run folder (with config.json and best/)")
+        parser.add_argument("--out", required=True, help="destination folder")
+        parser.add_argument("--note", help="extra text for RECIPE.md (e.g. the machine it "
+                            "ran on)")
+
+    def run(self, args) -> int:
+        from tunesmith import app
+
+        best = app.export(args.run, args.out, note=args.note)
+        print(f"exported {best} -> {args.out}")
+        return 0
+
+
+# --- render --------------------------------------------------------------------------------
+
+class Render(Command):
+    name = "render"
+    help = "turn an ABC, MIDI or MusicXML file into WAV and/or PNG"
+
+    def sections(self, args=None) -> list[Section]:
+        from tunesmith.app.rendering import RenderRequest
+
+        return [Section("request", (RenderRequest,))]
+
+    def add_positionals(self, parser) -> None:
+        parser.add_argument("file")
+
+    def run(self, args) -> int:
+        from tunesmith import app
+
+        values = self.values(args)
+        request = app.RenderRequest(**values["request"])
+        if args.print_config:
+            from tunesmith.options import to_dict
+
+            print(dump({"file": args.file} | to_dict(request)), end="")
+            return 0
+        for path in app.render(args.file, request):
+            print(path)
+        return 0
+
+
+# --- benchmark -----------------------------------------------------------------------------
+
+class BenchmarkBoulanger(Command):
+    name = "boulanger"
+    help = ("train (or take) a model per dataset, early-stop on valid, report test NLL per "
+            "frame and ACC beside the paper's")
+    progress = True
+
+    def sections(self, args=None) -> list[Section]:
+        from tunesmith.app.benchmarking import BoulangerRequest
+        from tunesmith.training.config import TrainConfig
+
+        return [Section("request", (BoulangerRequest,)),
+                Section("train", (TrainConfig,), "training (default: the preset's)",
+                        nested=True, default_note="the preset's", skip=("device",))]
+
+    def add_to(self, sub) -> argparse.ArgumentParser:
+        bench = sub.add_parser("benchmark", help="standard benchmarks (boulanger: the "
+                               "polyphonic piano-roll sets of Boulanger-Lewandowski et al. "
+                               "2012)")
+        return super().add_to(bench.add_subparsers(dest="benchmark", required=True))
+
+    def run(self, args) -> int:
+        from tunesmith import app
+
+        values = self.values(args)
+        request = app.BoulangerRequest(**values["request"], train=values["train"])
+        if args.print_config:
+            from tunesmith.options import to_dict
+
+            print(dump(to_dict(request)), end="")
+            return 0
+        rows = app.benchmark_boulanger(request, progress_for(args), out)
+        outdir = Path(request.out)
+        print()
+        print((outdir / "results.md").read_text())
+        print(f"tables: {outdir / 'results.csv'}, {outdir / 'results.md'} ({len(rows)} "
+              "results)")
+        return 0
+
+
+def rendering_threads(active: bool = True):
+    """Process-wide settings for a process that composes and renders at once (the CLI owns
+    its process; the application layer never changes them): see
+    :func:`tunesmith.cli.process.rendering_threads`."""
+    from tunesmith.cli.process import rendering_threads as settings
+
+    return settings(active)
+
+
+COMMANDS: list[Command] = [Corpora(), Train(), Prepare(), Compose(), Evaluate(), Analyze(),
+                           BenchmarkBoulanger(), Export(), Render()]
+
+__all__ = ["COMMANDS", "OptionError"]

@@ -1,0 +1,261 @@
+"""Corpora of Pieces for the event-based families: MIDI, MusicXML and ABC in, a report out.
+
+A corpus is a built-in name (:data:`tunesmith.corpora.BUILTIN`, e.g. ``bach-chorales``),
+a file, or a folder searched recursively for ``.mid .midi .xml .mxl .musicxml .abc``
+(every tune of an ABC tune book is one piece). Each input becomes one
+:class:`~tunesmith.corpora.report.IngestRow`, kept or dropped with a reason; nothing is
+dropped silently, and no bad file stops a corpus. When the input is a single file, or
+nothing at all is usable, the reason is a one-line :class:`TunesmithError` instead.
+
+Every file is read by :func:`tunesmith.io.read.read_piece` (its content decides the
+format, then its suffix). Built-in corpora are cached as JSON
+(:mod:`tunesmith.corpora.cache`); the :class:`IngestFilter` is applied on every load, so
+changing it costs no parse. User files and folders are not cached: MIDI parses fast; big
+MusicXML folders parse again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesmith.corpora import builtin
+from tunesmith.corpora.cache import CacheEntry, cache_path, read_cache, write_cache
+from tunesmith.corpora.filter import IngestFilter, _apply_filter
+from tunesmith.corpora.report import IngestRow, PieceCorpus
+from tunesmith.errors import TunesmithError
+from tunesmith.io.read import (
+    MIDI_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    file_format,
+    read_abc_tune,
+    read_piece,
+)
+from tunesmith.music import Piece
+from tunesmith.progress import Progress, report
+
+PARALLEL_MIN_ITEMS = 8  # fewer music21 parses than this are not worth a process pool
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One input: a file, or (``text`` set) one tune cut from an ABC book."""
+
+    key: str  # stable identity: relative path, + "#n" for a tune
+    label: str  # how a report names it: the path as given, + "#n"
+    path: Path
+    text: str = ""
+
+
+@dataclass
+class _Result:
+    key: str
+    label: str
+    piece: Piece | None
+    reason: str  # why it could not be read ("" when piece is set)
+
+
+def load_piece_corpus(name: str, filt: IngestFilter = IngestFilter(),
+                      progress: Progress | None = None,
+                      workers: int | None = None) -> PieceCorpus:
+    """Load a corpus of Pieces: a built-in name, a file, or a folder (recursive).
+
+    Every input gets a row; unusable ones are dropped with a reason. Raises a one-line
+    :class:`TunesmithError` for a missing path, a folder with no music files, a single
+    input that is dropped (its reason), or a corpus where nothing is usable.
+    ``progress`` hears of every file parsed (:func:`tunesmith.progress.report`, unit
+    ``file``; nothing when a built-in comes whole from its cache); ``workers`` caps the
+    processes that parse with music21 (default: up to 2 CPU cores; MIDI is parsed
+    in-process)."""
+    if name in builtin.BUILTIN:
+        results, ignored, where = _load_builtin(name, progress, workers), [], Path(name)
+    else:
+        where = Path(name).expanduser()
+        items, ignored = _user_items(where)
+        results = _parse_all(items, progress, workers, task=where.name or str(where))
+    corpus = PieceCorpus(name=name, ignored=ignored)
+    for res in results:
+        _add(corpus, res, filt)
+    if not corpus.pieces:
+        if len(corpus.rows) == 1:
+            raise TunesmithError(corpus.rows[0].reason, corpus.rows[0].path)
+        counts = ", ".join(f"{n} {why}" for why, n in corpus.reason_counts().most_common())
+        raise TunesmithError(f"no usable pieces: all {len(corpus.rows)} inputs dropped "
+                             f"({counts})", where)
+    return corpus
+
+
+def _add(corpus: PieceCorpus, res: _Result, filt: IngestFilter) -> None:
+    """Filter one read result into the corpus and its report."""
+    if res.piece is None:
+        corpus.rows.append(IngestRow(res.label, "dropped", res.reason, 0, 0.0, 0))
+        return
+    kept, reason = _apply_filter(res.piece, filt)
+    notes = sum(len(t.notes) for t in kept.tracks) if kept else 0
+    seconds = kept.duration_seconds if kept else 0.0
+    tracks = len(kept.tracks) if kept else 0
+    status = "dropped" if reason else "kept"
+    corpus.rows.append(IngestRow(res.label, status, reason, notes, seconds, tracks))
+    if not reason:
+        corpus.pieces.append(kept)
+        corpus.keys.append(res.key)
+
+
+# --- the inputs of a corpus ----------------------------------------------------------------
+
+def _user_items(path: Path) -> tuple[list[_Item], list[str]]:
+    """The inputs under a user's file or folder, and the folder's non-music files. A
+    folder's music files are chosen by suffix; a single file by its content too."""
+    if not path.exists():
+        raise TunesmithError(f"no such file or folder (built-in corpora: "
+                             f"{', '.join(builtin.BUILTIN)})", path)
+    if path.is_file():
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            file_format(path)  # raises the "unsupported file type" error unless it is music
+        return _items(path, path.name), []
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    music = [p for p in files if p.suffix.lower() in SUPPORTED_SUFFIXES]
+    if not music:
+        raise TunesmithError(f"no music files in this folder (searched recursively for "
+                             f"{' '.join(SUPPORTED_SUFFIXES)})", path)
+    items = [it for p in music for it in _items(p, p.relative_to(path).as_posix())]
+    return items, [str(p) for p in files if p.suffix.lower() not in SUPPORTED_SUFFIXES]
+
+
+def _items(path: Path, key: str, label: str | None = None) -> list[_Item]:
+    """One item per file; an ABC book (by content, else suffix) gives one per tune
+    (``key#n``). A file that cannot be read stays one item, whose reading reports why."""
+    from tunesmith.io.abc import read_tune_book
+
+    label = str(path) if label is None else label
+    try:
+        if file_format(path) != "abc":
+            return [_Item(key, label, path)]
+        tunes = read_tune_book(path)
+    except TunesmithError:
+        return [_Item(key, label, path)]
+    return [_Item(f"{key}#{t.index}", f"{label}#{t.index}", path, t.text) for t in tunes]
+
+
+# --- parsing, in parallel when music21 is involved --------------------------------------
+
+def _read_item(item: _Item) -> Piece:
+    """Read one item (raises TunesmithError)."""
+    if not item.text:
+        return read_piece(item.path)
+    return read_abc_tune(item.text, item.label)
+
+
+def _read_item_dict(item: _Item) -> tuple[dict | None, str]:
+    """For worker processes: (the piece as a dict, "") or (None, reason)."""
+    try:
+        return _read_item(item).to_dict(), ""
+    except TunesmithError as e:
+        return None, _bare_reason(e)
+
+
+def _read_result(item: _Item) -> _Result:
+    try:
+        return _Result(item.key, item.label, _read_item(item), "")
+    except TunesmithError as e:
+        return _Result(item.key, item.label, None, _bare_reason(e))
+
+
+def _bare_reason(e: TunesmithError) -> str:
+    """The message of ``e`` without the ``path: `` prefix TunesmithError adds."""
+    text = str(e)
+    prefix = f"{e.path}: " if e.path else ""
+    return text[len(prefix):] if prefix and text.startswith(prefix) else text
+
+
+class _Counter:
+    """Counts finished items and reports each to ``progress``."""
+
+    def __init__(self, progress: Progress | None, task: str, total: int):
+        self.progress, self.task, self.total, self.done = progress, task, total, 0
+        report(progress, task, 0, total, unit="file")
+
+    def update(self) -> None:
+        self.done += 1
+        report(self.progress, self.task, self.done, self.total, unit="file")
+
+
+def _parse_all(items: list[_Item], progress: Progress | None, workers: int | None,
+               task: str) -> list[_Result]:
+    """Read every item, in order. MIDI is read in this process (symusic is fast);
+    MusicXML and ABC (music21, ~0.2-2 s a file) in a process pool when there are enough."""
+    out: list[_Result | None] = [None] * len(items)
+    heavy = [i for i, it in enumerate(items)
+             if it.text or it.path.suffix.lower() not in MIDI_SUFFIXES]
+    counter = _Counter(progress, task, len(items))
+    for i, res in zip(heavy, _parse_pooled([items[i] for i in heavy], workers, counter),
+                      strict=True):
+        out[i] = res
+    for i, it in enumerate(items):
+        if out[i] is None:
+            out[i] = _read_result(it)
+            counter.update()
+    return [r for r in out if r is not None]
+
+
+def _parse_pooled(items: list[_Item], workers: int | None, counter: _Counter) -> list[_Result]:
+    """Read ``items`` in ``workers`` forked processes (default: up to 2 CPU cores) where
+    that is available and worth it, else here. A pool that breaks falls back to here."""
+    n = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if n < 2 or len(items) < PARALLEL_MIN_ITEMS or not sys.platform.startswith("linux"):
+        return _parse_serial(items, counter)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    done: list[_Result] = []
+    try:
+        # fork: workers need no re-import of __main__ (spawn would re-run an unguarded
+        # script) and touch only music21, never torch.
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as ex:
+            for item, (d, reason) in zip(items, ex.map(_read_item_dict, items, chunksize=2),
+                                         strict=False):
+                done.append(_Result(item.key, item.label,
+                                    Piece.from_dict(d) if d is not None else None, reason))
+                counter.update()
+    except (BrokenProcessPool, OSError) as e:
+        warnings.warn(f"parallel parsing failed ({e}); continuing in one process",
+                      stacklevel=2)
+        done += _parse_serial(items[len(done):], counter)
+    return done
+
+
+def _parse_serial(items: list[_Item], counter: _Counter) -> list[_Result]:
+    out = []
+    for it in items:
+        out.append(_read_result(it))
+        counter.update()
+    return out
+
+
+# --- built-in corpora, through their cache -------------------------------------------------
+
+def _load_builtin(name: str, progress: Progress | None, workers: int | None) -> list[_Result]:
+    """Read a built-in corpus from its cache; files the cache lacks are parsed (all of
+    them the first time) and the cache is rewritten."""
+    root = builtin.music21_corpus_dir()
+    files = [p.relative_to(root).as_posix()
+             for p in builtin.builtin_files(builtin.BUILTIN[name])]
+    path = cache_path(name)
+    cached = {f: [_Result(e.key, e.key, e.piece, e.reason) for e in entries]
+              for f, entries in read_cache(path).items()}
+    todo = {f: _items(root / f, f, f) for f in files if f not in cached}
+    if todo:
+        items = [it for its in todo.values() for it in its]
+        verb = "parsing once" if not cached else f"parsing {len(todo)} new files"
+        results = iter(_parse_all(items, progress, workers,
+                                  task=f"{name}: {verb}, cached in {path.parent}"))
+        for f, its in todo.items():
+            cached[f] = [next(results) for _ in its]
+    if todo or set(cached) != set(files):
+        write_cache(path, name, {f: [CacheEntry(r.key, r.piece, r.reason) for r in cached[f]]
+                                 for f in files})
+    return [r for f in files for r in cached[f]]

@@ -1,0 +1,80 @@
+"""The ingest report: a row per input (a file, or one tune of an ABC book), kept or
+dropped with the reason, and the corpus of kept pieces it describes."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunesmith.music import Piece
+
+
+@dataclass
+class IngestRow:
+    """One input (a file, or one tune of an ABC book) and what became of it."""
+
+    path: str
+    status: str  # "kept" | "dropped"
+    reason: str  # "" when kept
+    notes: int  # notes in the kept tracks (0 when dropped before they were counted)
+    seconds: float  # duration of the kept tracks (0 when unknown)
+    tracks: int  # tracks kept
+
+
+CSV_COLUMNS = ("path", "status", "reason", "notes", "seconds", "tracks")
+
+
+@dataclass
+class PieceCorpus:
+    """The usable pieces of a corpus, with a row per input saying what was kept.
+
+    ``keys[i]`` names ``pieces[i]`` stably (its path relative to the corpus root, plus
+    ``#n`` for the n-th tune of an ABC book, 0-based): split train/valid/test on it.
+    ``ignored`` lists files in a folder that are not music by their suffix."""
+
+    name: str
+    pieces: list[Piece] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    rows: list[IngestRow] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    @property
+    def kept(self) -> int:
+        return sum(r.status == "kept" for r in self.rows)
+
+    @property
+    def dropped(self) -> int:
+        return sum(r.status == "dropped" for r in self.rows)
+
+    def reason_counts(self) -> Counter:
+        """Dropped rows by kind of reason (the reason up to its parenthesis)."""
+        return Counter(r.reason.split(" (")[0] for r in self.rows if r.status == "dropped")
+
+    def write_csv(self, path: str | Path) -> Path:
+        """Write the report (columns path,status,reason,notes,seconds,tracks)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CSV_COLUMNS)
+            for r in self.rows:
+                writer.writerow([r.path, r.status, r.reason, r.notes, f"{r.seconds:.3f}",
+                                 r.tracks])
+        return path
+
+    def summary(self) -> str:
+        """One line: ``bach-chorales: 409 files, 405 kept, 4 dropped (3 too short, ...)``."""
+        noun = "inputs" if any("#" in k for k in self.keys) else "files"
+        text = f"{self.name}: {len(self.rows)} {noun}, {self.kept} kept, {self.dropped} dropped"
+        if self.dropped:
+            text += " (" + ", ".join(f"{n} {why}" for why, n in
+                                     self.reason_counts().most_common()) + ")"
+        if self.ignored:
+            kinds = sorted({Path(p).suffix.lower() or Path(p).name for p in self.ignored})
+            text += f"; {len(self.ignored)} other files ignored ({', '.join(kinds[:5])})"
+        return text

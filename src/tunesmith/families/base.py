@@ -1,0 +1,274 @@
+"""The family protocol: one declared object per family.
+
+A family ties together a kind of corpus, a representation, the models that read that
+representation, a shipped default model and a composer. Generic code (the application
+layer, the CLI, the studio) asks a family what it supports through the attributes below;
+it never branches on a family's or a representation's name and never probes with
+``hasattr``.
+
+A family declares (class attributes):
+
+- ``name`` (``abc``), ``representation`` (the registry name of the representation it
+  encodes with), ``default_model`` (an architecture of the model registry),
+  ``pretrained`` (the folder of its shipped model under ``tunesmith/pretrained``),
+  ``default_corpus``;
+- ``data_options``: the frozen dataclass of its data settings (what ``train`` records
+  in a run as ``"data"``);
+- ``controls``: the :class:`ComposeOptions` fields its composer reads (``num`` and
+  ``seed`` always apply); ``defaults``: its values for the fields that are ``None``
+  until a family fills them (``max_len``, ``primer_len``);
+- ``primer``: what ``ComposeOptions.primer`` means to it (``"text"``: the start of the
+  text; ``"piece"``: a music file or ``"corpus"``);
+- ``item`` / ``stem`` / ``unit``: what its pieces are called (``tunes``), their file
+  names (``tune_01``) and what its sequences count (``characters``);
+- ``writes_text`` (its compositions have a text form, written as ``.abc``),
+  ``draws_by_default`` (a piano-roll PNG per piece unless asked not to),
+  ``checks_validity`` (it can say what share of its raw samples are valid:
+  :meth:`sample_validity`), ``reads_pieces`` (its corpora are MIDI / score files, which
+  ``prepare`` reports on).
+
+and implements :meth:`prepare_data`, :meth:`model_sizes`, :meth:`batches` and
+:meth:`compose` (and, where it applies, :meth:`init_model`, :meth:`sample_validity`).
+
+The models a family can train are those of the model registry that read its
+representation (:meth:`models`): adding a model over an existing representation
+touches the model's file, its registry line and its presets, nothing here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from tunesmith.errors import OptionError
+from tunesmith.options import opt
+from tunesmith.progress import Progress
+from tunesmith.sampling.settings import DEFAULTS, HeadValue, parse_head_ints, parse_head_values
+
+Log = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+@dataclass
+class Prepared:
+    """A corpus made ready for training and evaluation."""
+
+    representation: object
+    sequences: dict[str, list]  # split -> encoded items (token lists, message or frame arrays)
+    info: dict  # corpus, tunes / tokens per split, skipped, split mode, unit
+    corpus: object = None  # the PieceCorpus whose ingest report a run writes out, if any
+
+
+@dataclass(frozen=True)
+class ComposeOptions:
+    """What a composer is asked for. Fields a family does not list in its ``controls``
+    must keep their defaults; ``None`` means the family's own default."""
+
+    num: int = opt(8, "how many pieces")
+    seed: int | None = opt(None, "random seed: the same seed writes the same pieces "
+                           "(default: a fresh one)")
+    max_len: int | None = opt(None, "length limit: characters per tune (abc, default "
+                              "1500), messages per piece (events, 600) or frames after the "
+                              "primer (pianoroll, 128)")
+    seconds: float | None = opt(None, "events, pianoroll: length of each piece in seconds "
+                                "(instead of --max-len)")
+    primer: str = opt("", r"abc: the start of each tune, e.g. 'M:6/8\nK:D\n'; events, "
+                      "pianoroll: a MIDI / MusicXML / ABC file, or 'corpus' for a random "
+                      "piece of the family's corpus")
+    primer_len: int | None = opt(None, "events: messages (default 30), pianoroll: frames "
+                                 "(default 16) taken from the primer")
+    temperature: HeadValue = opt(DEFAULTS.temperature, "sampling temperature: one value, "
+                                 "or per head, e.g. note=0.9,velocity=1,time=0.8",
+                                 cast=parse_head_values)
+    top_k: int | Mapping[str, int] = opt(DEFAULTS.top_k, "keep the k most probable "
+                                         "tokens: one value or per head (0 = off)",
+                                         cast=parse_head_ints)
+    top_p: HeadValue = opt(DEFAULTS.top_p, "nucleus sampling: one value or per head "
+                           "(1 = off)", cast=parse_head_values)
+    constrain: bool = opt(True, "events: sample the three heads independently, as the "
+                          "seed did (default: a note-off may only name a sounding key, a "
+                          "note-on only a silent one); abc: keep a tune abc2midi rejects "
+                          "(default: resample it from the error)", flag="unconstrained",
+                          negate=True)
+    mode: str = opt("sample", "pianoroll: 'argmax' keeps only the most probable sampled "
+                    "key of each frame (a melody)", choices=("sample", "argmax"))
+    gibbs_steps: int | None = opt(None, "pianoroll RBM models: Gibbs steps per frame "
+                                  "(default: the model's)")
+
+    MAX_NUM: ClassVar[int] = 10_000  # pieces per call (more: call again)
+
+    def __post_init__(self):
+        if self.num < 1:
+            raise OptionError("num", f"must be >= 1, got {self.num}")
+        if self.num > self.MAX_NUM:
+            raise OptionError("num", f"must be at most {self.MAX_NUM:,} per call, got "
+                              f"{self.num:,} (compose in several calls)")
+        for name in ("max_len", "primer_len", "gibbs_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise OptionError(name, f"must be >= 1, got {value}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise OptionError("seed", f"must be between 0 and 2^63 - 1, got {self.seed}")
+        if self.seconds is not None and not 0 < self.seconds < 24 * 3600:
+            raise OptionError("seconds", f"must be > 0 and less than a day, got "
+                              f"{self.seconds}")
+        if self.mode not in ("sample", "argmax"):
+            raise OptionError("mode", f"must be sample or argmax, not {self.mode!r}")
+
+
+ALWAYS = frozenset({"num", "seed"})  # options every composer reads
+
+
+@dataclass
+class Composition:
+    """One composed piece, in memory: the music and, where the family has one, its text.
+
+    ``piece`` is None when the text could not be played (``error`` says why); such a
+    composition is still written (its text) and reported."""
+
+    index: int  # 1-based, in the order of the request
+    title: str
+    piece: object = None  # tunesmith.music.Piece
+    text: str = ""  # the text form (an ABC tune-book entry), "" where there is none
+    error: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.piece is not None and not self.error
+
+
+Sink = Callable[[Composition], None]  # hears each composition as soon as it is final
+
+
+@dataclass
+class CorpusItem:
+    """One piece of a model's corpus for the musical report: its label, its piece as the
+    representation keeps it (made on demand: parsing can be slow), and the sequence that
+    memorisation compares (characters for ABC, note tokens otherwise)."""
+
+    label: str
+    load: Callable[[], object]  # -> Piece, or None when it cannot be read
+    memory: object  # str or a token list
+
+
+class Family:
+    """Base of the family objects; see the module docstring for what each declares."""
+
+    name: ClassVar[str]
+    representation: ClassVar[str]
+    default_model: ClassVar[str]
+    pretrained: ClassVar[str]
+    default_corpus: ClassVar[str]
+    data_options: ClassVar[type]
+    controls: ClassVar[frozenset[str]] = frozenset()
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    primer: ClassVar[str] = "piece"  # "text" | "piece"
+    item: ClassVar[str] = "pieces"
+    stem: ClassVar[str] = "piece"
+    unit: ClassVar[str] = "tokens"
+    writes_text: ClassVar[bool] = False
+    draws_by_default: ClassVar[bool] = True
+    checks_validity: ClassVar[bool] = False
+    reads_pieces: ClassVar[bool] = True
+    report_defaults: ClassVar[Mapping[str, Any]] = {"num": 30, "seconds": 30.0}
+    memory_unit: ClassVar[str] = "notes"  # what memorisation counts
+    long_copy: ClassVar[int] = 32  # a copied run at least this long is a long copy
+
+    # --- what it supports ----------------------------------------------------------------
+    def models(self) -> tuple[str, ...]:
+        """The architectures that read this family's representation, default first."""
+        from tunesmith import models
+
+        names = [name for name, cls in models.registry().items()
+                 if cls.representation == self.representation]
+        return tuple(sorted(names, key=lambda n: (n != self.default_model, n)))
+
+    def check_arch(self, arch: str | None) -> str:
+        arch = arch or self.default_model
+        if arch not in self.models():
+            raise OptionError("arch", f"{arch} is not a model of the {self.name} family "
+                              f"(choose from: {', '.join(self.models())})")
+        return arch
+
+    def compose_options(self, opts: ComposeOptions) -> ComposeOptions:
+        """``opts`` checked against :attr:`controls` and with the family's defaults in
+        place of ``None``. A field the composer would ignore, set away from its default,
+        is an :class:`OptionError` (naming the field), not silently dropped."""
+        blank = ComposeOptions()
+        for f in dataclasses.fields(ComposeOptions):
+            if f.name in ALWAYS or f.name in self.controls:
+                continue
+            if getattr(opts, f.name) != getattr(blank, f.name):
+                raise OptionError(f.name, f"is not an option of the {self.name} family's "
+                                  "composer")
+        fill = {k: v for k, v in self.defaults.items() if getattr(opts, k) is None}
+        return dataclasses.replace(opts, **fill) if fill else opts
+
+    def usable_data(self, data, notes: list[str]):
+        """``data`` as this machine can honour it when reading a corpus again (evaluate);
+        what had to change is added to ``notes``. Default: unchanged."""
+        return data
+
+    # --- training ------------------------------------------------------------------------
+    def prepare_data(self, corpus: str, data, representation=None,
+                     progress: Progress | None = None, log: Log = _quiet) -> Prepared:
+        """Load ``corpus``, split it, fit (or reuse) the representation, encode."""
+        raise NotImplementedError
+
+    def model_sizes(self, representation) -> dict:
+        """The model settings the representation decides (vocabulary / head sizes)."""
+        raise NotImplementedError
+
+    def init_model(self, model, prepared: Prepared) -> None:
+        """A data-dependent start for a new model (default: none)."""
+
+    def batches(self, prepared: Prepared, train_config, data) -> tuple[object, object]:
+        """(training batch source with ``batch(step)``, re-iterable validation batches)."""
+        raise NotImplementedError
+
+    # --- composing -----------------------------------------------------------------------
+    def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
+                log: Log = _quiet, progress: Progress | None = None) -> list[Composition]:
+        """Compose ``opts.num`` pieces (options already passed through
+        :meth:`compose_options`); ``sink`` hears each as soon as it is final."""
+        raise NotImplementedError
+
+    def sample_validity(self, checkpoint, num: int, temperature: HeadValue, seed: int,
+                        progress: Progress | None = None) -> float:
+        """The share of the model's raw samples that are valid (``checks_validity``)."""
+        raise NotImplementedError
+
+    # --- the musical report ----------------------------------------------------------
+    def corpus_items(self, corpus: str, data, representation, progress=None,
+                     log: Log = _quiet) -> dict[str, list[CorpusItem]]:
+        """The corpus's pieces per split (``train``, ``valid``, ``test``), as the model's
+        representation keeps them, for the musical report."""
+        raise NotImplementedError
+
+    def report_piece(self, composition: Composition):
+        """The piece of a composition that the report measures (default: its music)."""
+        return composition.piece if composition.valid else None
+
+    def memory(self, piece) -> object:
+        """What memorisation compares for a piece (default: its note tokens)."""
+        from tunesmith.evaluation.memorisation import note_tokens
+
+        return note_tokens(piece)
+
+
+@dataclass(frozen=True)
+class NoData:
+    """A family without data settings."""
+
+
+def field_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+__all__ = ["ALWAYS", "ComposeOptions", "Composition", "Family", "Log", "NoData", "Prepared",
+           "Sink", "field", "field_names"]

@@ -1,0 +1,244 @@
+"""Read one music file into a Piece, whatever its format: MIDI, MusicXML or ABC.
+
+The format is what the file holds, then what its name says: :func:`sniff` looks at the
+first bytes (``MThd``, or a RIFF ``RMID`` wrapper: MIDI; a zip: compressed MusicXML;
+``<?xml``, ``<score-partwise``, ``<score-timewise``: MusicXML; text with a line starting
+``X:`` or ``K:``: ABC), and only when they say nothing the suffix decides
+(:data:`SUPPORTED_SUFFIXES`). Content wins: a MIDI file named ``.abc`` is read as MIDI. A
+file whose suffix promises a format its content is not (text named ``.mid``), or that is
+no format at all, is a one-line :class:`TunesmithError` naming the file.
+
+Every reader here checks the timing (:func:`piece_problem`): a tempo outside
+[:data:`MIN_QPM`, :data:`MAX_QPM`] is corrupt data, not music.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from tunesmith.errors import TunesmithError
+from tunesmith.music import Piece
+
+MIDI_SUFFIXES = (".mid", ".midi")
+SCORE_SUFFIXES = (".xml", ".mxl", ".musicxml")
+ABC_SUFFIXES = (".abc",)
+SUPPORTED_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + ABC_SUFFIXES
+MIN_QPM, MAX_QPM = 5.0, 1000.0  # tempos outside this range are corrupt data, not music
+SNIFF_BYTES = 8192  # how much of a file :func:`sniff` looks at
+
+AbcPlayer = Literal["music21", "abc2midi"]
+_NAMES = {"midi": "MIDI", "musicxml": "MusicXML", "abc": "ABC"}
+
+
+class TuneOutOfRange(TunesmithError):
+    """``read_piece(path, tune=n)`` for an ABC book with fewer than ``n`` tunes."""
+
+    def __init__(self, tune: int, count: int, path: str | Path):
+        self.tune, self.count = tune, count
+        super().__init__(f"tune {tune} out of range (the file has {count} tunes)", path)
+
+
+def sniff(head: bytes) -> str | None:
+    """What the first bytes of a file say it is: ``"midi"`` (``MThd``), ``"rmid"`` (MIDI
+    in a RIFF ``RMID`` wrapper), ``"mxl"`` (a zip: compressed MusicXML), ``"musicxml"``,
+    ``"abc"`` (text with a line starting ``X:`` or ``K:``), or None (none of these)."""
+    if head.startswith(b"MThd"):
+        return "midi"
+    if head.startswith(b"RIFF") and head[8:12] == b"RMID":
+        return "rmid"
+    if head.startswith(b"PK\x03\x04"):
+        return "mxl"
+    text = _text(head)
+    if text is None:
+        return None
+    start = text.lstrip()
+    if start.startswith(("<?xml", "<score-partwise", "<score-timewise")) or (
+            start.startswith("<!") and ("<score-partwise" in start
+                                        or "<score-timewise" in start)):
+        return "musicxml"
+    if any(line.startswith(("X:", "K:")) for line in text.splitlines()):
+        return "abc"
+    return None
+
+
+def _text(head: bytes) -> str | None:
+    """The bytes as text (UTF-8, BOM dropped; UTF-16 with a BOM), None for binary data."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head[: len(head) - len(head) % 2].decode("utf-16", errors="replace")
+    if b"\x00" in head:
+        return None
+    return head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
+def _what(head: bytes) -> str:
+    """How a message names content none of the readers take."""
+    if not head:
+        return "empty file"
+    return "the file holds text" if _text(head) is not None else "the file holds binary data"
+
+
+def _head(path: Path) -> bytes:
+    if not path.is_file():
+        raise TunesmithError("no such file", path)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(SNIFF_BYTES)
+    except OSError as e:
+        raise TunesmithError(f"cannot read ({e.strerror})", path) from None
+
+
+def _suffix_format(suffix: str) -> str | None:
+    for fmt, suffixes in (("midi", MIDI_SUFFIXES), ("musicxml", SCORE_SUFFIXES),
+                          ("abc", ABC_SUFFIXES)):
+        if suffix in suffixes:
+            return fmt
+    return None
+
+
+def _format(path: Path) -> tuple[str, str | None]:
+    """(format, what sniff said) for :func:`read_piece`; raises for no format at all, or
+    content that contradicts the suffix."""
+    head = _head(path)
+    found = sniff(head)
+    if found is not None:
+        return {"rmid": "midi", "mxl": "musicxml"}.get(found, found), found
+    suffix = path.suffix.lower()
+    fmt = _suffix_format(suffix)
+    if fmt is None:
+        raise TunesmithError(f"unsupported file type {suffix or '(no suffix)'!r} "
+                             f"(expected one of {' '.join(SUPPORTED_SUFFIXES)})", path)
+    if fmt == "midi":
+        detail = _what(head)
+        raise TunesmithError("not a readable MIDI file ("
+                             + (detail if not head else f"no MThd header: {detail}") + ")",
+                             path)
+    if fmt == "musicxml" and not (_text(head) or "").lstrip().startswith("<"):
+        raise TunesmithError(f"not a readable MusicXML file ({_what(head)})", path)
+    return fmt, None  # ABC: read_tune_book says what is wrong (binary data, no tunes)
+
+
+def file_format(path: str | Path) -> str:
+    """``"midi"``, ``"musicxml"`` or ``"abc"``: how :func:`read_piece` reads ``path``
+    (its content, else its suffix). Raises a one-line :class:`TunesmithError` naming the
+    file when it is missing, unreadable, no format at all or not what its suffix says."""
+    return _format(Path(path))[0]
+
+
+def read_piece(path: str | Path, tune: int = 1, abc_player: AbcPlayer = "music21") -> Piece:
+    """Read one file: MIDI (symusic), MusicXML (music21; compressed ``.mxl`` too) or ABC,
+    as its content says (else its suffix; see the module doc).
+
+    ``tune``: which tune of an ABC book (1-based; :class:`TuneOutOfRange` past the last).
+    ``abc_player``: ``"music21"`` parses ABC with music21; ``"abc2midi"`` plays it as
+    abc2midi does (repeats, endings, chord symbols) when abc2midi is installed and accepts
+    the tune, else as music21 reads it (:func:`tunesmith.io.abc2midi.tune_piece`).
+
+    Raises a one-line :class:`TunesmithError` naming the file for every problem: missing,
+    unsupported, unreadable, not what its suffix says, or corrupt timing
+    (:func:`piece_problem`)."""
+    path = Path(path)
+    fmt, found = _format(path)
+    if fmt == "midi":
+        piece = _read_rmid(path) if found == "rmid" else _read_midi(path)
+    elif fmt == "musicxml":
+        piece = _read_musicxml(path, found)
+    else:
+        from tunesmith.io.abc import read_tune_book
+
+        tunes = read_tune_book(path)
+        if not 1 <= tune <= len(tunes):
+            raise TuneOutOfRange(tune, len(tunes), path)
+        return read_abc_tune(tunes[tune - 1].text, path, abc_player)
+    problem = piece_problem(piece)
+    if problem:
+        raise TunesmithError(problem, path)
+    return piece
+
+
+def read_abc_tune(text: str, where: str | Path, abc_player: AbcPlayer = "music21") -> Piece:
+    """One ABC tune's text as a Piece (``abc_player`` as for :func:`read_piece`); a tune
+    that does not parse, or whose timing is corrupt, is a one-line :class:`TunesmithError`
+    naming ``where``."""
+    if abc_player == "music21":
+        from tunesmith.io.abc import tune_to_piece as parse
+
+        why = "not a readable ABC tune"
+    elif abc_player == "abc2midi":
+        from tunesmith.io.abc2midi import tune_piece as parse
+
+        why = "invalid ABC"
+    else:
+        raise ValueError(f"abc_player must be 'music21' or 'abc2midi', not {abc_player!r}")
+    try:
+        piece = parse(text)
+    except ValueError as e:
+        raise TunesmithError(f"{why} ({e})", where) from None
+    problem = piece_problem(piece)
+    if problem:
+        raise TunesmithError(problem, where)
+    return piece
+
+
+def piece_problem(piece: Piece) -> str:
+    """"" if the piece's timing is sane, else why not: a tempo outside
+    [MIN_QPM, MAX_QPM] (or not finite) that applies to some note."""
+    end = piece.end_beat
+    for t in piece.tempos:
+        if (t.beat < end or t.beat == 0) and not (MIN_QPM <= t.qpm <= MAX_QPM):
+            return f"absurd tempo ({t.qpm:.4g} qpm)"
+    return ""
+
+
+# --- the readers, by format ---------------------------------------------------------------
+
+def _read_midi(path: Path) -> Piece:
+    from tunesmith.io.midi import read_midi
+
+    return read_midi(path)
+
+
+def _read_rmid(path: Path) -> Piece:
+    """A Standard MIDI File inside a RIFF ``RMID`` wrapper (its ``data`` chunk)."""
+    from tunesmith.io.midi import MidiFormatError, read_midi_bytes
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise TunesmithError(f"cannot read ({e.strerror})", path) from None
+    pos, smf = 12, None
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if data[pos : pos + 4] == b"data":
+            smf = data[pos + 8 : pos + 8 + size]
+            break
+        pos += 8 + size + (size & 1)  # RIFF chunks are padded to an even length
+    try:
+        if smf is None:
+            raise MidiFormatError("RIFF RMID file without a 'data' chunk")
+        piece = read_midi_bytes(smf)
+    except MidiFormatError as e:
+        raise TunesmithError(f"not a readable MIDI file ({e})", path) from None
+    piece.title = path.stem
+    return piece
+
+
+def _read_musicxml(path: Path, found: str | None) -> Piece:
+    """music21 picks its reader by suffix: a MusicXML file named otherwise is read from a
+    copy with the right suffix (the same stem, so the title is the same)."""
+    from tunesmith.io.musicxml import read_musicxml
+
+    fits = (".mxl",) if found == "mxl" else SCORE_SUFFIXES  # music21 unzips only .mxl
+    if found is None or path.suffix.lower() in fits:
+        return read_musicxml(path)
+    with tempfile.TemporaryDirectory(prefix="tunesmith-") as tmp:
+        copy = Path(tmp) / f"{path.stem or 'score'}{fits[0] if found == 'mxl' else '.musicxml'}"
+        shutil.copyfile(path, copy)
+        try:
+            return read_musicxml(copy)
+        except TunesmithError as e:
+            text = str(e)
+            reason = text[len(f"{e.path}: "):] if e.path and text.startswith(e.path) else text
+            raise TunesmithError(reason, path) from None

@@ -1,0 +1,45 @@
+"""ABC as text (tunesmith.abc_text): cutting tune books, header fields, model text."""
+
+from tunesmith.abc_text import model_text, read_header, split_tunes
+
+BOOK = """% a tune book with a file header
+%%abc-version 2.1
+
+X:1
+T:First
+R:jig
+M:6/8
+L:1/8
+Q:1/4=120
+K:D
+DFA dAF|GBd gdB|
+
+AFD DFA|d3 d3|]
+X:2
+T:Second % with a comment
+M:4/4
+K:G
+W:lyrics after the tune are not music
+GABc d2B2|c2A2 G4|]
+w:some words
+"""
+
+
+def test_split_by_x_not_blank_lines():
+    tunes = split_tunes(BOOK, source="book.abc")
+    assert [t.fields["X"] for t in tunes] == ["1", "2"]
+    assert "AFD DFA" in tunes[0].text  # the blank line inside tune 1 did not split it
+    assert tunes[1].label == "book.abc#1 (X:2 'Second')"
+
+
+def test_header_fields():
+    h = read_header(split_tunes(BOOK)[0].text)
+    assert h == {"X": "1", "T": "First", "R": "jig", "M": "6/8", "L": "1/8", "Q": "1/4=120",
+                 "K": "D"}
+    assert read_header(split_tunes(BOOK)[1].text)["T"] == "Second"
+
+
+def test_model_text_keeps_music_only():
+    a, b = (model_text(t) for t in split_tunes(BOOK))
+    assert a == "M:6/8\nL:1/8\nK:D\nDFA dAF|GBd gdB|\nAFD DFA|d3 d3|]\n"
+    assert b == "M:4/4\nK:G\nGABc d2B2|c2A2 G4|]\n"

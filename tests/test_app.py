@@ -1,0 +1,212 @@
+"""The application layer as a front end other than the CLI uses it: typed requests in,
+results out, two calls at once in one process, and a model that joins from outside the
+package."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from tunesmith import app, families, models, presets
+from tunesmith.errors import OptionError
+from tunesmith.options import opt
+from tunesmith.training.config import TrainConfig
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
+            if p.suffix in (".abc", ".mid", ".png")}
+
+
+JOBS = {  # two compositions: the shipped ABC model, and the events model with a primer length
+    "abc": ("abc", app.ComposeOptions(num=3, seed=4, max_len=400)),
+    "events": ("events", app.ComposeOptions(num=2, seed=6, max_len=120)),
+}
+
+
+def test_two_compositions_at_once_write_what_two_in_a_row_write(tmp_path):
+    ckpts = {name: app.load_model(family=fam) for name, (fam, _) in JOBS.items()}
+    output = app.Output(wav=True, png=True)
+
+    def job(name: str, where: Path):
+        app.write(ckpts[name], JOBS[name][1], where / name, output)
+
+    for name in JOBS:  # in a row
+        job(name, tmp_path / "row")
+    errors = []
+
+    def run(name):
+        try:
+            job(name, tmp_path / "together")
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in JOBS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for name in JOBS:
+        row, together = tmp_path / "row" / name, tmp_path / "together" / name
+        assert files_of(row) == files_of(together) and files_of(row)
+        assert sorted(p.name for p in row.glob("*.wav")) == sorted(
+            p.name for p in together.glob("*.wav"))
+
+
+def test_one_model_shared_by_two_threads_composes_as_it_does_alone(tmp_path):
+    ckpt = app.load_model(family="abc")
+    opts = [app.ComposeOptions(num=2, seed=s, max_len=300) for s in (1, 2)]
+    alone = [[c.text for c in app.compose(ckpt, o)] for o in opts]
+    together: dict[int, list[str]] = {}
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(
+        i, [c.text for c in app.compose(ckpt, opts[i])])) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [together[0], together[1]] == alone
+
+
+def test_compose_returns_pieces_in_memory_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    heard = []
+    pieces = app.compose(app.load_model(family="pianoroll"),
+                         app.ComposeOptions(num=2, seed=0, max_len=16), sink=heard.append)
+    assert [c.index for c in pieces] == [1, 2] and len(heard) == 2
+    assert all(c.piece is not None and c.piece.notes for c in pieces)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_option_the_family_does_not_take_is_refused_by_name():
+    ckpt = app.load_model(family="pianoroll")
+    with pytest.raises(OptionError) as e:
+        app.compose(ckpt, app.ComposeOptions(num=1, temperature=0.5))
+    assert e.value.option == "temperature"
+
+
+def test_a_writer_refuses_a_folder_that_is_not_empty_and_overwrites_only_its_own(tmp_path):
+    ckpt = app.load_model(family="pianoroll")
+    out = tmp_path / "out"
+    app.write(ckpt, app.ComposeOptions(num=3, seed=0, max_len=8), out, app.Output(wav=False))
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(OptionError, match="not empty"):
+        app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8), out,
+                  app.Output(wav=False))
+    app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8), out,
+              app.Output(wav=False, overwrite=True))
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["composition.json", "mine.txt", "piece_01.mid", "piece_01.png"]
+
+
+# --- a model from outside the package --------------------------------------------------
+
+@dataclass(frozen=True)
+class BigramConfig:
+    vocab_size: int = opt(0, "set from the representation", derived=True)
+    width: int = opt(8, "embedding width")
+
+
+class Bigram(nn.Module):
+    """The next character from the last one only: the smallest model over ABC text."""
+
+    family = "bigram_test"
+    config_class = BigramConfig
+    representation = "abc_chars"
+    sampler = "step"
+    primes = False
+    likelihood = "exact"
+    gibbs_sampling = False
+
+    def __init__(self, config: BigramConfig):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.width)
+        self.out = nn.Linear(config.width, config.vocab_size)
+
+    def loss(self, batch):
+        logits = self.out(self.embed(batch["inputs"]))  # (B, T, V)
+        mask = batch["targets"] != 0
+        nll = nn.functional.cross_entropy(logits[mask], batch["targets"][mask])
+        right = (logits.argmax(-1) == batch["targets"])[mask].float().mean()
+        return {"loss": nll, "nll": nll.detach(), "accuracy": right, "count": mask.sum()}
+
+    def init_state(self, batch_size):
+        return None
+
+    def step(self, ids, state):
+        return {"token": self.out(self.embed(ids[:, 0]))}, state
+
+
+@pytest.fixture
+def bigram(monkeypatch):
+    monkeypatch.setattr(models, "_EXTRA", {})
+    monkeypatch.setitem(presets.PRESETS, "bigram_test", {})
+    models.register(Bigram)
+    presets.register("bigram_test", "debug", presets.Preset(
+        model={"width": 8}, train=TrainConfig(steps=6, batch_size=4, seq_len=32, lr=1e-2,
+                                              warmup=0, eval_every=3, log_every=3,
+                                              eval_max_items=4)))
+    return Bigram
+
+
+def test_a_model_registered_from_outside_trains_composes_and_has_flags(bigram, abc_corpus,
+                                                                        tmp_path, capsys):
+    assert "bigram_test" in families.get("abc").models()
+    run = app.train(app.TrainRequest(family="abc", arch="bigram_test", preset="debug",
+                                     corpus=str(abc_corpus), out=str(tmp_path / "run"),
+                                     samples=0))
+    assert run.summary["step"] == 6 and (tmp_path / "run" / "best").is_dir()
+    tunes = app.compose(app.load_model(tmp_path / "run" / "best"),
+                        app.ComposeOptions(num=2, seed=0, max_len=50, constrain=False))
+    assert len(tunes) == 2 and all(t.text for t in tunes)
+    from tunesmith.cli import main  # its settings became flags of `train`
+
+    assert main(["train", "--family", "abc", "--arch", "bigram_test", "--preset", "debug",
+                 "--width", "4", "--corpus", str(abc_corpus), "--print-config"]) == 0
+    assert "width: 4" in capsys.readouterr().out
+
+
+def test_a_model_that_does_not_declare_itself_is_refused():
+    class Vague(nn.Module):
+        family = "vague"
+
+    with pytest.raises(TypeError, match="does not declare"):
+        models.register(Vague)
+
+
+def test_a_run_plan_takes_the_preset_then_the_request():
+    p = app.plan(app.TrainRequest(family="events", preset="small", model={"hidden_size": 64},
+                                  train={"lr": 0.01}, data={"split": "time"}))
+    assert p.arch == "event_lstm" and p.model["hidden_size"] == 64
+    assert p.model["note_dim"] == 64 and p.train.lr == 0.01 and p.train.steps == 1500
+    assert p.data.transpose == 5 and p.data.split == "time"
+    with pytest.raises(OptionError) as e:
+        app.plan(app.TrainRequest(family="abc", data={"transpose": 3}))
+    assert e.value.option == "transpose"
+    with pytest.raises(OptionError) as e:
+        app.plan(app.TrainRequest(family="abc", train={"lr": "fast"}))
+    assert e.value.option == "lr"
+
+
+def test_step_runs_on_cpu_for_every_registered_step_model():
+    """Every model that declares the step sampler can be sampled through it."""
+    from tunesmith.sampling.decode import sample
+    from tunesmith.sampling.settings import SamplingSettings
+
+    sizes = {"vocab_size": 9, "note_classes": 91, "velocity_classes": 17, "time_classes": 12}
+    for name, cls in models.registry().items():
+        if cls.sampler != "step":
+            continue
+        fields = {f for f in cls.config_class.__dataclass_fields__}
+        model = cls(cls.config_class(**{k: v for k, v in sizes.items() if k in fields}))
+        heads = ["token"] if "vocab_size" in fields else ["note", "velocity", "time"]
+        torch.manual_seed(0)
+        out = sample(model, [[1] * len(heads)], num=2, max_steps=5, heads=heads,
+                     settings=SamplingSettings(), seed=0)
+        assert len(out) == 2 and len(out[0]) == 5, name
