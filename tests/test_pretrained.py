@@ -18,10 +18,12 @@ def test_shipped_model_loads_with_its_recipe():
 
 
 def test_readme_compose_command(tmp_path):
-    """`tunesmith compose --num 8 --out compositions`, as the README's first line runs it."""
-    out = tmp_path / "compositions"
-    done = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--num", "8", "--out",
-                           str(out), "--seed", "0"], capture_output=True, text=True, timeout=300)
+    """`tunesmith compose --num 8`, as the README's first line runs it: the tunes land in
+    compositions/001, and a second run in compositions/002."""
+    out = tmp_path / "compositions" / "001"
+    done = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--num", "8",
+                           "--seed", "0"], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     summary = done.stdout.strip().splitlines()[-1]
     assert summary.startswith("8 tunes, ")
@@ -33,6 +35,11 @@ def test_readme_compose_command(tmp_path):
 
     if fluidsynth_available():
         assert len(list(out.glob("*.wav"))) == n_valid
+    again = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--num", "1",
+                            "--no-wav"], capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.strip().endswith("compositions/002")
+    assert len(list(out.glob("*.abc"))) == 8  # the first run's tunes are untouched
 
 
 def test_shipped_events_model_composes_offline(tmp_path):

@@ -19,7 +19,7 @@ from importlib import import_module
 _API = {
     "compose": "tunesmith.app.composing", "write": "tunesmith.app.composing",
     "CompositionWriter": "tunesmith.app.composing", "Output": "tunesmith.app.composing",
-    "ComposeResult": "tunesmith.app.composing",
+    "ComposeResult": "tunesmith.app.composing", "fresh_folder": "tunesmith.app.composing",
     "ComposeOptions": "tunesmith.families.base", "Composition": "tunesmith.families.base",
     "load_model": "tunesmith.app.models",
     "train": "tunesmith.app.training", "resume": "tunesmith.app.training",

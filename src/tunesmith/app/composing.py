@@ -176,6 +176,23 @@ class CompositionWriter:
         _write_text(self.out_dir / MANIFEST, json.dumps(data, indent=2, default=str) + "\n")
 
 
+def fresh_folder(parent: str | Path = "compositions") -> Path:
+    """A new numbered folder under ``parent`` (``compositions/001``, then ``002``, ...),
+    made now, so that compositions of different runs never mix and nothing is
+    overwritten."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    taken = [int(p.name) for p in parent.iterdir() if p.name.isdigit()]
+    n = max(taken, default=0) + 1
+    while True:
+        folder = parent / f"{n:03d}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:  # another compose took it a moment ago
+            n += 1
+
+
 def _listed_files(folder: Path) -> list[str]:
     """The plain file names an earlier writer's manifest lists (nothing with a path)."""
     try:

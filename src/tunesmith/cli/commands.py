@@ -246,7 +246,9 @@ class ComposeTarget:
                             "the shipped ABC model)")
     family: str | None = opt(None, "use the shipped model of this family (abc, events, "
                              "pianoroll)")
-    out: str = opt("compositions", "output folder")
+    out: str | None = opt(None, "output folder; one that is not empty is refused unless "
+                          "--overwrite (default: a new numbered folder, compositions/001, "
+                          "002, ...)")
     device: str = opt("auto", "auto, cpu, cuda, cuda:N")
 
 
@@ -281,10 +283,16 @@ class Compose(Command):
         if output.wav and not _fluidsynth():
             out("note: FluidSynth is not installed, skipping WAV (apt-get install "
                 "libfluidsynth3)", "warning")
-        with rendering_threads(output.wav):
-            result = app.write(ckpt, options, target.out, output, log=out,
-                               progress=progress_for(args))
-        print(f"{result.summary} -> {target.out}")
+        folder = target.out or app.fresh_folder("compositions")
+        try:
+            with rendering_threads(output.wav):
+                result = app.write(ckpt, options, folder, output, log=out,
+                                   progress=progress_for(args))
+        except BaseException:
+            if target.out is None and not any(Path(folder).iterdir()):
+                Path(folder).rmdir()  # the numbered folder made for this run, still empty
+            raise
+        print(f"{result.summary} -> {folder}")
         return 0
 
 

@@ -42,64 +42,17 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     (B,), state) -> (logits after each row's last step, state)``, equal to ``lengths``
     calls of ``step``: the sampler then reads the primers in that one call (the fused
     RNN: ~100x faster than step() per token for a long primer)."""
-    if primers is None:
-        primers = [primer] * num if primer is not None else []
-    if len(primers) != num or not all(primers):
-        raise ValueError("give a primer of at least one step (e.g. the start token), or "
-                         "one per sequence")
-    if num < 1 or max_steps < 1:
-        raise ValueError(f"num and max_steps must be >= 1, got {num} and {max_steps}")
-    ragged = any(p is not primers[0] and list(p) != list(primers[0]) for p in primers)
-    if ragged and (constraint is not None or not model.primes):
-        raise ValueError("one primer per sequence needs a model with prime() and no constraint")
-    per_head = {h: settings[h] if isinstance(settings, Mapping) else settings for h in heads}
-    plain = SamplingSettings()
-    banned_ids = {h: torch.tensor(sorted(set(ids)))
-                  for h, ids in dict(banned).items() if len(ids)}
+    primers, ragged = _primers(model, primer, primers, num, max_steps, constraint)
     model.eval()
-    state = model.init_state(num)
-    if model.primes and (ragged or len(primers[0]) > 2):
-        lengths = torch.tensor([len(p) for p in primers])
-        x = torch.zeros(num, int(lengths.max()), len(heads), dtype=torch.long)
-        for i, p in enumerate(primers):
-            x[i, : len(p)] = torch.tensor(p, dtype=torch.long)
-        if constraint is not None:
-            for t in range(x.shape[1]):
-                constraint.update(x[:, t])
-        logits, state = model.prime(x.to(device), lengths, state)
-    else:
-        x = torch.tensor(primers[0], dtype=torch.long, device=device)  # (P, H)
-        for t in range(len(x)):
-            step_ids = x[t].expand(num, -1).contiguous()
-            if constraint is not None:
-                constraint.update(step_ids.cpu())
-            logits, state = model.step(step_ids, state)
-    order = list(constraint.order) if constraint is not None else list(heads)
-    noise = GumbelNoise(num, {h: logits[h].shape[-1] for h in heads}, banned, max_steps, seed)
+    logits, state = _read_primers(model, primers, ragged, num, len(heads), device, constraint)
+    drawer = _Drawer(logits, heads, settings, banned, constraint, num, max_steps, seed,
+                     device)
     out = []  # one (B, H) tensor per step: no buffer of max_steps, which may be huge
     done = torch.zeros(num, dtype=torch.bool)
     length = torch.full((num,), max_steps, dtype=torch.long)
     stop_head = heads.index(stop[0]) if stop is not None else None
-    # what each head needs before its draw, decided once (not per step): the filter, and
-    # whether banned ids must go before it (the noise's -inf comes only after: top-k /
-    # top-p then choose among the allowed ids)
-    filters = {h: per_head[h] if per_head[h] != plain else None for h in heads}
-    ban_first = {h: banned_ids.get(h) if constraint is not None or filters[h] else None
-                 for h in heads}
-    on_cpu = device == "cpu" or torch.device(device).type == "cpu"
-    # every head drawn from the model's joined logits in one pass (see _JointDraw) when
-    # no head needs a filter or a constraint and the model offers them joined
-    joint = (_JointDraw(num, [logits[h].shape[-1] for h in heads])
-             if len(heads) > 1 and constraint is None
-             and all(f is None for f in filters.values()) and list(logits) == list(heads)
-             else None)
     for t in range(max_steps):
-        joined = getattr(logits, "joined", None) if joint is not None else None
-        if joined is not None:
-            ids = joint.draw(_on_host(joined, on_cpu), noise.next_joined())
-        else:
-            ids = _draw(logits, noise.next(), heads, order, on_cpu, ban_first, constraint,
-                        filters)
+        ids = drawer.draw(logits)
         if constraint is not None:
             constraint.update(ids)
         out.append(ids)
@@ -121,6 +74,79 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     if until is None and stop is not None:
         length = _lengths(steps, stop_head, stop[1], max_steps)
     return [steps[i, : int(length[i])].tolist() for i in range(num)]
+
+
+def _primers(model, primer, primers, num: int, max_steps: int, constraint):
+    """One primer per sequence, checked; and whether they differ (``ragged``)."""
+    if primers is None:
+        primers = [primer] * num if primer is not None else []
+    if len(primers) != num or not all(primers):
+        raise ValueError("give a primer of at least one step (e.g. the start token), or "
+                         "one per sequence")
+    if num < 1 or max_steps < 1:
+        raise ValueError(f"num and max_steps must be >= 1, got {num} and {max_steps}")
+    ragged = any(p is not primers[0] and list(p) != list(primers[0]) for p in primers)
+    if ragged and (constraint is not None or not model.primes):
+        raise ValueError("one primer per sequence needs a model with prime() and no constraint")
+    return primers, ragged
+
+
+def _read_primers(model, primers, ragged: bool, num: int, n_heads: int, device, constraint):
+    """The model's state after the primers and its logits for the first new step: in one
+    fused ``prime`` call where the model has one (and the primers are long or differ),
+    else step by step."""
+    state = model.init_state(num)
+    if model.primes and (ragged or len(primers[0]) > 2):
+        lengths = torch.tensor([len(p) for p in primers])
+        x = torch.zeros(num, int(lengths.max()), n_heads, dtype=torch.long)
+        for i, p in enumerate(primers):
+            x[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+        if constraint is not None:
+            for t in range(x.shape[1]):
+                constraint.update(x[:, t])
+        return model.prime(x.to(device), lengths, state)
+    x = torch.tensor(primers[0], dtype=torch.long, device=device)  # (P, H)
+    for t in range(len(x)):
+        step_ids = x[t].expand(num, -1).contiguous()
+        if constraint is not None:
+            constraint.update(step_ids.cpu())
+        logits, state = model.step(step_ids, state)
+    return logits, state
+
+
+class _Drawer:
+    """One step's ids from the model's logits. What each head needs before its draw is
+    decided once, not per step: its filter, and whether banned ids must go before it (the
+    noise's -inf comes only after: top-k / top-p then choose among the allowed ids); and
+    whether every head can be drawn from the model's joined logits in one pass
+    (:class:`_JointDraw`: no filter, no constraint, the model offers them joined)."""
+
+    def __init__(self, logits, heads, settings, banned, constraint, num: int,
+                 max_steps: int, seed: int | None, device):
+        plain = SamplingSettings()
+        per_head = {h: settings[h] if isinstance(settings, Mapping) else settings
+                    for h in heads}
+        banned_ids = {h: torch.tensor(sorted(set(ids)))
+                      for h, ids in dict(banned).items() if len(ids)}
+        self.heads, self.constraint = list(heads), constraint
+        self.order = list(constraint.order) if constraint is not None else list(heads)
+        self.noise = GumbelNoise(num, {h: logits[h].shape[-1] for h in heads}, banned,
+                                 max_steps, seed)
+        self.filters = {h: per_head[h] if per_head[h] != plain else None for h in heads}
+        self.ban_first = {h: banned_ids.get(h) if constraint is not None or self.filters[h]
+                          else None for h in heads}
+        self.on_cpu = device == "cpu" or torch.device(device).type == "cpu"
+        self.joint = (_JointDraw(num, [logits[h].shape[-1] for h in heads])
+                      if len(heads) > 1 and constraint is None
+                      and all(f is None for f in self.filters.values())
+                      and list(logits) == list(heads) else None)
+
+    def draw(self, logits) -> torch.Tensor:
+        joined = getattr(logits, "joined", None) if self.joint is not None else None
+        if joined is not None:
+            return self.joint.draw(_on_host(joined, self.on_cpu), self.noise.next_joined())
+        return _draw(logits, self.noise.next(), self.heads, self.order, self.on_cpu,
+                     self.ban_first, self.constraint, self.filters)
 
 
 def _draw(logits, draw, heads, order, on_cpu, ban_first, constraint, filters) -> torch.Tensor:
@@ -149,8 +175,8 @@ class _JointDraw:
     """The Gumbel-max draw of every head at once from joined logits (B, sum C): the
     logits plus noise go into a board (B, n_heads, widest head) whose spare places hold
     -inf, and one argmax over its last axis gives the ids (B, n_heads). Three ops a step
-    where head by head takes eight: 13 against 36 us at batch 1, 11-18 against 29-39 us
-    at 8, equal at 64."""
+    where head by head takes eight: faster up to batch ~64, equal beyond
+    (benchmarks/RESULTS.md, "Sampling-step kernels")."""
 
     def __init__(self, num: int, widths: list[int]):
         self.shape = (num, len(widths), max(widths))
@@ -174,10 +200,11 @@ class GumbelNoise:
     """Gumbel noise for the Gumbel-max draw, made a chunk of steps at a time:
     argmax(logits + G) with G = -log(-log(U)) is a draw from softmax(logits).
 
-    Why not torch.multinomial or torch.rand per step: on CPU multinomial costs ~85 us per
-    call, and torch's Mersenne Twister fills ~70 M floats/s, most of a batch-64 step;
-    numpy's PCG64 fills float32 ~10x faster. Ids a head must never produce (padding, the
-    start token) get -inf noise, so banning them costs nothing per step."""
+    Why not torch.multinomial or torch.rand per step: on CPU a multinomial call costs more
+    than the rest of a batch-1 step, and torch's Mersenne Twister is several times slower
+    than numpy's PCG64 at filling float32 (benchmarks/RESULTS.md, "Sampling-step
+    kernels"). Ids a head must never produce (padding, the start token) get -inf noise,
+    so banning them costs nothing per step."""
 
     def __init__(self, num: int, sizes: Mapping[str, int],
                  banned: Mapping[str, Sequence[int]], max_steps: int, seed: int | None):
@@ -197,8 +224,7 @@ class GumbelNoise:
     def _fill(self) -> None:
         shape = (self.chunk, self.num, sum(self.widths))
         u = self.rng.random(shape, dtype=np.float32)
-        # numpy's log: 0.48 ms for these four passes over 64 x 64 x 121 values, against
-        # 2.3 ms for torch's on this CPU
+        # numpy's log, in place: ~5x faster than torch's here (RESULTS.md)
         with np.errstate(divide="ignore"):  # u = 0 (p = 2^-24): noise -inf, never drawn
             g = torch.from_numpy(np.negative(np.log(np.negative(np.log(u, out=u), out=u),
                                                     out=u), out=u))
