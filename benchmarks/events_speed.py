@@ -78,6 +78,8 @@ class Resumable:
     it (kept from that call's last ``step()``), so the window is not re-read. The cost:
     that one message read twice, one more ``step()`` per call (~1% at turns of 100)."""
 
+    primes = True  # what it declares to the sampler (models/__init__.py)
+
     def __init__(self, model: EventLSTM):
         self.model, self.before_last = model, None
 

@@ -20,6 +20,7 @@ values; ``cast`` parses a flag's text when the type alone cannot (per-head value
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,6 +62,11 @@ class Setting:
 
 def settings(cls: type) -> list[Setting]:
     """The user-facing fields of the dataclass ``cls`` (not the derived ones), in order."""
+    return list(_settings(cls))
+
+
+@functools.cache
+def _settings(cls: type) -> tuple[Setting, ...]:  # a class's fields never change
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
@@ -74,7 +80,7 @@ def settings(cls: type) -> list[Setting]:
             help=meta.get("help", ""), flag=meta.get("flag") or f.name.replace("_", "-"),
             choices=meta.get("choices"), negate=bool(meta.get("negate")),
             cast=meta.get("cast"), optional=optional))
-    return out
+    return tuple(out)
 
 
 def _unwrap(hint) -> tuple[Any, bool]:

@@ -81,7 +81,7 @@ class CompositionWriter:
     else. The new ``composition.json`` records the model, the options and the files."""
 
     def __init__(self, out_dir: str | Path, family: Family, output: Output = Output(),
-                 log=None, about: dict | None = None):
+                 log=None, about: dict | None = None, while_rendering=None):
         from tunesmith.io.audio import fluidsynth_available
 
         self.out_dir = Path(out_dir)
@@ -94,6 +94,11 @@ class CompositionWriter:
         self._lock = threading.Lock()
         self._pool = None
         self._renders: list = []
+        # the caller's context while WAVs render (the CLI tunes its process's threads
+        # then; this layer changes no process-wide setting itself), entered at the first
+        # render and left when the last is done
+        self._while_rendering = while_rendering
+        self._rendering = None
 
     def __enter__(self) -> CompositionWriter:
         from concurrent.futures import ThreadPoolExecutor
@@ -125,25 +130,28 @@ class CompositionWriter:
 
     def __call__(self, c: Composition) -> None:
         stem = self.out_dir / f"{self.family.stem}_{c.index:0{self._width()}d}"
-        files = []
+        renders, files = [], []
+        if c.valid and self.wav:  # first: the render threads start while the rest is written
+            from tunesmith.io.audio import write_wav
+
+            if self._rendering is None and self._while_rendering is not None:
+                self._rendering = self._while_rendering()
+                self._rendering.__enter__()
+            renders.append(self._pool.submit(write_wav, c.piece, stem.with_suffix(".wav"),
+                                             self.output.soundfont))
         if self.family.writes_text:
             files.append(_write_text(stem.with_suffix(".abc"), c.text))
-        if c.piece is not None:
+        if c.midi:  # the player's own file (abc2midi's: its tempo, channels, chords)
+            files.append(_write_bytes(stem.with_suffix(".mid"), c.midi))
+        elif c.piece is not None:
             from tunesmith.io.midi import write_midi
 
             files.append(_writing(write_midi, c.piece, stem.with_suffix(".mid")))
-        renders = []
-        if c.valid:
-            if self.wav:
-                from tunesmith.io.audio import write_wav
+        if c.valid and self.png:
+            from tunesmith.io.plots import write_pianoroll_png
 
-                renders.append(self._pool.submit(write_wav, c.piece, stem.with_suffix(".wav"),
-                                                 self.output.soundfont))
-            if self.png:
-                from tunesmith.io.plots import write_pianoroll_png
-
-                files.append(_writing(write_pianoroll_png, c.piece, stem.with_suffix(".png"),
-                                      title=c.title))
+            files.append(_writing(write_pianoroll_png, c.piece, stem.with_suffix(".png"),
+                                  title=c.title))
         with self._lock:
             self.result.total += 1
             self.result.files += files
@@ -166,6 +174,9 @@ class CompositionWriter:
                     self.result.files.append(r.result())
         finally:
             pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+            if self._rendering is not None:
+                self._rendering.__exit__(None, None, None)
+                self._rendering = None
         if exc[0] is None:
             self.result.files.sort()
             self._write_manifest()
@@ -205,8 +216,12 @@ def _listed_files(folder: Path) -> list[str]:
 
 
 def _write_text(path: Path, text: str) -> Path:
+    return _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
     try:
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(data)
     except OSError as e:
         raise TunesmithError(f"cannot write ({e.strerror or e})", path) from None
     return path
@@ -222,13 +237,15 @@ def _writing(writer, piece, path: Path, **kw) -> Path:
 
 
 def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Output = Output(),
-          log=None, progress: Progress | None = None) -> ComposeResult:
-    """Compose and write in one call (what ``tunesmith compose`` does)."""
+          log=None, progress: Progress | None = None, while_rendering=None) -> ComposeResult:
+    """Compose and write in one call (what ``tunesmith compose`` does); see
+    :class:`CompositionWriter` for ``while_rendering``."""
     from tunesmith import families
 
     family = families.for_representation(checkpoint.representation.name)
     about = {"model": str(checkpoint.path), "num": options.num,
              "options": to_dict(options)}
-    with CompositionWriter(out_dir, family, output, log=log, about=about) as writer:
+    with CompositionWriter(out_dir, family, output, log=log, about=about,
+                           while_rendering=while_rendering) as writer:
         compose(checkpoint, options, sink=writer, log=log, progress=progress)
     return writer.result

@@ -285,9 +285,8 @@ class Compose(Command):
                 "libfluidsynth3)", "warning")
         folder = target.out or app.fresh_folder("compositions")
         try:
-            with rendering_threads(output.wav):
-                result = app.write(ckpt, options, folder, output, log=out,
-                                   progress=progress_for(args))
+            result = app.write(ckpt, options, folder, output, log=out,
+                               progress=progress_for(args), while_rendering=rendering_threads)
         except BaseException:
             if target.out is None and not any(Path(folder).iterdir()):
                 Path(folder).rmdir()  # the numbered folder made for this run, still empty
@@ -548,13 +547,13 @@ class BenchmarkBoulanger(Command):
         return 0
 
 
-def rendering_threads(active: bool = True):
-    """Process-wide settings for a process that composes and renders at once (the CLI owns
-    its process; the application layer never changes them): see
+def rendering_threads():
+    """Process-wide settings while WAVs render beside the composer (the CLI owns its
+    process; the application layer never changes them): see
     :func:`tunesmith.cli.process.rendering_threads`."""
     from tunesmith.cli.process import rendering_threads as settings
 
-    return settings(active)
+    return settings(True)
 
 
 COMMANDS: list[Command] = [Corpora(), Train(), Prepare(), Compose(), Evaluate(), Analyze(),

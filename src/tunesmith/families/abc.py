@@ -205,8 +205,9 @@ class _Tunes:
         self.entries[i] = as_tune_book_entry(self.texts[i], number=i + 1, title=self.titles[i])
         return self.entries[i]
 
-    def emit(self, i: int, piece=None, error: str = "") -> None:
-        c = Composition(i + 1, self.titles[i], piece, text=self.entries[i], error=error)
+    def emit(self, i: int, piece=None, error: str = "", midi: bytes = b"") -> None:
+        c = Composition(i + 1, self.titles[i], piece, text=self.entries[i], error=error,
+                        midi=midi)
         self.final[i] = c
         if self.sink is not None:
             self.sink(c)
@@ -243,9 +244,9 @@ class _Tunes:
                 elif not piece.notes:
                     rejected[i] = (len(self.texts[i]), "no notes")
                 else:
-                    accepted.append((piece.duration_seconds, i, piece))
-        for _, i, piece in sorted(accepted, key=lambda a: (-a[0], a[1])):
-            self.emit(i, piece)
+                    accepted.append((piece.duration_seconds, i, piece, mids[k].read_bytes()))
+        for _, i, piece, midi in sorted(accepted, key=lambda a: (-a[0], a[1])):
+            self.emit(i, piece, midi=midi)
         return rejected
 
     def by_music21(self, i: int, rejection: tuple[int, str] | None) -> None:

@@ -136,6 +136,7 @@ class Composition:
     piece: object = None  # tunesmith.music.Piece
     text: str = ""  # the text form (an ABC tune-book entry), "" where there is none
     error: str = ""
+    midi: bytes = b""  # the MIDI file as the family's player wrote it (abc2midi), if any
 
     @property
     def valid(self) -> bool:
