@@ -186,17 +186,24 @@ def test_builtin_corpus_is_parsed_once_then_read_from_the_json_cache(tmp_path, m
     assert list(cached["files"]) == [f"tiny/s{i}.xml" for i in range(3)]
     assert corpora.count_tunes("tiny") == 3
 
-    parsed = []
+    log = tmp_path / "parsed.txt"  # the parses run in worker processes: they log to a file
+    log.touch()
     real = mx.read_musicxml
-    monkeypatch.setattr(mx, "read_musicxml", lambda path: parsed.append(path) or real(path))
+
+    def logged(path):
+        with open(log, "a") as fh:
+            fh.write(f"{Path(path).name}\n")
+        return real(path)
+
+    monkeypatch.setattr(mx, "read_musicxml", logged)
     again = load_piece_corpus("tiny", IngestFilter(min_notes=2, min_seconds=0.5),
                               progress=None)
-    assert parsed == [] and again.kept == 3 and again.pieces[:2] == first.pieces
+    assert log.read_text() == "" and again.kept == 3 and again.pieces[:2] == first.pieces
 
     (root / "tiny" / "s3.xml").write_text(musicxml("GFEDCBAG"))  # only this one is parsed
     (root / "tiny" / "s0.xml").unlink()
     third = load_piece_corpus("tiny", progress=None)
-    assert [Path(p).name for p in parsed] == ["s3.xml"]
+    assert log.read_text().split() == ["s3.xml"]
     assert third.keys == ["tiny/s1.xml", "tiny/s3.xml"]
     assert list(json.loads(cache_path("tiny").read_text())["files"]) == [
         "tiny/s1.xml", "tiny/s2.xml", "tiny/s3.xml"]

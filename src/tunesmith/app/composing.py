@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.families.base import ComposeOptions, Composition, Family, Sink
 from tunesmith.options import opt, to_dict
-from tunesmith.progress import Progress
+from tunesmith.progress import Progress, report
 
 MANIFEST = "composition.json"  # what a writer wrote into a folder, and how it was made
 
@@ -54,16 +54,51 @@ def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sin
             log=None, progress: Progress | None = None) -> list[Composition]:
     """Compose with a loaded checkpoint (:func:`tunesmith.app.models.load_model`).
     ``sink`` hears each composition as soon as it is final (a writer, a web page);
-    ``log`` hears one-line notes (a resampled tune, an empty piece)."""
+    ``log`` hears one-line notes (a resampled tune, an empty piece).
+
+    A request larger than one sampling batch may hold (``batch_tokens`` of
+    :mod:`tunesmith.io.limits`: pieces x the most tokens a piece may take) is composed
+    batch by batch, so memory stays bounded and a writer puts each batch on disk as it
+    comes; the first batch uses ``options.seed`` itself (a request that fits one batch
+    is the same as ever), the k-th a seed derived from it and k."""
     from tunesmith import families
+    from tunesmith.sampling.settings import per_head
 
     family = families.for_representation(checkpoint.representation.name)
     opts = family.compose_options(options)
-    heads = list(checkpoint.representation.heads)
-    from tunesmith.sampling.settings import per_head
+    per_head(list(checkpoint.representation.heads), opts.temperature, opts.top_k,
+             opts.top_p)  # bad head names fail before any work
+    size = batch_size(family, opts, checkpoint.representation)
+    out: list[Composition] = []
+    for k, first in enumerate(range(0, opts.num, size)):
+        batch = replace(opts, num=min(size, opts.num - first),
+                        seed=opts.seed if k == 0 else _derived_seed(opts.seed, k))
+        out += family.compose(checkpoint, batch, sink=sink, log=log or _quiet,
+                              progress=progress, start=first + 1)
+        report(progress, "compose", len(out), opts.num, "piece")
+    return out
 
-    per_head(heads, opts.temperature, opts.top_k, opts.top_p)  # bad names fail before work
-    return family.compose(checkpoint, opts, sink=sink, log=log or _quiet, progress=progress)
+
+def batch_size(family: Family, opts: ComposeOptions, representation) -> int:
+    """How many pieces of ``opts`` one sampling batch holds within the token budget."""
+    from tunesmith.io.limits import limits
+
+    steps = max(1, family.piece_steps(opts, representation))
+    budget = limits().batch_tokens
+    if steps > budget:
+        raise OptionError("max_len" if opts.seconds is None else "seconds",
+                          f"asks for up to {steps:,} tokens per piece, over the limit of "
+                          f"{budget:,} a batch may hold (batch_tokens; raise it with "
+                          "TUNESMITH_LIMITS=batch_tokens=N)")
+    return max(1, min(opts.num, budget // steps))
+
+
+def _derived_seed(seed: int | None, k: int) -> int | None:
+    if seed is None:
+        return None
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, k]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def _quiet(message: str, level: str = "info") -> None:

@@ -209,8 +209,23 @@ def _prepare(p: RunPlan, rep, progress, log):
                                 log=log)
     log(corpus_line(prepared.info))
     if not prepared.sequences["valid"]:
-        raise TunesmithError("corpus too small: nothing landed in the validation split "
-                             "(it needs about 20 tunes or more)", prepared.info["corpus"])
+        # say how many *distinct* items there are: copies of one tune share a split
+        import numpy as np
+
+        items = [s for seqs in prepared.sequences.values() for s in seqs]
+        distinct = len({(a.shape, a.dtype.str, a.tobytes()) for a in map(np.asarray, items)})
+        abc = prepared.info.get("unit") == "characters"
+        one, many = ("tune", "tunes") if abc else ("piece", "pieces")
+        if distinct < len(items):
+            why = (" (copies always land in the same split: the split is a hash of each "
+                   "tune's text)" if abc else "")
+            counts = (f"its {len(items):,} {many if len(items) != 1 else one} are only "
+                      f"{distinct:,} distinct {many if distinct != 1 else one}{why}")
+        else:
+            counts = f"{len(items):,} {many if len(items) != 1 else one}"
+        raise TunesmithError(f"corpus too small: nothing landed in the validation split: "
+                             f"{counts}; it needs about 20 distinct {many} or more",
+                             prepared.info["corpus"])
     return prepared
 
 

@@ -1,7 +1,9 @@
 """ABC corpora for the text family: every tune of a corpus as the text a model learns.
 
 Loading returns the usable tunes and a list of problems (``file#n (X:..): reason``), so
-that one broken tune or file is reported and skipped instead of stopping a run.
+that one broken tune or file is reported and skipped instead of stopping a run; a tune
+over the ABC limits (:func:`tunesmith.io.abc.check_abc_text`: its length, its longest
+line, its ``M:`` / ``L:`` fields) or a file over ``file_bytes`` is one of them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from tunesmith.abc_text import AbcTune, model_text
 from tunesmith.corpora.builtin import BUILTIN, builtin_files, user_abc_files
 from tunesmith.errors import TunesmithError
-from tunesmith.io.abc import read_tune_book
+from tunesmith.io.abc import check_abc_text, read_tune_book
 
 
 @dataclass
@@ -55,8 +57,9 @@ def load_abc_corpus(name: str, clean: bool = False) -> AbcCorpus:
             continue
         for tune in tunes:
             try:
+                check_abc_text(tune.text)
                 text = model_text(tune)
-            except ValueError as e:
+            except ValueError as e:  # OverLimit is a ValueError too
                 corpus.problems.append(f"{tune.label}: {e}")
                 continue
             corpus.tunes.append(tune)

@@ -12,13 +12,17 @@ format, then its suffix). Built-in corpora are cached as JSON
 (:mod:`tunesmith.corpora.cache`); the :class:`IngestFilter` is applied on every load, so
 changing it costs no parse. User files and folders are not cached: MIDI parses fast; big
 MusicXML folders parse again.
+
+Every read has its budgets (:mod:`tunesmith.io.limits`): a file or tune over one is
+dropped with the limit's message. MusicXML and ABC (music21) are read in worker
+processes with a time budget per item (:func:`tunesmith.io.deadline.run_all`): one that
+takes longer than ``parse_seconds`` is killed and dropped ("took longer than 30 s to
+read"), and the others go on. MIDI is read here (symusic is fast).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from tunesmith.corpora.cache import CacheEntry, cache_path, read_cache, write_ca
 from tunesmith.corpora.filter import IngestFilter, _apply_filter
 from tunesmith.corpora.report import IngestRow, PieceCorpus
 from tunesmith.errors import TunesmithError
+from tunesmith.io import deadline
 from tunesmith.io.read import (
     MIDI_SUFFIXES,
     SUPPORTED_SUFFIXES,
@@ -36,8 +41,6 @@ from tunesmith.io.read import (
 )
 from tunesmith.music import Piece
 from tunesmith.progress import Progress, report
-
-PARALLEL_MIN_ITEMS = 8  # fewer music21 parses than this are not worth a process pool
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def load_piece_corpus(name: str, filt: IngestFilter = IngestFilter(),
     ``progress`` hears of every file parsed (:func:`tunesmith.progress.report`, unit
     ``file``; nothing when a built-in comes whole from its cache); ``workers`` caps the
     processes that parse with music21 (default: up to 2 CPU cores; MIDI is parsed
-    in-process)."""
+    in-process), each item within the ``parse_seconds`` limit."""
     if name in builtin.BUILTIN:
         results, ignored, where = _load_builtin(name, progress, workers), [], Path(name)
     else:
@@ -149,12 +152,9 @@ def _read_item(item: _Item) -> Piece:
     return read_abc_tune(item.text, item.label)
 
 
-def _read_item_dict(item: _Item) -> tuple[dict | None, str]:
-    """For worker processes: (the piece as a dict, "") or (None, reason)."""
-    try:
-        return _read_item(item).to_dict(), ""
-    except TunesmithError as e:
-        return None, _bare_reason(e)
+def _read_item_dict(item: _Item) -> dict:
+    """For worker processes: the piece as a dict (raises TunesmithError)."""
+    return _read_item(item).to_dict()
 
 
 def _read_result(item: _Item) -> _Result:
@@ -186,12 +186,13 @@ class _Counter:
 def _parse_all(items: list[_Item], progress: Progress | None, workers: int | None,
                task: str) -> list[_Result]:
     """Read every item, in order. MIDI is read in this process (symusic is fast);
-    MusicXML and ABC (music21, ~0.2-2 s a file) in a process pool when there are enough."""
+    MusicXML and ABC (music21, ~0.2-2 s a file) in worker processes, each item within
+    the ``parse_seconds`` limit (:func:`_parse_in_workers`)."""
     out: list[_Result | None] = [None] * len(items)
     heavy = [i for i, it in enumerate(items)
              if it.text or it.path.suffix.lower() not in MIDI_SUFFIXES]
     counter = _Counter(progress, task, len(items))
-    for i, res in zip(heavy, _parse_pooled([items[i] for i in heavy], workers, counter),
+    for i, res in zip(heavy, _parse_in_workers([items[i] for i in heavy], workers, counter),
                       strict=True):
         out[i] = res
     for i, it in enumerate(items):
@@ -201,39 +202,27 @@ def _parse_all(items: list[_Item], progress: Progress | None, workers: int | Non
     return [r for r in out if r is not None]
 
 
-def _parse_pooled(items: list[_Item], workers: int | None, counter: _Counter) -> list[_Result]:
-    """Read ``items`` in ``workers`` forked processes (default: up to 2 CPU cores) where
-    that is available and worth it, else here. A pool that breaks falls back to here."""
+def _parse_in_workers(items: list[_Item], workers: int | None,
+                      counter: _Counter) -> list[_Result]:
+    """Read ``items`` in ``workers`` forked processes (default: up to 2 CPU cores), each
+    item killed and dropped when it takes longer than the ``parse_seconds`` limit
+    (:func:`tunesmith.io.deadline.run_all`; in this process, without a deadline, where
+    forking is not safe: not on Linux)."""
+    if not items:
+        return []
     n = workers if workers is not None else min(2, os.cpu_count() or 1)
-    if n < 2 or len(items) < PARALLEL_MIN_ITEMS or not sys.platform.startswith("linux"):
-        return _parse_serial(items, counter)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    done: list[_Result] = []
-    try:
-        # fork: workers need no re-import of __main__ (spawn would re-run an unguarded
-        # script) and touch only music21, never torch.
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as ex:
-            for item, (d, reason) in zip(items, ex.map(_read_item_dict, items, chunksize=2),
-                                         strict=False):
-                done.append(_Result(item.key, item.label,
-                                    Piece.from_dict(d) if d is not None else None, reason))
-                counter.update()
-    except (BrokenProcessPool, OSError) as e:
-        warnings.warn(f"parallel parsing failed ({e}); continuing in one process",
-                      stacklevel=2)
-        done += _parse_serial(items[len(done):], counter)
-    return done
-
-
-def _parse_serial(items: list[_Item], counter: _Counter) -> list[_Result]:
-    out = []
-    for it in items:
-        out.append(_read_result(it))
-        counter.update()
-    return out
+    outcomes = deadline.run_all(_read_item_dict, items, workers=max(1, n),
+                                where=lambda it: it.label,
+                                done=lambda _i, _o: counter.update())
+    results = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        if outcome.error is None:
+            results.append(_Result(item.key, item.label, Piece.from_dict(outcome.value), ""))
+        elif isinstance(outcome.error, TunesmithError):
+            results.append(_Result(item.key, item.label, None, _bare_reason(outcome.error)))
+        else:
+            raise outcome.error
+    return results
 
 
 # --- built-in corpora, through their cache -------------------------------------------------

@@ -105,12 +105,10 @@ def ssm_figure(piece, label: str) -> str | None:
 
 
 def roll_figure(piece, label: str) -> str:
+    from tunesmith.io.plots import draw_notes
+
     fig, (ax,) = _figure(7.2, 2.0)
-    for n in piece.notes:
-        ax.broken_barh([(n.start, n.end - n.start)], (n.pitch - 0.4, 0.8), color=GENERATED)
-    if piece.notes:
-        ax.set_ylim(min(n.pitch for n in piece.notes) - 2,
-                    max(n.pitch for n in piece.notes) + 2)
+    draw_notes(ax, piece, colour=GENERATED)
     ax.set_title(label, fontsize=8)
     ax.set_xlabel("beat", fontsize=7)
     ax.tick_params(labelsize=7)

@@ -109,7 +109,7 @@ class AbcFamily(Family):
 
     # --- composing -----------------------------------------------------------------------
     def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
-                log=_quiet, progress=None) -> list[Composition]:
+                log=_quiet, progress=None, start: int = 1) -> list[Composition]:
         """Sample tunes; each becomes a Composition with its ABC text and, when it plays,
         its music.
 
@@ -125,7 +125,7 @@ class AbcFamily(Family):
         model = checkpoint.model
         drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
         texts = drafts.first()
-        tunes = _Tunes(texts, sink)
+        tunes = _Tunes(texts, sink, start)
         rejected = tunes.publish(range(len(texts)))
         if rejected and opts.constrain:
             tunes.texts = _repair(tunes.texts, rejected, drafts, opts, log)
@@ -133,6 +133,9 @@ class AbcFamily(Family):
         for i in range(len(texts)) if not abc2midi.available() else sorted(rejected):
             tunes.by_music21(i, rejected.get(i))
         return tunes.done()
+
+    def piece_steps(self, opts: ComposeOptions, representation) -> int:
+        return opts.max_len
 
     def sample_validity(self, checkpoint, num, temperature, seed, progress=None) -> float:
         """The share of ``num`` raw samples (no resampling) that music21 parses into at
@@ -191,22 +194,24 @@ class _Tunes:
     """The tunes of one composition as they become final: each is published to the sink
     once, with its text (a tune-book entry) and its music."""
 
-    def __init__(self, texts: list[str], sink: Sink | None):
+    def __init__(self, texts: list[str], sink: Sink | None, start: int = 1):
         self.texts = texts
         self.sink = sink
+        self.start = start  # the number of the first tune (a batch of a larger request)
         n = len(texts)
-        self.titles = [f"tunesmith {i}" for i in range(1, n + 1)]
+        self.titles = [f"tunesmith {i}" for i in range(start, start + n)]
         self.entries = [""] * n
         self.final: dict[int, Composition] = {}
 
     def entry(self, i: int) -> str:
         from tunesmith.io.abc import as_tune_book_entry
 
-        self.entries[i] = as_tune_book_entry(self.texts[i], number=i + 1, title=self.titles[i])
+        self.entries[i] = as_tune_book_entry(self.texts[i], number=self.start + i,
+                                             title=self.titles[i])
         return self.entries[i]
 
     def emit(self, i: int, piece=None, error: str = "", midi: bytes = b"") -> None:
-        c = Composition(i + 1, self.titles[i], piece, text=self.entries[i], error=error,
+        c = Composition(self.start + i, self.titles[i], piece, text=self.entries[i], error=error,
                         midi=midi)
         self.final[i] = c
         if self.sink is not None:

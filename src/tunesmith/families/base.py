@@ -207,6 +207,13 @@ class Family:
             if getattr(opts, f.name) != getattr(blank, f.name):
                 raise OptionError(f.name, f"is not an option of the {self.name} family's "
                                   "composer")
+        if opts.seconds is not None:
+            from tunesmith.io.limits import limits
+
+            if opts.seconds > limits().seconds:
+                raise OptionError("seconds", f"{opts.seconds:,.0f} is over the limit of "
+                                  f"{limits().seconds:,.0f} s a piece may last (seconds; "
+                                  "raise it with TUNESMITH_LIMITS=seconds=N)")
         fill = {k: v for k, v in self.defaults.items() if getattr(opts, k) is None}
         return dataclasses.replace(opts, **fill) if fill else opts
 
@@ -234,9 +241,16 @@ class Family:
 
     # --- composing -----------------------------------------------------------------------
     def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
-                log: Log = _quiet, progress: Progress | None = None) -> list[Composition]:
+                log: Log = _quiet, progress: Progress | None = None,
+                start: int = 1) -> list[Composition]:
         """Compose ``opts.num`` pieces (options already passed through
-        :meth:`compose_options`); ``sink`` hears each as soon as it is final."""
+        :meth:`compose_options`), numbered from ``start``; ``sink`` hears each as soon as
+        it is final."""
+        raise NotImplementedError
+
+    def piece_steps(self, opts: ComposeOptions, representation) -> int:
+        """At most how many tokens (characters, messages, frames) one piece of ``opts``
+        takes: what a composition's memory grows with."""
         raise NotImplementedError
 
     def sample_validity(self, checkpoint, num: int, temperature: HeadValue, seed: int,

@@ -181,20 +181,28 @@ class EventsFamily(Family):
         pieces = [representation.quantise(p) for p in c.pieces]
         return items_of(self, c.keys, pieces, split_keys(c.keys, data.split))
 
+    def piece_steps(self, opts: ComposeOptions, representation) -> int:
+        """Messages per piece, at most: ``max_len``, or for ``seconds`` the beats at the
+        decoding tempo times the densest texture the clock allows (a message per key on
+        and off each eighth note is far above any real piece: 16 a beat)."""
+        if opts.seconds is None:
+            return opts.max_len
+        return int(representation.beats_for_seconds(opts.seconds) * 16) + opts.primer_len
+
     def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
-                log=_quiet, progress=None) -> list[Composition]:
+                log=_quiet, progress=None, start: int = 1) -> list[Composition]:
         """Sample pieces message by message; each decoded to a Piece."""
         rep = checkpoint.representation
         messages = sample_messages(checkpoint.model, rep, opts, self.default_corpus,
                                    device=next(checkpoint.model.parameters()).device)
-        return publish([rep.decode(m) for m in messages], sink)
+        return publish([rep.decode(m) for m in messages], sink, start)
 
 
-def publish(pieces, sink: Sink | None) -> list[Composition]:
-    """Compositions of decoded pieces, each handed to ``sink``; a piece without notes is
-    kept (its MIDI is written) and said to be empty."""
+def publish(pieces, sink: Sink | None, start: int = 1) -> list[Composition]:
+    """Compositions of decoded pieces (numbered from ``start``), each handed to ``sink``;
+    a piece without notes is kept (its MIDI is written) and said to be empty."""
     out = []
-    for i, piece in enumerate(pieces, 1):
+    for i, piece in enumerate(pieces, start):
         piece.title = f"tunesmith {i}"
         c = Composition(i, piece.title, piece,
                         error="" if piece.notes else "no notes were sampled")

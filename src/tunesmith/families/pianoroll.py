@@ -49,6 +49,15 @@ class PianorollData(EventsData):
                               f"{self.steps_per_beat}")
 
 
+def check_frames(piece, rep, where) -> None:
+    """The roll of ``piece`` must fit the ``frames`` budget: checked before it is made
+    (a 60-byte file with one absurdly long note asked for 99,999,999 x 88 bytes)."""
+    from tunesmith.io.limits import limits
+
+    limits().check("frames", piece.end_beat * rep.steps_per_beat,
+                   "frames in the piano roll", where)
+
+
 class PianorollFamily(Family):
     name = "pianoroll"
     representation = "pianoroll"
@@ -74,8 +83,15 @@ class PianorollFamily(Family):
         dropped = report_dropped(c, log)
         if representation is None:
             representation = PianoRoll(steps_per_beat=data.steps_per_beat or 2)
-        rolls = [representation.encode(p) for p in c.pieces]
-        keep = [i for i, r in enumerate(rolls) if len(r) >= 2]
+        fits = []
+        for i, (key, p) in enumerate(zip(c.keys, c.pieces, strict=True)):
+            try:
+                check_frames(p, representation, key)
+                fits.append(i)
+            except TunesmithError as e:
+                log(f"dropped: {e}", "warning")
+        rolls = {i: representation.encode(c.pieces[i]) for i in fits}
+        keep = [i for i, r in rolls.items() if len(r) >= 2]
         splits, mode = split_sequences([c.keys[i] for i in keep], [rolls[i] for i in keep],
                                        data.split)
         info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
@@ -116,7 +132,9 @@ class PianorollFamily(Family):
         training frames (the usual RBM start, Hinton 2010, section 8.1): at a random start
         every key begins at p = 0.5 against a real rate of ~5%, and the first thousands of
         steps are spent pushing 88 biases down. Keys never played get the rate of one frame
-        in all the training frames, not -inf."""
+        in all the training frames, not -inf (keys always on: all but one frame, not
+        +inf). With fewer than two frames that bound is 1/2: a one-frame split starts every
+        key at p = 0.5, as a random start does, with finite biases."""
         import torch
 
         rolls = prepared.sequences["train"]
@@ -124,7 +142,8 @@ class PianorollFamily(Family):
         if not frames:
             return
         on = sum(np.asarray(r, dtype=np.float64).sum(0) for r in rolls)
-        rate = np.clip(on / frames, 1.0 / frames, 1 - 1.0 / frames)
+        edge = 1.0 / max(frames, 2)  # [1/frames, 1 - 1/frames] is empty for one frame
+        rate = np.clip(on / frames, edge, 1 - edge)
         model.start_key_biases(torch.as_tensor(np.log(rate / (1 - rate)), dtype=torch.float32))
 
     def batches(self, prepared: Prepared, cfg, data: PianorollData = PianorollData()):
@@ -156,27 +175,37 @@ class PianorollFamily(Family):
         pieces = [representation.quantise(p) for p in c.pieces]
         return items_of(self, c.keys, pieces, split_keys(c.keys, data.split))
 
+    def piece_steps(self, opts: ComposeOptions, representation) -> int:
+        """Frames per piece (the primer's included)."""
+        return self._steps(opts, representation) + opts.primer_len
+
+    @staticmethod
+    def _steps(opts: ComposeOptions, rep) -> int:
+        if opts.seconds is None:
+            return opts.max_len
+        return max(1, round(rep.beats_for_seconds(opts.seconds) * rep.steps_per_beat))
+
     def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
-                log=_quiet, progress=None) -> list[Composition]:
+                log=_quiet, progress=None, start: int = 1) -> list[Composition]:
         """Sample pieces frame by frame."""
         from tunesmith.sampling.frames import sample_frames
 
         rep, model = checkpoint.representation, checkpoint.model
         if opts.gibbs_steps is not None and not model.gibbs_sampling:
             raise OptionError("gibbs_steps", f"is for RBM models; this one is {model.family}")
-        steps = opts.max_len
-        if opts.seconds is not None:
-            steps = max(1, round(rep.beats_for_seconds(opts.seconds) * rep.steps_per_beat))
+        steps = self._steps(opts, rep)
         primer = self.primer_frames(rep, opts)
         rolls = sample_frames(model, primer, num=opts.num, steps=steps, mode=opts.mode,
                               gibbs_steps=opts.gibbs_steps, seed=opts.seed,
                               device=next(model.parameters()).device)
-        return publish([rep.decode(roll) for roll in rolls], sink)
+        return publish([rep.decode(roll) for roll in rolls], sink, start)
 
     def primer_frames(self, rep, opts: ComposeOptions):
         if not opts.primer:
             return None
-        frames = rep.encode(primer_piece(opts.primer, opts.seed, self.default_corpus))
+        piece = primer_piece(opts.primer, opts.seed, self.default_corpus)
+        check_frames(piece, rep, opts.primer)
+        frames = rep.encode(piece)
         first = np.flatnonzero(frames.any(-1))
         if not len(first):
             raise TunesmithError("primer has no notes on the piano range", opts.primer)

@@ -3,6 +3,11 @@
 The text side of ABC (cutting a book into tunes, header fields, the text a model learns)
 is :mod:`tunesmith.abc_text`, re-exported here. Parsing ABC into notes is music21's job
 (:func:`tune_to_piece`).
+
+Every ABC tune goes through :func:`check_abc_text` before music21 or abc2midi sees it:
+its length, its longest line and its ``M:`` / ``L:`` fields are within the
+:class:`~tunesmith.io.limits.Limits` (a 38-byte tune with ``M:99999/1`` and ``L:99999/1``
+kept music21's tokenizer busy for over five minutes).
 """
 
 from __future__ import annotations
@@ -22,21 +27,35 @@ from tunesmith.abc_text import (  # noqa: F401 - re-exported: the text helpers l
     split_tunes,
 )
 from tunesmith.errors import TunesmithError, first_line
+from tunesmith.io.limits import check_file_size, limits
 from tunesmith.music import Piece
+
+# M: values that are no fraction; music21 and abc2midi read them all
+FREE_METERS = ("C", "C|", "none", "")
+_METER_FIELD = re.compile(r"^([ML]):(.*)$", re.MULTILINE)
+_INLINE_FIELD = re.compile(r"\[([ML]):([^\]\n]*)\]")
+_FRACTION = re.compile(r"([0-9+()\s]*)/\s*([0-9]*)")
 
 
 def read_tune_book(path: str | Path) -> list[AbcTune]:
-    """Read an ABC file. A missing, unreadable or tune-less file is a :class:`TunesmithError`."""
+    """Read an ABC file (UTF-8, a byte-order mark dropped; UTF-16 with its mark). A
+    missing, unreadable, oversized (``file_bytes`` limit) or tune-less file is a
+    :class:`TunesmithError`. The tunes are not checked here: see :func:`check_abc_text`."""
     path = Path(path)
     if not path.exists():
         raise TunesmithError("no such file or folder", path)
+    check_file_size(path)
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise TunesmithError(f"cannot read ({e.strerror})", path) from None
-    if b"\x00" in raw[:4096]:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16", errors="replace")
+    elif b"\x00" in raw[:4096]:
         raise TunesmithError("not an ABC file (binary data)", path)
-    text = raw.decode("utf-8", errors="replace")
+    else:
+        text = raw.decode("utf-8", errors="replace")
+    text = text.removeprefix("\ufeff")
     tunes = split_tunes(text, source=str(path))
     if not tunes:
         raise TunesmithError("not an ABC file: no tunes found (no line starts with 'X:')", path)
@@ -48,17 +67,21 @@ def tune_to_piece(text: str, repeats: bool = True) -> Piece:
     ``repeats=False`` in the written order (expanding badly nested repeats is slow).
 
     Raises :class:`ValueError` with music21's reason when the text does not parse, or when
-    its notes last less than one bar (music21 accepts a lot of junk silently).
+    its notes last less than one bar (music21 accepts a lot of junk silently), and before
+    music21 sees it when :func:`check_abc_text` refuses it (an :class:`OverLimit` for a
+    limit). music21's own warnings are silenced (:func:`tunesmith.io.m21.quiet`).
     """
     from music21 import converter
 
-    from tunesmith.io.m21 import score_to_piece
+    from tunesmith.io.m21 import quiet, score_to_piece
 
+    check_abc_text(text)
     if not text.lstrip().startswith("X:"):
         text = as_tune_book_entry(text)
     try:
-        score = converter.parse(text, format="abc")
-        piece = score_to_piece(score, repeats=repeats)
+        with quiet():
+            score = converter.parse(text, format="abc")
+            piece = score_to_piece(score, repeats=repeats)
     except Exception as e:  # noqa: BLE001 - music21 raises many unrelated types
         raise ValueError(_one_line(e)) from None
     if not piece.notes:
@@ -70,6 +93,49 @@ def tune_to_piece(text: str, repeats: bool = True) -> Piece:
     fields = read_header(text)
     piece.title = fields.get("T", piece.title)
     return piece
+
+
+def check_abc_text(text: str) -> None:
+    """Refuse an ABC tune (or model text) before any parser sees it: longer than the
+    ``abc_tune_chars`` limit, a line longer than ``abc_line_chars``, or an ``M:`` / ``L:``
+    field (header, body or inline ``[M:...]``) whose numbers are not positive, whose
+    denominators are not powers of two, or that are over ``abc_meter``. ``M:C``, ``M:C|``
+    and ``M:none`` (free meter) are meters too. Raises :class:`OverLimit` (a
+    TunesmithError and a ValueError) for a limit, :class:`ValueError` for a field that
+    is no meter or length; the message names the field."""
+    lim = limits()
+    lim.check("abc_tune_chars", len(text), "ABC tune length (characters)")
+    if len(text) > lim.abc_line_chars:  # else no line can be too long
+        longest = max(map(len, text.split("\n")))
+        lim.check("abc_line_chars", longest, "longest ABC line (characters)")
+    if "M:" not in text and "L:" not in text:
+        return
+    for m in (*_METER_FIELD.finditer(text), *_INLINE_FIELD.finditer(text)):
+        _check_meter_field(m.group(1), _strip_comment(m.group(2)).strip())
+
+
+def _check_meter_field(name: str, value: str) -> None:
+    """One ``M:`` or ``L:`` value (see :func:`check_abc_text`)."""
+    if name == "M" and value in FREE_METERS or name == "M" and not any(
+            c.isdigit() for c in value):
+        return  # M:C, M:C|, M:none; other words ("FREI" in Essen) carry no numbers
+    shown = f"{name}:{value if len(value) <= 40 else value[:37] + '...'}"
+    if name == "L" and not _FRACTION.fullmatch(value) and not value.isdigit():
+        raise ValueError(f"{shown}: the unit note length must be a fraction such as 1/8")
+    lim = limits()
+    for m in _FRACTION.finditer(value):
+        terms = [int(t) for t in re.findall(r"\d+", m.group(1))]
+        if not m.group(2):
+            raise ValueError(f"{shown}: a fraction without a denominator")
+        numerator, denominator = sum(terms), int(m.group(2))
+        if not terms or numerator <= 0:
+            raise ValueError(f"{shown}: the numerator must be a positive number")
+        lim.check("abc_meter", numerator, f"{shown}: numerator")
+        lim.check("abc_meter", denominator, f"{shown}: denominator")
+        if denominator <= 0 or denominator & (denominator - 1):
+            raise ValueError(f"{shown}: the denominator {denominator} is not a power of two")
+    for number in re.findall(r"\d+", value):  # numbers outside fractions too (M:99999)
+        lim.check("abc_meter", int(number), f"{shown}: number")
 
 
 def _bar_beats(piece: Piece) -> float:

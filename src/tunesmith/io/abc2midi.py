@@ -2,7 +2,12 @@
 as a second opinion on ABC text: a tune it reports an ``Error`` for is malformed.
 
 A tune is malformed when abc2midi prints an ``Error in line-char L-C : ...`` line for it
-(its exit status is 0 either way).
+(its exit status is 0 either way), or when abc2midi gives up on it: a line that says so
+(``eputc: aborting because of file runaway (infinite loop)`` for a tune whose MIDI grows
+past ~500 KB, e.g. a 100 KB one-line tune; ``Out of memory``; a MIDI write error) or a
+non-zero exit status, with no ``Error`` line in either case; or when it runs longer than
+the ``parse_seconds`` limit. Before abc2midi sees a tune to read,
+:func:`tunesmith.io.abc.check_abc_text` checks its size and its ``M:`` / ``L:`` fields.
 """
 
 from __future__ import annotations
@@ -15,9 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
-from tunesmith.io.abc import as_tune_book_entry
+from tunesmith.io.abc import as_tune_book_entry, check_abc_text
+from tunesmith.io.limits import ENV, limits
 
 _ERROR = re.compile(r"^Error in line-char (\d+)-(\d+)\s*:\s*(.*)$")
+# lines with which abc2midi gives up on a tune without an "Error in line-char" line
+_GAVE_UP = re.compile(r"aborting|runaway|out of memory|malloc failed|read/write error",
+                      re.IGNORECASE)
 
 
 def available() -> bool:
@@ -62,10 +71,13 @@ def convert_all(texts: list[str], midi_paths: list[Path] | None = None,
 
 def played_piece(text: str):
     """The tune as abc2midi plays it (repeats, endings, guitar chords) as a Piece.
-    Raises ValueError with abc2midi's message when it rejects the tune or plays no notes."""
+    Raises ValueError with abc2midi's message when it rejects the tune or plays no notes,
+    and before abc2midi runs when :func:`~tunesmith.io.abc.check_abc_text` refuses it
+    (an :class:`~tunesmith.io.limits.OverLimit` for a limit)."""
     from tunesmith.io.abc import read_header
     from tunesmith.io.midi import read_midi
 
+    check_abc_text(text)
     with tempfile.TemporaryDirectory() as tmp:
         mid = Path(tmp) / "tune.mid"
         found = convert_all([text], [mid])
@@ -85,9 +97,11 @@ def played_piece(text: str):
 def tune_piece(text: str):
     """The tune as abc2midi plays it (:func:`played_piece`) when abc2midi is installed and
     accepts it, else as music21 reads it (no repeats). Raises ValueError with both
-    reasons when neither can."""
+    reasons when neither can, or once, before either runs, when
+    :func:`~tunesmith.io.abc.check_abc_text` refuses the tune."""
     from tunesmith.io.abc import tune_to_piece
 
+    check_abc_text(text)
     first = "abc2midi is not installed"
     if available():
         try:
@@ -119,15 +133,21 @@ def _convert(index: int, text: str, tmp: Path, midi: Path | None,
     src = tmp / f"t{index}.abc"
     out_mid = tmp / f"t{index}.mid"
     src.write_text(text, encoding="utf-8")
-    out = subprocess.run(["abc2midi", src.name, "-o", out_mid.name], cwd=tmp,
-                         capture_output=True, encoding="utf-8", errors="replace", timeout=60)
-    src.unlink()
-    error = None
-    for ln in (out.stdout + out.stderr).splitlines():
-        m = _ERROR.match(ln)
-        if m:
-            error = Abc2MidiError(m.group(3).strip(), int(m.group(1)), int(m.group(2)))
-            break
+    end_line = text.count("\n") + 2  # "at the tune's end", as for overlong()
+    seconds = limits().parse_seconds
+    try:
+        out = subprocess.run(["abc2midi", src.name, "-o", out_mid.name], cwd=tmp,
+                             capture_output=True, encoding="utf-8", errors="replace",
+                             timeout=seconds)
+    except subprocess.TimeoutExpired:
+        out_mid.unlink(missing_ok=True)
+        return Abc2MidiError(f"abc2midi took longer than {seconds:g} s (parse_seconds limit;"
+                             f" raise it with {ENV}=parse_seconds=N)", end_line, 0)
+    finally:
+        src.unlink(missing_ok=True)
+    error, gave_up = _first_error(out.stdout + out.stderr, out.returncode, end_line)
+    if gave_up:
+        out_mid.unlink(missing_ok=True)  # what it wrote before giving up is cut short
     if error is None and max_seconds is not None and out_mid.exists():
         from tunesmith.io.midi import read_midi
 
@@ -139,6 +159,26 @@ def _convert(index: int, text: str, tmp: Path, midi: Path | None,
         shutil.move(out_mid, midi)
     out_mid.unlink(missing_ok=True)
     return error
+
+
+def _first_error(output: str, returncode: int,
+                 end_line: int) -> tuple[Abc2MidiError | None, bool]:
+    """(error, whether abc2midi gave up): its first ``Error in line-char`` line; else the
+    line with which it gave up (or its non-zero exit status), placed at the tune's end;
+    else (None, False)."""
+    gave_up = None
+    for ln in output.splitlines():
+        m = _ERROR.match(ln)
+        if m:
+            error = Abc2MidiError(m.group(3).strip(), int(m.group(1)), int(m.group(2)))
+            return error, False
+        if gave_up is None and _GAVE_UP.search(ln):
+            gave_up = ln.strip()
+    if gave_up is None and returncode != 0:
+        gave_up = f"abc2midi stopped with exit status {returncode}"
+    if gave_up is None:
+        return None, False
+    return Abc2MidiError(gave_up, end_line, 0), True
 
 
 def overlong(seconds: float, max_seconds: float, text: str) -> Abc2MidiError | None:

@@ -43,8 +43,13 @@ def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = Non
     0.5 s for 24 s of a three-track abc2midi file)."""
     import numpy as np
 
+    from tunesmith.io.limits import limits
     from tunesmith.io.midi import write_midi
 
+    budget = limits()
+    budget.check("render_notes", sum(len(t.notes) for t in piece.tracks), "notes to render",
+                 path)
+    budget.check("seconds", piece.duration_seconds, "seconds of audio", path)
     sf = Path(soundfont) if soundfont else default_soundfont()
     if not sf.exists():
         raise TunesmithError("soundfont not found", sf)
@@ -84,10 +89,14 @@ def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = Non
     np.multiply(audio, 32767, out=audio)
     pcm = audio.astype("<i2")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(pcm.tobytes())
+    try:  # the file opened first: wave.open on a path it cannot write leaves a half-made
+        # writer whose cleanup prints "Exception ignored" after the error
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh, wave.open(fh, "wb") as w:
+            w.setnchannels(2)
+            w.setsampwidth(2)
+            w.setframerate(sample_rate)
+            w.writeframes(pcm.tobytes())
+    except OSError as e:
+        raise TunesmithError(f"cannot write ({e.strerror or e})", path) from None
     return path

@@ -5,8 +5,23 @@ one-line error that names the limit and how to raise it.
 
 The limits are generous for music (a Bach chorale has ~300 notes, a folk tune ~1 KB of
 ABC, the longest real MIDI files in the corpora here ~60,000 notes and under an hour) and
-are read once from ``TUNESMITH_LIMITS`` (``name=value`` pairs, comma-separated, e.g.
-``TUNESMITH_LIMITS=notes=2000000,seconds=36000``) for a user who needs more.
+are read from ``TUNESMITH_LIMITS`` (``name=value`` pairs, comma-separated, e.g.
+``TUNESMITH_LIMITS=notes=2000000,seconds=36000``) for a user who needs more: parsed once
+per distinct value of the variable, so a test (or a program) that changes the variable
+gets the new limits on the next :func:`limits` call, with no cache to clear.
+
+Where each is checked (the readers; the writers check ``frames`` and ``render_notes``):
+
+- ``file_bytes``: before a file is read (:func:`check_file_size`: ``io/read.py``,
+  ``io/midi.py``, ``io/musicxml.py``, ``io/abc.py``);
+- ``tracks``: the MIDI header's track count, before symusic parses (``io/midi.py``);
+- ``notes``, ``beats``, ``note_beats``, ``changes``: right after symusic parses, before a
+  Python object is made per note (``io/midi.py``), and for every reader in
+  :func:`tunesmith.io.read.piece_problem`, with ``seconds`` (through the tempo map);
+- ``abc_line_chars``, ``abc_tune_chars``, ``abc_meter``: an ABC tune's text before music21
+  or abc2midi sees it (:func:`tunesmith.io.abc.check_abc_text`);
+- ``parse_seconds``: the time one file may take to read (:mod:`tunesmith.io.deadline`),
+  and abc2midi's run on one tune.
 """
 
 from __future__ import annotations
@@ -15,10 +30,22 @@ import dataclasses
 import functools
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from tunesmith.errors import TunesmithError
 
 ENV = "TUNESMITH_LIMITS"
+
+
+class OverLimit(TunesmithError, ValueError):
+    """A piece or file over one of the :class:`Limits`: a :class:`TunesmithError` (one line,
+    naming the limit and how to raise it) that is also a :class:`ValueError`, so that the
+    ABC parsers, whose callers catch ValueError for "this tune does not parse", report it
+    like any other reason. ``reason`` is the message without the file."""
+
+    def __init__(self, reason: str, name: str, path=None):
+        self.reason, self.name = reason, name
+        super().__init__(reason, path)
 
 
 @dataclass(frozen=True)
@@ -35,14 +62,45 @@ class Limits:
     frames: int = 1_000_000  # a piano roll's frames (88 bytes each)
     parse_seconds: float = 30.0  # time to read one file (music21 is slow on odd input)
     render_notes: int = 200_000  # notes drawn in a picture or rendered to audio
+    batch_tokens: int = 2_000_000  # tokens one sampling batch holds (pieces x length):
+    # a larger request is composed and written batch by batch
 
-    def check(self, name: str, value: float, what: str, where=None) -> None:
-        """Raise a one-line TunesmithError when ``value`` is over the ``name`` limit."""
+    changes: int = 100_000  # tempo and meter changes of one piece
+
+    def problem(self, name: str, value: float, what: str) -> str:
+        """"" when ``value`` is within the ``name`` limit, else the one-line reason."""
         limit = getattr(self, name)
         if value > limit:
-            raise TunesmithError(
-                f"{what}: {value:,.0f} is over the limit of {limit:,.0f} ({name}; raise it "
-                f"with {ENV}={name}=N)", where)
+            return (f"{what}: {_number(value)} is over the limit of {_number(limit)} ({name};"
+                    f" raise it with {ENV}={name}=N)")
+        return ""
+
+    def check(self, name: str, value: float, what: str, where=None) -> None:
+        """Raise a one-line :class:`OverLimit` (a TunesmithError naming ``where``) when
+        ``value`` is over the ``name`` limit."""
+        reason = self.problem(name, value, what)
+        if reason:
+            raise OverLimit(reason, name, where)
+
+
+def _number(value: float) -> str:
+    """``1,234`` for whole numbers, ``1,234.5`` otherwise (a limit just crossed must not
+    read as equal to it), ``inf`` / ``nan`` as such."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.6g}" if abs(value) < 1000 else f"{value:,.1f}"
+
+
+def check_file_size(path: str | Path) -> None:
+    """Raise :class:`OverLimit` naming ``path`` when the file is larger than the
+    ``file_bytes`` limit; a file that cannot be stat'ed is left to the reader to report."""
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return
+    limits().check("file_bytes", size, "file size (bytes)", path)
 
 
 def _parse(text: str) -> Limits:
@@ -69,5 +127,6 @@ def _from_env(text: str) -> Limits:
 
 
 def limits() -> Limits:
-    """The limits in force: the defaults, with ``TUNESMITH_LIMITS`` over them."""
+    """The limits in force: the defaults, with ``TUNESMITH_LIMITS`` over them (read on
+    every call; parsed once per distinct value)."""
     return _from_env(os.environ.get(ENV, ""))

@@ -1,8 +1,54 @@
-"""music21 Score -> Piece (used by the ABC reader and, later, MusicXML)."""
+"""music21 Score -> Piece (used by the ABC and MusicXML readers), and :func:`quiet`, which
+keeps music21's own warnings off the user's terminal while those readers parse."""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Track
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence music21 while parsing: the lines its ``Environment.warn`` writes straight to
+    stderr (``music21.abcFormat.translate: WARNING: ...``) and the ``warnings`` its modules
+    issue (MusicXMLWarning, Music21DeprecationWarning, ...). tunesmith's own warnings and
+    messages pass: only warnings issued from music21's modules, or of music21's warning
+    classes, are filtered."""
+    from music21 import environment
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"music21(\.|$)")
+        for category in _music21_warnings():
+            warnings.filterwarnings("ignore", category=category)
+        loud = environment.Environment.__dict__["warn"]
+        environment.Environment.warn = _no_warning
+        try:
+            yield
+        finally:
+            environment.Environment.warn = loud
+
+
+def _no_warning(self, msg, header=None) -> None:
+    """Stands in for music21's ``Environment.warn`` inside :func:`quiet`."""
+
+
+def _music21_warnings() -> list[type[Warning]]:
+    """music21's own warning classes (those of its modules that are loaded)."""
+    import sys
+
+    found = []
+    for module, name in (("music21.exceptions21", "Music21DeprecationWarning"),
+                         ("music21.musicxml.xmlObjects", "MusicXMLWarning"),
+                         ("music21.midi.translate", "TranslateWarning"),
+                         ("music21.stream.base", "StreamDeprecationWarning"),
+                         ("music21.stream.iterator", "StreamIteratorInefficientWarning"),
+                         ("music21.key", "KeyWarning")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, Warning):
+            found.append(cls)
+    return found
 
 
 def score_to_piece(score, repeats: bool = True) -> Piece:

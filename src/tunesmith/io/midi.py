@@ -5,6 +5,11 @@ symusic silently accepts a file cut off after its header, and refuses SMPTE timi
 which we convert (see :func:`read_midi_bytes`). That check reads only the 14-byte
 ``MThd`` header and the 8-byte header of each chunk, so it costs nothing next to a parse
 (mido would decode every event in Python just to find the same errors).
+
+The budgets (:mod:`tunesmith.io.limits`) are checked before the work they guard: the file's
+size before it is read, the header's track count before symusic parses, and the notes,
+the length in beats, the longest note and the tempo and meter changes on symusic's score
+(its arrays, in C++) before a Python object is made per note.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError, first_line
+from tunesmith.io.limits import OverLimit, check_file_size, limits
 from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Track
 
 TICKS_PER_QUARTER = 480
@@ -98,6 +104,7 @@ def read_midi(path: str | Path) -> Piece:
     path = Path(path)
     if not path.is_file():
         raise TunesmithError("no such file", path)
+    check_file_size(path)
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -106,6 +113,8 @@ def read_midi(path: str | Path) -> Piece:
         piece = read_midi_bytes(data)
     except MidiFormatError as e:
         raise TunesmithError(f"not a readable MIDI file ({e})", path) from None
+    except OverLimit as e:
+        raise OverLimit(e.reason, e.name, path) from None
     piece.title = path.stem
     return piece
 
@@ -123,12 +132,17 @@ def read_midi_bytes(data: bytes) -> Piece:
     that makes a beat last what those ticks last (60 qpm; about 62.0 at 29.97 fps); the
     file's tempo events are ignored, as the SMF spec says.
 
-    Raises :class:`MidiFormatError` for anything that is not a readable type 0/1 file."""
+    Raises :class:`MidiFormatError` for anything that is not a readable type 0/1 file,
+    :class:`OverLimit` (naming no file) for one over the ``file_bytes``, ``tracks``,
+    ``notes``, ``beats``, ``note_beats`` or ``changes`` limit."""
     import symusic
 
+    lim = limits()
+    lim.check("file_bytes", len(data), "file size (bytes)")
     header = midi_header(data)
     if header.format == 2:
         raise MidiFormatError("MIDI type 2 (independent sequences) is not supported")
+    lim.check("tracks", header.ntracks, "tracks")
     smpte_qpm = None
     if header.smpte:
         code, ticks_per_frame = 256 - (header.division >> 8), header.division & 0xFF
@@ -139,10 +153,31 @@ def read_midi_bytes(data: bytes) -> Piece:
         score = symusic.Score.from_midi(data, ttype="quarter")
     except Exception as e:  # noqa: BLE001 - symusic raises RuntimeError/ValueError variants
         raise MidiFormatError(first_line(e)) from None
+    _check_score(score)
     piece = _score_to_piece(score)
     if smpte_qpm is not None:
         piece.tempos = [Tempo(0.0, smpte_qpm)]
     return piece
+
+
+def _check_score(score) -> None:
+    """The limits on a parsed symusic score, read off its arrays (no Python object per
+    note): notes, the longest note, the length in beats, tempo and meter changes. The
+    seconds (through the tempo map) are checked on the Piece (``piece_problem``)."""
+    lim = limits()
+    lim.check("notes", score.note_num(), "notes")
+    end, longest = 0.0, 0.0
+    for track in score.tracks:
+        if not track.note_num():
+            continue
+        arrays = track.notes.numpy()
+        ends = arrays["time"] + arrays["duration"]
+        end, longest = max(end, float(ends.max())), max(longest,
+                                                        float(arrays["duration"].max()))
+    lim.check("note_beats", longest, "a note's length in beats")
+    lim.check("beats", end, "length in beats")
+    lim.check("changes", len(score.tempos) + len(score.time_signatures),
+              "tempo and meter changes")
 
 
 def _score_to_piece(score) -> Piece:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError, first_line
+from tunesmith.io.limits import check_file_size, limits
 from tunesmith.music import Note, Piece
 
 MUSICXML_SUFFIXES = (".xml", ".mxl", ".musicxml")
@@ -28,22 +29,28 @@ def read_musicxml(path: str | Path) -> Piece:
     ("Violin I" -> 40, "Soprano" -> 53, "Horn 2" -> 60), else 0 (piano); see
     :func:`_program`. A part whose instrument is unpitched percussion, or on MIDI channel
     10, is a drum track. The title is the score's title, else the file name. Raises
-    :class:`TunesmithError` (one line, naming the file) when music21 cannot read it."""
+    :class:`TunesmithError` (one line, naming the file) when music21 cannot read it, and
+    before it tries when the file, or a compressed file unpacked, is over the
+    ``file_bytes`` limit. music21's own warnings are silenced (:func:`tunesmith.io.m21.quiet`).
+    """
     from music21 import converter
 
-    from tunesmith.io.m21 import score_to_piece
+    from tunesmith.io.m21 import quiet, score_to_piece
 
     path = Path(path)
     if not path.is_file():
         raise TunesmithError("no such file", path)
+    check_file_size(path)
+    _check_unpacked_size(path)
     try:
-        # forceSource: parse the file itself; music21 would otherwise write pickles of
-        # its own beside our JSON cache.
-        score = converter.parse(str(path), forceSource=True)
-        instruments = [_program(p) for p in _parts(score)]
-        score = _expand_repeats(score)
-        ties = [_untie(p) for p in _parts(score)]
-        piece = score_to_piece(score)
+        with quiet():
+            # forceSource: parse the file itself; music21 would otherwise write pickles
+            # of its own beside our JSON cache.
+            score = converter.parse(str(path), forceSource=True)
+            instruments = [_program(p) for p in _parts(score)]
+            score = _expand_repeats(score)
+            ties = [_untie(p) for p in _parts(score)]
+            piece = score_to_piece(score)
     except Exception as e:  # noqa: BLE001 - music21 raises many unrelated types
         raise TunesmithError(f"not a readable MusicXML file ({first_line(e)})", path) from None
     if len(ties) == len(piece.tracks):
@@ -54,6 +61,19 @@ def read_musicxml(path: str | Path) -> Piece:
             track.program, track.is_drum = program, is_drum
     piece.title = piece.title or path.stem
     return piece
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """A compressed MusicXML file (a zip) must unpack within the ``file_bytes`` limit too:
+    a few KB of zip can hold gigabytes. Not a zip, or a broken one: music21 says why."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            size = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    limits().check("file_bytes", size, "unpacked size (bytes)", path)
 
 
 def _expand_repeats(score):

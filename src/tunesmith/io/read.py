@@ -8,8 +8,12 @@ first bytes (``MThd``, or a RIFF ``RMID`` wrapper: MIDI; a zip: compressed Music
 file whose suffix promises a format its content is not (text named ``.mid``), or that is
 no format at all, is a one-line :class:`TunesmithError` naming the file.
 
-Every reader here checks the timing (:func:`piece_problem`): a tempo outside
-[:data:`MIN_QPM`, :data:`MAX_QPM`] is corrupt data, not music.
+Every reader here checks the piece it read (:func:`piece_problem`): a tempo outside
+[:data:`MIN_QPM`, :data:`MAX_QPM`] is corrupt data, not music, and a piece over the
+:class:`~tunesmith.io.limits.Limits` (notes, length in beats and seconds, one note's
+length, tempo and meter changes) is refused; the file's size is checked before it is read.
+MusicXML and ABC, which music21 parses, are read in a child process with a time budget
+(:mod:`tunesmith.io.deadline`: ``parse_seconds``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from tunesmith.errors import TunesmithError
+from tunesmith.io import deadline
+from tunesmith.io.limits import OverLimit, check_file_size, limits
 from tunesmith.music import Piece
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -83,6 +89,7 @@ def _what(head: bytes) -> str:
 def _head(path: Path) -> bytes:
     if not path.is_file():
         raise TunesmithError("no such file", path)
+    check_file_size(path)
     try:
         with open(path, "rb") as fh:
             return fh.read(SNIFF_BYTES)
@@ -137,14 +144,15 @@ def read_piece(path: str | Path, tune: int = 1, abc_player: AbcPlayer = "music21
     the tune, else as music21 reads it (:func:`tunesmith.io.abc2midi.tune_piece`).
 
     Raises a one-line :class:`TunesmithError` naming the file for every problem: missing,
-    unsupported, unreadable, not what its suffix says, or corrupt timing
-    (:func:`piece_problem`)."""
+    unsupported, unreadable, not what its suffix says, over a limit
+    (:class:`~tunesmith.io.limits.OverLimit`), corrupt timing (:func:`piece_problem`), or
+    longer than ``parse_seconds`` to read (MusicXML and ABC)."""
     path = Path(path)
     fmt, found = _format(path)
     if fmt == "midi":
         piece = _read_rmid(path) if found == "rmid" else _read_midi(path)
     elif fmt == "musicxml":
-        piece = _read_musicxml(path, found)
+        piece = Piece.from_dict(deadline.call(_musicxml_dict, path, found, where=path))
     else:
         from tunesmith.io.abc import read_tune_book
 
@@ -160,20 +168,25 @@ def read_piece(path: str | Path, tune: int = 1, abc_player: AbcPlayer = "music21
 
 def read_abc_tune(text: str, where: str | Path, abc_player: AbcPlayer = "music21") -> Piece:
     """One ABC tune's text as a Piece (``abc_player`` as for :func:`read_piece`); a tune
-    that does not parse, or whose timing is corrupt, is a one-line :class:`TunesmithError`
-    naming ``where``."""
-    if abc_player == "music21":
-        from tunesmith.io.abc import tune_to_piece as parse
+    over a limit (:func:`tunesmith.io.abc.check_abc_text`, before any parser), that does
+    not parse, that takes longer than ``parse_seconds`` (parsed in a child process:
+    :mod:`tunesmith.io.deadline`), or whose timing is corrupt, is a one-line
+    :class:`TunesmithError` naming ``where``."""
+    from tunesmith.io.abc import check_abc_text
 
+    if abc_player == "music21":
         why = "not a readable ABC tune"
     elif abc_player == "abc2midi":
-        from tunesmith.io.abc2midi import tune_piece as parse
-
         why = "invalid ABC"
     else:
         raise ValueError(f"abc_player must be 'music21' or 'abc2midi', not {abc_player!r}")
     try:
-        piece = parse(text)
+        check_abc_text(text)  # here, before a child is forked for a tune refused anyway
+        piece = Piece.from_dict(deadline.call(_abc_dict, text, abc_player, where=where))
+    except OverLimit as e:
+        raise OverLimit(e.reason, e.name, where) from None
+    except TunesmithError:
+        raise
     except ValueError as e:
         raise TunesmithError(f"{why} ({e})", where) from None
     problem = piece_problem(piece)
@@ -183,16 +196,49 @@ def read_abc_tune(text: str, where: str | Path, abc_player: AbcPlayer = "music21
 
 
 def piece_problem(piece: Piece) -> str:
-    """"" if the piece's timing is sane, else why not: a tempo outside
-    [MIN_QPM, MAX_QPM] (or not finite) that applies to some note."""
-    end = piece.end_beat
+    """"" if the piece is sane and within the limits, else why not (one line): more notes
+    than the ``notes`` limit, a note longer than ``note_beats``, a piece longer than
+    ``beats``, more tempo and meter changes than ``changes``, a tempo outside
+    [MIN_QPM, MAX_QPM] (or not finite) that applies to some note, or a piece longer than
+    ``seconds`` through its tempo map. Every reader applies it (render and prepare alike);
+    the corpus filter too."""
+    lim = limits()
+    count = sum(len(t.notes) for t in piece.tracks)
+    problem = lim.problem("notes", count, "notes")
+    if problem:
+        return problem
+    end, longest = 0.0, 0.0
+    for t in piece.tracks:
+        for n in t.notes:
+            end = max(end, n.end)
+            longest = max(longest, n.end - n.start)
+    problem = (lim.problem("note_beats", longest, "a note's length in beats")
+               or lim.problem("beats", end, "length in beats")
+               or lim.problem("changes", len(piece.tempos) + len(piece.time_signatures),
+                              "tempo and meter changes"))
+    if problem:
+        return problem
     for t in piece.tempos:
         if (t.beat < end or t.beat == 0) and not (MIN_QPM <= t.qpm <= MAX_QPM):
             return f"absurd tempo ({t.qpm:.4g} qpm)"
-    return ""
+    return lim.problem("seconds", piece.seconds(end), "length in seconds")
 
 
 # --- the readers, by format ---------------------------------------------------------------
+
+def _musicxml_dict(path: Path, found: str | None) -> dict:
+    """For :func:`read_piece`'s child process: the MusicXML file's piece as a dict."""
+    return _read_musicxml(path, found).to_dict()
+
+
+def _abc_dict(text: str, abc_player: AbcPlayer) -> dict:
+    """For :func:`read_abc_tune`'s child process: the tune's piece as a dict."""
+    if abc_player == "abc2midi":
+        from tunesmith.io.abc2midi import tune_piece as parse
+    else:
+        from tunesmith.io.abc import tune_to_piece as parse
+    return parse(text).to_dict()
+
 
 def _read_midi(path: Path) -> Piece:
     from tunesmith.io.midi import read_midi
@@ -221,6 +267,8 @@ def _read_rmid(path: Path) -> Piece:
         piece = read_midi_bytes(smf)
     except MidiFormatError as e:
         raise TunesmithError(f"not a readable MIDI file ({e})", path) from None
+    except OverLimit as e:
+        raise OverLimit(e.reason, e.name, path) from None
     piece.title = path.stem
     return piece
 

@@ -99,7 +99,13 @@ class AbcChars:
 
     @classmethod
     def from_dict(cls, d: dict) -> AbcChars:
-        return cls(Vocab(tuple(d["vocab"])))
+        """Inverse of :meth:`to_dict`, checked (:meth:`Vocab.from_list`); ValueError for a
+        damaged one."""
+        if not isinstance(d, dict) or d.get("name") != "abc_chars":
+            raise ValueError("not an abc_chars representation")
+        if "vocab" not in d:
+            raise ValueError("abc_chars representation without a vocabulary")
+        return cls(Vocab.from_list(d["vocab"]))
 
 
 def _meter(field: str) -> list[TimeSignature]:

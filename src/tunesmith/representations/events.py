@@ -46,11 +46,13 @@ No negative or zero-length notes, no overlapping notes of one key.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 from math import lcm
+from typing import ClassVar
 
 from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, Track
 from tunesmith.representations.base import FixedTempo
@@ -256,10 +258,51 @@ class Events(FixedTempo):
                 "note_classes": {"keys": [LOWEST, HIGHEST], "WAIT": WAIT, "BOS": BOS,
                                  "EOS": EOS}}
 
+    # what a saved table may hold (the shipped one: 12 bins on a grid of 96 units)
+    MAX_TIME_BINS: ClassVar[int] = 64
+    MAX_GRID_UNITS: ClassVar[int] = 2_000  # the largest bin in units of the finest grid
+    MAX_QPM: ClassVar[float] = 1000.0
+    MAX_NOTE_BEATS: ClassVar[float] = 1000.0
+
     @classmethod
     def from_dict(cls, d: dict) -> Events:
-        return cls(time_bins=tuple(d["time_bins"]), velocity_bins=int(d["velocity_bins"]),
-                   qpm=float(d["qpm"]), max_note_beats=float(d.get("max_note_beats", 8.0)))
+        """Inverse of :meth:`to_dict`, every field checked (types, ranges, a time table
+        whose grid is small enough to plan gaps on, this version's note classes);
+        ValueError naming the field for a damaged one."""
+        if not isinstance(d, dict) or d.get("name") != "events":
+            raise ValueError("not an events representation")
+        bins = d.get("time_bins")
+        if not (isinstance(bins, list) and 2 <= len(bins) <= cls.MAX_TIME_BINS
+                and all(_is_number(b) and math.isfinite(b) for b in bins)):
+            raise ValueError(f"time_bins must be a list of 2 to {cls.MAX_TIME_BINS} finite "
+                             "numbers")
+        fracs = [Fraction(b).limit_denominator(10_000) for b in bins]
+        if any(f < 0 for f in fracs) or fracs[-1] <= 0:
+            raise ValueError("time_bins must start at 0 and increase strictly")
+        den = lcm(*(f.denominator for f in fracs))
+        if fracs[-1] * den > cls.MAX_GRID_UNITS:
+            raise ValueError(f"time_bins need a grid of {int(fracs[-1] * den):,} units for "
+                             f"the largest bin, over {cls.MAX_GRID_UNITS:,}")
+        velocity_bins = d.get("velocity_bins")
+        if not (isinstance(velocity_bins, int) and not isinstance(velocity_bins, bool)):
+            raise ValueError(f"velocity_bins must be an integer, got {velocity_bins!r}")
+        qpm = d.get("qpm")
+        if not (_is_number(qpm) and 0 < qpm <= cls.MAX_QPM):
+            raise ValueError(f"qpm must be a number in (0, {cls.MAX_QPM:g}], got {qpm!r}")
+        longest = d.get("max_note_beats", 8.0)
+        if not (_is_number(longest) and 0 < longest <= cls.MAX_NOTE_BEATS):
+            raise ValueError(f"max_note_beats must be a number in (0, "
+                             f"{cls.MAX_NOTE_BEATS:g}], got {longest!r}")
+        classes = d.get("note_classes")
+        mine = cls().to_dict()["note_classes"]
+        if classes is not None and classes != mine:
+            raise ValueError(f"note_classes {classes!r} differ from this version's {mine!r}")
+        return cls(time_bins=tuple(float(b) for b in bins), velocity_bins=velocity_bins,
+                   qpm=float(qpm), max_note_beats=float(longest))
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _merge_same_pitch(notes) -> list[Note]:

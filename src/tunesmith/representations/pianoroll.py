@@ -152,14 +152,24 @@ class PianoRoll(FixedTempo):
 
     @classmethod
     def from_dict(cls, d: dict) -> PianoRoll:
-        """Inverse of :meth:`to_dict`; ValueError for another representation or keyboard."""
+        """Inverse of :meth:`to_dict`; ValueError for another representation or keyboard,
+        or a field of the wrong type or out of range (a damaged checkpoint): an int
+        ``steps_per_beat`` in 1..48, a number ``qpm`` in (0, 1000], an int ``velocity`` in
+        1..127."""
+        if not isinstance(d, dict):
+            raise ValueError(f"not a {cls.name} representation")
         if d.get("name") != cls.name:
             raise ValueError(f"not a {cls.name} representation: name {d.get('name')!r}")
         if (d.get("low"), d.get("high")) != (LOW, HIGH):
             raise ValueError(f"piano roll over keys {d.get('low')}-{d.get('high')}, this "
                              f"version reads {LOW}-{HIGH}")
-        return cls(steps_per_beat=int(d["steps_per_beat"]), qpm=float(d["qpm"]),
-                   velocity=int(d["velocity"]))
+        spb, qpm, velocity = d.get("steps_per_beat"), d.get("qpm"), d.get("velocity")
+        for name, value in (("steps_per_beat", spb), ("velocity", velocity)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        if isinstance(qpm, bool) or not isinstance(qpm, (int, float)) or not 0 < qpm <= 1000:
+            raise ValueError(f"qpm must be a number in (0, 1000], got {qpm!r}")
+        return cls(steps_per_beat=spb, qpm=float(qpm), velocity=velocity)
 
 
 def frames_from_notes(lengths: np.ndarray, notes: np.ndarray) -> np.ndarray:

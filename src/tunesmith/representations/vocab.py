@@ -25,7 +25,20 @@ class Vocab:
         return cls(SPECIALS + tuple(kept))
 
     def __post_init__(self):
+        check_symbols(self.symbols)
         object.__setattr__(self, "_index", {s: i for i, s in enumerate(self.symbols)})
+
+    @classmethod
+    def from_list(cls, symbols) -> Vocab:
+        """A saved vocabulary (:meth:`to_list`), checked: a list of strings, the specials
+        at their indices, then distinct single characters, at least one of them.
+        ValueError otherwise (a damaged checkpoint)."""
+        if not isinstance(symbols, list):
+            raise ValueError(f"vocabulary is {type(symbols).__name__}, not a list")
+        vocab = cls(tuple(symbols))
+        if len(symbols) == len(SPECIALS):
+            raise ValueError("vocabulary holds no symbol besides the specials")
+        return vocab
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -54,3 +67,25 @@ class Vocab:
 
     def to_list(self) -> list[str]:
         return list(self.symbols)
+
+
+def check_symbols(symbols) -> None:
+    """The rules of a vocabulary: the specials first, at the indices :class:`Vocab` gives
+    them (pad 0, bos 1, eos 2, unk 3), then distinct symbols of exactly one character
+    each. ValueError naming the first broken rule."""
+    if not all(isinstance(s, str) for s in symbols):
+        bad = next(i for i, s in enumerate(symbols) if not isinstance(s, str))
+        raise ValueError(f"vocabulary symbol {bad} is {symbols[bad]!r}, not a string")
+    for i, special in enumerate(SPECIALS):
+        if i >= len(symbols) or symbols[i] != special:
+            found = repr(symbols[i]) if i < len(symbols) else "missing"
+            raise ValueError(f"vocabulary symbol {i} must be {special!r}, found {found}")
+    seen: dict[str, int] = {}
+    for i, s in enumerate(symbols[len(SPECIALS):], start=len(SPECIALS)):
+        if len(s) != 1:
+            raise ValueError(f"vocabulary symbol {i} is {s[:20]!r}: symbols after the "
+                             "specials are single characters")
+        if s in seen:
+            raise ValueError(f"vocabulary symbol {i} is {s!r}, a duplicate of symbol "
+                             f"{seen[s]}")
+        seen[s] = i

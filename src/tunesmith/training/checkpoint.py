@@ -22,6 +22,7 @@ rename or delete anything: a reader that finds an interrupted swap says so.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import secrets
@@ -29,7 +30,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tunesmith.errors import CheckpointError, first_line
+from tunesmith.errors import CheckpointError, TunesmithError, first_line
 
 FORMAT_VERSION = 1
 META_FILE = "tunesmith.json"
@@ -118,11 +119,13 @@ def _journal(folder: Path) -> Path:
 def _recorded_names(folder: Path) -> tuple[Path, Path] | None:
     """(tmp, old) recorded by an interrupted write of ``folder``, or None. Only names of
     the form the writer makes (``.<name>.tmp-<hex>``, ``.<name>.old-<hex>``) are
-    believed: a journal naming anything else is ignored."""
+    believed: a journal naming anything else (or damaged) is ignored."""
+    from tunesmith.jsonfile import read_json
+
     try:
-        rec = json.loads(_journal(folder).read_text())
+        rec = read_json(_journal(folder), max_bytes=1 << 16)
         tmp, old = rec["tmp"], rec["old"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (TunesmithError, KeyError, TypeError, IndexError):
         return None
     names = []
     for name, kind in ((tmp, "tmp"), (old, "old")):
@@ -145,9 +148,12 @@ def recover(folder: str | Path) -> Path:
     """For the writer of ``folder`` only: finish or undo an interrupted checkpoint write,
     acting solely on the names its journal records. If ``folder`` is missing and the
     recorded previous copy is complete, it is put back; the recorded temporary folder and
-    a leftover previous copy are removed; then the journal. Nothing else is touched."""
+    a leftover previous copy are removed; then the journal (and the journal's own draft,
+    ``.<name>.swap.json.tmp``, left by a kill while the journal was being written).
+    Nothing else is touched."""
     folder = Path(folder)
     journal = _journal(folder)
+    _remove_journal_draft(folder)
     if not journal.is_file():
         return folder
     names = _recorded_names(folder)
@@ -162,9 +168,144 @@ def recover(folder: str | Path) -> Path:
     return folder
 
 
+def _remove_journal_draft(folder: Path) -> None:
+    """The journal's own temporary file (``write_json`` writes ``<journal>.tmp`` and
+    renames it), left by a kill while the journal itself was being written."""
+    draft = _journal(folder).with_name(_journal(folder).name + ".tmp")
+    if draft.is_file() and not draft.is_symlink():
+        draft.unlink(missing_ok=True)
+
+
+# --- reading: every field checked before it is believed ----------------------------
+
+# what safetensors itself allows a header; tunesmith's headers are a few KB
+MAX_HEADER_BYTES = 100 << 20
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2,
+               "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+MAX_RANK = 8
+# no setting of a tunesmith model is near this; a damaged or crafted one that is (a
+# gibbs_steps of 10**12) would hang whatever uses it
+MAX_SETTING = 1_000_000
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def read_safetensors_header(path: Path, what: str) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``name -> (dtype, shape)`` from a safetensors file, every entry checked against the
+    file's size before anything is believed (a truncated, empty or garbage file is a
+    one-line :class:`CheckpointError` naming it; nothing is allocated from its claims)."""
+    from tunesmith.jsonfile import loads
+
+    def bad(problem: str) -> CheckpointError:
+        return CheckpointError(f"damaged {what} ({problem})", path)
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise bad(f"{size} byte{'s' * (size != 1)}: shorter than a safetensors "
+                          "header")
+            n = int.from_bytes(head, "little")
+            if n > size - 8 or n > MAX_HEADER_BYTES:
+                raise bad(f"its header claims {n:,} bytes, the file has {size:,} (truncated "
+                          "or not a safetensors file)")
+            raw = f.read(n)
+    except OSError as e:
+        raise CheckpointError(f"cannot read {what} ({e.strerror or e})", path) from None
+    try:
+        header = loads(raw.decode("utf-8"), path, what)
+    except UnicodeDecodeError:
+        raise bad("its header is not UTF-8 JSON; not a safetensors file?") from None
+    except TunesmithError as e:
+        raise CheckpointError(str(e)) from None
+    if not isinstance(header, dict):
+        raise bad("its header is not a JSON object")
+    data_bytes = size - 8 - n
+    out: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict):
+            raise bad(f"tensor {name!r}: its entry is not a JSON object")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+            raise bad(f"tensor {name!r} has an unknown dtype {dtype!r}")
+        if not (isinstance(shape, list) and len(shape) <= MAX_RANK
+                and all(_is_int(d) and d >= 0 for d in shape)):
+            raise bad(f"tensor {name!r} has a bad shape {shape!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(_is_int(o) for o in offsets) and 0 <= offsets[0] <= offsets[1]):
+            raise bad(f"tensor {name!r} has bad data offsets {offsets!r}")
+        if offsets[1] > data_bytes:
+            raise bad(f"tensor {name!r} lies past the end of the file (truncated?)")
+        numel = 1
+        for d in shape:
+            numel *= d
+        if offsets[1] - offsets[0] != numel * DTYPE_BYTES[dtype]:
+            raise bad(f"tensor {name!r}: {offsets[1] - offsets[0]:,} bytes for a {dtype} "
+                      f"tensor of shape {shape}")
+        out[name] = (dtype, tuple(shape))
+    return out
+
+
+def _load_tensors(path: Path, what: str, header: dict) -> dict:
+    """The tensors of a safetensors file whose header :func:`read_safetensors_header`
+    accepted (the library's own checks, e.g. overlapping data, are one line too)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"damaged {what} ({first_line(e)})", path) from None
+    if set(tensors) != set(header):  # cannot happen for a file the library accepts
+        raise CheckpointError(f"damaged {what} (its tensors do not match its header)", path)
+    return tensors
+
+
+def _first_not_finite(tensors: dict, names) -> str | None:
+    import torch
+
+    for name in names:
+        t = tensors[name]
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return name
+    return None
+
+
+@dataclass
+class _Opened:
+    """A checkpoint folder whose every part has been checked."""
+
+    meta: dict
+    model_class: type
+    config: object
+    representation: object
+    weights: dict  # name -> CPU tensor, finite, of the dtype kind the model holds
+
+
 def read_meta(folder: str | Path) -> dict:
-    """The checkpoint's JSON, after checking it is one this version can read."""
-    folder = Path(folder)
+    """The checkpoint's JSON, after checking all of the checkpoint: ``tunesmith.json``
+    (read with size and nesting caps; its schema: format version, a known model family
+    with a config that family accepts, a representation that rebuilds with the sizes the
+    config says, a training summary of the right types) and ``model.safetensors`` (a
+    well-formed file whose tensors are finite, floating point and exactly the names and
+    shapes of that model). What this accepts, :func:`load_checkpoint` loads. Every
+    problem is a one-line :class:`CheckpointError` naming the file and the field."""
+    return _open(Path(folder)).meta
+
+
+def _open(folder: Path) -> _Opened:
+    from tunesmith.jsonfile import read_json
+
     if not folder.exists():
         hint = ""
         if interrupted_write(folder):
@@ -176,42 +317,207 @@ def read_meta(folder: str | Path) -> dict:
         if folder.is_dir() and (folder / "best" / META_FILE).is_file():
             hint = f" (this looks like a run folder: try {folder / 'best'})"
         raise CheckpointError(f"not a tunesmith checkpoint (no {META_FILE}){hint}", folder)
+    meta_path = folder / META_FILE
     try:
-        meta = json.loads((folder / META_FILE).read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"unreadable {META_FILE} ({e})", folder) from None
+        meta = read_json(meta_path)
+    except CheckpointError:
+        raise
+    except TunesmithError as e:
+        raise CheckpointError(str(e)) from None
     version = meta.get("format_version") if isinstance(meta, dict) else None
-    if version != FORMAT_VERSION:
+    if not _is_int(version) or version != FORMAT_VERSION:
         versions = meta.get("versions") if isinstance(meta, dict) else None
         written = versions.get("tunesmith", "?") if isinstance(versions, dict) else "?"
         raise CheckpointError(
             f"checkpoint format {version!r} written by tunesmith {written} is incompatible with "
-            f"this version (reads format {FORMAT_VERSION})", folder)
-    if not (folder / WEIGHTS_FILE).is_file():
+            f"this version (reads format {FORMAT_VERSION})", meta_path)
+    cls, config, rep = _check_meta(meta, meta_path)
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
         raise CheckpointError(f"checkpoint has no {WEIGHTS_FILE}", folder)
-    return meta
+    header = read_safetensors_header(weights_path, WEIGHTS_FILE)
+    _check_weights_header(header, cls, config, weights_path)
+    weights = _load_tensors(weights_path, WEIGHTS_FILE, header)
+    bad = _first_not_finite(weights, sorted(header))
+    if bad is not None:
+        raise CheckpointError(f"tensor {bad!r} holds NaN or infinite values", weights_path)
+    return _Opened(meta, cls, config, rep, weights)
+
+
+def _check_meta(meta: dict, where: Path):
+    """The model class, its config and the representation that ``meta`` describes, each
+    field checked (a one-line CheckpointError naming the field otherwise)."""
+    import dataclasses
+
+    from tunesmith import models, representations
+    from tunesmith.options import build
+
+    def bad(field: str, problem: str) -> CheckpointError:
+        return CheckpointError(f"damaged checkpoint: {field} {problem}", where)
+
+    family = meta.get("family")
+    registry = models.registry()
+    if not isinstance(family, str) or family not in registry:
+        raise bad("family", f"is {family!r}, not a known model ({', '.join(registry)})")
+    cls = registry[family]
+    model_config = meta.get("model_config")
+    if not isinstance(model_config, dict):
+        raise bad("model_config", "is not a JSON object")
+    try:
+        config = build(cls.config_class, model_config, f"the {family} model")
+    except TunesmithError as e:
+        raise bad("model_config:", str(e)) from None
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if _is_number(value) and not math.isfinite(value):
+            raise bad(f"model_config.{f.name}", f"is {value}")
+        if _is_int(value) and value > MAX_SETTING:
+            raise bad(f"model_config.{f.name}", f"is {value:,}, over the {MAX_SETTING:,} a "
+                      "checkpoint may hold")
+    rep_dict = meta.get("representation")
+    if not isinstance(rep_dict, dict):
+        raise bad("representation", "is not a JSON object")
+    try:
+        rep = representations.from_dict(rep_dict)
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
+        raise bad("representation:", first_line(e)) from None
+    if getattr(rep, "name", None) != cls.representation:
+        raise bad("representation", f"is {getattr(rep, 'name', None)!r}; the {family} model "
+                  f"reads {cls.representation!r}")
+    # the config's derived fields, in order, are the representation's head sizes
+    derived = [f.name for f in dataclasses.fields(config) if f.metadata.get("derived")]
+    heads = dict(rep.heads)
+    if len(derived) == len(heads):
+        for name, (head, size) in zip(derived, heads.items(), strict=True):
+            if getattr(config, name) != size:
+                what = (f"a vocabulary of {size} symbols" if head == "token"
+                        else f"{size} {head} classes")
+                raise bad(f"model_config.{name}", f"is {getattr(config, name)}, but the "
+                          f"representation has {what}")
+    _check_summary(meta.get("summary", {}), bad)
+    if not isinstance(meta.get("versions", {}), dict):
+        raise bad("versions", "is not a JSON object")
+    return cls, config, rep
+
+
+def _check_summary(s, bad) -> None:
+    """The training summary's fields that readers use (evaluate, export, benchmark)."""
+    if not isinstance(s, dict):
+        raise bad("summary", "is not a JSON object")
+    if "step" in s and not (_is_int(s["step"]) and s["step"] >= 0):
+        raise bad("summary.step", f"is {s['step']!r}, not a step number")
+    best = s.get("best_valid")
+    if best is not None:
+        if not isinstance(best, dict):
+            raise bad("summary.best_valid", "is not a JSON object")
+        for k, v in best.items():
+            if not _is_number(v):
+                raise bad(f"summary.best_valid.{k}", f"is {v!r}, not a number")
+    for key in ("train_config", "corpus", "data"):
+        if key in s and not isinstance(s[key], dict):
+            raise bad(f"summary.{key}", "is not a JSON object")
+    corpus = s.get("corpus", {})
+    if "corpus" in corpus and not isinstance(corpus["corpus"], str):
+        raise bad("summary.corpus.corpus", f"is {corpus['corpus']!r}, not a name or path")
+    if "stopped_early" in s and not isinstance(s["stopped_early"], bool):
+        raise bad("summary.stopped_early", f"is {s['stopped_early']!r}, not true or false")
+
+
+def _model_tensors(cls, config) -> dict | None:
+    """``name -> (dtype, shape)`` of the model's state dict, built on the meta device (no
+    memory is allocated, so a config that claims a huge model costs nothing); None for a
+    model that cannot be built there (then the strict load decides)."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            model = cls(config)
+        return {k: (v.dtype, tuple(v.shape)) for k, v in model.state_dict().items()}
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        return None
+
+
+def _check_weights_header(header: dict, cls, config, where: Path) -> None:
+    """The weights file holds exactly the model's tensors, with its shapes, floating point
+    (or, for a tensor the model itself holds as integers, the model's own dtype)."""
+    expected = _model_tensors(cls, config)
+    for name, (dtype, _) in sorted(header.items()):
+        want_dtype = (expected or {}).get(name, (None,))[0]
+        if want_dtype is not None and not want_dtype.is_floating_point:
+            if str(want_dtype) != _torch_dtype_name(dtype):
+                raise CheckpointError(f"tensor {name!r} is {dtype}; the {cls.family} model "
+                                      f"holds {want_dtype}", where)
+        elif dtype not in FLOAT_DTYPES:
+            raise CheckpointError(f"tensor {name!r} is {dtype}, not floating point "
+                                  f"({', '.join(FLOAT_DTYPES)})", where)
+    if expected is None:
+        return
+    missing = sorted(set(expected) - set(header))
+    if missing:
+        raise CheckpointError(f"tensor {missing[0]!r} of the {cls.family} model is missing "
+                              f"({len(missing)} missing in all)", where)
+    extra = sorted(set(header) - set(expected))
+    if extra:
+        raise CheckpointError(f"tensor {extra[0]!r} is not part of the {cls.family} model",
+                              where)
+    for name in sorted(expected):
+        shape, want = header[name][1], expected[name][1]
+        if shape != want:
+            raise CheckpointError(f"tensor {name!r} has shape {list(shape)}; the "
+                                  f"checkpoint's {cls.family} config makes it {list(want)}",
+                                  where)
+
+
+def _torch_dtype_name(dtype: str) -> str:
+    return {"BOOL": "torch.bool", "U8": "torch.uint8", "I8": "torch.int8",
+            "I16": "torch.int16", "I32": "torch.int32", "I64": "torch.int64"}.get(dtype, dtype)
 
 
 def load_checkpoint(folder: str | Path, device: str = "cpu") -> Checkpoint:
-    """Rebuild model (in eval mode, on ``device``) and representation from a folder."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from tunesmith import models, representations
-
+    """Rebuild model (in eval mode, on ``device``) and representation from a folder,
+    every part checked first (:func:`read_meta`). Readers never recover an interrupted
+    write: they say so."""
     folder = Path(folder)
-    meta = read_meta(folder)
+    opened = _open(folder)
     try:
-        model = models.build(meta["family"], meta["model_config"])
-        rep = representations.from_dict(meta["representation"])
-        weights = load_file(str(folder / WEIGHTS_FILE), device="cpu")
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                               for k, v in weights.items()})
-    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as e:
+        model = opened.model_class(opened.config)
+        load_weights(model, opened.weights, folder / WEIGHTS_FILE)
+    except (TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"damaged or incompatible checkpoint ({first_line(e)})",
                               folder) from None
     model.to(device).eval()
-    return Checkpoint(model=model, representation=rep, meta=meta, path=folder)
+    return Checkpoint(model=model, representation=opened.representation, meta=opened.meta,
+                      path=folder)
+
+
+def load_weights(model, weights: dict, where: Path) -> None:
+    """Strictly load checked ``weights`` into ``model`` (floating tensors cast to the
+    model's own dtype); a missing, extra or differently shaped tensor is one line naming
+    ``where`` and the tensor."""
+    own = model.state_dict()
+    for name in sorted(set(own) | set(weights)):
+        if name not in weights:
+            raise CheckpointError(f"weights do not fit the model: tensor {name!r} is "
+                                  "missing", where)
+        if name not in own:
+            raise CheckpointError(f"weights do not fit the model: tensor {name!r} is not "
+                                  "part of it", where)
+        if weights[name].shape != own[name].shape:
+            raise CheckpointError(f"weights do not fit the model: tensor {name!r} has shape "
+                                  f"{list(weights[name].shape)}, the model's is "
+                                  f"{list(own[name].shape)}", where)
+    cast = {k: v.to(own[k].dtype) if v.is_floating_point() else v for k, v in weights.items()}
+    try:
+        model.load_state_dict(cast)
+    except RuntimeError as e:
+        raise CheckpointError(f"weights do not fit the model ({first_line(e)})",
+                              where) from None
+
+
+def checked_weights(folder: str | Path) -> tuple[dict, dict]:
+    """(meta, weights) of a checked checkpoint folder (for the trainer's resume)."""
+    opened = _open(Path(folder))
+    return opened.meta, opened.weights
 
 
 # --- training state (exact resume) ---------------------------------------------------
@@ -238,18 +544,76 @@ def pack_training_state(optimizer, info: dict) -> tuple[dict, dict]:
 
 
 def load_training_state(folder: str | Path, optimizer) -> dict:
-    """Restore optimiser and RNG states; return the JSON info (step, early stopping, ...)."""
+    """Restore optimiser and RNG states; return the JSON info (step, early stopping, ...).
+
+    Everything is checked before anything is restored: ``training_state.json`` (read with
+    size and nesting caps; ``step`` a non-negative integer, ``best`` an object of numbers
+    with a ``loss`` or null, ``evals_since_best`` a non-negative integer, ``acc`` sums and
+    a count, ``stopped_early`` a boolean, ``optimizer`` with ``param_groups`` (a list of
+    objects shaped as the optimiser's own, one per group, numbering its parameters) and
+    ``scalars``), and ``training_state.safetensors`` (well formed; per parameter the same
+    optimiser tensors, floating point, finite, of the parameter's shape, ``step`` a
+    scalar; ``rng.torch`` a uint8 tensor of torch's RNG-state size). Every problem is a
+    one-line :class:`CheckpointError` "damaged training state (...)" naming the file."""
     import torch
-    from safetensors.torch import load_file
+
+    from tunesmith.jsonfile import read_json
 
     folder = Path(folder)
-    if not (folder / STATE_JSON).is_file():
+    json_path, tensors_path = folder / STATE_JSON, folder / STATE_TENSORS
+    if not json_path.is_file():
         raise CheckpointError("checkpoint has no training state to resume from", folder)
+
+    def bad(problem: str, where: Path = json_path) -> CheckpointError:
+        return CheckpointError(f"damaged training state ({problem})", where)
+
     try:
-        info = json.loads((folder / STATE_JSON).read_text())
-        tensors = load_file(str(folder / STATE_TENSORS))
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"damaged training state ({first_line(e)})", folder) from None
+        info = read_json(json_path)
+    except TunesmithError as e:
+        raise CheckpointError(str(e)) from None
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    _check_state_info(info, optimizer, bad)
+    if not tensors_path.is_file():
+        raise bad(f"no {STATE_TENSORS}", folder)
+    header = read_safetensors_header(tensors_path, STATE_TENSORS)
+    per_param: dict[int, set[str]] = {}
+    for name, (dtype, shape) in sorted(header.items()):
+        where = f"tensor {name!r}"
+        if name.startswith("optim."):
+            _, idx, kind = (name.split(".", 2) + ["", ""])[:3]
+            if not (_is_index(idx) and int(idx) < len(params) and kind):
+                raise bad(f"{where} names no parameter of this run's model", tensors_path)
+            want = () if kind == "step" else tuple(params[int(idx)].shape)
+            if dtype not in FLOAT_DTYPES:
+                raise bad(f"{where} is {dtype}, not floating point", tensors_path)
+            if shape != want and not (kind == "step" and shape in ((1,), ())):
+                raise bad(f"{where} has shape {list(shape)}; the parameter's is "
+                          f"{list(want)}", tensors_path)
+            per_param.setdefault(int(idx), set()).add(kind)
+        elif name == "rng.torch" or name.startswith("rng.cuda."):
+            if dtype != "U8" or len(shape) != 1:
+                raise bad(f"{where} is {dtype} of shape {list(shape)}, not a uint8 RNG "
+                          "state", tensors_path)
+        else:
+            raise bad(f"{where} is not part of a training state", tensors_path)
+    if "rng.torch" not in header:
+        raise bad("no 'rng.torch' tensor", tensors_path)
+    if header["rng.torch"][1] != tuple(torch.get_rng_state().shape):
+        raise bad(f"tensor 'rng.torch' has shape {list(header['rng.torch'][1])}, torch's RNG "
+                  f"state is {list(torch.get_rng_state().shape)}", tensors_path)
+    if per_param:  # after the first step every parameter has the same state tensors
+        need = (_state_tensors(optimizer, info["optimizer"]["param_groups"])
+                or set().union(*per_param.values()))
+        for i in range(len(params)):
+            if per_param.get(i, set()) != need:
+                have = ", ".join(sorted(per_param.get(i, set()))) or "none"
+                raise bad(f"the optimiser state of parameter {i} holds {have}; expected "
+                          f"{', '.join(sorted(need))} ({len(per_param)} of {len(params)} "
+                          "parameters have state)", tensors_path)
+    tensors = _load_tensors(tensors_path, STATE_TENSORS, header)
+    bad_name = _first_not_finite(tensors, sorted(k for k in tensors if k.startswith("optim.")))
+    if bad_name is not None:
+        raise bad(f"tensor {bad_name!r} holds NaN or infinite values", tensors_path)
     state: dict = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -257,9 +621,96 @@ def load_training_state(folder: str | Path, optimizer) -> dict:
             state.setdefault(int(idx), {})[name] = value
     for idx, scalars in info["optimizer"]["scalars"].items():
         state.setdefault(int(idx), {}).update(scalars)
-    optimizer.load_state_dict({"state": state, "param_groups": info["optimizer"]["param_groups"]})
-    torch.set_rng_state(tensors["rng.torch"])
+    try:
+        optimizer.load_state_dict({"state": state,
+                                   "param_groups": info["optimizer"]["param_groups"]})
+        torch.set_rng_state(tensors["rng.torch"])
+    except (ValueError, RuntimeError, KeyError, TypeError) as e:
+        raise bad(first_line(e)) from None
     cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
     if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
+        try:
+            torch.cuda.set_rng_state_all(cuda)
+        except (ValueError, RuntimeError, TypeError) as e:
+            raise bad(first_line(e), tensors_path) from None
     return info
+
+
+def _check_state_info(info, optimizer, bad) -> None:
+    """The schema of ``training_state.json`` (see :func:`load_training_state`)."""
+    if not isinstance(info, dict):
+        raise bad("not a JSON object")
+    step = info.get("step")
+    if not (_is_int(step) and step >= 0):
+        raise bad(f"step is {step!r}, not a non-negative integer")
+    best = info.get("best")
+    if best is not None:
+        if not (isinstance(best, dict) and _is_number(best.get("loss"))
+                and all(_is_number(v) for v in best.values())):
+            raise bad("best is not null or an object of numbers with a loss")
+    since = info.get("evals_since_best", 0)
+    if not (_is_int(since) and since >= 0):
+        raise bad(f"evals_since_best is {since!r}, not a non-negative integer")
+    if not isinstance(info.get("stopped_early", False), bool):
+        raise bad("stopped_early is not true or false")
+    acc = info.get("acc", {"sums": {}, "count": 0.0})
+    if not (isinstance(acc, dict) and isinstance(acc.get("sums"), dict)
+            and all(isinstance(k, str) and _is_number(v) for k, v in acc["sums"].items())
+            and _is_number(acc.get("count")) and acc["count"] >= 0):
+        raise bad("acc is not an object of metric sums and a count")
+    opt = info.get("optimizer")
+    if not isinstance(opt, dict):
+        raise bad("no optimizer object")
+    groups, scalars = opt.get("param_groups"), opt.get("scalars")
+    own = optimizer.state_dict()["param_groups"]
+    if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)):
+        raise bad("optimizer.param_groups is not a list of objects")
+    if len(groups) != len(own):
+        raise bad(f"optimizer.param_groups has {len(groups)} groups; this run's optimiser "
+                  f"has {len(own)}")
+    for i, (group, mine) in enumerate(zip(groups, own, strict=True)):
+        if group.get("params") != mine["params"]:
+            raise bad(f"optimizer.param_groups[{i}].params does not number this run's "
+                      f"{len(mine['params'])} parameters")
+        for key, value in group.items():
+            if key != "params" and key in mine and not _same_kind(value, mine[key]):
+                raise bad(f"optimizer.param_groups[{i}].{key} is {value!r}")
+    n_params = sum(len(g["params"]) for g in own)
+    if not isinstance(scalars, dict):
+        raise bad("optimizer.scalars is not a JSON object")
+    for idx, values in scalars.items():
+        if not (_is_index(idx) and int(idx) < n_params and isinstance(values, dict)
+                and all(_is_number(v) or isinstance(v, bool) for v in values.values())):
+            raise bad(f"optimizer.scalars[{idx!r}] is not the scalars of a parameter")
+
+
+def _is_index(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 10
+
+
+def _state_tensors(optimizer, groups: list[dict]) -> set[str] | None:
+    """The state tensors a stepped Adam / AdamW with the saved ``groups`` keeps per
+    parameter (None: another optimiser, whose saved state is only checked for
+    consistency)."""
+    import torch
+
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
+        return None
+    need = {"step", "exp_avg", "exp_avg_sq"}
+    if any(g.get("amsgrad") for g in groups):
+        need.add("max_exp_avg_sq")
+    return need
+
+
+def _same_kind(value, like) -> bool:
+    """Whether a saved optimiser setting can stand for this optimiser's own ``like``: a
+    finite number for a number, a boolean (or null) for a boolean, numbers of the same
+    count for a tuple, anything null-or-boolean for a null."""
+    if isinstance(like, bool) or like is None:
+        return value is None or isinstance(value, bool)
+    if _is_number(like):
+        return _is_number(value) and math.isfinite(value)
+    if isinstance(like, (tuple, list)):
+        return (isinstance(value, list) and len(value) == len(like)
+                and all(_same_kind(v, x) for v, x in zip(value, like, strict=True)))
+    return isinstance(value, type(like))

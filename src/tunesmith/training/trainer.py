@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from tunesmith.errors import CheckpointError, TunesmithError, first_line
+from tunesmith.errors import CheckpointError, TunesmithError
 from tunesmith.evaluation.likelihood import derived, evaluate, to_device
 from tunesmith.progress import Progress, report
 from tunesmith.training.checkpoint import (
@@ -41,7 +41,7 @@ from tunesmith.training.logging import RunLogger
 class Trainer:
     def __init__(self, model, representation, train_data, valid_data, config: TrainConfig,
                  run_dir: str | Path, *, resume: bool = False, progress: Progress | None = None,
-                 summary_extra: dict | None = None, tensorboard: bool = True):
+                 summary_extra: dict | None = None, tensorboard: bool = True, log=None):
         self.cfg = config
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -65,23 +65,25 @@ class Trainer:
         if resume:
             self._restore(self.run_dir / "last")
             resume_step = self.step
-        self.logger = RunLogger(self.run_dir, resume_step=resume_step, tensorboard=tensorboard)
+        # ``log(message, level)`` hears what resuming found damaged in metrics.csv
+        self.logger = RunLogger(self.run_dir, resume_step=resume_step, tensorboard=tensorboard,
+                                log=log)
         self._stop_requested = False
         self._postfix: dict[str, str] = {}
 
     # --- state ---------------------------------------------------------------------------
     def _restore(self, folder: Path) -> None:
-        from safetensors.torch import load_file
+        """Weights, optimiser, RNG and loop state from the run's ``last`` checkpoint, each
+        checked first (:func:`~tunesmith.training.checkpoint.read_meta`,
+        :func:`~tunesmith.training.checkpoint.load_training_state`): a damaged one is a
+        one-line CheckpointError naming the file, never a traceback."""
+        from tunesmith.training.checkpoint import WEIGHTS_FILE, checked_weights, load_weights
 
-        from tunesmith.training.checkpoint import WEIGHTS_FILE, read_meta
-
-        read_meta(folder)
-        try:
-            self.model.load_state_dict(load_file(str(folder / WEIGHTS_FILE),
-                                                 device=str(self.device)))
-        except RuntimeError as e:
-            raise CheckpointError(f"weights do not fit this run's model ({first_line(e)})",
-                                  folder) from None
+        meta, weights = checked_weights(folder)
+        if meta["family"] != self.model.family:
+            raise CheckpointError(f"holds a {meta['family']} model; this run trains "
+                                  f"{self.model.family}", folder)
+        load_weights(self.model, weights, folder / WEIGHTS_FILE)
         info = load_training_state(folder, self.optimizer)
         self.step = info["step"]
         self.best = info.get("best")
