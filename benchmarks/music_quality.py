@@ -2,7 +2,7 @@
 (``tunesmith evaluate --music``) of each, at its default settings, against held-out real
 pieces of its own corpus, with the real-vs-real band beside each figure.
 
-    python benchmarks/music_quality.py [--out bench/music] [--seed 0] [--models abc,events,pianoroll]
+    python benchmarks/music_quality.py [--out bench/music] [--seed 0] [--runs abc,events]
 
 ABC: 100 tunes as ``compose`` writes them (resampled where abc2midi rejects them) and the
 model's raw samples (``--unconstrained``); events and piano roll: 30 pieces of 30 s. Prints,

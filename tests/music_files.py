@@ -24,11 +24,12 @@ def vlq(n: int) -> bytes:
 
 def mtrk(events: list[tuple[int, bytes]]) -> bytes:
     """A track chunk from (absolute tick, raw event bytes); stable-sorted by tick."""
-    body, now = b"", 0
+    parts, now = [], 0
     for tick, data in sorted(events, key=lambda e: e[0]):
-        body += vlq(tick - now) + data
+        parts.append(vlq(tick - now) + data)
         now = tick
-    body += vlq(0) + b"\xff\x2f\x00"
+    parts.append(vlq(0) + b"\xff\x2f\x00")
+    body = b"".join(parts)
     return b"MTrk" + len(body).to_bytes(4, "big") + body
 
 
@@ -115,6 +116,42 @@ FILES = {
 }
 
 
+
+
+# --- the hostile inputs of issue 24 (each hung a command, or would fill the memory) --------
+
+# 38 bytes: music21's ABC tokenizer spent over 300 s on it
+TINY_HANG_ABC = "X:1\nM:99999/1\nL:99999/1\nK:C\nCDEFGABc|\n"
+
+
+def one_line_abc(chars: int = 100_000) -> str:
+    """A tune whose body is one line of ``chars`` characters (abc2midi: "file runaway")."""
+    return "X:1\nT:long\nM:4/4\nL:1/8\nK:C\n" + ("CDEF GABc " * (chars // 10 + 1))[:chars] + "\n"
+
+
+def many_notes(n: int, beats: float = 0.25) -> bytes:
+    """Type 0, ``n`` consecutive notes of ``beats`` each."""
+    return smf(0, [mtrk(notes(0, [48 + i % 36 for i in range(n)], beats=beats))])
+
+
+def many_tracks(n: int) -> bytes:
+    """Type 1, ``n`` tracks of one one-beat note each."""
+    track = mtrk(notes(0, [60]))
+    return smf(1, [track] * n)
+
+
+def long_note(beats: float) -> bytes:
+    """Type 0 at 120 qpm: a C, then one note ``beats`` long (77 hours = 554,400 beats)."""
+    ev = [tempo(0, 120)] + notes(0, [60]) + [(TPQ, b"\x90\x40\x50"),
+                                              (TPQ + round(beats * TPQ), b"\x80\x40\x00")]
+    return smf(0, [mtrk(ev)])
+
+
+def with_tempo(us_per_quarter: int) -> bytes:
+    """Type 0, 8 notes under one raw tempo (microseconds per quarter; 0 is a zero tempo,
+    1 is 60 million qpm)."""
+    ev = [(0, b"\xff\x51\x03" + us_per_quarter.to_bytes(3, "big"))] + notes(0, SCALE)
+    return smf(0, [mtrk(ev)])
 
 
 def write_midi_folder(tmp_path: Path) -> Path:

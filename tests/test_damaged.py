@@ -56,6 +56,13 @@ def write(name, data: bytes | str):
     return damage
 
 
+def remove(name):
+    def damage(folder):
+        (folder / name).unlink()
+        return folder / name
+    return damage
+
+
 def truncate(name, keep=0.5):
     def damage(folder):
         path = folder / name
@@ -160,8 +167,7 @@ STATE_DAMAGES = [
     ("state-tensors-truncated", truncate("training_state.safetensors"),
      "training_state.safetensors"),
     ("state-tensors-1-byte", write("training_state.safetensors", b"\x00"), "1 byte"),
-    ("state-tensors-missing", lambda f: (f / "training_state.safetensors").unlink(),
-     "no training_state.safetensors"),
+    ("state-tensors-missing", remove("training_state.safetensors"), "the file is missing"),
     ("state-optim-shape", tensors("training_state.safetensors",
                                   set_tensor("exp_avg_sq", lambda v: v[:1])), "shape"),
     ("state-optim-missing", tensors("training_state.safetensors",
@@ -176,9 +182,8 @@ STATE_DAMAGES = [
 
 
 def _where(folder, damage):
-    """Apply ``damage``; the file the message must name (the folder when it removed one)."""
-    path = damage(folder)
-    return path if path is not None else folder
+    """Apply ``damage``; the file the message must name."""
+    return damage(folder)
 
 
 @pytest.fixture
@@ -321,3 +326,32 @@ def test_copies_of_one_tune_are_said_to_be_copies(capsys, tmp_path):
                          "--out", tmp_path / "r", "--no-progress")
     assert_one_line_error(rc, err, corpus, "500 tunes are only 1 distinct tune",
                           "copies always land in the same split")
+
+
+# --- the other representations' fields ----------------------------------------------
+
+@pytest.mark.parametrize("family,key,value,fragment", [
+    ("events", "time_bins", [0, 1 / 9973, 1 / 9967, 4], "grid"),
+    ("events", "time_bins", [0, "1/8", 1], "time_bins"),
+    ("events", "qpm", "fast", "qpm"),
+    ("events", "qpm", 1e300, "qpm"),
+    ("events", "velocity_bins", 2.5, "velocity_bins"),
+    ("events", "velocity_bins", 8, "velocity_classes is 17"),
+    ("events", "max_note_beats", -1, "max_note_beats"),
+    ("events", "note_classes", {"keys": [0, 127]}, "note_classes"),
+    ("pianoroll", "steps_per_beat", 2.5, "steps_per_beat"),
+    ("pianoroll", "steps_per_beat", 10**9, "steps_per_beat"),
+    ("pianoroll", "qpm", 0, "qpm"),
+    ("pianoroll", "velocity", 300, "velocity"),
+    ("pianoroll", "low", 0, "keys"),
+])
+def test_events_and_pianoroll_fields_are_checked(capsys, tmp_path, family, key, value,
+                                                   fragment):
+    from tunesmith import families
+
+    ck = tmp_path / family
+    shutil.copytree(families.pretrained_dir(family), ck)
+    path = meta("representation", key, value=value)(ck)
+    rc, _, err = run_cli(capsys, "compose", "--model", ck, "--num", 1, "--no-wav",
+                         "--max-len", 8, "--out", tmp_path / "out")
+    assert_one_line_error(rc, err, path, fragment)

@@ -162,7 +162,11 @@ def train(request: TrainRequest, progress: Progress | None = None, log=None) -> 
                              "to start over", run_dir)
     resolve_device(p.train.device)  # a bad device fails now, not after loading data
     prepared = _prepare(p, None, progress, log)
-    p.model.update(_family(p).model_sizes(prepared.representation))
+    from tunesmith import models
+    from tunesmith.families.base import model_sizes
+
+    config_class = models.registry()[p.arch].config_class
+    p.model.update(model_sizes(_family(p), config_class, prepared.representation))
     _start_folder(run_dir, p, fresh=request.force)
     return _fit(p, run_dir, prepared, resume=False, samples=request.samples,
                 stop_at=request.stop_at, progress=progress, log=log)

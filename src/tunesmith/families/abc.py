@@ -42,7 +42,8 @@ class AbcFamily(Family):
     pretrained = "folk-abc-small"
     default_corpus = "folk-abc"
     data_options = AbcData
-    controls = frozenset({"max_len", "primer", "temperature", "top_k", "top_p", "constrain"})
+    controls = frozenset({"max_len", "primer", "temperature", "top_k", "top_p", "constrain",
+                          "beam", "length_penalty", "stochastic_beam"})
     defaults = {"max_len": 1500}
     primer = "text"
     item, stem, unit = "tunes", "tune", "characters"
@@ -326,7 +327,19 @@ class _Drafts:
         self.unfinished: set[str] = set()
 
     def first(self) -> list[str]:
-        return self([self.primer], self.opts.num, self.opts.seed)[0]
+        """The batch compose starts from: sampled, or by beam search (``opts.beam``; the
+        tunes abc2midi rejects are then resampled from their errors as usual)."""
+        if not self.opts.beam:
+            return self([self.primer], self.opts.num, self.opts.seed)[0]
+        from tunesmith.sampling.beam import beam_search
+
+        rep, o = self.rep, self.opts
+        steps = beam_search(self.model, [[i] for i in rep.primer_ids(self.primer)],
+                            num=o.num, beam=o.beam, max_steps=o.max_len, heads=["token"],
+                            stop=("token", rep.eos), banned={"token": rep.never_sample()},
+                            length_penalty=o.length_penalty, stochastic=o.stochastic_beam,
+                            seed=o.seed, device=self.device)
+        return [self.primer + rep.decode_text([s[0] for s in seq]) for seq in steps]
 
     def __call__(self, prefixes: list[str], n: int, seed: int | None,
                  limits: list[int | None] | None = None) -> list[list[str]]:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from tunesmith.errors import OptionError
@@ -99,6 +99,13 @@ class ComposeOptions:
                     "key of each frame (a melody)", choices=("sample", "argmax"))
     gibbs_steps: int | None = opt(None, "pianoroll RBM models: Gibbs steps per frame "
                                   "(default: the model's)")
+    beam: int | None = opt(None, "beam search with N hypotheses per piece instead of "
+                           "sampling (abc, events)")
+    length_penalty: float = opt(0.0, "beam search: divide a hypothesis's log-probability "
+                                "by ((5 + length) / 6) ** this (0 = none; longer pieces "
+                                "win as it grows)")
+    stochastic_beam: bool = opt(False, "beam search: rank candidates with Gumbel noise "
+                                "(varied results per seed, near the mode)")
 
     MAX_NUM: ClassVar[int] = 10_000  # pieces per call (more: call again)
 
@@ -119,6 +126,16 @@ class ComposeOptions:
                               f"{self.seconds}")
         if self.mode not in ("sample", "argmax"):
             raise OptionError("mode", f"must be sample or argmax, not {self.mode!r}")
+        if self.beam is not None:
+            if not 1 <= self.beam <= 64:
+                raise OptionError("beam", f"must be between 1 and 64, got {self.beam}")
+            for name in ("temperature", "top_k", "top_p"):
+                if getattr(self, name) != getattr(DEFAULTS, name):
+                    raise OptionError(name, "does not apply to beam search (--beam): it "
+                                      "keeps the most probable continuations")
+        elif self.length_penalty or self.stochastic_beam:
+            raise OptionError("length_penalty" if self.length_penalty else "stochastic_beam",
+                              "is for beam search: add --beam N")
 
 
 ALWAYS = frozenset({"num", "seed"})  # options every composer reads
@@ -186,7 +203,7 @@ class Family:
         from tunesmith import models
 
         names = [name for name, cls in models.registry().items()
-                 if cls.representation == self.representation]
+                 if self.representation in _names(cls.representation)]
         return tuple(sorted(names, key=lambda n: (n != self.default_model, n)))
 
     def check_arch(self, arch: str | None) -> str:
@@ -276,14 +293,21 @@ class Family:
         return note_tokens(piece)
 
 
-@dataclass(frozen=True)
-class NoData:
-    """A family without data settings."""
+def _names(declared) -> tuple[str, ...]:
+    """A model's declared representation(s): one name or a tuple of names."""
+    return (declared,) if isinstance(declared, str) else tuple(declared)
 
 
-def field_names(cls) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
+def model_sizes(family: Family, config_class, representation) -> dict:
+    """The settings of a model of ``config_class`` that the representation decides: the
+    family's names for them (``vocab_size``, ``note_classes``, ...) that the config has,
+    and ``heads`` ({head: classes}) for a model that reads any representation's heads."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    sizes = {k: v for k, v in family.model_sizes(representation).items() if k in fields}
+    if "heads" in fields:
+        sizes["heads"] = dict(representation.heads)
+    return sizes
 
 
-__all__ = ["ALWAYS", "ComposeOptions", "Composition", "Family", "Log", "NoData", "Prepared",
-           "Sink", "field", "field_names"]
+__all__ = ["ALWAYS", "ComposeOptions", "Composition", "CorpusItem", "Family", "Log",
+           "Prepared", "Sink", "model_sizes"]

@@ -127,7 +127,8 @@ class EventsFamily(Family):
     default_corpus = "bach-chorales"
     data_options = EventsData
     controls = frozenset({"max_len", "seconds", "primer", "primer_len", "temperature",
-                          "top_k", "top_p", "constrain"})
+                          "top_k", "top_p", "constrain", "beam", "length_penalty",
+                          "stochastic_beam"})
     defaults = {"max_len": 600, "primer_len": 30}
     unit = "messages"
 
@@ -239,6 +240,11 @@ class _Clock:
         self.now = (torch.full_like(dt, self.start) if self.now is None else self.now) + dt
         return self.now >= self.beats
 
+    def select(self, rows) -> None:
+        """Keep the clocks of ``rows``, in that order (beam search)."""
+        if self.now is not None:
+            self.now = self.now[rows]
+
 
 class OnOffConstraint:
     """Draw velocity first, then a note that agrees with it: an *off* (velocity 0) may
@@ -262,16 +268,25 @@ class OnOffConstraint:
         self.bins = torch.tensor(rep.time_bins)
         self.longest = rep.max_note_beats  # the decoder ends a note held longer
 
-    def mask(self, head, logits, picks):
+    def mask(self, head, logits, picks, rows=None):
+        """``logits`` of ``head`` with what the picks so far forbid at -inf; ``rows``:
+        which sequence each row of ``logits`` continues (beam search's candidates),
+        default one row per sequence."""
         if head != "note":
             return logits
         import torch
 
+        sounding = self.sounding if rows is None else self.sounding[rows]
         off = (picks["velocity"] == 0)[:, None]  # (B, 1)
-        keys_ok = torch.where(off, self.sounding, ~self.sounding)  # (B, 88)
+        keys_ok = torch.where(off, sounding, ~sounding)  # (B, 88)
         allowed = torch.ones_like(logits, dtype=torch.bool)
         allowed[:, : self.n_keys] = keys_ok
         return logits.masked_fill(~allowed, float("-inf"))
+
+    def select(self, rows) -> None:
+        """Keep the state of ``rows``, in that order (beam search)."""
+        self.sounding, self.started, self.now = (self.sounding[rows], self.started[rows],
+                                                 self.now[rows])
 
     def update(self, ids) -> None:
         import torch
@@ -300,8 +315,18 @@ def sample_messages(model, rep, opts: ComposeOptions, corpus: str = "bach-choral
         until = _Clock(rep, rep.beats_for_seconds(opts.seconds), primer_beats)
         max_steps, stop = 1_000_000, None
         banned = {"note": banned["note"] + [rep.eos]}
-    constraint = OnOffConstraint(opts.num, rep) if opts.constrain else None
-    steps = sample(model, primer, num=opts.num, max_steps=max_steps, heads=list(rep.heads),
-                   settings=settings, stop=stop, banned=banned, seed=opts.seed, device=device,
-                   until=until, constraint=constraint)
+    rows = opts.num * (opts.beam or 1)
+    constraint = OnOffConstraint(rows, rep) if opts.constrain else None
+    if opts.beam:
+        from tunesmith.sampling.beam import beam_search
+
+        steps = beam_search(model, primer, num=opts.num, beam=opts.beam, max_steps=max_steps,
+                            heads=list(rep.heads), stop=stop, banned=banned,
+                            length_penalty=opts.length_penalty,
+                            stochastic=opts.stochastic_beam, seed=opts.seed, device=device,
+                            until=until, constraint=constraint)
+    else:
+        steps = sample(model, primer, num=opts.num, max_steps=max_steps,
+                       heads=list(rep.heads), settings=settings, stop=stop, banned=banned,
+                       seed=opts.seed, device=device, until=until, constraint=constraint)
     return [primer + s for s in steps]

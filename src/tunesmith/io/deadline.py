@@ -226,6 +226,7 @@ class _Pool:
                 raise EOFError
             index, ok, payload = slot.conn.recv()
         except (EOFError, OSError):
+            slot.process.join(timeout=1)  # it closed its end: it is ending, or ended
             code = slot.process.exitcode
             why = (f"killed by signal {-code}" if code is not None and code < 0
                    else f"exit status {code}")

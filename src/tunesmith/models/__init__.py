@@ -7,8 +7,10 @@ model with ``hasattr``):
 - ``family``: its name in the registry (``char_rnn``); ``config_class``: a frozen dataclass
   of its settings, whose fields that the representation decides (vocabulary and head
   sizes) are marked ``derived`` (:func:`tunesmith.options.opt`);
-- ``representation``: the registry name of the representation whose arrays it reads (the
-  family of that representation can train it: ``train --arch``);
+- ``representation``: the registry name of the representation whose arrays it reads, or
+  a tuple of names for a model that reads several (the family of each can train it:
+  ``train --arch``); a config field ``heads`` (derived) receives the representation's
+  ``{head: classes}``;
 - ``sampler``: ``"step"``: it has ``init_state(batch)`` and ``step(ids (B, heads),
   state) -> (logits per head, state)`` for the shared sampler
   (:mod:`tunesmith.sampling.decode`); ``"frames"``: it has ``frame_distribution(context)``

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunesmith.models.kernels import StepWeight, input_gate_table, lstm_step, lstm_weights
-from tunesmith.models.layers import HeadLogits, cached, rnn_read
+from tunesmith.models.layers import HeadLogits, cached, rnn_read, select_rnn_state
 from tunesmith.options import opt
 
 HEADS = ("note", "velocity", "time")
@@ -125,6 +125,10 @@ class EventLSTM(nn.Module):
                 "accuracy": all_right.sum() / count.clamp(min=1), "count": count}
 
     # --- autoregressive interface used by the shared sampler
+    def select_state(self, state, rows: torch.Tensor):
+        """The state of the batch rows ``rows``, in that order (beam search)."""
+        return select_rnn_state(state, rows)
+
     def init_state(self, batch_size: int):
         return None
 

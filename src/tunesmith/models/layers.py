@@ -159,3 +159,13 @@ def check_config(config, positive: tuple[str, ...], cell: bool = True) -> None:
     if cell and config.cell not in FrameRNN.CELLS:
         raise ValueError(f"cell must be one of {', '.join(FrameRNN.CELLS)}, "
                          f"not {config.cell!r}")
+
+
+def select_rnn_state(state, rows: torch.Tensor):
+    """The rows ``rows`` of an nn.RNN / nn.LSTM state (``h`` or ``(h, c)``, each
+    (layers, B, H)), in that order: what beam search does to its hypotheses each step."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, rows) for s in state)
+    return state.index_select(1, rows)

@@ -215,8 +215,8 @@ def read_safetensors_header(path: Path, what: str) -> dict[str, tuple[str, tuple
                           "header")
             n = int.from_bytes(head, "little")
             if n > size - 8 or n > MAX_HEADER_BYTES:
-                raise bad(f"its header claims {n:,} bytes, the file has {size:,} (truncated "
-                          "or not a safetensors file)")
+                raise bad(f"its header claims {n:,} bytes, the file has {size:,}: truncated, "
+                          "or not a safetensors file")
             raw = f.read(n)
     except OSError as e:
         raise CheckpointError(f"cannot read {what} ({e.strerror or e})", path) from None
@@ -245,7 +245,7 @@ def read_safetensors_header(path: Path, what: str) -> dict[str, tuple[str, tuple
                 and all(_is_int(o) for o in offsets) and 0 <= offsets[0] <= offsets[1]):
             raise bad(f"tensor {name!r} has bad data offsets {offsets!r}")
         if offsets[1] > data_bytes:
-            raise bad(f"tensor {name!r} lies past the end of the file (truncated?)")
+            raise bad(f"tensor {name!r} lies past the end of the file: truncated?")
         numel = 1
         for d in shape:
             numel *= d
@@ -377,13 +377,16 @@ def _check_meta(meta: dict, where: Path):
     rep_dict = meta.get("representation")
     if not isinstance(rep_dict, dict):
         raise bad("representation", "is not a JSON object")
+    if rep_dict.get("name") != cls.representation:
+        raise bad("representation.name", f"is {rep_dict.get('name')!r}; the {family} model "
+                  f"reads {cls.representation!r}")
     try:
         rep = representations.from_dict(rep_dict)
     except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
         raise bad("representation:", first_line(e)) from None
-    if getattr(rep, "name", None) != cls.representation:
-        raise bad("representation", f"is {getattr(rep, 'name', None)!r}; the {family} model "
-                  f"reads {cls.representation!r}")
+    if getattr(rep, "name", None) != cls.representation:  # a registry entry's own name
+        raise bad("representation.name", f"is {getattr(rep, 'name', None)!r}; the {family} "
+                  f"model reads {cls.representation!r}")
     # the config's derived fields, in order, are the representation's head sizes
     derived = [f.name for f in dataclasses.fields(config) if f.metadata.get("derived")]
     heads = dict(rep.heads)
@@ -568,14 +571,14 @@ def load_training_state(folder: str | Path, optimizer) -> dict:
         return CheckpointError(f"damaged training state ({problem})", where)
 
     try:
-        info = read_json(json_path)
+        info = read_json(json_path, what="training state")
     except TunesmithError as e:
         raise CheckpointError(str(e)) from None
     params = [p for group in optimizer.param_groups for p in group["params"]]
     _check_state_info(info, optimizer, bad)
     if not tensors_path.is_file():
-        raise bad(f"no {STATE_TENSORS}", folder)
-    header = read_safetensors_header(tensors_path, STATE_TENSORS)
+        raise bad("the file is missing", tensors_path)
+    header = read_safetensors_header(tensors_path, "training state")
     per_param: dict[int, set[str]] = {}
     for name, (dtype, shape) in sorted(header.items()):
         where = f"tensor {name!r}"
@@ -610,7 +613,7 @@ def load_training_state(folder: str | Path, optimizer) -> dict:
                 raise bad(f"the optimiser state of parameter {i} holds {have}; expected "
                           f"{', '.join(sorted(need))} ({len(per_param)} of {len(params)} "
                           "parameters have state)", tensors_path)
-    tensors = _load_tensors(tensors_path, STATE_TENSORS, header)
+    tensors = _load_tensors(tensors_path, "training state", header)
     bad_name = _first_not_finite(tensors, sorted(k for k in tensors if k.startswith("optim.")))
     if bad_name is not None:
         raise bad(f"tensor {bad_name!r} holds NaN or infinite values", tensors_path)
