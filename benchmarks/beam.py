@@ -79,12 +79,18 @@ def abc_tunes(ckpt, num: int, seed: int) -> None:
     print("| setting | log p / char | repeated bars | distinct 4-grams | longest run of one "
           "bar | characters | abc2midi accepts | s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, extra in settings.items():
-        opts = app.ComposeOptions(**({"num": num, "seed": seed, "constrain": False} | extra))
+    from tunesmith.abc_text import as_tune_book_entry
+
+    real = [as_tune_book_entry(t, i + 1, "real") for i, t in enumerate(held_out(num, seed))]
+    for name, extra in {"real tunes (held out)": None, **settings}.items():
         t = time.perf_counter()
-        tunes = compose(ckpt, opts)
+        if extra is None:
+            texts = real
+        else:
+            opts = app.ComposeOptions(**({"num": num, "seed": seed, "constrain": False}
+                                         | extra))
+            texts = [c.text for c in compose(ckpt, opts)]
         took = time.perf_counter() - t
-        texts = [c.text for c in tunes]
         bodies = [body(x) for x in texts]
         pieces = [parse_tune(x) for x in texts]
         reps = [bar_repetition_rate(p) for p in pieces if p is not None]
@@ -107,13 +113,21 @@ def events_pieces(num: int, seed: int) -> None:
     print("| setting | log p / message | time with 5+ notes | longest exact repeat (beats) "
           "| notes | s |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, extra in (("sampling", {}), ("stochastic beam 4", {"beam": 4,
-                                                                 "stochastic_beam": True})):
-        from tunesmith.families.events import sample_messages
+    from tunesmith.families.events import sample_messages
 
-        opts = app.ComposeOptions(**({"num": num, "seed": seed, "seconds": 30.0} | extra))
+    items = families.get("events").corpus_items("bach-chorales",
+                                                 families.get("events").data_options(),
+                                                 ckpt.representation)
+    real = [i.load() for i in (items["test"] + items["valid"])[:num]]
+    for name, extra in (("real chorales (held out, whole)", None), ("sampling", {}),
+                        ("stochastic beam 4", {"beam": 4, "stochastic_beam": True})):
         t = time.perf_counter()
-        msgs = sample_messages(ckpt.model, ckpt.representation, opts)
+        if extra is None:
+            msgs = [ckpt.representation.encode(p)[:-1] for p in real]
+        else:
+            opts = app.ComposeOptions(**({"num": num, "seed": seed, "seconds": 30.0}
+                                         | extra))
+            msgs = sample_messages(ckpt.model, ckpt.representation, opts)
         took = time.perf_counter() - t
         pieces = [ckpt.representation.decode(m) for m in msgs]
         lps = []
@@ -128,16 +142,21 @@ def events_pieces(num: int, seed: int) -> None:
               f"| {statistics.mean(len(p.notes) for p in pieces):.0f} | {took:.1f} |")
 
 
-def continuations(ckpt, num: int, seed: int) -> None:
+def held_out(num: int | None, seed: int) -> list[str]:
+    """Test-split tunes of folk-abc (model text), in a random order, ``num`` of them."""
     from tunesmith.corpora import load_abc_corpus
     from tunesmith.data.splits import split_items
 
     corpus = load_abc_corpus("folk-abc")
     test = [corpus.texts[i] for i in split_items(corpus.texts)["test"]]
-    rng = np.random.default_rng(seed)
+    order = np.random.default_rng(seed).permutation(len(test))
+    return [test[i] for i in order[:num]]
+
+
+def continuations(ckpt, num: int, seed: int) -> None:
+    test = held_out(None, seed)
     cases = []
-    for i in rng.permutation(len(test)):
-        text = test[i]
+    for text in test:
         k = text.index("K:")
         start = text.index("\n", k) + 1
         bars = text[start:].split("|")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install tunesmith and everything it needs on a fresh Debian/Ubuntu machine (CPU).
-#   system: libfluidsynth3 (WAV rendering), abcmidi (abc2midi, used by the validity benchmark)
+#   system: libfluidsynth3 (WAV rendering), abcmidi (abc2midi, used by the validity benchmark),
+#           chromium + chromium-driver (the studio's browser test: headless, via selenium)
 #   python: the CPU build of torch 2.13.0 first (any other spec may pull GBs of CUDA
 #           packages), then tunesmith with its test extras, editable.
 #           On this project's machines the pin installs a local CPU build. On another Linux
@@ -12,7 +13,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if command -v apt-get >/dev/null; then
   need=()
-  for pkg in libfluidsynth3 abcmidi; do
+  for pkg in libfluidsynth3 abcmidi chromium chromium-driver; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then

@@ -1,14 +1,17 @@
 """The piano-roll models' probability maths, checked against brute force on tiny sizes."""
 
+import dataclasses
 import itertools
 import math
 
 import pytest
 import torch
 
+from tunesmith import models
 from tunesmith.models.bernoulli_rnn import BernoulliRnn, BernoulliRnnConfig
 from tunesmith.models.rnn_nade import RnnNade, RnnNadeConfig
 from tunesmith.models.rnn_rbm import RnnRbm, RnnRbmConfig
+from tunesmith.models.transformer_nade import TransformerNade, TransformerNadeConfig
 
 
 def all_frames(n):
@@ -100,17 +103,17 @@ def test_cd_training_lowers_reconstruction_error():
     assert model.loss(batch)["recon"].item() < 0.3 * first
 
 
-@pytest.mark.parametrize("family", ["rnn_nade", "bernoulli_rnn", "rnn_rbm"])
+@pytest.mark.parametrize("family", ["rnn_nade", "bernoulli_rnn", "rnn_rbm", "transformer_nade"])
 def test_training_lowers_the_validation_nll(family):
-    from tunesmith import models
-
     torch.manual_seed(0)
     frames = toy_frames(40)
     batch = {"frames": frames, "mask": torch.ones(frames.shape[:2], dtype=torch.bool)}
     small = {"rnn_nade": {"rnn_hidden": 8, "nade_hidden": 8},
              "bernoulli_rnn": {"rnn_hidden": 8},
              "rnn_rbm": {"rnn_hidden": 8, "rbm_hidden": 8, "cd_steps": 1,
-                         "ais_chains": 32, "ais_betas": 100}}[family]
+                         "ais_chains": 32, "ais_betas": 100},
+             "transformer_nade": {"d_model": 16, "num_layers": 1, "attention_heads": 2,
+                                  "ff_size": 32, "dropout": 0.0, "nade_hidden": 8}}[family]
     model = models.build(family, {"n_visible": 12, **small})
     model.eval()
     with torch.no_grad():
@@ -131,6 +134,31 @@ def test_training_lowers_the_validation_nll(family):
     assert acc > 0.6
 
 
+FRAME_MODELS = [name for name, cls in models.registry().items() if cls.sampler == "frames"]
+SMALL = {"rnn_hidden": 5, "nade_hidden": 4, "rbm_hidden": 4, "d_model": 8,
+         "attention_heads": 2, "ff_size": 16, "num_layers": 2, "context": 4}
+
+
+@pytest.mark.parametrize("family", FRAME_MODELS)
+def test_the_frame_context_by_steps_equals_the_teacher_forced_one(family):
+    """context_start, then context_read of a primer or context_step frame by frame, give
+    what frame_contexts gives for the whole piece (past a Transformer's context too)."""
+    fields = {f.name for f in dataclasses.fields(models.registry()[family].config_class)}
+    torch.manual_seed(0)
+    model = models.build(family, {"n_visible": 6, **{k: v for k, v in SMALL.items()
+                                                     if k in fields}}).eval()
+    frames = torch.bernoulli(torch.full((2, 9, 6), 0.4))
+    with torch.no_grad():
+        full = model.frame_contexts(frames)  # (B, T, R)
+        for primer in (0, 5):
+            context, state = model.context_start(2, "cpu")
+            if primer:
+                context, state = model.context_read(frames[:, :primer], state)
+            for t in range(primer, 9):
+                assert torch.allclose(context, full[:, t], atol=1e-5), (primer, t)
+                context, state = model.context_step(frames[:, t], state)
+
+
 def test_context_never_sees_the_frame_it_predicts():
     model = BernoulliRnn(BernoulliRnnConfig(n_visible=6, rnn_hidden=5)).eval()
     frames = torch.bernoulli(torch.full((1, 7, 6), 0.5))
@@ -144,7 +172,9 @@ def test_context_never_sees_the_frame_it_predicts():
 @pytest.mark.parametrize("model", [
     RnnNade(RnnNadeConfig(n_visible=3, rnn_hidden=4, nade_hidden=5)),
     RnnRbm(RnnRbmConfig(n_visible=3, rnn_hidden=4, rbm_hidden=5)),
-    BernoulliRnn(BernoulliRnnConfig(n_visible=3, rnn_hidden=4))], ids=lambda m: m.family)
+    BernoulliRnn(BernoulliRnnConfig(n_visible=3, rnn_hidden=4)),
+    TransformerNade(TransformerNadeConfig(n_visible=3, d_model=4, attention_heads=2,
+                                          nade_hidden=5))], ids=lambda m: m.family)
 def test_a_new_model_starts_its_keys_at_their_rates_in_the_training_frames(model):
     import numpy as np
 

@@ -138,3 +138,46 @@ def test_incompatible_checkpoint_is_refused(tmp_path):
         load_checkpoint(tmp_path / "best")
     with pytest.raises(CheckpointError, match="not a tunesmith checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_recovery_removes_a_journal_draft_left_by_a_kill(tmp_path):
+    make_trainer(tmp_path, replace(CFG, steps=4, eval_every=4)).fit()
+    draft = tmp_path / ".last.swap.json.tmp"  # killed while write_json wrote the journal
+    draft.write_text('{"folder": "la')
+    make_trainer(tmp_path, replace(CFG, steps=8, eval_every=4), resume=True)
+    assert not draft.exists() and (tmp_path / "last").is_dir()
+
+
+def test_resume_refuses_a_checkpoint_of_another_model_size(tmp_path):
+    make_trainer(tmp_path, replace(CFG, steps=4, eval_every=4)).fit()
+    model = CharRNN(CharRNNConfig(vocab_size=len(REP.vocab), embedding_dim=8,
+                                  hidden_size=24))
+    with pytest.raises(CheckpointError, match=r"model.safetensors: weights do not fit the "
+                       r"model: tensor 'head.weight' has shape \[30, 16\], the model's is "
+                       r"\[30, 24\]"):
+        Trainer(model, REP, TokenWindows(SEQS[:30], 16, 4, 3), SequenceBatches(SEQS[30:]),
+                CFG, tmp_path, resume=True, progress=False, tensorboard=False)
+
+
+def test_training_state_must_match_the_optimiser(tmp_path):
+    """An optimiser of another shape (one parameter group more) is refused before anything
+    is restored, in one line naming the file."""
+    from tunesmith.training.checkpoint import load_training_state
+
+    make_trainer(tmp_path, replace(CFG, steps=4, eval_every=4)).fit()
+    params = list(make_trainer(tmp_path / "other").model.parameters())
+    optimizer = torch.optim.Adam([{"params": params[:2]}, {"params": params[2:]}])
+    with pytest.raises(CheckpointError, match=r"training_state.json: damaged training "
+                       r"state \(optimizer.param_groups has 1 groups"):
+        load_training_state(tmp_path / "last", optimizer)
+
+
+def test_a_step_zero_checkpoint_has_no_optimiser_state_and_resumes(tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer.save("last")  # interrupted before its first step
+    resumed = make_trainer(tmp_path, resume=True)
+    assert resumed.step == 0
+    resumed.fit()
+    straight = make_trainer(tmp_path / "straight")
+    straight.fit()
+    assert rows(tmp_path) == rows(tmp_path / "straight")

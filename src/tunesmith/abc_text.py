@@ -48,10 +48,11 @@ class AbcTune:
 
 
 def split_tunes(text: str, source: str = "") -> list[AbcTune]:
-    """Cut a tune book into tunes at each ``X:`` line (text before the first is ignored)."""
+    """Cut a tune book into tunes at each ``X:`` line (text before the first is ignored;
+    a byte-order mark before the first ``X:`` too)."""
     tunes: list[AbcTune] = []
     current: list[str] | None = None
-    for line in text.splitlines():
+    for line in text.removeprefix("\ufeff").splitlines():
         if line.startswith("X:"):
             if current is not None:
                 tunes.append(_make_tune(current, source, len(tunes)))

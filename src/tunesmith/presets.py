@@ -17,6 +17,13 @@ sizes, transposition +/-4, lr 6e-3, 4,000 steps) is the best found by measuremen
 Chorales (test 5.28 against 5.80 for ``paper``; with lr 2e-3 it was 5.68;
 benchmarks/RESULTS.md); for rnn_rbm, ``tuned`` is the same sizes as ``paper`` with
 lr 3e-2, transposition +/-4 and 6,000 steps (JSB: see RESULTS.md).
+
+``transformer`` (ABC characters and events) and ``transformer_nade`` (piano rolls):
+``debug`` trains in seconds (tests); ``small`` is sized for the 2-core CPU (well under an
+hour for ``transformer`` on folk-abc; benchmarks/transformer_speed.py measures its
+tokens/s); ``big`` is meant for a GPU (a slow test runs a few steps of it on CPU). Each
+sets ``context`` to the training window, so generation never meets a distance between
+tokens that training did not (RoPE's scores depend on distances only).
 """
 
 from __future__ import annotations
@@ -129,6 +136,42 @@ PRESETS: dict[str, dict[str, Preset]] = {
                                "dropout": 0.3, "cd_steps": 15, "gibbs_steps": 25,
                                "ais_chains": 4, "ais_betas": 300},
                         train=_with(_FRAME_TRAIN, eval_every=200, checkpoint_every=200)),
+    },
+    "transformer": {
+        "debug": Preset(
+            model={"d_model": 32, "num_layers": 2, "attention_heads": 2, "ff_size": 64,
+                   "dropout": 0.0, "context": 48},
+            train=TrainConfig(steps=40, batch_size=8, seq_len=48, lr=3e-3, warmup=0,
+                              eval_every=20, checkpoint_every=10, log_every=5,
+                              eval_max_items=32)),
+        "small": Preset(
+            model={"d_model": 192, "num_layers": 4, "attention_heads": 4, "ff_size": 768,
+                   "dropout": 0.1, "context": 256},
+            train=TrainConfig(steps=1500, batch_size=32, seq_len=256, lr=2e-3, warmup=100,
+                              schedule="cosine", min_lr_ratio=0.05, clip=1.0, eval_every=250,
+                              checkpoint_every=125, log_every=25, patience=4)),
+        "big": Preset(
+            model={"d_model": 512, "num_layers": 8, "attention_heads": 8, "ff_size": 2048,
+                   "dropout": 0.1, "context": 1024},
+            train=TrainConfig(steps=20000, batch_size=32, seq_len=1024, lr=6e-4, warmup=1000,
+                              schedule="cosine", min_lr_ratio=0.1, clip=1.0, eval_every=1000,
+                              checkpoint_every=500, log_every=50, patience=5)),
+    },
+    "transformer_nade": {
+        "debug": Preset(model={"d_model": 16, "num_layers": 1, "attention_heads": 2,
+                               "ff_size": 32, "dropout": 0.0, "context": 32, "nade_hidden": 16,
+                               "acc_samples": 2},
+                        train=_FRAME_DEBUG_TRAIN),
+        "small": Preset(model={"d_model": 128, "num_layers": 3, "attention_heads": 4,
+                               "ff_size": 512, "dropout": 0.2, "context": 100,
+                               "nade_hidden": 150},
+                        train=_FRAME_TRAIN, data={"transpose": 4}),
+        "big": Preset(model={"d_model": 256, "num_layers": 6, "attention_heads": 8,
+                             "ff_size": 1024, "dropout": 0.2, "context": 256,
+                             "nade_hidden": 300},
+                      train=_with(_FRAME_TRAIN, steps=10000, batch_size=32, seq_len=256,
+                                  lr=6e-4, warmup=500, eval_every=500, checkpoint_every=500),
+                      data={"transpose": 4}),
     },
     "bernoulli_rnn": {
         "debug": Preset(model={"rnn_hidden": 16}, train=_FRAME_DEBUG_TRAIN),

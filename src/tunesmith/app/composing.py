@@ -206,7 +206,11 @@ class CompositionWriter:
         try:
             for r in self._renders:
                 if exc[0] is None:
-                    self.result.files.append(r.result())
+                    try:
+                        self.result.files.append(r.result())
+                    except TunesmithError as e:  # this piece's audio is over a limit
+                        self.result.errors.append(str(e))
+                        self.log(str(e), "warning")
         finally:
             pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
             if self._rendering is not None:

@@ -556,7 +556,28 @@ def rendering_threads():
     return settings(True)
 
 
+# --- studio --------------------------------------------------------------------------------
+
+class Studio(Command):
+    name = "studio"
+    help = ("serve the studio: compose, listen, look and train from a web page (prints its "
+            "address; opens nothing)")
+    configurable = False
+
+    def sections(self, args=None) -> list[Section]:
+        from tunesmith.studio.config import StudioSettings
+
+        return [Section("settings", (StudioSettings,))]
+
+    def run(self, args) -> int:
+        from tunesmith.studio import StudioSettings, serve
+
+        settings = StudioSettings(**self.values(args)["settings"])
+        serve(settings, say=lambda line: print(line, flush=True))
+        return 0
+
+
 COMMANDS: list[Command] = [Corpora(), Train(), Prepare(), Compose(), Evaluate(), Analyze(),
-                           BenchmarkBoulanger(), Export(), Render()]
+                           BenchmarkBoulanger(), Export(), Render(), Studio()]
 
 __all__ = ["COMMANDS", "OptionError"]

@@ -34,6 +34,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.io import deadline
 from tunesmith.io.read import (
     MIDI_SUFFIXES,
+    MUSIC21,
     SUPPORTED_SUFFIXES,
     file_format,
     read_abc_tune,
@@ -213,7 +214,7 @@ def _parse_in_workers(items: list[_Item], workers: int | None,
     n = workers if workers is not None else min(2, os.cpu_count() or 1)
     outcomes = deadline.run_all(_read_item_dict, items, workers=max(1, n),
                                 where=lambda it: it.label,
-                                done=lambda _i, _o: counter.update())
+                                done=lambda _i, _o: counter.update(), imports=MUSIC21)
     results = []
     for item, outcome in zip(items, outcomes, strict=True):
         if outcome.error is None:

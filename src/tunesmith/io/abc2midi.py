@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tunesmith.errors import TunesmithError
 from tunesmith.io.abc import as_tune_book_entry, check_abc_text
-from tunesmith.io.limits import ENV, limits
+from tunesmith.io.limits import ENV, OverLimit, limits
 
 _ERROR = re.compile(r"^Error in line-char (\d+)-(\d+)\s*:\s*(.*)$")
 # lines with which abc2midi gives up on a tune without an "Error in line-char" line
@@ -85,6 +85,8 @@ def played_piece(text: str):
             raise ValueError(f"abc2midi: {found[0].message}")
         try:
             piece = read_midi(mid)
+        except OverLimit as e:  # its temporary file named in a message would only puzzle
+            raise ValueError(f"abc2midi: {e.reason}") from None
         except TunesmithError as e:
             raise ValueError(f"abc2midi wrote no readable MIDI ({e})") from None
     if not piece.notes:

@@ -49,7 +49,7 @@ def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = Non
     budget = limits()
     budget.check("render_notes", sum(len(t.notes) for t in piece.tracks), "notes to render",
                  path)
-    budget.check("seconds", piece.duration_seconds, "seconds of audio", path)
+    budget.check("wav_seconds", piece.duration_seconds, "seconds of audio", path)
     sf = Path(soundfont) if soundfont else default_soundfont()
     if not sf.exists():
         raise TunesmithError("soundfont not found", sf)

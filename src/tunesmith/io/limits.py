@@ -61,7 +61,8 @@ class Limits:
     abc_meter: int = 64  # largest M: numerator or denominator, and L: denominator
     frames: int = 1_000_000  # a piano roll's frames (88 bytes each)
     parse_seconds: float = 30.0  # time to read one file (music21 is slow on odd input)
-    render_notes: int = 200_000  # notes drawn in a picture or rendered to audio
+    render_notes: int = 100_000  # notes drawn in a picture or rendered to audio
+    wav_seconds: float = 1800.0  # audio one WAV may hold (30 min: 318 MB, ~20 s to render)
     batch_tokens: int = 2_000_000  # tokens one sampling batch holds (pieces x length):
     # a larger request is composed and written batch by batch
 

@@ -93,3 +93,89 @@ def write_curves_png(rows: list[dict], path: str | Path, metrics=("loss", "accur
         ax.grid(alpha=0.3)
         ax.legend()
     return _save(fig, path)
+
+
+def write_attention_png(weights, path: str | Path, positions=None, unit: str = "token",
+                        bars=None, title: str = "") -> Path:
+    """Attention as pictures: ``weights`` (layers, heads, T, T), rows = the position that
+    attends, columns = the position attended to, each row summing to 1.
+
+    Left, a grid of every layer x head; right, the mean over heads and layers; below, the
+    bar-to-bar summary when ``bars`` (the bar of each position, T) is given: how much the
+    positions of bar j attend to bar i, summed over i's positions and averaged over j's
+    (a repeat shows as a bright off-diagonal). ``positions`` (T values, e.g. beats) label
+    the axes in the piece's own terms, ``unit`` names them."""
+    import numpy as np
+
+    w = np.asarray(weights, dtype=float)  # (L, H, T, T)
+    layers, heads, t, _ = w.shape
+    summary = bars is not None and len(set(int(b) for b in bars)) > 1
+    fig = _grid_figure(layers, heads, summary)
+    axes = fig.axes
+    for i in range(layers):
+        for j in range(heads):
+            ax = axes[i * heads + j]
+            ax.imshow(w[i, j], cmap="viridis", vmin=0, vmax=w[i, j].max() or 1,
+                      interpolation="nearest")
+            ax.set_title(f"layer {i + 1} head {j + 1}", fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    from matplotlib.colors import PowerNorm
+
+    mean_ax = axes[layers * heads]
+    mean = w.mean(axis=(0, 1))
+    # square-root colours: the first rows attend to few positions and would take the
+    # whole colour range
+    mean_ax.imshow(mean, cmap="viridis", interpolation="nearest", norm=PowerNorm(0.5))
+    mean_ax.set_title("mean over layers and heads", fontsize=9)
+    _label_axes(mean_ax, positions, unit, t)
+    if summary:
+        bars = np.asarray(bars, dtype=int)
+        ids = np.unique(bars)
+        m = np.zeros((len(ids), len(ids)))
+        for a, bj in enumerate(ids):
+            rows = mean[bars == bj]
+            for b, bi in enumerate(ids):
+                m[a, b] = rows[:, bars == bi].sum(1).mean()
+        ax = axes[-1]
+        ax.imshow(m, cmap="magma", interpolation="nearest")
+        ax.set_title("bar to bar (row: the bar attending)", fontsize=9)
+        ax.set_xlabel("bar attended to")
+        ax.set_ylabel("bar attending")
+        step = max(1, len(ids) // 8)
+        ax.set_xticks(range(0, len(ids), step), [str(i + 1) for i in ids[::step]])
+        ax.set_yticks(range(0, len(ids), step), [str(i + 1) for i in ids[::step]])
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _grid_figure(layers: int, heads: int, summary: bool):
+    """Small panels for each layer x head on the left; one large panel for the mean and,
+    with ``summary``, one for the bar-to-bar summary on the right."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    big = 2 if summary else 1
+    height = max(4.5, 1.3 * layers)
+    fig = Figure(figsize=(1.3 * heads + 4.8 * big, height), dpi=100)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(layers, heads + big, width_ratios=[1] * heads + [3.4] * big)
+    for i in range(layers):
+        for j in range(heads):
+            fig.add_subplot(grid[i, j])
+    for k in range(big):
+        fig.add_subplot(grid[:, heads + k])
+    return fig
+
+
+def _label_axes(ax, positions, unit: str, t: int) -> None:
+    ticks = list(range(0, t, max(1, t // 6)))
+    if positions is not None:
+        labels = [f"{positions[k]:.4g}" for k in ticks]
+    else:
+        labels = [str(k) for k in ticks]
+    ax.set_xticks(ticks, labels, fontsize=7)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlabel(f"{unit} attended to")
+    ax.set_ylabel(f"{unit} attending")

@@ -34,6 +34,9 @@ ABC_SUFFIXES = (".abc",)
 SUPPORTED_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + ABC_SUFFIXES
 MIN_QPM, MAX_QPM = 5.0, 1000.0  # tempos outside this range are corrupt data, not music
 SNIFF_BYTES = 8192  # how much of a file :func:`sniff` looks at
+# imported before a child process is forked to parse with music21, so that children
+# inherit it instead of each importing it again
+MUSIC21 = ("music21.converter",)
 
 AbcPlayer = Literal["music21", "abc2midi"]
 _NAMES = {"midi": "MIDI", "musicxml": "MusicXML", "abc": "ABC"}
@@ -152,7 +155,7 @@ def read_piece(path: str | Path, tune: int = 1, abc_player: AbcPlayer = "music21
     if fmt == "midi":
         piece = _read_rmid(path) if found == "rmid" else _read_midi(path)
     elif fmt == "musicxml":
-        piece = Piece.from_dict(deadline.call(_musicxml_dict, path, found, where=path))
+        piece = _read_musicxml(path, found)
     else:
         from tunesmith.io.abc import read_tune_book
 
@@ -182,7 +185,8 @@ def read_abc_tune(text: str, where: str | Path, abc_player: AbcPlayer = "music21
         raise ValueError(f"abc_player must be 'music21' or 'abc2midi', not {abc_player!r}")
     try:
         check_abc_text(text)  # here, before a child is forked for a tune refused anyway
-        piece = Piece.from_dict(deadline.call(_abc_dict, text, abc_player, where=where))
+        piece = Piece.from_dict(deadline.call(_abc_dict, text, abc_player, where=where,
+                                              imports=MUSIC21))
     except OverLimit as e:
         raise OverLimit(e.reason, e.name, where) from None
     except TunesmithError:
@@ -226,9 +230,11 @@ def piece_problem(piece: Piece) -> str:
 
 # --- the readers, by format ---------------------------------------------------------------
 
-def _musicxml_dict(path: Path, found: str | None) -> dict:
+def _musicxml_dict(path: Path) -> dict:
     """For :func:`read_piece`'s child process: the MusicXML file's piece as a dict."""
-    return _read_musicxml(path, found).to_dict()
+    from tunesmith.io.musicxml import read_musicxml
+
+    return read_musicxml(path).to_dict()
 
 
 def _abc_dict(text: str, abc_player: AbcPlayer) -> dict:
@@ -274,18 +280,22 @@ def _read_rmid(path: Path) -> Piece:
 
 
 def _read_musicxml(path: Path, found: str | None) -> Piece:
-    """music21 picks its reader by suffix: a MusicXML file named otherwise is read from a
-    copy with the right suffix (the same stem, so the title is the same)."""
-    from tunesmith.io.musicxml import read_musicxml
-
+    """Parse in a child process within ``parse_seconds`` (:mod:`tunesmith.io.deadline`).
+    music21 picks its reader by suffix: a MusicXML file named otherwise is read from a
+    copy with the right suffix (the same stem, so the title is the same), made here so
+    that a child killed over time leaves no copy behind."""
     fits = (".mxl",) if found == "mxl" else SCORE_SUFFIXES  # music21 unzips only .mxl
     if found is None or path.suffix.lower() in fits:
-        return read_musicxml(path)
+        return Piece.from_dict(deadline.call(_musicxml_dict, path, where=path,
+                                             imports=MUSIC21))
     with tempfile.TemporaryDirectory(prefix="tunesmith-") as tmp:
         copy = Path(tmp) / f"{path.stem or 'score'}{fits[0] if found == 'mxl' else '.musicxml'}"
         shutil.copyfile(path, copy)
         try:
-            return read_musicxml(copy)
+            return Piece.from_dict(deadline.call(_musicxml_dict, copy, where=path,
+                                                 imports=MUSIC21))
+        except OverLimit as e:
+            raise OverLimit(e.reason, e.name, path) from None
         except TunesmithError as e:
             text = str(e)
             reason = text[len(f"{e.path}: "):] if e.path and text.startswith(e.path) else text

@@ -14,7 +14,13 @@ model with ``hasattr``):
 - ``sampler``: ``"step"``: it has ``init_state(batch)`` and ``step(ids (B, heads),
   state) -> (logits per head, state)`` for the shared sampler
   (:mod:`tunesmith.sampling.decode`); ``"frames"``: it has ``frame_distribution(context)``
-  and ``draw(dist, generator, gibbs_steps=None)`` (:mod:`tunesmith.sampling.frames`);
+  and ``draw(dist, generator, gibbs_steps=None)`` (:mod:`tunesmith.sampling.frames`), and
+  the frame context: ``frame_contexts(frames (B, T, V)) -> (B, T, R)``, teacher-forced,
+  ``[:, t]`` from frames < t only; ``context_start(num, device) -> (context (B, R),
+  state)``, the first frame's; ``context_read(frames (B, P, V), state) -> (context,
+  state)``, many frames in one call; ``context_step(frame (B, V), state) -> (context,
+  state)``, one frame, its work not growing with the piece (each gives the context of
+  the frame after those it read; an RNN's state, a Transformer's key/value cache);
 - ``primes``: it has ``prime(ids, lengths, state)`` (reads many primers in one call);
 - ``likelihood``: ``"exact"``, or ``"ais"`` (an RBM: ``loss()`` estimates log Z by
   annealed importance sampling with ``eval_ais`` = (chains, inverse temperatures));
@@ -38,8 +44,10 @@ def registry() -> dict[str, type]:
     from tunesmith.models.event_lstm import EventLSTM
     from tunesmith.models.rnn_nade import RnnNade
     from tunesmith.models.rnn_rbm import RnnRbm
+    from tunesmith.models.transformer import Transformer
+    from tunesmith.models.transformer_nade import TransformerNade
 
-    builtin = (CharRNN, EventLSTM, RnnRbm, RnnNade, BernoulliRnn)
+    builtin = (CharRNN, EventLSTM, RnnRbm, RnnNade, BernoulliRnn, Transformer, TransformerNade)
     return {cls.family: cls for cls in builtin} | _EXTRA
 
 

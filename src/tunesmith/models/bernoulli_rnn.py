@@ -14,7 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import FrameRNN, check_config, frame_accuracy_counts
+from tunesmith.models.layers import (
+    FrameRNN,
+    RecurrentContext,
+    check_config,
+    frame_accuracy_counts,
+)
 from tunesmith.options import opt
 
 
@@ -30,7 +35,7 @@ class BernoulliRnnConfig:
         check_config(self, ("n_visible", "rnn_hidden", "num_layers"))
 
 
-class BernoulliRnn(nn.Module):
+class BernoulliRnn(RecurrentContext, nn.Module):
     family = "bernoulli_rnn"
     config_class = BernoulliRnnConfig
     # what it declares (models/__init__.py): the representation it reads, how it samples

@@ -125,6 +125,16 @@ class FrameRNN(nn.Module):
         context = torch.cat([first, out[:, :-1]], dim=1)
         return self.drop(context), new_state
 
+    def start(self, num: int, device) -> tuple[torch.Tensor, None]:
+        """The context before any frame (zeros (B, H)) and the empty state."""
+        return torch.zeros(num, self.rnn.hidden_size, device=device), None
+
+    def read(self, frames: torch.Tensor, state):
+        """Feed many frames (B, P, V) in one fused call: -> (context for the frame after
+        them (B, H), new state)."""
+        out, state = self.rnn(frames, state)
+        return out[:, -1], state
+
     def step(self, frame: torch.Tensor, state):
         """Feed one frame (B, V): -> (context for the next frame (B, H), new state)."""
         if self.cell == "lstm":  # a few matmuls cost less than the fused call (lstm_step)
@@ -132,6 +142,25 @@ class FrameRNN(nn.Module):
                              frame, state)
         out, state = self.rnn(frame[:, None], state)
         return out[:, 0], state
+
+
+class RecurrentContext:
+    """The frame-context interface (:mod:`tunesmith.models`) of a piano-roll model whose
+    past is a :class:`FrameRNN` kept in ``self.rnn`` (a mixin: ``class M(RecurrentContext,
+    nn.Module)``)."""
+
+    def frame_contexts(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames (B, T, V) -> contexts (B, T, H), ``[:, t]`` from frames < t."""
+        return self.rnn(frames)[0]
+
+    def context_start(self, num: int, device):
+        return self.rnn.start(num, device)
+
+    def context_read(self, frames: torch.Tensor, state):
+        return self.rnn.read(frames, state)
+
+    def context_step(self, frame: torch.Tensor, state):
+        return self.rnn.step(frame, state)
 
 
 def frame_accuracy_counts(probs: torch.Tensor, frames: torch.Tensor,

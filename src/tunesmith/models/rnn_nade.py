@@ -14,7 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import FrameRNN, check_config, frame_accuracy_counts
+from tunesmith.models.layers import (
+    FrameRNN,
+    RecurrentContext,
+    check_config,
+    frame_accuracy_counts,
+)
 from tunesmith.options import opt
 
 
@@ -33,7 +38,7 @@ class RnnNadeConfig:
         check_config(self, ("n_visible", "rnn_hidden", "nade_hidden", "num_layers", "acc_samples"))
 
 
-class RnnNade(nn.Module):
+class RnnNade(RecurrentContext, nn.Module):
     family = "rnn_nade"
     config_class = RnnNadeConfig
     # what it declares (models/__init__.py): the representation it reads, how it samples
@@ -112,8 +117,7 @@ class RnnNade(nn.Module):
         ``nll`` = exact negative log-likelihood in nats per frame; ``tp/fp/fn`` = expected
         counts per frame (accuracy comes from them; estimated when not training)."""
         frames, mask = batch["frames"], batch["mask"]
-        context, _ = self.rnn(frames)
-        bv, bh = self.conditionals(context)
+        bv, bh = self.conditionals(self.frame_contexts(frames))
         nll_frames = self.frame_nll(frames, bv, bh)  # (B, T)
         count = mask.sum()
         nll = (nll_frames * mask).sum() / count.clamp(min=1)

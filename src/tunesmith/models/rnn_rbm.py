@@ -22,7 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import FrameRNN, check_config, frame_accuracy_counts
+from tunesmith.models.layers import (
+    FrameRNN,
+    RecurrentContext,
+    check_config,
+    frame_accuracy_counts,
+)
 from tunesmith.options import opt
 
 
@@ -72,7 +77,7 @@ def ais_betas(n: int) -> torch.Tensor:
                       torch.linspace(0.9, 1.0, n3 + 1)])
 
 
-class RnnRbm(nn.Module):
+class RnnRbm(RecurrentContext, nn.Module):
     family = "rnn_rbm"
     config_class = RnnRbmConfig
     # what it declares (models/__init__.py): the representation it reads, how it samples

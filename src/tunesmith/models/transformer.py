@@ -51,35 +51,38 @@ CHUNK = 512  # positions read per pass when a sequence is read through the cache
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
-    heads: dict[str, int] = opt(help="{head: classes}, set from the representation",
-                                derived=True, factory=dict)
-    d_model: int = opt(256, "width of the model (D)")
+class DecoderSizes:
+    """The settings of a :class:`Decoder`, shared by the Transformer models' configs."""
+
+    d_model: int = opt(256, "width of the Transformer (D)")
     num_layers: int = opt(4, "Transformer blocks", flag="layers")
     attention_heads: int = opt(4, "attention heads per block (N; D / N must be even)")
     ff_size: int = opt(1024, "units of each block's feed-forward layer")
-    dropout: float = opt(0.1, "dropout on the embeddings and on each block's attention and "
+    dropout: float = opt(0.1, "dropout on the inputs and on each block's attention and "
                          "feed-forward outputs")
-    context: int = opt(256, "positions a token attends to (itself and the C - 1 before "
-                       "it); past it the cache slides")
+    context: int = opt(256, "positions (tokens, frames) each attends to: itself and the "
+                       "C - 1 before it; past them the cache slides")
 
     def __post_init__(self):
-        check_sizes(self, ("d_model", "num_layers", "attention_heads", "ff_size", "context"))
+        for name in ("d_model", "num_layers", "attention_heads", "ff_size", "context"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.d_model % (2 * self.attention_heads):  # RoPE rotates pairs in each head
+            raise ValueError(f"d_model must be a multiple of 2 x attention_heads, got "
+                             f"{self.d_model} and {self.attention_heads}")
+
+
+@dataclass(frozen=True)
+class TransformerConfig(DecoderSizes):
+    heads: dict[str, int] = opt(help="{head: classes}, set from the representation",
+                                derived=True, factory=dict)
+
+    def __post_init__(self):
+        super().__post_init__()
         if not self.heads or any(not isinstance(n, int) or n < 1 for n in self.heads.values()):
             raise ValueError(f"heads must map each head to >= 1 classes, got {self.heads!r}")
-
-
-def check_sizes(config, positive: tuple[str, ...]) -> None:
-    """The checks of a Transformer config: the named fields >= 1, ``dropout`` in [0, 1),
-    and a head width D / N that is a whole even number (RoPE rotates pairs)."""
-    for name in positive:
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
-    if not 0 <= config.dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
-    if config.d_model % (2 * config.attention_heads):
-        raise ValueError(f"d_model must be a multiple of 2 x attention_heads, got "
-                         f"{config.d_model} and {config.attention_heads}")
 
 
 # --- rotary positions --------------------------------------------------------------------
@@ -173,19 +176,18 @@ class Decoder(nn.Module):
         b, p, _ = x.shape
         if cache is None:
             cache = KVCache(len(self.blocks), b, self.context, x.device)
-        if lengths is None:
-            lengths = torch.full((b,), p, dtype=torch.long)
         if p > CHUNK:
             outs = []
             for s in range(0, p, CHUNK):
-                h, cache = self.extend(x[:, s : s + CHUNK], cache, (lengths - s).clamp(0, CHUNK))
+                part = None if lengths is None else (lengths - s).clamp(0, CHUNK)
+                h, cache = self.extend(x[:, s : s + CHUNK], cache, part)
                 outs.append(h)
             return torch.cat(outs, 1), cache
         plan = cache.plan(p, lengths)
         cos, sin = self.rope.tables(plan.positions, x.dtype)  # (B or 1, 1, P, K)
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, partial(cache.attend, plan, i))
-        cache.advance(plan)
+        cache.advance(plan, p)
         return self.norm(x), cache
 
     @torch.no_grad()
@@ -217,9 +219,10 @@ class _Plan:
     """What one read of P new positions shares across the layers."""
 
     positions: torch.Tensor  # (B, P), or (1, P) when every row is at the same place
-    lengths: torch.Tensor  # (B,) real new positions per row
+    lengths: torch.Tensor | None  # (B,) real new positions per row; None: all P
     step: bool  # one new position in every row: a slot write per row
     slots: int  # ring slots after the read (S)
+    old_slots: int  # ring slots before it
     mask: torch.Tensor | None  # (B, 1, P, keys) True = attended, None = all
     write: tuple | None  # for P > 1: (from_new (B, 1, S, 1), index (B, 1, S, 1))
 
@@ -258,78 +261,83 @@ class KVCache:
         last = seen[:, None] - 1  # (B, 1)
         return last - (last - j) % self.context  # (B, S)
 
-    def plan(self, p: int, lengths: torch.Tensor) -> _Plan:
+    def plan(self, p: int, lengths: torch.Tensor | None) -> _Plan:
+        """What reading ``p`` new positions per row (``lengths`` (B,) of them real, None:
+        all) needs: positions, ring sizes, the attention mask and where keys go."""
         c, seen = self.context, self.seen
-        lengths = lengths.to(seen.device)
-        new_hi = self.hi + int(lengths.max())
+        if lengths is not None:
+            lengths = lengths.to(seen.device)
+        new_hi = self.hi + (p if lengths is None else int(lengths.max()))
         slots = self.slots
         if new_hi > slots and slots < c:
             slots = min(c, max(2 * slots, new_hi, 16))
         offsets = torch.arange(p, device=seen.device)
         even = self.lo == self.hi
         positions = (self.lo + offsets)[None] if even else seen[:, None] + offsets  # (., P)
-        if p == 1 and bool(lengths.min() == 1):  # a step: write the slot, attend to the ring
+        if p == 1 and (lengths is None or bool(lengths.min() == 1)):
+            # a step: write each row's slot, attend to the ring
             keys = min(new_hi, c)
             mask = None
             if self.lo + 1 < keys:  # some rows hold fewer positions than others
                 held = (seen + 1).clamp(max=c)  # (B,)
                 mask = (torch.arange(keys, device=seen.device) < held[:, None])[:, None, None]
-            return _Plan(positions, lengths, True, slots, mask, None)
+            return _Plan(positions, None, True, slots, self.slots, mask, None)
         # several positions: attend to [old ring, new keys] by position, then write the ring
         old = self._ring_positions(seen, self.slots)  # (B, S_old)
         new = seen[:, None] + offsets  # (B, P)
         gap = new[:, :, None] - torch.cat([old, new], 1)[:, None]  # (B, P, S_old + P)
         mask = (gap >= 0) & (gap < c)
         mask[:, :, : old.shape[1]] &= (old >= 0)[:, None]
-        after = self._ring_positions(seen + lengths, slots)  # (B, S)
+        after = self._ring_positions(seen + (p if lengths is None else lengths), slots)
         from_new = after >= seen[:, None]
         index = (after - seen[:, None]).clamp(0, p - 1)
         write = (from_new[:, None, :, None], index[:, None, :, None])
-        return _Plan(positions, lengths, False, slots, mask[:, None], write)
+        return _Plan(positions, lengths, False, slots, self.slots, mask[:, None], write)
 
     def attend(self, plan: _Plan, layer: int, q, k, v) -> torch.Tensor:
         """Layer ``layer``'s attention for the new positions (q, k, v (B, N, P, K)), with
         their keys and values written into its ring."""
-        ring_k, ring_v = self._grown(layer, k, plan.slots)
+        ring_k, ring_v = self._grown(layer, k, plan.slots if plan.step else plan.old_slots)
         if plan.step:
-            c = self.context
             if self.lo == self.hi:  # every row writes the same slot
-                slot = self.lo % c
+                slot = self.lo % self.context
                 ring_k[:, :, slot], ring_v[:, :, slot] = k[:, :, 0], v[:, :, 0]
             else:
                 rows = torch.arange(len(k), device=k.device)
-                slot = self.seen % c  # (B,)
+                slot = self.seen % self.context  # (B,)
                 ring_k[rows, :, slot], ring_v[rows, :, slot] = k[:, :, 0], v[:, :, 0]
-            keys = min(self.hi + 1, c)
+            keys = min(self.hi + 1, self.context)
             return F.scaled_dot_product_attention(q, ring_k[:, :, :keys], ring_v[:, :, :keys],
                                                   attn_mask=plan.mask)  # (B, N, 1, K)
-        old = self.slots if self.keys[layer] is None else self.keys[layer].shape[2]
-        old = min(old, ring_k.shape[2]) if self.keys[layer] is not None else 0
-        out = F.scaled_dot_product_attention(
-            q, torch.cat([ring_k[:, :, :old], k], 2), torch.cat([ring_v[:, :, :old], v], 2),
-            attn_mask=plan.mask)  # (B, N, P, K)
-        from_new, index = plan.write
-        shape = (-1, k.shape[1], -1, k.shape[3])
-        self.keys[layer] = torch.where(from_new, k.gather(2, index.expand(shape)), ring_k)
-        self.values[layer] = torch.where(from_new, v.gather(2, index.expand(shape)), ring_v)
+        out = F.scaled_dot_product_attention(q, torch.cat([ring_k, k], 2),
+                                             torch.cat([ring_v, v], 2),
+                                             attn_mask=plan.mask)  # (B, N, P, K)
+        ring_k, ring_v = self._grown(layer, k, plan.slots)
+        from_new, index = plan.write  # (B, 1, S, 1) each
+        index = index.expand(-1, k.shape[1], -1, k.shape[3])  # (B, N, S, K)
+        self.keys[layer] = torch.where(from_new, k.gather(2, index), ring_k)
+        self.values[layer] = torch.where(from_new, v.gather(2, index), ring_v)
         return out
 
     def _grown(self, layer: int, like: torch.Tensor, slots: int):
-        """Layer ``layer``'s rings with at least ``slots`` slots (new ones zero)."""
+        """Layer ``layer``'s rings, grown to ``slots`` slots if they have fewer (the new
+        ones zero): (B, N, S, K) each."""
         k, v = self.keys[layer], self.values[layer]
         have = 0 if k is None else k.shape[2]
-        if have < slots:
+        if have < slots or k is None:
             b, n, _, d = like.shape
-            pad = like.new_zeros(b, n, slots - have, d)
+            pad = like.new_zeros(b, n, max(slots - have, 0), d)
             k = pad if k is None else torch.cat([k, pad], 2)
             v = pad.clone() if v is None else torch.cat([v, pad], 2)
-            if self.keys[layer] is None or True:
-                self.keys[layer], self.values[layer] = k, v
+            self.keys[layer], self.values[layer] = k, v
         return k, v
 
-    def advance(self, plan: _Plan) -> None:
-        self.seen = self.seen + plan.lengths
-        self.lo, self.hi = int(self.seen.min()), int(self.seen.max())
+    def advance(self, plan: _Plan, p: int) -> None:
+        if plan.lengths is None:  # every row read all p: no device sync
+            self.seen, self.lo, self.hi = self.seen + p, self.lo + p, self.hi + p
+        else:
+            self.seen = self.seen + plan.lengths
+            self.lo, self.hi = int(self.seen.min()), int(self.seen.max())
 
 
 # --- the model ---------------------------------------------------------------------------

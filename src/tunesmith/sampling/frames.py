@@ -3,10 +3,12 @@ drawn by Gibbs sampling, a NADE key by key, or independent Bernoulli keys) rathe
 softmax over a vocabulary.
 
 Each model exposes ``frame_distribution(context)`` (the conditional distribution of the
-next frame given its RNN context) and ``draw(dist, generator, gibbs_steps=...)`` ->
-(frame (B, V) of 0/1, per-key probabilities (B, V)); the RNN (``model.rnn``, a
-:class:`~tunesmith.models.layers.FrameRNN`) steps once per frame, so the work per new frame
-does not grow with the length of the piece.
+next frame given its context) and ``draw(dist, generator, gibbs_steps=...)`` ->
+(frame (B, V) of 0/1, per-key probabilities (B, V)), and the frame context
+(:mod:`tunesmith.models`): ``context_start`` before the first frame, ``context_read`` for
+a primer in one call, then ``context_step`` once per frame (an RNN's step, or a
+Transformer's step through its key/value cache), so the work per new frame does not grow
+with the length of the piece.
 """
 
 from __future__ import annotations
@@ -46,19 +48,17 @@ def sample_frames(model, primer: np.ndarray | None, *, num: int, steps: int,
     gen = torch.Generator(device=device)
     gen.manual_seed(seed if seed is not None else secrets.randbits(63))
     model.eval()
-    state = None
-    context = model.rnn.top(None, num, torch.zeros(1, device=device))
+    context, state = model.context_start(num, device)
     outputs = []
     if primer is not None and len(primer):
         p = torch.as_tensor(np.asarray(primer), dtype=torch.float32, device=device)
         p = p[None].expand(num, -1, -1).contiguous()
-        out, state = model.rnn.rnn(p, None)
-        context = out[:, -1]
+        context, state = model.context_read(p, state)
         outputs.append(p)
     for _ in range(steps):
         frame, probs = model.draw(model.frame_distribution(context), generator=gen,
                                   gibbs_steps=gibbs_steps)
         outputs.append((melody(frame, probs) if mode == "argmax" else frame)[:, None])
-        context, state = model.rnn.step(frame, state)
+        context, state = model.context_step(frame, state)
     rolls = torch.cat(outputs, 1).to(torch.uint8).cpu().numpy()
     return list(rolls)

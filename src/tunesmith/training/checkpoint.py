@@ -27,6 +27,7 @@ import os
 import platform
 import secrets
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -377,20 +378,27 @@ def _check_meta(meta: dict, where: Path):
     rep_dict = meta.get("representation")
     if not isinstance(rep_dict, dict):
         raise bad("representation", "is not a JSON object")
-    if rep_dict.get("name") != cls.representation:
+    reads = ((cls.representation,) if isinstance(cls.representation, str)
+             else tuple(cls.representation))  # a model may read several
+    if rep_dict.get("name") not in reads:
         raise bad("representation.name", f"is {rep_dict.get('name')!r}; the {family} model "
-                  f"reads {cls.representation!r}")
+                  f"reads {' or '.join(map(repr, reads))}")
     try:
         rep = representations.from_dict(rep_dict)
     except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
         raise bad("representation:", first_line(e)) from None
-    if getattr(rep, "name", None) != cls.representation:  # a registry entry's own name
+    if getattr(rep, "name", None) not in reads:  # a registry entry's own name
         raise bad("representation.name", f"is {getattr(rep, 'name', None)!r}; the {family} "
-                  f"model reads {cls.representation!r}")
-    # the config's derived fields, in order, are the representation's head sizes
+                  f"model reads {' or '.join(map(repr, reads))}")
+    # the config's derived fields, in order, are the representation's head sizes (or one
+    # derived field maps each head to its size)
     derived = [f.name for f in dataclasses.fields(config) if f.metadata.get("derived")]
     heads = dict(rep.heads)
-    if len(derived) == len(heads):
+    if len(derived) == 1 and isinstance(getattr(config, derived[0]), Mapping):
+        if list(dict(getattr(config, derived[0])).items()) != list(heads.items()):
+            raise bad(f"model_config.{derived[0]}", f"is {getattr(config, derived[0])!r}, "
+                      f"but the representation's heads are {heads!r}")
+    elif len(derived) == len(heads):
         for name, (head, size) in zip(derived, heads.items(), strict=True):
             if getattr(config, name) != size:
                 what = (f"a vocabulary of {size} symbols" if head == "token"

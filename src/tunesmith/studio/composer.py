@@ -1,0 +1,191 @@
+"""A compose request: checked before it is queued, composed by a worker, each piece put
+in the gallery as soon as it is final.
+
+The request is checked as far as it can be without composing: the model id, the option
+names (only those the model's family reads, :func:`~tunesmith.studio.catalog.form_fields`),
+their types and values (:func:`tunesmith.options.build`, the family's
+``compose_options``, the per-head settings, the batch budget), and the primer: text for a
+family whose primer is text; for the others nothing, ``corpus``, or an upload's id, never
+a path. Each problem is an :class:`OptionError` naming the field (a 400 that the page
+shows beside it).
+
+The worker composes with :func:`tunesmith.app.compose`; its sink writes each piece with
+:class:`tunesmith.app.CompositionWriter` into the piece's own folder (``.abc`` / ``.mid``
+/ ``.wav`` / ``.png``, as the CLI writes them), engraves its score, adds the gallery row
+and tells the page.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from tunesmith.errors import OptionError, TunesmithError, first_line
+from tunesmith.studio.store import Composition, new_id
+
+
+@dataclass
+class Plan:
+    """A checked compose request."""
+
+    entry: object  # catalog.ModelEntry
+    checkpoint: object
+    family: object
+    options: object  # ComposeOptions
+    source: str = "compose"
+    title_prefix: str = ""
+
+
+def plan(studio, body: dict, source: str = "compose") -> Plan:
+    """Check a compose request's JSON body (see the module docstring)."""
+    from tunesmith import families, models
+    from tunesmith.families.base import ComposeOptions
+    from tunesmith.options import build
+    from tunesmith.sampling.settings import per_head
+    from tunesmith.studio.catalog import form_fields
+
+    if not isinstance(body, dict):
+        raise OptionError("", "the request must be a JSON object")
+    unknown = set(body) - {"model", "options", "primer_upload"}
+    if unknown:
+        raise OptionError(sorted(unknown)[0], "is not part of a compose request (model, "
+                          "options, primer_upload)")
+    model_id = body.get("model")
+    if not isinstance(model_id, str):
+        raise OptionError("model", "must be a model id (GET /api/models lists them)")
+    try:
+        entry = studio.catalog.model(model_id)
+    except LookupError:
+        raise OptionError("model", f"{model_id[:60]!r} is not a model of this studio") from None
+    ckpt = studio.cache.load(entry)
+    family = families.for_representation(ckpt.representation.name)
+    values = body.get("options", {})
+    if not isinstance(values, dict):
+        raise OptionError("options", "must be a JSON object of option names and values")
+    fields = {f.name: f for f in form_fields(family, models.registry()[ckpt.meta["family"]],
+                                             ckpt.representation.heads, studio.settings.max_num)}
+    values = dict(values)
+    for name in values:
+        if name not in fields:
+            raise OptionError(name, f"is not an option of {entry.label} (a {family.name} "
+                              f"model; its options: {', '.join(fields)})")
+    values.setdefault("num", fields["num"].default)
+    if isinstance(values.get("num"), int) and values["num"] > studio.settings.max_num:
+        raise OptionError("num", f"must be at most {studio.settings.max_num} per request, got "
+                          f"{values['num']}")
+    primer_field = fields.get("primer")
+    upload = body.get("primer_upload")
+    if upload is not None:
+        if primer_field is None or primer_field.kind != "primer_piece":
+            raise OptionError("primer_upload", f"{entry.label} takes no primer file")
+        found = studio.uploads.get(upload) if isinstance(upload, str) else None
+        if found is None:
+            raise OptionError("primer_upload", "is not an upload of this studio (upload the "
+                              "file first)")
+        if values.get("primer"):
+            raise OptionError("primer", "give a primer upload or a primer, not both")
+        values["primer"] = str(found[1])
+    elif primer_field is not None and primer_field.kind == "primer_piece":
+        if values.get("primer", "") not in ("", "corpus"):
+            raise OptionError("primer", "takes 'corpus' (a random piece of the model's "
+                              "corpus) or an uploaded file (primer_upload); no paths")
+    opts = build(ComposeOptions, values, "composing")
+    opts = family.compose_options(opts)
+    try:
+        per_head(list(ckpt.representation.heads), opts.temperature, opts.top_k, opts.top_p)
+    except (TypeError, ValueError) as e:
+        raise OptionError("temperature", str(e)) from None
+    from tunesmith.app.composing import batch_size
+
+    batch_size(family, opts, ckpt.representation)  # the token budget, refused by name
+    return Plan(entry, ckpt, family, opts, source)
+
+
+def compose(studio, p: Plan, job) -> dict:
+    """The worker's part: compose, write, engrave, add to the gallery, tell the page."""
+    from tunesmith import app
+
+    pieces: list[str] = []
+
+    def sink(c) -> None:
+        comp = write_piece(studio, p, job.id, c)
+        pieces.append(comp.id)
+        job.emit("piece", id=comp.id, index=c.index, valid=comp.valid)
+
+    def progress(e) -> None:
+        job.emit("progress", task=e.task, done=e.done, total=e.total, unit=e.unit)
+
+    notes: list[str] = []
+
+    def log(message: str, level: str = "info") -> None:
+        if len(notes) < 50:
+            notes.append(first_line(Exception(message), 300))
+
+    app.compose(p.checkpoint, p.options, sink=sink, log=log, progress=progress)
+    return {"pieces": pieces, "notes": notes}
+
+
+def write_piece(studio, p: Plan, job_id: str, c) -> Composition:
+    from tunesmith import app
+    from tunesmith.options import to_dict
+
+    comp_id = new_id()
+    folder = studio.store.folder_of(comp_id)
+    about = {"model": p.entry.label, "num": p.options.num, "options": to_dict(p.options)}
+    with app.CompositionWriter(folder, p.family, app.Output(wav=True, png=True), about=about) \
+            as writer:
+        writer(c)
+    files = {path.suffix.lstrip("."): path.name for path in writer.result.files}
+    score_error = ""
+    if c.valid and studio.engrave:
+        score_error = _engrave(p.family, c, folder, files)
+    piece = c.piece if c.valid else None
+    n = studio.store.count() + 1
+    comp = Composition(
+        id=comp_id, job_id=job_id, idx=c.index,
+        title=f"{p.title_prefix or p.family.stem.capitalize()} {n}",
+        model_id=p.entry.id, model_label=p.entry.label, family=p.family.name,
+        style=str(getattr(p.options, "style", "") or ""), created=time.time(),
+        valid=c.valid, error=c.error or (score_error and f"score: {score_error}") or "",
+        seconds=round(piece.duration_seconds, 2) if piece is not None else None,
+        notes=len(piece.notes) if piece is not None else None, text=c.text,
+        options=to_dict(p.options) | {"primer": _primer_shown(p.family, p.options.primer)},
+        files=files, source=p.source)
+    studio.store.add(comp)
+    return comp
+
+
+def _primer_shown(family, primer: str) -> str:
+    """What the gallery records of a primer: its text, or 'file' (never a server path)."""
+    if family.primer == "text" or primer in ("", "corpus"):
+        return primer
+    return "file"
+
+
+def _engrave(family, c, folder, files: dict) -> str:
+    """Write ``score.svg`` (and ``score.musicxml`` for MIDI pieces); '' or the reason why
+    not."""
+    from tunesmith.studio import engrave
+
+    try:
+        if family.writes_text and c.text:
+            try:
+                svg = engrave.engrave_abc(c.text)
+            except TunesmithError:
+                svg = None
+            if svg is not None:
+                (folder / "score.svg").write_text(svg, encoding="utf-8")
+                files["svg"] = "score.svg"
+                return ""
+        svg = engrave.engrave_piece(c.piece, folder / "score.musicxml")
+        files["musicxml"] = "score.musicxml"
+        (folder / "score.svg").write_text(svg, encoding="utf-8")
+        files["svg"] = "score.svg"
+        return ""
+    except TunesmithError as e:
+        return first_line(e)
+    except OSError as e:
+        return f"cannot write ({e.strerror or e})"
+
+
+__all__ = ["Plan", "compose", "plan", "write_piece"]

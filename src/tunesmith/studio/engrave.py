@@ -1,0 +1,147 @@
+"""Sheet music as SVG, engraved on the server by Verovio (its PyPI wheel carries its fonts:
+nothing is fetched).
+
+- An ABC tune goes to Verovio as ABC.
+- Any other piece (events, piano rolls) is split at middle C onto a grand staff and goes
+  MIDI -> music21 (quantised to sixteenths and triplets) -> MusicXML -> Verovio. music21
+  runs in a forked child with a time budget (:mod:`tunesmith.io.deadline`), as every
+  music21 read of tunesmith does, so an odd piece cannot hang a worker; the MusicXML is
+  kept beside the SVG as a download.
+
+Verovio lays the music out on pages as tall as it needs; a piece longer than one page
+gets its pages stacked in one SVG. A piece that cannot be engraved gets no score and a
+one-line reason; the rest of the composition is unaffected.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+from tunesmith.errors import TunesmithError, first_line
+
+_VEROVIO = threading.Lock()  # one toolkit at a time: Verovio keeps process-wide resources
+OPTIONS = {"pageWidth": 2200, "pageHeight": 60000, "adjustPageHeight": True, "scale": 40,
+           "header": "none", "footer": "none", "breaks": "auto", "pageMarginTop": 40,
+           "pageMarginBottom": 40, "pageMarginLeft": 40, "pageMarginRight": 40}
+SECONDS = 20.0  # budget of the MIDI -> MusicXML step
+
+
+def available() -> bool:
+    try:
+        import verovio  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def warm() -> None:
+    """Import what an engraving needs, so that each forked child inherits it (about 0.8 s
+    less per score)."""
+    try:
+        import music21.converter  # noqa: F401
+        import music21.musicxml.m21ToXml  # noqa: F401
+        import verovio  # noqa: F401
+    except ImportError:
+        pass
+
+
+def engrave_abc(text: str) -> str:
+    """An ABC tune as one SVG (title lines dropped: the gallery names the piece)."""
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("T:"))
+    return _verovio(body, "abc")
+
+
+def engrave_piece(piece, xml_path: Path | None = None) -> str:
+    """A Piece as one SVG on a grand staff, through MusicXML (written to ``xml_path`` when
+    given)."""
+    from tunesmith.io import deadline
+
+    xml = deadline.call(musicxml_of_piece, piece, where="score", seconds=SECONDS)
+    if xml_path is not None:
+        xml_path.write_text(xml, encoding="utf-8")
+    return _verovio(xml, "musicxml")
+
+
+SPLIT = 60  # middle C: notes from here up go to the treble staff, the rest to the bass
+
+
+def musicxml_of_piece(piece) -> str:
+    """MusicXML text of a piece for a pianist: its notes split at middle C onto a treble
+    and a bass staff joined by a brace, quantised by music21 to sixteenths and triplets
+    (no title: the gallery names the piece)."""
+    import tempfile
+
+    from music21 import clef, converter, layout, metadata
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    from tunesmith.io.m21 import quiet
+    from tunesmith.io.midi import write_midi
+    from tunesmith.music import Piece, Track
+
+    notes = piece.notes
+    hands = [(Track(notes=[n for n in notes if n.pitch >= SPLIT]), clef.TrebleClef),
+             (Track(notes=[n for n in notes if n.pitch < SPLIT]), clef.BassClef)]
+    hands = [(t, c) for t, c in hands if t.notes]
+    if not hands:
+        raise TunesmithError("no notes to notate")
+    two = Piece(tracks=[t for t, _ in hands], tempos=piece.tempos,
+                time_signatures=piece.time_signatures)
+    with tempfile.TemporaryDirectory(prefix="tunesmith-score-") as tmp, quiet():
+        path = Path(tmp) / "hands.mid"
+        write_midi(two, path)
+        try:
+            score = converter.parse(str(path), format="midi", quantizePost=True)
+            for part, (_, kind) in zip(score.parts, hands, strict=False):
+                part.partName = part.partAbbreviation = ""
+                for old in list(part.recurse().getElementsByClass(clef.Clef)):
+                    old.activeSite.replace(old, kind())
+            if len(score.parts) > 1:
+                score.insert(0, layout.StaffGroup(list(score.parts), symbol="brace",
+                                                  barTogether=True))
+            score.metadata = metadata.Metadata()
+            score.metadata.title = ""
+            data = GeneralObjectExporter(score).parse()
+        except Exception as e:  # noqa: BLE001 - music21 raises many kinds; one line back
+            raise TunesmithError(f"music21 could not notate it ({first_line(e)})") from None
+    return data.decode("utf-8")
+
+
+def _verovio(data: str, kind: str) -> str:
+    import verovio
+
+    with _VEROVIO:
+        verovio.enableLog(verovio.LOG_OFF)  # its warnings say nothing a user can act on
+        # the toolkit finds its fonts by itself only on the thread that imported it:
+        # name them (the wheel's data folder) on every toolkit
+        tk = verovio.toolkit(False)
+        tk.setResourcePath(str(Path(verovio.__file__).resolve().parent / "data"))
+        tk.setOptions(OPTIONS | {"inputFrom": kind})
+        if not tk.loadData(data):
+            raise TunesmithError(f"Verovio could not read the {kind.upper()}")
+        pages = [tk.renderToSVG(p) for p in range(1, tk.getPageCount() + 1)]
+    if not pages:
+        raise TunesmithError("Verovio engraved no page")
+    return pages[0] if len(pages) == 1 else stack(pages)
+
+
+_SIZE = re.compile(r'<svg[^>]*?\swidth="([\d.]+)px"[^>]*?\sheight="([\d.]+)px"')
+
+
+def stack(pages: list[str]) -> str:
+    """Pages of SVG, one under the other, in one SVG document."""
+    parts, y, width = [], 0.0, 0.0
+    for page in pages:
+        m = _SIZE.search(page)
+        w, h = (float(m.group(1)), float(m.group(2))) if m else (2200.0, 3000.0)
+        body = page[page.index("<svg"):]
+        parts.append(f'<g transform="translate(0 {y:g})">{body}</g>')
+        y += h
+        width = max(width, w)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/'
+            f'xlink" width="{width:g}px" height="{y:g}px" viewBox="0 0 {width:g} {y:g}">'
+            + "".join(parts) + "</svg>")
+
+
+__all__ = ["available", "engrave_abc", "engrave_piece", "musicxml_of_piece", "stack"]
