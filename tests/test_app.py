@@ -204,7 +204,10 @@ def test_step_runs_on_cpu_for_every_registered_step_model():
         if cls.sampler != "step":
             continue
         fields = {f for f in cls.config_class.__dataclass_fields__}
-        model = cls(cls.config_class(**{k: v for k, v in sizes.items() if k in fields}))
+        given = {k: v for k, v in sizes.items() if k in fields}
+        if "heads" in fields:  # a model over any representation's heads
+            given["heads"] = {"note": 91, "velocity": 17, "time": 12}
+        model = cls(cls.config_class(**given))
         heads = ["token"] if "vocab_size" in fields else ["note", "velocity", "time"]
         torch.manual_seed(0)
         out = sample(model, [[1] * len(heads)], num=2, max_steps=5, heads=heads,

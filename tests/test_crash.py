@@ -201,7 +201,8 @@ def test_killed_and_resumed_training_equals_the_uninterrupted_run(tmp_path, corp
             time.sleep(rng.uniform(0.2, 3.0))
         else:  # a random moment after a random step: a step, a validation, a write
             mode = "after a random step"
-            target = rng.randrange(resumed_at(run) + 1, STEPS - 3)
+            lo = min(resumed_at(run) + 1, STEPS - 1)
+            target = rng.randrange(lo, max(lo + 1, STEPS - 3))
             wait_for_step(proc, run, target, time.monotonic() + 2 * duration)
             time.sleep(rng.uniform(0, 0.3))
         if proc.poll() is not None:  # it finished first

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ pytest.importorskip("fastapi", reason="the studio's extras are not installed "
                     "(pip install 'tunesmith[studio]')")
 pytest.importorskip("multipart", reason="python-multipart is not installed")
 
-from fastapi.testclient import TestClient  # noqa: E402
+with warnings.catch_warnings():  # starlette would rather have httpx2; httpx works
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient  # noqa: E402
 
 from tunesmith.studio.config import StudioSettings  # noqa: E402
 from tunesmith.studio.server import create_app  # noqa: E402
@@ -552,7 +555,11 @@ def test_train_stop_resume_with_live_curves_and_samples(tmp_path, abc_corpus):
                 "model": mine}).json()["total"]:
             time.sleep(0.2)
         sample = c.get("/api/compositions", params={"model": mine}).json()["compositions"]
-        assert sample and sample[0]["title"].startswith("mine step")
+        assert sample and sample[0]["title"].startswith("mine at step")
+        end = time.monotonic() + 30  # the training job hears of it when the sample job ends
+        while time.monotonic() < end and not any(
+                e["event"] == "sample" for e in c.studio.board.get(job2).events):
+            time.sleep(0.2)
         assert any(e["event"] == "sample" for e in c.studio.board.get(job2).events)
         # a job that cannot train fails with the trainer's one line; the studio goes on
         r = c.post("/api/train", json={"corpus": "dir-1", "family": "abc", "preset": "debug"})
@@ -628,3 +635,11 @@ def test_importing_the_studio_is_light_and_it_never_sees_the_cli():
             names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
                      [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             assert not any(n.startswith("tunesmith.cli") or n == "argparse" for n in names), path
+
+
+def test_a_writer_file_is_known_by_its_suffix_or_what_it_adds_to_the_stem():
+    from tunesmith.studio.composer import file_kind
+
+    assert [file_kind(n) for n in ("tune_01.mid", "piece_12.png", "piece_12_attention.png",
+                                   "tune_01.attention.png")] == ["mid", "png", "attention",
+                                                                  "attention"]

@@ -5,6 +5,7 @@ gigabyte file is a one-line error, not a RecursionError or a memory blow-up."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +15,20 @@ MAX_BYTES = 64 << 20  # tunesmith's own metadata is a few KB; a vocabulary-heavy
 MAX_DEPTH = 32  # tunesmith writes at most ~6 levels
 
 
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)  # a JSON string literal
+
+
 def nesting_depth(text: str) -> int:
-    """The deepest nesting of ``[`` / ``{`` outside strings (a linear scan)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
+    """The deepest nesting of ``[`` / ``{`` outside strings: string literals are cut
+    out by a regular expression and the brackets counted by numpy, so a 64 MB file takes
+    well under a second (a Python loop over its characters took seconds)."""
+    import numpy as np
+
+    bare = _STRING.sub("", text).encode("utf-8", "replace")
+    b = np.frombuffer(bare, dtype=np.uint8)
+    step = ((b == ord("[")) | (b == ord("{"))).astype(np.int32)
+    step -= ((b == ord("]")) | (b == ord("}"))).astype(np.int32)
+    return int(np.cumsum(step).max(initial=0)) if step.size else 0
 
 
 def loads(text: str, where: str | Path, what: str, max_depth: int = MAX_DEPTH) -> Any:

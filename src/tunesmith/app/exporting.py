@@ -20,6 +20,10 @@ def export(run: str | Path, out: str | Path, note: str | None = None) -> Path:
     cfg_path = run_dir / "config.json"
     config = read_json(cfg_path) if cfg_path.is_file() else {}
     config = config if isinstance(config, dict) else {}
+    # only what RECIPE.md shows, and only of the kinds it shows (a damaged config.json
+    # makes a plainer recipe, not a traceback)
+    config = {k: v for k, v in config.items()
+              if (k == "train" and isinstance(v, dict)) or isinstance(v, (str, int, float))}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name in (WEIGHTS_FILE, META_FILE):

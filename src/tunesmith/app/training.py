@@ -275,7 +275,7 @@ def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_a
     data = to_dict(p.data)
     train_data, valid_data = fam.batches(prepared, p.train, p.data)
     trainer = Trainer(model, prepared.representation, train_data, valid_data, p.train,
-                      run_dir, resume=resume, progress=progress,
+                      run_dir, resume=resume, progress=progress, log=log,
                       summary_extra={"corpus": prepared.info, "data": data})
     if resume:
         log(f"resuming at step {trainer.step} of {p.train.steps}")

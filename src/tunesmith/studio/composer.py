@@ -17,6 +17,7 @@ and tells the page.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -131,19 +132,19 @@ def write_piece(studio, p: Plan, job_id: str, c) -> Composition:
 
     comp_id = new_id()
     folder = studio.store.folder_of(comp_id)
+    title = p.title_prefix or f"{p.family.stem.capitalize()} {studio.store.count() + 1}"
+    c.title = title  # the piano roll's title is the gallery's
     about = {"model": p.entry.label, "num": p.options.num, "options": to_dict(p.options)}
     with app.CompositionWriter(folder, p.family, app.Output(wav=True, png=True), about=about) \
             as writer:
         writer(c)
-    files = {path.suffix.lstrip("."): path.name for path in writer.result.files}
+    files = {file_kind(path.name): path.name for path in writer.result.files}
     score_error = ""
     if c.valid and studio.engrave:
         score_error = _engrave(p.family, c, folder, files)
     piece = c.piece if c.valid else None
-    n = studio.store.count() + 1
     comp = Composition(
-        id=comp_id, job_id=job_id, idx=c.index,
-        title=f"{p.title_prefix or p.family.stem.capitalize()} {n}",
+        id=comp_id, job_id=job_id, idx=c.index, title=title,
         model_id=p.entry.id, model_label=p.entry.label, family=p.family.name,
         style=str(getattr(p.options, "style", "") or ""), created=time.time(),
         valid=c.valid, error=c.error or (score_error and f"score: {score_error}") or "",
@@ -153,6 +154,14 @@ def write_piece(studio, p: Plan, job_id: str, c) -> Composition:
         files=files, source=p.source)
     studio.store.add(comp)
     return comp
+
+
+def file_kind(name: str) -> str:
+    """What a writer's file is: its suffix (``tune_01.mid`` -> ``mid``), or what its name
+    adds to the piece's stem (``tune_01_attention.png`` -> ``attention``)."""
+    stem, _, suffix = name.rpartition(".")
+    extra = re.sub(r"^[A-Za-z]+_\d+[._-]?", "", stem)
+    return extra.lower() if extra else suffix.lower()
 
 
 def _primer_shown(family, primer: str) -> str:

@@ -50,7 +50,7 @@ TEMPLATES = HERE / "templates"
 COOKIE = "tunesmith_token"
 JSON_LIMIT = 256 * 1024
 KINDS = {"abc": "text/plain; charset=utf-8", "mid": "audio/midi", "wav": "audio/wav",
-         "png": "image/png", "svg": "image/svg+xml",
+         "png": "image/png", "attention": "image/png", "svg": "image/svg+xml",
          "musicxml": "application/vnd.recordare.musicxml+xml"}
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
             "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
@@ -419,8 +419,10 @@ def create_app(settings: StudioSettings, studio: Studio | None = None,
         if not path.is_file():
             raise NotFound(f"this composition's .{kind} file is gone")
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", c.title).strip("_") or "tunesmith"
+        suffix = Path(name).suffix.lstrip(".")
+        extra = "" if suffix == kind else f"_{kind}"
         return FileResponse(path, media_type=KINDS[kind],
-                            filename=f"{stem}.{kind}" if download else None,
+                            filename=f"{stem}{extra}.{suffix}" if download else None,
                             content_disposition_type="attachment" if download else "inline",
                             headers={"Content-Security-Policy": FILE_CSP,
                                      "Cache-Control": "private, max-age=3600"})

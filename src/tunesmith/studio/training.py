@@ -291,7 +291,7 @@ class Training:
             opts = family.compose_options(ComposeOptions(num=1, seed=int(entry.step or 0),
                                                          **short))
             plan = composer.Plan(entry, ckpt, family, opts, source=f"train:{job.id}",
-                                 title_prefix=f"{folder.name} step {entry.step}")
+                                 title_prefix=f"{folder.name} at step {entry.step}")
             sample = Job(new_id(), "compose", {"model": entry.id, "sample_of": job.id})
             sample.on_finish.append(lambda s: [job.emit("sample", id=i, step=entry.step)
                                                for i in s.result.get("pieces", [])])

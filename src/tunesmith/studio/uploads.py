@@ -111,9 +111,11 @@ def _renamed(e: TunesmithError, path: Path, shown: str) -> str:
 def _abc_primer(path: Path) -> str:
     """The first tune's model text cut after its header and first line of music."""
     from tunesmith.abc_text import model_text
-    from tunesmith.io.abc import read_tune_book
+    from tunesmith.io.abc import check_abc_text, read_tune_book
 
-    text = model_text(read_tune_book(path)[0])
+    tune = read_tune_book(path)[0]
+    check_abc_text(tune.text)  # the readers' ABC limits, before the tune goes anywhere
+    text = model_text(tune)
     lines = text.splitlines()
     k_at = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), len(lines) - 1)
     return "\n".join(lines[: k_at + 2]) + "\n"

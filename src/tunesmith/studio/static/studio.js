@@ -386,6 +386,7 @@ function watchTraining(jobId, run, fresh) {
     },
   });
   drawCurves(run);
+  setTimeout(refreshRuns, 3000);  // the new run's folder is there once its data is read
 }
 
 function scheduleCurves() {
