@@ -213,3 +213,12 @@ def test_step_runs_on_cpu_for_every_registered_step_model():
         out = sample(model, [[1] * len(heads)], num=2, max_steps=5, heads=heads,
                      settings=SamplingSettings(), seed=0)
         assert len(out) == 2 and len(out[0]) == 5, name
+
+
+def test_a_run_of_another_architecture_gets_its_own_default_folder():
+    from tunesmith.app.training import default_run_dir
+
+    own = app.plan(app.TrainRequest(family="abc", preset="small"))
+    other = app.plan(app.TrainRequest(family="abc", arch="transformer", preset="small"))
+    assert default_run_dir(own) == "runs/abc-small"
+    assert default_run_dir(other) == "runs/abc-transformer-small"

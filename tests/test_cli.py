@@ -305,6 +305,8 @@ def test_print_config_shows_the_resolved_run_and_config_reads_it_back(capsys, ab
     ("model:\n  hidden_sise: 3\n", "model.hidden_sise is not a setting"),
     ("colour: blue\n", "colour is not a setting"),
     ("[1, 2", "not a YAML or JSON file"),
+    # nested by indentation: a RecursionError in PyYAML before (found by the fuzz suite)
+    ("".join("  " * i + "a:\n" for i in range(3000)), "config file nested too deeply"),
 ])
 def test_a_bad_config_file_is_one_line_naming_the_file(capsys, tmp_path, text, fragment):
     config = tmp_path / "bad.yaml"

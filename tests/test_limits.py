@@ -180,6 +180,44 @@ def test_a_compressed_musicxml_file_is_measured_unpacked(monkeypatch, tmp_path):
     assert str(err.value).startswith(str(path))
 
 
+def test_a_zip_whose_header_lies_is_refused_before_music21_unpacks_it(tmp_path):
+    """Found by the fuzz suite: a 2 MB .mxl whose header says its score holds 1,000
+    bytes took 2 GB of memory in music21 (zipfile's read() unpacks the whole stream before
+    cutting it to the declared size). Here the members are unpacked a MiB at a time."""
+    from tests.fuzz.hostile import zip_bomb
+
+    path = tmp_path / "lying.mxl"
+    path.write_bytes(zip_bomb(mib=256, lie=True))
+    start = time.monotonic()
+    with pytest.raises(TunesmithError, match="'score.xml' unpacks to more than the 1,000 "
+                                             "bytes its header says") as err:
+        read_piece(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+    assert time.monotonic() - start < 10
+
+
+def test_a_zip_member_compressed_otherwise_is_refused(tmp_path):
+    path = tmp_path / "lzma.mxl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_LZMA) as z:
+        z.writestr("s.musicxml", musicxml())
+    with pytest.raises(TunesmithError, match="compressed with method 14"):
+        read_piece(path)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_BZIP2) as z:
+        z.writestr("s.musicxml", musicxml())
+    assert len(read_piece(path).notes) == 8
+
+
+def test_analyze_skips_a_piece_over_analyze_notes(capsys, monkeypatch, files, tmp_path):
+    monkeypatch.setenv(ENV, "analyze_notes=15")
+    rc, _, err = run_cli(capsys, "analyze", files["good.mid"], "--out", tmp_path / "a")
+    assert_one_line_error(rc, err, "good.mid", "notes to analyze: 16 is over the limit of 15")
+    assert names_the_limit(err, "analyze_notes")
+    rc, out, err = run_cli(capsys, "analyze", files["good.mid"], files["good.abc"], "--out",
+                           tmp_path / "b", "--no-progress")
+    assert rc == 0, err
+    assert "skipped: good.mid/good.mid: notes to analyze: 16" in err
+
+
 def test_piece_problem_names_a_note_longer_than_note_beats(monkeypatch):
     piece = Piece(tracks=[Track(notes=[Note(0, 1, 60), Note(1, 2501, 62)])])
     assert names_the_limit(piece_problem(piece), "note_beats")

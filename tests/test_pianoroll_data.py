@@ -333,3 +333,28 @@ def test_a_pickle_that_crashes_the_interpreter_is_only_a_one_line_error(tmp_path
     with pytest.raises(TunesmithError, match="not a readable pickle") as err:
         read_boulanger(path)
     assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_pickle_of_shared_references_is_refused_before_it_is_unpacked(tmp_path):
+    """Found by the fuzz suite (issue 24): plain lists only, but each split holds 100,000
+    references to one sequence of 100,000 references to one frame; 800 KB that stand for
+    10^10 frames. Counted before any roll is made, it is refused at once."""
+    seq = [[60, 64, 67]] * 100_000
+    path = tmp_path / "bomb.pickle"
+    path.write_bytes(pickle.dumps({"train": [seq] * 100_000, "valid": [seq],
+                                   "test": [seq]}, protocol=2))
+    with pytest.raises(TunesmithError, match=r"piano rolls unpacked \(bytes\): 880,01") as err:
+        read_boulanger(path)
+    assert str(err.value).startswith(str(path)) and "(file_bytes;" in str(err.value)
+
+
+def test_a_piano_roll_file_is_measured_unpacked_and_on_disk(tmp_path, monkeypatch):
+    path = tmp_path / "rolls.json"
+    path.write_text(json.dumps(SPLITS))
+    assert len(read_boulanger(path)["train"]) == 2
+    monkeypatch.setenv("TUNESMITH_LIMITS", "file_bytes=900")
+    with pytest.raises(TunesmithError, match=r"unpacked \(bytes\): 904 is over"):
+        read_boulanger(path)  # ~150 bytes of JSON: 9 frames x 88 + 14 notes x 8
+    monkeypatch.setenv("TUNESMITH_LIMITS", "file_bytes=50")
+    with pytest.raises(TunesmithError, match=r"file size \(bytes\)"):
+        read_boulanger(path)

@@ -11,6 +11,7 @@ from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
 from tunesmith.representations.abc_chars import AbcChars
 from tunesmith.representations.events import Events
 from tunesmith.representations.pianoroll import PianoRoll
+from tunesmith.representations.remi import Remi
 from tunesmith.representations.vocab import Vocab
 
 TEXTS = ["M:6/8\nL:1/8\nK:D\nDFA dAF|GBd gdB|]\n", "M:3/4\nK:G\nG2 AB c2|d6|]\n"]
@@ -23,6 +24,8 @@ def fitted(name: str):
         return Events(velocity_bins=8)
     if name == "pianoroll":
         return PianoRoll(steps_per_beat=4)
+    if name == "remi":
+        return Remi(velocity_bins=8)
     raise AssertionError(f"add a fitted example of {name} here")
 
 
@@ -37,6 +40,20 @@ def test_round_trip_through_dict_and_piece(name):
     back = rebuilt.decode(ids)
     assert np.array_equal(rep.encode(back), ids)  # equal after the representation's quantisation
     assert [n.pitch for n in played(name, back).notes][:3] == [62, 66, 69]
+
+
+@pytest.mark.parametrize("name", sorted(representations.REGISTRY))
+def test_every_step_has_a_position_in_bars_that_never_go_back(name):
+    rep = fitted(name)
+    ids = rep.encode(tune_to_piece(as_tune_book_entry(TEXTS[0])))  # 6/8: bars of 3 beats
+    pos = rep.positions(ids, 3.0)
+    assert len(pos.time) == len(pos.bars) == len(ids)
+    assert list(pos.bars) == sorted(pos.bars) and list(pos.time) == sorted(pos.time)
+    if pos.unit == "beat":
+        assert all(b == int(t // 3) for t, b in zip(pos.time, pos.bars, strict=True))
+    # the tune's two bars, 0 and 1 (ABC's header is -1); a note-off on the final bar line
+    # is on the downbeat of the next
+    assert max(b for b, t in zip(pos.bars, pos.time, strict=True) if t < 6) == 1
 
 
 def played(name: str, piece):

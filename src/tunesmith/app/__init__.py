@@ -32,8 +32,11 @@ _API = {
     "BoulangerRequest": "tunesmith.app.benchmarking",
     "music_report": "tunesmith.app.analyzing", "MusicRequest": "tunesmith.app.analyzing",
     "analyze": "tunesmith.app.analyzing", "AnalyzeOptions": "tunesmith.app.analyzing",
+    "AttentionRequest": "tunesmith.app.attention",
 }
-_RENAMED = {"benchmark_boulanger": ("tunesmith.app.benchmarking", "run")}
+
+_RENAMED = {"benchmark_boulanger": ("tunesmith.app.benchmarking", "run"),
+            "attention_picture": ("tunesmith.app.attention", "picture")}
 __all__ = sorted([*_API, *_RENAMED])
 
 

@@ -31,6 +31,8 @@ class Output:
                                 "small General MIDI font)")
     overwrite: bool = opt(False, "replace what an earlier compose wrote into --out (by "
                           "default a folder that is not empty is refused)")
+    attention: bool = opt(False, "draw what the model attends to, per piece "
+                          "(<name>_attention.png; Transformer models)")
 
 
 @dataclass
@@ -116,7 +118,7 @@ class CompositionWriter:
     else. The new ``composition.json`` records the model, the options and the files."""
 
     def __init__(self, out_dir: str | Path, family: Family, output: Output = Output(),
-                 log=None, about: dict | None = None, while_rendering=None):
+                 log=None, about: dict | None = None, while_rendering=None, attend=None):
         from tunesmith.io.audio import fluidsynth_available
 
         self.out_dir = Path(out_dir)
@@ -125,6 +127,8 @@ class CompositionWriter:
         self.png = family.draws_by_default if output.png is None else output.png
         self.log = log or _quiet
         self.about = about or {}
+        # (composition, path) -> the attention picture written (output.attention)
+        self.attend = attend if output.attention else None
         self.result = ComposeResult(label=family.item, count_valid=family.checks_validity)
         self._lock = threading.Lock()
         self._pool = None
@@ -187,6 +191,8 @@ class CompositionWriter:
 
             files.append(_writing(write_pianoroll_png, c.piece, stem.with_suffix(".png"),
                                   title=c.title))
+        if c.valid and self.attend is not None:
+            files.append(self._attention(c, stem.with_name(f"{stem.name}_attention.png")))
         with self._lock:
             self.result.total += 1
             self.result.files += files
@@ -197,6 +203,12 @@ class CompositionWriter:
                 primary = files[0] if files else stem
                 self.result.errors.append(f"{primary}: {c.error or 'nothing to play'}")
                 self.log(self.result.errors[-1], "warning")
+
+    def _attention(self, c: Composition, path: Path) -> Path:
+        try:
+            return self.attend(c, path)
+        except OSError as e:
+            raise TunesmithError(f"cannot write ({e.strerror or e})", path) from None
 
     def _width(self) -> int:
         return max(2, len(str(self.about.get("num", 0))))
@@ -284,7 +296,15 @@ def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Outp
     family = families.for_representation(checkpoint.representation.name)
     about = {"model": str(checkpoint.path), "num": options.num,
              "options": to_dict(options)}
+    attend = None
+    if output.attention:
+        from functools import partial
+
+        from tunesmith.app.attention import check_attends, draw_composition
+
+        check_attends(checkpoint)  # before any piece is composed
+        attend = partial(draw_composition, checkpoint, family)
     with CompositionWriter(out_dir, family, output, log=log, about=about,
-                           while_rendering=while_rendering) as writer:
+                           while_rendering=while_rendering, attend=attend) as writer:
         compose(checkpoint, options, sink=writer, log=log, progress=progress)
     return writer.result

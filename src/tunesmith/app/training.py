@@ -1,6 +1,11 @@
 """Training: ``train(TrainRequest) -> RunResult`` starts a run, ``resume(ResumeRequest)``
 continues one. A run folder holds ``config.json`` (the :class:`RunPlan`: what the run is),
 checkpoints, metrics and samples; see the README.
+
+Under torchrun every process calls the same function (the CLI has joined them in a
+process group, :mod:`tunesmith.training.distributed`): rank 0 prepares the data first
+(filling caches the others then read) and alone writes the run folder; a job that torchrun
+restarts (``--max-restarts``) continues its run from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ class TrainRequest:
     preset: str = opt("small", "named settings to start from")
     corpus: str | None = opt(None, "a built-in corpus (`tunesmith corpora`) or a file or "
                              "folder (default: the family's)")
-    out: str | None = opt(None, "run folder (default: runs/FAMILY-PRESET)")
+    out: str | None = opt(None, "run folder (default: runs/FAMILY-PRESET, or "
+                          "runs/FAMILY-ARCH-PRESET for a model other than the family's own)")
     force: bool = opt(False, "start over in a folder that holds a run")
     samples: int = opt(4, "pieces to compose from the best checkpoint at the end (0 = none)")
     model: Mapping[str, Any] = opt(factory=dict, help="model settings over the preset's")
@@ -74,6 +80,8 @@ class RunPlan:
     train: Any  # TrainConfig
     command: str = ""
     resumed_with: list[str] = field(default_factory=list)
+    # how it was last launched: world_size, backend, global / per-rank / micro batch
+    distributed: dict | None = None
 
     def to_json(self) -> dict:
         out = {"family": self.family, "arch": self.arch, "corpus": self.corpus,
@@ -81,6 +89,8 @@ class RunPlan:
                "train": to_dict(self.train), "command": self.command}
         if self.resumed_with:
             out["resumed_with"] = list(self.resumed_with)
+        if self.distributed is not None:
+            out["distributed"] = dict(self.distributed)
         return out
 
 
@@ -142,32 +152,58 @@ def read_plan(run_dir: Path) -> RunPlan:
                        data=build(fam.data_options, data), model=dict(run["model"]),
                        train=build(TrainConfig, run["train"]),
                        command=str(run.get("command", "")),
-                       resumed_with=list(run.get("resumed_with", [])))
+                       resumed_with=list(run.get("resumed_with", [])),
+                       distributed=_record(run.get("distributed")))
     except (ValueError, TypeError, AttributeError, TunesmithError) as e:
         raise TunesmithError(f"damaged config.json ({e})", run_dir) from None
 
 
+def _record(value) -> dict | None:
+    """config.json's "distributed" record as written (None when absent or not an object:
+    it only describes the last launch, resuming writes it anew)."""
+    return dict(value) if isinstance(value, dict) else None
+
+
 # --- train ----------------------------------------------------------------------------
 
+def default_run_dir(p: RunPlan) -> str:
+    """``runs/FAMILY-PRESET`` for the family's own model, ``runs/FAMILY-ARCH-PRESET`` for
+    another (a Transformer run never lands in the LSTM's folder)."""
+    from tunesmith import families
+
+    if p.arch == families.get(p.family).default_model:
+        return f"runs/{p.family}-{p.preset}"
+    return f"runs/{p.family}-{p.arch}-{p.preset}"
+
+
 def train(request: TrainRequest, progress: Progress | None = None, log=None) -> RunResult:
-    """Start a run (the folder must not hold one, unless ``request.force``)."""
-    from tunesmith.training.device import resolve_device
+    """Start a run (the folder must not hold one, unless ``request.force``). A job that
+    torchrun has restarted continues the run from its last checkpoint, if it has one."""
+    from tunesmith.training import distributed
 
     log = log or _quiet
     p = plan(request)
-    run_dir = Path(request.out or f"runs/{p.family}-{p.preset}")
-    if (run_dir / "last").exists() and not request.force:
+    run_dir = Path(request.out or default_run_dir(p))
+    restarted = distributed.restarts() > 0
+    if restarted and distributed.from_main(_has_last(run_dir)):
+        log(f"torchrun restarted the job ({distributed.restarts()}): continuing {run_dir} "
+            "from its last checkpoint")
+        return resume(ResumeRequest(run=str(run_dir), samples=request.samples,
+                                    stop_at=request.stop_at, command=request.command),
+                      progress, log)
+    if (run_dir / "last").exists() and not request.force and not restarted:
         raise TunesmithError("run folder already holds a run: continue it with "
                              f"`tunesmith train --resume {run_dir}`, or pass --force "
                              "to start over", run_dir)
-    resolve_device(p.train.device)  # a bad device fails now, not after loading data
+    p.distributed = _launch(p.train)  # a bad device or batch split fails before the data
     prepared = _prepare(p, None, progress, log)
     from tunesmith import models
     from tunesmith.families.base import model_sizes
 
     config_class = models.registry()[p.arch].config_class
     p.model.update(model_sizes(_family(p), config_class, prepared.representation))
-    _start_folder(run_dir, p, fresh=request.force)
+    if distributed.current().main:
+        _start_folder(run_dir, p, fresh=request.force or restarted)
     return _fit(p, run_dir, prepared, resume=False, samples=request.samples,
                 stop_at=request.stop_at, progress=progress, log=log)
 
@@ -178,13 +214,13 @@ def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -
     import dataclasses
 
     from tunesmith.options import replace
-    from tunesmith.training.checkpoint import load_checkpoint, recover, write_json
-    from tunesmith.training.device import resolve_device
+    from tunesmith.training import distributed
+    from tunesmith.training.checkpoint import load_checkpoint, write_json
 
     log = log or _quiet
     run_dir = Path(request.run)
     p = read_plan(run_dir)
-    if not (recover(run_dir / "last") / "tunesmith.json").is_file():
+    if not distributed.from_main(_has_last(run_dir)):
         raise TunesmithError("nothing to resume: the run has no 'last' checkpoint", run_dir)
     if request.device:
         p.train = dataclasses.replace(p.train, device=request.device)
@@ -193,12 +229,38 @@ def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -
     if longer:  # the run goes on for longer: config.json says so from now on
         p.train = replace(p.train, "training", **longer)
         p.resumed_with.append(request.command or f"resume {longer}")
+    launch = _launch(p.train)
+    if (longer or launch != p.distributed) and distributed.current().main:
+        p.distributed = launch
         write_json(run_dir / "config.json", p.to_json())
-    resolve_device(p.train.device)
+    distributed.barrier()  # the others read the checkpoint once rank 0 has recovered it
     rep = load_checkpoint(run_dir / "last").representation
     prepared = _prepare(p, rep, progress, log)
     return _fit(p, run_dir, prepared, resume=True, samples=request.samples,
                 stop_at=request.stop_at, progress=progress, log=log)
+
+
+def _has_last(run_dir: Path) -> bool:
+    """Whether the run has a ``last`` checkpoint (finishing an interrupted write of it
+    first: call it on rank 0 only, the run's writer)."""
+    from tunesmith.training import distributed
+    from tunesmith.training.checkpoint import recover
+
+    if not distributed.current().main:
+        return False  # not asked: rank 0's answer is the one taken
+    return (recover(run_dir / "last") / "tunesmith.json").is_file()
+
+
+def _launch(train) -> dict:
+    """How this process group will compute the run (``config.json``'s "distributed"):
+    checks the device and that the batch splits over the processes."""
+    from tunesmith.training import distributed
+    from tunesmith.training.device import resolve_device
+
+    ranks = distributed.current()
+    device = distributed.local_device(resolve_device(train.device), ranks)
+    share = distributed.Share(train.batch_size, ranks.world, train.grad_accum)
+    return share.record(ranks, device)
 
 
 def _family(p: RunPlan):
@@ -208,9 +270,12 @@ def _family(p: RunPlan):
 
 
 def _prepare(p: RunPlan, rep, progress, log):
+    from tunesmith.training import distributed
+
     fam = _family(p)
-    prepared = fam.prepare_data(p.corpus, p.data, representation=rep, progress=progress,
-                                log=log)
+    with distributed.main_first():  # rank 0 fills the corpus caches the others then read
+        prepared = fam.prepare_data(p.corpus, p.data, representation=rep, progress=progress,
+                                    log=log)
     log(corpus_line(prepared.info))
     if not prepared.sequences["valid"]:
         # say how many *distinct* items there are: copies of one tune share a split
@@ -258,10 +323,12 @@ def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_a
     import torch
 
     from tunesmith import models
+    from tunesmith.training import distributed
     from tunesmith.training.trainer import Trainer
 
     fam = _family(p)
-    if prepared.corpus is not None:
+    main = distributed.current().main
+    if prepared.corpus is not None and main:
         log(f"ingest report: {prepared.corpus.write_csv(run_dir / 'ingest_report.csv')}")
     torch.manual_seed(p.train.seed)  # the seed decides the initial weights too
     try:
@@ -283,7 +350,7 @@ def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_a
     summary = trainer.fit(stop_at=stop_at)
     result = RunResult(run_dir, summary, time.perf_counter() - t0,
                        prepared.info.get("unit", "tokens"))
-    if not result.interrupted and samples and (run_dir / "best").exists():
+    if main and not result.interrupted and samples and (run_dir / "best").exists():
         result.samples = _samples(run_dir, samples, p.train.seed, log)
     return result
 

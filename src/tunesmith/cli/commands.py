@@ -29,6 +29,10 @@ def out(message: str = "", level: str = "info") -> None:
     print(message, file=sys.stderr if level == "warning" else sys.stdout)
 
 
+def quiet(message: str = "", level: str = "info") -> None:
+    """The log of torchrun's ranks other than 0: nothing (rank 0 says it all once)."""
+
+
 def progress_for(args):
     if getattr(args, "no_progress", False):
         return None
@@ -115,7 +119,8 @@ class Train(Command):
     name = "train"
     help = "train a model; writes a run folder"
     progress = True
-    records = ("command", "resumed_with")  # a run's config.json works as a config file
+    # a run's config.json works as a config file
+    records = ("command", "resumed_with", "distributed")
 
     def sections(self, args=None) -> list[Section]:
         from tunesmith import families, models
@@ -139,11 +144,20 @@ class Train(Command):
         parser.add_argument("--stop-at", type=int, help=argparse.SUPPRESS)  # an interruption
 
     def run(self, args) -> int:
+        from tunesmith.cli.process import torchrun_processes
+
+        with torchrun_processes() as ranks:  # one process, or one of torchrun's
+            if not ranks.main:  # rank 0 alone prints
+                args.no_progress = True
+                return self._run(args, quiet, lambda result: 0)
+            return self._run(args, out, self._report)
+
+    def _run(self, args, log, report) -> int:
         from tunesmith import app
 
         values = self.values(args)
         if args.resume:
-            result = app.resume(self._resume_request(args, values), progress_for(args), out)
+            result = app.resume(self._resume_request(args, values), progress_for(args), log)
         else:
             request = app.TrainRequest(**values["request"], model=values["model"],
                                        train=values["train"], data=values["data"],
@@ -153,8 +167,8 @@ class Train(Command):
                 del settings["command"]
                 print(dump(settings), end="")
                 return 0
-            result = app.train(request, progress_for(args), out)
-        return self._report(result)
+            result = app.train(request, progress_for(args), log)
+        return report(result)
 
     def _resume_request(self, args, values):
         from tunesmith import app
@@ -506,6 +520,46 @@ class Render(Command):
         return 0
 
 
+# --- attention -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AttentionTarget:
+    model: str | None = opt(None, "checkpoint folder of a Transformer model, e.g. "
+                            "runs/abc-transformer/best")
+    family: str | None = opt(None, "use the shipped model of this family")
+    device: str = opt("auto", "auto, cpu, cuda, cuda:N")
+
+
+class Attention(Command):
+    name = "attention"
+    help = ("draw what a Transformer model attends to while it reads a piece: every layer x "
+            "head, the mean, and how much each bar attends to each earlier bar (PNG)")
+
+    def sections(self, args=None) -> list[Section]:
+        from tunesmith.app.attention import AttentionRequest
+
+        return [Section("target", (AttentionTarget,), "model"),
+                Section("request", (AttentionRequest,), "picture")]
+
+    def add_positionals(self, parser) -> None:
+        parser.add_argument("piece", help="an ABC, MIDI or MusicXML file (a composed one too)")
+
+    def run(self, args) -> int:
+        from tunesmith import app
+
+        values = self.values(args)
+        target = AttentionTarget(**values["target"])
+        request = app.AttentionRequest(**values["request"])
+        if args.print_config:
+            from tunesmith.options import to_dict
+
+            print(dump({"piece": args.piece} | to_dict(target) | to_dict(request)), end="")
+            return 0
+        ckpt = app.load_model(target.model, target.family, target.device)
+        print(app.attention_picture(ckpt, args.piece, request))
+        return 0
+
+
 # --- benchmark -----------------------------------------------------------------------------
 
 class BenchmarkBoulanger(Command):
@@ -578,6 +632,6 @@ class Studio(Command):
 
 
 COMMANDS: list[Command] = [Corpora(), Train(), Prepare(), Compose(), Evaluate(), Analyze(),
-                           BenchmarkBoulanger(), Export(), Render(), Studio()]
+                           Attention(), BenchmarkBoulanger(), Export(), Render(), Studio()]
 
 __all__ = ["COMMANDS", "OptionError"]

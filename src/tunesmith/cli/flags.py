@@ -162,6 +162,8 @@ def read_config(path: str | Path, sections: Iterable[Section],
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise TunesmithError(f"not a YAML or JSON file ({str(e).splitlines()[0]})",
                              path) from None
+    except RecursionError:  # YAML nests by indentation too, which the count above misses
+        raise TunesmithError("config file nested too deeply", path) from None
     if not isinstance(data, dict):
         raise TunesmithError("a config file holds a map of settings", path)
     sections = list(sections)

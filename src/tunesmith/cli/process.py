@@ -6,6 +6,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tunesmith.errors import TunesmithError, first_line
+
 
 @contextmanager
 def rendering_threads(active: bool = True, interval: float = 2e-4) -> Iterator[None]:
@@ -33,3 +35,26 @@ def rendering_threads(active: bool = True, interval: float = 2e-4) -> Iterator[N
     finally:
         sys.setswitchinterval(old)
         torch.set_num_threads(threads)
+
+
+@contextmanager
+def torchrun_processes() -> Iterator:
+    """Join the processes torchrun started (``RANK``, ``WORLD_SIZE``, ... in the
+    environment) for the length of a command; one process without torchrun. A process
+    group is process-wide, so the CLI opens it (:mod:`tunesmith.training.distributed`).
+
+    A process that loses the others (one died: torchrun ends the job, and with
+    ``--max-restarts`` starts it again, continuing from the last checkpoint) says so on
+    one line instead of a communication library's traceback."""
+    from tunesmith.training import distributed
+
+    with distributed.process_group() as ranks:
+        try:
+            yield ranks
+        except RuntimeError as e:
+            if ranks.world == 1 or not distributed.lost_peer(e):
+                raise
+            raise TunesmithError(f"rank {ranks.rank} of {ranks.world}: lost the other "
+                                 f"processes ({first_line(e, 120)}); torchrun ends the job "
+                                 "(--max-restarts N starts it again from the last "
+                                 "checkpoint)") from None

@@ -26,3 +26,26 @@ class Transpose:
         out = windows.copy()
         out[..., 0] = np.where(keys, notes + shift[:, None], notes)
         return out
+
+
+class TransposeIds:
+    """Transpose each window of one-head token ids (``remi``) by a random number of
+    semitones in ``[-max_shift, max_shift]``, chosen per window among the shifts that keep
+    all its pitches on the piano: ids ``lo..hi`` are the pitch tokens, lowest key first
+    (contiguous); every other id stays."""
+
+    def __init__(self, max_shift: int, pitch_ids: tuple[int, int]):
+        lo, hi = pitch_ids
+        if not 0 <= max_shift <= hi - lo:
+            raise ValueError(f"max_shift must be in 0..{hi - lo}, got {max_shift}")
+        self.max_shift, self.lo, self.hi = max_shift, lo, hi
+
+    def __call__(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        pitches = (windows >= self.lo) & (windows <= self.hi)  # (B, T)
+        low = np.where(pitches, windows, self.hi + 1).min(axis=1)  # lowest pitch id per window
+        high = np.where(pitches, windows, self.lo - 1).max(axis=1)
+        any_pitch = pitches.any(axis=1)
+        down = np.minimum(self.max_shift, np.where(any_pitch, low - self.lo, self.max_shift))
+        up = np.minimum(self.max_shift, np.where(any_pitch, self.hi - high, self.max_shift))
+        shift = np.floor(rng.random(len(windows)) * (up + down + 1)).astype(np.int64) - down
+        return np.where(pitches, windows + shift[:, None], windows)

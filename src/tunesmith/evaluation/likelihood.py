@@ -34,6 +34,14 @@ def evaluate(model, batches: Sized | Iterable[dict], device="cpu",
              progress: Progress | None = None, task: str = "evaluate") -> dict:
     """Token-weighted means of every metric ``model.loss`` returns (no gradients).
     ``progress`` hears ``task`` batch by batch."""
+    return means(*metric_sums(model, batches, device, progress, task))
+
+
+def metric_sums(model, batches: Sized | Iterable[dict], device="cpu",
+                progress: Progress | None = None,
+                task: str = "evaluate") -> tuple[dict[str, float], float]:
+    """(each metric times the tokens it counts, summed over batches; the tokens): what
+    :func:`means` averages, and what several processes sharing one evaluation add up."""
     import torch
 
     n_batches = len(batches) if isinstance(batches, Sized) else None
@@ -53,6 +61,12 @@ def evaluate(model, batches: Sized | Iterable[dict], device="cpu",
     model.train(was_training)
     if n_batches:
         report(progress, task, n_batches, n_batches, "batch")
+    return sums, total
+
+
+def means(sums: dict[str, float], total: float) -> dict:
+    """The token-weighted means of :func:`metric_sums`, derived figures added (empty when
+    nothing was counted)."""
     if total == 0:
         return {}
     return derived({k: v / total for k, v in sums.items()} | {"count": total})

@@ -20,7 +20,8 @@ import csv
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,15 @@ from tunesmith.evaluation.features import FEATURES
 from tunesmith.music import Piece
 
 NEAR = 0.1  # OA this much below the band's lowest still counts as near
+
+
+class _SortedOnce(Piece):
+    """A piece whose notes are gathered and sorted once: every feature asks for them, and
+    42 sorts were 60% of measuring a 150,000-note piece (4 of 6 s)."""
+
+    @cached_property
+    def notes(self):
+        return Piece.notes.fget(self)
 
 
 @dataclass
@@ -47,7 +57,8 @@ class PieceSet:
         if len(self.values) != len(self.pieces):
             self.values = []
             for i, p in enumerate(self.pieces):
-                self.values.append({name: f.function(p) for name, f in FEATURES.items()})
+                once = _SortedOnce(**{f.name: getattr(p, f.name) for f in fields(p)})
+                self.values.append({name: f.function(once) for name, f in FEATURES.items()})
                 if progress is not None:
                     progress(i + 1, len(self.pieces))
         return self

@@ -8,11 +8,12 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-from tunesmith.errors import CheckpointError, OptionError
+from tunesmith.errors import CheckpointError, OptionError, TunesmithError
 
 FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc:AbcFamily",
                             "events": "tunesmith.families.events:EventsFamily",
-                            "pianoroll": "tunesmith.families.pianoroll:PianorollFamily"}
+                            "pianoroll": "tunesmith.families.pianoroll:PianorollFamily",
+                            "remi": "tunesmith.families.remi:RemiFamily"}
 DEFAULT_FAMILY = "abc"
 _LOADED: dict[str, object] = {}
 
@@ -44,5 +45,11 @@ def for_representation(rep_name: str):
 
 
 def pretrained_dir(name: str) -> Path:
-    """The folder of family ``name``'s shipped model."""
-    return Path(__file__).resolve().parent.parent / "pretrained" / get(name).pretrained
+    """The folder of family ``name``'s shipped model; for a family that ships none
+    (``pretrained = ""``), a one-line error saying how to train one."""
+    family = get(name)
+    if not family.pretrained:
+        raise TunesmithError(f"the {name} family ships no trained model yet: train one "
+                             f"(tunesmith train --family {name}) and compose with "
+                             "--model RUN/best")
+    return Path(__file__).resolve().parent.parent / "pretrained" / family.pretrained

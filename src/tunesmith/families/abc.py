@@ -150,6 +150,25 @@ class AbcFamily(Family):
         return sum(check_tune(t) is None for t in texts) / len(texts)
 
 
+    def read_encoded(self, path, representation, tune: int = 1):
+        """Tune ``tune`` of an ABC book as the model reads it: its model text, characters
+        (nothing is parsed: the model reads text, not notes)."""
+        from tunesmith.abc_text import model_text
+        from tunesmith.io.abc import read_tune_book
+        from tunesmith.io.read import TuneOutOfRange, file_format
+
+        fmt = file_format(path)
+        if fmt != "abc":
+            raise TunesmithError(f"an ABC model reads ABC text, this is a {fmt} file", path)
+        tunes = read_tune_book(path)
+        if not 1 <= tune <= len(tunes):
+            raise TuneOutOfRange(tune, len(tunes), path)
+        try:
+            ids = representation.encode_text(model_text(tunes[tune - 1]))
+        except ValueError as e:
+            raise TunesmithError(f"tune {tune} is not a usable ABC tune ({e})", path) from None
+        return ids, representation.positions(ids)
+
     # --- the musical report ----------------------------------------------------------
     def corpus_items(self, corpus, data: AbcData, representation, progress=None,
                      log=_quiet) -> dict[str, list[CorpusItem]]:

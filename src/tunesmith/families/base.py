@@ -73,15 +73,18 @@ class ComposeOptions:
     seed: int | None = opt(None, "random seed: the same seed writes the same pieces "
                            "(default: a fresh one)")
     max_len: int | None = opt(None, "length limit: characters per tune (abc, default "
-                              "1500), messages per piece (events, 600) or frames after the "
-                              "primer (pianoroll, 128)")
-    seconds: float | None = opt(None, "events, pianoroll: length of each piece in seconds "
-                                "(instead of --max-len)")
+                              "1500), messages per piece (events, 600), tokens per piece "
+                              "(remi, 2000) or frames after the primer (pianoroll, 128)")
+    seconds: float | None = opt(None, "events, pianoroll, remi: length of each piece in "
+                                "seconds (instead of --max-len; remi finishes the bar "
+                                "running then)")
+    bars: int | None = opt(None, "remi: length of each piece in bars (instead of "
+                           "--max-len); the model may end a piece sooner")
     primer: str = opt("", r"abc: the start of each tune, e.g. 'M:6/8\nK:D\n'; events, "
                       "pianoroll: a MIDI / MusicXML / ABC file, or 'corpus' for a random "
                       "piece of the family's corpus")
-    primer_len: int | None = opt(None, "events: messages (default 30), pianoroll: frames "
-                                 "(default 16) taken from the primer")
+    primer_len: int | None = opt(None, "events: messages (default 30), remi: tokens "
+                                 "(64), pianoroll: frames (16) taken from the primer")
     temperature: HeadValue = opt(DEFAULTS.temperature, "sampling temperature: one value, "
                                  "or per head, e.g. note=0.9,velocity=1,time=0.8",
                                  cast=parse_head_values)
@@ -108,6 +111,7 @@ class ComposeOptions:
                                 "(varied results per seed, near the mode)")
 
     MAX_NUM: ClassVar[int] = 10_000  # pieces per call (more: call again)
+    MAX_BARS: ClassVar[int] = 10_000  # bars per piece
 
     def __post_init__(self):
         if self.num < 1:
@@ -115,10 +119,14 @@ class ComposeOptions:
         if self.num > self.MAX_NUM:
             raise OptionError("num", f"must be at most {self.MAX_NUM:,} per call, got "
                               f"{self.num:,} (compose in several calls)")
-        for name in ("max_len", "primer_len", "gibbs_steps"):
+        for name in ("max_len", "primer_len", "gibbs_steps", "bars"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise OptionError(name, f"must be >= 1, got {value}")
+        if self.bars is not None and self.bars > self.MAX_BARS:
+            raise OptionError("bars", f"must be at most {self.MAX_BARS:,}, got {self.bars:,}")
+        if self.bars is not None and self.seconds is not None:
+            raise OptionError("bars", "and --seconds both given: give one")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise OptionError("seed", f"must be between 0 and 2^63 - 1, got {self.seed}")
         if self.seconds is not None and not 0 < self.seconds < 24 * 3600:
@@ -274,6 +282,23 @@ class Family:
                         progress: Progress | None = None) -> float:
         """The share of the model's raw samples that are valid (``checks_validity``)."""
         raise NotImplementedError
+
+    # --- what a model reads of a piece (attention pictures) ---------------------------
+    def encoded(self, piece, representation) -> tuple[object, object]:
+        """``piece`` as the model reads it, and where each step falls: (ids or frames,
+        :class:`~tunesmith.representations.base.Positions`), bars of the piece's first
+        time signature (4/4 when it has none)."""
+        ids = representation.encode(piece)
+        sig = piece.time_signatures[0] if piece.time_signatures else None
+        per_bar = 4.0 * sig.numerator / sig.denominator if sig and sig.denominator else 4.0
+        return ids, representation.positions(ids, per_bar)
+
+    def read_encoded(self, path, representation, tune: int = 1) -> tuple[object, object]:
+        """A music file (any format :func:`~tunesmith.io.read.read_piece` reads; ``tune``
+        of an ABC book) as :meth:`encoded`; a file it cannot read is a one-line error."""
+        from tunesmith.io.read import read_piece
+
+        return self.encoded(read_piece(path, tune=tune), representation)
 
     # --- the musical report ----------------------------------------------------------
     def corpus_items(self, corpus: str, data, representation, progress=None,

@@ -200,6 +200,11 @@ class PianorollFamily(Family):
                               device=next(model.parameters()).device)
         return publish([rep.decode(roll) for roll in rolls], sink, start)
 
+    def encoded(self, piece, representation):
+        """The frames (their size checked before they are made) and their positions."""
+        check_frames(piece, representation, piece.title or "the piece")
+        return super().encoded(piece, representation)
+
     def primer_frames(self, rep, opts: ComposeOptions):
         if not opts.primer:
             return None

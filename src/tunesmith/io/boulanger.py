@@ -39,6 +39,7 @@ from typing import NoReturn
 import numpy as np
 
 from tunesmith.errors import TunesmithError
+from tunesmith.io.limits import check_file_size, limits
 from tunesmith.representations.pianoroll import HIGH, LOW, N_KEYS, frames_from_notes
 
 SPLITS = ("train", "valid", "test")
@@ -104,6 +105,7 @@ def read_boulanger(path: str | Path) -> dict[str, list[np.ndarray]]:
     if suffix not in SUFFIXES:
         raise TunesmithError(f"not a Boulanger piano-roll file: expected a name ending in "
                              f"{', '.join(SUFFIXES)}", path)
+    check_file_size(path)
     if suffix == ".json":
         return _rolls(_load_json(path), path)
     return _rolls_from_pickle(path)
@@ -124,6 +126,9 @@ def _rolls(data, path: Path) -> dict[str, list[np.ndarray]]:
         if not isinstance(seqs, list):
             raise TunesmithError(f"split {split!r}: expected a list of sequences, found "
                                  f"{_kind(seqs)}", path)
+    _check_unpacked_size(data, path)
+    for split in SPLITS:
+        seqs = data[split]
         rolls = []
         for i, seq in enumerate(seqs):
             try:
@@ -132,6 +137,21 @@ def _rolls(data, path: Path) -> dict[str, list[np.ndarray]]:
                 raise TunesmithError(f"split {split!r}, sequence {i}{e}", path) from None
         out[split] = rolls
     return out
+
+
+def _check_unpacked_size(data: dict, path: Path) -> None:
+    """The piano rolls the file unpacks to (88 bytes a frame, 8 a note) must fit the
+    ``file_bytes`` limit, counted before any is made: a pickle may hold one list many
+    times over by reference, so 800 KB of pickle can stand for 10^10 frames (880 GB),
+    which took the reader past every time limit. The frames are counted first (one
+    ``len`` per sequence), the notes only once the frames are within the limit."""
+    limit = limits().file_bytes
+    seqs = [seq for split in SPLITS for seq in data[split] if isinstance(seq, list)]
+    size = N_KEYS * sum(map(len, seqs))
+    if size <= limit:
+        size += 8 * sum(len(frame) for seq in seqs for frame in seq
+                        if isinstance(frame, list))
+    limits().check("file_bytes", size, "piano rolls unpacked (bytes)", path)
 
 
 def frames_summary(splits: dict[str, list[np.ndarray]]) -> dict[str, dict]:
@@ -201,7 +221,8 @@ def _rolls_from_pickle(path: Path) -> dict[str, list[np.ndarray]]:
     the child process is for the one attack left: a crafted pickle of containers nested
     hundreds of thousands deep overflows the C stack while CPython builds or hashes it,
     which kills the process outright (no exception to catch). Here that kills only the
-    child, and the user gets a one-line error."""
+    child, and the user gets a one-line error; a child that runs longer than the
+    ``parse_seconds`` limit is killed too."""
     import os
     import subprocess
     import sys
@@ -216,8 +237,14 @@ def _rolls_from_pickle(path: Path) -> dict[str, list[np.ndarray]]:
         out = Path(tmp) / "rolls.npz"
         code = ("import sys; from tunesmith.io.boulanger import _pickle_child; "
                 "sys.exit(_pickle_child(sys.argv[1], sys.argv[2]))")
-        done = subprocess.run([sys.executable, "-c", code, str(path), str(out)],
-                              capture_output=True, text=True, env=env)
+        seconds = limits().parse_seconds
+        try:
+            done = subprocess.run([sys.executable, "-c", code, str(path), str(out)],
+                                  capture_output=True, text=True, env=env, timeout=seconds)
+        except subprocess.TimeoutExpired:  # run() has killed it
+            from tunesmith.io.deadline import timeout_reason
+
+            raise TunesmithError(timeout_reason(seconds), path) from None
         if done.returncode == 3:  # a TunesmithError in the child: its one line
             raise TunesmithError(done.stderr.strip().splitlines()[-1])
         if done.returncode != 0 or not out.is_file():

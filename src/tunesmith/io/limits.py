@@ -13,7 +13,9 @@ gets the new limits on the next :func:`limits` call, with no cache to clear.
 Where each is checked (the readers; the writers check ``frames`` and ``render_notes``):
 
 - ``file_bytes``: before a file is read (:func:`check_file_size`: ``io/read.py``,
-  ``io/midi.py``, ``io/musicxml.py``, ``io/abc.py``);
+  ``io/midi.py``, ``io/musicxml.py``, ``io/abc.py``, ``io/boulanger.py``), and what a
+  file unpacks to: a ``.mxl`` zip's members (``io/musicxml.py``), a Boulanger file's
+  piano rolls (``io/boulanger.py``);
 - ``tracks``: the MIDI header's track count, before symusic parses (``io/midi.py``);
 - ``notes``, ``beats``, ``note_beats``, ``changes``: right after symusic parses, before a
   Python object is made per note (``io/midi.py``), and for every reader in
@@ -21,7 +23,9 @@ Where each is checked (the readers; the writers check ``frames`` and ``render_no
 - ``abc_line_chars``, ``abc_tune_chars``, ``abc_meter``: an ABC tune's text before music21
   or abc2midi sees it (:func:`tunesmith.io.abc.check_abc_text`);
 - ``parse_seconds``: the time one file may take to read (:mod:`tunesmith.io.deadline`),
-  and abc2midi's run on one tune.
+  and abc2midi's run on one tune;
+- ``analyze_notes``: each piece ``analyze`` measures (:mod:`tunesmith.app.analyzing`; a
+  piece over it is skipped with the reason).
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class Limits:
     frames: int = 1_000_000  # a piano roll's frames (88 bytes each)
     parse_seconds: float = 30.0  # time to read one file (music21 is slow on odd input)
     render_notes: int = 100_000  # notes drawn in a picture or rendered to audio
+    analyze_notes: int = 100_000  # notes of one piece `analyze` measures (40 features,
+    # ~25 us a note: 450,000 notes took over 20 s)
     wav_seconds: float = 1800.0  # audio one WAV may hold (30 min: 318 MB, ~20 s to render)
     batch_tokens: int = 2_000_000  # tokens one sampling batch holds (pieces x length):
     # a larger request is composed and written batch by batch

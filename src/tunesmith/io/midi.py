@@ -19,9 +19,9 @@ from pathlib import Path
 
 from tunesmith.errors import TunesmithError, first_line
 from tunesmith.io.limits import OverLimit, check_file_size, limits
-from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Track
+from tunesmith.music import Piece, Tempo
+from tunesmith.scores import TICKS_PER_QUARTER, piece_to_score, score_to_piece
 
-TICKS_PER_QUARTER = 480
 # SMPTE frame-rate codes (the negated top byte of the division) -> frames per second;
 # 29 means "30 drop-frame", i.e. 29.97 fps.
 SMPTE_FPS = {24: 24.0, 25: 25.0, 29: 30000 / 1001, 30: 30.0}
@@ -154,7 +154,7 @@ def read_midi_bytes(data: bytes) -> Piece:
     except Exception as e:  # noqa: BLE001 - symusic raises RuntimeError/ValueError variants
         raise MidiFormatError(first_line(e)) from None
     _check_score(score)
-    piece = _score_to_piece(score)
+    piece = score_to_piece(score)
     if smpte_qpm is not None:
         piece.tempos = [Tempo(0.0, smpte_qpm)]
     return piece
@@ -180,45 +180,10 @@ def _check_score(score) -> None:
               "tempo and meter changes")
 
 
-def _score_to_piece(score) -> Piece:
-    tracks = [
-        Track(
-            notes=sorted(
-                Note(float(n.time), float(n.time + n.duration), int(n.pitch), int(n.velocity))
-                for n in t.notes
-                if n.duration > 0
-            ),
-            program=int(t.program),
-            is_drum=bool(t.is_drum),
-            name=str(t.name),
-        )
-        for t in score.tracks
-    ]
-    tempos = [Tempo(float(t.time), float(t.qpm)) for t in score.tempos]
-    sigs = [TimeSignature(float(s.time), int(s.numerator), int(s.denominator))
-            for s in score.time_signatures]
-    return Piece(tracks=tracks, tempos=tempos or [Tempo(0.0, DEFAULT_QPM)],
-                 time_signatures=sigs)
-
-
 def write_midi(piece: Piece, path: str | Path) -> Path:
     """Write ``piece`` as a type-1 MIDI file (one track per Piece track)."""
-    import symusic
-
     path = Path(path)
-    score = symusic.Score(TICKS_PER_QUARTER, ttype="quarter")
-    for t in piece.tempos:
-        score.tempos.append(symusic.Tempo(t.beat, qpm=t.qpm, ttype="quarter"))
-    for s in piece.time_signatures:
-        score.time_signatures.append(
-            symusic.TimeSignature(s.beat, s.numerator, s.denominator, ttype="quarter"))
-    for track in piece.tracks:
-        out = symusic.Track(name=track.name, program=track.program, is_drum=track.is_drum,
-                            ttype="quarter")
-        for n in track.notes:
-            out.notes.append(symusic.Note(n.start, n.end - n.start, n.pitch,
-                                          max(1, min(127, n.velocity)), ttype="quarter"))
-        score.tracks.append(out)
+    score = piece_to_score(piece, TICKS_PER_QUARTER)
     path.parent.mkdir(parents=True, exist_ok=True)
     score.dump_midi(str(path))
     return path

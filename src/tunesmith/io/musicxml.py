@@ -11,6 +11,7 @@ so that the ties are read in the order the notes are played.
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError, first_line
@@ -65,15 +66,79 @@ def read_musicxml(path: str | Path) -> Piece:
 
 def _check_unpacked_size(path: Path) -> None:
     """A compressed MusicXML file (a zip) must unpack within the ``file_bytes`` limit too:
-    a few KB of zip can hold gigabytes. Not a zip, or a broken one: music21 says why."""
+    a few KB of zip can hold gigabytes. The sizes its headers declare are checked first;
+    then each member is unpacked here a MiB at a time, counted and dropped, and one that
+    unpacks to more than its header says is refused: zipfile's ``read()``, which music21
+    uses, unpacks a member's whole stream at once before cutting it to the declared size
+    (2 GB of memory for a 2 MB zip whose header said 1,000 bytes). Not a zip, or a broken
+    one: music21 says why."""
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as z:
-            size = sum(info.file_size for info in z.infolist())
+            members = z.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
         return
-    limits().check("file_bytes", size, "unpacked size (bytes)", path)
+    limits().check("file_bytes", sum(m.file_size for m in members), "unpacked size (bytes)",
+                   path)
+    try:
+        with open(path, "rb") as raw:
+            for member in members:
+                size = _unpacked_size(raw, member, member.file_size + 1)
+                if size is None:
+                    raise TunesmithError(f"not a readable MusicXML file (zip member "
+                                         f"{member.filename!r} is compressed with method "
+                                         f"{member.compress_type}; tunesmith reads stored, "
+                                         "deflated or bzip2 members)",
+                                         path)
+                if size > member.file_size:
+                    raise TunesmithError(f"not a readable MusicXML file (zip member "
+                                         f"{member.filename!r} unpacks to more than the "
+                                         f"{member.file_size:,} bytes its header says)", path)
+    except (OSError, EOFError, ValueError, zlib.error):
+        return  # a broken member: music21 says why
+
+
+def _unpacked_size(raw, member, cap: int) -> int | None:
+    """How many bytes ``member`` of the open zip file ``raw`` unpacks to, counting no
+    further than ``cap``; None for a compression method other than stored, deflate or
+    bzip2. Memory: a MiB at a time."""
+    import bz2
+    import struct
+    import zipfile
+
+    raw.seek(member.header_offset)
+    head = raw.read(30)
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        return 0  # broken: zipfile refuses it
+    name_length, extra_length = struct.unpack("<HH", head[26:30])
+    raw.seek(member.header_offset + 30 + name_length + extra_length)
+    if member.compress_type == zipfile.ZIP_STORED:
+        return member.compress_size
+    if member.compress_type == zipfile.ZIP_DEFLATED:
+        unpack = zlib.decompressobj(-15)
+    elif member.compress_type == zipfile.ZIP_BZIP2:
+        unpack = bz2.BZ2Decompressor()
+    else:
+        return None
+    chunk, left, size, pending = 1 << 20, member.compress_size, 0, b""
+    while size < cap:
+        if not pending:
+            pending = raw.read(min(chunk, left))
+            left -= len(pending)
+            if not pending:
+                break
+        if isinstance(unpack, bz2.BZ2Decompressor):
+            size += len(unpack.decompress(pending, chunk))
+            pending = b""
+            while size < cap and not unpack.eof and not unpack.needs_input:
+                size += len(unpack.decompress(b"", chunk))
+        else:
+            size += len(unpack.decompress(pending, chunk))
+            pending = unpack.unconsumed_tail
+        if getattr(unpack, "eof", False):
+            break
+    return size
 
 
 def _expand_repeats(score):

@@ -97,6 +97,12 @@ def write_curves_png(rows: list[dict], path: str | Path, metrics=("loss", "accur
 
 def write_attention_png(weights, path: str | Path, positions=None, unit: str = "token",
                         bars=None, title: str = "") -> Path:
+    """Draw :func:`attention_figure` into ``path``."""
+    return _save(attention_figure(weights, positions, unit, bars, title), path)
+
+
+def attention_figure(weights, positions=None, unit: str = "token", bars=None,
+                     title: str = ""):
     """Attention as pictures: ``weights`` (layers, heads, T, T), rows = the position that
     attends, columns = the position attended to, each row summing to 1.
 
@@ -106,6 +112,7 @@ def write_attention_png(weights, path: str | Path, positions=None, unit: str = "
     (a repeat shows as a bright off-diagonal). ``positions`` (T values, e.g. beats) label
     the axes in the piece's own terms, ``unit`` names them."""
     import numpy as np
+    from matplotlib.colors import PowerNorm
 
     w = np.asarray(weights, dtype=float)  # (L, H, T, T)
     layers, heads, t, _ = w.shape
@@ -115,20 +122,19 @@ def write_attention_png(weights, path: str | Path, positions=None, unit: str = "
     for i in range(layers):
         for j in range(heads):
             ax = axes[i * heads + j]
-            ax.imshow(w[i, j], cmap="viridis", vmin=0, vmax=w[i, j].max() or 1,
-                      interpolation="nearest")
+            # square-root colours: the first rows attend to few positions and would take
+            # the whole colour range
+            ax.imshow(w[i, j], cmap="viridis", interpolation="nearest", norm=PowerNorm(0.5))
             ax.set_title(f"layer {i + 1} head {j + 1}", fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
-    from matplotlib.colors import PowerNorm
-
     mean_ax = axes[layers * heads]
     mean = w.mean(axis=(0, 1))
-    # square-root colours: the first rows attend to few positions and would take the
-    # whole colour range
     mean_ax.imshow(mean, cmap="viridis", interpolation="nearest", norm=PowerNorm(0.5))
-    mean_ax.set_title("mean over layers and heads", fontsize=9)
-    _label_axes(mean_ax, positions, unit, t)
+    span = (f" ({unit}s {positions[0]:.4g} to {positions[-1]:.4g})"
+            if positions is not None and len(positions) and unit != "bar" else "")
+    mean_ax.set_title(f"mean over layers and heads{span}", fontsize=9)
+    _label_axes(mean_ax, positions, unit, t, bars)
     if summary:
         bars = np.asarray(bars, dtype=int)
         ids = np.unique(bars)
@@ -142,12 +148,13 @@ def write_attention_png(weights, path: str | Path, positions=None, unit: str = "
         ax.set_title("bar to bar (row: the bar attending)", fontsize=9)
         ax.set_xlabel("bar attended to")
         ax.set_ylabel("bar attending")
-        step = max(1, len(ids) // 8)
-        ax.set_xticks(range(0, len(ids), step), [str(i + 1) for i in ids[::step]])
-        ax.set_yticks(range(0, len(ids), step), [str(i + 1) for i in ids[::step]])
+        step = max(1, -(-len(ids) // 8))
+        names = ["hdr" if i < 0 else str(i + 1) for i in ids[::step]]
+        ax.set_xticks(range(0, len(ids), step), names)
+        ax.set_yticks(range(0, len(ids), step), names)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return fig
 
 
 def _grid_figure(layers: int, heads: int, summary: bool):
@@ -169,13 +176,20 @@ def _grid_figure(layers: int, heads: int, summary: bool):
     return fig
 
 
-def _label_axes(ax, positions, unit: str, t: int) -> None:
-    ticks = list(range(0, t, max(1, t // 6)))
-    if positions is not None:
-        labels = [f"{positions[k]:.4g}" for k in ticks]
+def _label_axes(ax, positions, unit: str, t: int, bars=None) -> None:
+    """Ticks in the piece's own terms: at the first step of each bar, labelled with the
+    bar's number (``hdr`` for a header before the first bar), when ``bars`` is given;
+    else at even steps labelled with ``positions`` (in ``unit``) or the step number."""
+    if bars is not None and len(bars) == t:
+        starts = [k for k in range(t) if k == 0 or bars[k] != bars[k - 1]]
+        ticks = starts[:: max(1, -(-len(starts) // 8))]
+        labels = ["hdr" if bars[k] < 0 else str(int(bars[k]) + 1) for k in ticks]
+        what = "bar"
     else:
-        labels = [str(k) for k in ticks]
+        ticks = list(range(0, t, max(1, t // 6)))
+        labels = [f"{positions[k]:.4g}" if positions is not None else str(k) for k in ticks]
+        what = unit
     ax.set_xticks(ticks, labels, fontsize=7)
     ax.set_yticks(ticks, labels, fontsize=7)
-    ax.set_xlabel(f"{unit} attended to")
-    ax.set_ylabel(f"{unit} attending")
+    ax.set_xlabel(f"{what} attended to")
+    ax.set_ylabel(f"{what} attending")

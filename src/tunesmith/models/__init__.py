@@ -24,7 +24,14 @@ model with ``hasattr``):
 - ``primes``: it has ``prime(ids, lengths, state)`` (reads many primers in one call);
 - ``likelihood``: ``"exact"``, or ``"ais"`` (an RBM: ``loss()`` estimates log Z by
   annealed importance sampling with ``eval_ais`` = (chains, inverse temperatures));
-- ``gibbs_sampling``: it draws by Gibbs sampling, and its ``draw`` takes ``gibbs_steps``.
+- ``gibbs_sampling``: it draws by Gibbs sampling, and its ``draw`` takes ``gibbs_steps``;
+- ``attends`` (optional, False unless declared): it has ``attention(inputs)`` -> the
+  softmax weights of a teacher-forced pass, (layers, attention heads, T, T), for one
+  piece's ids (T, heads) or frames (T, V) (``tunesmith attention``, ``compose
+  --attention``);
+- ``autocast`` (optional, True unless declared): its training loss may run under bf16
+  autocast on a GPU (:func:`allows_autocast`); False for a loss whose log-probabilities
+  lose too much in bf16 (the RBMs' free energies, NADE's sums over 88 keys).
 
 Every model has ``loss(batch) -> {"loss", "count", metrics...}`` for the trainer.
 A model defined outside the package joins with :func:`register`.
@@ -59,8 +66,16 @@ def register(cls: type) -> type:
     if cls.sampler not in ("step", "frames") or cls.likelihood not in ("exact", "ais"):
         raise TypeError(f"{cls.__name__}: sampler must be step or frames, likelihood exact "
                         "or ais")
+    if not hasattr(cls, "attends"):
+        cls.attends = False  # the one optional declaration
     _EXTRA[cls.family] = cls
     return cls
+
+
+def allows_autocast(model) -> bool:
+    """The optional declaration ``autocast``: whether training may run the model's loss
+    under bf16 autocast (True unless its class says False)."""
+    return bool(getattr(type(model), "autocast", True))
 
 
 def build(family: str, config: dict):

@@ -44,6 +44,7 @@ class BernoulliRnn(RecurrentContext, nn.Module):
     primes = False
     likelihood = "exact"
     gibbs_sampling = False
+    attends = False
 
     def __init__(self, config: BernoulliRnnConfig):
         super().__init__()

@@ -1,6 +1,7 @@
 """``char_rnn``: Embedding -> LSTM / GRU / RNN -> Linear, predicting the next token.
 
-The classic character-level music RNN. One softmax head, ``"token"``.
+The classic character-level music RNN. One softmax head, ``"token"``: ABC characters or
+REMI tokens (any one-head token representation whose id 0 is padding).
 Shapes: B = batch, T = time, E = embedding, H = hidden, V = vocabulary.
 """
 
@@ -44,11 +45,12 @@ class CharRNN(nn.Module):
     family = "char_rnn"
     config_class = CharRNNConfig
     # what it declares (models/__init__.py): the representation it reads, how it samples
-    representation = "abc_chars"
+    representation = ("abc_chars", "remi")
     sampler = "step"
     primes = True
     likelihood = "exact"
     gibbs_sampling = False
+    attends = False
 
     def __init__(self, config: CharRNNConfig):
         super().__init__()

@@ -63,6 +63,7 @@ class EventLSTM(nn.Module):
     primes = True
     likelihood = "exact"
     gibbs_sampling = False
+    attends = False
 
     def __init__(self, config: EventLSTMConfig):
         super().__init__()

@@ -47,6 +47,8 @@ class RnnNade(RecurrentContext, nn.Module):
     primes = False
     likelihood = "exact"
     gibbs_sampling = False
+    autocast = False  # log-probabilities summed over 88 keys need fp32
+    attends = False
 
     def __init__(self, config: RnnNadeConfig):
         super().__init__()

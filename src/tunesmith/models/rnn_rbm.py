@@ -86,6 +86,8 @@ class RnnRbm(RecurrentContext, nn.Module):
     primes = False
     likelihood = "ais"
     gibbs_sampling = True
+    autocast = False  # the CD cost, a difference of nearly equal free energies, needs fp32
+    attends = False
 
     def __init__(self, config: RnnRbmConfig):
         super().__init__()

@@ -1,6 +1,6 @@
 """``transformer``: a decoder-only Transformer predicting the next step of a token sequence:
-ABC characters (one head, ``token``) or event messages (three heads, note / velocity /
-time). One class serves both: its config's derived field ``heads`` is the
+ABC characters or REMI tokens (one head, ``token``), or event messages (three heads,
+note / velocity / time). One class serves both: its config's derived field ``heads`` is the
 representation's ``{head: classes}``.
 
 The blocks are pre-norm (x + attention(LayerNorm(x)), then x + MLP(LayerNorm(x)), GELU)
@@ -345,11 +345,12 @@ class Transformer(nn.Module):
     family = "transformer"
     config_class = TransformerConfig
     # what it declares (models/__init__.py): the representations it reads, how it samples
-    representation = ("abc_chars", "events")
+    representation = ("abc_chars", "events", "remi")
     sampler = "step"
     primes = True
     likelihood = "exact"
     gibbs_sampling = False
+    attends = True  # attention(inputs) -> (layers, heads, T, T) weights
 
     def __init__(self, config: TransformerConfig):
         super().__init__()

@@ -48,6 +48,7 @@ class TransformerNade(RnnNade):
     primes = False
     likelihood = "exact"
     gibbs_sampling = False
+    attends = True  # attention(inputs) -> (layers, heads, T, T) weights
 
     def __init__(self, config: TransformerNadeConfig):
         nn.Module.__init__(self)  # rnn_nade's NADE, a Transformer instead of its RNN

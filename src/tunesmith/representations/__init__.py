@@ -9,9 +9,10 @@ from __future__ import annotations
 from tunesmith.representations.abc_chars import AbcChars
 from tunesmith.representations.events import Events
 from tunesmith.representations.pianoroll import PianoRoll
+from tunesmith.representations.remi import Remi
 
 REGISTRY: dict[str, type] = {"abc_chars": AbcChars, "events": Events,
-                              "pianoroll": PianoRoll}
+                              "pianoroll": PianoRoll, "remi": Remi}
 
 
 def from_dict(d: dict):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from tunesmith.abc_text import as_tune_book_entry, model_text, read_header, split_tunes
 from tunesmith.errors import TunesmithError
 from tunesmith.music import Piece, TimeSignature
+from tunesmith.representations.base import Positions
 from tunesmith.representations.vocab import Vocab
 
 
@@ -92,6 +93,40 @@ class AbcChars:
         fields = read_header(text)
         return Piece(tracks=[], time_signatures=_meter(fields.get("M", "")),
                      key=_key(fields.get("K", "")), title=fields.get("T", ""), source_text=text)
+
+    def positions(self, ids: Sequence[int], beats_per_bar: float = 0.0) -> Positions:
+        """The bar of each character: the header (up to the ``K:`` line) is bar -1, then a
+        bar line (``|``, ``||``, ``:|``, ``|]``: one line however many strokes) closes a
+        bar that had music in it. ``time`` is the bar plus the character's share of its
+        bar (characters are not beats; ABC durations need a parser, and the picture only
+        needs the bars). ``beats_per_bar`` is not used (the text carries its own meter)."""
+        v = self.vocab
+        chars = ["" if int(i) in (v.pad, v.bos, v.unk, v.eos) or not 0 <= int(i) < len(v)
+                 else v.symbols[int(i)] for i in ids]
+        bars, bar, header, line, music, closed = [], -1, True, "", False, False
+        for c in chars:
+            if header:
+                bars.append(-1)
+                line += c
+                if c == "\n":
+                    header, bar = not line.startswith("K:"), 0 if line.startswith("K:") else -1
+                    line = ""
+                continue
+            if c and c not in "|:[] \n":  # music: it opens the next bar if one was closed
+                bar, closed = bar + closed, False
+                music = True
+            elif c == "|" and music:
+                closed, music = True, False
+            bars.append(bar)
+        counts: dict[int, int] = {}
+        for b in bars:
+            counts[b] = counts.get(b, 0) + 1
+        seen: dict[int, int] = {}
+        time = []
+        for b in bars:
+            time.append(b + seen.get(b, 0) / counts[b])
+            seen[b] = seen.get(b, 0) + 1
+        return Positions(tuple(time), tuple(bars), "bar")
 
     # --- serialisation
     def to_dict(self) -> dict:

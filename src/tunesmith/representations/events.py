@@ -55,7 +55,7 @@ from math import lcm
 from typing import ClassVar
 
 from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, Track
-from tunesmith.representations.base import FixedTempo
+from tunesmith.representations.base import FixedTempo, Positions, beat_positions
 
 LOWEST, HIGHEST = 21, 108  # the piano keys, MIDI numbers
 N_KEYS = HIGHEST - LOWEST + 1
@@ -240,6 +240,18 @@ class Events(FixedTempo):
         notes.sort()
         return Piece(tracks=[Track(notes=notes, program=0, name="piano")],
                      tempos=[Tempo(0.0, self.qpm)])
+
+    def positions(self, messages: Sequence[Sequence[int]],
+                  beats_per_bar: float = 4.0) -> Positions:
+        """The beat of each message (its time class is the time since the one before),
+        bars of ``beats_per_bar`` (the messages keep no meter; a caller that read the
+        piece passes its time signature's)."""
+        t, times, bins = 0.0, [], self.time_bins
+        for m in messages:
+            k = int(m[2])
+            t += bins[k] if 0 <= k < len(bins) else 0.0
+            times.append(t)
+        return beat_positions(times, beats_per_bar)
 
     @staticmethod
     def transpose(messages, shift: int):

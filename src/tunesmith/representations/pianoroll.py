@@ -44,7 +44,7 @@ from typing import ClassVar
 import numpy as np
 
 from tunesmith.music import Note, Piece, Tempo, Track
-from tunesmith.representations.base import FixedTempo
+from tunesmith.representations.base import FixedTempo, Positions, beat_positions
 
 LOW, HIGH = 21, 108  # MIDI numbers of the lowest and highest piano keys
 N_KEYS = HIGH - LOW + 1  # 88
@@ -112,6 +112,12 @@ class PianoRoll(FixedTempo):
                      tempos=[Tempo(0.0, self.qpm)])
 
     # --- the Boulanger-Lewandowski list format
+    def positions(self, frames, beats_per_bar: float = 4.0) -> Positions:
+        """The beat of each frame (frame t starts at t / steps_per_beat), bars of
+        ``beats_per_bar``."""
+        return beat_positions([t / self.steps_per_beat for t in range(len(frames))],
+                              beats_per_bar)
+
     @staticmethod
     def from_lists(seq: Sequence[Sequence[int]]) -> np.ndarray:
         """Frames given as lists of MIDI numbers (21..108; ``[]`` is silence) -> a

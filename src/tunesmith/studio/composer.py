@@ -127,7 +127,10 @@ def compose(studio, p: Plan, job) -> dict:
 
 
 def write_piece(studio, p: Plan, job_id: str, c) -> Composition:
+    from functools import partial
+
     from tunesmith import app
+    from tunesmith.app.attention import draw_composition
     from tunesmith.options import to_dict
 
     comp_id = new_id()
@@ -135,8 +138,11 @@ def write_piece(studio, p: Plan, job_id: str, c) -> Composition:
     title = p.title_prefix or f"{p.family.stem.capitalize()} {studio.store.count() + 1}"
     c.title = title  # the piano roll's title is the gallery's
     about = {"model": p.entry.label, "num": p.options.num, "options": to_dict(p.options)}
-    with app.CompositionWriter(folder, p.family, app.Output(wav=True, png=True), about=about) \
-            as writer:
+    attends = p.checkpoint.model.attends  # a Transformer's picture beside its piano roll
+    attend = partial(draw_composition, p.checkpoint, p.family) if attends else None
+    with app.CompositionWriter(folder, p.family, app.Output(wav=True, png=True,
+                                                            attention=attends),
+                               about=about, attend=attend) as writer:
         writer(c)
     files = {file_kind(path.name): path.name for path in writer.result.files}
     score_error = ""

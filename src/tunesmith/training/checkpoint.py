@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import re
 import secrets
 import shutil
 from collections.abc import Mapping
@@ -533,8 +534,11 @@ def checked_weights(folder: str | Path) -> tuple[dict, dict]:
 
 # --- training state (exact resume) ---------------------------------------------------
 
-def pack_training_state(optimizer, info: dict) -> tuple[dict, dict]:
-    """Optimiser state and RNG states as (tensors, JSON dict)."""
+def pack_training_state(optimizer, info: dict,
+                        rank_rng: Mapping[int, Mapping] | None = None) -> tuple[dict, dict]:
+    """Optimiser state and RNG states as (tensors, JSON dict). ``rank_rng``: the other
+    ranks' generator states in a run on several processes, rank -> {"torch": state,
+    "cuda": state of its GPU (or None)}, saved as ``rng.rank<r>.torch`` / ``.cuda``."""
     import torch
 
     sd = optimizer.state_dict()
@@ -550,12 +554,19 @@ def pack_training_state(optimizer, info: dict) -> tuple[dict, dict]:
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
+    for rank, states in (rank_rng or {}).items():
+        for kind, state in states.items():
+            if state is not None:
+                tensors[f"rng.rank{rank}.{kind}"] = state
     info = dict(info, optimizer={"param_groups": sd["param_groups"], "scalars": per_param})
     return tensors, info
 
 
-def load_training_state(folder: str | Path, optimizer) -> dict:
+def load_training_state(folder: str | Path, optimizer, rank: int = 0) -> dict:
     """Restore optimiser and RNG states; return the JSON info (step, early stopping, ...).
+    ``rank`` > 0 (a run on several processes) restores that rank's own generators
+    (``rng.rank<r>.*``) when the checkpoint has them (:func:`has_rank_rng`), and leaves
+    the generators alone when it does not.
 
     Everything is checked before anything is restored: ``training_state.json`` (read with
     size and nesting caps; ``step`` a non-negative integer, ``best`` an object of numbers
@@ -601,7 +612,7 @@ def load_training_state(folder: str | Path, optimizer) -> dict:
                 raise bad(f"{where} has shape {list(shape)}; the parameter's is "
                           f"{list(want)}", tensors_path)
             per_param.setdefault(int(idx), set()).add(kind)
-        elif name == "rng.torch" or name.startswith("rng.cuda."):
+        elif name == "rng.torch" or name.startswith("rng.cuda.") or _RANK_RNG.fullmatch(name):
             if dtype != "U8" or len(shape) != 1:
                 raise bad(f"{where} is {dtype} of shape {list(shape)}, not a uint8 RNG "
                           "state", tensors_path)
@@ -635,16 +646,34 @@ def load_training_state(folder: str | Path, optimizer) -> dict:
     try:
         optimizer.load_state_dict({"state": state,
                                    "param_groups": info["optimizer"]["param_groups"]})
-        torch.set_rng_state(tensors["rng.torch"])
+        if rank == 0:
+            torch.set_rng_state(tensors["rng.torch"])
+        elif f"rng.rank{rank}.torch" in tensors:
+            torch.set_rng_state(tensors[f"rng.rank{rank}.torch"])
     except (ValueError, RuntimeError, KeyError, TypeError) as e:
         raise bad(first_line(e)) from None
-    cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
-    if cuda and torch.cuda.is_available():
-        try:
-            torch.cuda.set_rng_state_all(cuda)
-        except (ValueError, RuntimeError, TypeError) as e:
-            raise bad(first_line(e), tensors_path) from None
+    try:
+        if rank == 0:
+            cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
+            if cuda and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(cuda)
+        elif f"rng.rank{rank}.cuda" in tensors and torch.cuda.is_available():
+            torch.cuda.set_rng_state(tensors[f"rng.rank{rank}.cuda"])
+    except (ValueError, RuntimeError, TypeError) as e:
+        raise bad(first_line(e), tensors_path) from None
     return info
+
+
+_RANK_RNG = re.compile(r"rng\.rank[1-9][0-9]{0,5}\.(torch|cuda)")
+
+
+def has_rank_rng(folder: str | Path, rank: int) -> bool:
+    """Whether the training state in ``folder`` holds rank ``rank``'s generator (a run
+    resumed on more processes than it last ran on has none for the new ranks)."""
+    if rank == 0:
+        return True
+    header = read_safetensors_header(Path(folder) / STATE_TENSORS, "training state")
+    return f"rng.rank{rank}.torch" in header
 
 
 def _check_state_info(info, optimizer, bad) -> None:

@@ -28,9 +28,17 @@ class TrainConfig:
     log_every: int = opt(25, "a row of training metrics every N steps")
     seed: int = opt(0, "random seed: data order, initial weights, dropout")
     device: str = opt("auto", "auto (CUDA when present), cpu, cuda, cuda:N")
+    grad_accum: int = opt(1, "cut each step's batch into K micro-batches (one gradient "
+                          "step; less memory, or the same global batch on fewer GPUs)")
+    precision: str = opt("auto", "auto (bf16 autocast on CUDA for models that allow it, "
+                         "else fp32), fp32, bf16", choices=("auto", "fp32", "bf16"))
+    compile: bool = opt(False, "torch.compile the training step (slow first step; "
+                        "benchmarks/gpu.py measures it against eager)")
+    tf32: bool = opt(True, "fp32 matmuls on CUDA in TF32 while training", flag="no-tf32",
+                     negate=True)
 
     def __post_init__(self):
-        positive = ("steps", "batch_size", "eval_every", "log_every")
+        positive = ("steps", "batch_size", "eval_every", "log_every", "grad_accum")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -42,6 +50,12 @@ class TrainConfig:
             raise ValueError(f"seq_len must be >= 2, got {self.seq_len}")
         if self.schedule not in ("constant", "cosine", "linear"):
             raise ValueError(f"schedule must be constant, cosine or linear, not {self.schedule!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size {self.batch_size} does not split into grad_accum "
+                             f"{self.grad_accum} micro-batches; use a multiple of "
+                             f"{self.grad_accum}")
         if not (0 < self.lr < math.inf):
             raise ValueError(f"lr must be positive and finite, got {self.lr}")
         if not 0 <= self.min_lr_ratio <= 1:

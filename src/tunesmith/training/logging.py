@@ -162,6 +162,22 @@ class RunLogger:
             self.tb.close()
 
 
+class SilentLogger:
+    """What the ranks other than 0 of a run on several processes log: nothing."""
+
+    rows: list[dict] = []
+    notes: list[str] = []
+
+    def log(self, step: int, split: str, metrics: dict) -> None:
+        pass
+
+    def plot(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
 def _is_metrics_row(row: dict) -> bool:
     """A step that is a non-negative integer, a split, and numbers (or nothing) else."""
     step, split = row.get("step", ""), row.get("split", "")

@@ -1,4 +1,4 @@
-"""The one training loop for every model family.
+"""The one training loop for every model family, on one process or many.
 
 Nothing here knows which model it trains. It needs:
 
@@ -6,16 +6,36 @@ Nothing here knows which model it trains. It needs:
   ``loss`` tensor to minimise, ``count`` = tokens it averages over, other scalars to log);
 - ``representation`` with ``to_dict()`` (saved in checkpoints);
 - ``train_data.batch(step) -> dict of tensors``, a pure function of the step (exact resume
-  without sampler state) and ``train_data.tokens_per_batch``;
+  without sampler state), every tensor with the batch on its first axis, and
+  ``train_data.tokens_per_batch``;
 - ``valid_data``: an iterable of batches, re-iterable.
 
 Exact resume: weights, Adam state and torch RNG state are checkpointed; the learning rate
 and the data are functions of the step. A resumed run logs the same losses as an
 uninterrupted one. Ctrl-C / SIGTERM finish the current step, write ``last`` and return.
+
+**Several processes** (``torchrun``; :mod:`tunesmith.training.distributed`): the model is
+wrapped in DistributedDataParallel and rank ``r`` computes its rows of each step's global
+batch (with ``grad_accum`` K, in K micro-batches). Each micro-batch's loss is weighted by
+the tokens it counts and the summed gradient is divided by the step's tokens over all
+ranks, so the step is the token-weighted mean over the global batch, as one process
+computes it. The step's statistics (tokens, metric sums, a stop request) are summed over
+the ranks in one all-reduce, so every rank logs, validates, stops early, stops on a signal
+and saves at the same steps; rank 0 alone writes files. Validation is shared out batch by
+batch and its sums added up. A rank that dies makes the others fail in their next
+collective; torchrun ends the job (and with ``--max-restarts`` starts it again, and the run
+continues from ``last``).
+
+**On a GPU**: batches are copied from pinned memory, fp32 matmuls run in TF32
+(``cfg.tf32``), the loss runs under bf16 autocast where ``cfg.precision`` and the model
+allow it (:func:`~tunesmith.training.device.autocast_dtype`; not the RBMs, RNN-NADE),
+and ``cfg.compile`` wraps the loss in ``torch.compile``. Validation runs in fp32 without
+autocast. Every one of these paths also runs on CPU (the tests run them there).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -23,19 +43,33 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from tunesmith.errors import CheckpointError, TunesmithError
-from tunesmith.evaluation.likelihood import derived, evaluate, to_device
+from tunesmith.evaluation.likelihood import means, metric_sums
 from tunesmith.progress import Progress, report
+from tunesmith.training import distributed
 from tunesmith.training.checkpoint import (
+    has_rank_rng,
     load_training_state,
     pack_training_state,
     recover,
     save_checkpoint,
 )
 from tunesmith.training.config import TrainConfig
-from tunesmith.training.device import resolve_device
-from tunesmith.training.logging import RunLogger
+from tunesmith.training.device import autocast_dtype, batch_to, fast_matmuls, resolve_device
+from tunesmith.training.logging import RunLogger, SilentLogger
+
+
+class LossOf(nn.Module):
+    """A model's ``loss(batch)`` as ``forward``: what DDP and torch.compile wrap."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict) -> dict:
+        return self.model.loss(batch)
 
 
 class Trainer:
@@ -43,15 +77,20 @@ class Trainer:
                  run_dir: str | Path, *, resume: bool = False, progress: Progress | None = None,
                  summary_extra: dict | None = None, tensorboard: bool = True, log=None):
         self.cfg = config
+        self.ranks = distributed.current()
+        self.share = distributed.Share(config.batch_size, self.ranks.world, config.grad_accum)
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("last", "best"):  # this run's own interrupted writes, from its journals
-            recover(self.run_dir / name)
-        self.device = resolve_device(config.device)
+        if self.ranks.main:  # the writer: the others only read the run folder
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            for name in ("last", "best"):  # this run's own interrupted writes, from journals
+                recover(self.run_dir / name)
+        distributed.barrier()
+        self.device = distributed.local_device(resolve_device(config.device), self.ranks)
         self.model = model.to(self.device)
+        self.autocast = autocast_dtype(config.precision, self.device, model)
         self.representation = representation
         self.train_data, self.valid_data = train_data, valid_data
-        self.progress = progress
+        self.progress = progress if self.ranks.main else None
         self.summary_extra = summary_extra or {}
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
                                           weight_decay=config.weight_decay)
@@ -60,23 +99,48 @@ class Trainer:
         self.evals_since_best = 0
         self.acc = {"sums": {}, "count": 0.0}  # training metrics since the last log row
         self.stopped_early = False
-        torch.manual_seed(config.seed)
+        torch.manual_seed(distributed.rank_seed(config.seed, self.ranks.rank))
         resume_step = None
         if resume:
             self._restore(self.run_dir / "last")
             resume_step = self.step
         # ``log(message, level)`` hears what resuming found damaged in metrics.csv
-        self.logger = RunLogger(self.run_dir, resume_step=resume_step, tensorboard=tensorboard,
-                                log=log)
-        self._stop_requested = False
+        self.logger = (RunLogger(self.run_dir, resume_step=resume_step, tensorboard=tensorboard,
+                                 log=log) if self.ranks.main else SilentLogger())
+        self.ddp, self.forward = self._wrap(LossOf(self.model))
+        # each micro-batch's loss is weighted by its tokens over this (the expected tokens
+        # per rank), so that the weights are near 1
+        self._unit = train_data.tokens_per_batch / self.ranks.world
+        self._keys: list[str] | None = None  # the metrics model.loss reports, in order
+        self._stop_requested = False  # asked of this process
+        self._stop_agreed = False  # asked of any process, as of the last step
         self._postfix: dict[str, str] = {}
+
+    def _wrap(self, module: nn.Module):
+        """(the DDP wrapper or None, what a training step calls)."""
+        ddp = None
+        if self.ranks.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device] if self.device.type == "cuda" else None
+            module = ddp = DistributedDataParallel(module, device_ids=ids)
+        if self.cfg.compile:
+            module = torch.compile(module)
+        return ddp, module
+
+    @property
+    def launch(self) -> dict:
+        """How this run is computed: processes, backend, global / per-rank / micro batch."""
+        return self.share.record(self.ranks, self.device)
 
     # --- state ---------------------------------------------------------------------------
     def _restore(self, folder: Path) -> None:
         """Weights, optimiser, RNG and loop state from the run's ``last`` checkpoint, each
         checked first (:func:`~tunesmith.training.checkpoint.read_meta`,
         :func:`~tunesmith.training.checkpoint.load_training_state`): a damaged one is a
-        one-line CheckpointError naming the file, never a traceback."""
+        one-line CheckpointError naming the file, never a traceback. Every rank reads the
+        same checkpoint; each takes its own generator state (a rank the checkpoint has
+        none for, in a run resumed on more processes, starts a new stream)."""
         from tunesmith.training.checkpoint import WEIGHTS_FILE, checked_weights, load_weights
 
         meta, weights = checked_weights(folder)
@@ -84,8 +148,11 @@ class Trainer:
             raise CheckpointError(f"holds a {meta['family']} model; this run trains "
                                   f"{self.model.family}", folder)
         load_weights(self.model, weights, folder / WEIGHTS_FILE)
-        info = load_training_state(folder, self.optimizer)
+        rank = self.ranks.rank
+        info = load_training_state(folder, self.optimizer, rank=rank)
         self.step = info["step"]
+        if not has_rank_rng(folder, rank):
+            torch.manual_seed(distributed.rank_seed(self.cfg.seed, rank, self.step))
         self.best = info.get("best")
         self.evals_since_best = info.get("evals_since_best", 0)
         self.acc = info.get("acc", self.acc)
@@ -95,16 +162,31 @@ class Trainer:
 
     def _summary(self) -> dict:
         return {"step": self.step, "best_valid": self.best, "train_config": asdict(self.cfg),
-                "stopped_early": self.stopped_early, **self.summary_extra}
+                "stopped_early": self.stopped_early, "launch": self.launch,
+                **self.summary_extra}
 
     def save(self, name: str = "last", with_state: bool = True) -> Path:
+        """Write checkpoint ``name`` (rank 0; with ``with_state`` every rank must call it,
+        as each hands over its generator state)."""
         state = None
         if with_state:
-            state = pack_training_state(self.optimizer, {
-                "step": self.step, "best": self.best, "evals_since_best": self.evals_since_best,
-                "acc": self.acc, "stopped_early": self.stopped_early})
+            rank_rng = self._other_ranks_rng()
+            if self.ranks.main:
+                state = pack_training_state(self.optimizer, {
+                    "step": self.step, "best": self.best,
+                    "evals_since_best": self.evals_since_best, "acc": self.acc,
+                    "stopped_early": self.stopped_early}, rank_rng)
+        if not self.ranks.main:
+            return self.run_dir / name
         return save_checkpoint(self.run_dir / name, self.model, self.representation,
                                summary=self._summary(), training_state=state)
+
+    def _other_ranks_rng(self) -> dict:
+        """Rank -> its generator states, for the ranks other than 0 (gathered on all)."""
+        cuda = (torch.cuda.get_rng_state(self.device) if self.device.type == "cuda"
+                else None)
+        states = distributed.gather({"torch": torch.get_rng_state(), "cuda": cuda})
+        return {rank: s for rank, s in enumerate(states) if rank}
 
     # --- loop ----------------------------------------------------------------------------
     def _request_stop(self, signum=None, frame=None):
@@ -132,22 +214,23 @@ class Trainer:
         start, interrupted = self.step, False
         self._report(start)
         try:
-            while self.step < end and not self.stopped_early:
-                if self._stop_requested:
-                    interrupted = True
-                    break
-                self._train_step()
-                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                    self._validate()
+            with fast_matmuls(self.device, cfg.tf32):
+                while self.step < end and not self.stopped_early:
+                    if self._stop_agreed or (self.ranks.world == 1 and self._stop_requested):
+                        interrupted = True
+                        break
+                    self._train_step()
+                    if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                        self._validate()
+                        self.save("last")
+                    elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save("last")
+                    self._report(start)
+                if interrupted or self.step == end or self.stopped_early:
                     self.save("last")
-                elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    self.save("last")
-                self._report(start)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        if interrupted or self.step == end or self.stopped_early:
-            self.save("last")
         self.logger.plot()
         self.logger.close()
         summary = self._summary()
@@ -159,37 +242,76 @@ class Trainer:
                self._postfix, initial=start)
 
     def _train_step(self) -> None:
-        """One optimiser step, its metrics summed into the current log window."""
+        """One optimiser step over the global batch, its metrics summed into the current
+        log window."""
         cfg = self.cfg
         lr = cfg.lr_at(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batch = to_device(self.train_data.batch(self.step), self.device)
-        out = self.model.loss(batch)
+        batch = self.train_data.batch(self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
+        stats = None
+        micro_rows = self.share.rows(self.ranks.rank)
+        for i, rows in enumerate(micro_rows):
+            sync = self.ddp is None or i == len(micro_rows) - 1
+            with contextlib.nullcontext() if sync else self.ddp.no_sync():
+                part = self._forward_backward(distributed.take(batch, rows))
+            stats = part if stats is None else stats + part
+        n, sums = self._reduce(stats)
+        if self.share.parts > 1 and n > 0 and n != self.train_data.tokens_per_batch:
+            for p in self.model.parameters():  # the weighted sum -> the mean over n tokens
+                if p.grad is not None:
+                    p.grad.mul_(self.train_data.tokens_per_batch / n)
         if cfg.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
         self.optimizer.step()
         self.step += 1
-        n = float(out["count"])
-        loss_value = float(out["loss"].detach())
         self._clock["tokens"] += int(n)
         self.acc["count"] += n
-        for k, v in out.items():
-            if k != "count":
-                self.acc["sums"][k] = self.acc["sums"].get(k, 0.0) + float(v.detach()) * n
+        for k, v in sums.items():
+            self.acc["sums"][k] = self.acc["sums"].get(k, 0.0) + v
+        loss_value = sums["loss"] / max(n, 1.0)
         if not math.isfinite(loss_value):
             raise TunesmithError(f"training diverged: loss became {loss_value} at step "
                                  f"{self.step} (try a lower --lr, or --clip 1)", self.run_dir)
         if self.step % cfg.log_every == 0 or self.step == cfg.steps:
             self._log_window(lr)
 
+    def _forward_backward(self, batch: dict) -> torch.Tensor:
+        """Loss and gradients of one micro-batch: (tokens, each metric times tokens), in
+        float64 on the device."""
+        batch = batch_to(batch, self.device)
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16,
+                            enabled=self.autocast is not None):
+            out = self.forward(batch)
+        count = out["count"]
+        loss = out["loss"] if self.share.parts == 1 else out["loss"] * (count / self._unit)
+        loss.backward()
+        if self._keys is None:
+            self._keys = [k for k in out if k != "count"]
+        values = [torch.as_tensor(v, device=self.device).detach().double()
+                  for v in [count] + [out[k] for k in self._keys]]
+        stats = torch.stack(values)
+        stats[1:] *= stats[0]
+        return stats
+
+    def _reduce(self, stats: torch.Tensor) -> tuple[float, dict[str, float]]:
+        """The step's tokens and metric sums over all ranks (and whether any rank was
+        asked to stop), in one all-reduce."""
+        if self.ranks.world > 1:
+            stop = torch.tensor([float(self._stop_requested)], dtype=stats.dtype,
+                                device=stats.device)
+            stats = distributed.all_sum(torch.cat([stats, stop]))
+            self._stop_agreed = bool(stats[-1] > 0)
+            stats = stats[:-1]
+        n, *values = stats.tolist()
+        return n, dict(zip(self._keys, values, strict=True))
+
     def _log_window(self, lr: float) -> None:
         """A ``train`` row of metrics.csv: the means since the last row, and speed."""
         now, clock = time.perf_counter(), self._clock
-        metrics = derived({k: v / max(self.acc["count"], 1.0)
-                           for k, v in self.acc["sums"].items()})
+        metrics = means(self.acc["sums"], max(self.acc["count"], 1.0))
+        metrics.pop("count", None)
         metrics.update(lr=lr, tokens_per_s=clock["tokens"] / max(now - clock["window"], 1e-9),
                        elapsed_s=now - clock["start"])
         self.logger.log(self.step, "train", metrics)
@@ -198,7 +320,16 @@ class Trainer:
         self._postfix["loss"] = f"{metrics['loss']:.3f}"
 
     def _validate(self) -> dict:
-        metrics = evaluate(self.model, self.valid_data, self.device)
+        """Validation loss (each rank scores its share of the batches, the sums are
+        added), the best checkpoint and early stopping, the same on every rank."""
+        batches = distributed.shard(self.valid_data, self.ranks)
+        parts = distributed.gather(metric_sums(self.model, batches, self.device))
+        total = sum(t for _, t in parts)
+        sums: dict[str, float] = {}
+        for part, _ in parts:
+            for k, v in part.items():
+                sums[k] = sums.get(k, 0.0) + v
+        metrics = means(sums, total)
         self.model.train()
         if not metrics:
             return metrics

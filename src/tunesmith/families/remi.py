@@ -1,0 +1,295 @@
+"""The REMI family: MIDI / MusicXML / ABC corpora -> ``remi`` tokens (MidiTok's REMI: bar,
+meter, position, pitch, velocity, duration) -> a one-head token model (``transformer``,
+or the ``char_rnn`` LSTM) -> MIDI, WAV and piano-roll PNG files.
+
+A family of its own rather than an option of the events family: a family *declares* its
+representation (a checkpoint finds its family by it, :func:`families.for_representation`,
+and the models a family trains are those that read it), so one family with two
+representations would make that declaration depend on a run's data options. What the
+two share is reused from :mod:`tunesmith.families.events` as functions: the corpus and
+its ingest report, the split, the data options, primer pieces and publishing.
+
+Composing samples token by token through the shared sampler under :class:`RemiGrammar`
+(unless ``--unconstrained``), so every note is whole and positions move forward in their
+bar. A piece ends at the model's ``EOS``; with ``--seconds`` or ``--bars`` it ends at the
+first bar line at or after that length (:class:`BarClock`), so the bar running then is
+finished rather than cut; ``max_len`` / :meth:`RemiFamily.piece_steps` is a hard cap in
+tokens behind both. Notes carry durations, so nothing is ever left sounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tunesmith.errors import TunesmithError
+from tunesmith.families.base import (
+    ComposeOptions,
+    Composition,
+    CorpusItem,
+    Family,
+    Prepared,
+    Sink,
+    _quiet,
+)
+from tunesmith.families.events import (
+    TIME_SPLIT,
+    EventsData,
+    items_of,
+    load_corpus,
+    primer_piece,
+    publish,
+    report_dropped,
+    split_keys,
+    split_sequences,
+)
+
+TOKENS_PER_BEAT = 32  # a token budget per quarter note: twice the densest Bach chorale's
+
+
+class RemiFamily(Family):
+    name = "remi"
+    representation = "remi"
+    default_model = "transformer"
+    pretrained = ""  # no shipped model yet
+    default_corpus = "bach-chorales"
+    data_options = EventsData
+    controls = frozenset({"max_len", "seconds", "bars", "primer", "primer_len",
+                          "temperature", "top_k", "top_p", "constrain", "beam",
+                          "length_penalty", "stochastic_beam"})
+    defaults = {"max_len": 2000, "primer_len": 64}
+    unit = "tokens"
+
+    def prepare_data(self, corpus, data: EventsData, representation=None, progress=None,
+                     log=_quiet) -> Prepared:
+        """Ingest the corpus (every file kept or dropped, with the reason), encode each
+        piece as REMI tokens (decoding at the corpus's median tempo), split by piece (or
+        by time for a tiny corpus)."""
+        from tunesmith.representations.remi import Remi
+
+        c = load_corpus(corpus, data, progress)
+        dropped = report_dropped(c, log)
+        if representation is None:
+            qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
+            representation = Remi(qpm=float(round(np.median(qpms)))) if qpms else Remi()
+        seqs = [np.asarray(representation.encode(p), dtype=np.int64) for p in c.pieces]
+        splits, mode = split_sequences(c.keys, seqs, data.split)
+        info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
+                "tokens": {s: int(sum(len(x) for x in v)) for s, v in splits.items()},
+                "skipped": len(dropped), "split": mode, "unit": self.unit}
+        if mode == "time":
+            log(f"{len(seqs)} piece(s): split by time (first {TIME_SPLIT:.0%} of each piece "
+                "trains, the rest validates; no test split)", "warning")
+        return Prepared(representation, splits, info, corpus=c)
+
+    def model_sizes(self, representation) -> dict:
+        return {"vocab_size": len(representation.vocab)}
+
+    def batches(self, prepared: Prepared, cfg, data: EventsData = EventsData()):
+        """Training windows (transposed when ``data.transpose`` > 0) and validation
+        batches over whole pieces (targets padded with ``PAD``, id 0, which the one-head
+        models do not score)."""
+        from tunesmith.data.augment import TransposeIds
+        from tunesmith.data.tokens import SequenceBatches, TokenWindows
+
+        rep = prepared.representation
+        augment = TransposeIds(data.transpose, rep.pitch_ids) if data.transpose else None
+        train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
+                             seed=cfg.seed, augment=augment)
+        valid = SequenceBatches(prepared.sequences["valid"], batch_size=8,
+                                max_items=cfg.eval_max_items, max_len=20_000)
+        return train, valid
+
+    def corpus_items(self, corpus, data: EventsData, representation, progress=None,
+                     log=_quiet) -> dict[str, list[CorpusItem]]:
+        """The corpus's pieces per split, each as the tokens keep it (decoded again)."""
+        c = load_corpus(corpus, data, progress)
+        pieces = [representation.quantise(p) for p in c.pieces]
+        return items_of(self, c.keys, pieces, split_keys(c.keys, data.split))
+
+    def piece_steps(self, opts: ComposeOptions, representation) -> int:
+        """Tokens per piece, at most: ``max_len``, or for ``seconds`` / ``bars`` the
+        quarter notes they ask for plus the longest bar (the one finished after them) at
+        :data:`TOKENS_PER_BEAT`, and the primer."""
+        if opts.seconds is None and opts.bars is None:
+            return opts.max_len
+        longest = float(representation.meter_sizes()[0].max())
+        beats = (representation.beats_for_seconds(opts.seconds) if opts.seconds is not None
+                 else opts.bars * longest)
+        return int((beats + longest) * TOKENS_PER_BEAT) + opts.primer_len + 1
+
+    def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
+                log=_quiet, progress=None, start: int = 1) -> list[Composition]:
+        """Sample pieces token by token; each decoded to a Piece."""
+        rep = checkpoint.representation
+        seqs = sample_tokens(checkpoint.model, rep, opts, self.default_corpus,
+                             device=next(checkpoint.model.parameters()).device)
+        return publish([rep.decode(s) for s in seqs], sink, start)
+
+
+def primer_ids(rep, opts: ComposeOptions, corpus: str) -> list[int]:
+    """``[BOS]`` and at most ``primer_len`` tokens of the primer, cut after its last whole
+    note (its last ``Duration``) within them."""
+    from tunesmith.representations.remi import DURATION, PITCH
+
+    if not opts.primer:
+        return [rep.bos]
+    ids = rep.encode(primer_piece(opts.primer, opts.seed, corpus))[:-1]  # without EOS
+    kinds = rep.kinds()
+    if not any(kinds[i] == PITCH for i in ids):
+        raise TunesmithError("primer has no notes on the piano range", opts.primer)
+    ids = ids[: opts.primer_len + 1]
+    whole = [k for k, i in enumerate(ids) if kinds[i] == DURATION]
+    return ids[: whole[-1] + 1] if whole else ids
+
+
+def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales",
+                  device="cpu") -> list[list[int]]:
+    """Sample ``opts.num`` pieces as token lists (primer included)."""
+    from tunesmith.sampling.decode import sample
+    from tunesmith.sampling.settings import per_head
+
+    family = RemiFamily()
+    opts = family.compose_options(opts)
+    primer = [[i] for i in primer_ids(rep, opts, corpus)]
+    rows = opts.num * (opts.beam or 1)
+    until = None
+    if opts.seconds is not None or opts.bars is not None:
+        until = BarClock(rep, rows, [s[0] for s in primer], bars=opts.bars,
+                         beats=None if opts.seconds is None
+                         else rep.beats_for_seconds(opts.seconds))
+    max_steps = max(1, family.piece_steps(opts, rep) - len(primer))
+    constraint = RemiGrammar(rows, rep) if opts.constrain else None
+    common = dict(max_steps=max_steps, heads=["token"], stop=("token", rep.eos),
+                  banned={"token": rep.never_sample()}, seed=opts.seed, device=device,
+                  until=until, constraint=constraint)
+    if opts.beam:
+        from tunesmith.sampling.beam import beam_search
+
+        steps = beam_search(model, primer, num=opts.num, beam=opts.beam,
+                            length_penalty=opts.length_penalty,
+                            stochastic=opts.stochastic_beam, **common)
+    else:
+        settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
+        steps = sample(model, primer, num=opts.num, settings=settings, **common)
+    return [[s[0] for s in primer + seq] for seq in steps]
+
+
+class RemiGrammar:
+    """What may follow what in REMI, for the sampler (the order of MidiTok's tokens):
+    ``BOS`` -> ``Bar`` -> ``TimeSig`` -> ``Position`` or ``Bar``; ``Position`` ->
+    ``Pitch`` -> ``Velocity`` -> ``Duration`` -> ``Pitch``, ``Position``, ``Bar`` or
+    ``EOS``. A ``Position`` must be later than the last one of its bar and inside the
+    bar of its meter; a ``Pitch`` higher than the last one at its position (REMI writes
+    a chord lowest note first, one key once). Every encoded piece obeys it; a sampled
+    piece under it has only whole notes, each at a position of its bar."""
+
+    order = ("token",)
+
+    def __init__(self, num: int, rep):
+        import torch
+
+        from tunesmith.representations.remi import (
+            BAR,
+            BOS,
+            DURATION,
+            EOS,
+            KINDS,
+            PITCH,
+            POSITION,
+            TIMESIG,
+            VELOCITY,
+        )
+
+        self.kind = torch.as_tensor(rep.kinds())  # (V,)
+        self.value = torch.as_tensor(rep.values())  # (V,)
+        self.slots_of = torch.as_tensor(rep.meter_sizes()[1])  # (V,) positions per bar
+        follows = {BOS: (BAR,), BAR: (TIMESIG,), TIMESIG: (POSITION, BAR),
+                   POSITION: (PITCH,), PITCH: (VELOCITY,), VELOCITY: (DURATION,),
+                   DURATION: (PITCH, POSITION, BAR, EOS)}
+        self.after = torch.ones(len(KINDS), len(self.kind), dtype=torch.bool)  # (K, V)
+        for k, nxt in follows.items():
+            self.after[k] = torch.isin(self.kind, torch.tensor(nxt))
+        self.is_position, self.is_pitch = self.kind == POSITION, self.kind == PITCH
+        self.BAR, self.TIMESIG, self.POSITION, self.PITCH = BAR, TIMESIG, POSITION, PITCH
+        self.prev = torch.full((num,), BOS)  # the kind of each row's last token
+        self.last_position = torch.full((num,), -1)  # in the current bar
+        self.slots = torch.full((num,), 4 * rep.positions_per_beat)  # 4/4 until a TimeSig
+        self.last_pitch = torch.full((num,), -1)  # at the current position
+
+    def mask(self, head, logits, picks, rows=None):
+        """``logits`` (R, V) with what the grammar forbids at -inf; ``rows``: which
+        sequence each row continues (beam search), default one row per sequence."""
+        pick = (lambda x: x) if rows is None else (lambda x: x[rows])
+        last_position, last_pitch = pick(self.last_position), pick(self.last_pitch)
+        allowed = self.after[pick(self.prev)]  # (R, V)
+        late = (self.value <= last_position[:, None]) | (self.value >= pick(self.slots)[:, None])
+        allowed &= ~(self.is_position & late)
+        allowed &= ~(self.is_pitch & (self.value <= last_pitch[:, None]))
+        return logits.masked_fill(~allowed, float("-inf"))
+
+    def update(self, ids) -> None:
+        """Read each row's new token (ids (B, 1))."""
+        import torch
+
+        token = ids[:, 0].cpu().long()
+        kind = self.kind[token]
+        self.prev = torch.where(kind >= 0, kind, self.prev)
+        bar, position = kind == self.BAR, kind == self.POSITION
+        self.last_position[bar] = -1
+        self.last_pitch[bar | position] = -1
+        self.last_position[position] = self.value[token[position]]
+        meter = kind == self.TIMESIG
+        self.slots[meter] = self.slots_of[token[meter]]
+        pitch = kind == self.PITCH
+        self.last_pitch[pitch] = self.value[token[pitch]]
+
+    def select(self, rows) -> None:
+        """Keep the state of ``rows``, in that order (beam search)."""
+        self.prev, self.last_position = self.prev[rows], self.last_position[rows]
+        self.slots, self.last_pitch = self.slots[rows], self.last_pitch[rows]
+
+
+class BarClock:
+    """``until`` for the sampler: a row is done at the ``Bar`` token that starts bar
+    ``bars`` (0-based: ``bars`` whole bars written), or the first bar that starts at or
+    after ``beats`` quarter notes; the bar running at the limit is finished. The clock
+    reads bar lengths off the ``TimeSig`` tokens; it starts after ``primer`` (ids)."""
+
+    def __init__(self, rep, num: int, primer: list[int], bars: int | None = None,
+                 beats: float | None = None):
+        import torch
+
+        from tunesmith.representations.remi import BAR, TIMESIG, _Walk
+
+        walk = _Walk(rep, primer)
+        for i in primer:
+            walk.step(i)
+        self.kind = torch.as_tensor(rep.kinds())
+        self.length_of = torch.as_tensor(rep.meter_sizes()[0], dtype=torch.float64)
+        self.BAR, self.TIMESIG = BAR, TIMESIG
+        self.bar = torch.full((num,), walk.bar)
+        self.start = torch.full((num,), walk.bar_start, dtype=torch.float64)
+        self.length = torch.full((num,), float(walk.length), dtype=torch.float64)
+        self.bars, self.beats = bars, beats
+
+    def __call__(self, ids):
+        import torch
+
+        token = ids[:, 0].cpu().long()
+        kind = self.kind[token]
+        bar = kind == self.BAR
+        self.start = torch.where(bar & (self.bar >= 0), self.start + self.length, self.start)
+        self.bar = self.bar + bar.long()
+        meter = kind == self.TIMESIG
+        self.length = torch.where(meter, self.length_of[token], self.length)
+        done = torch.zeros_like(bar)
+        if self.bars is not None:
+            done |= self.bar >= self.bars
+        if self.beats is not None:
+            done |= self.start >= self.beats - 1e-9
+        return bar & done
+
+    def select(self, rows) -> None:
+        """Keep the clocks of ``rows``, in that order (beam search)."""
+        self.bar, self.start, self.length = self.bar[rows], self.start[rows], self.length[rows]
+

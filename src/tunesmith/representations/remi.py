@@ -1,0 +1,382 @@
+"""Representation ``remi``: a Piece <-> REMI tokens (Huang & Yang 2020) made by MidiTok's
+``REMI`` tokenizer, one id per step (one head, ``token``).
+
+A piece is a stream of ``Bar`` (a bar begins), ``TimeSig_n/d`` (its meter, after every
+``Bar``), ``Position_k`` (where in the bar the next notes start) and, per note, ``Pitch``,
+``Velocity`` and ``Duration``; ``BOS`` / ``EOS`` wrap it and ``PAD`` (id 0) pads
+batches. A note carries its own duration, so no note-off can be forgotten, and every
+onset is a position of its bar, so nothing drifts off the grid. MidiTok makes the tokens
+and reads them back; this module decides what reaches it and what a Piece keeps.
+
+The grid (MidiTok's, by the meter's beat: a quarter in x/4, an eighth in x/8, a half in
+x/2): ``positions_per_beat`` positions per beat; durations in steps of one position up to
+4 beats, then of two positions up to ``max_duration`` beats (longer notes are cut
+there). ``velocity_bins`` velocities. The meters in ``meters`` have tokens; a time
+signature outside them is dropped by MidiTok (its bars then follow the meter before it,
+or 4/4). Tempo is not encoded: pieces decode at ``qpm`` (:class:`FixedTempo`).
+(MidiTok's numbered bars, ``max_bar_embedding``, are not used: its REMI decoder of
+version 3.1 advances the clock on ``Bar_None`` only.)
+
+Encoding (what "equal after quantisation" means)
+- All non-drum tracks are merged into one piano stream; pitches outside 21-108 dropped.
+- A pickup is kept a pickup: when the piece's written bar lines (``Piece.bar_lines``)
+  open with a short bar, the music is moved later by what the bar lacks, so that its
+  second bar line falls on a REMI ``Bar``.
+- MidiTok puts onsets and durations on its grid; then one key sounds once at a time
+  (same-start duplicates merge, an earlier note is cut where a later one of its key
+  starts) and the notes of one position are written lowest pitch first (the quantised
+  notes are tokenized a second time to make it so).
+
+Decoding always yields a valid piece, whatever the ids: ``BOS``/``PAD`` are skipped, the
+first ``EOS`` ends it, a note whose ``Pitch`` is not followed by a ``Velocity`` and a
+``Duration`` is dropped (MidiTok), overlapping notes of one key are cut as above, and no
+note has zero length. Leading silence is trimmed to the whole beat before the first
+note, and the bars the tokens wrote become ``Piece.bar_lines`` (a trimmed first bar is
+the pickup), so ``quantise(p) = decode(encode(p))`` is idempotent and re-encodes to the
+same ids.
+
+MidiTok (and through it torch, which it imports when present) is imported when a
+tokenizer is first needed, not with this module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+
+from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Track
+from tunesmith.representations.base import FixedTempo, Positions
+from tunesmith.representations.events import _merge_same_pitch as merge_same_pitch
+
+LOWEST, HIGHEST = 21, 108  # the piano keys, MIDI numbers
+METERS = ("2/4", "3/4", "4/4", "5/4", "6/4", "3/8", "6/8", "9/8", "12/8", "2/2", "3/2")
+_EPS = 1e-6
+# token kinds, the first part of MidiTok's "Kind_value" names
+KINDS = ("PAD", "BOS", "EOS", "Bar", "TimeSig", "Position", "Pitch", "Velocity", "Duration")
+PAD, BOS, EOS, BAR, TIMESIG, POSITION, PITCH, VELOCITY, DURATION = range(len(KINDS))
+
+
+@dataclass(frozen=True)
+class Remi(FixedTempo):
+    """REMI tokens through MidiTok (see the module docstring). ``positions_per_beat``: the
+    onset grid per beat of the meter (a power of two, as MidiTok's grid needs);
+    ``max_duration``: the longest note, in beats of the meter; ``velocity_bins``;
+    ``meters``: the time signatures that have a token; ``qpm``: the decoding tempo."""
+
+    positions_per_beat: int = 8
+    max_duration: int = 12  # beats of the meter: the longest Duration token
+    velocity_bins: int = 16
+    meters: tuple[str, ...] = METERS
+    qpm: float = DEFAULT_QPM  # tempo of decoded pieces
+    name: str = "remi"
+
+    MAX_POSITIONS_PER_BEAT: ClassVar[int] = 64
+    MAX_DURATION: ClassVar[int] = 64
+
+    def __post_init__(self):
+        ppb = self.positions_per_beat
+        if not (isinstance(ppb, int) and 1 <= ppb <= self.MAX_POSITIONS_PER_BEAT
+                and ppb & (ppb - 1) == 0):
+            raise ValueError(f"positions_per_beat must be a power of two in 1.."
+                             f"{self.MAX_POSITIONS_PER_BEAT}, got {ppb!r}")
+        if not (isinstance(self.max_duration, int) and 4 < self.max_duration
+                <= self.MAX_DURATION):
+            raise ValueError(f"max_duration must be an integer in 5..{self.MAX_DURATION}, "
+                             f"got {self.max_duration!r}")
+        if not (isinstance(self.velocity_bins, int) and 1 <= self.velocity_bins <= 127):
+            raise ValueError(f"velocity_bins must be in 1..127, got {self.velocity_bins!r}")
+        meters = tuple(self.meters)
+        if not meters or any(_meter(m) is None for m in meters) or len(set(meters)) < len(meters):
+            raise ValueError(f"meters must be distinct 'n/d' with d in 1, 2, 4, 8, 16 and "
+                             f"n in 1..32, got {self.meters!r}")
+        if not (isinstance(self.qpm, (int, float)) and 0 < self.qpm <= 1000):
+            raise ValueError(f"qpm must be in (0, 1000], got {self.qpm!r}")
+        object.__setattr__(self, "meters", meters)
+
+    # --- the MidiTok tokenizer and what each id is ----------------------------------------
+    @cached_property
+    def tokenizer(self):
+        """MidiTok's REMI tokenizer with this representation's settings."""
+        import miditok
+
+        ranges: dict[int, list[int]] = {}
+        for m in self.meters:
+            num, den = _meter(m)
+            ranges.setdefault(den, []).append(num)
+        config = miditok.TokenizerConfig(
+            pitch_range=(LOWEST, HIGHEST), num_velocities=self.velocity_bins,
+            beat_res={(0, 4): self.positions_per_beat,
+                      (4, self.max_duration): max(1, self.positions_per_beat // 2)},
+            special_tokens=["PAD", "BOS", "EOS"], use_time_signatures=True,
+            time_signature_range=ranges, use_pitchdrum_tokens=False)
+        return miditok.REMI(config)
+
+    @cached_property
+    def vocab(self) -> tuple[str, ...]:
+        """The token names in id order (``Pitch_60``, ``Position_8``, ...)."""
+        table = self.tokenizer.vocab
+        return tuple(sorted(table, key=table.__getitem__))
+
+    @cached_property
+    def _table(self) -> dict[str, np.ndarray]:
+        """Per id: its kind (:data:`KINDS` index, -1 for none), its value (a Position's
+        index, a Pitch's MIDI number) and, for ``TimeSig``, its bar and one position in
+        quarter notes and its positions per bar."""
+        n = len(self.vocab)
+        kind, value, slots = np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+        bar, step = np.zeros(n), np.zeros(n)
+        for i, token in enumerate(self.vocab):
+            k, _, v = token.partition("_")
+            kind[i] = KINDS.index(k) if k in KINDS else -1
+            if kind[i] in (POSITION, PITCH):
+                value[i] = int(v)
+            elif kind[i] == TIMESIG:
+                num, den = _meter(v)
+                bar[i], step[i] = num * 4.0 / den, 4.0 / den / self.positions_per_beat
+                slots[i] = num * self.positions_per_beat
+        if list(kind[:3]) != [PAD, BOS, EOS]:
+            raise ValueError(f"MidiTok's vocabulary does not start with PAD, BOS, EOS: "
+                             f"{self.vocab[:3]}")
+        return {"kind": kind, "value": value, "bar": bar, "step": step, "slots": slots}
+
+    def kinds(self) -> np.ndarray:
+        """The kind of each id (:data:`KINDS` index; -1 for none of them)."""
+        return self._table["kind"]
+
+    def values(self) -> np.ndarray:
+        """Each id's value: a Position's index, a Pitch's MIDI number (0 for others)."""
+        return self._table["value"]
+
+    def meter_sizes(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each ``TimeSig`` id: (its bar in quarter notes, its positions per bar);
+        zero for other ids."""
+        return self._table["bar"], self._table["slots"]
+
+    @property
+    def pitch_ids(self) -> tuple[int, int]:
+        """The first and last id of the ``Pitch`` tokens (contiguous, lowest key first)."""
+        ids = np.flatnonzero(self.kinds() == PITCH)
+        return int(ids[0]), int(ids[-1])
+
+    # --- the spec a model sizes itself from
+    @property
+    def heads(self) -> dict[str, int]:
+        return {"token": len(self.vocab)}
+
+    @property
+    def bos(self) -> int:
+        return BOS
+
+    @property
+    def eos(self) -> int:
+        return EOS
+
+    def never_sample(self) -> list[int]:
+        """Ids a sampler must never emit (they mean nothing inside a piece)."""
+        return [PAD, BOS]
+
+    # --- Piece <-> ids
+    def encode(self, piece: Piece) -> list[int]:
+        """``[BOS] + REMI ids + [EOS]`` (see the module docstring)."""
+        shift = _pickup_shift(piece)
+        notes = merge_same_pitch(
+            Note(n.start + shift, n.end + shift, n.pitch, n.velocity)
+            for t in piece.tracks if not t.is_drum for n in t.notes
+            if LOWEST <= n.pitch <= HIGHEST and n.end > n.start)
+        sigs = [TimeSignature(0.0 if s.beat <= _EPS else s.beat + shift, s.numerator,
+                              s.denominator) for s in piece.time_signatures]
+        first = self._tokenize(notes, sigs)
+        again = _canonical(self._notes(first))  # on the grid: one key at a time, sorted
+        return [BOS] + self._tokenize(again, sigs) + [EOS]
+
+    def _tokenize(self, notes: list[Note], sigs: list[TimeSignature]) -> list[int]:
+        from tunesmith.scores import piece_to_score
+
+        piece = Piece(tracks=[Track(notes=notes)], time_signatures=sigs,
+                      tempos=[Tempo(0.0, self.qpm)])
+        seqs = self.tokenizer.encode(piece_to_score(piece).to("tick"))
+        return [int(i) for i in seqs[0].ids] if seqs else []
+
+    def _notes(self, ids: list[int]) -> list[Note]:
+        """The notes MidiTok decodes from REMI ids (no specials), in quarter notes."""
+        from tunesmith.scores import score_to_piece
+
+        if not ids:
+            return []
+        return score_to_piece(self.tokenizer.decode([list(ids)])).notes
+
+    def decode(self, ids: Sequence[int]) -> Piece:
+        """Any id sequence -> a valid Piece (see the module docstring)."""
+        body = self._body(ids)
+        notes = _canonical(self._notes(body))
+        walk = _Walk(self, body)
+        for i in body:
+            walk.step(i)
+        lead = math.floor(notes[0].start + _EPS) if notes else 0.0
+        notes = [Note(n.start - lead, n.end - lead, n.pitch, n.velocity) for n in notes]
+        sigs = [TimeSignature(max(0.0, b - lead), num, den) for b, num, den in walk.meters]
+        sigs = [s for k, s in enumerate(sigs) if k + 1 == len(sigs) or sigs[k + 1].beat > s.beat]
+        end = max((n.end for n in notes), default=0.0) + lead
+        lines = [b - lead for b in walk.bar_lines(end) if b - lead > _EPS] if notes else []
+        return Piece(tracks=[Track(notes=notes, program=0, name="piano")],
+                     tempos=[Tempo(0.0, self.qpm)], time_signatures=sigs,
+                     bar_lines=[0.0] + lines if lines else [])
+
+    def _body(self, ids: Sequence[int]) -> list[int]:
+        """The ids up to the first EOS, without specials and ids outside the vocabulary."""
+        out, size = [], len(self.vocab)
+        for i in ids:
+            i = int(i)
+            if i == EOS:
+                break
+            if 0 <= i < size and i not in (PAD, BOS):
+                out.append(i)
+        return out
+
+    def positions(self, ids: Sequence[int], beats_per_bar: float = 4.0) -> Positions:
+        """Where each token falls, as REMI's own ``Bar``, ``TimeSig`` and ``Position``
+        tokens say (quarter notes from the first bar; ``beats_per_bar`` is not used: the
+        tokens carry their meter). A token before the first ``Bar`` is in bar 0."""
+        size = len(self.vocab)
+        known = [int(i) for i in ids if 0 <= int(i) < size]
+        walk = _Walk(self, known)
+        times, bars = [], []
+        for i in ids:
+            i = int(i)
+            if 0 <= i < size:
+                walk.step(i)
+            times.append(walk.now)
+            bars.append(max(walk.bar, 0))
+        return Positions(tuple(times), tuple(bars), "beat")
+
+    def transpose(self, ids, shift: int):
+        """``ids`` (an int array) with every ``Pitch`` id moved ``shift`` semitones;
+        callers choose shifts that keep every pitch on the piano."""
+        lo, hi = self.pitch_ids
+        out = np.array(ids, copy=True)
+        pitches = (out >= lo) & (out <= hi)
+        out[pitches] += shift
+        return out
+
+    # --- serialisation
+    def to_dict(self) -> dict:
+        from importlib.metadata import version
+
+        return {"name": self.name, "positions_per_beat": self.positions_per_beat,
+                "max_duration": self.max_duration, "velocity_bins": self.velocity_bins,
+                "meters": list(self.meters), "qpm": self.qpm,
+                "tokenizer": "miditok.REMI", "miditok": version("miditok"),
+                "vocab": list(self.vocab)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Remi:
+        """Inverse of :meth:`to_dict`: the tokenizer rebuilt from the settings, and its
+        vocabulary checked against the stored one (a MidiTok that numbers tokens
+        differently is refused, not silently misread); ValueError naming the field."""
+        if not isinstance(d, dict) or d.get("name") != "remi":
+            raise ValueError("not a remi representation")
+        fields = {}
+        for key, kind in (("positions_per_beat", int), ("max_duration", int),
+                          ("velocity_bins", int), ("qpm", (int, float))):
+            value = d.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"{key} must be a number, got {value!r}")
+            fields[key] = float(value) if key == "qpm" else value
+        meters = d.get("meters")
+        if not (isinstance(meters, list) and all(isinstance(m, str) for m in meters)):
+            raise ValueError(f"meters must be a list of 'n/d' strings, got {meters!r}")
+        rep = cls(meters=tuple(meters), **fields)
+        stored = d.get("vocab")
+        if stored != list(rep.vocab):
+            raise ValueError(f"the stored vocabulary ({_size(stored)} tokens) differs from "
+                             f"the one MidiTok builds from these settings "
+                             f"({len(rep.vocab)} tokens; saved with MidiTok "
+                             f"{d.get('miditok', '?')})")
+        return rep
+
+
+class _Walk:
+    """REMI's clock, token by token, as MidiTok's decoder keeps it: ``Bar`` starts a bar
+    one bar after the last (the first at 0), ``TimeSig`` sets the meter of the bar it
+    follows (the first one of ``ids`` before any note sets the opening meter),
+    ``Position_k`` is k positions after the bar's start. :meth:`step` reads one id;
+    ``now`` (quarter notes) and ``bar`` (-1 before the first bar) are where it left the
+    clock; ``starts`` and ``meters`` ((beat, n, d) where it changes) collect the bars."""
+
+    def __init__(self, rep: Remi, ids: Sequence[int] = ()):
+        t = rep._table
+        self.kind, self.value, self.sizes, self.steps = t["kind"], t["value"], t["bar"], t["step"]
+        self.vocab = rep.vocab
+        self.now, self.bar, self.bar_start = 0.0, -1, 0.0
+        self.meter, self.length, self.step_len = (4, 4), 4.0, 1.0 / rep.positions_per_beat
+        for i in ids:  # the opening meter: a TimeSig before any note token
+            if self.kind[i] == TIMESIG:
+                self.meter = _meter(self.vocab[i].partition("_")[2])
+                self.length, self.step_len = float(self.sizes[i]), float(self.steps[i])
+                break
+            if self.kind[i] in (PITCH, VELOCITY, DURATION):
+                break
+        self.starts: list[float] = []
+        self.meters: list[tuple[float, int, int]] = [(0.0, *self.meter)]
+
+    def step(self, i: int) -> None:
+        kind = self.kind[i]
+        if kind == BAR:
+            self.bar += 1
+            if self.bar > 0:
+                self.bar_start += self.length
+            self.now = self.bar_start
+            self.starts.append(self.bar_start)
+        elif kind == POSITION:
+            if self.bar < 0:
+                self.bar = 0
+                self.starts.append(0.0)
+            self.now = self.bar_start + int(self.value[i]) * self.step_len
+        elif kind == TIMESIG:
+            meter = _meter(self.vocab[i].partition("_")[2])
+            if meter != self.meter:
+                self.meter = meter
+                self.length, self.step_len = float(self.sizes[i]), float(self.steps[i])
+                self.meters.append((self.bar_start, *meter))
+
+    def bar_lines(self, end: float) -> list[float]:
+        """The bar starts, with bars of the last meter laid on until ``end`` (beats), and
+        the end of the last bar."""
+        lines = list(self.starts) or [0.0]
+        while lines[-1] + self.length < end - _EPS:
+            lines.append(lines[-1] + self.length)
+        return lines + [lines[-1] + self.length]
+
+
+def _canonical(notes: list[Note]) -> list[Note]:
+    """One key sounds once at a time; sorted by onset, then pitch (REMI's order)."""
+    return sorted(merge_same_pitch(notes), key=lambda n: (n.start, n.pitch, n.end))
+
+
+def _pickup_shift(piece: Piece) -> float:
+    """Beats that move a piece's second written bar line onto a bar of its first meter
+    (0 without written bar lines or a time signature)."""
+    lines, sigs = piece.bar_lines, piece.time_signatures
+    if len(lines) < 2 or not sigs or sigs[0].denominator <= 0:
+        return 0.0
+    bar = sigs[0].numerator * 4.0 / sigs[0].denominator
+    shift = round((-(lines[1] - lines[0])) % bar, 6)
+    return 0.0 if shift >= bar - _EPS else shift
+
+
+def _meter(text: str) -> tuple[int, int] | None:
+    """``"6/8"`` -> (6, 8); None for anything MidiTok has no meter token for."""
+    num, _, den = str(text).partition("/")
+    if not (num.isdigit() and den.isdigit()):
+        return None
+    n, d = int(num), int(den)
+    return (n, d) if 1 <= n <= 32 and d in (1, 2, 4, 8, 16) else None
+
+
+def _size(x) -> str:
+    return str(len(x)) if isinstance(x, list) else "no"

@@ -1,0 +1,61 @@
+"""Piece <-> ``symusic.Score``: the one conversion between tunesmith's music object and
+symusic's, shared by the MIDI reader and writer (:mod:`tunesmith.io.midi`) and by the
+MidiTok-based representation (:mod:`tunesmith.representations.remi`), which hands MidiTok
+a score in memory instead of a MIDI file on disk.
+
+Times stay in beats (quarter notes) on both sides: a score is made with
+``ttype="quarter"``, and a score of any time type is read through ``score.to("quarter")``.
+symusic is imported inside the functions, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Track
+
+TICKS_PER_QUARTER = 480  # the resolution of the scores (and MIDI files) made here
+
+
+def piece_to_score(piece: Piece, ticks_per_quarter: int = TICKS_PER_QUARTER):
+    """A ``symusic.Score`` (quarter-note times) holding ``piece``'s tempos, time
+    signatures and tracks; velocities are clamped to MIDI's 1-127."""
+    import symusic
+
+    score = symusic.Score(ticks_per_quarter, ttype="quarter")
+    for t in piece.tempos:
+        score.tempos.append(symusic.Tempo(t.beat, qpm=t.qpm, ttype="quarter"))
+    for s in piece.time_signatures:
+        score.time_signatures.append(
+            symusic.TimeSignature(s.beat, s.numerator, s.denominator, ttype="quarter"))
+    for track in piece.tracks:
+        out = symusic.Track(name=track.name, program=track.program, is_drum=track.is_drum,
+                            ttype="quarter")
+        for n in track.notes:
+            out.notes.append(symusic.Note(n.start, n.end - n.start, n.pitch,
+                                          max(1, min(127, n.velocity)), ttype="quarter"))
+        score.tracks.append(out)
+    return score
+
+
+def score_to_piece(score) -> Piece:
+    """The Piece of a ``symusic.Score`` of any time type: one track per symusic track,
+    notes of zero length dropped, 120 qpm when the score has no tempo."""
+    if str(score.ttype).lower().rsplit(".", 1)[-1] != "quarter":
+        score = score.to("quarter")
+    tracks = [
+        Track(
+            notes=sorted(
+                Note(float(n.time), float(n.time + n.duration), int(n.pitch), int(n.velocity))
+                for n in t.notes
+                if n.duration > 0
+            ),
+            program=int(t.program),
+            is_drum=bool(t.is_drum),
+            name=str(t.name),
+        )
+        for t in score.tracks
+    ]
+    tempos = [Tempo(float(t.time), float(t.qpm)) for t in score.tempos]
+    sigs = [TimeSignature(float(s.time), int(s.numerator), int(s.denominator))
+            for s in score.time_signatures]
+    return Piece(tracks=tracks, tempos=tempos or [Tempo(0.0, DEFAULT_QPM)],
+                 time_signatures=sigs)
