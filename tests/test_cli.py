@@ -323,3 +323,15 @@ def test_compose_config_file(capsys, debug_run, tmp_path):
     assert rc == 0 and out.startswith("2 tunes")
     manifest = json.loads((tmp_path / "o" / "composition.json").read_text())
     assert manifest["options"]["temperature"] == {"token": 0.8}
+
+
+def test_a_runs_config_json_is_a_config_file(capsys, debug_run):
+    """README: a run's config.json works as --config; the sizes the data decides (the
+    vocabulary) are recomputed, not refused."""
+    import json
+
+    assert "vocab_size" in json.loads((debug_run / "config.json").read_text())["model"]
+    rc, out, err = run_cli(capsys, "train", "--config", debug_run / "config.json",
+                           "--print-config")
+    assert rc == 0, err
+    assert "hidden_size:" in out and "vocab_size" not in out

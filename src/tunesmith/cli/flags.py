@@ -37,6 +37,14 @@ class Section:
     default_note: str = ""  # replaces "(default: X)" in help, e.g. "the preset's"
     skip: tuple[str, ...] = ()  # fields that get no flag here
 
+    def derived(self) -> set[str]:
+        """The fields tunesmith sets itself (a model's vocabulary and head sizes): a run's
+        config.json holds them, and a config file's are recomputed, not refused."""
+        import dataclasses
+
+        return {f.name for cls in self.classes for f in dataclasses.fields(cls)
+                if f.metadata.get("derived")}
+
     def settings(self) -> list[Setting]:
         merged: dict[str, Setting] = {}
         for cls in self.classes:
@@ -177,11 +185,14 @@ def read_config(path: str | Path, sections: Iterable[Section],
         try:
             if key in nested and isinstance(value, dict):
                 known = {s.name: s for s in nested[key].settings()}
+                derived = nested[key].derived()
                 for name, v in value.items():
+                    if name in derived:
+                        continue  # recomputed from the data
                     if name not in known:
                         raise OptionError(f"{key}.{name}", "is not a setting here")
                     _check(known[name], v, f"{key}.{name}")
-                out[key].update(value)
+                out[key].update({k: v for k, v in value.items() if k not in derived})
             elif key in flat:
                 section, s = flat[key]
                 _check(s, value, key)
