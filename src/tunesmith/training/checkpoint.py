@@ -30,6 +30,7 @@ import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from tunesmith.errors import CheckpointError, TunesmithError, first_line
@@ -577,7 +578,6 @@ def load_training_state(folder: str | Path, optimizer, rank: int = 0) -> dict:
     optimiser tensors, floating point, finite, of the parameter's shape, ``step`` a
     scalar; ``rng.torch`` a uint8 tensor of torch's RNG-state size). Every problem is a
     one-line :class:`CheckpointError` "damaged training state (...)" naming the file."""
-    import torch
 
     from tunesmith.jsonfile import read_json
 
@@ -598,31 +598,46 @@ def load_training_state(folder: str | Path, optimizer, rank: int = 0) -> dict:
     if not tensors_path.is_file():
         raise bad("the file is missing", tensors_path)
     header = read_safetensors_header(tensors_path, "training state")
+    _check_state_header(header, optimizer, params, info, partial(bad, where=tensors_path))
+    tensors = _load_tensors(tensors_path, "training state", header)
+    bad_name = _first_not_finite(tensors, sorted(k for k in tensors if k.startswith("optim.")))
+    if bad_name is not None:
+        raise bad(f"tensor {bad_name!r} holds NaN or infinite values", tensors_path)
+    _restore_state(optimizer, info, tensors, rank, bad, tensors_path)
+    return info
+
+
+def _check_state_header(header: dict, optimizer, params: list, info: dict, bad) -> None:
+    """The training state's tensors, from their header: per parameter the optimiser's
+    tensors (floating point, of the parameter's shape), the RNG states (uint8), nothing
+    else; ``bad(problem)`` makes the error."""
+    import torch
+
     per_param: dict[int, set[str]] = {}
     for name, (dtype, shape) in sorted(header.items()):
         where = f"tensor {name!r}"
         if name.startswith("optim."):
             _, idx, kind = (name.split(".", 2) + ["", ""])[:3]
             if not (_is_index(idx) and int(idx) < len(params) and kind):
-                raise bad(f"{where} names no parameter of this run's model", tensors_path)
+                raise bad(f"{where} names no parameter of this run's model")
             want = () if kind == "step" else tuple(params[int(idx)].shape)
             if dtype not in FLOAT_DTYPES:
-                raise bad(f"{where} is {dtype}, not floating point", tensors_path)
+                raise bad(f"{where} is {dtype}, not floating point")
             if shape != want and not (kind == "step" and shape in ((1,), ())):
                 raise bad(f"{where} has shape {list(shape)}; the parameter's is "
-                          f"{list(want)}", tensors_path)
+                          f"{list(want)}")
             per_param.setdefault(int(idx), set()).add(kind)
         elif name == "rng.torch" or name.startswith("rng.cuda.") or _RANK_RNG.fullmatch(name):
             if dtype != "U8" or len(shape) != 1:
                 raise bad(f"{where} is {dtype} of shape {list(shape)}, not a uint8 RNG "
-                          "state", tensors_path)
+                          "state")
         else:
-            raise bad(f"{where} is not part of a training state", tensors_path)
+            raise bad(f"{where} is not part of a training state")
     if "rng.torch" not in header:
-        raise bad("no 'rng.torch' tensor", tensors_path)
+        raise bad("no 'rng.torch' tensor")
     if header["rng.torch"][1] != tuple(torch.get_rng_state().shape):
         raise bad(f"tensor 'rng.torch' has shape {list(header['rng.torch'][1])}, torch's RNG "
-                  f"state is {list(torch.get_rng_state().shape)}", tensors_path)
+                  f"state is {list(torch.get_rng_state().shape)}")
     if per_param:  # after the first step every parameter has the same state tensors
         need = (_state_tensors(optimizer, info["optimizer"]["param_groups"])
                 or set().union(*per_param.values()))
@@ -631,11 +646,14 @@ def load_training_state(folder: str | Path, optimizer, rank: int = 0) -> dict:
                 have = ", ".join(sorted(per_param.get(i, set()))) or "none"
                 raise bad(f"the optimiser state of parameter {i} holds {have}; expected "
                           f"{', '.join(sorted(need))} ({len(per_param)} of {len(params)} "
-                          "parameters have state)", tensors_path)
-    tensors = _load_tensors(tensors_path, "training state", header)
-    bad_name = _first_not_finite(tensors, sorted(k for k in tensors if k.startswith("optim.")))
-    if bad_name is not None:
-        raise bad(f"tensor {bad_name!r} holds NaN or infinite values", tensors_path)
+                          "parameters have state)")
+
+
+def _restore_state(optimizer, info: dict, tensors: dict, rank: int, bad,
+                   tensors_path: Path) -> None:
+    """Load the checked state into the optimiser and this rank's generators."""
+    import torch
+
     state: dict = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -661,7 +679,6 @@ def load_training_state(folder: str | Path, optimizer, rank: int = 0) -> dict:
             torch.cuda.set_rng_state(tensors[f"rng.rank{rank}.cuda"])
     except (ValueError, RuntimeError, TypeError) as e:
         raise bad(first_line(e), tensors_path) from None
-    return info
 
 
 _RANK_RNG = re.compile(r"rng\.rank[1-9][0-9]{0,5}\.(torch|cuda)")
