@@ -106,6 +106,28 @@ def items_of(family, labels: list[str], pieces: list, idx: dict[str, list[int]])
                 for i in ix] for s, ix in idx.items()}
 
 
+def prepare_pieces(family, corpus: str, data, make, representation=None, progress=None,
+                   log=_quiet) -> Prepared:
+    """What the families of MIDI-like tokens share (events, remi): ingest the corpus
+    (every file kept or dropped, with the reason), encode each piece (a new
+    representation ``make(qpm=...)`` decodes at the corpus's median tempo), split by piece
+    (or by time for a tiny corpus)."""
+    c = load_corpus(corpus, data, progress)
+    dropped = report_dropped(c, log)
+    if representation is None:
+        qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
+        representation = make(qpm=float(round(np.median(qpms)))) if qpms else make()
+    seqs = [np.asarray(representation.encode(p), dtype=np.int64) for p in c.pieces]
+    splits, mode = split_sequences(c.keys, seqs, data.split)
+    info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
+            "tokens": {s: int(sum(len(x) for x in v)) for s, v in splits.items()},
+            "skipped": len(dropped), "split": mode, "unit": family.unit}
+    if mode == "time":
+        log(f"{len(seqs)} piece(s): split by time (first {TIME_SPLIT:.0%} of each piece "
+            "trains, the rest validates; no test split)", "warning")
+    return Prepared(representation, splits, info, corpus=c)
+
+
 def primer_piece(primer: str, seed: int | None, corpus: str):
     """The piece named by a primer: a music file, or ``corpus`` for a random piece of
     ``corpus`` (chosen by ``seed``)."""
@@ -138,20 +160,7 @@ class EventsFamily(Family):
         piece as messages, split by piece (or by time for a tiny corpus)."""
         from tunesmith.representations.events import Events
 
-        c = load_corpus(corpus, data, progress)
-        dropped = report_dropped(c, log)
-        if representation is None:
-            qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
-            representation = Events(qpm=float(round(np.median(qpms)))) if qpms else Events()
-        seqs = [np.asarray(representation.encode(p), dtype=np.int64) for p in c.pieces]
-        splits, mode = split_sequences(c.keys, seqs, data.split)
-        info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
-                "tokens": {s: int(sum(len(x) for x in v)) for s, v in splits.items()},
-                "skipped": len(dropped), "split": mode, "unit": self.unit}
-        if mode == "time":
-            log(f"{len(seqs)} piece(s): split by time (first {TIME_SPLIT:.0%} of each piece "
-                "trains, the rest validates; no test split)", "warning")
-        return Prepared(representation, splits, info, corpus=c)
+        return prepare_pieces(self, corpus, data, Events, representation, progress, log)
 
     def model_sizes(self, representation) -> dict:
         h = representation.heads

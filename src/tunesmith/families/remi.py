@@ -19,8 +19,6 @@ tokens behind both. Notes carry durations, so nothing is ever left sounding.
 
 from __future__ import annotations
 
-import numpy as np
-
 from tunesmith.errors import TunesmithError
 from tunesmith.families.base import (
     ComposeOptions,
@@ -32,15 +30,13 @@ from tunesmith.families.base import (
     _quiet,
 )
 from tunesmith.families.events import (
-    TIME_SPLIT,
     EventsData,
     items_of,
     load_corpus,
+    prepare_pieces,
     primer_piece,
     publish,
-    report_dropped,
     split_keys,
-    split_sequences,
 )
 
 TOKENS_PER_BEAT = 32  # a token budget per quarter note: twice the densest Bach chorale's
@@ -66,20 +62,7 @@ class RemiFamily(Family):
         by time for a tiny corpus)."""
         from tunesmith.representations.remi import Remi
 
-        c = load_corpus(corpus, data, progress)
-        dropped = report_dropped(c, log)
-        if representation is None:
-            qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
-            representation = Remi(qpm=float(round(np.median(qpms)))) if qpms else Remi()
-        seqs = [np.asarray(representation.encode(p), dtype=np.int64) for p in c.pieces]
-        splits, mode = split_sequences(c.keys, seqs, data.split)
-        info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
-                "tokens": {s: int(sum(len(x) for x in v)) for s, v in splits.items()},
-                "skipped": len(dropped), "split": mode, "unit": self.unit}
-        if mode == "time":
-            log(f"{len(seqs)} piece(s): split by time (first {TIME_SPLIT:.0%} of each piece "
-                "trains, the rest validates; no test split)", "warning")
-        return Prepared(representation, splits, info, corpus=c)
+        return prepare_pieces(self, corpus, data, Remi, representation, progress, log)
 
     def model_sizes(self, representation) -> dict:
         return {"vocab_size": len(representation.vocab)}

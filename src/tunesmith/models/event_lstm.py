@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tunesmith.models.kernels import StepWeight, input_gate_table, lstm_step, lstm_weights
-from tunesmith.models.layers import HeadLogits, cached, rnn_read, select_rnn_state
+from tunesmith.models.layers import HeadLogits, cached, per_head_nll, rnn_read, select_rnn_state
 from tunesmith.options import opt
 
 HEADS = ("note", "velocity", "time")
@@ -106,18 +105,7 @@ class EventLSTM(nn.Module):
         logits, _ = self(batch["inputs"])
         targets = batch["targets"]
         mask = targets[..., 0] != IGNORE  # (B, T)
-        out = {}
-        nll = 0.0
-        all_right = mask.clone()
-        for i, h in enumerate(HEADS):
-            lg, tg = logits[h], targets[..., i]
-            head_nll = F.cross_entropy(lg.flatten(0, 1), tg.flatten(), ignore_index=IGNORE)
-            nll = nll + head_nll
-            with torch.no_grad():
-                right = (lg.argmax(-1) == tg) & mask
-                all_right &= right
-                out[f"nll_{h}"] = head_nll.detach()
-                out[f"acc_{h}"] = right.sum() / mask.sum().clamp(min=1)
+        nll, all_right, out = per_head_nll(logits, targets, HEADS, mask, IGNORE)
         count = mask.sum()
         loss = nll
         if self.training and self.config.l1:

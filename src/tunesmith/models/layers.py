@@ -198,3 +198,24 @@ def select_rnn_state(state, rows: torch.Tensor):
     if isinstance(state, tuple):
         return tuple(s.index_select(1, rows) for s in state)
     return state.index_select(1, rows)
+
+
+def per_head_nll(logits, targets: torch.Tensor, heads, mask: torch.Tensor,
+                 ignore: int = -100):
+    """The multi-head loss of ``event_lstm`` and ``transformer``: logits ``{head: (B, T,
+    C)}``, targets (B, T, H) (``ignore`` where not scored), ``mask`` (B, T) the scored
+    steps -> (the sum over heads of each head's mean NLL, every head right (B, T), the
+    metrics ``nll_<head>`` and ``acc_<head>``)."""
+    import torch.nn.functional as F
+
+    out, nll, all_right = {}, 0.0, mask.clone()
+    for i, h in enumerate(heads):
+        lg, tg = logits[h], targets[..., i]
+        head_nll = F.cross_entropy(lg.flatten(0, 1), tg.flatten(), ignore_index=ignore)
+        nll = nll + head_nll
+        with torch.no_grad():
+            right = (lg.argmax(-1) == tg) & mask
+            all_right &= right
+            out[f"nll_{h}"] = head_nll.detach()
+            out[f"acc_{h}"] = right.sum() / mask.sum().clamp(min=1)
+    return nll, all_right, out

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import HeadLogits
+from tunesmith.models.layers import HeadLogits, per_head_nll
 from tunesmith.options import opt
 
 IGNORE = -100  # a target that is not scored (the events family's padding)
@@ -406,16 +406,7 @@ class Transformer(nn.Module):
         pad = PAD if len(self.head_sizes) == 1 else IGNORE
         mask = targets[..., 0] != pad  # (B, T)
         targets = targets.masked_fill(~mask[..., None], IGNORE)
-        out, nll, all_right = {}, 0.0, mask.clone()
-        for i, h in enumerate(self.head_sizes):
-            lg, tg = logits[h], targets[..., i]
-            head_nll = F.cross_entropy(lg.flatten(0, 1), tg.flatten(), ignore_index=IGNORE)
-            nll = nll + head_nll
-            with torch.no_grad():
-                right = (lg.argmax(-1) == tg) & mask
-                all_right &= right
-                out[f"nll_{h}"] = head_nll.detach()
-                out[f"acc_{h}"] = right.sum() / mask.sum().clamp(min=1)
+        nll, all_right, out = per_head_nll(logits, targets, self.head_sizes, mask, IGNORE)
         if len(self.head_sizes) == 1:
             out = {}
         count = mask.sum()
