@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from tunesmith.cli import main
@@ -58,13 +60,20 @@ def test_a_tune_that_plays_too_long_is_rejected_at_its_end():
 
 def test_compose_resamples_rejected_tunes_from_their_errors(tmp_path, capsys):
     """Seed 0 of the shipped model samples a tune abc2midi rejects (benchmarks/validity.py
-    has the rates); compose resamples it, so every tune it writes converts."""
+    has the rates) and tunes whose bars break their meter or that end off the tonic;
+    compose resamples them, so every tune it writes converts, keeps its meter and ends
+    on its tonic."""
+    from tunesmith.abc_meter import ending_error, meter_error
+
     rc = main(["compose", "--num", "8", "--seed", "0", "--no-wav", "--out", str(tmp_path)])
     out, err = capsys.readouterr()
     assert rc == 0 and "8 tunes, 8 valid" in out
-    assert "abc2midi rejected" in err and "from the error" in err
+    assert "by abc2midi" in err and "from the error" in err
     tunes = [p.read_text() for p in sorted(tmp_path.glob("*.abc"))]
     assert len(tunes) == 8 and abc2midi.abc2midi_errors(tunes) == {}
+    # all but the tunes it reports as kept as drawn (none of whose drafts passed)
+    kept = int(re.search(r"(\d+) kept as drawn", err).group(1))
+    assert sum(bool(meter_error(t) or ending_error(t)) for t in tunes) == kept <= 1
     assert len(list(tmp_path.glob("*.mid"))) == 8
 
 
@@ -75,6 +84,9 @@ def test_unconstrained_compose_keeps_what_the_model_sampled(tmp_path, capsys):
     assert rc == 0 and "resampled" not in err
     tunes = [p.read_text() for p in sorted(tmp_path.glob("*.abc"))]
     assert abc2midi.abc2midi_errors(tunes)  # the raw seed-0 batch has a rejected tune
+    from tunesmith.abc_meter import ending_error, meter_error
+
+    assert any(meter_error(t) or ending_error(t) for t in tunes)  # and one off its form
 
 
 def test_played_piece_plays_the_repeats():

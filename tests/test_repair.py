@@ -102,3 +102,32 @@ def test_kept_drafts_are_the_first_passing_draft_in_draw_order(p_x):
     batch = draw(["ab"], 4, draft_seed(5, 0), [200])[0]
     passing = [c for c in batch if "x" not in c]
     assert out[0] == (passing[0] if passing else max(batch, key=lambda c: c.find("x")))
+
+
+def test_at_error_every_cut_goes_on_from_the_draft_that_got_furthest():
+    """A text with an error per line (a bar that breaks its meter, say) is mended line by
+    line: each cut is at the current error, never a line back."""
+    prefixes = []
+
+    def draw(texts, n, seed, limits):
+        prefixes.append(texts)
+        return drafts(0.05)(texts, n, seed, limits)
+
+    text = "K:D\nabab\nxbab\nxbab"
+    out, report = resample_invalid([text], keep=3, check=check, draw=draw, seed=2,
+                                   attempts=3, restart=False, at_error=True)
+    cuts = [len(p[0]) for p in prefixes]
+    assert cuts[0] == text.index("x") and cuts == sorted(cuts)  # never moves back
+    assert all(p[0].startswith(text[:text.index("x")]) for p in prefixes)
+
+
+def test_the_attempt_from_the_primer_may_draw_more_drafts():
+    sizes = []
+
+    def draw(texts, n, seed, limits):
+        sizes.append(n)
+        return drafts(0.9)(texts, n, seed, limits)
+
+    resample_invalid(["K:x"], keep=2, check=check, draw=draw, attempts=1, drafts=4,
+                     restart_drafts=16)
+    assert sizes == [4, 16]

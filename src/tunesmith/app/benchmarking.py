@@ -108,7 +108,8 @@ def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -
                                request.ais_runs)
             summary = ckpt.meta.get("summary", {})
             rows.append(Row(key, arch, request.preset, m["nll"], m["nll_spread"],
-                            m["accuracy"], m["frames"], train_seconds(run_dir), m["seconds"],
+                            m["accuracy"], m["accuracy_bl2012"], m["frames"],
+                            train_seconds(run_dir), m["seconds"],
                             int(summary.get("step", 0)), bool(summary.get("stopped_early")),
                             str(run_dir), m["ais"],
                             PUBLISHED.get(arch, {}).get(key, (None, None, ""))))

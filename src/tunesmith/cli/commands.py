@@ -97,7 +97,25 @@ class Corpora(Command):
     help = "list the built-in corpora with tune counts"
     configurable = False
 
+    def add_extra(self, parser) -> None:
+        parser.add_argument("--styles", action="store_true", help="instead, count the tunes "
+                            "of an ABC corpus (--corpus, default folk-abc) per style label: "
+                            "tradition (collection, or sub-folder of your folder) and tune "
+                            "type (R: field, else title)")
+        parser.add_argument("--corpus", metavar="NAME_OR_PATH", help="the ABC corpus for "
+                            "--styles (implies it): folk-abc or your file or folder of .abc "
+                            "files")
+
     def run(self, args) -> int:
+        if args.styles or args.corpus:
+            from tunesmith.corpora.styles import MIN_LABEL_TUNES, format_counts, style_counts
+
+            name = args.corpus or "folk-abc"
+            counts = style_counts(name)
+            print(f"{name}: tunes per style label (labels with fewer than "
+                  f"{MIN_LABEL_TUNES} tunes are counted as other)\n")
+            print(format_counts(counts))
+            return 0
         from tunesmith.corpora import BUILTIN, count_tunes
 
         print(f"{'name':<13} {'kind':<5} {'items':>7}  description")

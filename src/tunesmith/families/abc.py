@@ -26,13 +26,26 @@ MIN_CHAR_COUNT = 3  # characters rarer than this in training become <unk>
 # compose rejects it and resamples it like a tune abc2midi refuses. Folk tunes played
 # with their repeats last 0.5-3 minutes.
 MAX_PLAYED_SECONDS = 300
-CUTS = 1  # resampling attempts from a cut before drawing a tune afresh (sampling/repair.py)
+# Resampling (sampling/repair.py): CUTS attempts from the error, each of DRAFTS drafts,
+# then one of RESTART_DRAFTS drawn afresh. Each attempt goes on from the draft that got
+# furthest, so a tune with several bars that break its meter is mended bar by bar. Each
+# attempt is a sampling pass the next waits for, so fewer, wider attempts are faster:
+# against 4 cuts of 4 drafts, 2 of 8 took 4 passes instead of 6 for the same share of
+# mended tunes (benchmarks/RESULTS.md, "Bars that keep the meter"). A whole new tune
+# passes every check about one time in five (87 of 100 first draws were rejected), so
+# the attempt afresh draws more.
+CUTS = 2
+DRAFTS = 8
+RESTART_DRAFTS = 16
 
 
 @dataclass(frozen=True)
 class AbcData:
     clean: bool = opt(False, "skip tunes that abc2midi reports errors for (needs abcmidi); "
                       "recorded in the run, so evaluate uses it too")
+    positions: bool = opt(False, "abc: the model also reads where each character stands: "
+                          "the share of its bar filled and the bars into its section "
+                          "(char_rnn; a checkpoint keeps what it was trained with)")
 
 
 class AbcFamily(Family):
@@ -78,9 +91,12 @@ class AbcFamily(Family):
                 raise TunesmithError("corpus too small: no tune landed in the training split",
                                      corpus)
             representation = AbcChars.fit((c.texts[i] for i in splits["train"]),
-                                          min_count=MIN_CHAR_COUNT)
+                                          min_count=MIN_CHAR_COUNT,
+                                          bar_inputs=data.positions)
         seqs = {s: [representation.encode_text(c.texts[i]) for i in idx]
                 for s, idx in splits.items()}
+        if representation.inputs:  # rows (id, beat, bar): what the model reads
+            seqs = {s: [representation.with_inputs(ids) for ids in v] for s, v in seqs.items()}
         info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
                 "tokens": {s: sum(len(x) for x in v) for s, v in seqs.items()},
                 "skipped": len(c.problems), "clean": data.clean, "unit": self.unit}
@@ -97,7 +113,7 @@ class AbcFamily(Family):
         return data
 
     def model_sizes(self, representation) -> dict:
-        return {"vocab_size": len(representation.vocab)}
+        return {"vocab_size": len(representation.vocab), "inputs": representation.inputs}
 
     def batches(self, prepared: Prepared, cfg, data=None):
         """Random training windows; validation over whole tunes from their start."""
@@ -117,8 +133,10 @@ class AbcFamily(Family):
         The music comes from abc2midi (the reference ABC player: it plays repeats,
         endings, ornaments and guitar chords) when it is installed, else from music21; a
         tune neither accepts keeps its text, with the reason. The tunes abc2midi accepts
-        at once go to ``sink`` (which may start rendering them) while the rejected ones
-        are resampled from their errors, or drawn afresh (``opts.constrain``). (Checking
+        at once go to ``sink`` (which may start rendering them) while the rejected ones,
+        and the ones with a bar that breaks their meter or that do not end on their
+        tonic (:meth:`_Drafts.form`), are resampled from their errors, or drawn afresh
+        (``opts.constrain``). (Checking
         and rendering each tune as soon as it was sampled was tried: on two cores it
         slowed the sampler, which the resampling waits on, by more than it saved.)"""
         from tunesmith.io import abc2midi
@@ -127,10 +145,12 @@ class AbcFamily(Family):
         drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
         texts = drafts.first()
         tunes = _Tunes(texts, sink, start)
-        rejected = tunes.publish(range(len(texts)))
-        if rejected and opts.constrain:
-            tunes.texts = _repair(tunes.texts, rejected, drafts, opts, log)
-            rejected = tunes.publish(sorted(rejected))
+        form = drafts.form(texts) if opts.constrain else {}
+        rejected = tunes.publish(i for i in range(len(texts)) if i not in form)
+        if (rejected or form) and opts.constrain:
+            tunes.texts = _repair(tunes.texts, rejected | form, drafts, opts, log,
+                                  form=len(form))
+            rejected = tunes.publish(sorted(rejected | form))
         for i in range(len(texts)) if not abc2midi.available() else sorted(rejected):
             tunes.by_music21(i, rejected.get(i))
         return tunes.done()
@@ -296,35 +316,50 @@ def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None,
                  cuts: int = CUTS) -> list[str]:
     """Sample ``opts.num`` tunes (model text: from the header fields after ``X:``).
 
-    With ``opts.constrain`` and abc2midi installed, a tune abc2midi rejects is resampled
-    from the point of its error, and drawn afresh when that fails
-    (:mod:`tunesmith.sampling.repair`); ``log`` hears a one-line account when that
-    happened."""
-    from tunesmith.io import abc2midi
-
+    With ``opts.constrain``, a tune abc2midi rejects (when it is installed), with a bar
+    that breaks its meter or that does not end on its tonic is resampled from the point
+    of its error, and drawn afresh when that fails (:mod:`tunesmith.sampling.repair`);
+    ``log`` hears a one-line account when that happened."""
     drafts = _Drafts(model, rep, opts, device)
     texts = drafts.first()
-    if opts.constrain and abc2midi.available():
+    if opts.constrain:
         texts = _repair(texts, drafts.check(texts), drafts, opts, log, cuts)
     return texts
 
 
-def _repair(texts, rejected, drafts: _Drafts, opts, log, cuts: int = CUTS) -> list[str]:
+def _repair(texts, rejected, drafts: _Drafts, opts, log, cuts: int = CUTS,
+            form: int | None = None) -> list[str]:
+    """``texts`` with the ``rejected`` ones resampled; ``form``: how many of those were
+    rejected for their bars or their ending alone (for the log line; None: not
+    counted)."""
     import secrets
 
     from tunesmith.sampling.repair import resample_invalid
 
+    if not rejected:
+        return texts
     seed = opts.seed if opts.seed is not None else secrets.randbits(31)
+    before = list(texts)
     texts, report = resample_invalid(texts, keep=drafts.keep, check=drafts.check,
                                      draw=drafts, seed=seed, rejected=rejected,
-                                     attempts=cuts)
-    if log is not None and report.rejected:
-        per_cut = report.by_attempt[:cuts]
-        where = ("from the error" if cuts <= 1 else
-                 f"from a cut (per cut: {', '.join(map(str, per_cut))})")
-        log(f"abc2midi rejected {report.rejected} of {len(texts)} tunes; {report.repaired} "
-            f"resampled: {report.repaired - report.restarted} {where}, "
-            f"{report.restarted} afresh ({report.drafts} drafts)", "warning")
+                                     attempts=cuts, drafts=DRAFTS, at_error=True,
+                                     restart_drafts=RESTART_DRAFTS)
+    # a tune that no draft mended is kept as the draft that got furthest; where that
+    # draft no longer plays and the tune as first drawn did (it only broke its meter or
+    # its ending), the first one is kept
+    kept = sorted(report.still_invalid)
+    worse, first = drafts.unplayable([texts[i] for i in kept]), drafts.unplayable(
+        [before[i] for i in kept])
+    for k in worse - first:
+        texts[kept[k]] = before[kept[k]]
+    if log is not None:
+        per_cut = ", ".join(map(str, report.by_attempt[:cuts]))
+        why = "" if form is None else (f" ({report.rejected - form} by abc2midi, {form} "
+                                       "for a bar that breaks M: or an end off the tonic)")
+        log(f"{report.rejected} of {len(texts)} tunes rejected{why}; {report.repaired} "
+            f"resampled: {report.repaired - report.restarted} from the error (per cut: "
+            f"{per_cut}), {report.restarted} afresh ({report.drafts} drafts); "
+            f"{len(report.still_invalid)} kept as drawn", "warning")
     return texts
 
 
@@ -337,9 +372,12 @@ class _Drafts:
     check, which also rejects a draft that its limit stopped before the model ended it."""
 
     def __init__(self, model, rep, opts: ComposeOptions, device):
+        from tunesmith.sampling.inputs import with_inputs
         from tunesmith.sampling.settings import per_head
 
-        self.model, self.rep, self.opts, self.device = model, rep, opts, device
+        # a model trained with --positions reads where each character stands as well
+        self.model, self.rep, self.opts, self.device = (with_inputs(model, rep), rep, opts,
+                                                        device)
         self.primer = opts.primer.replace("\\n", "\n")
         self.keep = len(self.primer)
         self.settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
@@ -382,11 +420,39 @@ class _Drafts:
         return [texts[k * n:(k + 1) * n] for k in range(len(prefixes))]
 
     def check(self, texts: list[str]) -> dict[int, tuple[int, str]]:
-        """{index: (character offset of the error, message)} for the rejected texts."""
+        """{index: (character offset of the error, message)} for the rejected texts: the
+        earlier of abc2midi's error (when it is installed) and the first bar that breaks
+        the meter or the end off the tonic (:meth:`form`)."""
         from tunesmith.io import abc2midi
 
-        errors = abc2midi.convert_all(texts, max_seconds=MAX_PLAYED_SECONDS)
-        found = {i: (abc2midi.error_offset(texts[i], e), e.message) for i, e in errors.items()}
+        found = self.form(texts)
+        if abc2midi.available():
+            errors = abc2midi.convert_all(texts, max_seconds=MAX_PLAYED_SECONDS)
+            for i, e in errors.items():
+                at = abc2midi.error_offset(texts[i], e)
+                if i not in found or at < found[i][0]:
+                    found[i] = (at, e.message)
         found.update({i: (len(t), "no end marker within the draft's limit")
                       for i, t in enumerate(texts) if t in self.unfinished})
+        return found
+
+    def unplayable(self, texts: list[str]) -> set[int]:
+        """The indices of the texts abc2midi rejects (none when it is not installed)."""
+        from tunesmith.io import abc2midi
+
+        if not texts or not abc2midi.available():
+            return set()
+        return set(abc2midi.convert_all(texts, max_seconds=MAX_PLAYED_SECONDS))
+
+    def form(self, texts: list[str]) -> dict[int, tuple[int, str]]:
+        """{index: (offset, message)} for the texts with a bar that breaks their meter
+        after the primer (:func:`~tunesmith.abc_meter.meter_error`) or that do not end
+        on their tonic (:func:`~tunesmith.abc_meter.ending_error`): the earlier one."""
+        from tunesmith.abc_meter import ending_error, meter_error
+
+        found = {}
+        for i, t in enumerate(texts):
+            errors = [e for e in (meter_error(t, self.keep), ending_error(t, self.keep)) if e]
+            if errors:
+                found[i] = min(errors)
         return found

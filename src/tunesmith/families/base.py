@@ -95,9 +95,9 @@ class ComposeOptions:
                            "(1 = off)", cast=parse_head_values)
     constrain: bool = opt(True, "events: sample the three heads independently, as the "
                           "seed did (default: a note-off may only name a sounding key, a "
-                          "note-on only a silent one); abc: keep a tune abc2midi rejects "
-                          "(default: resample it from the error)", flag="unconstrained",
-                          negate=True)
+                          "note-on only a silent one); abc: keep a tune abc2midi rejects, "
+                          "whose bars break its M: or that ends off its tonic (default: "
+                          "resample it from the error)", flag="unconstrained", negate=True)
     mode: str = opt("sample", "pianoroll: 'argmax' keeps only the most probable sampled "
                     "key of each frame (a melody)", choices=("sample", "argmax"))
     gibbs_steps: int | None = opt(None, "pianoroll RBM models: Gibbs steps per frame "
@@ -326,9 +326,16 @@ def _names(declared) -> tuple[str, ...]:
 def model_sizes(family: Family, config_class, representation) -> dict:
     """The settings of a model of ``config_class`` that the representation decides: the
     family's names for them (``vocab_size``, ``note_classes``, ...) that the config has,
-    and ``heads`` ({head: classes}) for a model that reads any representation's heads."""
+    ``heads`` ({head: classes}) for a model that reads any representation's heads, and
+    ``inputs`` ({input: classes}, what a step carries beside its ids) for a model that
+    reads them; a model without that field cannot train on a representation with inputs
+    (an :class:`OptionError`)."""
     fields = {f.name for f in dataclasses.fields(config_class)}
-    sizes = {k: v for k, v in family.model_sizes(representation).items() if k in fields}
+    given = family.model_sizes(representation)
+    if given.get("inputs") and "inputs" not in fields:
+        raise OptionError("positions", f"this model does not read position inputs; of the "
+                          f"{family.name} family's models, char_rnn does")
+    sizes = {k: v for k, v in given.items() if k in fields}
     if "heads" in fields:
         sizes["heads"] = dict(representation.heads)
     return sizes

@@ -19,6 +19,7 @@ from tunesmith.models.layers import (
     RecurrentContext,
     check_config,
     frame_accuracy_counts,
+    predicted_frame_counts,
 )
 from tunesmith.options import opt
 
@@ -58,7 +59,9 @@ class BernoulliRnn(RecurrentContext, nn.Module):
         self.out.bias.copy_(logits)
 
     def loss(self, batch: dict) -> dict:
-        """``nll`` in nats per frame (exact); ``tp/fp/fn`` expected counts per frame."""
+        """``nll`` in nats per frame (exact); ``tp/fp/fn`` expected counts per frame;
+        ``tp_pred/fp_pred/fn_pred`` counts per frame of the most probable frame (the keys
+        are independent given the past, so it is exactly the keys with p > 0.5)."""
         frames, mask = batch["frames"], batch["mask"]
         context, _ = self.rnn(frames)
         logits = self.out(context)
@@ -68,7 +71,9 @@ class BernoulliRnn(RecurrentContext, nn.Module):
         n = count.clamp(min=1)
         nll = (nll_frames * mask).sum() / n
         with torch.no_grad():
-            counts = frame_accuracy_counts(torch.sigmoid(logits), frames, mask)
+            probs = torch.sigmoid(logits)
+            counts = frame_accuracy_counts(probs, frames, mask)
+            counts |= predicted_frame_counts(probs > 0.5, frames, mask)
         return {"loss": nll, "nll": nll.detach(), "count": count,
                 **{k: v / n for k, v in counts.items()}}
 

@@ -177,6 +177,17 @@ def frame_accuracy_counts(probs: torch.Tensor, frames: torch.Tensor,
     return {"tp": tp, "fp": fp, "fn": fn}
 
 
+def predicted_frame_counts(predicted: torch.Tensor, frames: torch.Tensor,
+                           mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """True positives, false positives and false negatives of one *predicted* frame per
+    step (0/1, each model's estimate of its most probable next frame), counted against the
+    true frame and summed over the scored frames, as Bay et al. 2009 / MIREX sum them:
+    ``tp_pred``, ``fp_pred``, ``fn_pred``. ACC = TP / (TP + FP + FN) of these is the
+    benchmark's ``accuracy_bl2012`` (our reading of Boulanger-Lewandowski 2012's ACC)."""
+    counts = frame_accuracy_counts(predicted.to(frames.dtype), frames, mask)
+    return {f"{k}_pred": v for k, v in counts.items()}
+
+
 def check_config(config, positive: tuple[str, ...], cell: bool = True) -> None:
     """The checks every piano-roll model config makes: the named fields are >= 1,
     ``dropout`` in [0, 1), and ``cell`` one of :attr:`FrameRNN.CELLS`."""

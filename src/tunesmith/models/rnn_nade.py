@@ -19,6 +19,7 @@ from tunesmith.models.layers import (
     RecurrentContext,
     check_config,
     frame_accuracy_counts,
+    predicted_frame_counts,
 )
 from tunesmith.options import opt
 
@@ -108,6 +109,18 @@ class RnnNade(RecurrentContext, nn.Module):
         _, p = self.sample_frame(bv2, bh2, generator)
         return p.reshape(samples, -1, shape[-1]).mean(0).reshape(shape)
 
+    def greedy_frame(self, bv: torch.Tensor, bh: torch.Tensor) -> torch.Tensor:
+        """The NADE's most probable frame, approximately: key by key (low to high), key i
+        on iff p(v_i = 1 | the keys decided below it) > 0.5 (greedy decoding; the exact
+        mode would need all 2^V frames). bv (N, V), bh (N, H) -> (N, V) of 0/1."""
+        a = bh
+        frame = bv.new_zeros(bv.shape)
+        for i in range(self.config.n_visible):
+            on = (bv[:, i] + torch.sigmoid(a) @ self.V[i] > 0).to(bv.dtype)  # p > 0.5
+            frame[:, i] = on
+            a = a + on[:, None] * self.W[:, i]
+        return frame
+
     # --- the trainer's interface ---------------------------------------------------------
     @torch.no_grad()
     def start_key_biases(self, logits: torch.Tensor) -> None:
@@ -117,7 +130,9 @@ class RnnNade(RecurrentContext, nn.Module):
     def loss(self, batch: dict) -> dict:
         """batch: frames (B, T, V) float 0/1, mask (B, T) bool (frames scored).
         ``nll`` = exact negative log-likelihood in nats per frame; ``tp/fp/fn`` = expected
-        counts per frame (accuracy comes from them; estimated when not training)."""
+        counts per frame (accuracy comes from them; estimated when not training);
+        ``tp_pred/fp_pred/fn_pred`` = counts per frame of the predicted frame
+        (:meth:`greedy_frame`, not training only)."""
         frames, mask = batch["frames"], batch["mask"]
         bv, bh = self.conditionals(self.frame_contexts(frames))
         nll_frames = self.frame_nll(frames, bv, bh)  # (B, T)
@@ -128,6 +143,8 @@ class RnnNade(RecurrentContext, nn.Module):
             gen = torch.Generator(device=frames.device).manual_seed(self.eval_seed)
             p = self.marginals(bv[mask], bh[mask], self.config.acc_samples, gen)
             counts = frame_accuracy_counts(p, frames[mask])
+            predicted = self.greedy_frame(bv[mask], bh[mask])
+            counts |= predicted_frame_counts(predicted, frames[mask])
             out.update({k: v / count.clamp(min=1) for k, v in counts.items()})
         return out
 

@@ -27,6 +27,7 @@ from tunesmith.models.layers import (
     RecurrentContext,
     check_config,
     frame_accuracy_counts,
+    predicted_frame_counts,
 )
 from tunesmith.options import opt
 
@@ -148,14 +149,28 @@ class RnnRbm(RecurrentContext, nn.Module):
             out[s : s + step] = log_z0 + torch.logsumexp(log_w, -1) - math.log(m)
         return out
 
-    def marginals(self, bv, bh, samples: int, steps: int, generator=None) -> torch.Tensor:
-        """P(key on | past) estimated as the mean of p(v | h) after ``steps`` Gibbs rounds
-        in ``samples`` chains started from the keys' independent biases: (N, V)."""
+    def chains(self, bv, bh, samples: int, steps: int, generator=None):
+        """``samples`` Gibbs chains per row of biases, ``steps`` rounds each from the keys'
+        independent biases: (last v, p(v | h) of the last round), each (samples, N, V)."""
         n = bv.shape[0]
         b_v, b_h = bv.repeat(samples, 1), bh.repeat(samples, 1)
         v0 = _bernoulli(torch.sigmoid(b_v), generator)
-        _, p = self.gibbs(v0, b_v, b_h, steps, generator)
-        return p.view(samples, n, -1).mean(0)
+        v, p = self.gibbs(v0, b_v, b_h, steps, generator)
+        return v.view(samples, n, -1), p.view(samples, n, -1)
+
+    def marginals(self, bv, bh, samples: int, steps: int, generator=None) -> torch.Tensor:
+        """P(key on | past) estimated as the mean of p(v | h) after ``steps`` Gibbs rounds
+        in ``samples`` chains started from the keys' independent biases: (N, V)."""
+        return self.chains(bv, bh, samples, steps, generator)[1].mean(0)
+
+    def mode_frame(self, v, p, bv, bh) -> torch.Tensor:
+        """The RBM's most probable frame, approximately: of the chains' last frames ``v``
+        and the marginals ``p`` (both (samples, N, V), from :meth:`chains`) thresholded at
+        0.5, the one with the lowest free energy (p(v) = exp(-F(v)) / Z, one Z per row):
+        (N, V) of 0/1."""
+        candidates = torch.cat([v, (p.mean(0) > 0.5).to(v.dtype)[None]])  # (S + 1, N, V)
+        best = self.free_energy(candidates, bv, bh).argmin(0)  # (N,)
+        return candidates.gather(0, best[None, :, None].expand(1, *bv.shape))[0]
 
     # --- the trainer's interface ---------------------------------------------------------
     @torch.no_grad()
@@ -169,8 +184,9 @@ class RnnRbm(RecurrentContext, nn.Module):
         Training: ``loss`` = mean CD-k cost F(v) - F(v~) over scored frames; ``recon`` =
         squared error of a one-step mean-field reconstruction (per frame). Not training:
         ``nll`` = F(v) + log Z (AIS, :attr:`eval_ais` = (chains, betas), a fixed seed so
-        successive validations are compared on the same random numbers) and the
-        expected-accuracy counts."""
+        successive validations are compared on the same random numbers), the
+        expected-accuracy counts and those of the predicted frame (``tp_pred/fp_pred/
+        fn_pred``: :meth:`mode_frame` of the same chains)."""
         frames, mask = batch["frames"], batch["mask"]
         context, _ = self.rnn(frames)
         bv, bh = self.conditionals(context)
@@ -188,8 +204,10 @@ class RnnRbm(RecurrentContext, nn.Module):
         chains, n_betas = self.eval_ais
         log_z = self.log_partition(bv, bh, chains, n_betas, generator=gen)
         nll = (self.free_energy(v, bv, bh) + log_z).sum() / n
-        p = self.marginals(bv, bh, self.config.acc_samples, self.config.gibbs_steps, gen)
-        counts = frame_accuracy_counts(p, v)
+        last, p_chains = self.chains(bv, bh, self.config.acc_samples, self.config.gibbs_steps,
+                                     gen)
+        counts = frame_accuracy_counts(p_chains.mean(0), v)
+        counts |= predicted_frame_counts(self.mode_frame(last, p_chains, bv, bh), v)
         return {"loss": nll, "nll": nll, "count": count,
                 **{k: x / n for k, x in counts.items()}}
 

@@ -11,7 +11,14 @@ Contract
   key and meter read off the header fields, and no notes: the text is what this
   representation keeps of a piece. ``tunesmith.io.abc.tune_to_piece(piece.source_text)``
   plays it (music21), so representations stay free of io.
-- ``to_dict()`` / ``from_dict()`` carry the vocabulary, so a checkpoint rebuilds it exactly.
+- ``bar_inputs=True`` (``train --positions``): each step also carries where the text so
+  far stands, ``inputs`` = ``{"beat": 26, "bar": 17}`` (:class:`~tunesmith.abc_meter.\
+PositionReader`: the share of the bar filled, the bars into the section; the header has
+  its own class). ``with_inputs(ids)`` -> rows ``(id, beat, bar)`` for training;
+  ``input_reader()`` gives them one id at a time for sampling. The ids and the text are
+  the same with and without.
+- ``to_dict()`` / ``from_dict()`` carry the vocabulary (and ``bar_inputs``), so a
+  checkpoint rebuilds it exactly.
 """
 
 from __future__ import annotations
@@ -31,10 +38,36 @@ from tunesmith.representations.vocab import Vocab
 class AbcChars:
     vocab: Vocab
     name: str = "abc_chars"
+    bar_inputs: bool = False  # steps carry their place in the bar and section (inputs)
 
     @classmethod
-    def fit(cls, texts: Iterable[str], min_count: int = 1) -> AbcChars:
-        return cls(Vocab.build(texts, min_count=min_count))
+    def fit(cls, texts: Iterable[str], min_count: int = 1,
+            bar_inputs: bool = False) -> AbcChars:
+        return cls(Vocab.build(texts, min_count=min_count), bar_inputs=bar_inputs)
+
+    # --- inputs a model reads beside the ids (none unless ``bar_inputs``)
+    @property
+    def inputs(self) -> dict[str, int]:
+        from tunesmith.abc_meter import BAR_CLASSES, BEAT_CLASSES
+
+        return {"beat": BEAT_CLASSES, "bar": BAR_CLASSES} if self.bar_inputs else {}
+
+    def with_inputs(self, ids: Sequence[int]) -> list[tuple[int, ...]]:
+        """``ids`` as rows ``(id, beat, bar)``: each id with the position of the text up to
+        and with it (the ids alone, as one-tuples, without ``bar_inputs``)."""
+        if not self.bar_inputs:
+            return [(int(i),) for i in ids]
+        reader = self.input_reader()
+        return [(int(i), *reader(int(i))) for i in ids]
+
+    def input_reader(self) -> _InputReader:
+        """A reader ``id -> (beat, bar)`` of one id at a time, for a sampler
+        (``with_inputs`` is the same reader over a whole sequence); ``.copy()`` gives an
+        independent one at the same place."""
+        from tunesmith.abc_meter import PositionReader
+
+        v = self.vocab
+        return _InputReader(PositionReader(), v.symbols, frozenset({v.pad, v.bos, v.eos, v.unk}))
 
     # --- the spec a model sizes itself from
     @property
@@ -130,7 +163,8 @@ class AbcChars:
 
     # --- serialisation
     def to_dict(self) -> dict:
-        return {"name": self.name, "vocab": self.vocab.to_list()}
+        out = {"name": self.name, "vocab": self.vocab.to_list()}
+        return out | {"bar_inputs": True} if self.bar_inputs else out
 
     @classmethod
     def from_dict(cls, d: dict) -> AbcChars:
@@ -140,7 +174,23 @@ class AbcChars:
             raise ValueError("not an abc_chars representation")
         if "vocab" not in d:
             raise ValueError("abc_chars representation without a vocabulary")
-        return cls(Vocab.from_list(d["vocab"]))
+        if not isinstance(d.get("bar_inputs", False), bool):
+            raise ValueError("abc_chars representation: bar_inputs must be true or false")
+        return cls(Vocab.from_list(d["vocab"]), bar_inputs=d.get("bar_inputs", False))
+
+
+class _InputReader:
+    """See :meth:`AbcChars.input_reader`."""
+
+    def __init__(self, reader, symbols, skip):
+        self.reader, self.symbols, self.skip = reader, symbols, skip
+
+    def __call__(self, i: int) -> tuple[int, int]:
+        ok = i not in self.skip and 0 <= i < len(self.symbols)
+        return self.reader.feed(self.symbols[i] if ok else "")
+
+    def copy(self) -> _InputReader:
+        return _InputReader(self.reader.copy(), self.symbols, self.skip)
 
 
 def _meter(field: str) -> list[TimeSignature]:

@@ -64,6 +64,7 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
                      draw: Callable[[list[str], int, int, list[int | None]], list[list[str]]],
                      drafts: int = 4, attempts: int = 1, restart: bool = True, seed: int = 0,
                      rejected: dict[int, tuple[int, str]] | None = None,
+                     at_error: bool = False, restart_drafts: int | None = None,
                      ) -> tuple[list[str], RepairReport]:
     """Return ``texts`` with each rejected one resampled from its error.
 
@@ -73,7 +74,12 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
     the length of the prefix every text shares and that must not change (the primer);
     ``rejected``: ``check(texts)`` when the caller has it already. ``attempts`` cuts
     (:func:`cut_point`), then with ``restart`` one more attempt from the primer. Each
-    attempt is one ``draw`` and one ``check`` for all the texts still rejected.
+    attempt is one ``draw`` and one ``check`` for all the texts still rejected. With
+    ``at_error`` every cut is at the current error (the first cut's rule), not a line
+    further back each time: for errors that lie where the checker finds them (a bar
+    that breaks the meter), each attempt then goes on from the draft that got furthest.
+    ``restart_drafts``: drafts of the attempt from the primer (default ``drafts``): a
+    whole new text passes less often than a mended one.
     Deterministic for a given ``seed``."""
     if attempts < 0 or drafts < 1:
         raise ValueError(f"attempts must be >= 0 and drafts >= 1, got {attempts}, {drafts}")
@@ -86,10 +92,11 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
         if not pending:
             break
         afresh = attempt == attempts
+        n = (restart_drafts or drafts) if afresh else drafts
         report.by_attempt.append(0)
         order = sorted(pending)
-        prefixes = [texts[i][:keep if afresh else cut_point(texts[i], pending[i][0], attempt,
-                                                             keep)]
+        prefixes = [texts[i][:keep if afresh else cut_point(texts[i], pending[i][0],
+                                                             0 if at_error else attempt, keep)]
                     for i in order]
         # a draft from a cut may run to twice what the rejected version took from there
         # (at least 200 characters): the longest draft of a batch sets its time, and an
@@ -97,12 +104,12 @@ def resample_invalid(texts: Sequence[str], *, keep: int,
         # draw's budget, so that it is a draw from the same distribution given validity
         limits = [None if afresh else max(200, 2 * (len(texts[i]) - len(prefix)))
                   for i, prefix in zip(order, prefixes, strict=True)]
-        candidates = draw(prefixes, drafts, draft_seed(seed, attempt), limits)
+        candidates = draw(prefixes, n, draft_seed(seed, attempt), limits)
         flat = [c for group in candidates for c in group]
         report.drafts += len(flat)
         found = check(flat)
         for k, (index, prefix) in enumerate(zip(order, prefixes, strict=True)):
-            group = range(k * drafts, (k + 1) * drafts)
+            group = range(k * n, (k + 1) * n)
             passing = [j for j in group if j not in found]
             if passing:
                 texts[index] = flat[passing[0]]

@@ -7,6 +7,7 @@ nothing is fetched).
   runs in a forked child with a time budget (:mod:`tunesmith.io.deadline`), as every
   music21 read of tunesmith does, so an odd piece cannot hang a worker; the MusicXML is
   kept beside the SVG as a download.
+- Verovio runs in a forked child too: an input that crashes it costs one score.
 
 Verovio lays the music out on pages as tall as it needs; a piece longer than one page
 gets its pages stacked in one SVG. A piece that cannot be engraved gets no score and a
@@ -25,7 +26,7 @@ _VEROVIO = threading.Lock()  # one toolkit at a time: Verovio keeps process-wide
 OPTIONS = {"pageWidth": 2200, "pageHeight": 60000, "adjustPageHeight": True, "scale": 40,
            "header": "none", "footer": "none", "breaks": "auto", "pageMarginTop": 40,
            "pageMarginBottom": 40, "pageMarginLeft": 40, "pageMarginRight": 40}
-SECONDS = 20.0  # budget of the MIDI -> MusicXML step
+SECONDS = 20.0  # budget of the MIDI -> MusicXML step, and of Verovio
 
 
 def available() -> bool:
@@ -109,6 +110,17 @@ def musicxml_of_piece(piece) -> str:
 
 
 def _verovio(data: str, kind: str) -> str:
+    """``data`` (ABC or MusicXML text) engraved by Verovio in a forked child with a time
+    budget: Verovio's readers crash the whole process on some input (a sampled ABC tune
+    took its ABC reader down with a segmentation fault, and the studio with it), so a
+    crash, like a hang, costs one score, not the server."""
+    from tunesmith.io import deadline
+
+    return deadline.call(_verovio_here, data, kind, where="score", seconds=SECONDS,
+                         imports=("verovio",))
+
+
+def _verovio_here(data: str, kind: str) -> str:
     import verovio
 
     with _VEROVIO:

@@ -1,0 +1,136 @@
+"""Where each character stands (issue 19, "structure the model can see"): ``abc_chars``
+with ``bar_inputs`` gives every step the share of its bar filled and the bars into its
+section; ``train --positions`` trains a char_rnn that reads them, and the sampler
+computes them as the characters arrive, exactly as training saw them."""
+
+import json
+
+import pytest
+import torch
+
+from tunesmith import abc_meter
+from tunesmith.abc_meter import BEAT_STEPS, PositionReader, positions
+from tunesmith.cli import main
+from tunesmith.models.char_rnn import CharRNN, CharRNNConfig
+from tunesmith.representations.abc_chars import AbcChars
+from tunesmith.sampling.decode import sample
+from tunesmith.sampling.inputs import with_inputs
+from tunesmith.sampling.settings import per_head
+
+TUNE = ('M:6/8\nL:1/8\nK:D\nA|"D"dfa !trill!afd|[DF]2A {g}f>ed:|\n'
+        "|:(3efg a2 b|d6\nM:3/4\nd2d2d2|]\n")
+
+
+def read_whole_prefixes(text):
+    """The reference: the position after each character, each prefix read afresh."""
+    out = []
+    for i in range(len(text)):
+        lines = text[:i + 1].split("\n")
+        k = next((j for j, ln in enumerate(lines) if ln.startswith("K:")), None)
+        if k is None or k == len(lines) - 1:
+            out.append(PositionReader.HEADER)
+            continue
+        fields = {}
+        for ln in lines[:k + 1]:
+            m = abc_meter._FIELD_LINE.match(ln)
+            if m and m.group(1) not in fields:
+                fields[m.group(1)] = m.group(2)
+        reader = abc_meter._header_reader(fields, keep_bars=False)
+        body = lines[k + 1:]
+        for j, ln in enumerate(body):
+            if j < len(body) - 1:
+                abc_meter._read_whole_line(reader, ln, 0, ended=True)
+            elif not abc_meter._FIELD_LINE.match(ln):
+                abc_meter._read_line(reader, ln, 0)
+        out.append(abc_meter._position(reader))
+    return out
+
+
+def test_positions_read_one_character_at_a_time_equal_each_prefix_read_whole():
+    assert positions(TUNE) == read_whole_prefixes(TUNE)
+
+
+def test_what_the_positions_say():
+    text = "M:6/8\nL:1/8\nK:D\nA|dfa afd:|\n|:f|"
+    at = dict(zip(range(len(text)), positions(text), strict=True))
+    assert at[text.index("K:D") + 2] == PositionReader.HEADER  # the header, to its end
+    assert at[text.index("A")] == (4, 0)  # an eighth of a 6/8 bar: 4 of 24
+    assert at[text.index("dfa") + 2] == (12, 1)  # half the first full bar, one bar closed
+    assert at[text.index("afd") + 2] == (BEAT_STEPS, 1)  # full
+    assert at[text.index(":|") + 1] == (0, 0)  # a repeat starts a new section
+    assert at[len(text) - 1] == (0, 1)  # the pickup after |: closed: one bar in
+
+
+def test_copies_of_a_reader_go_their_own_ways():
+    a = PositionReader()
+    for c in "M:4/4\nL:1/8\nK:C\nab":
+        a.feed(c)
+    b = a.copy()
+    # a, b, c: three eighths of a 4/4 bar, 9 of 24; the copy closes the bar instead
+    assert a.feed("c") == (9, 0) and b.feed("|") == (0, 1) and a.feed("d") == (12, 0)
+
+
+def test_the_representation_carries_positions_and_rebuilds_them():
+    rep = AbcChars.fit([TUNE], bar_inputs=True)
+    assert rep.inputs == {"beat": 26, "bar": 17} and AbcChars.fit([TUNE]).inputs == {}
+    rows = rep.with_inputs(rep.encode_text(TUNE))
+    assert [r[0] for r in rows] == rep.encode_text(TUNE)
+    assert [r[1:] for r in rows[1:-1]] == positions(TUNE)  # BOS / EOS read nothing
+    assert AbcChars.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    assert "bar_inputs" not in AbcChars.fit([TUNE]).to_dict()  # older checkpoints' shape
+
+
+def test_sampling_reads_the_positions_training_would_have_given():
+    """The sampler's logits for a sampled tune equal the teacher-forced pass over that
+    tune's rows (id, beat, bar): the positions it computed on the way are the training
+    inputs of the text it wrote."""
+    torch.manual_seed(0)
+    rep = AbcChars.fit([TUNE], bar_inputs=True)
+    model = CharRNN(CharRNNConfig(vocab_size=len(rep.vocab), embedding_dim=8, hidden_size=24,
+                                  inputs=rep.inputs)).eval()
+    primer = [[i] for i in rep.primer_ids("M:6/8\nL:1/8\nK:D\n")]
+    wrapped = with_inputs(model, rep)
+    steps = sample(wrapped, primer, num=3, max_steps=40, heads=["token"], seed=3,
+                   settings=per_head(["token"]))
+    for row in steps:
+        ids = [p[0] for p in primer] + [s[0] for s in row]
+        x = torch.tensor([rep.with_inputs(ids)])  # (1, T, 3)
+        with torch.no_grad():
+            full, _ = model(x)
+            state, logits = wrapped.init_state(1), None
+            for t in range(len(ids)):
+                logits, state = wrapped.step(torch.tensor([[ids[t]]]), state)
+        torch.testing.assert_close(logits["token"][0], full[0, -1], atol=1e-5, rtol=1e-4)
+
+
+def test_beam_search_keeps_a_reader_per_hypothesis():
+    from tunesmith.sampling.beam import beam_search
+
+    torch.manual_seed(1)
+    rep = AbcChars.fit([TUNE], bar_inputs=True)
+    model = CharRNN(CharRNNConfig(vocab_size=len(rep.vocab), embedding_dim=8, hidden_size=24,
+                                  inputs=rep.inputs)).eval()
+    primer = [[i] for i in rep.primer_ids("M:6/8\nL:1/8\nK:D\n")]
+    out = beam_search(with_inputs(model, rep), primer, num=2, beam=3, max_steps=20,
+                      heads=["token"], stop=("token", rep.eos), seed=0)
+    assert len(out) == 2 and all(len(seq) >= 1 for seq in out)
+
+
+@pytest.mark.slow
+def test_train_with_positions_and_compose(tmp_path, abc_corpus):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "debug", "--positions", "--corpus", str(abc_corpus),
+                 "--out", str(run), "--no-progress", "--samples", "0", "--steps", "20"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["positions"] and config["model"]["inputs"] == {"beat": 26, "bar": 17}
+    assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
+                 "--no-wav", "--max-len", "200", "--out", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("*.abc"))) == 2
+
+
+def test_a_model_that_cannot_read_positions_is_refused(tmp_path, abc_corpus, capsys):
+    rc = main(["train", "--preset", "debug", "--arch", "transformer", "--positions",
+               "--corpus", str(abc_corpus), "--out", str(tmp_path / "run"), "--no-progress",
+               "--steps", "2"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "does not read position inputs" in err and "Traceback" not in err
