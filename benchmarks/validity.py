@@ -10,7 +10,7 @@ prints two shares:
 The most common failure reasons are listed below the figures.
 
     python benchmarks/validity.py [--model DIR] [--num 200] [--seed 0] [--temperature 1.0]
-                                  [--cuts 1]
+                                  [--cuts 2]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from collections import Counter
 
 from tunesmith import families
-from tunesmith.families.abc import sample_texts
+from tunesmith.families.abc import CUTS, sample_texts
 from tunesmith.families.base import ComposeOptions
 from tunesmith.io import abc2midi
 from tunesmith.io.abc import as_tune_book_entry, check_tune
@@ -33,16 +33,17 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--cuts", type=int, default=1,
+    ap.add_argument("--cuts", type=int, default=CUTS,
                     help="resampling attempts from a cut before a tune is drawn afresh "
-                         "(compose uses 1; each further one cuts a line further back)")
+                         f"(compose uses {CUTS}; each cuts at the current error)")
     args = ap.parse_args()
 
     ckpt = load_checkpoint(args.model)
     fam = families.for_representation(ckpt.representation.name)
     print(f"model: {args.model}")
     for constrain, name in ((False, "the model's own samples"),
-                            (True, "compose (resampled from abc2midi's errors)")):
+                            (True, "compose (resampled: abc2midi's errors, bars off the "
+                                   "meter, ends off the tonic)")):
         if constrain and not abc2midi.available():
             print("abc2midi: not installed (apt-get install abcmidi); no resampling")
             break

@@ -5,7 +5,6 @@ computes them as the characters arrive, exactly as training saw them."""
 
 import json
 
-import pytest
 import torch
 
 from tunesmith import abc_meter
@@ -116,16 +115,26 @@ def test_beam_search_keeps_a_reader_per_hypothesis():
     assert len(out) == 2 and all(len(seq) >= 1 for seq in out)
 
 
-@pytest.mark.slow
-def test_train_with_positions_and_compose(tmp_path, abc_corpus):
+def test_train_with_positions_compose_and_refuse_a_checkpoint_that_lost_them(
+        tmp_path, abc_corpus, capsys):
     run = tmp_path / "run"
     assert main(["train", "--preset", "debug", "--positions", "--corpus", str(abc_corpus),
                  "--out", str(run), "--no-progress", "--samples", "0", "--steps", "20"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["data"]["positions"] and config["model"]["inputs"] == {"beat": 26, "bar": 17}
     assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
-                 "--no-wav", "--max-len", "200", "--out", str(tmp_path / "out")]) == 0
+                 "--no-wav", "--max-len", "200", "--unconstrained",
+                 "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.abc"))) == 2
+    meta_path = run / "best" / "tunesmith.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["representation"]["bar_inputs"]  # the weights still expect the inputs
+    meta_path.write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert main(["compose", "--model", str(run / "best"), "--num", "1", "--no-wav",
+                 "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert "model_config.inputs" in err and "Traceback" not in err
 
 
 def test_a_model_that_cannot_read_positions_is_refused(tmp_path, abc_corpus, capsys):

@@ -435,13 +435,18 @@ def print_evaluation(e, request) -> None:
             continue
         print(f"{split:<6} {e.items[split]:>6} {int(m['count']):>10,} {m['nll']:>7.4f} "
               f"{m['ppl']:>8.3f} {m['bits']:>9.4f} {m['accuracy']:>8.4f}")
+        if "accuracy_predicted" in m:
+            print(f"       accuracy of the predicted frame (BL2012's ACC, as we read it): "
+                  f"{m['accuracy_predicted']:.4f}")
         heads = [k[4:] for k in m if k.startswith("acc_")]
         if heads:
             print("       per head: " + ", ".join(
                 f"{h} nll {m['nll_' + h]:.4f} acc {m['acc_' + h]:.4f}" for h in heads))
     if unit == "frames":
         print("(nll in nats per frame, over all frames; accuracy = expected frame-level "
-              "accuracy TP / (TP + FP + FN) of the next-frame prediction)")
+              "accuracy TP / (TP + FP + FN) of the next-frame prediction; the predicted "
+              "frame's is that of the model's most probable next frame: "
+              "benchmarks/RESULTS.md, \"BL2012's ACC\")")
     else:
         print(f"(nll in nats per {unit.rstrip('s')}; bits = nll / ln 2; accuracy = the most "
               f"probable prediction is right" + (" in all heads)" if len(e.heads) > 1

@@ -394,8 +394,14 @@ def _check_meta(meta: dict, where: Path):
                   f"model reads {' or '.join(map(repr, reads))}")
     # the config's derived fields, in order, are the representation's head sizes (or one
     # derived field maps each head to its size)
-    derived = [f.name for f in dataclasses.fields(config) if f.metadata.get("derived")]
+    derived = [f.name for f in dataclasses.fields(config)
+               if f.metadata.get("derived") and f.name != "inputs"]
     heads = dict(rep.heads)
+    if "inputs" in {f.name for f in dataclasses.fields(config)}:  # what a step reads besides
+        inputs = dict(getattr(rep, "inputs", {}))
+        if not isinstance(config.inputs, Mapping) or dict(config.inputs) != inputs:
+            raise bad("model_config.inputs", f"is {config.inputs!r}, but the representation's "
+                      f"inputs are {inputs!r}")
     if len(derived) == 1 and isinstance(getattr(config, derived[0]), Mapping):
         if list(dict(getattr(config, derived[0])).items()) != list(heads.items()):
             raise bad(f"model_config.{derived[0]}", f"is {getattr(config, derived[0])!r}, "
