@@ -95,8 +95,6 @@ class AbcFamily(Family):
                                           bar_inputs=data.positions)
         seqs = {s: [representation.encode_text(c.texts[i]) for i in idx]
                 for s, idx in splits.items()}
-        if representation.inputs:  # rows (id, beat, bar): what the model reads
-            seqs = {s: [representation.with_inputs(ids) for ids in v] for s, v in seqs.items()}
         info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
                 "tokens": {s: sum(len(x) for x in v) for s, v in seqs.items()},
                 "skipped": len(c.problems), "clean": data.clean, "unit": self.unit}
@@ -119,10 +117,15 @@ class AbcFamily(Family):
         """Random training windows; validation over whole tunes from their start."""
         from tunesmith.data.tokens import SequenceBatches, TokenWindows
 
-        train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
-                             seed=cfg.seed)
-        return train, SequenceBatches(prepared.sequences["valid"],
-                                      max_items=cfg.eval_max_items)
+        rep = prepared.representation
+        train, valid = prepared.sequences["train"], prepared.sequences["valid"]
+        if rep.inputs:  # rows (id, beat, bar), what the model reads: made here, for the
+            # splits in use only (evaluate scores one; reading costs ~30 us a character)
+            same = train is valid
+            valid = [rep.with_inputs(ids) for ids in valid]
+            train = valid if same else [rep.with_inputs(ids) for ids in train]
+        return (TokenWindows(train, cfg.seq_len, cfg.batch_size, seed=cfg.seed),
+                SequenceBatches(valid, max_items=cfg.eval_max_items))
 
     # --- composing -----------------------------------------------------------------------
     def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
