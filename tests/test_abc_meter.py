@@ -5,7 +5,7 @@ from fractions import Fraction as F
 
 import pytest
 
-from tunesmith.abc_meter import bar_position, bars, ending_error, meter_error, meter_length
+from tunesmith.abc_meter import bars, ending_error, meter_error, meter_length
 
 
 def lengths(text):
@@ -76,8 +76,6 @@ def test_meter_errors_allow_pickups_and_shared_bars_only():
 def test_an_unfinished_last_bar_is_judged_only_when_too_long():
     assert meter_error("M:4/4\nL:1/8\nK:D\nabcdefga|abc") is None
     assert meter_error("M:4/4\nL:1/8\nK:D\nabcdefga|abcdefgab") is not None
-    assert bar_position("M:4/4\nL:1/8\nK:D\nabcdefga|abc") == F(3, 8)
-    assert bar_position("M:4/4\nL:1/8\nK:D\nabcdefga|") == 0
 
 
 @pytest.mark.parametrize("key, last, ok", [("D", "d6", True), ("D", "e6", False),

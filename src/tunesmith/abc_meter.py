@@ -4,8 +4,8 @@
 written bar with its length in whole notes and the length ``M:`` asks for;
 :func:`meter_error` finds the first bar that breaks the meter and :func:`ending_error` a
 tune that does not end on its key's tonic, which the ABC composer resamples from
-(``compose``, constrained); :func:`bar_position` is where in its bar the end of a text
-lies.
+(``compose``, constrained); :class:`PositionReader` says where each character stands in
+its bar and section (the inputs of ``train --positions``).
 
 Written by hand, with the standard library only, because what it needs is the written
 bars of unfinished text, character offsets included, fast enough to run on every draft
@@ -335,15 +335,6 @@ def ending_error(text: str, keep: int = 0) -> tuple[int, str] | None:
 
 def _message(i: int, bar: Bar, what: str) -> str:
     return f"bar {i + 1} is {what}: {bar.length} of a whole note where M: asks for {bar.target}"
-
-
-def bar_position(text: str) -> Fraction | None:
-    """How far into its bar the end of ``text`` lies, as a share of the bar (0 at a bar
-    line); None in the header or without a meter."""
-    found = bars(text)
-    if not found or found[-1].closes or found[-1].target is None:
-        return Fraction(0) if found else None
-    return found[-1].length / found[-1].target
 
 
 # --- where each character stands: inputs a model can read -----------------------------
