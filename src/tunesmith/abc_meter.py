@@ -168,6 +168,12 @@ class _Reader:
         self.start, self.length, self.music, self.whole_rests = after, Fraction(0), False, False
         self.last = None
 
+    def end_line(self, at: int) -> None:
+        """A line break at offset ``at``: it closes a full bar (Essen's tunes, most of
+        folk-abc, end their phrase lines so, without a bar line)."""
+        if self.music and self.length == self.meter:
+            self.close(at, "\n", at + 1)
+
 
 def bars(text: str) -> list[Bar]:
     return _read(text).bars
@@ -216,10 +222,8 @@ def _read_whole_line(reader: _Reader, line: str, offset: int, ended: bool) -> No
         reader.field(m.group(1), m.group(2))
         return
     _read_line(reader, line, offset)
-    if ended and reader.music and reader.length == reader.meter:
-        # a full bar at the end of a line is closed there: Essen's tunes (most of
-        # folk-abc) end their phrase lines so, without a bar line
-        reader.close(offset + len(line), "\n", offset + len(line) + 1)
+    if ended:
+        reader.end_line(offset + len(line))
 
 
 def _read_line(reader: _Reader, line: str, offset: int) -> None:
@@ -283,7 +287,10 @@ def meter_error(text: str, keep: int = 0) -> tuple[int, str] | None:
     that no bar line closes is judged only when it is already too long (the text may be
     unfinished). On folk-abc's 11,946 tunes, 9.5% have a bar this rejects (mostly a
     missing bar line); of the shipped model's raw samples, 42%."""
-    found = bars(text)
+    return _meter_error(bars(text), keep)
+
+
+def _meter_error(found: list[Bar], keep: int) -> tuple[int, str] | None:
     for i, bar in enumerate(found):
         if bar.end <= keep or bar.fits:
             continue
@@ -309,9 +316,6 @@ def tonic(key: str) -> str | None:
     return key[0]
 
 
-LETTERS = "CDEFGAB"
-
-
 def ending_error(text: str, keep: int = 0) -> tuple[int, str] | None:
     """(offset of the last bar, message) when the tune's last note is not its key's tonic
     (by letter, in the key in force at the end: ``K:Ador`` ends on an A); None when it
@@ -323,7 +327,10 @@ def ending_error(text: str, keep: int = 0) -> tuple[int, str] | None:
     tunes then ended on the tonic 49% of the time (100 tunes, seed 0), on the third or
     fifth most of the rest, which sounds unfinished; the tonic alone gives 99% (real 80%).
     See benchmarks/RESULTS.md, "Bars that keep the meter"."""
-    reader = _read(text)
+    return _ending_error(_read(text), keep)
+
+
+def _ending_error(reader: _Reader, keep: int) -> tuple[int, str] | None:
     if not reader.bars or reader.final is None or reader.bars[-1].end <= keep:
         return None
     letter, key = reader.final
@@ -331,6 +338,14 @@ def ending_error(text: str, keep: int = 0) -> tuple[int, str] | None:
     if home is None or letter == home:
         return None
     return reader.bars[-1].start, f"ends on {letter}, not on the tonic {home} of K:{key}"
+
+
+def form_error(text: str, keep: int = 0) -> tuple[int, str] | None:
+    """The earlier of :func:`meter_error` and :func:`ending_error`, from one reading of
+    ``text`` (the composer checks every draft)."""
+    reader = _read(text)
+    errors = [e for e in (_meter_error(reader.bars, keep), _ending_error(reader, keep)) if e]
+    return min(errors) if errors else None
 
 
 def _message(i: int, bar: Bar, what: str) -> str:
@@ -404,8 +419,8 @@ class PositionReader:
         reader = copy.copy(self.safe if m else self.current)  # the readers are shared by copies
         if m:
             reader.field(m.group(1), m.group(2))
-        elif reader.music and reader.length == reader.meter:
-            reader.close(0, "\n", 0)  # as _read_whole_line closes a full bar at a line end
+        else:
+            reader.end_line(0)
         self.safe = self.current = reader
         self.position = _position(reader)
 

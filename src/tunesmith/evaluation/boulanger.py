@@ -80,19 +80,9 @@ def frame_protocol(model, sequences, device="cpu", ais_chains: int = 16,
     return {"nll": statistics.fmean(nlls),
             "nll_spread": statistics.stdev(nlls) if len(nlls) > 1 else 0.0,
             "nll_runs": nlls, "accuracy": results[0]["accuracy"],
-            "accuracy_bl2012": predicted_accuracy(results[0]),
+            "accuracy_bl2012": results[0].get("accuracy_predicted", math.nan),
             "frames": int(results[0]["count"]), "seconds": time.perf_counter() - t0,
             "exact": exact, "ais": None if exact else [ais_chains, ais_betas, runs]}
-
-
-def predicted_accuracy(metrics: dict) -> float:
-    """TP / (TP + FP + FN) of the predicted frames from :func:`evaluate`'s means of
-    ``tp_pred``, ``fp_pred``, ``fn_pred`` (each a mean per frame, so their ratio is that of
-    the sums over all frames); NaN when the model does not report them."""
-    if not {"tp_pred", "fp_pred", "fn_pred"} <= set(metrics):
-        return math.nan
-    tp = metrics["tp_pred"]
-    return tp / max(tp + metrics["fp_pred"] + metrics["fn_pred"], 1e-12)
 
 
 @dataclass

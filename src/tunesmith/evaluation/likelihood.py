@@ -27,7 +27,8 @@ def derived(metrics: dict) -> dict:
         out["bits"] = out["nll"] / math.log(2)
     if {"tp", "fp", "fn"} <= set(out):  # piano-roll models: expected frame-level accuracy
         out["accuracy"] = out["tp"] / max(out["tp"] + out["fp"] + out["fn"], 1e-12)
-    if {"tp_pred", "fp_pred", "fn_pred"} <= set(out):  # and of one predicted frame
+    if {"tp_pred", "fp_pred", "fn_pred"} <= set(out):  # and of one predicted frame (the
+        # means are per frame, so their ratio is that of the sums over all frames)
         total = out["tp_pred"] + out["fp_pred"] + out["fn_pred"]
         out["accuracy_predicted"] = out["tp_pred"] / max(total, 1e-12)
     return out

@@ -449,13 +449,9 @@ class _Drafts:
 
     def form(self, texts: list[str]) -> dict[int, tuple[int, str]]:
         """{index: (offset, message)} for the texts with a bar that breaks their meter
-        after the primer (:func:`~tunesmith.abc_meter.meter_error`) or that do not end
-        on their tonic (:func:`~tunesmith.abc_meter.ending_error`): the earlier one."""
-        from tunesmith.abc_meter import ending_error, meter_error
+        after the primer or that do not end on their tonic: the earlier one
+        (:func:`~tunesmith.abc_meter.form_error`)."""
+        from tunesmith.abc_meter import form_error
 
-        found = {}
-        for i, t in enumerate(texts):
-            errors = [e for e in (meter_error(t, self.keep), ending_error(t, self.keep)) if e]
-            if errors:
-                found[i] = min(errors)
-        return found
+        found = {i: form_error(t, self.keep) for i, t in enumerate(texts)}
+        return {i: e for i, e in found.items() if e is not None}
