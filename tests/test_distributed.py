@@ -424,7 +424,10 @@ def test_a_killed_rank_stops_the_job_and_the_restart_repeats_the_curve(abc_corpu
     assert rc == 0, out[-2000:]
     rc, out = torchrun(abc_corpus, tmp_path / "killed", kill_at=70)
     assert rc == 0, out[-2000:]
-    assert "lost the other processes" in out  # rank 0's one line, not a traceback
+    # rank 0 either notices first and says so on one line, or torchrun's SIGTERM ends it
+    # first (which one wins is a race); never a traceback
+    assert "Traceback" not in out
+    assert "lost the other processes" in out or "closing signal SIGTERM" in out
     assert "torchrun restarted the job (1): continuing" in out
     resumed = int(out.split("resuming at step ")[1].split()[0])
     assert resumed % 20 == 0 and 60 <= resumed < 200  # the last checkpoint before the kill

@@ -27,6 +27,7 @@ checkpoint, so a resumed run on the same number of processes repeats the uninter
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -115,8 +116,16 @@ def process_group(environ: Mapping[str, str] = os.environ) -> Iterator[Ranks]:
                             timeout=TIMEOUT)
     try:
         yield current()
+        # a rank that left while another still sent would end that one's gloo pair
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+        del store
+        # The group lives on in whatever still holds it (a DDP wrapper in a reference
+        # cycle); if interpreter shutdown frees it, gloo's threads are destroyed still
+        # joinable and the process aborts ("terminate called without an active
+        # exception") after a successful run. Free it now, while the runtime is whole.
+        gc.collect()
 
 
 def local_device(device, ranks: Ranks):
