@@ -58,6 +58,8 @@ def main() -> None:
     ap.add_argument("--out", default="bench/music")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", default=",".join(RUNS), help=f"comma list of {', '.join(RUNS)}")
+    ap.add_argument("--grace", type=float, help="beats in which an events / piano-roll "
+                    "piece may end on a cadence (default: compose's)")
     ap.add_argument("--model", help="a checkpoint instead of a family's shipped model (with "
                     "one run of its family)")
     args = ap.parse_args()
@@ -66,7 +68,9 @@ def main() -> None:
         model = args.model or str(families.pretrained_dir(family))
         t = time.perf_counter()
         report = app.music_report(app.MusicRequest(model=model, seed=args.seed,
-                                                   out=str(Path(args.out) / name), **extra))
+                                                   out=str(Path(args.out) / name),
+                                                   grace=None if family == "abc" else args.grace,
+                                                   **extra))
         counts = report.counts()
         print(f"\n### {name}: {model} ({time.perf_counter() - t:.0f} s)\n")
         print(f"{len(report.generated.pieces)} generated ({len(report.generated.skipped)} "

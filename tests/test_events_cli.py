@@ -91,7 +91,10 @@ def test_compose_writes_midi_wav_png_for_a_length_in_seconds(capsys, events_run,
         assert len(list(out_dir.glob("*.wav"))) == 2
     for m in mids:
         piece = read_midi(m)
-        assert piece.notes and 5.5 <= piece.duration_seconds <= 9
+        # 6 s, then up to 8 beats to end on a cadence, and the beat its last chord is held
+        beat = 60 / piece.tempos[0].qpm
+        assert piece.notes and 5.5 <= piece.duration_seconds <= 6 + (8 + 1) * beat
+        assert piece.end_beat == max(n.end for n in piece.notes)
 
 
 def test_compose_continues_a_primer_file(capsys, events_run, midi_folder, tmp_path):

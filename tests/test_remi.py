@@ -182,16 +182,37 @@ def test_bars_and_seconds_end_at_a_bar_line():
     endless = tiny_model()
     with torch.no_grad():
         endless.bias[EOS] = -50.0  # a model that never ends a piece by itself
-    for seq in sample_tokens(endless, REP, ComposeOptions(num=3, seed=1, bars=3)):
+    for seq in sample_tokens(endless, REP, ComposeOptions(num=3, seed=1, bars=3, grace=0)):
         assert REP.kinds()[seq[-1]] == BAR  # stopped on a bar line, never inside a bar
         assert sum(REP.kinds()[i] == BAR for i in seq) == 4  # three bars, then their end
     beats = REP.beats_for_seconds(6.0)
-    for seq in sample_tokens(endless, REP, ComposeOptions(num=3, seed=1, seconds=6.0)):
+    for seq in sample_tokens(endless, REP, ComposeOptions(num=3, seed=1, seconds=6.0,
+                                                          grace=0)):
         assert REP.kinds()[seq[-1]] == BAR
         time = REP.positions(seq).time
         bar_starts = [t for i, t in zip(seq, time, strict=True) if REP.kinds()[i] == BAR]
         assert bar_starts[-1] >= beats > bar_starts[-2]  # the bar running then is finished
         assert REP.decode(seq).notes
+
+
+def test_with_grace_a_piece_is_sampled_on_and_ends_between_its_bar_line_and_the_grace():
+    from types import SimpleNamespace
+
+    from tunesmith.evaluation.form import signature_bars
+    from tunesmith.families.remi import RemiFamily, sample_tokens
+    from tunesmith.sampling.endings import HOLD
+
+    endless = tiny_model()
+    with torch.no_grad():
+        endless.bias[EOS] = -50.0
+    opts = ComposeOptions(num=3, seed=1, bars=3, grace=8)
+    for seq in sample_tokens(endless, REP, opts):
+        starts = [t for i, t in zip(seq, REP.positions(seq).time, strict=True)
+                  if REP.kinds()[i] == BAR]
+        assert starts[-1] >= starts[3] + 8 > starts[-2]  # bar 3's line, then 8 beats more
+    for c in RemiFamily().compose(SimpleNamespace(model=endless, representation=REP), opts):
+        line = signature_bars(c.piece)[3]  # where three bars end
+        assert line <= c.piece.end_beat <= line + 8 + HOLD
 
 
 def test_options_are_checked():

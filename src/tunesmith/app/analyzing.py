@@ -27,6 +27,9 @@ class MusicRequest:
     seconds: float | None = opt(None, "events, pianoroll: length of each composed piece "
                                 "(default 30 s, the median length of a Bach chorale at the "
                                 "shipped models' tempo)")
+    grace: float | None = opt(None, "events, pianoroll, remi: beats past the length in "
+                              "which a piece may end on a cadence (default: compose's, "
+                              "8; 0 cuts at the length)")
     seed: int = opt(0, "random seed of the compositions and of the real samples")
     temperature: HeadValue = opt(DEFAULTS.temperature, "sampling temperature (families that "
                                  "take one)", cast=parse_head_values)
@@ -97,6 +100,10 @@ def _compose_options(fam, request: MusicRequest):
         values["seconds"] = request.seconds or fam.report_defaults.get("seconds")
     elif request.seconds is not None:
         raise OptionError("seconds", f"is not an option of the {fam.name} family's composer")
+    if request.grace is not None:
+        if "grace" not in fam.controls:
+            raise OptionError("grace", f"is not an option of the {fam.name} family's composer")
+        values["grace"] = request.grace
     if "temperature" in fam.controls:
         values["temperature"] = request.temperature
     if "constrain" in fam.controls:
@@ -105,7 +112,7 @@ def _compose_options(fam, request: MusicRequest):
 
 
 def _described(opts, fam) -> str:
-    shown = {k: getattr(opts, k) for k in ("num", "seed", "seconds", "temperature",
+    shown = {k: getattr(opts, k) for k in ("num", "seed", "seconds", "grace", "temperature",
                                             "constrain") if k in fam.controls | {"num", "seed"}}
     return ", ".join(f"{k} {v}" for k, v in shown.items())
 

@@ -80,6 +80,10 @@ class ComposeOptions:
                                 "running then)")
     bars: int | None = opt(None, "remi: length of each piece in bars (instead of "
                            "--max-len); the model may end a piece sooner")
+    grace: float = opt(8.0, "events, pianoroll, remi: with --seconds or --bars (pianoroll: "
+                       "any length), sample this many beats more and end the piece at "
+                       "the first beat after its length that closes on a cadence (V-I or "
+                       "IV-I into the tonic, the tonic in the bass); 0 cuts at the length")
     primer: str = opt("", r"abc: the start of each tune, e.g. 'M:6/8\nK:D\n'; events, "
                       "pianoroll: a MIDI / MusicXML / ABC file, or 'corpus' for a random "
                       "piece of the family's corpus")
@@ -132,6 +136,8 @@ class ComposeOptions:
         if self.seconds is not None and not 0 < self.seconds < 24 * 3600:
             raise OptionError("seconds", f"must be > 0 and less than a day, got "
                               f"{self.seconds}")
+        if not 0 <= self.grace <= 64:
+            raise OptionError("grace", f"must be between 0 and 64 beats, got {self.grace}")
         if self.mode not in ("sample", "argmax"):
             raise OptionError("mode", f"must be sample or argmax, not {self.mode!r}")
         if self.beam is not None:

@@ -65,7 +65,7 @@ class PianorollFamily(Family):
     pretrained = "bach-pianoroll-small"
     default_corpus = "bach-chorales"  # the same as the events family's (primers come from it)
     data_options = PianorollData
-    controls = frozenset({"max_len", "seconds", "primer", "primer_len", "mode",
+    controls = frozenset({"max_len", "seconds", "grace", "primer", "primer_len", "mode",
                           "gibbs_steps"})
     defaults = {"max_len": 128, "primer_len": 16}
     unit = "frames"
@@ -176,8 +176,9 @@ class PianorollFamily(Family):
         return items_of(self, c.keys, pieces, split_keys(c.keys, data.split))
 
     def piece_steps(self, opts: ComposeOptions, representation) -> int:
-        """Frames per piece (the primer's included)."""
-        return self._steps(opts, representation) + opts.primer_len
+        """Frames per piece (the primer's and the grace's included)."""
+        return (self._steps(opts, representation) + opts.primer_len
+                + self._grace_frames(opts, representation))
 
     @staticmethod
     def _steps(opts: ComposeOptions, rep) -> int:
@@ -185,9 +186,15 @@ class PianorollFamily(Family):
             return opts.max_len
         return max(1, round(rep.beats_for_seconds(opts.seconds) * rep.steps_per_beat))
 
+    @staticmethod
+    def _grace_frames(opts: ComposeOptions, rep) -> int:
+        return round(opts.grace * rep.steps_per_beat)
+
     def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
                 log=_quiet, progress=None, start: int = 1) -> list[Composition]:
-        """Sample pieces frame by frame."""
+        """Sample pieces frame by frame, ``grace`` beats more than asked, each ended at a
+        cadence in them (:func:`tunesmith.sampling.endings.finish`)."""
+        from tunesmith.sampling.endings import finish_all
         from tunesmith.sampling.frames import sample_frames
 
         rep, model = checkpoint.representation, checkpoint.model
@@ -195,10 +202,22 @@ class PianorollFamily(Family):
             raise OptionError("gibbs_steps", f"is for RBM models; this one is {model.family}")
         steps = self._steps(opts, rep)
         primer = self.primer_frames(rep, opts)
-        rolls = sample_frames(model, primer, num=opts.num, steps=steps, mode=opts.mode,
-                              gibbs_steps=opts.gibbs_steps, seed=opts.seed,
-                              device=next(model.parameters()).device)
-        return publish([rep.decode(roll) for roll in rolls], sink, start)
+        grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
+        rolls = sample_frames(model, primer, num=opts.num, steps=steps + grace,
+                              mode=opts.mode, gibbs_steps=opts.gibbs_steps, seed=opts.seed,
+                              device=device)
+        frames = steps + (0 if primer is None else len(primer))
+
+        def redraw(i: int, n: int):
+            """``n`` new endings of piece ``i``: its grace frames sampled again."""
+            seed = None if opts.seed is None else (opts.seed + 7919 * (i + 1)) % 2**63
+            return [rep.decode(r) for r in sample_frames(
+                model, rolls[i][:frames], num=n, steps=grace, mode=opts.mode,
+                gibbs_steps=opts.gibbs_steps, seed=seed, device=device)]
+
+        pieces = finish_all([rep.decode(r) for r in rolls], frames / rep.steps_per_beat,
+                            opts.grace, redraw if grace else None)
+        return publish(pieces, sink, start)
 
     def encoded(self, piece, representation):
         """The frames (their size checked before they are made) and their positions."""

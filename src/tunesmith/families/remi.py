@@ -49,7 +49,7 @@ class RemiFamily(Family):
     pretrained = ""  # no shipped model yet
     default_corpus = "bach-chorales"
     data_options = EventsData
-    controls = frozenset({"max_len", "seconds", "bars", "primer", "primer_len",
+    controls = frozenset({"max_len", "seconds", "bars", "grace", "primer", "primer_len",
                           "temperature", "top_k", "top_p", "constrain", "beam",
                           "length_penalty", "stochastic_beam"})
     defaults = {"max_len": 2000, "primer_len": 64}
@@ -98,15 +98,40 @@ class RemiFamily(Family):
         longest = float(representation.meter_sizes()[0].max())
         beats = (representation.beats_for_seconds(opts.seconds) if opts.seconds is not None
                  else opts.bars * longest)
-        return int((beats + longest) * TOKENS_PER_BEAT) + opts.primer_len + 1
+        return int((beats + longest + opts.grace) * TOKENS_PER_BEAT) + opts.primer_len + 1
 
     def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
                 log=_quiet, progress=None, start: int = 1) -> list[Composition]:
-        """Sample pieces token by token; each decoded to a Piece."""
+        """Sample pieces token by token; each decoded to a Piece. With ``seconds`` or
+        ``bars``, each is sampled ``grace`` beats past the bar line that ends its length
+        and ends at a cadence in them (:func:`tunesmith.sampling.endings.finish`), else
+        at that bar line."""
         rep = checkpoint.representation
+        opts = self.compose_options(opts)
         seqs = sample_tokens(checkpoint.model, rep, opts, self.default_corpus,
                              device=next(checkpoint.model.parameters()).device)
-        return publish([rep.decode(s) for s in seqs], sink, start)
+        pieces = [rep.decode(s) for s in seqs]
+        if opts.seconds is not None or opts.bars is not None:
+            pieces = [finish_at_bar(p, opts, rep) for p in pieces]
+        return publish(pieces, sink, start)
+
+
+def finish_at_bar(piece, opts: ComposeOptions, rep):
+    """``piece`` ended at a cadence within ``opts.grace`` beats of the bar line that ends
+    its length (``opts.bars`` bars, or the first bar line at or after ``opts.seconds``),
+    else at that bar line. A piece the model ended sooner is kept as it is."""
+    from tunesmith.evaluation.form import signature_bars
+    from tunesmith.sampling.endings import finish
+
+    lines = signature_bars(piece)
+    if lines is None:
+        return piece
+    if opts.bars is not None:
+        length = float(lines[min(opts.bars, len(lines) - 1)])
+    else:
+        beats = rep.beats_for_seconds(opts.seconds)
+        length = float(next((b for b in lines if b >= beats - 1e-6), lines[-1]))
+    return finish(piece, length, opts.grace)
 
 
 def primer_ids(rep, opts: ComposeOptions, corpus: str) -> list[int]:
@@ -139,7 +164,7 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
     if opts.seconds is not None or opts.bars is not None:
         until = BarClock(rep, rows, [s[0] for s in primer], bars=opts.bars,
                          beats=None if opts.seconds is None
-                         else rep.beats_for_seconds(opts.seconds))
+                         else rep.beats_for_seconds(opts.seconds), grace=opts.grace)
     max_steps = max(1, family.piece_steps(opts, rep) - len(primer))
     constraint = RemiGrammar(rows, rep) if opts.constrain else None
     common = dict(max_steps=max_steps, heads=["token"], stop=("token", rep.eos),
@@ -235,11 +260,13 @@ class RemiGrammar:
 class BarClock:
     """``until`` for the sampler: a row is done at the ``Bar`` token that starts bar
     ``bars`` (0-based: ``bars`` whole bars written), or the first bar that starts at or
-    after ``beats`` quarter notes; the bar running at the limit is finished. The clock
-    reads bar lengths off the ``TimeSig`` tokens; it starts after ``primer`` (ids)."""
+    after ``beats`` quarter notes; the bar running at the limit is finished. With
+    ``grace``, a row goes on to the first bar that starts ``grace`` quarter notes after
+    that one (room to end on a cadence). The clock reads bar lengths off the ``TimeSig``
+    tokens; it starts after ``primer`` (ids)."""
 
     def __init__(self, rep, num: int, primer: list[int], bars: int | None = None,
-                 beats: float | None = None):
+                 beats: float | None = None, grace: float = 0.0):
         import torch
 
         from tunesmith.representations.remi import BAR, TIMESIG, _Walk
@@ -253,7 +280,8 @@ class BarClock:
         self.bar = torch.full((num,), walk.bar)
         self.start = torch.full((num,), walk.bar_start, dtype=torch.float64)
         self.length = torch.full((num,), float(walk.length), dtype=torch.float64)
-        self.bars, self.beats = bars, beats
+        self.bars, self.beats, self.grace = bars, beats, grace
+        self.reached = torch.full((num,), float("inf"), dtype=torch.float64)
 
     def __call__(self, ids):
         import torch
@@ -270,9 +298,12 @@ class BarClock:
             done |= self.bar >= self.bars
         if self.beats is not None:
             done |= self.start >= self.beats - 1e-9
-        return bar & done
+        self.reached = torch.where(bar & done, torch.minimum(self.reached, self.start),
+                                   self.reached)
+        return bar & done & (self.start >= self.reached + self.grace - 1e-9)
 
     def select(self, rows) -> None:
         """Keep the clocks of ``rows``, in that order (beam search)."""
         self.bar, self.start, self.length = self.bar[rows], self.start[rows], self.length[rows]
+        self.reached = self.reached[rows]
 

@@ -208,7 +208,8 @@ class FormField:
 LABELS = {"num": "Pieces", "seed": "Seed", "max_len": "Length (tokens)",
           "seconds": "Length (seconds)", "primer": "Primer", "primer_len": "Primer length",
           "temperature": "Temperature", "top_k": "Top-k", "top_p": "Top-p",
-          "constrain": "Unconstrained", "mode": "Mode", "gibbs_steps": "Gibbs steps"}
+          "constrain": "Unconstrained", "mode": "Mode", "gibbs_steps": "Gibbs steps",
+          "grace": "Beats to reach a cadence"}
 
 
 def form_fields(family, model_cls, heads: Mapping[str, int], max_num: int) -> list[FormField]:
