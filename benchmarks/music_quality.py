@@ -5,7 +5,8 @@ pieces of its own corpus, with the real-vs-real band beside each figure.
     python benchmarks/music_quality.py [--out bench/music] [--seed 0] [--runs abc,events]
 
 ABC: 100 tunes as ``compose`` writes them (resampled where abc2midi rejects them) and the
-model's raw samples (``--unconstrained``); events and piano roll: 30 pieces of 30 s. Prints,
+model's raw samples (``--unconstrained``); events, piano roll and REMI (its raw samples
+too): 30 pieces of 30 s. Prints,
 per model, the figures the form issue tracks (bar length against ``M:``, tonic and cadence
 endings, bar repetition, AABB, notes piling up, the onset grid, register drift, the
 longest repeat) and the counts of features within / near / far from the band; the full
@@ -39,6 +40,8 @@ RUNS = {  # name -> (family, extra request settings)
     "events": ("events", {}),
     "events-raw": ("events", {"constrain": False}),
     "pianoroll": ("pianoroll", {}),
+    "remi": ("remi", {}),
+    "remi-raw": ("remi", {"constrain": False}),
 }
 
 

@@ -94,7 +94,19 @@ def test_compose_writes_midi_wav_png_for_a_length_in_seconds(capsys, events_run,
         # 6 s, then up to 8 beats to end on a cadence, and the beat its last chord is held
         beat = 60 / piece.tempos[0].qpm
         assert piece.notes and 5.5 <= piece.duration_seconds <= 6 + (8 + 1) * beat
-        assert piece.end_beat == max(n.end for n in piece.notes)
+
+
+def test_beam_search_for_a_length_ends_its_pieces_too(capsys, events_run, tmp_path):
+    rc, out, err = run_cli(capsys, "compose", "--model", events_run / "best", "--num", 2,
+                           "--seconds", 3, "--beam", 2, "--length-penalty", 0.5,
+                           "--stochastic-beam", "--seed", 1, "--no-wav", "--out", tmp_path)
+    assert rc == 0, err
+    mids = sorted(tmp_path.glob("*.mid"))
+    assert len(mids) == 2
+    for m in mids:
+        piece = read_midi(m)
+        beat = 60 / piece.tempos[0].qpm
+        assert 2.5 <= piece.duration_seconds <= 3 + (8 + 1) * beat
 
 
 def test_compose_continues_a_primer_file(capsys, events_run, midi_folder, tmp_path):

@@ -80,3 +80,23 @@ def test_shipped_pianoroll_model_composes_offline(tmp_path):
         assert max(len([n for n in piece.notes if n.start <= t < n.end])  # polyphony
                    for t in (n.start for n in piece.notes)) >= 2
     assert len(list(tmp_path.glob("*.png"))) == 2
+
+
+def test_shipped_remi_model_composes_offline(tmp_path):
+    """`tunesmith compose --family remi --bars 4` works at once with the shipped model:
+    four bars (and up to 8 beats to end on a cadence), every onset on its bar's grid."""
+    shipped = families.pretrained_dir("remi")
+    ck = load_checkpoint(shipped)
+    assert ck.meta["family"] == "transformer" and ck.representation.name == "remi"
+    assert "tunesmith train --family remi" in (shipped / "RECIPE.md").read_text()
+    done = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--family", "remi",
+                           "--num", "2", "--bars", "4", "--out", str(tmp_path), "--seed", "0",
+                           "--no-wav"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    from tunesmith.io.midi import read_midi
+
+    for f in sorted(tmp_path.glob("*.mid")):
+        piece = read_midi(f)
+        longest = float(ck.representation.meter_sizes()[0].max())  # a bar, in beats
+        assert len(piece.notes) > 10 and piece.end_beat <= 4 * longest + 8 + 1
+        assert all((n.start * 8) % 1 == 0 for n in piece.notes)  # REMI's 8 positions a beat

@@ -276,6 +276,9 @@ def test_the_musical_report_runs(tmp_path, capsys, midi_corpus):
     assert (tmp_path / "report" / "report.html").is_file()
 
 
-def test_composing_without_a_model_says_how_to_get_one(capsys, tmp_path):
+def test_composing_without_a_model_says_how_to_get_one(capsys, tmp_path, monkeypatch):
+    from tunesmith.families.remi import RemiFamily
+
+    monkeypatch.setattr(RemiFamily, "pretrained", "")  # a family that ships none
     rc, _, err = run_cli(capsys, "compose", "--family", "remi", "--out", tmp_path / "x")
     assert_one_line_error(rc, err, "ships no trained model", "train --family remi")

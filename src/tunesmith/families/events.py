@@ -230,7 +230,8 @@ class EventsFamily(Family):
             sampled again."""
             prefix = messages_before(rep, messages[i], length)
             seed = None if opts.seed is None else (opts.seed + 7919 * (i + 1)) % 2**63
-            again = dataclasses.replace(opts, num=n, seed=seed, beam=None)
+            again = dataclasses.replace(opts, num=n, seed=seed, beam=None, length_penalty=0.0,
+                                        stochastic_beam=False)  # endings are sampled
             return [rep.decode(m) for m in sample_messages(model, rep, again, device=device,
                                                            primer=prefix)]
 

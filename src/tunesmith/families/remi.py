@@ -19,6 +19,8 @@ tokens behind both. Notes carry durations, so nothing is ever left sounding.
 
 from __future__ import annotations
 
+import dataclasses
+
 from tunesmith.errors import TunesmithError
 from tunesmith.families.base import (
     ComposeOptions,
@@ -46,7 +48,7 @@ class RemiFamily(Family):
     name = "remi"
     representation = "remi"
     default_model = "transformer"
-    pretrained = ""  # no shipped model yet
+    pretrained = "bach-remi-small"
     default_corpus = "bach-chorales"
     data_options = EventsData
     controls = frozenset({"max_len", "seconds", "bars", "grace", "primer", "primer_len",
@@ -106,32 +108,47 @@ class RemiFamily(Family):
         ``bars``, each is sampled ``grace`` beats past the bar line that ends its length
         and ends at a cadence in them (:func:`tunesmith.sampling.endings.finish`), else
         at that bar line."""
-        rep = checkpoint.representation
+        from tunesmith.sampling.endings import finish_all
+
+        rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
-        seqs = sample_tokens(checkpoint.model, rep, opts, self.default_corpus,
-                             device=next(checkpoint.model.parameters()).device)
+        device = next(model.parameters()).device
+        seqs = sample_tokens(model, rep, opts, self.default_corpus, device=device)
         pieces = [rep.decode(s) for s in seqs]
-        if opts.seconds is not None or opts.bars is not None:
-            pieces = [finish_at_bar(p, opts, rep) for p in pieces]
-        return publish(pieces, sink, start)
+        if opts.seconds is None and opts.bars is None:
+            return publish(pieces, sink, start)
+        out = []
+        for i, (seq, piece) in enumerate(zip(seqs, pieces, strict=True)):
+            k = length_bar(rep, seq, opts)
+            if k is None:  # the model ended the piece sooner
+                out.append(piece)
+                continue
+
+            def redraw(_, n, prefix=seq[:k], i=i):
+                """``n`` new endings: what follows the bar line at the length, again."""
+                seed = None if opts.seed is None else (opts.seed + 7919 * (i + 1)) % 2**63
+                again = dataclasses.replace(opts, num=n, seed=seed, beam=None,
+                                            length_penalty=0.0, stochastic_beam=False)
+                return [rep.decode(s) for s in sample_tokens(model, rep, again, device=device,
+                                                             primer=prefix)]
+
+            length = float(rep.positions(seq).time[k])
+            out += finish_all([piece], length, opts.grace, redraw if opts.grace else None)
+        return publish(out, sink, start)
 
 
-def finish_at_bar(piece, opts: ComposeOptions, rep):
-    """``piece`` ended at a cadence within ``opts.grace`` beats of the bar line that ends
-    its length (``opts.bars`` bars, or the first bar line at or after ``opts.seconds``),
-    else at that bar line. A piece the model ended sooner is kept as it is."""
-    from tunesmith.evaluation.form import signature_bars
-    from tunesmith.sampling.endings import finish
+def length_bar(rep, seq: list[int], opts: ComposeOptions) -> int | None:
+    """Where in ``seq`` the bar line that ends the length asked for stands: the ``Bar``
+    token that starts bar ``opts.bars`` (0-based), or the first that starts at or after
+    ``opts.seconds``. None when the piece ends sooner."""
+    from tunesmith.representations.remi import BAR
 
-    lines = signature_bars(piece)
-    if lines is None:
-        return piece
+    kinds, time = rep.kinds(), rep.positions(seq).time
+    bars = [k for k, i in enumerate(seq) if kinds[i] == BAR]
     if opts.bars is not None:
-        length = float(lines[min(opts.bars, len(lines) - 1)])
-    else:
-        beats = rep.beats_for_seconds(opts.seconds)
-        length = float(next((b for b in lines if b >= beats - 1e-6), lines[-1]))
-    return finish(piece, length, opts.grace)
+        return bars[opts.bars] if len(bars) > opts.bars else None
+    beats = rep.beats_for_seconds(opts.seconds)
+    return next((k for k in bars if time[k] >= beats - 1e-6), None)
 
 
 def primer_ids(rep, opts: ComposeOptions, corpus: str) -> list[int]:
@@ -151,14 +168,15 @@ def primer_ids(rep, opts: ComposeOptions, corpus: str) -> list[int]:
 
 
 def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales",
-                  device="cpu") -> list[list[int]]:
-    """Sample ``opts.num`` pieces as token lists (primer included)."""
+                  device="cpu", primer: list[int] | None = None) -> list[list[int]]:
+    """Sample ``opts.num`` pieces as token lists (primer included); ``primer``, ids from
+    ``BOS`` on, replaces the one ``opts`` names."""
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.settings import per_head
 
     family = RemiFamily()
     opts = family.compose_options(opts)
-    primer = [[i] for i in primer_ids(rep, opts, corpus)]
+    primer = [[i] for i in (primer_ids(rep, opts, corpus) if primer is None else primer)]
     rows = opts.num * (opts.beam or 1)
     until = None
     if opts.seconds is not None or opts.bars is not None:
