@@ -42,61 +42,48 @@ def test_readme_compose_command(tmp_path):
     assert len(list(out.glob("*.abc"))) == 8  # the first run's tunes are untouched
 
 
-def test_shipped_events_model_composes_offline(tmp_path):
-    """`tunesmith compose --family events` works at once with the shipped event model."""
-    shipped = families.pretrained_dir("events")
-    ck = load_checkpoint(shipped)
-    assert ck.meta["family"] == "event_lstm" and ck.representation.name == "events"
-    assert "tunesmith train --family events" in (shipped / "RECIPE.md").read_text()
-    done = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--family", "events",
-                           "--num", "2", "--seconds", "8", "--out", str(tmp_path), "--seed", "0",
-                           "--no-wav"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+def shipped(family: str, arch: str, representation: str):
+    """The family's shipped checkpoint, checked: its model, representation and recipe."""
+    folder = families.pretrained_dir(family)
+    ck = load_checkpoint(folder)
+    assert ck.meta["family"] == arch and ck.representation.name == representation
+    assert f"tunesmith train --family {family}" in (folder / "RECIPE.md").read_text()
+    return ck
+
+
+def composed(tmp_path, family: str, *length: str) -> list:
+    """`tunesmith compose --family F --num 2 LENGTH --seed 0` in a fresh process (as a user
+    runs it, offline): the pieces of its MIDI files, each beside its piano-roll PNG."""
     from tunesmith.io.midi import read_midi
 
-    for f in sorted(tmp_path.glob("*.mid")):
-        piece = read_midi(f)
+    done = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--family", family,
+                           "--num", "2", *length, "--out", str(tmp_path), "--seed", "0",
+                           "--no-wav"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    mids = sorted(tmp_path.glob("*.mid"))
+    assert len(mids) == 2 and all(m.with_suffix(".png").is_file() for m in mids)
+    return [read_midi(m) for m in mids]
+
+
+def test_shipped_events_model_composes_offline(tmp_path):
+    shipped("events", "event_lstm", "events")
+    for piece in composed(tmp_path, "events", "--seconds", "8"):
         # 8 s, then up to 8 beats (4 s) to end on a cadence, and a beat (0.5 s) held
         assert len(piece.notes) > 10 and 7.5 <= piece.duration_seconds <= 12.5
-    assert len(list(tmp_path.glob("*.png"))) == 2
 
 
 def test_shipped_pianoroll_model_composes_offline(tmp_path):
-    """`tunesmith compose --family pianoroll` works at once with the shipped model."""
-    shipped = families.pretrained_dir("pianoroll")
-    ck = load_checkpoint(shipped)
-    assert ck.representation.name == "pianoroll"
-    assert "tunesmith train --family pianoroll" in (shipped / "RECIPE.md").read_text()
-    done = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--family",
-                           "pianoroll", "--num", "2", "--seconds", "8", "--out", str(tmp_path),
-                           "--seed", "0", "--no-wav"], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    from tunesmith.io.midi import read_midi
-
-    for f in sorted(tmp_path.glob("*.mid")):
-        piece = read_midi(f)
+    shipped("pianoroll", "rnn_nade", "pianoroll")
+    for piece in composed(tmp_path, "pianoroll", "--seconds", "8"):
         assert len(piece.notes) > 10 and piece.duration_seconds <= 12.5  # as above
         assert max(len([n for n in piece.notes if n.start <= t < n.end])  # polyphony
                    for t in (n.start for n in piece.notes)) >= 2
-    assert len(list(tmp_path.glob("*.png"))) == 2
 
 
 def test_shipped_remi_model_composes_offline(tmp_path):
-    """`tunesmith compose --family remi --bars 4` works at once with the shipped model:
-    four bars (and up to 8 beats to end on a cadence), every onset on its bar's grid."""
-    shipped = families.pretrained_dir("remi")
-    ck = load_checkpoint(shipped)
-    assert ck.meta["family"] == "transformer" and ck.representation.name == "remi"
-    assert "tunesmith train --family remi" in (shipped / "RECIPE.md").read_text()
-    done = subprocess.run([sys.executable, "-m", "tunesmith", "compose", "--family", "remi",
-                           "--num", "2", "--bars", "4", "--out", str(tmp_path), "--seed", "0",
-                           "--no-wav"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    from tunesmith.io.midi import read_midi
-
-    for f in sorted(tmp_path.glob("*.mid")):
-        piece = read_midi(f)
-        longest = float(ck.representation.meter_sizes()[0].max())  # a bar, in beats
+    """Four bars (and up to 8 beats to end on a cadence), every onset on its bar's grid."""
+    ck = shipped("remi", "transformer", "remi")
+    longest = float(ck.representation.meter_sizes()[0].max())  # a bar, in beats
+    for piece in composed(tmp_path, "remi", "--bars", "4"):
         assert len(piece.notes) > 10 and piece.end_beat <= 4 * longest + 8 + 1
         assert all((n.start * 8) % 1 == 0 for n in piece.notes)  # REMI's 8 positions a beat

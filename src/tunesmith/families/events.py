@@ -3,7 +3,6 @@ messages) -> ``event_lstm`` -> MIDI, WAV and piano-roll PNG files."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,7 +213,7 @@ class EventsFamily(Family):
         """Sample pieces message by message; each decoded to a Piece. With ``seconds``,
         each is sampled ``grace`` beats longer and ends at a cadence in them
         (:func:`tunesmith.sampling.endings.finish`)."""
-        from tunesmith.sampling.endings import finish_all
+        from tunesmith.sampling.endings import finish_all, redraw_options
 
         rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
@@ -229,11 +228,8 @@ class EventsFamily(Family):
             """``n`` new endings of piece ``i``: what follows its first ``length`` beats
             sampled again."""
             prefix = messages_before(rep, messages[i], length)
-            seed = None if opts.seed is None else (opts.seed + 7919 * (i + 1)) % 2**63
-            again = dataclasses.replace(opts, num=n, seed=seed, beam=None, length_penalty=0.0,
-                                        stochastic_beam=False)  # endings are sampled
-            return [rep.decode(m) for m in sample_messages(model, rep, again, device=device,
-                                                           primer=prefix)]
+            return [rep.decode(m) for m in sample_messages(
+                model, rep, redraw_options(opts, i, n), device=device, primer=prefix)]
 
         return publish(finish_all(pieces, length, opts.grace, redraw if opts.grace else None,
                                   drafts=ENDING_DRAFTS), sink, start)

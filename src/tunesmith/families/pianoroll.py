@@ -194,7 +194,7 @@ class PianorollFamily(Family):
                 log=_quiet, progress=None, start: int = 1) -> list[Composition]:
         """Sample pieces frame by frame, ``grace`` beats more than asked, each ended at a
         cadence in them (:func:`tunesmith.sampling.endings.finish`)."""
-        from tunesmith.sampling.endings import finish_all
+        from tunesmith.sampling.endings import finish_all, redraw_options
         from tunesmith.sampling.frames import sample_frames
 
         rep, model = checkpoint.representation, checkpoint.model
@@ -210,10 +210,10 @@ class PianorollFamily(Family):
 
         def redraw(i: int, n: int):
             """``n`` new endings of piece ``i``: its grace frames sampled again."""
-            seed = None if opts.seed is None else (opts.seed + 7919 * (i + 1)) % 2**63
+            again = redraw_options(opts, i, n)
             return [rep.decode(r) for r in sample_frames(
                 model, rolls[i][:frames], num=n, steps=grace, mode=opts.mode,
-                gibbs_steps=opts.gibbs_steps, seed=seed, device=device)]
+                gibbs_steps=opts.gibbs_steps, seed=again.seed, device=device)]
 
         pieces = finish_all([rep.decode(r) for r in rolls], frames / rep.steps_per_beat,
                             opts.grace, redraw if grace else None)

@@ -19,8 +19,6 @@ tokens behind both. Notes carry durations, so nothing is ever left sounding.
 
 from __future__ import annotations
 
-import dataclasses
-
 from tunesmith.errors import TunesmithError
 from tunesmith.families.base import (
     ComposeOptions,
@@ -108,7 +106,7 @@ class RemiFamily(Family):
         ``bars``, each is sampled ``grace`` beats past the bar line that ends its length
         and ends at a cadence in them (:func:`tunesmith.sampling.endings.finish`), else
         at that bar line."""
-        from tunesmith.sampling.endings import finish_all
+        from tunesmith.sampling.endings import finish_all, redraw_options
 
         rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
@@ -126,9 +124,7 @@ class RemiFamily(Family):
 
             def redraw(_, n, prefix=seq[:k], i=i):
                 """``n`` new endings: what follows the bar line at the length, again."""
-                seed = None if opts.seed is None else (opts.seed + 7919 * (i + 1)) % 2**63
-                again = dataclasses.replace(opts, num=n, seed=seed, beam=None,
-                                            length_penalty=0.0, stochastic_beam=False)
+                again = redraw_options(opts, i, n)
                 return [rep.decode(s) for s in sample_tokens(model, rep, again, device=device,
                                                              primer=prefix)]
 

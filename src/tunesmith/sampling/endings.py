@@ -103,6 +103,15 @@ def finish(piece: Piece, length: float, grace: float = GRACE_BEATS) -> Piece:
     return out
 
 
+def redraw_options(opts, piece: int, n: int):
+    """Compose options (a :class:`~tunesmith.families.base.ComposeOptions`) for ``n``
+    fresh endings of piece ``piece``: sampled, not beam-searched (tries should differ),
+    with a seed of their own that follows from ``opts.seed`` (None: a fresh one)."""
+    seed = None if opts.seed is None else (opts.seed + 7919 * (piece + 1)) % 2**63
+    return replace(opts, num=n, seed=seed, beam=None, length_penalty=0.0,
+                   stochastic_beam=False)
+
+
 def finish_all(pieces: list[Piece], length: float, grace: float,
                redraw: Callable[[int, int], list[Piece]] | None = None,
                drafts: int = DRAFTS) -> list[Piece]:
