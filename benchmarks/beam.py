@@ -34,8 +34,9 @@ def log_prob_per_token(model, rep, texts: list[str]) -> float:
     total, count = 0.0, 0
     with torch.no_grad():
         for text in texts:
-            ids = torch.tensor(rep.encode_text(text))[None]
-            logits, _ = model(ids[:, :-1])
+            rows = torch.tensor(rep.with_inputs(rep.encode_text(text)))[None]  # (1, T, 1 + F)
+            ids = rows[..., 0]
+            logits, _ = model(rows[:, :-1] if rep.inputs else ids[:, :-1])
             lp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])
             total += float(lp.sum())
             count += ids.shape[1] - 1
@@ -133,7 +134,7 @@ def events_pieces(num: int, seed: int) -> None:
         lps = []
         with torch.no_grad():
             for m in msgs:
-                x = torch.tensor(m)[None]
+                x = torch.from_numpy(ckpt.representation.with_inputs(m))[None]
                 out = ckpt.model.loss({"inputs": x[:, :-1], "targets": x[:, 1:]})
                 lps.append(-float(out["nll"]))
         print(f"| {name} | {statistics.mean(lps):.3f} "

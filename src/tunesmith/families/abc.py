@@ -43,9 +43,10 @@ RESTART_DRAFTS = 16
 class AbcData:
     clean: bool = opt(False, "skip tunes that abc2midi reports errors for (needs abcmidi); "
                       "recorded in the run, so evaluate uses it too")
-    positions: bool = opt(False, "abc: the model also reads where each character stands: "
-                          "the share of its bar filled and the bars into its section "
-                          "(char_rnn; a checkpoint keeps what it was trained with)")
+    positions: bool = opt(False, "the model also reads where each step stands (abc: the "
+                          "share of its bar filled and the bars into its section, char_rnn; "
+                          "events: its place in the beat and bar, event_lstm); a checkpoint "
+                          "keeps what it was trained with")
 
 
 class AbcFamily(Family):

@@ -339,8 +339,13 @@ def model_sizes(family: Family, config_class, representation) -> dict:
     fields = {f.name for f in dataclasses.fields(config_class)}
     given = family.model_sizes(representation)
     if given.get("inputs") and "inputs" not in fields:
+        from tunesmith import models
+
+        readers = [n for n in family.models() if "inputs" in
+                   {f.name for f in dataclasses.fields(models.registry()[n].config_class)}]
         raise OptionError("positions", f"this model does not read position inputs; of the "
-                          f"{family.name} family's models, char_rnn does")
+                          f"{family.name} family's models, {' and '.join(readers)} "
+                          f"{'do' if len(readers) > 1 else 'does'}")
     sizes = {k: v for k, v in given.items() if k in fields}
     if "heads" in fields:
         sizes["heads"] = dict(representation.heads)

@@ -26,7 +26,7 @@ _INGEST = IngestFilter()  # the ingest defaults, declared there once
 
 
 @dataclass(frozen=True)
-class EventsData:
+class PieceData:
     """Which files and tracks of a MIDI / score corpus a run uses, and how it is split."""
 
     programs: str = opt(_INGEST.programs, "tracks to keep: all (every non-drum track), "
@@ -52,7 +52,16 @@ class EventsData:
                             max_seconds=self.max_seconds)
 
 
-def load_corpus(corpus: str, data: EventsData = EventsData(), progress=None):
+@dataclass(frozen=True)
+class EventsData(PieceData):
+    """:class:`PieceData`, and whether the model reads each message's place in the beat
+    and bar (the representation's inputs)."""
+
+    positions: bool = opt(False, "the model also reads where each step stands (events: its "
+                          "place in the beat and bar)")
+
+
+def load_corpus(corpus: str, data: PieceData = PieceData(), progress=None):
     from tunesmith.corpora import load_piece_corpus
 
     return load_piece_corpus(corpus, data.ingest_filter(), progress=progress)
@@ -146,6 +155,7 @@ def primer_piece(primer: str, seed: int | None, corpus: str):
 # serve); 8 tries found one for 2 of 8 pieces, 24 for 5 of 8 (compose --num 8
 # --seconds 30: 9 s and 13 s against 5.6 s without).
 ENDING_DRAFTS = 16
+MESSAGES_PER_BEAT = 16  # the most a piece composed for a length may take (piece_steps)
 
 
 class EventsFamily(Family):
@@ -165,16 +175,19 @@ class EventsFamily(Family):
                      log=_quiet) -> Prepared:
         """Ingest the corpus (every file kept or dropped, with the reason), encode each
         piece as messages, split by piece (or by time for a tiny corpus)."""
+        from functools import partial
+
         from tunesmith.representations.events import Events
 
-        return prepare_pieces(self, corpus, data, Events, representation, progress, log)
+        make = partial(Events, beat_inputs=data.positions)
+        return prepare_pieces(self, corpus, data, make, representation, progress, log)
 
     def model_sizes(self, representation) -> dict:
         h = representation.heads
         return {"note_classes": h["note"], "velocity_classes": h["velocity"],
-                "time_classes": h["time"]}
+                "time_classes": h["time"], "inputs": representation.inputs}
 
-    def batches(self, prepared: Prepared, cfg, data: EventsData = EventsData()):
+    def batches(self, prepared: Prepared, cfg, data: PieceData = PieceData()):
         """Training windows (with transposition when ``data.transpose`` > 0) and validation
         batches over whole pieces."""
         from tunesmith.data.augment import Transpose
@@ -182,11 +195,17 @@ class EventsFamily(Family):
         from tunesmith.models.event_lstm import IGNORE
         from tunesmith.representations.events import N_KEYS
 
+        rep = prepared.representation
         augment = Transpose(data.transpose, N_KEYS) if data.transpose else None
-        train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
-                             seed=cfg.seed, augment=augment)
+        train, valid = prepared.sequences["train"], prepared.sequences["valid"]
+        if rep.inputs:  # rows (note, velocity, time, phase, beat), for the splits in use
+            same = train is valid
+            valid = [rep.with_inputs(m) for m in valid]
+            train = valid if same else [rep.with_inputs(m) for m in train]
+        train = TokenWindows(train, cfg.seq_len, cfg.batch_size, seed=cfg.seed,
+                             augment=augment)
         # whole pieces, up to 20,000 messages each (a long score is scored on its start)
-        valid = SequenceBatches(prepared.sequences["valid"], batch_size=8,
+        valid = SequenceBatches(valid, batch_size=8,
                                 max_items=cfg.eval_max_items, max_len=20_000,
                                 pad_target=IGNORE)
         return train, valid
@@ -206,7 +225,7 @@ class EventsFamily(Family):
         if opts.seconds is None:
             return opts.max_len
         beats = representation.beats_for_seconds(opts.seconds) + opts.grace
-        return int(beats * 16) + opts.primer_len
+        return MESSAGES_PER_BEAT * int(beats + 1) + opts.primer_len
 
     def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
                 log=_quiet, progress=None, start: int = 1) -> list[Composition]:
@@ -352,16 +371,21 @@ def sample_messages(model, rep, opts: ComposeOptions, corpus: str = "bach-choral
     ``corpus`` is where a ``corpus`` primer comes from; ``primer``, messages from
     ``BOS`` on, replaces the one ``opts`` names."""
     from tunesmith.sampling.decode import sample
+    from tunesmith.sampling.inputs import with_inputs
     from tunesmith.sampling.settings import per_head
 
     opts = EventsFamily().compose_options(opts)  # the family's defaults for what is unset
+    model = with_inputs(model, rep)  # a model trained with --positions reads them too
     settings = per_head(list(rep.heads), opts.temperature, opts.top_k, opts.top_p)
     primer = primer_messages(rep, opts, corpus) if primer is None else primer
     until, max_steps, stop, banned = None, opts.max_len, ("note", rep.eos), rep.never_sample()
     if opts.seconds is not None:  # the clock ends each piece, not the model's end marker
         primer_beats = sum(rep.time_bins[m[2]] for m in primer)
-        until = _Clock(rep, rep.beats_for_seconds(opts.seconds) + opts.grace, primer_beats)
-        max_steps, stop = 1_000_000, None
+        beats = rep.beats_for_seconds(opts.seconds) + opts.grace
+        until = _Clock(rep, beats, primer_beats)
+        # and at most as many messages as piece_steps allows: a model that lets no time
+        # pass (beam search on a barely trained one chooses time 0 for ever) still stops
+        max_steps, stop = MESSAGES_PER_BEAT * int(beats + 1), None
         banned = {"note": banned["note"] + [rep.eos]}
     rows = opts.num * (opts.beam or 1)
     constraint = OnOffConstraint(rows, rep) if opts.constrain else None

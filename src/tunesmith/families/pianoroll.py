@@ -25,7 +25,7 @@ from tunesmith.families.base import (
     _quiet,
 )
 from tunesmith.families.events import (
-    EventsData,
+    PieceData,
     items_of,
     load_corpus,
     primer_piece,
@@ -38,7 +38,7 @@ from tunesmith.options import opt
 
 
 @dataclass(frozen=True)
-class PianorollData(EventsData):
+class PianorollData(PieceData):
     steps_per_beat: int | None = opt(None, "frames per quarter note (default: a benchmark "
                                      "file's own grid, else 2 = eighth notes)")
 
@@ -103,8 +103,8 @@ class PianorollFamily(Family):
         from tunesmith.io.boulanger import dataset_for, frames_summary, read_boulanger
         from tunesmith.representations.pianoroll import PianoRoll
 
-        plain = EventsData()
-        ignored = [f.name for f in dataclasses.fields(EventsData)
+        plain = PieceData()
+        ignored = [f.name for f in dataclasses.fields(PieceData)
                    if f.name != "transpose" and getattr(data, f.name) != getattr(plain, f.name)]
         if ignored:
             raise OptionError(ignored[0], f"does not apply to a benchmark file ({corpus}: its "

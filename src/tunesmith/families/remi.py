@@ -30,7 +30,7 @@ from tunesmith.families.base import (
     _quiet,
 )
 from tunesmith.families.events import (
-    EventsData,
+    PieceData,
     items_of,
     load_corpus,
     prepare_pieces,
@@ -48,14 +48,14 @@ class RemiFamily(Family):
     default_model = "transformer"
     pretrained = "bach-remi-small"
     default_corpus = "bach-chorales"
-    data_options = EventsData
+    data_options = PieceData
     controls = frozenset({"max_len", "seconds", "bars", "grace", "primer", "primer_len",
                           "temperature", "top_k", "top_p", "constrain", "beam",
                           "length_penalty", "stochastic_beam"})
     defaults = {"max_len": 2000, "primer_len": 64}
     unit = "tokens"
 
-    def prepare_data(self, corpus, data: EventsData, representation=None, progress=None,
+    def prepare_data(self, corpus, data: PieceData, representation=None, progress=None,
                      log=_quiet) -> Prepared:
         """Ingest the corpus (every file kept or dropped, with the reason), encode each
         piece as REMI tokens (decoding at the corpus's median tempo), split by piece (or
@@ -67,7 +67,7 @@ class RemiFamily(Family):
     def model_sizes(self, representation) -> dict:
         return {"vocab_size": len(representation.vocab)}
 
-    def batches(self, prepared: Prepared, cfg, data: EventsData = EventsData()):
+    def batches(self, prepared: Prepared, cfg, data: PieceData = PieceData()):
         """Training windows (transposed when ``data.transpose`` > 0) and validation
         batches over whole pieces (targets padded with ``PAD``, id 0, which the one-head
         models do not score)."""
@@ -82,7 +82,7 @@ class RemiFamily(Family):
                                 max_items=cfg.eval_max_items, max_len=20_000)
         return train, valid
 
-    def corpus_items(self, corpus, data: EventsData, representation, progress=None,
+    def corpus_items(self, corpus, data: PieceData, representation, progress=None,
                      log=_quiet) -> dict[str, list[CorpusItem]]:
         """The corpus's pieces per split, each as the tokens keep it (decoded again)."""
         c = load_corpus(corpus, data, progress)

@@ -4,7 +4,10 @@ softmax heads, predicting the next message.
 The "LSTM composer" design: each input message is three categorical ids, embedded and
 concatenated; one linear layer maps the LSTM output to the three heads' logits at once
 (split, not three layers); the loss is the **sum** of the three heads' NLLs, plus an
-optional L1 penalty on the weights. Shapes: B = batch, T = time (messages), H = hidden.
+optional L1 penalty on the weights. With ``inputs`` (the representation's, e.g. ``events``
+with ``beat_inputs``: each message's place in the beat and bar) each message also carries
+one id per input, embedded and concatenated after the three parts. Shapes: B = batch,
+T = time (messages), H = hidden, F = inputs.
 """
 
 from __future__ import annotations
@@ -37,10 +40,14 @@ class EventLSTMConfig:
                          "layer")
     l1: float = opt(0.0, "L1 penalty: l1 * sum |w| over weight matrices (not biases), "
                     "training only")
+    inputs: dict = opt(None, "classes of each input a step carries beside its id, set from "
+                       "the representation", derived=True, factory=dict)
+    position_dim: int = opt(16, "embedding size of each input beside the id (with inputs)")
 
     def __post_init__(self):
         for name in ("note_classes", "velocity_classes", "time_classes", "note_dim",
-                     "velocity_dim", "time_dim", "hidden_size", "num_layers"):
+                     "velocity_dim", "time_dim", "hidden_size", "num_layers",
+                     "position_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
@@ -71,16 +78,18 @@ class EventLSTM(nn.Module):
             nn.Embedding(c.note_classes, c.note_dim),
             nn.Embedding(c.velocity_classes, c.velocity_dim),
             nn.Embedding(c.time_classes, c.time_dim),
+            *(nn.Embedding(n, c.position_dim) for n in c.inputs.values()),
         ])
         self.drop = nn.Dropout(c.dropout)
-        self.rnn = nn.LSTM(c.note_dim + c.velocity_dim + c.time_dim, c.hidden_size,
+        width = c.note_dim + c.velocity_dim + c.time_dim + len(c.inputs) * c.position_dim
+        self.rnn = nn.LSTM(width, c.hidden_size,
                            num_layers=c.num_layers, batch_first=True,
                            dropout=c.dropout if c.num_layers > 1 else 0.0)
         self.head = nn.Linear(c.hidden_size, sum(c.head_sizes))
         self.head_sizes = dict(zip(HEADS, c.head_sizes, strict=True))  # {head: classes}
 
     def _inputs(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (..., 3) -> concatenated embeddings (..., E); padding (-100) reads as 0."""
+        """ids (..., 3 + F) -> concatenated embeddings (..., E); padding (-100) reads as 0."""
         ids = ids.clamp(min=0)
         return torch.cat([emb(ids[..., i]) for i, emb in enumerate(self.embed)], dim=-1)
 
@@ -89,7 +98,7 @@ class EventLSTM(nn.Module):
         return HeadLogits(out, self.head_sizes)
 
     def forward(self, inputs: torch.Tensor, state=None):
-        """inputs (B, T, 3) -> ({head: logits (B, T, C_head)}, state)."""
+        """inputs (B, T, 3 + F) -> ({head: logits (B, T, C_head)}, state)."""
         y, state = self.rnn(self.drop(self._inputs(inputs)), state)  # (B, T, H)
         return self._heads(self.head(self.drop(y))), state
 
@@ -97,7 +106,8 @@ class EventLSTM(nn.Module):
         return sum(p.abs().sum() for name, p in self.named_parameters() if "weight" in name)
 
     def loss(self, batch: dict) -> dict:
-        """batch: inputs (B, T, 3), targets (B, T, 3) with -100 where nothing is scored.
+        """batch: inputs (B, T, 3 + F), targets (B, T, 3 + F) with -100 where nothing is
+        scored (the heads score the first three columns).
 
         ``nll`` is the sum of the three heads' mean NLLs (nats per message); ``loss`` adds
         the L1 penalty while training (validation compares NLLs alone). Also per head:
@@ -122,16 +132,16 @@ class EventLSTM(nn.Module):
         return None
 
     def prime(self, inputs: torch.Tensor, lengths: torch.Tensor, state):
-        """Read primers in one fused call: inputs (B, P, 3) ids, padded after each row's
+        """Read primers in one fused call: inputs (B, P, 3 + F) ids, padded after each row's
         ``lengths`` (B,) -> ({head: logits (B, C)} after each row's last message, state).
         Equal to ``lengths`` calls of step()."""
         y, state = rnn_read(self.rnn, self._inputs(inputs), lengths, state)
         return self._heads(self.head(y)), state
 
     def step(self, inputs: torch.Tensor, state):
-        """inputs (B, 3) ids of the last message (no padding) -> ({head: logits (B, C)}
-        as :class:`HeadLogits`, state). The three embeddings are folded into layer 0's
-        input gates: one table lookup per message instead of three embeddings and a
+        """inputs (B, 3 + F) ids of the last message (no padding) -> ({head: logits (B, C)}
+        as :class:`HeadLogits`, state). The 3 + F embeddings are folded into layer 0's
+        input gates: one table lookup per message instead of 3 + F embeddings and a
         matmul (:mod:`~tunesmith.models.kernels`, which also says how to check this
         against plain PyTorch). For sampling: no gradients flow through step()."""
         layers, (table, offsets), head = cached(self, "_step_cache", self._step_weights)

@@ -23,6 +23,16 @@ A message is ``(note, velocity, time)``, one id per head:
 The table, the velocity bins and the decoding tempo are stored by :meth:`to_dict` (and so
 in every checkpoint).
 
+Inputs (``beat_inputs=True``, ``train --family events --positions``): each message also
+carries where it stands, computed from the time classes so far (the messages keep no meter,
+so bars are of :data:`BEATS_PER_BAR` beats from the piece's first message; a piece with a
+pickup counts its bars from the pickup): ``phase``, its place in the beat in 24ths
+(:data:`PHASE_CLASSES`; a time between two 24ths takes the earlier), and ``beat``, the beat
+of its bar. (A third input, the bars since the start, made validation NLL worse: 1.286
+against 1.270 without it; benchmarks/RESULTS.md.) ``with_inputs(messages)`` gives rows
+``(note, velocity, time, phase, beat)`` for training; ``input_reader()`` the same one
+message at a time for a sampler.
+
 Encoding (what "equal after quantisation" means)
 - All non-drum tracks are merged into one piano stream; pitches outside 21-108 are dropped.
 - One key cannot sound twice: overlapping notes of the same pitch are merged (same start)
@@ -54,6 +64,8 @@ from functools import cached_property
 from math import lcm
 from typing import ClassVar
 
+import numpy as np
+
 from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, Track
 from tunesmith.representations.base import FixedTempo, Positions, beat_positions
 
@@ -63,6 +75,8 @@ WAIT, BOS, EOS = N_KEYS, N_KEYS + 1, N_KEYS + 2
 NOTE_CLASSES = N_KEYS + 3
 DEFAULT_TIME_BINS = (0.0, 1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 3 / 4, 1.0, 1.5, 2.0, 4.0)
 _EPS = 1e-9
+PHASE_CLASSES = 24  # a beat's 24ths: sixteenths, eighth and sixteenth triplets on the grid
+BEATS_PER_BAR = 4
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,7 @@ class Events(FixedTempo):
     velocity_bins: int = 16
     qpm: float = DEFAULT_QPM  # tempo of decoded pieces
     max_note_beats: float = 8.0  # decoding ends a note that sounds longer than this
+    beat_inputs: bool = False  # messages carry their place in the beat and bar (inputs)
     name: str = "events"
 
     def __post_init__(self):
@@ -86,6 +101,39 @@ class Events(FixedTempo):
             raise ValueError(f"max_note_beats must be >= the smallest time bin, got "
                              f"{self.max_note_beats}")
         object.__setattr__(self, "time_bins", bins)
+
+    # --- inputs a model reads beside the ids (none unless ``beat_inputs``)
+    @property
+    def inputs(self) -> dict[str, int]:
+        return {"phase": PHASE_CLASSES, "beat": BEATS_PER_BAR} if self.beat_inputs else {}
+
+    def with_inputs(self, messages) -> np.ndarray:
+        """``messages`` (an int array ``(N, 3)``) as rows ``(note, velocity, time, phase,
+        beat)`` (the messages themselves without ``beat_inputs``)."""
+        messages = np.asarray(messages, dtype=np.int64).reshape(-1, 3)
+        if not self.beat_inputs:
+            return messages
+        units = np.asarray(self._units, dtype=np.int64)
+        times = np.cumsum(units[np.clip(messages[:, 2], 0, len(units) - 1)])
+        return np.concatenate([messages, self._places(times)], axis=1)
+
+    def input_reader(self) -> _InputReader:
+        """A reader ``message -> (phase, beat)`` of one message at a time, for a
+        sampler (``with_inputs`` is the same over a whole sequence); ``.copy()`` gives an
+        independent one at the same place."""
+        return _InputReader(self)
+
+    @cached_property
+    def _units(self) -> tuple[int, ...]:
+        """Each time class in grid units (:attr:`_gap_table`)."""
+        unit = self._gap_table[0]
+        return tuple(round(b / unit) for b in self.time_bins)
+
+    def _places(self, units) -> np.ndarray:
+        """Times in grid units (an int array ``(N,)``) -> ``(N, 2)`` phase, beat."""
+        per_beat = round(1 / self._gap_table[0])
+        phase = (units % per_beat) * PHASE_CLASSES // per_beat
+        return np.stack([phase, units // per_beat % BEATS_PER_BAR], axis=-1)
 
     # --- the spec a model sizes itself from
     @property
@@ -268,7 +316,8 @@ class Events(FixedTempo):
                 "velocity_bins": self.velocity_bins, "qpm": self.qpm,
                 "max_note_beats": self.max_note_beats,
                 "note_classes": {"keys": [LOWEST, HIGHEST], "WAIT": WAIT, "BOS": BOS,
-                                 "EOS": EOS}}
+                                 "EOS": EOS}} | ({"beat_inputs": True} if self.beat_inputs
+                                                 else {})
 
     # what a saved table may hold (the shipped one: 12 bins on a grid of 96 units)
     MAX_TIME_BINS: ClassVar[int] = 64
@@ -309,8 +358,26 @@ class Events(FixedTempo):
         mine = cls().to_dict()["note_classes"]
         if classes is not None and classes != mine:
             raise ValueError(f"note_classes {classes!r} differ from this version's {mine!r}")
+        beat_inputs = d.get("beat_inputs", False)
+        if not isinstance(beat_inputs, bool):
+            raise ValueError(f"beat_inputs must be true or false, got {beat_inputs!r}")
         return cls(time_bins=tuple(float(b) for b in bins), velocity_bins=velocity_bins,
-                   qpm=float(qpm), max_note_beats=float(longest))
+                   qpm=float(qpm), max_note_beats=float(longest), beat_inputs=beat_inputs)
+
+
+class _InputReader:
+    """See :meth:`Events.input_reader`: the time so far in grid units."""
+
+    def __init__(self, rep: Events, now: int = 0):
+        self.rep, self.now = rep, now
+
+    def __call__(self, message) -> tuple[int, int]:
+        units = self.rep._units
+        self.now += units[min(max(int(message[2]), 0), len(units) - 1)]
+        return tuple(int(x) for x in self.rep._places(np.array([self.now]))[0])
+
+    def copy(self) -> _InputReader:
+        return _InputReader(self.rep, self.now)
 
 
 def _is_number(x) -> bool:
