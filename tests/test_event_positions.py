@@ -7,6 +7,7 @@ exactly as training saw them."""
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from tunesmith.cli import main
@@ -57,16 +58,27 @@ def test_the_representation_carries_the_flag_and_older_checkpoints_keep_their_sh
     assert Events.from_dict(Events().to_dict()) == Events()
 
 
-def test_sampling_reads_the_places_training_would_have_given():
+def small_model(arch: str, rep):
+    h = rep.heads
+    if arch == "transformer":
+        from tunesmith.models.transformer import Transformer, TransformerConfig
+
+        return Transformer(TransformerConfig(d_model=16, num_layers=2, attention_heads=2,
+                                             ff_size=32, context=16, heads=dict(h),
+                                             inputs=rep.inputs)).eval()
+    return EventLSTM(EventLSTMConfig(note_classes=h["note"], velocity_classes=h["velocity"],
+                                     time_classes=h["time"], hidden_size=24,
+                                     inputs=rep.inputs)).eval()
+
+
+@pytest.mark.parametrize("arch", ["event_lstm", "transformer"])
+def test_sampling_reads_the_places_training_would_have_given(arch):
     """The sampler's logits for a sampled piece equal the teacher-forced pass over that
     piece's rows: the places it computed on the way are the training inputs of what it
     wrote."""
     torch.manual_seed(0)
     rep = Events(beat_inputs=True)
-    h = rep.heads
-    model = EventLSTM(EventLSTMConfig(note_classes=h["note"], velocity_classes=h["velocity"],
-                                      time_classes=h["time"], hidden_size=24,
-                                      inputs=rep.inputs)).eval()
+    model = small_model(arch, rep)
     primer = [rep.bos, [39, 5, 0], [43, 5, 0], [39, 0, 8]]
     wrapped = with_inputs(model, rep)
     steps = sample(wrapped, primer, num=3, max_steps=40, heads=HEADS, seed=3,
@@ -75,7 +87,8 @@ def test_sampling_reads_the_places_training_would_have_given():
         messages = primer + row
         x = torch.from_numpy(rep.with_inputs(messages))[None]  # (1, T, 5)
         with torch.no_grad():
-            full, _ = model(x)
+            full = model(x)
+            full = full[0] if isinstance(full, tuple) else full  # event_lstm: (logits, state)
             state, logits = wrapped.init_state(1), None
             for m in messages:
                 logits, state = wrapped.step(torch.tensor([m]), state)
@@ -101,6 +114,19 @@ def test_train_with_positions_then_compose_and_evaluate(tmp_path, midi_folder, c
     capsys.readouterr()
     assert main(["evaluate", "--model", str(run / "best")]) == 0
     assert "nll" in capsys.readouterr().out.lower()
+
+
+def test_the_events_transformer_reads_them_too(tmp_path, midi_folder, capsys):  # noqa: F811
+    run = tmp_path / "run"
+    assert main(["train", "--family", "events", "--arch", "transformer", "--preset", "debug",
+                 "--positions", "--corpus", str(midi_folder), "--out", str(run),
+                 "--no-progress", "--samples", "0", "--steps", "4"]) == 0
+    assert json.loads((run / "config.json").read_text())["model"]["inputs"] == {
+        "phase": 24, "beat": 4}
+    out = tmp_path / "out"
+    assert main(["compose", "--model", str(run / "best"), "--num", "1", "--seed", "1",
+                 "--seconds", "4", "--no-wav", "--attention", "--out", str(out)]) == 0
+    assert list(out.glob("*.mid")) and list(out.glob("*attention*.png"))
 
 
 def test_remi_has_no_positions_flag(tmp_path, midi_folder, capsys):  # noqa: F811

@@ -5,6 +5,7 @@ computes them as the characters arrive, exactly as training saw them."""
 
 import json
 
+import pytest
 import torch
 
 from tunesmith import abc_meter
@@ -79,14 +80,25 @@ def test_the_representation_carries_positions_and_rebuilds_them():
     assert "bar_inputs" not in AbcChars.fit([TUNE]).to_dict()  # older checkpoints' shape
 
 
-def test_sampling_reads_the_positions_training_would_have_given():
+def small_model(arch: str, rep):
+    if arch == "transformer":
+        from tunesmith.models.transformer import Transformer, TransformerConfig
+
+        return Transformer(TransformerConfig(d_model=16, num_layers=2, attention_heads=2,
+                                             ff_size=32, context=24, heads=dict(rep.heads),
+                                             inputs=rep.inputs)).eval()
+    return CharRNN(CharRNNConfig(vocab_size=len(rep.vocab), embedding_dim=8, hidden_size=24,
+                                 inputs=rep.inputs)).eval()
+
+
+@pytest.mark.parametrize("arch", ["char_rnn", "transformer"])
+def test_sampling_reads_the_positions_training_would_have_given(arch):
     """The sampler's logits for a sampled tune equal the teacher-forced pass over that
     tune's rows (id, beat, bar): the positions it computed on the way are the training
-    inputs of the text it wrote."""
+    inputs of the text it wrote (for the Transformer, past its context too)."""
     torch.manual_seed(0)
     rep = AbcChars.fit([TUNE], bar_inputs=True)
-    model = CharRNN(CharRNNConfig(vocab_size=len(rep.vocab), embedding_dim=8, hidden_size=24,
-                                  inputs=rep.inputs)).eval()
+    model = small_model(arch, rep)
     primer = [[i] for i in rep.primer_ids("M:6/8\nL:1/8\nK:D\n")]
     wrapped = with_inputs(model, rep)
     steps = sample(wrapped, primer, num=3, max_steps=40, heads=["token"], seed=3,
@@ -95,7 +107,8 @@ def test_sampling_reads_the_positions_training_would_have_given():
         ids = [p[0] for p in primer] + [s[0] for s in row]
         x = torch.tensor([rep.with_inputs(ids)])  # (1, T, 3)
         with torch.no_grad():
-            full, _ = model(x)
+            out = model(x)  # char_rnn: (logits, state); transformer: {head: logits}
+            full = out[0] if isinstance(out, tuple) else out["token"]
             state, logits = wrapped.init_state(1), None
             for t in range(len(ids)):
                 logits, state = wrapped.step(torch.tensor([[ids[t]]]), state)
@@ -137,9 +150,37 @@ def test_train_with_positions_compose_and_refuse_a_checkpoint_that_lost_them(
     assert "model_config.inputs" in err and "Traceback" not in err
 
 
-def test_a_model_that_cannot_read_positions_is_refused(tmp_path, abc_corpus, capsys):
-    rc = main(["train", "--preset", "debug", "--arch", "transformer", "--positions",
-               "--corpus", str(abc_corpus), "--out", str(tmp_path / "run"), "--no-progress",
-               "--steps", "2"])
-    err = capsys.readouterr().err
-    assert rc != 0 and "does not read position inputs" in err and "Traceback" not in err
+def test_a_model_that_cannot_read_positions_is_refused():
+    """Every ABC and events model reads them; a model config without ``inputs`` (a new
+    model before it learns to) is refused by name, not trained without them."""
+    import dataclasses
+
+    from tunesmith.errors import OptionError
+    from tunesmith.families.abc import AbcFamily
+    from tunesmith.families.base import model_sizes
+
+    @dataclasses.dataclass(frozen=True)
+    class NoInputs:
+        vocab_size: int = 0
+
+    with pytest.raises(OptionError, match="does not read position inputs.*char_rnn and "
+                       "transformer do"):
+        model_sizes(AbcFamily(), NoInputs, AbcChars.fit([TUNE], bar_inputs=True))
+
+
+def test_the_transformer_reads_positions_in_training_sampling_and_pictures(
+        tmp_path, abc_corpus):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "debug", "--arch", "transformer", "--positions",
+                 "--corpus", str(abc_corpus), "--out", str(run), "--no-progress",
+                 "--samples", "0", "--steps", "4"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["inputs"] == {"beat": 26, "bar": 17}
+    assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
+                 "--no-wav", "--max-len", "120", "--unconstrained",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("*.abc"))) == 2
+    picture = tmp_path / "attn.png"
+    assert main(["attention", "--model", str(run / "best"), str(next(abc_corpus.glob("*.abc"))),
+                 "--tune", "3", "--out", str(picture)]) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

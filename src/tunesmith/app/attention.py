@@ -49,7 +49,9 @@ def weights(checkpoint, encoded, max_steps: int = 512):
     import torch
 
     check_attends(checkpoint)
-    model = checkpoint.model
+    model, rep = checkpoint.model, checkpoint.representation
+    if getattr(rep, "inputs", None):  # what the model reads beside the ids, as in training
+        encoded = rep.with_inputs(encoded)
     x = np.asarray(encoded)[:max_steps]
     if len(x) < 2:
         raise TunesmithError("the piece is too short to show attention (fewer than 2 steps)")

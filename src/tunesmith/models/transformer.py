@@ -7,7 +7,9 @@ The blocks are pre-norm (x + attention(LayerNorm(x)), then x + MLP(LayerNorm(x))
 with a final LayerNorm (GPT-2's layout). Positions are rotary (RoPE, Su et al. 2021): the
 score of a query and a key depends on their distance only, so nothing is learned per
 absolute position and the model runs past the length it was trained on. A step's ids are
-embedded head by head and the embeddings summed; one linear layer gives every head's
+embedded head by head and the embeddings summed, with those of the representation's
+``inputs`` when it has them (``train --positions``: a step's place in its bar, which
+RoPE's distances do not say); one linear layer gives every head's
 logits side by side (:class:`~tunesmith.models.layers.HeadLogits`). With one head the
 output layer is the embedding's transpose (weight tying, Press & Wolf 2017).
 
@@ -78,6 +80,8 @@ class DecoderSizes:
 class TransformerConfig(DecoderSizes):
     heads: dict[str, int] = opt(help="{head: classes}, set from the representation",
                                 derived=True, factory=dict)
+    inputs: dict = opt(None, "classes of each input a step carries beside its ids, set from "
+                       "the representation", derived=True, factory=dict)
 
     def __post_init__(self):
         super().__post_init__()
@@ -357,6 +361,8 @@ class Transformer(nn.Module):
         self.config = c = config
         self.head_sizes = dict(c.heads)  # {head: classes}, in the representation's order
         self.embed = nn.ModuleList(nn.Embedding(n, c.d_model) for n in self.head_sizes.values())
+        # the representation's inputs (e.g. a step's place in its bar): added like the heads'
+        self.input_embeds = nn.ModuleList(nn.Embedding(n, c.d_model) for n in c.inputs.values())
         self.drop = nn.Dropout(c.dropout)
         self.decoder = Decoder(c.d_model, c.num_layers, c.attention_heads, c.ff_size,
                                c.dropout, c.context)
@@ -368,18 +374,18 @@ class Transformer(nn.Module):
             self.head = nn.Linear(c.d_model, total)
             nn.init.normal_(self.head.weight, std=0.02)
             nn.init.zeros_(self.head.bias)
-        for emb in self.embed:
+        for emb in (*self.embed, *self.input_embeds):
             nn.init.normal_(emb.weight, std=0.02)
 
     def _inputs(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (B, T, H), or (B, T) for one head -> the heads' embeddings summed (B, T, D);
-        padding (-100) reads as 0."""
+        """ids (B, T, H + F), or (B, T) for one head without inputs -> the embeddings of the
+        heads' ids and of the inputs, summed (B, T, D); padding (-100) reads as 0."""
         ids = ids.clamp(min=0)
         if ids.dim() == 2:
             ids = ids[..., None]
         x = self.embed[0](ids[..., 0])
-        for i in range(1, len(self.embed)):
-            x = x + self.embed[i](ids[..., i])
+        for i, emb in enumerate((*self.embed[1:], *self.input_embeds), start=1):
+            x = x + emb(ids[..., i])
         return x  # (B, T, D)
 
     def _heads(self, h: torch.Tensor) -> HeadLogits:
@@ -389,11 +395,11 @@ class Transformer(nn.Module):
         return HeadLogits(self.head(h), self.head_sizes)
 
     def forward(self, inputs: torch.Tensor) -> HeadLogits:
-        """inputs (B, T, H) ids (or (B, T), one head) -> {head: logits (B, T, C)}."""
+        """inputs (B, T, H + F) ids (or (B, T), one head) -> {head: logits (B, T, C)}."""
         return self._heads(self.decoder(self.drop(self._inputs(inputs))))
 
     def loss(self, batch: dict) -> dict:
-        """batch: inputs and targets (B, T, H) (or (B, T), one head); a target that is
+        """batch: inputs and targets (B, T, H + F) (or (B, T), one head); a target that is
         padding (-100, or 0 = ``<pad>`` for one head, as the families pad) is not scored.
 
         ``nll``: the sum over heads of each head's mean NLL (nats per step), ``accuracy``:
@@ -431,7 +437,7 @@ class Transformer(nn.Module):
 
     @torch.no_grad()
     def prime(self, inputs: torch.Tensor, lengths: torch.Tensor, state):
-        """Read primers in one batched pass: inputs (B, P, H) ids, padded after each row's
+        """Read primers in one batched pass: inputs (B, P, H + F) ids, padded after each row's
         ``lengths`` (B,) -> ({head: logits (B, C)} after each row's last step, the cache).
         Equal to ``lengths`` calls of step()."""
         h, state = self.decoder.extend(self._inputs(inputs), state, lengths)  # (B, P, D)
@@ -440,7 +446,7 @@ class Transformer(nn.Module):
 
     @torch.no_grad()
     def step(self, inputs: torch.Tensor, state):
-        """inputs (B, H) ids of the last step -> ({head: logits (B, C)}, the cache with it):
+        """inputs (B, H + F) ids of the last step -> ({head: logits (B, C)}, the cache with it):
         one position's work per layer plus attention to at most C cached keys."""
         h, state = self.decoder.extend(self._inputs(inputs[:, None]), state)  # (B, 1, D)
         return self._heads(h[:, 0]), state
