@@ -135,3 +135,18 @@ def test_remi_has_no_positions_flag(tmp_path, midi_folder, capsys):  # noqa: F81
                "--no-progress", "--steps", "2"])
     err = capsys.readouterr().err
     assert rc != 0 and "positions" in err and "Traceback" not in err
+
+
+def test_a_piece_split_by_time_keeps_its_places_in_validation(midi_folder):  # noqa: F811
+    """A tiny corpus is split by time: each piece's last 10% validates. Its rows carry the
+    places the whole piece gives them, not places counted again from the cut."""
+    from tunesmith.families.events import EventsData, EventsFamily
+
+    fam = EventsFamily()
+    prepared = fam.prepare_data(str(midi_folder), EventsData(positions=True))
+    rep = prepared.representation
+    assert prepared.info["split"] == "time"
+    for head, tail in zip(prepared.sequences["train"], prepared.sequences["valid"],
+                          strict=False):
+        whole = rep.with_inputs(np.concatenate([head[:, :3], tail[:, :3]]))
+        assert np.array_equal(np.concatenate([head, tail]), whole)

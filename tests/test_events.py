@@ -249,9 +249,9 @@ def test_a_model_that_has_sampled_can_be_copied():
 @pytest.mark.parametrize("beam", [None, 2])
 def test_a_piece_for_a_length_stops_even_if_the_model_lets_no_time_pass(beam):
     """A model that always chooses time 0 never reaches the clock; the piece still ends,
-    at 16 messages a beat (beam search on a barely trained model did this for ever)."""
+    at 64 messages a beat (beam search on a barely trained model did this for ever)."""
     from tunesmith.families.base import ComposeOptions
-    from tunesmith.families.events import MESSAGES_PER_BEAT, sample_messages
+    from tunesmith.families.events import MAX_MESSAGES_PER_BEAT, sample_messages
 
     rep = Events()
     h = rep.heads
@@ -262,6 +262,6 @@ def test_a_piece_for_a_length_stops_even_if_the_model_lets_no_time_pass(beam):
         model.head.bias[-h["time"]] = 50.0  # time class 0: no time passes
     opts = ComposeOptions(num=2, seconds=2.0, grace=0, beam=beam, seed=0)
     pieces = sample_messages(model, rep, opts)
-    most = MESSAGES_PER_BEAT * (int(rep.beats_for_seconds(2.0)) + 1)
+    most = MAX_MESSAGES_PER_BEAT * (int(rep.beats_for_seconds(2.0)) + 1)
     assert len(pieces) == 2 and all(len(p) == 1 + most for p in pieces)  # BOS + the cap
     assert all(m[2] == 0 for p in pieces for m in p)

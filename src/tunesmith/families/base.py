@@ -47,10 +47,10 @@ from tunesmith.options import opt
 from tunesmith.progress import Progress
 from tunesmith.sampling.settings import DEFAULTS, HeadValue, parse_head_ints, parse_head_values
 
-Log = Callable[[str], None]
+Log = Callable[..., None]  # log(message, level="info"); a family says "warning" for a drop
 
 
-def _quiet(message: str) -> None:
+def _quiet(message: str, level: str = "info") -> None:
     pass
 
 
