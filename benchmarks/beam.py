@@ -36,7 +36,7 @@ def log_prob_per_token(model, rep, texts: list[str]) -> float:
         for text in texts:
             rows = torch.tensor(rep.with_inputs(rep.encode_text(text)))[None]  # (1, T, 1 + F)
             ids = rows[..., 0]
-            logits, _ = model(rows[:, :-1] if rep.inputs else ids[:, :-1])
+            logits, _ = model(rows[:, :-1])  # char_rnn reads (id,) rows as ids
             lp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])
             total += float(lp.sum())
             count += ids.shape[1] - 1

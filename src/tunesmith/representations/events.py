@@ -115,7 +115,7 @@ class Events(FixedTempo):
             return messages
         units = np.asarray(self._units, dtype=np.int64)
         times = np.cumsum(units[np.clip(messages[:, 2], 0, len(units) - 1)])
-        return np.concatenate([messages, self._places(times)], axis=1)
+        return np.concatenate([messages, np.stack(self._places(times), axis=-1)], axis=1)
 
     def input_reader(self) -> _InputReader:
         """A reader ``message -> (phase, beat)`` of one message at a time, for a
@@ -129,11 +129,11 @@ class Events(FixedTempo):
         unit = self._gap_table[0]
         return tuple(round(b / unit) for b in self.time_bins)
 
-    def _places(self, units) -> np.ndarray:
-        """Times in grid units (an int array ``(N,)``) -> ``(N, 2)`` phase, beat."""
+    def _places(self, units):
+        """Times in grid units (an int, or an int array) -> (phase, beat), each like
+        ``units``: one rule for a whole piece and for a sampler's step."""
         per_beat = round(1 / self._gap_table[0])
-        phase = (units % per_beat) * PHASE_CLASSES // per_beat
-        return np.stack([phase, units // per_beat % BEATS_PER_BAR], axis=-1)
+        return (units % per_beat) * PHASE_CLASSES // per_beat, units // per_beat % BEATS_PER_BAR
 
     # --- the spec a model sizes itself from
     @property
@@ -374,7 +374,7 @@ class _InputReader:
     def __call__(self, message) -> tuple[int, int]:
         units = self.rep._units
         self.now += units[min(max(int(message[2]), 0), len(units) - 1)]
-        return tuple(int(x) for x in self.rep._places(np.array([self.now]))[0])
+        return self.rep._places(self.now)
 
     def copy(self) -> _InputReader:
         return _InputReader(self.rep, self.now)
