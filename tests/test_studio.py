@@ -544,26 +544,21 @@ def test_train_stop_resume_with_live_curves_and_samples(tmp_path, abc_corpus):
         r = c.post("/api/train/resume", json={"run": run, "steps": until})
         assert r.status_code == 202, r.text
         job2 = r.json()["job"]
-        kinds = []
+        kinds, samples = [], []
         with c.stream("GET", f"/api/jobs/{job2}/events") as stream:
             for line in stream.iter_lines():
                 if line.startswith("event: "):
                     kinds.append(line[7:])
-        assert kinds[-1] == "done" and "progress" in kinds, kinds
+                elif line.startswith("data: ") and kinds[-1] == "sample":
+                    samples.append(json.loads(line[6:]))
+        # a run ends with a piece from its best checkpoint, told before its end
+        assert kinds[-1] == "done" and "progress" in kinds and "sample" in kinds, kinds
         assert c.get(f"/api/jobs/{job2}").json()["result"]["step"] == until
         models = c.get("/api/models").json()["models"]
         mine = next(m["id"] for m in models if m["label"] == "mine" and m["source"] == "run")
-        end = time.monotonic() + 60  # a piece composed from the new best checkpoint
-        while time.monotonic() < end and not c.get("/api/compositions", params={
-                "model": mine}).json()["total"]:
-            time.sleep(0.2)
-        sample = c.get("/api/compositions", params={"model": mine}).json()["compositions"]
-        assert sample and sample[0]["title"].startswith("mine at step")
-        end = time.monotonic() + 30  # the training job hears of it when the sample job ends
-        while time.monotonic() < end and not any(
-                e["event"] == "sample" for e in c.studio.board.get(job2).events):
-            time.sleep(0.2)
-        assert any(e["event"] == "sample" for e in c.studio.board.get(job2).events)
+        pieces = c.get("/api/compositions", params={"model": mine}).json()["compositions"]
+        told = {x["id"]: x for x in pieces}[samples[-1]["id"]]
+        assert told["title"] == f"mine at step {samples[-1]['step']}"
         # a job that cannot train fails with the trainer's one line; the studio goes on
         r = c.post("/api/train", json={"corpus": "dir-1", "family": "abc", "preset": "debug"})
         failed = wait(c, r.json()["job"], 90)

@@ -28,13 +28,15 @@ import sys
 import threading
 import time
 from collections import deque
+from functools import partial
 from pathlib import Path
 
-from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.errors import OptionError, TunesmithError, first_line
 from tunesmith.studio.jobs import Job
 from tunesmith.studio.store import NotFound, new_id
 
 MAX_METRICS_BYTES = 16 << 20
+SAMPLE_WAIT = 120.0  # seconds a finished run waits for its last sample before it ends
 
 
 def run_id(folder: Path) -> str:
@@ -221,8 +223,7 @@ class Training:
         errors: deque[str] = deque(maxlen=20)
         threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True).start()
         outcome: dict = {}
-        best_seen = [_mtime(folder / "best" / "tunesmith.json")]
-        sampling: list[Job] = []
+        samples = _Samples(_mtime(folder / "best" / "tunesmith.json"))
         for line in proc.stdout:
             try:
                 msg = json.loads(line)
@@ -233,14 +234,18 @@ class Training:
             kind = msg.pop("type", "")
             if kind == "progress":
                 job.emit("progress", **msg)
-                self._maybe_sample(job, folder, best_seen, sampling, msg)
+                self._maybe_sample(job, folder, samples)
             elif kind == "log":
                 job.emit("log", message=str(msg.get("message", ""))[:500],
                          level=msg.get("level", "info"))
             elif kind in ("done", "error"):
                 outcome = {"type": kind, **msg}
         code = proc.wait()
-        self._maybe_sample(job, folder, best_seen, sampling, {}, force=True)
+        # The job's last events are its samples, then its end: wait for the piece in
+        # flight, then compose one from the final best unless this job already has one.
+        samples.wait(SAMPLE_WAIT)
+        self._maybe_sample(job, folder, samples, final=True)
+        samples.wait(SAMPLE_WAIT)
         if outcome.get("type") == "done":
             stopped = outcome.get("interrupted") or self._stop_asked
             summary = outcome.get("summary") or {}
@@ -262,21 +267,21 @@ class Training:
             if self._proc is proc:
                 self._proc = None
 
-    def _maybe_sample(self, job: Job, folder: Path, seen: list, sampling: list, msg: dict,
-                      force: bool = False) -> None:
-        """Compose one piece from a new ``best`` (when the compose lane has room)."""
+    def _maybe_sample(self, job: Job, folder: Path, samples: _Samples,
+                      final: bool = False) -> None:
+        """Compose one piece from a new ``best`` (when the compose lane has room); with
+        ``final``, from the last best unless this job has sampled it already."""
         from tunesmith.families.base import ComposeOptions
         from tunesmith.studio import composer
         from tunesmith.studio.jobs import Busy
 
-        if sampling and not sampling[-1].finished:
+        if samples.busy:
             return
         stamp = _mtime(folder / "best" / "tunesmith.json")
-        if stamp == seen[0] or stamp == 0.0:
+        if stamp == 0.0 or stamp == samples.stamp and (not final or samples.made):
             return
-        if not force and time.time() - stamp < 0.5:
+        if not final and time.time() - stamp < 0.5:
             return  # let a write that just happened settle
-        seen[0] = stamp
         entry = self.studio.catalog.model_for_path(folder / "best")
         if entry is None or entry.error:
             return
@@ -293,17 +298,53 @@ class Training:
             plan = composer.Plan(entry, ckpt, family, opts, source=f"train:{job.id}",
                                  title_prefix=f"{folder.name} at step {entry.step}")
             sample = Job(new_id(), "compose", {"model": entry.id, "sample_of": job.id})
-            sample.on_finish.append(lambda s: [job.emit("sample", id=i, step=entry.step)
-                                               for i in s.result.get("pieces", [])])
+            sample.on_finish.append(partial(_tell, job, entry.step))
             self.studio.submit_compose(sample, plan)
-            sampling.append(sample)
-        except (TunesmithError, Busy, OSError, ValueError):
+        except Busy:
+            return  # the lane is full: the next report tries again
+        except (TunesmithError, OSError, ValueError) as e:
+            samples.stamp = stamp  # this best cannot be sampled: do not try it again
+            job.emit("log", message=f"no sample from step {entry.step}: {first_line(e)}",
+                     level="warning")
             return
+        samples.started(stamp, sample)
 
     # --- curves --------------------------------------------------------------------------
     def metrics(self, rid: str) -> list[dict]:
         folder = self.run_folder(rid)
         return read_metrics(folder / "metrics.csv")
+
+
+class _Samples:
+    """The pieces one training job composes from its ``best`` checkpoints: the stamp of
+    the last best sampled, and the compose job in flight (one at a time)."""
+
+    def __init__(self, stamp: float):
+        self.stamp = stamp
+        self.made = False
+        self.current: Job | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None and not self.current.finished
+
+    def started(self, stamp: float, job: Job) -> None:
+        self.stamp, self.made, self.current = stamp, True, job
+
+    def wait(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while self.busy and time.monotonic() < end:
+            self.current.wait(len(self.current.events), min(1.0, end - time.monotonic()))
+
+
+def _tell(job: Job, step, sample: Job) -> None:
+    """A sample's end, told on its training job: its pieces, or why there are none."""
+    pieces = sample.result.get("pieces", [])
+    for i in pieces:
+        job.emit("sample", id=i, step=step)
+    if not pieces:
+        job.emit("log", message=f"no sample from step {step}: "
+                 f"{sample.error or 'the model wrote no piece'}", level="warning")
 
 
 class Busy409(TunesmithError):
