@@ -113,12 +113,15 @@ def test_every_model_uses_all_its_parameters_in_its_training_loss():
     """DDP is built without find_unused_parameters (a traversal every step): a parameter
     that the loss leaves without a gradient would stop a multi-process run."""
     from tunesmith import families, models
+    from tunesmith.data.pairs import collate
     from tunesmith.families.base import model_sizes
     from tunesmith.presets import preset
+    from tunesmith.representations.abc_phrases import AbcPhrases
     from tunesmith.representations.events import Events
 
+    phrases = AbcPhrases.fit_phrases(["M:2/4\nK:D\nAB|cd|ef|]\n"], {"tradition": ["a", "b"]})
     reps = {"abc_chars": ("abc", REP), "events": ("events", Events()),
-            "pianoroll": ("pianoroll", PianoRoll())}
+            "pianoroll": ("pianoroll", PianoRoll()), "abc_phrases": ("continue", phrases)}
     torch.manual_seed(0)
     for name, cls in models.registry().items():
         kinds = (cls.representation,) if isinstance(cls.representation, str) \
@@ -130,6 +133,10 @@ def test_every_model_uses_all_its_parameters_in_its_training_loss():
         if kinds[0] == "pianoroll":
             batch = {"frames": (torch.rand(3, 10, 88) < 0.1).float(),
                      "mask": torch.ones(3, 10, dtype=torch.bool)}
+        elif kinds[0] == "abc_phrases":
+            n = len(rep.vocab)
+            batch = collate([(torch.randint(1, n, (7,)).tolist(),
+                              torch.randint(1, n, (9,)).tolist(), [k % 3]) for k in range(3)])
         else:
             x = torch.stack([torch.randint(0, n, (3, 11)) for n in rep.heads.values()], -1)
             x = x[..., 0] if x.shape[-1] == 1 else x

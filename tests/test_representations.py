@@ -26,6 +26,11 @@ def fitted(name: str):
         return PianoRoll(steps_per_beat=4)
     if name == "remi":
         return Remi(velocity_bins=8)
+    if name == "abc_phrases":
+        from tunesmith.representations.abc_phrases import AbcPhrases
+
+        return AbcPhrases.fit_phrases(TEXTS, {"tradition": ["irish", "scottish"]},
+                                      source_bars=1, target_bars=1)
     raise AssertionError(f"add a fitted example of {name} here")
 
 
@@ -59,7 +64,7 @@ def test_every_step_has_a_position_in_bars_that_never_go_back(name):
 def played(name: str, piece):
     """The notes a decoded piece stands for. ``abc_chars`` keeps a tune's text and no
     notes (representations do not import io); music21 plays that text."""
-    if name == "abc_chars":
+    if name in ("abc_chars", "abc_phrases"):
         assert piece.notes == [] and piece.source_text.startswith("X:")
         return tune_to_piece(piece.source_text)
     return piece

@@ -137,6 +137,26 @@ PRESETS: dict[str, dict[str, Preset]] = {
                                "ais_chains": 4, "ais_betas": 300},
                         train=_with(_FRAME_TRAIN, eval_every=200, checkpoint_every=200)),
     },
+    "seq2seq": {
+        "debug": Preset(
+            model={"embedding_dim": 16, "style_dim": 4, "encoder_size": 24, "decoder_size": 48,
+                   "dropout": 0.0},
+            train=TrainConfig(steps=30, batch_size=8, lr=1e-2, warmup=0, eval_every=15,
+                              checkpoint_every=10, log_every=5, eval_max_items=16)),
+        "seed": Preset(
+            model={"embedding_dim": 64, "style_dim": 16, "encoder_size": 256,
+                   "decoder_size": 512, "dropout": 0.2, "teacher_forcing": 0.5},
+            train=TrainConfig(steps=3000, batch_size=64, lr=1e-3, warmup=0,
+                              schedule="constant", clip=1.0, eval_every=250,
+                              checkpoint_every=250, log_every=50, eval_max_items=2000)),
+        "small": Preset(
+            model={"embedding_dim": 64, "style_dim": 16, "encoder_size": 192,
+                   "decoder_size": 384, "dropout": 0.2, "teacher_forcing": 0.75},
+            train=TrainConfig(steps=2000, batch_size=64, lr=2e-3, warmup=50,
+                              schedule="cosine", min_lr_ratio=0.05, clip=1.0, eval_every=250,
+                              checkpoint_every=250, log_every=25, patience=4,
+                              eval_max_items=1500)),
+    },
     "transformer": {
         "debug": Preset(
             model={"d_model": 32, "num_layers": 2, "attention_heads": 2, "ff_size": 64,

@@ -13,7 +13,8 @@ from tunesmith.errors import CheckpointError, OptionError, TunesmithError
 FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc:AbcFamily",
                             "events": "tunesmith.families.events:EventsFamily",
                             "pianoroll": "tunesmith.families.pianoroll:PianorollFamily",
-                            "remi": "tunesmith.families.remi:RemiFamily"}
+                            "remi": "tunesmith.families.remi:RemiFamily",
+                            "continue": "tunesmith.families.continuation:ContinueFamily"}
 DEFAULT_FAMILY = "abc"
 _LOADED: dict[str, object] = {}
 

@@ -79,7 +79,11 @@ class ComposeOptions:
                                 "seconds (instead of --max-len; remi finishes the bar "
                                 "running then)")
     bars: int | None = opt(None, "remi: length of each piece in bars (instead of "
-                           "--max-len); the model may end a piece sooner")
+                           "--max-len); the model may end a piece sooner; continue: bars "
+                           "written after the primer's (default: the model's target bars)")
+    style: str = opt("", "continue: the style of the continuation, a tradition or a tune "
+                     "type or one of each ('irish,reel'; tunesmith corpora --styles); "
+                     "default: none given, the model goes by the primer")
     grace: float = opt(8.0, "events, pianoroll, remi: with --seconds or --bars (pianoroll: "
                        "any length), sample this many beats more and end the piece at "
                        "the first beat after its length that closes on a cadence (V-I or "

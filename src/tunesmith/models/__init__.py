@@ -51,10 +51,12 @@ def registry() -> dict[str, type]:
     from tunesmith.models.event_lstm import EventLSTM
     from tunesmith.models.rnn_nade import RnnNade
     from tunesmith.models.rnn_rbm import RnnRbm
+    from tunesmith.models.seq2seq import Seq2Seq
     from tunesmith.models.transformer import Transformer
     from tunesmith.models.transformer_nade import TransformerNade
 
-    builtin = (CharRNN, EventLSTM, RnnRbm, RnnNade, BernoulliRnn, Transformer, TransformerNade)
+    builtin = (CharRNN, EventLSTM, RnnRbm, RnnNade, BernoulliRnn, Transformer, TransformerNade,
+               Seq2Seq)
     return {cls.family: cls for cls in builtin} | _EXTRA
 
 

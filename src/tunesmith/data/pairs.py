@@ -1,0 +1,63 @@
+"""Batch sources for (source, target) pairs: a phrase and what follows it (``seq2seq``).
+
+A pair is ``(source ids, target ids, style ids)``; the target starts with BOS (the
+decoder's first input). Training draws ``batch_size`` random pairs per step, a pure
+function of ``(seed, step)`` (exact resume, as :class:`~tunesmith.data.tokens.TokenWindows`);
+validation goes over every pair once, grouped by length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+Pair = tuple[Sequence[int], Sequence[int], Sequence[int]]
+
+
+def collate(pairs: Sequence[Pair]) -> dict:
+    """Pairs -> ``source`` (B, S), ``source_len`` (B,), ``style`` (B, sets), ``target``
+    (B, T + 1), padded with 0."""
+    width_s = max(len(p[0]) for p in pairs)
+    width_t = max(len(p[1]) for p in pairs)
+    source = np.zeros((len(pairs), width_s), dtype=np.int64)
+    target = np.zeros((len(pairs), width_t), dtype=np.int64)
+    for k, (s, t, _) in enumerate(pairs):
+        source[k, :len(s)] = s
+        target[k, :len(t)] = t
+    style = np.array([list(p[2]) for p in pairs], dtype=np.int64).reshape(len(pairs), -1)
+    return {"source": torch.from_numpy(source),
+            "source_len": torch.tensor([len(p[0]) for p in pairs]),
+            "style": torch.from_numpy(style), "target": torch.from_numpy(target)}
+
+
+class PairBatches:
+    """Random training batches of pairs."""
+
+    def __init__(self, pairs: Sequence[Pair], batch_size: int, seed: int = 0):
+        if not pairs:
+            raise ValueError("no training pairs")
+        self.pairs, self.batch_size, self.seed = pairs, batch_size, seed
+        self.tokens_per_batch = batch_size * int(np.mean([len(p[1]) - 1 for p in pairs]))
+
+    def batch(self, step: int) -> dict:
+        rng = np.random.default_rng([self.seed, step])
+        return collate([self.pairs[i] for i in rng.integers(0, len(self.pairs),
+                                                             self.batch_size)])
+
+
+class PairSet:
+    """Every pair once, sorted by target length; iterable many times."""
+
+    def __init__(self, pairs: Sequence[Pair], batch_size: int = 64, max_items: int = 0):
+        pairs = list(pairs)[:max_items] if max_items else list(pairs)
+        self.pairs = sorted(pairs, key=lambda p: (len(p[1]), len(p[0])))
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[dict]:
+        for i in range(0, len(self.pairs), self.batch_size):
+            yield collate(self.pairs[i:i + self.batch_size])

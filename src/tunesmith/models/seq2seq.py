@@ -1,0 +1,215 @@
+"""``seq2seq``: a BiLSTM encoder reads a phrase and its style, an LSTM decoder with attention
+writes what follows (the seq2seq composer write-up's model).
+
+- **Encoder**: each source token's embedding, concatenated with the style embeddings (one
+  per label set of the representation: tradition, tune type; label 0 = none given), ->
+  a bidirectional LSTM.
+- **Decoder**: an LSTM cell whose first state is made from the encoder's last states and
+  the style (a linear bridge, tanh), with Luong's "general" attention over the encoder
+  states and input feeding (the previous step's attentional vector joins the next input).
+- **Training**: teacher forcing with a ratio: at each target step a row reads the true
+  previous token with probability ``teacher_forcing``, else its own most probable one
+  (scheduled sampling, Bengio et al. 2015, with argmax as the seq2seq write-up does).
+  ``style_dropout`` of the pairs hide their labels, so the model also continues a phrase
+  with no style given. Validation reports both the teacher-forced NLL (``loss``, what the
+  best checkpoint is chosen by) and the free-running one (``free_nll``,
+  ``free_accuracy``: every step reads the model's own previous choice).
+- **Sampling**: :meth:`encode` gives the state the shared sampler starts from
+  (:class:`Conditioned`); :meth:`step` is one decoder step, its attention weights kept in
+  the state for pictures.
+
+Shapes: B = batch, S = source length, T = target length, E = embedding, H = encoder
+units per direction, D = decoder units, V = vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tunesmith.options import opt
+
+
+@dataclass(frozen=True)
+class Seq2SeqConfig:
+    vocab_size: int = opt(0, "characters in the vocabulary, set from the representation",
+                          derived=True)
+    styles: dict = opt(None, "labels of each style set, set from the representation",
+                       derived=True, factory=dict)
+    embedding_dim: int = opt(64, "embedding size of each character")
+    style_dim: int = opt(16, "embedding size of each style label")
+    encoder_size: int = opt(256, "units of the encoder LSTM, per direction")
+    decoder_size: int = opt(512, "units of the decoder LSTM")
+    dropout: float = opt(0.2, "dropout on embeddings and before the output layer")
+    teacher_forcing: float = opt(1.0, "share of target steps that read the true previous "
+                                 "token in training (the rest read the model's own)")
+    style_dropout: float = opt(0.2, "share of training pairs whose style labels are hidden")
+
+    def __post_init__(self):
+        for name in ("vocab_size", "embedding_dim", "style_dim", "encoder_size",
+                     "decoder_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("dropout", "style_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.teacher_forcing <= 1:
+            raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
+
+
+class Seq2Seq(nn.Module):
+    family = "seq2seq"
+    config_class = Seq2SeqConfig
+    representation = "abc_phrases"
+    sampler = "step"
+    primes = False
+    likelihood = "exact"
+    gibbs_sampling = False
+    attends = False  # its attention is over the source, not the piece itself
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        c = self.config = config
+        self.embed = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)
+        self.style_embeds = nn.ModuleList(nn.Embedding(n, c.style_dim)
+                                          for n in c.styles.values())
+        width = len(c.styles) * c.style_dim
+        self.encoder = nn.LSTM(c.embedding_dim + width, c.encoder_size, batch_first=True,
+                               bidirectional=True)
+        self.bridge = nn.Linear(2 * c.encoder_size + width, 2 * c.decoder_size)
+        self.cell = nn.LSTMCell(c.embedding_dim + c.decoder_size, c.decoder_size)
+        self.keys = nn.Linear(2 * c.encoder_size, c.decoder_size, bias=False)
+        self.combine = nn.Linear(2 * c.encoder_size + c.decoder_size, c.decoder_size)
+        self.head = nn.Linear(c.decoder_size, c.vocab_size)
+        self.drop = nn.Dropout(c.dropout)
+
+    def _style(self, style: torch.Tensor) -> torch.Tensor:
+        """style (B, sets) -> (B, sets x style_dim); (B, 0) without sets."""
+        if not self.style_embeds:
+            return style.new_zeros(style.shape[0], 0, dtype=torch.float)
+        return torch.cat([emb(style[:, k]) for k, emb in enumerate(self.style_embeds)], -1)
+
+    def encode(self, source: torch.Tensor, lengths: torch.Tensor, style: torch.Tensor):
+        """source (B, S) ids padded with 0 after ``lengths`` (B,), style (B, sets) -> the
+        decoder's first state."""
+        s = self._style(style)  # (B, W)
+        x = self.drop(self.embed(source))
+        x = torch.cat([x, s[:, None].expand(-1, x.shape[1], -1)], -1)
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp(min=1),
+                                                   batch_first=True, enforce_sorted=False)
+        out, (h, _) = self.encoder(packed)
+        memory, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
+                                                     total_length=source.shape[1])
+        last = torch.cat([h[0], h[1]], -1)  # (B, 2H): forward's end, backward's start
+        h0, c0 = torch.tanh(self.bridge(torch.cat([last, s], -1))).chunk(2, -1)
+        mask = torch.arange(source.shape[1], device=source.device)[None] < lengths[:, None]
+        feed = h0.new_zeros(h0.shape)
+        return {"memory": memory, "keys": self.keys(memory), "mask": mask, "h": h0,
+                "c": c0, "feed": feed}
+
+    def _decode(self, tokens: torch.Tensor, state: dict):
+        """One decoder step: tokens (B,) -> logits (B, V), attention (B, S), state."""
+        x = torch.cat([self.drop(self.embed(tokens)), state["feed"]], -1)
+        h, c = self.cell(x, (state["h"], state["c"]))
+        scores = torch.einsum("bsd,bd->bs", state["keys"], h)
+        scores = scores.masked_fill(~state["mask"], float("-inf"))
+        weights = scores.softmax(-1)  # (B, S)
+        context = torch.einsum("bs,bsh->bh", weights, state["memory"])
+        feed = torch.tanh(self.combine(torch.cat([context, h], -1)))
+        logits = self.head(self.drop(feed))
+        return logits, weights, state | {"h": h, "c": c, "feed": feed}
+
+    def _run(self, batch: dict, ratio: float, generator=None):
+        """Logits (B, T, V) of the targets, each step reading the true previous token with
+        probability ``ratio``, else the model's own argmax."""
+        state = self.encode(batch["source"], batch["source_len"], batch["style"])
+        inputs = batch["target"][:, :-1]
+        out, own = [], None
+        for t in range(inputs.shape[1]):
+            tok = inputs[:, t]
+            if own is not None and ratio < 1:
+                keep = torch.rand(tok.shape, device=tok.device, generator=generator) < ratio
+                tok = torch.where(keep, tok, own)
+            logits, _, state = self._decode(tok, state)
+            own = logits.detach().argmax(-1)
+            out.append(logits)
+        return torch.stack(out, 1)
+
+    def loss(self, batch: dict) -> dict:
+        """batch: ``source`` (B, S), ``source_len`` (B,), ``style`` (B, sets), ``target``
+        (B, T + 1) starting with BOS, padded with 0. Mean NLL per target token as
+        ``loss`` (teacher-forced at ``teacher_forcing`` in training, fully in evaluation)
+        plus ``nll``, ``accuracy``, ``count``; in evaluation also ``free_nll`` and
+        ``free_accuracy`` with no teacher forcing."""
+        style = batch["style"]
+        if self.training and self.config.style_dropout and style.numel():
+            hide = torch.rand(style.shape[0], device=style.device) < self.config.style_dropout
+            style = style.masked_fill(hide[:, None], 0)
+        batch = batch | {"style": style}
+        targets = batch["target"][:, 1:]
+        mask = targets != 0
+        count = mask.sum()
+        ratio = self.config.teacher_forcing if self.training else 1.0
+        logits = self._run(batch, ratio)
+        nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
+        out = {"loss": nll, "nll": nll.detach(), "count": count,
+               "accuracy": _accuracy(logits, targets, mask, count)}
+        if not self.training:
+            free = self._run(batch, 0.0)
+            out["free_nll"] = F.cross_entropy(free.flatten(0, 1), targets.flatten(),
+                                              ignore_index=0)
+            out["free_accuracy"] = _accuracy(free, targets, mask, count)
+        return out
+
+    # --- autoregressive interface used by the shared sampler (through Conditioned)
+    def init_state(self, batch_size: int) -> dict:
+        """The state after reading an empty phrase ([BOS, EOS]: a vocabulary's ids 1 and
+        2), no style given: composing from nothing. A continuation starts from
+        :meth:`encode` of its phrase instead (:class:`Conditioned`)."""
+        device = self.embed.weight.device
+        source = torch.tensor([[1, 2]], device=device).expand(batch_size, -1)
+        with torch.no_grad():
+            return self.encode(source, torch.full((batch_size,), 2, device=device),
+                               torch.zeros(batch_size, len(self.style_embeds), dtype=torch.long,
+                                           device=device))
+
+    def step(self, inputs: torch.Tensor, state: dict):
+        """inputs (B, 1): the last token -> ({"token": logits (B, V)}, state); the step's
+        attention over the source is kept as ``state["weights"]``."""
+        logits, weights, state = self._decode(inputs[:, 0], state)
+        return {"token": logits}, state | {"weights": weights}
+
+    def select_state(self, state: dict, rows: torch.Tensor) -> dict:
+        return {k: v[rows] for k, v in state.items()}
+
+
+def _accuracy(logits, targets, mask, count):
+    with torch.no_grad():
+        return ((logits.argmax(-1) == targets) & mask).sum() / count.clamp(min=1)
+
+
+class Conditioned:
+    """A seq2seq model as the shared sampler sees a model: ``init_state`` gives the
+    encoded source phrases (one row each), ``step`` / ``select_state`` are the
+    model's."""
+
+    def __init__(self, model: Seq2Seq, state: dict):
+        self.model, self.state = model, state
+
+    def __getattr__(self, name):  # declarations, parameters(), eval() ...
+        return getattr(self.model, name)
+
+    def init_state(self, batch_size: int) -> dict:
+        rows = next(iter(self.state.values())).shape[0]
+        if batch_size != rows:
+            raise ValueError(f"{rows} source phrases were encoded, {batch_size} asked for")
+        return self.state
+
+    def step(self, inputs, state):
+        return self.model.step(inputs, state)
+
+    def select_state(self, state, rows):
+        return self.model.select_state(state, rows)

@@ -1,0 +1,188 @@
+"""Representation ``abc_phrases``: ABC characters cut into (source bars, target bars) pairs,
+with the tune's style labels, for a model that continues a phrase (``seq2seq``).
+
+Contract (beside :class:`~tunesmith.representations.abc_chars.AbcChars`'s, whose
+vocabulary and text round trip it keeps):
+- ``styles``: the label sets and their labels, ``{"tradition": ("any", "irish", ...),
+  "tune_type": ("any", "reel", ...)}``; label 0 of each set, ``any``, means "no label
+  given" (the model is trained with labels hidden now and then, so it can continue a
+  phrase without one).
+- ``style_ids(tradition, tune_type)`` -> one id per set; :meth:`parse_style` reads a
+  user's ``--style`` (a label of either set, or both as ``tradition,type``).
+- ``cuts(text)`` -> the offsets after each written bar of a tune's music (its bar lines
+  included), and ``header_end(text)``: where the music starts. A source is the header and
+  ``source_bars`` bars, its target the next ``target_bars`` bars (:meth:`pairs`); joined,
+  the first pair is the tune's start exactly.
+- ``openings``: the header and first bars of a few held-out tunes, kept so that a model
+  can continue something without a primer (training samples, ``compose`` without
+  ``--primer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tunesmith.errors import OptionError
+from tunesmith.representations.abc_chars import AbcChars
+from tunesmith.representations.vocab import Vocab
+
+ANY = "any"  # label 0 of every set: no label given
+STYLE_SETS = ("tradition", "tune_type")
+
+
+@dataclass(frozen=True)
+class AbcPhrases(AbcChars):
+    name: str = "abc_phrases"
+    styles: dict = field(default_factory=dict)  # set -> (ANY, label, ...)
+    source_bars: int = 4
+    target_bars: int = 4
+    openings: tuple = ()  # held-out tunes' first bars: what compose continues by default
+
+    @classmethod
+    def fit_phrases(cls, texts: Iterable[str], labels: dict[str, Iterable[str]],
+                    min_count: int = 1, source_bars: int = 4,
+                    target_bars: int = 4) -> AbcPhrases:
+        """The vocabulary of ``texts`` and the label sets seen in ``labels`` (set ->
+        the labels of the training tunes)."""
+        styles = {k: (ANY, *sorted(set(v) - {ANY})) for k, v in labels.items()}
+        return cls(Vocab.build(texts, min_count=min_count), styles=styles,
+                   source_bars=source_bars, target_bars=target_bars)
+
+    # --- styles
+    @property
+    def style_sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.styles.items()}
+
+    def style_ids(self, **labels: str) -> list[int]:
+        """One id per label set; a set not given, or a label the model never saw, is
+        ``any`` (0)."""
+        out = []
+        for k, names in self.styles.items():
+            label = labels.get(k) or ANY
+            out.append(names.index(label) if label in names else 0)
+        return out
+
+    def parse_style(self, style: str) -> dict[str, str]:
+        """``--style`` as labels: ``reel`` (a label of either set), ``irish,reel`` (one
+        of each, in any order), or "" (none). An unknown label is an OptionError that
+        lists the known ones."""
+        out: dict[str, str] = {}
+        for part in (p.strip().lower() for p in style.split(",") if p.strip()):
+            sets = [k for k, names in self.styles.items() if part in names[1:]]
+            if not sets:
+                known = "; ".join(f"{k.replace('_', ' ')}: {', '.join(names[1:])}"
+                                  for k, names in self.styles.items())
+                raise OptionError("style", f"unknown style {part!r} (known: {known})")
+            if sets[0] in out:
+                raise OptionError("style", f"gives two labels of one set ({out[sets[0]]!r} "
+                                  f"and {part!r}): give at most one {sets[0]} and one of "
+                                  "the other set")
+            out[sets[0]] = part
+        return out
+
+    # --- cutting a tune at its bar lines
+    @staticmethod
+    def header_end(text: str) -> int:
+        """The offset after the ``K:`` line (0 when there is none)."""
+        at = 0
+        for line in text.splitlines(keepends=True):
+            at += len(line)
+            if line.startswith("K:"):
+                return at
+        return 0
+
+    @staticmethod
+    def cuts(text: str) -> list[int]:
+        """The offsets after each written bar of ``text`` (the bar line that closes it
+        included), in order; a last bar without a bar line ends at the text's end."""
+        from tunesmith.abc_meter import bars
+
+        out = []
+        for b in bars(text):
+            end = b.end + len(b.closes)
+            if not out or end > out[-1]:
+                out.append(end)
+        return out
+
+    def pairs(self, text: str) -> list[tuple[str, str, bool]]:
+        """``(source, target, ends)`` for each place of a tune: the header and
+        ``source_bars`` bars from bar 0, ``source_bars``, 2 x ``source_bars``, ...; the
+        target the next ``target_bars`` bars; ``ends`` when the target is the tune's last
+        bars (the model learns to end there)."""
+        head, cuts = self.header_end(text), self.cuts(text)
+        if head == 0:
+            return []
+        starts = [head] + cuts
+        out = []
+        n, m = self.source_bars, self.target_bars
+        for s in range(0, len(cuts) - n, n):
+            src = text[:head] + text[starts[s]:starts[s + n]].lstrip("\n")
+            stop = min(s + n + m, len(cuts))
+            ends = stop == len(cuts)  # the last target keeps what follows its bar line
+            out.append((src, text[starts[s + n]:None if ends else starts[stop]], ends))
+        return out
+
+    # --- serialisation
+    def to_dict(self) -> dict:
+        return {"name": self.name, "vocab": self.vocab.to_list(),
+                "styles": {k: list(v) for k, v in self.styles.items()},
+                "source_bars": self.source_bars, "target_bars": self.target_bars,
+                "openings": list(self.openings)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AbcPhrases:
+        if not isinstance(d, dict) or d.get("name") != "abc_phrases":
+            raise ValueError("not an abc_phrases representation")
+        styles = d.get("styles")
+        if not isinstance(styles, dict) or not all(
+                isinstance(v, list) and v and v[0] == ANY and all(isinstance(x, str) for x in v)
+                for v in styles.values()):
+            raise ValueError("abc_phrases representation: styles must map a set to its "
+                             f"labels, {ANY!r} first")
+        bars = [d.get("source_bars"), d.get("target_bars")]
+        if not all(isinstance(b, int) and 1 <= b <= 64 for b in bars):
+            raise ValueError("abc_phrases representation: source_bars and target_bars must "
+                             "be whole numbers from 1 to 64")
+        openings = d.get("openings", [])
+        if not isinstance(openings, list) or not all(isinstance(x, str) for x in openings):
+            raise ValueError("abc_phrases representation: openings must be a list of texts")
+        return cls(Vocab.from_list(d.get("vocab", [])),
+                   styles={k: tuple(v) for k, v in styles.items()},
+                   source_bars=bars[0], target_bars=bars[1], openings=tuple(openings))
+
+
+def bar_counter(rep: AbcPhrases, bars: int):
+    """``until`` for the shared sampler: True for a row once it has written ``bars`` bar
+    lines after music (the end of its ``bars``-th bar)."""
+    import torch
+
+    symbols = rep.vocab.symbols
+
+    class Until:
+        def __init__(self):
+            self.count: list[int] | None = None
+            self.music: list[bool] | None = None
+
+        def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+            col = ids[:, 0].tolist()
+            if self.count is None:
+                self.count, self.music = [0] * len(col), [False] * len(col)
+            done = []
+            for k, i in enumerate(col):
+                c = symbols[i] if 0 <= i < len(symbols) else ""
+                if c == "|" and self.music[k]:
+                    self.count[k] += 1
+                    self.music[k] = False
+                elif len(c) == 1 and c not in "|:[] \n":
+                    self.music[k] = True
+                done.append(self.count[k] >= bars)
+            return torch.tensor(done)
+
+    return Until()
+
+
+def label_of(styles: dict, set_name: str, ids: Sequence[int]) -> str:
+    """The label of ``set_name`` among a row's style ids."""
+    k = list(styles).index(set_name)
+    return styles[set_name][ids[k]]

@@ -1,0 +1,193 @@
+"""The continue family: a BiLSTM encoder-decoder continues the first bars of a tune, in a
+style (issue 20). Small fixtures and debug models only."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from tunesmith.cli import main
+from tunesmith.errors import OptionError
+from tunesmith.representations import from_dict
+from tunesmith.representations.abc_phrases import AbcPhrases
+
+from .conftest import make_tune, write_book
+
+TUNE = ("M:4/4\nL:1/8\nK:D\n"
+        "A|d2fd A2FA|d2fd e2ce|d2fd A2FA|G2E2 E3A|\n"
+        "d2fd A2FA|d2fd e2ce|fgaf gfed|c2A2 A2:|\n")
+
+
+@pytest.fixture(scope="module")
+def styled_corpus(tmp_path_factory) -> Path:
+    """Two traditions of 100 tunes each (a folder per tradition, as a user's corpus)."""
+    root = tmp_path_factory.mktemp("styled")
+    for k, name in enumerate(("irish", "scottish")):
+        (root / name).mkdir()
+        write_book(root / name / "book.abc", 100, seed=10 + k, start=1 + 100 * k)
+    return root
+
+
+@pytest.fixture(scope="module")
+def continue_run(tmp_path_factory, styled_corpus) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "continue"
+    rc = main(["train", "--family", "continue", "--preset", "debug", "--corpus",
+               str(styled_corpus), "--source-bars", "2", "--target-bars", "2",
+               "--out", str(run), "--no-progress", "--samples", "0"])
+    assert rc == 0
+    return run
+
+
+def phrases(**kw) -> AbcPhrases:
+    return AbcPhrases.fit_phrases([TUNE], {"tradition": ["irish", "scottish"],
+                                           "tune_type": ["reel", "jig"]}, **kw)
+
+
+def test_pairs_cut_a_tune_at_its_bar_lines():
+    rep = phrases(source_bars=2, target_bars=3)
+    pairs = rep.pairs(TUNE)
+    src, tgt, ends = pairs[0]
+    assert src == "M:4/4\nL:1/8\nK:D\nA|d2fd A2FA|"  # the pickup is a bar
+    assert tgt == "d2fd e2ce|d2fd A2FA|G2E2 E3A|"
+    assert TUNE.startswith(src + tgt) and not ends
+    # later sources start from the header again; the last target ends the tune
+    assert all(s.startswith("M:4/4\nL:1/8\nK:D\n") for s, _, _ in pairs)
+    assert pairs[-1][2] and TUNE.endswith(pairs[-1][1])
+    assert len(pairs) == 4  # sources from bars 0, 2, 4, 6 of 9
+
+
+def test_style_labels_from_either_set_and_clear_errors():
+    rep = phrases()
+    assert rep.parse_style("reel") == {"tune_type": "reel"}
+    assert rep.parse_style("Irish, reel") == {"tradition": "irish", "tune_type": "reel"}
+    assert rep.style_ids(**rep.parse_style("scottish")) == [2, 0]  # 0 = any
+    with pytest.raises(OptionError, match="unknown style 'polka'.*tradition: irish, "
+                                          "scottish; tune type: jig, reel"):
+        rep.parse_style("polka")
+    with pytest.raises(OptionError, match="two labels of one set"):
+        rep.parse_style("reel,jig")
+
+
+def test_representation_round_trips_and_refuses_damage():
+    rep = phrases(source_bars=2)
+    back = from_dict(json.loads(json.dumps(rep.to_dict())))
+    assert back == rep and back.encode_text(TUNE) == rep.encode_text(TUNE)
+    for damage in ({"styles": {"tradition": ["irish"]}}, {"source_bars": 0},
+                   {"openings": "M:4/4"}):
+        with pytest.raises(ValueError):
+            from_dict(rep.to_dict() | damage)
+
+
+def small_model(rep):
+    from tunesmith.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    torch.manual_seed(0)
+    return Seq2Seq(Seq2SeqConfig(vocab_size=len(rep.vocab), styles=rep.style_sizes,
+                                 embedding_dim=8, style_dim=4, encoder_size=12,
+                                 decoder_size=16, dropout=0.0, style_dropout=0.0))
+
+
+def test_sampling_steps_equal_the_teacher_forced_pass():
+    from tunesmith.data.pairs import collate
+    from tunesmith.families.continuation import encode_pair
+    from tunesmith.models.seq2seq import Conditioned
+
+    rep = phrases(source_bars=2)
+    model = small_model(rep).eval()
+    pairs = [encode_pair(rep, s, t, e, rep.style_ids(tradition="irish"))
+             for s, t, e in rep.pairs(TUNE)]
+    batch = collate(pairs[:2])
+    with torch.no_grad():
+        forced = model._run(batch, 1.0)  # (B, T, V)
+        state = model.encode(batch["source"], batch["source_len"], batch["style"])
+        wrapped = Conditioned(model, state)
+        state = wrapped.init_state(2)
+        for t in range(batch["target"].shape[1] - 1):
+            logits, state = wrapped.step(batch["target"][:, t:t + 1], state)
+            assert torch.allclose(logits["token"], forced[:, t], atol=1e-5)
+    # attention weights over the source: one row per step, summing to 1 over real tokens
+    w = state["weights"]
+    assert torch.allclose(w.sum(-1), torch.ones(2))
+    assert (w[0, int(batch["source_len"][0]):] == 0).all()
+
+
+def test_validation_reports_free_running_next_to_teacher_forcing():
+    from tunesmith.data.pairs import collate
+    from tunesmith.families.continuation import encode_pair
+
+    rep = phrases(source_bars=2)
+    model = small_model(rep).eval()
+    batch = collate([encode_pair(rep, s, t, e, [1, 1]) for s, t, e in rep.pairs(TUNE)])
+    with torch.no_grad():
+        out = model.loss(batch)
+    assert {"loss", "nll", "accuracy", "free_nll", "free_accuracy"} <= set(out)
+    assert float(out["free_nll"]) != pytest.approx(float(out["nll"]))
+    model.train()
+    assert "free_nll" not in model.loss(batch)  # training pays for one pass
+
+
+def test_train_and_continue_a_primer_in_a_style(tmp_path, continue_run):
+    cfg = json.loads((continue_run / "config.json").read_text())
+    assert (cfg["family"], cfg["arch"]) == ("continue", "seq2seq")
+    assert cfg["data"] == {"clean": False, "source_bars": 2, "target_bars": 2, "styles": True}
+    assert cfg["model"]["styles"] == {"tradition": 3, "tune_type": 2}  # any + the labels
+    rows = (continue_run / "metrics.csv").read_text().splitlines()
+    assert "free_nll" in rows[0] and "free_accuracy" in rows[0]
+    primer = tmp_path / "primer.abc"
+    primer.write_text("X:1\nT:Mine\n" + make_tune(1, random.Random(5)).split("\n", 2)[2])
+    out = tmp_path / "out"
+    rc = main(["compose", "--model", str(continue_run / "best"),
+               "--primer", str(primer), "--style", "irish", "--bars", "3", "--num", "2",
+               "--seed", "1", "--out", str(out), "--no-wav"])
+    assert rc == 0
+    tunes = sorted(out.glob("*.abc"))
+    assert len(tunes) == 2
+    head = AbcPhrases.header_end(tunes[0].read_text())
+    body = primer.read_text().split("K:", 1)[1].split("\n", 1)[1]
+    first_bars = "|".join(body.split("|")[:2]) + "|"
+    for t in tunes:  # the primer's first two bars, then the continuation
+        text = t.read_text()
+        assert text[head:].startswith(first_bars), text
+        assert len(text[head:]) > len(first_bars)
+    about = json.loads((out / "composition.json").read_text())
+    assert about["options"]["style"] == "irish"
+
+
+def test_compose_without_primer_continues_held_out_openings(tmp_path, continue_run):
+    rep = json.loads((continue_run / "best" / "tunesmith.json").read_text())
+    assert rep["representation"]["openings"]
+    rc = main(["compose", "--model", str(continue_run / "best"),
+               "--num", "2", "--seed", "0", "--out", str(tmp_path / "o"), "--no-wav"])
+    assert rc == 0 and len(list((tmp_path / "o").glob("*.abc"))) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style", "polka"], "unknown style 'polka' (known: tradition: irish, scottish"),
+    (["--primer", "SHORT"], "the first tune has 1 bars; the model reads the first 2"),
+    (["--temperature", "0"], "temperature"),
+])
+def test_bad_requests_are_one_line_errors(tmp_path, capsys, continue_run, args, message):
+    short = tmp_path / "short.abc"
+    short.write_text("X:1\nT:Short\nM:4/4\nL:1/8\nK:D\nd2fd A2FA|]\n")
+    args = [str(short) if a == "SHORT" else a for a in args]
+    rc = main(["compose", "--model", str(continue_run / "best"),
+               "--out", str(tmp_path / "o"), "--no-wav", *args])
+    err = capsys.readouterr().err
+    assert rc != 0 and message in err and "Traceback" not in err
+
+
+def test_a_corpus_with_one_style_refuses_style_conditioning(tmp_path, capsys, abc_corpus):
+    rc = main(["train", "--family", "continue", "--preset", "debug", "--corpus",
+               str(abc_corpus), "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "two style labels to tell apart" in err and "--no-styles" in err
+    rc = main(["train", "--family", "continue", "--preset", "debug", "--corpus",
+               str(abc_corpus), "--no-styles", "--steps", "4", "--out", str(tmp_path / "r2"),
+               "--no-progress", "--samples", "1"])
+    assert rc == 0
+    cfg = json.loads((tmp_path / "r2" / "best" / "tunesmith.json").read_text())
+    assert cfg["representation"]["styles"] == {}
