@@ -74,18 +74,10 @@ class AbcFamily(Family):
                      log=_quiet) -> Prepared:
         """Load the corpus, split by tune, fit (or reuse) the vocabulary, encode every
         tune. ``data.clean`` skips tunes abc2midi rejects."""
-        from tunesmith.corpora import BUILTIN, load_abc_corpus
         from tunesmith.data.splits import split_items
         from tunesmith.representations.abc_chars import AbcChars
 
-        if corpus in BUILTIN and BUILTIN[corpus].kind != "abc":
-            raise TunesmithError(f"{corpus} is a {BUILTIN[corpus].kind} corpus, not ABC "
-                                 "text: train on it with --family events or pianoroll")
-        c = load_abc_corpus(corpus, clean=data.clean)
-        if len(c.problems) > 20:
-            log(f"skipped {len(c.problems)} tunes or files; the first 20:", "warning")
-        for problem in c.problems[:20]:
-            log(f"skipped: {problem}", "warning")
+        c = load_abc_tunes(corpus, data.clean, log)
         splits = split_items(c.texts)
         if representation is None:
             if not splits["train"]:
@@ -213,6 +205,22 @@ class AbcFamily(Family):
 
     def memory(self, piece) -> str:
         return tune_body(piece.source_text)
+
+
+def load_abc_tunes(corpus: str, clean: bool, log=_quiet):
+    """An ABC corpus's usable tunes (:func:`~tunesmith.corpora.load_abc_corpus`), the
+    first 20 it skipped logged; a MIDI / MusicXML built-in is a one-line error."""
+    from tunesmith.corpora import BUILTIN, load_abc_corpus
+
+    if corpus in BUILTIN and BUILTIN[corpus].kind != "abc":
+        raise TunesmithError(f"{corpus} is a {BUILTIN[corpus].kind} corpus, not ABC text: "
+                             "train on it with --family events or pianoroll")
+    c = load_abc_corpus(corpus, clean=clean)
+    if len(c.problems) > 20:
+        log(f"skipped {len(c.problems)} tunes or files; the first 20:", "warning")
+    for problem in c.problems[:20]:
+        log(f"skipped: {problem}", "warning")
+    return c
 
 
 def parse_tune(text: str):

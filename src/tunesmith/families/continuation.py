@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 
 from tunesmith.errors import OptionError, TunesmithError
-from tunesmith.families.abc import MAX_PLAYED_SECONDS, MIN_CHAR_COUNT, _Tunes
+from tunesmith.families.abc import MAX_PLAYED_SECONDS, MIN_CHAR_COUNT, _Tunes, load_abc_tunes
 from tunesmith.families.base import ComposeOptions, Composition, Family, Prepared, Sink, _quiet
 from tunesmith.options import opt
 
@@ -57,19 +57,11 @@ class ContinueFamily(Family):
                      log=_quiet) -> Prepared:
         """Load the corpus with its style labels, split by tune, cut every tune into
         (source bars, target bars) pairs."""
-        from tunesmith.corpora import BUILTIN, load_abc_corpus
         from tunesmith.corpora.styles import MIN_LABEL_TUNES, OTHER, UNKNOWN, corpus_styles
         from tunesmith.data.splits import split_items
         from tunesmith.representations.abc_phrases import AbcPhrases
 
-        if corpus in BUILTIN and BUILTIN[corpus].kind != "abc":
-            raise TunesmithError(f"{corpus} is a {BUILTIN[corpus].kind} corpus; the "
-                                 "continue family reads ABC tunes")
-        c = load_abc_corpus(corpus, clean=data.clean)
-        if len(c.problems) > 20:
-            log(f"skipped {len(c.problems)} tunes or files; the first 20:", "warning")
-        for problem in c.problems[:20]:
-            log(f"skipped: {problem}", "warning")
+        c = load_abc_tunes(corpus, data.clean, log)
         by_tune = {(str(t.source), t.index): s for t, s in corpus_styles(corpus)}
         labels = [by_tune.get((str(t.source), t.index)) for t in c.tunes]
         splits = split_items(c.texts)
