@@ -14,6 +14,9 @@ and ``source_bars`` bars, target = the next ``target_bars`` bars):
      splits are a hash of each tune's text).
 2. The same seq2seq free-running (each step reads its own previous argmax) against
    teacher-forced: token accuracy of each.
+3. With ``--primer FILE`` (repeatable) and ``--styles jig,,reel`` ("" = none given):
+   ``--num`` raw continuations of 8 bars per primer and style, and how many keep the
+   primer's ``M:`` (no resampling).
 Figures go to benchmarks/RESULTS.md.
 """
 
@@ -73,6 +76,9 @@ def main() -> None:
     ap.add_argument("--lstm", default="", help="a char LSTM to compare (default: shipped)")
     ap.add_argument("--pairs", type=int, default=600, help="test pairs scored (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--primer", action="append", default=[], help="an ABC file (part 3)")
+    ap.add_argument("--styles", default="jig,,reel", help="styles of part 3, comma-separated")
+    ap.add_argument("--num", type=int, default=200, help="continuations per row (part 3)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     from tunesmith import families
@@ -124,6 +130,28 @@ def main() -> None:
         print(f"| {name} | {nll:.4f} | {nll / ln2:.4f} | {acc:.3f} | {free:.3f} |")
     print(f"| char LSTM `{lstm}` with the source as primer | {ref:.4f} | {ref / ln2:.4f} "
           "| | |")
+    if args.primer:
+        meter_kept(ckpt, args.primer, args.styles.split(","), args.num, args.seed)
+
+
+def meter_kept(ckpt, primers: list[str], styles: list[str], num: int, seed: int) -> None:
+    """Part 3: raw 8-bar continuations that keep their primer's ``M:``, per style."""
+    from tunesmith.abc_meter import meter_error
+    from tunesmith.families.base import ComposeOptions
+    from tunesmith.families.continuation import continue_texts, read_primer
+
+    rep = ckpt.representation
+    print(f"\n| primer | {' | '.join(f'--style {s}' if s else 'no style' for s in styles)} |")
+    print("|---|" + "---:|" * len(styles))
+    for primer in primers:
+        src = read_primer(primer, rep)
+        kept = []
+        for style in styles:
+            texts = continue_texts(ckpt.model, rep, [src] * num,
+                                   rep.style_ids(**rep.parse_style(style)), 8,
+                                   ComposeOptions(num=num, seed=seed), seed=seed)
+            kept.append(sum(meter_error(t, len(src)) is None for t in texts))
+        print(f"| {primer} | {' | '.join(f'{k}/{num}' for k in kept)} |")
 
 
 if __name__ == "__main__":

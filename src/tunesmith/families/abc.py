@@ -246,12 +246,13 @@ class _Tunes:
     """The tunes of one composition as they become final: each is published to the sink
     once, with its text (a tune-book entry) and its music."""
 
-    def __init__(self, texts: list[str], sink: Sink | None, start: int = 1):
+    def __init__(self, texts: list[str], sink: Sink | None, start: int = 1,
+                 title: str = "tunesmith"):
         self.texts = texts
         self.sink = sink
         self.start = start  # the number of the first tune (a batch of a larger request)
         n = len(texts)
-        self.titles = [f"tunesmith {i}" for i in range(start, start + n)]
+        self.titles = [f"{title} {i}" for i in range(start, start + n)]
         self.entries = [""] * n
         self.final: dict[int, Composition] = {}
 

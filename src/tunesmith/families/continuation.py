@@ -153,8 +153,7 @@ class ContinueFamily(Family):
             log(f"{bad} of {opts.num} continuations: none of {drafts} drafts both plays and "
                 "keeps its meter; kept the first", "warning")
         texts = [texts[k * drafts + (i or 0)] for k, i in enumerate(chosen)]
-        tunes = _Tunes(texts, sink, start)
-        tunes.titles = [f"continuation {i}" for i in range(start, start + len(texts))]
+        tunes = _Tunes(texts, sink, start, title="continuation")
         rejected = tunes.publish(range(len(texts)))
         for i in range(len(texts)) if not abc2midi.available() else sorted(rejected):
             tunes.by_music21(i, rejected.get(i))
@@ -218,20 +217,19 @@ def continue_texts(model, rep, sources: list[str], style: list[int], bars: int,
     model.eval()
     while left > 0 and not all(ended):
         chunk = min(left, rep.target_bars)
-        windows = [_window(rep, t) for t in texts]
-        batch = collate([encode_pair(rep, w, "", False, style) for w in windows])
+        going = [i for i, e in enumerate(ended) if not e]  # a tune the model ended is done
+        batch = collate([encode_pair(rep, _window(rep, texts[i]), "", False, style)
+                         for i in going])
         with torch.no_grad():
             state = model.encode(batch["source"].to(device), batch["source_len"].to(device),
                                  batch["style"].to(device))
-        steps = sample(Conditioned(model, state), primer=[[rep.bos]], num=len(texts),
+        steps = sample(Conditioned(model, state), primer=[[rep.bos]], num=len(going),
                        max_steps=MAX_CHARS_PER_BAR * chunk, heads=["token"],
                        settings=settings, stop=("token", rep.eos),
                        banned={"token": rep.never_sample()},
                        seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
                        device=device, until=bar_counter(rep, chunk))
-        for i, seq in enumerate(steps):
-            if ended[i]:
-                continue
+        for i, seq in zip(going, steps, strict=True):
             ids = [s[0] for s in seq]
             texts[i] += rep.decode_text(ids)
             ended[i] = bool(ids) and ids[-1] == rep.eos

@@ -193,8 +193,7 @@ def _accuracy(logits, targets, mask, count):
 
 class Conditioned:
     """A seq2seq model as the shared sampler sees a model: ``init_state`` gives the
-    encoded source phrases (one row each), ``step`` / ``select_state`` are the
-    model's."""
+    encoded source phrases (one row each); everything else is the model's."""
 
     def __init__(self, model: Seq2Seq, state: dict):
         self.model, self.state = model, state
@@ -207,9 +206,3 @@ class Conditioned:
         if batch_size != rows:
             raise ValueError(f"{rows} source phrases were encoded, {batch_size} asked for")
         return self.state
-
-    def step(self, inputs, state):
-        return self.model.step(inputs, state)
-
-    def select_state(self, state, rows):
-        return self.model.select_state(state, rows)

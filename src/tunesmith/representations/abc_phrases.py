@@ -20,7 +20,7 @@ vocabulary and text round trip it keeps):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tunesmith.errors import OptionError
@@ -181,8 +181,3 @@ def bar_counter(rep: AbcPhrases, bars: int):
 
     return Until()
 
-
-def label_of(styles: dict, set_name: str, ids: Sequence[int]) -> str:
-    """The label of ``set_name`` among a row's style ids."""
-    k = list(styles).index(set_name)
-    return styles[set_name][ids[k]]
