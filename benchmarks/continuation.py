@@ -9,14 +9,21 @@ and ``source_bars`` bars, target = the next ``target_bars`` bars):
    - ``seq2seq`` with each tune's own style labels;
    - the same with no label (``any``), and with labels shuffled across the pairs (if the
      label is read, a wrong one must cost likelihood);
-   - the shipped unconditional char LSTM (``folk-abc-small``) reading the source as its
-     primer and scoring the same target characters (``--lstm``; its split is the same:
-     splits are a hash of each tune's text).
+   - unconditional ABC models reading the source as their primer and scoring the same
+     target characters (``--primed``, repeatable: the shipped char LSTM
+     ``folk-abc-small`` by default, a Transformer run; their split is the same: splits
+     are a hash of each tune's text).
 2. The same seq2seq free-running (each step reads its own previous argmax) against
    teacher-forced: token accuracy of each.
 3. With ``--primer FILE`` (repeatable) and ``--styles jig,,reel`` ("" = none given):
    ``--num`` raw continuations of 8 bars per primer and style, and how many keep the
    primer's ``M:`` (no resampling).
+4. With ``--decode N``: the first source of N held-out tunes (their own style given)
+   continued by 8 bars, sampled (temperature 1) against beam search (4 hypotheses, with
+   and without a length penalty, and stochastic), against the tunes' real next 8 bars:
+   the model's NLL per character of what was written, bars written (the model may end the
+   tune), share of written bars that repeat an earlier bar of the tune, share of
+   continuations whose first bars copy the source's, share that keep ``M:``.
 Figures go to benchmarks/RESULTS.md.
 """
 
@@ -50,9 +57,10 @@ def seq2seq_nll(model, pairs, batch_size: int = 64) -> tuple[float, float, float
     return total / count, right / count, free_right / count
 
 
-def lstm_nll(ckpt, texts: list[tuple[str, str, bool]]) -> float:
-    """NLL per target character of the char LSTM given the source as its primer (the
-    end marker scored where the tune ends, as the seq2seq target has it)."""
+def primed_nll(ckpt, texts: list[tuple[str, str, bool]]) -> float:
+    """NLL per target character of an unconditional ABC model (char LSTM or Transformer)
+    given the source as its primer (the end marker scored where the tune ends, as the
+    seq2seq target has it)."""
     rep, model = ckpt.representation, ckpt.model
     model.eval()
     total = count = 0.0
@@ -62,7 +70,8 @@ def lstm_nll(ckpt, texts: list[tuple[str, str, bool]]) -> float:
             if not ends:
                 ids = ids[:-1]
             rows = torch.tensor(rep.with_inputs(ids))[None]
-            logits, _ = model(rows[:, :-1])
+            out = model(rows[:, :-1])  # char_rnn: (logits, state); transformer: {head: ...}
+            logits = out["token"] if isinstance(out, dict) else out[0]
             nll = F.cross_entropy(logits[0], rows[0, 1:, 0], reduction="none")
             k = len(tgt) + int(ends)  # the target's characters (and the end marker)
             total += float(nll[-k:].sum())
@@ -73,32 +82,32 @@ def lstm_nll(ckpt, texts: list[tuple[str, str, bool]]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="a continue-family checkpoint folder")
-    ap.add_argument("--lstm", default="", help="a char LSTM to compare (default: shipped)")
+    ap.add_argument("--primed", action="append", default=[],
+                    help="an unconditional ABC model (char LSTM or Transformer) reading the "
+                    "source as its primer; repeatable (default: the shipped char LSTM)")
     ap.add_argument("--pairs", type=int, default=600, help="test pairs scored (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--primer", action="append", default=[], help="an ABC file (part 3)")
     ap.add_argument("--styles", default="jig,,reel", help="styles of part 3, comma-separated")
     ap.add_argument("--num", type=int, default=200, help="continuations per row (part 3)")
+    ap.add_argument("--decode", type=int, default=0, help="held-out tunes of part 4")
     args = ap.parse_args()
     torch.set_num_threads(2)
     from tunesmith import families
     from tunesmith.corpora import load_abc_corpus
-    from tunesmith.corpora.styles import corpus_styles
     from tunesmith.data.splits import split_items
-    from tunesmith.families.continuation import encode_pair
+    from tunesmith.families.continuation import encode_pair, tune_styles
 
     ckpt = app.load_model(args.model)
     rep = ckpt.representation
     summary = ckpt.meta["summary"]
     corpus, clean = summary["corpus"]["corpus"], summary["data"]["clean"]
     c = load_abc_corpus(corpus, clean=clean)
-    labels = {(str(t.source), t.index): s for t, s in corpus_styles(corpus)}
+    labels = tune_styles(corpus, c.tunes)
     test = split_items(c.texts)["test"]
     rows = []  # (source, target, ends, labels)
     for i in test:
-        st = labels.get((str(c.tunes[i].source), c.tunes[i].index))
-        lab = {} if st is None else {"tradition": st.tradition, "tune_type": st.tune_type}
-        rows += [(s, t, e, lab) for s, t, e in rep.pairs(c.texts[i])]
+        rows += [(s, t, e, labels[i]) for s, t, e in rep.pairs(c.texts[i])]
     rng = random.Random(args.seed)
     rng.shuffle(rows)
     rows = rows[:args.pairs] if args.pairs else rows
@@ -116,10 +125,12 @@ def main() -> None:
     none = seq2seq_nll(ckpt.model, pairs(lambda k, lab: {}))
     wrong = seq2seq_nll(ckpt.model, pairs(lambda k, lab: shuffled[k]))
     print(f"seq2seq scored in {time.time() - t0:.0f} s")
-    lstm = families.pretrained_dir("abc") if not args.lstm else args.lstm
-    t0 = time.time()
-    ref = lstm_nll(app.load_model(lstm), [(s, t, e) for s, t, e, _ in rows])
-    print(f"LSTM scored in {time.time() - t0:.0f} s")
+    refs = []
+    for path in args.primed or [str(families.pretrained_dir("abc"))]:
+        t0 = time.time()
+        ck = app.load_model(path)
+        refs.append((path, ck.meta["family"], primed_nll(ck, [(s, t, e) for s, t, e, _ in rows])))
+        print(f"{path} scored in {time.time() - t0:.0f} s")
     ln2 = 0.6931471805599453
     print("\n| model, target bars given the source bars | nats/char | bits/char | "
           "accuracy (teacher-forced) | accuracy (free-running) |")
@@ -128,10 +139,13 @@ def main() -> None:
                                    ("seq2seq, no style given", none),
                                    ("seq2seq, style shuffled across tunes", wrong)):
         print(f"| {name} | {nll:.4f} | {nll / ln2:.4f} | {acc:.3f} | {free:.3f} |")
-    print(f"| char LSTM `{lstm}` with the source as primer | {ref:.4f} | {ref / ln2:.4f} "
-          "| | |")
+    for path, arch, ref in refs:
+        print(f"| {arch} `{path}` with the source as primer | {ref:.4f} | {ref / ln2:.4f} "
+              "| | |")
     if args.primer:
         meter_kept(ckpt, args.primer, args.styles.split(","), args.num, args.seed)
+    if args.decode:
+        decoding(ckpt, c, test, labels, args.decode, args.seed)
 
 
 def meter_kept(ckpt, primers: list[str], styles: list[str], num: int, seed: int) -> None:
@@ -152,6 +166,81 @@ def meter_kept(ckpt, primers: list[str], styles: list[str], num: int, seed: int)
                                    ComposeOptions(num=num, seed=seed), seed=seed)
             kept.append(sum(meter_error(t, len(src)) is None for t in texts))
         print(f"| {primer} | {' | '.join(f'{k}/{num}' for k in kept)} |")
+
+
+
+def decoding(ckpt, corpus, test: list[int], labels: list[dict], n: int, seed: int) -> None:
+    """Part 4: sampling against beam search, and the real next bars."""
+    from tunesmith.abc_meter import bars as bars_of
+    from tunesmith.abc_meter import meter_error
+    from tunesmith.families.base import ComposeOptions
+    from tunesmith.families.continuation import STEP_DRAFTS, continuation_nll, continue_texts
+
+    rep, model = ckpt.representation, ckpt.model
+    rng = random.Random(seed)
+    picked = []  # (source, its real next 8 bars, style ids)
+    for i in rng.sample(test, len(test)):
+        text, cuts = corpus.texts[i], rep.cuts(corpus.texts[i])
+        if len(cuts) >= rep.source_bars + 8 and rep.pairs(text):
+            src = rep.pairs(text)[0][0]
+            if text.startswith(src):  # a first source is the tune's start
+                picked.append((src, text[:cuts[rep.source_bars + 7]],
+                               rep.style_ids(**labels[i])))
+        if len(picked) == n:
+            break
+    sources, styles = [p[0] for p in picked], [p[2] for p in picked]
+
+    def norm(bar: str) -> str:
+        return "".join(bar.split()).strip(":|[]")
+
+    def measure(texts):
+        nll = chars = written = repeats = copies = kept = 0
+        for (src, _, style), t in zip(picked, texts, strict=True):
+            t = t.rstrip("\n")
+            if len(rep.cuts(t)) > rep.source_bars:  # else the model ended it at once
+                total, count = continuation_nll(model, rep, t, style)
+                nll, chars = nll + total, chars + count
+            all_bars = [norm(t[b.start:b.end]) for b in bars_of(t)]
+            first = len(bars_of(src))
+            new = all_bars[first:]
+            written += len(new)
+            repeats += sum(b in all_bars[:first + k] for k, b in enumerate(new) if b)
+            copies += new[:first] == all_bars[:first][-len(new[:first]):] if new else 0
+            kept += meter_error(t + "\n", len(src)) is None
+        return (f"{nll / max(chars, 1):.3f} | {written / len(texts):.1f} | "
+                f"{repeats / max(written, 1):.3f} | {copies / len(texts):.2f} | "
+                f"{kept / len(texts):.2f}")
+
+    print(f"\n{len(picked)} held-out tunes, 8 bars after their first {rep.source_bars}, "
+          "their own style given\n")
+    print("| decoding | NLL/char of what it wrote | bars written | bars repeating an "
+          "earlier bar | copies the source bars | keeps M: |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| the real next 8 bars | {measure([p[1] for p in picked])} |")
+    t0 = time.time()
+    before = 4  # compose before step drafts: 4 whole continuations, the first that keeps M:
+    whole = continue_texts(model, rep, [s for s in sources for _ in range(before)],
+                           [s for s in styles for _ in range(before)], 8,
+                           ComposeOptions(num=n), seed=seed)
+    first = [next((d for d in whole[k * before:(k + 1) * before]
+                   if meter_error(d, len(sources[k])) is None), whole[k * before])
+             for k in range(n)]
+    print(f"| {before} drafts of 8 bars, the first that keeps M: (compose before) "
+          f"({time.time() - t0:.0f} s) | {measure(first)} |")
+    t0 = time.time()
+    texts = continue_texts(model, rep, sources, styles, 8, ComposeOptions(num=n), seed=seed,
+                           step_drafts=STEP_DRAFTS)
+    print(f"| {STEP_DRAFTS} drafts of each step's {rep.target_bars} bars, the first that "
+          f"keeps M: ({time.time() - t0:.0f} s) | {measure(texts)} |")
+    for name, opts in (("sampled, temperature 1", ComposeOptions(num=n)),
+                       ("beam 4", ComposeOptions(num=n, beam=4)),
+                       ("beam 4, length penalty 1", ComposeOptions(num=n, beam=4,
+                                                                  length_penalty=1.0)),
+                       ("stochastic beam 4", ComposeOptions(num=n, beam=4,
+                                                            stochastic_beam=True))):
+        t0 = time.time()
+        texts = continue_texts(model, rep, sources, styles, 8, opts, seed=seed)
+        print(f"| {name} ({time.time() - t0:.0f} s) | {measure(texts)} |")
 
 
 if __name__ == "__main__":

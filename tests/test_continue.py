@@ -76,10 +76,24 @@ def test_representation_round_trips_and_refuses_damage():
     rep = phrases(source_bars=2)
     back = from_dict(json.loads(json.dumps(rep.to_dict())))
     assert back == rep and back.encode_text(TUNE) == rep.encode_text(TUNE)
+    assert back.meters == {"4/4": 1}
     for damage in ({"styles": {"tradition": ["irish"]}}, {"source_bars": 0},
-                   {"openings": "M:4/4"}):
+                   {"openings": "M:4/4"}, {"meters": {"4/4": 0}}):
         with pytest.raises(ValueError):
             from_dict(rep.to_dict() | damage)
+    old = rep.to_dict()
+    del old["meters"]  # a model trained before meters were kept: nothing to warn from
+    assert from_dict(old).unseen_meter(TUNE.replace("M:4/4", "M:7/8")) is None
+
+
+def test_a_primer_in_a_meter_the_model_hardly_saw_is_warned_about():
+    rep = AbcPhrases.fit_phrases([TUNE] * 12 + [TUNE.replace("M:4/4", "M:6/8")], {})
+    assert rep.meters == {"4/4": 12, "6/8": 1}
+    assert rep.unseen_meter(TUNE) is None
+    assert "saw 1 training tune in M:6/8 (its meters: 4/4, 6/8" in rep.unseen_meter(
+        TUNE.replace("M:4/4", "M:6/8"))
+    assert "saw 0 training tunes in M:7/8" in rep.unseen_meter(
+        TUNE.replace("M:4/4", "M:7/8"))
 
 
 def small_model(rep):
@@ -191,3 +205,81 @@ def test_a_corpus_with_one_style_refuses_style_conditioning(tmp_path, capsys, ab
     assert rc == 0
     cfg = json.loads((tmp_path / "r2" / "best" / "tunesmith.json").read_text())
     assert cfg["representation"]["styles"] == {}
+
+
+def test_attention_shows_the_bars_written_over_the_bars_read(tmp_path, continue_run):
+    """`tunesmith attention` of a continue model: a row per character written after the
+    first bars, each over the window it read (the header and the last source bars)."""
+    from tunesmith import app
+    from tunesmith.families.continuation import source_attention
+    from tunesmith.io.plots import source_attention_figure
+
+    ckpt = app.load_model(str(continue_run / "best"))
+    rep = ckpt.representation
+    text = make_tune(1, random.Random(5)).split("\n", 2)[2]
+    w, row_bars, col_bars = source_attention(ckpt.model, rep, text, rep.style_ids())
+    assert w.shape == (len(row_bars), len(text) + 2) and len(col_bars) == len(text) + 2
+    assert abs(w.sum(1) - 1).max() < 1e-5  # each row sums to 1 over what it read
+    assert row_bars.min() == rep.source_bars  # bars are counted from 0: the third bar
+    n, m = rep.source_bars, rep.target_bars
+    for bar in set(row_bars.tolist()):  # a step reads the header and the n bars before it
+        start = n + (bar - n) // m * m  # the first bar that step writes
+        rows = w[row_bars == bar]
+        assert rows[:, col_bars >= start].sum() < 1e-5
+        assert rows[:, (col_bars >= 0) & (col_bars < start - n)].sum() < 1e-5
+        assert rows[:, (col_bars >= start - n) & (col_bars < start)].sum(1).min() > 0.5
+    fig = source_attention_figure(w, row_bars, col_bars, "t")
+    ax, bx = fig.axes
+    assert (ax.get_ylabel(), bx.get_xlabel()) == ("bar written", "bar read")
+    book = tmp_path / "tune.abc"
+    book.write_text("X:1\nT:Mine\n" + text)
+    assert main(["attention", "--model", str(continue_run / "best"), str(book), "--style",
+                 "irish"]) == 0
+    assert (tmp_path / "tune_attention.png").stat().st_size > 10_000
+    out = tmp_path / "o"
+    rc = main(["compose", "--model", str(continue_run / "best"), "--primer", str(book),
+               "--bars", "4", "--num", "2", "--seed", "0", "--attention", "--out", str(out),
+               "--no-wav"])
+    assert rc == 0 and len(list(out.glob("*_attention.png"))) == 2
+
+
+def test_attention_of_a_tune_too_short_to_continue(tmp_path, capsys, continue_run):
+    short = tmp_path / "short.abc"
+    short.write_text("X:1\nT:Short\nM:4/4\nL:1/8\nK:D\nd2fd A2FA|]\n")
+    rc = main(["attention", "--model", str(continue_run / "best"), str(short)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "short.abc: the tune has 1 bars" in err and "Traceback" not in err
+
+
+def test_a_primer_in_an_unseen_meter_warns_and_continues(tmp_path, capsys, continue_run):
+    odd = tmp_path / "odd.abc"
+    body = make_tune(1, random.Random(5)).split("K:", 1)[1]  # characters the model knows
+    odd.write_text("X:1\nT:Odd\nM:2/4\nL:1/8\nK:" + body)
+    rc = main(["compose", "--model", str(continue_run / "best"), "--primer", str(odd),
+               "--num", "1", "--seed", "0", "--out", str(tmp_path / "o"), "--no-wav"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "odd.abc: the model saw 0 training tunes in M:2/4" in err
+    assert len(list((tmp_path / "o").glob("*.abc"))) == 1
+
+
+def test_beam_search_continues_each_primer_through_its_encoded_phrase(continue_run):
+    """Beam search from the encoded phrases: one hypothesis is greedy decoding (what
+    sampling with top-k 1 writes), a wider beam gives the same result for any seed, and
+    no continuation writes more bars than asked."""
+    from tunesmith import app
+    from tunesmith.families.base import ComposeOptions
+    from tunesmith.families.continuation import continue_texts
+
+    ckpt = app.load_model(str(continue_run / "best"))
+    rep, model = ckpt.representation, ckpt.model
+    sources = list(rep.openings[:3])
+    greedy = continue_texts(model, rep, sources, rep.style_ids(), 4,
+                            ComposeOptions(top_k=1, num=3), seed=0)
+    assert continue_texts(model, rep, sources, rep.style_ids(), 4,
+                          ComposeOptions(beam=1, num=3), seed=0) == greedy
+    beam = [continue_texts(model, rep, sources, [rep.style_ids(tradition="irish")] * 3, 4,
+                           ComposeOptions(beam=4, num=3), seed=s) for s in (0, 1)]
+    assert beam[0] == beam[1]
+    for src, text in zip(sources, beam[0], strict=True):
+        assert text.startswith(src) and len(rep.cuts(text)) - len(rep.cuts(src)) <= 4

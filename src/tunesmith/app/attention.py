@@ -1,11 +1,14 @@
-"""Attention pictures: what a Transformer model attends to while it reads a piece.
+"""Attention pictures: what a model attends to while it reads or continues a piece.
 
 ``picture(checkpoint, path)`` reads a music file as the model reads it (its family's
 :meth:`~tunesmith.families.base.Family.read_encoded`), runs one teacher-forced pass and
 draws every layer x head, the mean, and the bar-to-bar summary
 (:func:`tunesmith.io.plots.write_attention_png`); ``draw_composition`` does the same for a
-piece just composed (``compose --attention``). Only models that declare ``attends`` have
-weights to show; any other is a one-line error.
+piece just composed (``compose --attention``). A model that continues a phrase
+(``attends_source``: the ``continue`` family's seq2seq) attends to what it reads, not to
+itself: its picture (:func:`draw_source`) has the bars it wrote down and the bars it read
+across (:func:`tunesmith.io.plots.write_source_attention_png`). Any other model has no
+weights to show: a one-line error.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ class AttentionRequest:
     tune: int = opt(1, "which tune of an ABC book (1-based)")
     max_steps: int = opt(512, "draw the first N steps (characters, messages, frames) of a "
                          "longer piece (the picture grows as N squared)")
+    style: str | None = opt(None, "continue models: the style the continuation is read "
+                            "under (as compose --style; default none)")
 
     def __post_init__(self):
         if self.tune < 1:
@@ -33,10 +38,15 @@ class AttentionRequest:
                               f"{self.max_steps}")
 
 
+def attends_source(checkpoint) -> bool:
+    """Whether the model attends to a phrase it continues (``seq2seq``), not to itself."""
+    return bool(getattr(checkpoint.model, "attends_source", False))
+
+
 def check_attends(checkpoint) -> None:
     """A one-line error unless the checkpoint's model has attention to show."""
     model = checkpoint.model
-    if not model.attends:
+    if not (model.attends or attends_source(checkpoint)):
         raise OptionError("attention", f"is for models with attention; this one is "
                           f"{model.family} (train one with --arch transformer, or "
                           "transformer_nade for piano rolls)")
@@ -80,21 +90,49 @@ def picture(checkpoint, piece_path: str | Path,
     check_attends(checkpoint)  # before the file is read
     family = families.for_representation(checkpoint.representation.name)
     piece_path = Path(piece_path)
-    encoded, positions = family.read_encoded(piece_path, checkpoint.representation,
-                                             request.tune)
     out = Path(request.out) if request.out else piece_path.with_name(
         f"{piece_path.stem}_attention.png")
     if out.suffix.lower() != ".png":
         raise OptionError("out", f"must name a .png file, got {out}")
+    if attends_source(checkpoint):
+        from tunesmith.families.abc import read_tune_text
+
+        text = read_tune_text(piece_path, request.tune)
+        return draw_source(checkpoint, family, text, out,
+                           f"{checkpoint.model.family} continuing {piece_path.name}",
+                           request.style, piece_path)
+    encoded, positions = family.read_encoded(piece_path, checkpoint.representation,
+                                             request.tune)
     steps = min(len(encoded), request.max_steps)
     title = f"{checkpoint.model.family} reading {piece_path.name} ({steps} of " \
             f"{len(encoded)} {family.unit})"
     return draw(checkpoint, encoded, positions, out, title, request.max_steps)
 
 
+def draw_source(checkpoint, family, text: str, path: str | Path, title: str,
+                style: str | None = None, source: str | Path | None = None) -> Path:
+    """The picture of a continuing model (``attends_source``) writing the bars of the
+    tune ``text`` that follow its first ones, under ``style`` (a ``--style`` value)."""
+    from tunesmith.io.plots import write_source_attention_png
+
+    rep = checkpoint.representation
+    try:
+        w, row_bars, col_bars = family.source_attention(checkpoint, text,
+                                                        rep.parse_style(style or ""))
+    except TunesmithError as e:
+        if e.path is not None or source is None:
+            raise
+        raise TunesmithError(str(e), source) from None
+    return write_source_attention_png(w, path, row_bars, col_bars, title)
+
+
 def draw_composition(checkpoint, family, composition, path: str | Path,
-                     max_steps: int = 512) -> Path:
-    """The picture of the model re-reading a piece it composed (``compose --attention``)."""
+                     max_steps: int = 512, style: str | None = None) -> Path:
+    """The picture of the model re-reading a piece it composed (``compose --attention``);
+    a continuing model re-reads the continuation under the ``style`` it was written in."""
+    if attends_source(checkpoint):
+        return draw_source(checkpoint, family, composition.text, path,
+                           f"{composition.title}: attention over what it continues", style)
     encoded, positions = family.encoded(composition.piece, checkpoint.representation)
     return draw(checkpoint, encoded, positions, path, f"{composition.title}: attention",
                 max_steps)

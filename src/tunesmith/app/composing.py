@@ -303,7 +303,7 @@ def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Outp
         from tunesmith.app.attention import check_attends, draw_composition
 
         check_attends(checkpoint)  # before any piece is composed
-        attend = partial(draw_composition, checkpoint, family)
+        attend = partial(draw_composition, checkpoint, family, style=options.style)
     with CompositionWriter(out_dir, family, output, log=log, about=about,
                            while_rendering=while_rendering, attend=attend) as writer:
         compose(checkpoint, options, sink=writer, log=log, progress=progress)

@@ -547,8 +547,8 @@ class Render(Command):
 
 @dataclass(frozen=True)
 class AttentionTarget:
-    model: str | None = opt(None, "checkpoint folder of a Transformer model, e.g. "
-                            "runs/abc-transformer/best")
+    model: str | None = opt(None, "checkpoint folder of a Transformer or continue model, "
+                            "e.g. runs/abc-transformer/best")
     family: str | None = opt(None, "use the shipped model of this family")
     device: str = opt("auto", "auto, cpu, cuda, cuda:N")
 
@@ -556,7 +556,9 @@ class AttentionTarget:
 class Attention(Command):
     name = "attention"
     help = ("draw what a Transformer model attends to while it reads a piece: every layer x "
-            "head, the mean, and how much each bar attends to each earlier bar (PNG)")
+            "head, the mean, and how much each bar attends to each earlier bar; for a "
+            "continue model, the bars it writes after the first ones over the bars it "
+            "reads (PNG)")
 
     def sections(self, args=None) -> list[Section]:
         from tunesmith.app.attention import AttentionRequest

@@ -169,20 +169,7 @@ class AbcFamily(Family):
     def read_encoded(self, path, representation, tune: int = 1):
         """Tune ``tune`` of an ABC book as the model reads it: its model text, characters
         (nothing is parsed: the model reads text, not notes)."""
-        from tunesmith.abc_text import model_text
-        from tunesmith.io.abc import read_tune_book
-        from tunesmith.io.read import TuneOutOfRange, file_format
-
-        fmt = file_format(path)
-        if fmt != "abc":
-            raise TunesmithError(f"an ABC model reads ABC text, this is a {fmt} file", path)
-        tunes = read_tune_book(path)
-        if not 1 <= tune <= len(tunes):
-            raise TuneOutOfRange(tune, len(tunes), path)
-        try:
-            ids = representation.encode_text(model_text(tunes[tune - 1]))
-        except ValueError as e:
-            raise TunesmithError(f"tune {tune} is not a usable ABC tune ({e})", path) from None
+        ids = representation.encode_text(read_tune_text(path, tune))
         return ids, representation.positions(ids)
 
     # --- the musical report ----------------------------------------------------------
@@ -205,6 +192,25 @@ class AbcFamily(Family):
 
     def memory(self, piece) -> str:
         return tune_body(piece.source_text)
+
+
+def read_tune_text(path, tune: int = 1) -> str:
+    """The model text of tune ``tune`` (1-based) of the ABC book ``path``; a file that is
+    not ABC, a tune out of range or an unusable one is a one-line error."""
+    from tunesmith.abc_text import model_text
+    from tunesmith.io.abc import read_tune_book
+    from tunesmith.io.read import TuneOutOfRange, file_format
+
+    fmt = file_format(path)
+    if fmt != "abc":
+        raise TunesmithError(f"an ABC model reads ABC text, this is a {fmt} file", path)
+    tunes = read_tune_book(path)
+    if not 1 <= tune <= len(tunes):
+        raise TuneOutOfRange(tune, len(tunes), path)
+    try:
+        return model_text(tunes[tune - 1])
+    except ValueError as e:
+        raise TunesmithError(f"tune {tune} is not a usable ABC tune ({e})", path) from None
 
 
 def load_abc_tunes(corpus: str, clean: bool, log=_quiet):

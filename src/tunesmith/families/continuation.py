@@ -17,7 +17,11 @@ from tunesmith.options import opt
 MAX_SOURCE = 320  # characters of a source phrase (the header and its bars) a pair keeps
 MAX_TARGET = 320  # characters of a target a pair keeps
 MAX_CHARS_PER_BAR = 48  # a sampled bar longer than this is cut (real bars: ~6-25)
-DRAFTS = 4  # continuations drawn per piece; the first abc2midi and the meter accept is kept
+DRAFTS = 2  # continuations drawn per piece; the first abc2midi and the meter accept is kept
+# drafts of each step's bars, the first that keeps the meter kept: measured on 200 held-out
+# tunes (benchmarks/continuation.py, part 4), 16 per step keep M: in far more tunes than 4
+# whole continuations did, for a second or two more per batch
+STEP_DRAFTS = 16
 OPENINGS = 16  # held-out openings a model keeps, to continue when no primer is given
 
 
@@ -44,7 +48,7 @@ class ContinueFamily(Family):
     default_corpus = "folk-abc"
     data_options = ContinueData
     controls = frozenset({"primer", "bars", "style", "temperature", "top_k", "top_p",
-                          "constrain"})
+                          "constrain", "beam", "length_penalty", "stochastic_beam"})
     primer = "piece"
     item, stem, unit = "tunes", "tune", "characters"
     writes_text = True
@@ -57,13 +61,12 @@ class ContinueFamily(Family):
                      log=_quiet) -> Prepared:
         """Load the corpus with its style labels, split by tune, cut every tune into
         (source bars, target bars) pairs."""
-        from tunesmith.corpora.styles import MIN_LABEL_TUNES, OTHER, UNKNOWN, corpus_styles
+        from tunesmith.corpora.styles import MIN_LABEL_TUNES, OTHER, UNKNOWN
         from tunesmith.data.splits import split_items
         from tunesmith.representations.abc_phrases import AbcPhrases
 
         c = load_abc_tunes(corpus, data.clean, log)
-        by_tune = {(str(t.source), t.index): s for t, s in corpus_styles(corpus)}
-        labels = [by_tune.get((str(t.source), t.index)) for t in c.tunes]
+        labels = tune_styles(corpus, c.tunes)
         splits = split_items(c.texts)
         fitted = representation is None
         if fitted:
@@ -73,7 +76,7 @@ class ContinueFamily(Family):
                                      "split", corpus)
             sets = {}
             if data.styles:
-                sets = {k: [getattr(labels[i], k) for i in train if labels[i] is not None]
+                sets = {k: [labels[i][k] for i in train if labels[i]]
                         for k in ("tradition", "tune_type")}
                 named = {k: sorted(set(v) - {UNKNOWN, OTHER}) for k, v in sets.items()}
                 if all(len(v) < 2 for v in named.values()):
@@ -96,9 +99,7 @@ class ContinueFamily(Family):
         for s, idx in splits.items():
             seqs[s] = []
             for i in idx:
-                st = labels[i]
-                style = rep.style_ids(**({} if st is None else {
-                    "tradition": st.tradition, "tune_type": st.tune_type}))
+                style = rep.style_ids(**labels[i])
                 seqs[s] += [encode_pair(rep, src, tgt, ends, style)
                             for src, tgt, ends in rep.pairs(c.texts[i])]
         if fitted and not seqs["train"]:
@@ -126,13 +127,18 @@ class ContinueFamily(Family):
                 log=_quiet, progress=None, start: int = 1) -> list[Composition]:
         """Continue the primer's first ``source_bars`` bars by ``opts.bars`` bars (default:
         the model's ``target_bars``), ``opts.num`` times. With ``opts.constrain``,
-        :data:`DRAFTS` continuations are drawn per piece and the first that abc2midi plays
-        and whose bars keep the tune's ``M:`` is kept."""
+        each step's bars are drawn :data:`STEP_DRAFTS` times and the first draft that
+        keeps the tune's ``M:`` is kept, and of :data:`DRAFTS` continuations so made per
+        piece the first that abc2midi plays and whose bars keep ``M:`` (one draft of each
+        under plain beam search, which would find the same one each time)."""
         from tunesmith.io import abc2midi
 
         rep, model = checkpoint.representation, checkpoint.model
         if opts.primer:
             sources = [read_primer(opts.primer, rep)] * opts.num
+            warning = rep.unseen_meter(sources[0])
+            if warning:
+                log(f"{opts.primer}: {warning}", "warning")
         elif rep.openings:  # the model's own held-out openings, in turn
             sources = [rep.openings[(start - 1 + k) % len(rep.openings)]
                        for k in range(opts.num)]
@@ -141,11 +147,13 @@ class ContinueFamily(Family):
                               "--primer FILE.abc (its first bars are read)")
         style = rep.style_ids(**rep.parse_style(opts.style))
         bars = opts.bars or rep.target_bars
-        drafts = DRAFTS if opts.constrain else 1
+        varied = opts.constrain and (not opts.beam or opts.stochastic_beam)
+        drafts = DRAFTS if varied else 1
         seed = opts.seed if opts.seed is not None else secrets.randbits(31)
         texts = continue_texts(model, rep, [s for s in sources for _ in range(drafts)],
                                style, bars, opts, seed,
-                               device=next(model.parameters()).device)
+                               device=next(model.parameters()).device,
+                               step_drafts=STEP_DRAFTS if varied else 1)
         chosen = [_first_good(texts[k * drafts:(k + 1) * drafts], len(sources[k]))
                   if opts.constrain else 0 for k in range(opts.num)]
         bad = sum(i is None for i in chosen)
@@ -159,8 +167,104 @@ class ContinueFamily(Family):
             tunes.by_music21(i, rejected.get(i))
         return tunes.done()
 
+    def source_attention(self, checkpoint, text: str, style: dict[str, str]):
+        """(weights, the bar of each row, the bar of each column) of the model writing
+        ``text``'s bars after its first ones under ``style`` (labels as
+        :meth:`~tunesmith.representations.abc_phrases.AbcPhrases.style_ids` takes them):
+        :func:`source_attention`."""
+        rep = checkpoint.representation
+        return source_attention(checkpoint.model, rep, text, rep.style_ids(**style))
+
     def piece_steps(self, opts: ComposeOptions, representation) -> int:
         return MAX_SOURCE + MAX_CHARS_PER_BAR * (opts.bars or representation.target_bars)
+
+
+def source_attention(model, rep, text: str, style: list[int]):
+    """What the model attends to while it writes the bars of ``text`` after its first
+    ``source_bars`` (teacher-forced, in steps of ``target_bars`` as compose writes them,
+    each step reading the header and the last ``source_bars`` bars before it).
+
+    Returns (weights (R, C), the bar of each row, the bar of each column): a row per
+    character written after the first bars, a column per step of the whole tune as
+    ``encode_text`` gives it (start marker, characters, end marker; bar -1 = the header
+    and the start marker, -2 = the end marker), each row's weights over the window it
+    read (summing to 1) and 0 elsewhere."""
+    import numpy as np
+
+    from tunesmith.data.pairs import collate
+
+    bars = np.asarray(rep.positions(rep.encode_text(text)).bars)
+    bars[0], bars[-1] = -1, -2  # the markers, which every window has
+    row_bars, chunks = [], []
+    device = next(model.parameters()).device
+    model.eval()
+    for k, window, start, target in written_steps(rep, text):
+        source, target, _ = encode_pair(rep, "".join(text[i] for i in window), target,
+                                        False, style)
+        batch = {key: v.to(device) for key, v in collate([(source, target, style)]).items()}
+        w = model.source_attention(batch)[0].float().cpu().numpy()  # (T, S)
+        cols = [0] + [i + 1 for i in window] + [len(text) + 1]  # markers and characters
+        out = np.zeros((len(w), len(text) + 2))
+        out[:, cols] = w
+        chunks.append(out)
+        # a line break that starts the step's bars is written with them, not with the bar
+        # its line ended
+        row_bars.append(np.maximum(bars[start + 1:start + 1 + len(w)], k))
+    return np.concatenate(chunks), np.concatenate(row_bars), bars
+
+
+def written_steps(rep, text: str):
+    """The steps in which compose writes the bars of ``text`` after its first
+    ``source_bars``: (the first bar written, the offsets of ``text`` that step reads (the
+    header and the last ``source_bars`` bars, as :func:`encode_pair` keeps them), the
+    offset where its bars start, their text). A tune without a bar after its first ones is
+    a one-line error."""
+    head, cuts = rep.header_end(text), rep.cuts(text)
+    n, m = rep.source_bars, rep.target_bars
+    if head == 0 or len(cuts) <= n:
+        raise TunesmithError(f"the tune has {len(cuts)} bars after its header; the model "
+                             f"reads {n} and the bars after them are read")
+    starts = [head] + cuts
+    for k in range(n, len(cuts), m):
+        a, b = starts[k - n], starts[min(k + m, len(cuts))]
+        lead = len(text[a:starts[k]]) - len(text[a:starts[k]].lstrip("\n"))
+        window = list(range(head)) + list(range(a + lead, starts[k]))
+        yield k, window[:head] + window[head:][-(MAX_SOURCE - head):], starts[k], \
+            text[starts[k]:b]
+
+
+def continuation_nll(model, rep, text: str, style: list[int]) -> tuple[float, int]:
+    """(summed NLL in nats, characters) of the bars of ``text`` after its first
+    ``source_bars``, each step read as compose writes it (:func:`written_steps`)."""
+    import torch
+
+    from tunesmith.data.pairs import collate
+
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for _, window, _, target in written_steps(rep, text):
+            pair = encode_pair(rep, "".join(text[i] for i in window), target, False, style)
+            out = model.loss({key: v.to(device) for key, v in collate([pair]).items()})
+            total += float(out["nll"]) * int(out["count"])
+            count += int(out["count"])
+    return total, count
+
+
+def tune_styles(corpus: str, tunes) -> list[dict[str, str]]:
+    """Each of the corpus's ``tunes`` (as :func:`~tunesmith.corpora.load_abc_corpus` keeps
+    them) with its style labels, ``{"tradition": ..., "tune_type": ...}`` (``{}`` for a
+    tune the labeller did not see), as :meth:`AbcPhrases.style_ids` takes them."""
+    from tunesmith.corpora.styles import corpus_styles
+
+    by_tune = {(str(t.source), t.index): s for t, s in corpus_styles(corpus)}
+    out = []
+    for t in tunes:
+        st = by_tune.get((str(t.source), t.index))
+        out.append({} if st is None else {"tradition": st.tradition,
+                                          "tune_type": st.tune_type})
+    return out
 
 
 def encode_pair(rep, source: str, target: str, ends: bool, style: list[int]):
@@ -197,44 +301,88 @@ def read_primer(path: str, rep) -> str:
     return text[:cuts[rep.source_bars - 1]]
 
 
-def continue_texts(model, rep, sources: list[str], style: list[int], bars: int,
-                   opts: ComposeOptions, seed: int, device="cpu") -> list[str]:
+def continue_texts(model, rep, sources: list[str], style: list, bars: int,
+                   opts: ComposeOptions, seed: int, device="cpu",
+                   step_drafts: int = 1) -> list[str]:
     """Each source continued by ``bars`` bars (or until the model ends the tune), in steps
     of the model's ``target_bars``: each step reads the header and the last
-    ``source_bars`` bars written so far."""
+    ``source_bars`` bars written so far. ``style`` is one list of style ids
+    (:meth:`~tunesmith.representations.abc_phrases.AbcPhrases.style_ids`) for every
+    source, or one such list per source. Sampled, or by beam search with ``opts.beam``
+    hypotheses per source (each step's bars the best hypothesis of that step).
+
+    With ``step_drafts`` > 1, each step draws that many drafts of its bars per source and
+    keeps the first whose bars keep the tune's ``M:`` (:func:`_keeps_meter`; none: the one
+    whose first bad bar comes latest), so a continuation is mended step by step rather
+    than drawn again whole."""
     import numpy as np
     import torch
 
     from tunesmith.data.pairs import collate
     from tunesmith.models.seq2seq import Conditioned
     from tunesmith.representations.abc_phrases import bar_counter
+    from tunesmith.sampling.beam import beam_search
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.settings import per_head
 
     texts, ended = list(sources), [False] * len(sources)
+    styles = style if style and isinstance(style[0], list) else [style] * len(sources)
     settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
     left, k = bars, 0
     model.eval()
     while left > 0 and not all(ended):
         chunk = min(left, rep.target_bars)
         going = [i for i, e in enumerate(ended) if not e]  # a tune the model ended is done
-        batch = collate([encode_pair(rep, _window(rep, texts[i]), "", False, style)
-                         for i in going])
+        rows = [i for i in going for _ in range(step_drafts)]
+        batch = collate([encode_pair(rep, _window(rep, texts[i]), "", False, styles[i])
+                         for i in rows])
         with torch.no_grad():
             state = model.encode(batch["source"].to(device), batch["source_len"].to(device),
                                  batch["style"].to(device))
-        steps = sample(Conditioned(model, state), primer=[[rep.bos]], num=len(going),
-                       max_steps=MAX_CHARS_PER_BAR * chunk, heads=["token"],
-                       settings=settings, stop=("token", rep.eos),
-                       banned={"token": rep.never_sample()},
-                       seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
-                       device=device, until=bar_counter(rep, chunk))
-        for i, seq in zip(going, steps, strict=True):
-            ids = [s[0] for s in seq]
+        common = dict(primer=[[rep.bos]], num=len(rows), max_steps=MAX_CHARS_PER_BAR * chunk,
+                      heads=["token"], stop=("token", rep.eos),
+                      banned={"token": rep.never_sample()},
+                      seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
+                      device=device, until=bar_counter(rep, chunk))
+        if opts.beam:  # each source's state once per hypothesis, piece by piece
+            state = {key: v.repeat_interleave(opts.beam, 0) for key, v in state.items()}
+            steps = beam_search(Conditioned(model, state), beam=opts.beam,
+                                length_penalty=opts.length_penalty,
+                                stochastic=opts.stochastic_beam, **common)
+        else:
+            steps = sample(Conditioned(model, state), settings=settings, **common)
+        for n, i in enumerate(going):
+            drafts = [[s[0] for s in seq]
+                      for seq in steps[n * step_drafts:(n + 1) * step_drafts]]
+            ids = drafts[_keeps_meter(rep, texts[i], [rep.decode_text(d) for d in drafts],
+                                      [bool(d) and d[-1] == rep.eos for d in drafts], chunk)]
             texts[i] += rep.decode_text(ids)
             ended[i] = bool(ids) and ids[-1] == rep.eos
         left, k = left - chunk, k + 1
     return [t if t.endswith("\n") else t + "\n" for t in texts]
+
+
+def _keeps_meter(rep, text: str, drafts: list[str], ended: list[bool], bars: int) -> int:
+    """The index of the first of ``drafts`` (continuations of ``text`` by ``bars`` bars,
+    ``ended`` where the model ended the tune) whose bars keep the tune's meter
+    (:func:`~tunesmith.abc_meter.meter_error` of what it adds), preferring one that
+    writes its ``bars`` to one the model ended sooner (a meter is easy to keep for a bar
+    or two); when none keeps it, the one whose first bad bar comes latest."""
+    from tunesmith.abc_meter import meter_error
+
+    if len(drafts) == 1:
+        return 0
+    best, furthest, short = 0, -1, None
+    had = len(rep.cuts(text))
+    for n, d in enumerate(drafts):
+        error = meter_error(text + d, len(text))
+        if error is None:
+            if not ended[n] or len(rep.cuts(text + d)) - had >= bars:
+                return n
+            short = n if short is None else short
+        elif error[0] > furthest:
+            best, furthest = n, error[0]
+    return best if short is None else short
 
 
 def _window(rep, text: str) -> str:

@@ -157,6 +157,67 @@ def attention_figure(weights, positions=None, unit: str = "token", bars=None,
     return fig
 
 
+def write_source_attention_png(weights, path: str | Path, row_bars, col_bars,
+                               title: str = "") -> Path:
+    """Draw :func:`source_attention_figure` into ``path``."""
+    return _save(source_attention_figure(weights, row_bars, col_bars, title), path)
+
+
+def source_attention_figure(weights, row_bars, col_bars, title: str = ""):
+    """A continuation's attention over what it read: ``weights`` (R, C), a row per step
+    written, a column per step of the whole piece (each row summing to 1 over the steps
+    it could read); ``row_bars`` (R) and ``col_bars`` (C) the bar of each (-1 = header,
+    -2 = an end marker, left out of the bar-to-bar summary).
+
+    Left, every step: the piece's bars across, the bars written down, a line where the
+    writing starts; right, bar to bar: how much the steps of written bar j attend to bar
+    i, summed over i's steps and averaged over j's."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import PowerNorm
+    from matplotlib.figure import Figure
+
+    w = np.asarray(weights, dtype=float)
+    rb, cb = np.asarray(row_bars, dtype=int), np.asarray(col_bars, dtype=int)
+    fig = Figure(figsize=(13, 5.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    ax.imshow(w, cmap="viridis", interpolation="nearest", aspect="auto",
+              norm=PowerNorm(0.5))
+
+    def ticks(bars):
+        starts = [k for k in range(len(bars)) if k == 0 or bars[k] != bars[k - 1]]
+        starts = starts[::max(1, -(-len(starts) // 12))]
+        names = {-1: "hdr", -2: "end"}
+        return starts, [names.get(int(bars[k]), str(int(bars[k]) + 1)) for k in starts]
+
+    ax.set_xticks(*ticks(cb), fontsize=7)
+    ax.set_yticks(*ticks(rb), fontsize=7)
+    ax.set_xlabel("bar read (the piece so far)")
+    ax.set_ylabel("bar written")
+    first = int(np.argmax(cb == rb[0])) if len(rb) and (cb == rb[0]).any() else None
+    if first is not None:
+        ax.axvline(first - 0.5, color="white", linewidth=0.8, linestyle="--")
+    ax.set_title("every character written, over the characters read", fontsize=9)
+    written, read = np.unique(rb), np.unique(cb[cb >= -1])
+    m = np.zeros((len(written), len(read)))
+    for a, bj in enumerate(written):
+        rows = w[rb == bj]
+        for b, bi in enumerate(read):
+            m[a, b] = rows[:, cb == bi].sum(1).mean()
+    bx.imshow(m, cmap="magma", interpolation="nearest", aspect="auto")
+    names = ["hdr" if i < 0 else str(i + 1) for i in read]
+    step = max(1, -(-len(read) // 12))
+    bx.set_xticks(range(0, len(read), step), names[::step], fontsize=7)
+    bx.set_yticks(range(len(written)), [str(i + 1) for i in written], fontsize=7)
+    bx.set_xlabel("bar read")
+    bx.set_ylabel("bar written")
+    bx.set_title("bar to bar (row: the bar being written)", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def _grid_figure(layers: int, heads: int, summary: bool):
     """Small panels for each layer x head on the left; one large panel for the mean and,
     with ``summary``, one for the bar-to-bar summary on the right."""

@@ -29,6 +29,10 @@ model with ``hasattr``):
   softmax weights of a teacher-forced pass, (layers, attention heads, T, T), for one
   piece's ids (T, heads) or frames (T, V) (``tunesmith attention``, ``compose
   --attention``);
+- ``attends_source`` (optional, False unless declared): a model that continues a phrase
+  has ``source_attention(batch)`` -> (B, T, S), how much each target step attends to each
+  source step (``tunesmith attention`` and ``compose --attention`` of the ``continue``
+  family);
 - ``autocast`` (optional, True unless declared): its training loss may run under bf16
   autocast on a GPU (:func:`allows_autocast`); False for a loss whose log-probabilities
   lose too much in bf16 (the RBMs' free energies, NADE's sums over 88 keys).

@@ -68,7 +68,8 @@ class Seq2Seq(nn.Module):
     primes = False
     likelihood = "exact"
     gibbs_sampling = False
-    attends = False  # its attention is over the source, not the piece itself
+    attends = False  # no self-attention over the piece it writes: see attends_source
+    attends_source = True  # attention over the phrase it continues (source_attention)
 
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
@@ -122,9 +123,10 @@ class Seq2Seq(nn.Module):
         logits = self.head(self.drop(feed))
         return logits, weights, state | {"h": h, "c": c, "feed": feed}
 
-    def _run(self, batch: dict, ratio: float, generator=None):
+    def _run(self, batch: dict, ratio: float, generator=None, weights: list | None = None):
         """Logits (B, T, V) of the targets, each step reading the true previous token with
-        probability ``ratio``, else the model's own argmax."""
+        probability ``ratio``, else the model's own argmax; each step's attention (B, S)
+        is appended to ``weights`` when a list is given."""
         state = self.encode(batch["source"], batch["source_len"], batch["style"])
         inputs = batch["target"][:, :-1]
         out, own = [], None
@@ -133,10 +135,21 @@ class Seq2Seq(nn.Module):
             if own is not None and ratio < 1:
                 keep = torch.rand(tok.shape, device=tok.device, generator=generator) < ratio
                 tok = torch.where(keep, tok, own)
-            logits, _, state = self._decode(tok, state)
+            logits, w, state = self._decode(tok, state)
+            if weights is not None:
+                weights.append(w)
             own = logits.detach().argmax(-1)
             out.append(logits)
         return torch.stack(out, 1)
+
+    @torch.no_grad()
+    def source_attention(self, batch: dict) -> torch.Tensor:
+        """(B, T, S): how much the step that writes target token t (teacher-forced)
+        attends to each source token s (a pair batch as :meth:`loss` takes it); each row
+        sums to 1 over the source's tokens."""
+        weights: list = []
+        self._run(batch, 1.0, weights=weights)
+        return torch.stack(weights, 1)
 
     def loss(self, batch: dict) -> dict:
         """batch: ``source`` (B, S), ``source_len`` (B,), ``style`` (B, sets), ``target``

@@ -16,6 +16,8 @@ vocabulary and text round trip it keeps):
 - ``openings``: the header and first bars of a few held-out tunes, kept so that a model
   can continue something without a primer (training samples, ``compose`` without
   ``--primer``).
+- ``meters``: the training tunes' ``M:`` fields and how many tunes had each;
+  :meth:`unseen_meter` warns about a primer in a meter the model (almost) never saw.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tunesmith.representations.abc_chars import AbcChars
 from tunesmith.representations.vocab import Vocab
 
 ANY = "any"  # label 0 of every set: no label given
+RARE_METER = 10  # a primer in a meter fewer training tunes had is warned about
 STYLE_SETS = ("tradition", "tune_type")
 
 
@@ -38,16 +41,38 @@ class AbcPhrases(AbcChars):
     source_bars: int = 4
     target_bars: int = 4
     openings: tuple = ()  # held-out tunes' first bars: what compose continues by default
+    # the training tunes' meters (the M: field as written) and how many tunes had each;
+    # empty for a model trained before they were kept (nothing to warn from)
+    meters: dict = field(default_factory=dict)
 
     @classmethod
     def fit_phrases(cls, texts: Iterable[str], labels: dict[str, Iterable[str]],
                     min_count: int = 1, source_bars: int = 4,
                     target_bars: int = 4) -> AbcPhrases:
-        """The vocabulary of ``texts`` and the label sets seen in ``labels`` (set ->
-        the labels of the training tunes)."""
+        """The vocabulary of ``texts``, their meters, and the label sets seen in
+        ``labels`` (set -> the labels of the training tunes)."""
+        texts = list(texts)
         styles = {k: (ANY, *sorted(set(v) - {ANY})) for k, v in labels.items()}
+        meters: dict[str, int] = {}
+        for t in texts:
+            m = meter_of(t)
+            meters[m] = meters.get(m, 0) + 1
         return cls(Vocab.build(texts, min_count=min_count), styles=styles,
-                   source_bars=source_bars, target_bars=target_bars)
+                   source_bars=source_bars, target_bars=target_bars,
+                   meters=dict(sorted(meters.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+    def unseen_meter(self, text: str) -> str | None:
+        """A warning when the tune ``text`` is in a meter the model saw in fewer than
+        :data:`RARE_METER` training tunes (None when it saw enough, or keeps no meters)."""
+        if not self.meters:
+            return None
+        m = meter_of(text)
+        seen = self.meters.get(m, 0)
+        if seen >= RARE_METER:
+            return None
+        common = ", ".join(list(self.meters)[:6])
+        return (f"the model saw {seen} training tune{'s' * (seen != 1)} in M:{m} (its "
+                f"meters: {common}, ...); it may not keep this one")
 
     # --- styles
     @property
@@ -128,7 +153,7 @@ class AbcPhrases(AbcChars):
         return {"name": self.name, "vocab": self.vocab.to_list(),
                 "styles": {k: list(v) for k, v in self.styles.items()},
                 "source_bars": self.source_bars, "target_bars": self.target_bars,
-                "openings": list(self.openings)}
+                "openings": list(self.openings), "meters": dict(self.meters)}
 
     @classmethod
     def from_dict(cls, d: dict) -> AbcPhrases:
@@ -147,9 +172,25 @@ class AbcPhrases(AbcChars):
         openings = d.get("openings", [])
         if not isinstance(openings, list) or not all(isinstance(x, str) for x in openings):
             raise ValueError("abc_phrases representation: openings must be a list of texts")
+        meters = d.get("meters", {})
+        if not isinstance(meters, dict) or not all(
+                isinstance(k, str) and isinstance(n, int) and n > 0 for k, n in meters.items()):
+            raise ValueError("abc_phrases representation: meters must map an M: field to "
+                             "its count of tunes")
         return cls(Vocab.from_list(d.get("vocab", [])),
                    styles={k: tuple(v) for k, v in styles.items()},
-                   source_bars=bars[0], target_bars=bars[1], openings=tuple(openings))
+                   source_bars=bars[0], target_bars=bars[1], openings=tuple(openings),
+                   meters=dict(meters))
+
+
+def meter_of(text: str) -> str:
+    """The tune's ``M:`` field as written (the first one; ``none`` without one)."""
+    for line in text.splitlines():
+        if line.startswith("M:"):
+            return line[2:].strip() or "none"
+        if line.startswith("K:"):
+            break
+    return "none"
 
 
 def bar_counter(rep: AbcPhrases, bars: int):
@@ -178,6 +219,12 @@ def bar_counter(rep: AbcPhrases, bars: int):
                     self.music[k] = True
                 done.append(self.count[k] >= bars)
             return torch.tensor(done)
+
+        def select(self, rows: torch.Tensor) -> None:
+            """Keep the counts of ``rows``, in that order (beam search reorders them)."""
+            if self.count is not None:
+                self.count = [self.count[r] for r in rows.tolist()]
+                self.music = [self.music[r] for r in rows.tolist()]
 
     return Until()
 
