@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +72,7 @@ def primed_nll(ckpt, texts: list[tuple[str, str, bool]]) -> float:
                 ids = ids[:-1]
             rows = torch.tensor(rep.with_inputs(ids))[None]
             out = model(rows[:, :-1])  # char_rnn: (logits, state); transformer: {head: ...}
-            logits = out["token"] if isinstance(out, dict) else out[0]
+            logits = out["token"] if isinstance(out, Mapping) else out[0]
             nll = F.cross_entropy(logits[0], rows[0, 1:, 0], reduction="none")
             k = len(tgt) + int(ends)  # the target's characters (and the end marker)
             total += float(nll[-k:].sum())
@@ -94,17 +95,13 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     from tunesmith import families
-    from tunesmith.corpora import load_abc_corpus
-    from tunesmith.data.splits import split_items
-    from tunesmith.families.continuation import encode_pair, tune_styles
+    from tunesmith.families.continuation import encode_pair, model_corpus
 
     ckpt = app.load_model(args.model)
     rep = ckpt.representation
     summary = ckpt.meta["summary"]
-    corpus, clean = summary["corpus"]["corpus"], summary["data"]["clean"]
-    c = load_abc_corpus(corpus, clean=clean)
-    labels = tune_styles(corpus, c.tunes)
-    test = split_items(c.texts)["test"]
+    corpus, c, labels, splits = model_corpus(ckpt)
+    test = splits["test"]
     rows = []  # (source, target, ends, labels)
     for i in test:
         rows += [(s, t, e, labels[i]) for s, t, e in rep.pairs(c.texts[i])]
@@ -113,8 +110,8 @@ def main() -> None:
     rows = rows[:args.pairs] if args.pairs else rows
     shuffled = [r[3] for r in rows]
     rng.shuffle(shuffled)
-    print(f"{corpus} (clean={clean}): {len(test)} test tunes, {len(rows)} pairs scored; "
-          f"model at step {summary['step']}")
+    print(f"{corpus} (clean={summary['data']['clean']}): {len(test)} test tunes, "
+          f"{len(rows)} pairs scored; model at step {summary['step']}")
 
     def pairs(style_of):
         return [encode_pair(rep, s, t, e, rep.style_ids(**style_of(k, lab)))

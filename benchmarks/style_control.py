@@ -59,25 +59,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    from tunesmith.corpora import load_abc_corpus
-    from tunesmith.data.splits import split_items
     from tunesmith.evaluation.style_classifier import StyleClassifier, recall
-    from tunesmith.families.continuation import tune_styles
+    from tunesmith.families.continuation import model_corpus
 
     ckpt = app.load_model(args.model)
     rep = ckpt.representation
-    summary = ckpt.meta["summary"]
-    corpus, clean = summary["corpus"]["corpus"], summary["data"]["clean"]
-    c = load_abc_corpus(corpus, clean=clean)
-    labels = tune_styles(corpus, c.tunes)
-    splits = split_items(c.texts)
+    corpus, c, labels, splits = model_corpus(ckpt)
 
     def rows(split):  # (source, target, labels) of every pair of the split's tunes
         return [(s, t, labels[i]) for i in splits[split] for s, t, _ in rep.pairs(c.texts[i])]
 
     train, test = rows("train"), rows("test")
-    print(f"{corpus} (clean={clean}): {len(train)} training pairs, {len(test)} test pairs; "
-          f"model at step {summary['step']}; continuations of {rep.target_bars} bars, raw")
+    print(f"{corpus}: {len(train)} training pairs, {len(test)} test pairs; model at step "
+          f"{ckpt.meta['summary']['step']}; continuations of {rep.target_bars} bars, raw")
     rng = random.Random(args.seed)
     asked = rng.sample(test, min(args.asked, len(test)))
     t0 = time.time()

@@ -144,6 +144,34 @@ def test_validation_reports_free_running_next_to_teacher_forcing():
     assert "free_nll" not in model.loss(batch)  # training pays for one pass
 
 
+def test_a_scheduled_teacher_forcing_ratio_goes_from_forced_to_free_running():
+    """With --teacher-forcing 1 --teacher-forcing-end 0, the first step trains on the
+    true previous tokens and the last on the model's own: the losses validation reports
+    as ``nll`` and ``free_nll``."""
+    import dataclasses
+
+    from tunesmith.data.pairs import PairBatches
+    from tunesmith.families.continuation import encode_pair
+
+    rep = phrases(source_bars=2)
+    model = small_model(rep)
+    model.config = dataclasses.replace(model.config, teacher_forcing=1.0,
+                                       teacher_forcing_end=0.0)
+    pairs = [encode_pair(rep, s, t, e, [1, 1]) for s, t, e in rep.pairs(TUNE)]
+    source = PairBatches(pairs, 3, seed=0, steps=10)
+    first, half, last = source.batch(0), source.batch(5), source.batch(10)
+    assert [model.teacher_forcing(b) for b in (first, half, last)] == [1.0, 0.5, 0.0]
+    assert "progress" not in PairBatches(pairs, 3, seed=0).batch(5)  # no run length given
+    with torch.no_grad():
+        evaluated = [model.eval().loss(b) for b in (first, last)]
+        trained = [model.train().loss(b) for b in (first, last)]
+    assert float(trained[0]["loss"]) == pytest.approx(float(evaluated[0]["nll"]), abs=1e-5)
+    assert float(trained[1]["loss"]) == pytest.approx(float(evaluated[1]["free_nll"]),
+                                                      abs=1e-5)
+    with pytest.raises(ValueError, match="teacher_forcing_end"):
+        dataclasses.replace(model.config, teacher_forcing_end=1.5)
+
+
 def test_train_and_continue_a_primer_in_a_style(tmp_path, continue_run):
     cfg = json.loads((continue_run / "config.json").read_text())
     assert (cfg["family"], cfg["arch"]) == ("continue", "seq2seq")

@@ -33,18 +33,25 @@ def collate(pairs: Sequence[Pair]) -> dict:
 
 
 class PairBatches:
-    """Random training batches of pairs."""
+    """Random training batches of pairs. With ``steps`` (the run's length), each batch
+    also carries ``progress`` (B,): the step's share of the run, every row alike (a
+    model may schedule something by it, as ``seq2seq`` does its teacher forcing; one
+    value per row, so a batch cut into rows keeps it)."""
 
-    def __init__(self, pairs: Sequence[Pair], batch_size: int, seed: int = 0):
+    def __init__(self, pairs: Sequence[Pair], batch_size: int, seed: int = 0,
+                 steps: int = 0):
         if not pairs:
             raise ValueError("no training pairs")
-        self.pairs, self.batch_size, self.seed = pairs, batch_size, seed
+        self.pairs, self.batch_size, self.seed, self.steps = pairs, batch_size, seed, steps
         self.tokens_per_batch = batch_size * int(np.mean([len(p[1]) - 1 for p in pairs]))
 
     def batch(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, step])
-        return collate([self.pairs[i] for i in rng.integers(0, len(self.pairs),
-                                                             self.batch_size)])
+        out = collate([self.pairs[i] for i in rng.integers(0, len(self.pairs),
+                                                            self.batch_size)])
+        if self.steps:
+            out["progress"] = torch.full((self.batch_size,), min(step / self.steps, 1.0))
+        return out
 
 
 class PairSet:

@@ -119,7 +119,8 @@ class ContinueFamily(Family):
     def batches(self, prepared: Prepared, cfg, data=None):
         from tunesmith.data.pairs import PairBatches, PairSet
 
-        return (PairBatches(prepared.sequences["train"], cfg.batch_size, seed=cfg.seed),
+        return (PairBatches(prepared.sequences["train"], cfg.batch_size, seed=cfg.seed,
+                            steps=cfg.steps),
                 PairSet(prepared.sequences["valid"], max_items=cfg.eval_max_items))
 
     # --- composing -----------------------------------------------------------------------
@@ -250,6 +251,20 @@ def continuation_nll(model, rep, text: str, style: list[int]) -> tuple[float, in
             total += float(out["nll"]) * int(out["count"])
             count += int(out["count"])
     return total, count
+
+
+def model_corpus(checkpoint):
+    """The corpus a continue model was trained on, as it read it: (its name, the loaded
+    corpus (:func:`~tunesmith.corpora.load_abc_corpus`, ``--clean`` as in training), each
+    tune's labels (:func:`tune_styles`), the split (split name -> tune indices)). For
+    benchmarks on the model's own held-out tunes."""
+    from tunesmith.corpora import load_abc_corpus
+    from tunesmith.data.splits import split_items
+
+    summary = checkpoint.meta["summary"]
+    name, clean = summary["corpus"]["corpus"], summary["data"]["clean"]
+    c = load_abc_corpus(name, clean=clean)
+    return name, c, tune_styles(name, c.tunes), split_items(c.texts)
 
 
 def tune_styles(corpus: str, tunes) -> list[dict[str, str]]:

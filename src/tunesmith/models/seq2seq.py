@@ -9,7 +9,9 @@ writes what follows (the seq2seq composer write-up's model).
   states and input feeding (the previous step's attentional vector joins the next input).
 - **Training**: teacher forcing with a ratio: at each target step a row reads the true
   previous token with probability ``teacher_forcing``, else its own most probable one
-  (scheduled sampling, Bengio et al. 2015, with argmax as the seq2seq write-up does).
+  (scheduled sampling, Bengio et al. 2015, with argmax as the seq2seq write-up does);
+  with ``teacher_forcing_end`` the ratio moves linearly to that value over the run (the
+  batch's ``progress``, :class:`~tunesmith.data.pairs.PairBatches`).
   ``style_dropout`` of the pairs hide their labels, so the model also continues a phrase
   with no style given. Validation reports both the teacher-forced NLL (``loss``, what the
   best checkpoint is chosen by) and the free-running one (``free_nll``,
@@ -46,6 +48,9 @@ class Seq2SeqConfig:
     dropout: float = opt(0.2, "dropout on embeddings and before the output layer")
     teacher_forcing: float = opt(1.0, "share of target steps that read the true previous "
                                  "token in training (the rest read the model's own)")
+    teacher_forcing_end: float | None = opt(None, "schedule the share: from "
+                                            "teacher_forcing at the first step to this at "
+                                            "the last, linearly (default: constant)")
     style_dropout: float = opt(0.2, "share of training pairs whose style labels are hidden")
 
     def __post_init__(self):
@@ -56,8 +61,10 @@ class Seq2SeqConfig:
         for name in ("dropout", "style_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not 0 <= self.teacher_forcing <= 1:
-            raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
+        for name in ("teacher_forcing", "teacher_forcing_end"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
 
 
 class Seq2Seq(nn.Module):
@@ -165,7 +172,7 @@ class Seq2Seq(nn.Module):
         targets = batch["target"][:, 1:]
         mask = targets != 0
         count = mask.sum()
-        ratio = self.config.teacher_forcing if self.training else 1.0
+        ratio = self.teacher_forcing(batch) if self.training else 1.0
         logits = self._run(batch, ratio)
         nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
         out = {"loss": nll, "nll": nll.detach(), "count": count,
@@ -176,6 +183,18 @@ class Seq2Seq(nn.Module):
                                               ignore_index=0)
             out["free_accuracy"] = _accuracy(free, targets, mask, count)
         return out
+
+    def teacher_forcing(self, batch: dict) -> float:
+        """The share of steps that read the true previous token at this point of
+        training: ``teacher_forcing``, or with ``teacher_forcing_end`` the line between
+        them at the batch's ``progress`` (the run's share done; a batch without it is
+        read as the first step)."""
+        c = self.config
+        if c.teacher_forcing_end is None:
+            return c.teacher_forcing
+        progress = batch.get("progress")
+        done = float(progress[0]) if progress is not None and progress.numel() else 0.0
+        return c.teacher_forcing + (c.teacher_forcing_end - c.teacher_forcing) * done
 
     # --- autoregressive interface used by the shared sampler (through Conditioned)
     def init_state(self, batch_size: int) -> dict:
