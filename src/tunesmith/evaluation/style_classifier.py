@@ -10,7 +10,7 @@ ones before it judges generated music.
 
 Written here on torch (an ``EmbeddingBag`` of n-gram weights is the whole model) rather
 than with scikit-learn's ``HashingVectorizer`` + ``LogisticRegression``, which would do the
-same but add scikit-learn and SciPy (~50 MB) to the product's dependencies for one linear
+same but add scikit-learn and SciPy (neither is a dependency of tunesmith) for one linear
 model in a benchmark. Hashing is CRC-32, not Python's ``hash`` (salted per process), so a
 classifier is the same in every run.
 """
