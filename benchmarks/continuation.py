@@ -202,7 +202,7 @@ def decoding(ckpt, corpus, test: list[int], labels: list[dict], n: int, seed: in
             new = all_bars[first:]
             written += len(new)
             repeats += sum(b in all_bars[:first + k] for k, b in enumerate(new) if b)
-            copies += new[:first] == all_bars[:first][-len(new[:first]):] if new else 0
+            copies += len(new) >= first and new[:first] == all_bars[:first]
             kept += meter_error(t + "\n", len(src)) is None
         return (f"{nll / max(chars, 1):.3f} | {written / len(texts):.1f} | "
                 f"{repeats / max(written, 1):.3f} | {copies / len(texts):.2f} | "
@@ -221,7 +221,7 @@ def decoding(ckpt, corpus, test: list[int], labels: list[dict], n: int, seed: in
                            ComposeOptions(num=n), seed=seed)
     first = [next((d for d in whole[k * before:(k + 1) * before]
                    if meter_error(d, len(sources[k])) is None), whole[k * before])
-             for k in range(n)]
+             for k in range(len(picked))]
     print(f"| {before} drafts of 8 bars, the first that keeps M: (compose before) "
           f"({time.time() - t0:.0f} s) | {measure(first)} |")
     t0 = time.time()

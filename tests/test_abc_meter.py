@@ -78,6 +78,17 @@ def test_an_unfinished_last_bar_is_judged_only_when_too_long():
     assert meter_error("M:4/4\nL:1/8\nK:D\nabcdefga|abcdefgab") is not None
 
 
+def test_a_text_that_goes_on_has_its_last_bar_judged():
+    """A continuation's step (open_end=False): more bars follow, so its last bar may not
+    be short, closed or not; at a section's end it still may."""
+    head = "M:4/4\nL:1/8\nK:D\nabcdefga|"
+    assert meter_error(head + "abc|") is None  # a tune's last bar may be short
+    assert "bar 2 is too short" in meter_error(head + "abc|", open_end=False)[1]
+    assert "bar 2 is too short" in meter_error(head + "abc", open_end=False)[1]
+    assert meter_error(head + "abcdefga|", open_end=False) is None
+    assert meter_error(head + "abc:|", open_end=False) is None  # a section's last bar
+
+
 @pytest.mark.parametrize("key, last, ok", [("D", "d6", True), ("D", "e6", False),
                                            ("Ador", '"Am"[A,EA]6', True), ("F#m", "F6", True),
                                            ("Bb", "_B6", True), ("none", "e6", True)])

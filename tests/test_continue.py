@@ -158,9 +158,9 @@ def test_a_scheduled_teacher_forcing_ratio_goes_from_forced_to_free_running():
     model.config = dataclasses.replace(model.config, teacher_forcing=1.0,
                                        teacher_forcing_end=0.0)
     pairs = [encode_pair(rep, s, t, e, [1, 1]) for s, t, e in rep.pairs(TUNE)]
-    source = PairBatches(pairs, 3, seed=0, steps=10)
+    source = PairBatches(pairs, 3, seed=0, steps=11)  # steps 0 .. 10
     first, half, last = source.batch(0), source.batch(5), source.batch(10)
-    assert [model.teacher_forcing(b) for b in (first, half, last)] == [1.0, 0.5, 0.0]
+    assert [model.forcing_ratio(b) for b in (first, half, last)] == [1.0, 0.5, 0.0]
     assert "progress" not in PairBatches(pairs, 3, seed=0).batch(5)  # no run length given
     with torch.no_grad():
         evaluated = [model.eval().loss(b) for b in (first, last)]
@@ -276,7 +276,8 @@ def test_attention_of_a_tune_too_short_to_continue(tmp_path, capsys, continue_ru
     short.write_text("X:1\nT:Short\nM:4/4\nL:1/8\nK:D\nd2fd A2FA|]\n")
     rc = main(["attention", "--model", str(continue_run / "best"), str(short)])
     err = capsys.readouterr().err
-    assert rc != 0 and "short.abc: the tune has 1 bars" in err and "Traceback" not in err
+    assert rc != 0 and "Traceback" not in err
+    assert "short.abc: the tune has 1 bar: the model reads the first 2, and no bar" in err
 
 
 def test_a_primer_in_an_unseen_meter_warns_and_continues(tmp_path, capsys, continue_run):
@@ -310,4 +311,49 @@ def test_beam_search_continues_each_primer_through_its_encoded_phrase(continue_r
                            ComposeOptions(beam=4, num=3), seed=s) for s in (0, 1)]
     assert beam[0] == beam[1]
     for src, text in zip(sources, beam[0], strict=True):
-        assert text.startswith(src) and len(rep.cuts(text)) - len(rep.cuts(src)) <= 4
+        assert len(rep.cuts(text)) - len(rep.cuts(src)) <= 4
+        # each source's hypotheses stay its own: alone it gives the same continuation
+        alone = continue_texts(model, rep, [src], [rep.style_ids(tradition="irish")], 4,
+                               ComposeOptions(beam=4, num=1), seed=0)
+        assert alone == [text]
+
+
+def test_each_step_keeps_the_first_draft_that_keeps_the_meter():
+    from tunesmith.families.continuation import _keeps_meter
+
+    rep = phrases(source_bars=2, target_bars=2)
+    text = "M:4/4\nL:1/8\nK:D\nA|d2fd A2FA|"
+    long = "d2fd A2FAB|d2fd A2FA|"  # a bar too long
+    short_last = "d2fd A2FA|d2fd|"  # its last bar is short, and more bars follow
+    ended_soon = "d2fd A2FA|"  # keeps the meter, but the model ended the tune at once
+    good = "d2fd e2ce|d2fd A2FA|"
+    assert _keeps_meter(rep, text, [long, short_last, ended_soon, good],
+                        [False, False, True, False], 2) == 3
+    assert _keeps_meter(rep, text, [long, short_last, ended_soon],
+                        [False, False, True], 2) == 2  # none full: the one that ended
+    # none keeps it: the draft whose first bad bar comes latest
+    assert _keeps_meter(rep, text, [long, short_last], [False, False], 2) == 1
+    # a tune's last bar may be short where the model ends it
+    assert _keeps_meter(rep, text, [long, "d2fd A2FA|d2|"], [False, True], 2) == 1
+
+
+def test_continuation_nll_reads_each_step_as_compose_writes_it(continue_run):
+    """Scoring a continuation step by step: one step is exactly the pair's loss; a
+    second step adds the NLL of its bars given the window it reads."""
+    from tunesmith import app
+    from tunesmith.data.pairs import collate
+    from tunesmith.families.continuation import continuation_nll, encode_pair
+
+    ckpt = app.load_model(str(continue_run / "best"))
+    rep, model = ckpt.representation, ckpt.model
+    text = make_tune(1, random.Random(5)).split("\n", 2)[2]
+    style = rep.style_ids()
+    src, tgt, _ = rep.pairs(text)[0]  # the header and bars 1-2, then bars 3-4
+    model.eval()
+    with torch.no_grad():
+        out = model.loss(collate([encode_pair(rep, src, tgt, False, style)]))
+    total, count = continuation_nll(model, rep, src + tgt, style)
+    assert count == int(out["count"]) == len(tgt)
+    assert total == pytest.approx(float(out["nll"]) * count, rel=1e-5)
+    more, more_count = continuation_nll(model, rep, text, style)
+    assert more_count > count and more > total

@@ -58,9 +58,7 @@ def test_it_learns_styles_from_real_passages_and_judges_held_out_ones():
     assert recall(got, wanted, "jig")[0] >= 27 and recall(got, wanted, "reel")[0] >= 27
     p = clf.probabilities(test)
     assert p.shape == (60, 2) and abs(p.sum(1) - 1).max() < 1e-5
-    # an untrained classifier knows nothing: every passage is an even bet
-    flat = StyleClassifier(["jig", "reel"]).probabilities(test)
-    assert abs(flat - 0.5).max() < 1e-6
+    assert (p[:30, 0] > 0.5).mean() >= 0.9  # confident where it is right
 
 
 def test_labels_it_was_not_given_are_refused():

@@ -26,7 +26,8 @@ class AttentionRequest:
                           "<name>_attention.png)")
     tune: int = opt(1, "which tune of an ABC book (1-based)")
     max_steps: int = opt(512, "draw the first N steps (characters, messages, frames) of a "
-                         "longer piece (the picture grows as N squared)")
+                         "longer piece (the picture grows as N squared; a continue "
+                         "model's picture has every step)")
     style: str | None = opt(None, "continue models: the style the continuation is read "
                             "under (as compose --style; default none)")
 
@@ -49,7 +50,8 @@ def check_attends(checkpoint) -> None:
     if not (model.attends or attends_source(checkpoint)):
         raise OptionError("attention", f"is for models with attention; this one is "
                           f"{model.family} (train one with --arch transformer, or "
-                          "transformer_nade for piano rolls)")
+                          "transformer_nade for piano rolls; a continue model shows what "
+                          "it reads)")
 
 
 def weights(checkpoint, encoded, max_steps: int = 512):
@@ -127,11 +129,20 @@ def draw_source(checkpoint, family, text: str, path: str | Path, title: str,
 
 
 def draw_composition(checkpoint, family, composition, path: str | Path,
-                     max_steps: int = 512, style: str | None = None) -> Path:
+                     max_steps: int = 512, style: str | None = None) -> Path | None:
     """The picture of the model re-reading a piece it composed (``compose --attention``);
-    a continuing model re-reads the continuation under the ``style`` it was written in."""
+    a continuing model re-reads the continuation (as model text: the tune without its
+    ``X:`` and ``T:`` lines) under the ``style`` it was written in. None when there is
+    nothing to draw: a continuation the model ended before writing a bar."""
     if attends_source(checkpoint):
-        return draw_source(checkpoint, family, composition.text, path,
+        from tunesmith.abc_text import model_text, split_tunes
+
+        tunes = split_tunes(composition.text or "")
+        text = model_text(tunes[0]) if tunes else composition.text
+        rep = checkpoint.representation
+        if len(rep.cuts(text)) <= rep.source_bars:
+            return None
+        return draw_source(checkpoint, family, text, path,
                            f"{composition.title}: attention over what it continues", style)
     encoded, positions = family.encoded(composition.piece, checkpoint.representation)
     return draw(checkpoint, encoded, positions, path, f"{composition.title}: attention",

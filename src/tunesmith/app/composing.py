@@ -192,7 +192,12 @@ class CompositionWriter:
             files.append(_writing(write_pianoroll_png, c.piece, stem.with_suffix(".png"),
                                   title=c.title))
         if c.valid and self.attend is not None:
-            files.append(self._attention(c, stem.with_name(f"{stem.name}_attention.png")))
+            drawn = self._attention(c, stem.with_name(f"{stem.name}_attention.png"))
+            if drawn is not None:
+                files.append(drawn)
+            else:
+                self.log(f"{stem.name}: no attention picture (the model ended the piece "
+                         "before writing anything to show)", "warning")
         with self._lock:
             self.result.total += 1
             self.result.files += files

@@ -50,7 +50,9 @@ class PairBatches:
         out = collate([self.pairs[i] for i in rng.integers(0, len(self.pairs),
                                                             self.batch_size)])
         if self.steps:
-            out["progress"] = torch.full((self.batch_size,), min(step / self.steps, 1.0))
+            # the run trains steps 0 .. steps - 1: the last one is all the way
+            done = min(step / max(self.steps - 1, 1), 1.0)
+            out["progress"] = torch.full((self.batch_size,), done)
         return out
 
 

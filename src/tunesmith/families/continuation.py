@@ -223,8 +223,8 @@ def written_steps(rep, text: str):
     head, cuts = rep.header_end(text), rep.cuts(text)
     n, m = rep.source_bars, rep.target_bars
     if head == 0 or len(cuts) <= n:
-        raise TunesmithError(f"the tune has {len(cuts)} bars after its header; the model "
-                             f"reads {n} and the bars after them are read")
+        raise TunesmithError(f"the tune has {len(cuts)} bar{'s' * (len(cuts) != 1)}: the "
+                             f"model reads the first {n}, and no bar follows them")
     starts = [head] + cuts
     for k in range(n, len(cuts), m):
         a, b = starts[k - n], starts[min(k + m, len(cuts))]
@@ -380,9 +380,10 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
 def _keeps_meter(rep, text: str, drafts: list[str], ended: list[bool], bars: int) -> int:
     """The index of the first of ``drafts`` (continuations of ``text`` by ``bars`` bars,
     ``ended`` where the model ended the tune) whose bars keep the tune's meter
-    (:func:`~tunesmith.abc_meter.meter_error` of what it adds), preferring one that
-    writes its ``bars`` to one the model ended sooner (a meter is easy to keep for a bar
-    or two); when none keeps it, the one whose first bad bar comes latest."""
+    (:func:`~tunesmith.abc_meter.meter_error` of what it adds; the last bar of a draft
+    that does not end the tune is judged too, as more bars follow it), preferring one
+    that writes its ``bars`` to one that stopped sooner (a meter is easy to keep for a
+    bar or two); when none keeps it, the one whose first bad bar comes latest."""
     from tunesmith.abc_meter import meter_error
 
     if len(drafts) == 1:
@@ -390,9 +391,9 @@ def _keeps_meter(rep, text: str, drafts: list[str], ended: list[bool], bars: int
     best, furthest, short = 0, -1, None
     had = len(rep.cuts(text))
     for n, d in enumerate(drafts):
-        error = meter_error(text + d, len(text))
+        error = meter_error(text + d, len(text), open_end=ended[n])
         if error is None:
-            if not ended[n] or len(rep.cuts(text + d)) - had >= bars:
+            if len(rep.cuts(text + d)) - had >= bars:
                 return n
             short = n if short is None else short
         elif error[0] > furthest:

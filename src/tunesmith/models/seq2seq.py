@@ -172,7 +172,7 @@ class Seq2Seq(nn.Module):
         targets = batch["target"][:, 1:]
         mask = targets != 0
         count = mask.sum()
-        ratio = self.teacher_forcing(batch) if self.training else 1.0
+        ratio = self.forcing_ratio(batch) if self.training else 1.0
         logits = self._run(batch, ratio)
         nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
         out = {"loss": nll, "nll": nll.detach(), "count": count,
@@ -184,7 +184,7 @@ class Seq2Seq(nn.Module):
             out["free_accuracy"] = _accuracy(free, targets, mask, count)
         return out
 
-    def teacher_forcing(self, batch: dict) -> float:
+    def forcing_ratio(self, batch: dict) -> float:
         """The share of steps that read the true previous token at this point of
         training: ``teacher_forcing``, or with ``teacher_forcing_end`` the line between
         them at the batch's ``progress`` (the run's share done; a batch without it is
