@@ -199,12 +199,16 @@ def source_attention(model, rep, text: str, style: list[int]):
     row_bars, chunks = [], []
     device = next(model.parameters()).device
     model.eval()
-    for k, window, start, target in written_steps(rep, text):
-        source, target, _ = encode_pair(rep, "".join(text[i] for i in window), target,
-                                        False, style)
+    for k, start, target in written_steps(rep, text):
+        window = _window(rep, text[:start])
+        source, target, _ = encode_pair(rep, window, target, False, style)
         batch = {key: v.to(device) for key, v in collate([(source, target, style)]).items()}
         w = model.source_attention(batch)[0].float().cpu().numpy()  # (T, S)
-        cols = [0] + [i + 1 for i in window] + [len(text) + 1]  # markers and characters
+        # the window's characters: the header, then the last of those before ``start``
+        # (encode_pair keeps the header and the end of what follows it)
+        head = rep.header_end(window)
+        read = list(range(head)) + list(range(start - (len(source) - 2 - head), start))
+        cols = [0] + [i + 1 for i in read] + [len(text) + 1]  # markers and characters
         out = np.zeros((len(w), len(text) + 2))
         out[:, cols] = w
         chunks.append(out)
@@ -216,10 +220,9 @@ def source_attention(model, rep, text: str, style: list[int]):
 
 def written_steps(rep, text: str):
     """The steps in which compose writes the bars of ``text`` after its first
-    ``source_bars``: (the first bar written, the offsets of ``text`` that step reads (the
-    header and the last ``source_bars`` bars, as :func:`encode_pair` keeps them), the
-    offset where its bars start, their text). A tune without a bar after its first ones is
-    a one-line error."""
+    ``source_bars``: (the first bar written, the offset where its bars start, their
+    text); each step reads :func:`_window` of the text before that offset. A tune
+    without a bar after its first ones is a one-line error."""
     head, cuts = rep.header_end(text), rep.cuts(text)
     n, m = rep.source_bars, rep.target_bars
     if head == 0 or len(cuts) <= n:
@@ -227,11 +230,7 @@ def written_steps(rep, text: str):
                              f"model reads the first {n}, and no bar follows them")
     starts = [head] + cuts
     for k in range(n, len(cuts), m):
-        a, b = starts[k - n], starts[min(k + m, len(cuts))]
-        lead = len(text[a:starts[k]]) - len(text[a:starts[k]].lstrip("\n"))
-        window = list(range(head)) + list(range(a + lead, starts[k]))
-        yield k, window[:head] + window[head:][-(MAX_SOURCE - head):], starts[k], \
-            text[starts[k]:b]
+        yield k, starts[k], text[starts[k]:starts[min(k + m, len(cuts))]]
 
 
 def continuation_nll(model, rep, text: str, style: list[int]) -> tuple[float, int]:
@@ -245,8 +244,8 @@ def continuation_nll(model, rep, text: str, style: list[int]) -> tuple[float, in
     total, count = 0.0, 0
     model.eval()
     with torch.no_grad():
-        for _, window, _, target in written_steps(rep, text):
-            pair = encode_pair(rep, "".join(text[i] for i in window), target, False, style)
+        for _, start, target in written_steps(rep, text):
+            pair = encode_pair(rep, _window(rep, text[:start]), target, False, style)
             out = model.loss({key: v.to(device) for key, v in collate([pair]).items()})
             total += float(out["nll"]) * int(out["count"])
             count += int(out["count"])
@@ -369,8 +368,10 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
         for n, i in enumerate(going):
             drafts = [[s[0] for s in seq]
                       for seq in steps[n * step_drafts:(n + 1) * step_drafts]]
-            ids = drafts[_keeps_meter(rep, texts[i], [rep.decode_text(d) for d in drafts],
-                                      [bool(d) and d[-1] == rep.eos for d in drafts], chunk)]
+            pick = 0 if step_drafts == 1 else _keeps_meter(
+                rep, texts[i], [rep.decode_text(d) for d in drafts],
+                [bool(d) and d[-1] == rep.eos for d in drafts], chunk)
+            ids = drafts[pick]
             texts[i] += rep.decode_text(ids)
             ended[i] = bool(ids) and ids[-1] == rep.eos
         left, k = left - chunk, k + 1
@@ -386,8 +387,6 @@ def _keeps_meter(rep, text: str, drafts: list[str], ended: list[bool], bars: int
     bar or two); when none keeps it, the one whose first bad bar comes latest."""
     from tunesmith.abc_meter import meter_error
 
-    if len(drafts) == 1:
-        return 0
     best, furthest, short = 0, -1, None
     had = len(rep.cuts(text))
     for n, d in enumerate(drafts):

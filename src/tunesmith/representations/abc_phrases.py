@@ -185,12 +185,9 @@ class AbcPhrases(AbcChars):
 
 def meter_of(text: str) -> str:
     """The tune's ``M:`` field as written (the first one; ``none`` without one)."""
-    for line in text.splitlines():
-        if line.startswith("M:"):
-            return line[2:].strip() or "none"
-        if line.startswith("K:"):
-            break
-    return "none"
+    from tunesmith.abc_text import read_header
+
+    return read_header(text).get("M") or "none"
 
 
 def bar_counter(rep: AbcPhrases, bars: int):
