@@ -120,8 +120,11 @@ def test_every_model_uses_all_its_parameters_in_its_training_loss():
     from tunesmith.representations.events import Events
 
     phrases = AbcPhrases.fit_phrases(["M:2/4\nK:D\nAB|cd|ef|]\n"], {"tradition": ["a", "b"]})
+    from tunesmith.representations.notes import NoteFeatures
+
     reps = {"abc_chars": ("abc", REP), "events": ("events", Events()),
-            "pianoroll": ("pianoroll", PianoRoll()), "abc_phrases": ("continue", phrases)}
+            "pianoroll": ("pianoroll", PianoRoll()), "abc_phrases": ("continue", phrases),
+            "notes": ("gan", NoteFeatures())}
     torch.manual_seed(0)
     for name, cls in models.registry().items():
         kinds = (cls.representation,) if isinstance(cls.representation, str) \
@@ -137,6 +140,10 @@ def test_every_model_uses_all_its_parameters_in_its_training_loss():
             n = len(rep.vocab)
             batch = collate([(torch.randint(1, n, (7,)).tolist(),
                               torch.randint(1, n, (9,)).tolist(), [k % 3]) for k in range(3)])
+        elif kinds[0] == "notes":  # a GAN: both players, in pre-training and after it
+            batch = {"notes": torch.randn(3, 10, 4), "step": torch.zeros(3, dtype=torch.long)}
+            model.loss(batch)["loss"].backward()
+            batch = dict(batch, step=torch.full((3,), 10_000))
         else:
             x = torch.stack([torch.randint(0, n, (3, 11)) for n in rep.heads.values()], -1)
             x = x[..., 0] if x.shape[-1] == 1 else x

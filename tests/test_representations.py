@@ -26,6 +26,10 @@ def fitted(name: str):
         return PianoRoll(steps_per_beat=4)
     if name == "remi":
         return Remi(velocity_bins=8)
+    if name == "notes":
+        from tunesmith.representations.notes import NoteFeatures
+
+        return NoteFeatures(grid=12)
     if name == "abc_phrases":
         from tunesmith.representations.abc_phrases import AbcPhrases
 

@@ -18,6 +18,12 @@ Chorales (test 5.28 against 5.80 for ``paper``; with lr 2e-3 it was 5.68;
 benchmarks/RESULTS.md); for rnn_rbm, ``tuned`` is the same sizes as ``paper`` with
 lr 3e-2, transposition +/-4 and 6,000 steps (JSB: see RESULTS.md).
 
+``rnn_gan`` (the gan family): ``debug`` trains in seconds (tests); ``small`` is the
+shipped ``bach-gan-small``'s setting, chosen by measurement (benchmarks/RESULTS.md, "The
+adversarial composer"): a gaussian generator, 400 steps of MLE pre-training whose loss
+stays in afterwards at weight 1, feature matching, the discriminator at the generator's
+learning rate.
+
 ``transformer`` (ABC characters and events) and ``transformer_nade`` (piano rolls):
 ``debug`` trains in seconds (tests); ``small`` is sized for the 2-core CPU (well under an
 hour for ``transformer`` on folk-abc; benchmarks/transformer_speed.py measures its
@@ -156,6 +162,22 @@ PRESETS: dict[str, dict[str, Preset]] = {
                               schedule="cosine", min_lr_ratio=0.05, clip=1.0, eval_every=250,
                               checkpoint_every=250, log_every=25, patience=4,
                               eval_max_items=1500)),
+    },
+    "rnn_gan": {
+        "debug": Preset(
+            model={"noise_dim": 4, "hidden_size": 16, "num_layers": 1, "disc_hidden": 16,
+                   "disc_layers": 1, "pretrain_steps": 10},
+            train=TrainConfig(steps=30, batch_size=4, seq_len=16, lr=1e-2, warmup=0,
+                              eval_every=15, checkpoint_every=10, log_every=5,
+                              eval_max_items=8)),
+        "small": Preset(
+            model={"noise_dim": 32, "hidden_size": 256, "num_layers": 2, "disc_hidden": 256,
+                   "disc_layers": 2, "output": "gaussian", "pretrain_steps": 400,
+                   "mle_weight": 1.0},
+            train=TrainConfig(steps=1500, batch_size=32, seq_len=64, lr=1e-3, warmup=50,
+                              schedule="cosine", min_lr_ratio=0.1, clip=5.0, eval_every=125,
+                              checkpoint_every=125, log_every=25),
+            data={"transpose": 4}),
     },
     "transformer": {
         "debug": Preset(

@@ -55,6 +55,7 @@ class Evaluation:
     items: dict[str, int] = field(default_factory=dict)  # split -> items evaluated
     validity: float | None = None  # share of raw samples that are valid, where judged
     ais: tuple[int, int] | None = None  # (chains, inverse temperatures) for RBM models
+    likelihood: str = "exact"  # the model's declaration: exact, ais or none (a GAN)
     notes: list[str] = field(default_factory=list)
 
 
@@ -75,6 +76,7 @@ def evaluate(request: EvaluateRequest, progress: Progress | None = None,
                      prepared.info.get("split", ""), tuple(ckpt.representation.heads),
                      notes=notes)
     model = ckpt.model
+    out.likelihood = model.likelihood
     if model.likelihood == "ais":  # an RBM: the likelihood is an AIS estimate
         model.eval_ais = out.ais = (request.ais_chains, request.ais_betas)
     cfg = _eval_config(ckpt)

@@ -68,9 +68,12 @@ def recipe(run_dir: Path, out: Path, meta: dict, config: dict, note: str | None)
         f"- training config: `{json.dumps(s.get('train_config', config.get('train', {})))}`",
         f"- stopped at step {s.get('step', '?')}"
         + (" (early stopping)" if s.get("stopped_early") else ""),
-        f"- best validation (step {b.get('step', '?')}): loss {b.get('loss', nan):.4f} "
-        f"nats/{short}, {b.get('bits', nan):.4f} bits/{short}, perplexity "
-        f"{b.get('ppl', nan):.3f}, accuracy {b.get('accuracy', nan):.4f}",
+        (f"- best validation (step {b.get('step', '?')}): loss {b.get('loss', nan):.4f} "
+         f"nats/{short}, {b.get('bits', nan):.4f} bits/{short}, perplexity "
+         f"{b.get('ppl', nan):.3f}, accuracy {b.get('accuracy', nan):.4f}") if "nll" in b
+        else (f"- best validation (step {b.get('step', '?')}): distance {b.get('loss', nan):.4f}"
+              " (no likelihood: the mean 1-D Wasserstein distance of generated to real "
+              "values)"),
         f"- library versions: `{json.dumps(meta.get('versions', {}))}`",
     ]
     if note:

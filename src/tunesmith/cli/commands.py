@@ -215,10 +215,12 @@ class Train(Command):
             return 130
         best = summary["best_valid"] or {}
         msg = f"done at step {summary['step']} in {result.seconds:.0f} s"
-        if best:
+        if best and "bits" in best:
             unit = result.unit.rstrip("s")
             msg += (f"; best valid loss {best['loss']:.4f} (bits/{unit} {best['bits']:.3f}, "
                     f"accuracy {best['accuracy']:.3f}) at step {best['step']}")
+        elif best:  # a model without a likelihood (a GAN: a distance to the real rows)
+            msg += f"; best valid loss {best['loss']:.4f} at step {best['step']}"
         if summary["stopped_early"]:
             msg += " [early stop]"
         print(msg)
@@ -424,6 +426,8 @@ def print_evaluation(e, request) -> None:
               "temperatures per frame")
     print(f"model {e.model} on corpus {e.corpus}"
           + (f" (split by {e.split_mode})" if e.split_mode else ""))
+    if e.likelihood == "none":
+        return print_distances(e, request)
     unit = e.unit
     short = {"characters": "char", "messages": "msg", "frames": "frame"}.get(unit, "token")
     print(f"{'split':<6} {'items':>6} {unit:>10} {'nll':>7} {'ppl':>8} {'bits/' + short:>9} "
@@ -457,6 +461,27 @@ def print_evaluation(e, request) -> None:
               f"parse with music21 into at least one bar of notes (temperature "
               f"{request.temperature}; the model's own samples, without compose's "
               "resampling)")
+
+
+def print_distances(e, request) -> None:
+    """A model without a likelihood (a GAN): how far its generated notes are from each
+    split's, and how well its own discriminator tells them apart."""
+    from tunesmith.representations.notes import COLUMNS
+
+    print(f"{'split':<6} {'items':>6} {e.unit:>8} {'distance':>8} "
+          + " ".join(f"{c:>8}" for c in COLUMNS) + f" {'interval':>8} {'D real':>6} "
+          f"{'D fake':>6}")
+    for split in request.splits:
+        m = e.results.get(split)
+        if m is None:
+            print(f"{split:<6} {0:>6}  (nothing in this split)")
+            continue
+        w1 = " ".join(f"{m[f'w1_{i}']:>8.4f}" for i in range(len(COLUMNS)))
+        print(f"{split:<6} {e.items[split]:>6} {int(m['count']):>8,} {m['loss']:>8.4f} {w1} "
+              f"{m['w1_interval']:>8.4f} {m['d_real_acc']:>6.3f} {m['d_fake_acc']:>6.3f}")
+    print("(a GAN has no likelihood: distance = the mean 1-D Wasserstein distance between "
+          "generated and real note rows, per column and of the pitch steps between notes, "
+          "in the rows' units; D real / D fake = its discriminator's accuracy on each)")
 
 
 # --- analyze ------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc:AbcFamily",
                             "events": "tunesmith.families.events:EventsFamily",
                             "pianoroll": "tunesmith.families.pianoroll:PianorollFamily",
                             "remi": "tunesmith.families.remi:RemiFamily",
-                            "continue": "tunesmith.families.continuation:ContinueFamily"}
+                            "continue": "tunesmith.families.continuation:ContinueFamily",
+                            "gan": "tunesmith.families.gan:GanFamily"}
 DEFAULT_FAMILY = "abc"
 _LOADED: dict[str, object] = {}
 

@@ -7,16 +7,16 @@ from pathlib import Path
 from tunesmith.music import Piece
 
 
-def _figure(figsize, dpi: int = 100, cols: int = 1):
-    """A figure and its axes drawn by the Agg canvas, without pyplot: pyplot keeps global
-    state, so two pictures drawn at once on two threads (two compositions in one
-    process) could mix; a Figure of its own has none."""
+def _figure(figsize, dpi: int = 100, cols: int = 1, rows: int = 1):
+    """A figure and its axes (row by row) drawn by the Agg canvas, without pyplot: pyplot
+    keeps global state, so two pictures drawn at once on two threads (two compositions
+    in one process) could mix; a Figure of its own has none."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)
-    return fig, list(fig.subplots(1, cols, squeeze=False)[0])
+    return fig, [ax for row in fig.subplots(rows, cols, squeeze=False) for ax in row]
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -75,11 +75,14 @@ def draw_notes(ax, piece: Piece, colour: str | None = None) -> None:
 
 
 def write_curves_png(rows: list[dict], path: str | Path, metrics=("loss", "accuracy")) -> Path:
-    """Plot metrics.csv rows (``step``, ``split``, metric columns): one panel per metric,
-    one line per split (train / valid)."""
+    """Plot metrics.csv rows (``step``, ``split``, metric columns): one panel per metric
+    that the rows hold (three to a row of panels), one line per split (train / valid)."""
     metrics = [m for m in metrics if any(r.get(m) not in (None, "") for r in rows)]
     n = max(1, len(metrics))
-    fig, axes = _figure((6 * n, 4), cols=n)
+    cols = min(n, 3)
+    fig, axes = _figure((6 * cols, 4 * -(-n // cols)), cols=cols, rows=-(-n // cols))
+    for ax in axes[n:]:
+        ax.set_visible(False)
     for ax, metric in zip(axes, metrics, strict=False):  # no metrics: one empty panel
         for split in ("train", "valid"):
             pts = [(int(r["step"]), float(r[metric])) for r in rows

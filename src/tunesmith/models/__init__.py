@@ -21,9 +21,12 @@ model with ``hasattr``):
   state)``, many frames in one call; ``context_step(frame (B, V), state) -> (context,
   state)``, one frame, its work not growing with the piece (each gives the context of
   the frame after those it read; an RNN's state, a Transformer's key/value cache);
+  ``"noise"``: it writes whole pieces from noise, ``generate(num, length, generator)``
+  (a GAN's generator: no token-by-token distribution, so no beam search);
 - ``primes``: it has ``prime(ids, lengths, state)`` (reads many primers in one call);
 - ``likelihood``: ``"exact"``, or ``"ais"`` (an RBM: ``loss()`` estimates log Z by
-  annealed importance sampling with ``eval_ais`` = (chains, inverse temperatures));
+  annealed importance sampling with ``eval_ais`` = (chains, inverse temperatures)), or
+  ``"none"`` (a GAN: its validation ``loss`` is a distance to real data, not an NLL);
 - ``gibbs_sampling``: it draws by Gibbs sampling, and its ``draw`` takes ``gibbs_steps``;
 - ``attends`` (optional, False unless declared): it has ``attention(inputs)`` -> the
   softmax weights of a teacher-forced pass, (layers, attention heads, T, T), for one
@@ -35,7 +38,11 @@ model with ``hasattr``):
   family);
 - ``autocast`` (optional, True unless declared): its training loss may run under bf16
   autocast on a GPU (:func:`allows_autocast`); False for a loss whose log-probabilities
-  lose too much in bf16 (the RBMs' free energies, NADE's sums over 88 keys).
+  lose too much in bf16 (the RBMs' free energies, NADE's sums over 88 keys);
+- ``param_groups()`` (optional): its parameters as named optimiser groups, each
+  ``{"name", "params", "lr_scale"}``: the trainer sets a group's learning rate to the
+  schedule's times ``lr_scale`` and logs each group's gradient norm
+  (:func:`param_groups`; a GAN's two players).
 
 Every model has ``loss(batch) -> {"loss", "count", metrics...}`` for the trainer.
 A model defined outside the package joins with :func:`register`.
@@ -53,6 +60,7 @@ def registry() -> dict[str, type]:
     from tunesmith.models.bernoulli_rnn import BernoulliRnn
     from tunesmith.models.char_rnn import CharRNN
     from tunesmith.models.event_lstm import EventLSTM
+    from tunesmith.models.rnn_gan import RnnGan
     from tunesmith.models.rnn_nade import RnnNade
     from tunesmith.models.rnn_rbm import RnnRbm
     from tunesmith.models.seq2seq import Seq2Seq
@@ -60,7 +68,7 @@ def registry() -> dict[str, type]:
     from tunesmith.models.transformer_nade import TransformerNade
 
     builtin = (CharRNN, EventLSTM, RnnRbm, RnnNade, BernoulliRnn, Transformer, TransformerNade,
-               Seq2Seq)
+               Seq2Seq, RnnGan)
     return {cls.family: cls for cls in builtin} | _EXTRA
 
 
@@ -69,9 +77,10 @@ def register(cls: type) -> type:
     missing = [name for name in DECLARES if not hasattr(cls, name)]
     if missing:
         raise TypeError(f"{cls.__name__} does not declare {', '.join(missing)}")
-    if cls.sampler not in ("step", "frames") or cls.likelihood not in ("exact", "ais"):
-        raise TypeError(f"{cls.__name__}: sampler must be step or frames, likelihood exact "
-                        "or ais")
+    if cls.sampler not in ("step", "frames", "noise") \
+            or cls.likelihood not in ("exact", "ais", "none"):
+        raise TypeError(f"{cls.__name__}: sampler must be step, frames or noise, likelihood "
+                        "exact, ais or none")
     if not hasattr(cls, "attends"):
         cls.attends = False  # the one optional declaration
     _EXTRA[cls.family] = cls
@@ -82,6 +91,13 @@ def allows_autocast(model) -> bool:
     """The optional declaration ``autocast``: whether training may run the model's loss
     under bf16 autocast (True unless its class says False)."""
     return bool(getattr(type(model), "autocast", True))
+
+
+def param_groups(model) -> list[dict] | None:
+    """The optional declaration ``param_groups()``: the model's named optimiser groups, or
+    None for one group of all its parameters."""
+    groups = getattr(type(model), "param_groups", None)
+    return groups(model) if groups is not None else None
 
 
 def build(family: str, config: dict):

@@ -19,7 +19,8 @@ class TrainConfig:
                         choices=("constant", "cosine", "linear"))
     warmup: int = opt(100, "steps of linear learning-rate warm-up")
     min_lr_ratio: float = opt(0.1, "final lr = lr * this, for cosine and linear")
-    clip: float = opt(1.0, "gradient-norm clipping (0 = off)")
+    clip: float = opt(1.0, "gradient-norm clipping (0 = off; per network for a model of "
+                      "several, e.g. a GAN's two)")
     eval_every: int = opt(250, "validate every N steps (and at the end)")
     eval_max_items: int = opt(0, "validate on at most N items (tunes, pieces; 0 = all)")
     patience: int = opt(0, "stop after N validations without improvement (0 = never)")

@@ -153,8 +153,11 @@ class RunLogger:
             return None
         from tunesmith.io.plots import write_curves_png
 
+        # a panel for each that the model logs (the last six: a GAN's two players)
         return write_curves_png(self.rows, self.run_dir / "curves.png",
-                                metrics=("loss", "bits", "accuracy"))
+                                metrics=("loss", "bits", "accuracy", "d_loss", "g_loss",
+                                         "mle", "d_real_acc", "d_fake_acc",
+                                         "grad_norm_generator", "grad_norm_discriminator"))
 
     def close(self) -> None:
         if self.tb is not None:

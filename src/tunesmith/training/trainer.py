@@ -10,6 +10,15 @@ Nothing here knows which model it trains. It needs:
   ``train_data.tokens_per_batch``;
 - ``valid_data``: an iterable of batches, re-iterable.
 
+A model may declare ``param_groups()`` (:func:`tunesmith.models.param_groups`): named
+optimiser groups, each with its own learning-rate scale (and Adam betas), whose gradient
+norms the log shows (``grad_norm_<name>``, before clipping) and which are clipped each by
+itself. A GAN's two players train this way in one loss and one backward pass
+(:mod:`tunesmith.models.rnn_gan`), so nothing here knows it trains a GAN.
+
+A step whose loss is not finite stops the run with a one-line error naming the step and
+the last good checkpoint (nothing after it is written; ``resume`` continues from it).
+
 Exact resume: weights, Adam state and torch RNG state are checkpointed; the learning rate
 and the data are functions of the step. A resumed run logs the same losses as an
 uninterrupted one. Ctrl-C / SIGTERM finish the current step, write ``last`` and return.
@@ -92,7 +101,12 @@ class Trainer:
         self.train_data, self.valid_data = train_data, valid_data
         self.progress = progress if self.ranks.main else None
         self.summary_extra = summary_extra or {}
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
+        from tunesmith.models import param_groups
+
+        # a model may declare named groups (a GAN's two players): each its own lr scale,
+        # and each one's gradient norm logged
+        self.groups = param_groups(model)
+        self.optimizer = torch.optim.Adam(self.groups or model.parameters(), lr=config.lr,
                                           weight_decay=config.weight_decay)
         self.step = 0
         self.best: dict | None = None  # best validation metrics so far
@@ -247,7 +261,7 @@ class Trainer:
         cfg = self.cfg
         lr = cfg.lr_at(self.step)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         batch = self.train_data.batch(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         stats = None
@@ -262,7 +276,19 @@ class Trainer:
             for p in self.model.parameters():  # the weighted sum -> the mean over n tokens
                 if p.grad is not None:
                     p.grad.mul_(self.train_data.tokens_per_batch / n)
-        if cfg.clip:
+        if self.groups:  # each named group's gradient norm, before clipping
+            for group in self.optimizer.param_groups:
+                grads = [p.grad for p in group["params"] if p.grad is not None]
+                norm = float(torch.linalg.vector_norm(torch.stack(
+                    [torch.linalg.vector_norm(g) for g in grads]))) if grads else 0.0
+                key = f"grad_norm_{group['name']}"
+                sums[key] = norm * n  # sums hold metric x tokens
+        if cfg.clip and self.groups:  # each group by itself: one player's large gradient
+            # (a GAN's gaussian generator reaches norms near 100 in MLE pre-training) must
+            # not scale the other's
+            for group in self.optimizer.param_groups:
+                torch.nn.utils.clip_grad_norm_(group["params"], cfg.clip)
+        elif cfg.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
         self.optimizer.step()
         self.step += 1
@@ -273,9 +299,24 @@ class Trainer:
         loss_value = sums["loss"] / max(n, 1.0)
         if not math.isfinite(loss_value):
             raise TunesmithError(f"training diverged: loss became {loss_value} at step "
-                                 f"{self.step} (try a lower --lr, or --clip 1)", self.run_dir)
+                                 f"{self.step}; {self._last_good()} (try a lower --lr, or "
+                                 "--clip 1)", self.run_dir)
         if self.step % cfg.log_every == 0 or self.step == cfg.steps:
             self._log_window(lr)
+
+    def _last_good(self) -> str:
+        """Where the last good checkpoint is, for a run that just diverged (nothing after
+        it is written)."""
+        from tunesmith.training.checkpoint import read_meta
+
+        try:
+            step = read_meta(self.run_dir / "last")["summary"].get("step")
+        except (CheckpointError, OSError, KeyError):
+            step = None
+        if step is None:
+            return "no checkpoint was written before it"
+        return (f"the last good checkpoint, {self.run_dir / 'last'}, is from step {step} "
+                f"(tunesmith train --resume {self.run_dir} continues from it)")
 
     def _forward_backward(self, batch: dict) -> torch.Tensor:
         """Loss and gradients of one micro-batch: (tokens, each metric times tokens), in

@@ -1,0 +1,168 @@
+"""The gan family: MIDI / MusicXML / ABC corpora -> ``notes`` (a row of real values per
+note) -> ``rnn_gan`` (C-RNN-GAN) -> MIDI, WAV and piano-roll PNG files.
+
+A GAN writes a whole piece from noise: there is no distribution per step to sample with a
+temperature, to search with beams or to take the argmax of, and no likelihood to
+evaluate; ``compose`` asked for those says so in one line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.families.base import (
+    ComposeOptions,
+    Composition,
+    CorpusItem,
+    Family,
+    Prepared,
+    Sink,
+    _quiet,
+)
+from tunesmith.families.events import (
+    PieceData,
+    items_of,
+    load_corpus,
+    publish,
+    report_dropped,
+    split_keys,
+    split_sequences,
+)
+
+# A discriminator learns "real" from the training pieces: below this many pieces in a
+# corpus it learns those pieces by heart and the generator copies them (and the corpus is
+# too small to hold out validation pieces by piece: events/remi split it by time).
+MIN_PIECES = 20
+# A piece composed for --seconds is written this many notes a beat at most (Bach's
+# chorales have 3.5 at the median) and cut at its length.
+NOTES_PER_BEAT = 8
+NOT_AUTOREGRESSIVE = ("beam", "length_penalty", "stochastic_beam", "mode", "temperature",
+                      "top_k", "top_p", "gibbs_steps")
+
+
+class GanFamily(Family):
+    name = "gan"
+    representation = "notes"
+    default_model = "rnn_gan"
+    pretrained = "bach-gan-small"
+    default_corpus = "bach-chorales"
+    data_options = PieceData
+    controls = frozenset({"max_len", "seconds"})
+    defaults = {"max_len": 200}
+    unit = "notes"
+
+    def compose_options(self, opts: ComposeOptions) -> ComposeOptions:
+        """As every family's, and a one-line error for what only an autoregressive
+        likelihood model can do (beam search, argmax, temperature...)."""
+        blank = ComposeOptions()
+        for name in NOT_AUTOREGRESSIVE:
+            if getattr(opts, name) != getattr(blank, name):
+                raise OptionError(name, "does not apply to the gan family: a GAN is not an "
+                                  "autoregressive likelihood model (it writes a whole piece "
+                                  "from noise; --num, --seed, --max-len and --seconds apply)")
+        return super().compose_options(opts)
+
+    # --- training --------------------------------------------------------------------------
+    def prepare_data(self, corpus, data: PieceData, representation=None, progress=None,
+                     log=_quiet) -> Prepared:
+        """Ingest the corpus (every file kept or dropped, with the reason), each piece as
+        note rows, split by piece; a corpus of fewer than :data:`MIN_PIECES` pieces is an
+        error (the discriminator would learn its pieces by heart)."""
+        from tunesmith.representations.notes import NoteFeatures
+
+        c = load_corpus(corpus, data, progress)
+        dropped = report_dropped(c, log)
+        if len(c.pieces) < MIN_PIECES:
+            raise TunesmithError(f"has {len(c.pieces)} usable piece(s); the gan family needs "
+                                 f"at least {MIN_PIECES} (a discriminator trained on fewer "
+                                 "learns them by heart); the events family trains on a small "
+                                 "corpus", corpus)
+        if representation is None:
+            qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
+            representation = NoteFeatures(qpm=float(round(np.median(qpms))) if qpms else 120.0)
+        seqs = [representation.encode(p) for p in c.pieces]
+        splits, mode = split_sequences(c.keys, seqs, "piece" if data.split == "auto"
+                                       else data.split)
+        info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
+                "tokens": {s: int(sum(len(x) for x in v)) for s, v in splits.items()},
+                "skipped": len(dropped), "split": mode, "unit": self.unit}
+        return Prepared(representation, splits, info, corpus=c)
+
+    def model_sizes(self, representation) -> dict:
+        return {"features": representation.features}
+
+    def batches(self, prepared: Prepared, cfg, data: PieceData = PieceData()):
+        """Training windows of ``seq_len`` notes inside single pieces (transposed by up to
+        ``data.transpose`` semitones); validation: the held-out pieces in windows."""
+        from tunesmith.data.notes import NoteBlocks, NoteWindows
+
+        try:
+            train = NoteWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
+                                seed=cfg.seed, transpose=data.transpose)
+        except ValueError as e:
+            raise TunesmithError(str(e), prepared.info.get("corpus")) from None
+        valid = NoteBlocks(prepared.sequences["valid"], cfg.seq_len,
+                           max_items=cfg.eval_max_items)
+        return train, valid
+
+    def corpus_items(self, corpus, data: PieceData, representation, progress=None,
+                     log=_quiet) -> dict[str, list[CorpusItem]]:
+        """The corpus's pieces per split, each as the note rows keep it (decoded again)."""
+        c = load_corpus(corpus, data, progress)
+        pieces = [representation.quantise(p) for p in c.pieces]
+        return items_of(self, c.keys, pieces, split_keys(c.keys, "piece"))
+
+    # --- composing -------------------------------------------------------------------------
+    def piece_steps(self, opts: ComposeOptions, representation) -> int:
+        """Notes per piece, at most: ``max_len``, or for ``seconds``
+        :data:`NOTES_PER_BEAT` a beat at the decoding tempo."""
+        if opts.seconds is None:
+            return opts.max_len
+        return max(1, int(representation.beats_for_seconds(opts.seconds) * NOTES_PER_BEAT))
+
+    def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
+                log=_quiet, progress=None, start: int = 1) -> list[Composition]:
+        """Write ``opts.num`` pieces from noise (the seed decides the noise); with
+        ``seconds``, each written long enough and cut at that length (notes still sounding
+        there end with it)."""
+        rep = checkpoint.representation
+        opts = self.compose_options(opts)
+        rows = generate_rows(checkpoint.model, opts.num, self.piece_steps(opts, rep),
+                             opts.seed)
+        pieces = [rep.decode(r) for r in rows]
+        if opts.seconds is not None:
+            pieces = [cut(p, rep.beats_for_seconds(opts.seconds)) for p in pieces]
+        return publish(pieces, sink, start)
+
+
+def generate_rows(model, num: int, length: int, seed: int | None,
+                  batch: int = 256) -> list[np.ndarray]:
+    """``num`` generated pieces of ``length`` rows, in batches of ``batch``; the same
+    seed writes the same pieces."""
+    import torch
+
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(seed)
+    out = []
+    for i in range(0, num, batch):
+        rows = model.generate(min(batch, num - i), length, generator=g)
+        out.extend(r for r in rows.float().cpu().numpy())
+    return out
+
+
+def cut(piece, beats: float):
+    """``piece`` up to ``beats``: notes that start later are dropped, those sounding
+    then end there."""
+    from tunesmith.music import Note
+
+    for track in piece.tracks:
+        track.notes = [Note(n.start, min(n.end, beats), n.pitch, n.velocity)
+                       for n in track.notes if n.start < beats - 1e-9]
+    return piece
+
+
+__all__ = ["GanFamily", "MIN_PIECES", "cut", "generate_rows"]
