@@ -19,9 +19,9 @@ Prints, per set (markdown tables for RESULTS.md):
 3. mode collapse: the mean pairwise distance of the pieces' feature vectors (standardised
    by the held-out real pieces; the same for as many real training pieces) and the
    number of distinct opening bars;
-4. a discriminator trained afresh on real vs generated notes (pitch, step and length;
-   training pieces vs 70% of the set), its balanced accuracy on held-out real pieces vs
-   the other 30%: 0.5 means indistinguishable.
+4. three discriminators trained afresh on real vs generated notes (pitch, step and
+   length; training pieces vs 70% of the set), their AUC and balanced accuracy on
+   held-out real pieces vs the other 30%: 0.5 means indistinguishable.
 """
 
 from __future__ import annotations
@@ -143,21 +143,22 @@ def main() -> None:
     print("\n#### Mode collapse and distinguishability\n")
     reference = feature_matrix(held_out)
     print("| set | mean pairwise distance | distinct openings (first 4 beats) | fresh "
-          "discriminator accuracy (real / generated) |")
-    print("|---|---:|---:|---:|")
+          "discriminators' AUC (range of 3) | their balanced accuracy (real / generated) |")
+    print("|---|---:|---:|---:|---:|")
     real_rows_train = [rep.encode(p) for p in real_train]
     real_rows_test = [rep.encode(p) for p in held_out]
     for name, pieces in list(sets.items()) + [("real (training)", real_train)]:
         dist = mean_pairwise_distance(feature_matrix(pieces), reference)
         opens = distinct_openings(pieces)
         if name.startswith("real"):
-            print(f"| {name} | {dist:.2f} | {opens} / {len(pieces)} | - |")
+            print(f"| {name} | {dist:.2f} | {opens} / {len(pieces)} | - | - |")
             continue
         rows = [rep.encode(p) for p in pieces]
         cut = int(0.7 * len(rows))
         d = distinguishability(real_rows_train, rows[:cut], real_rows_test, rows[cut:],
                                seed=args.seed)
-        print(f"| {name} | {dist:.2f} | {opens} / {len(pieces)} | {d['accuracy']:.3f} "
+        print(f"| {name} | {dist:.2f} | {opens} / {len(pieces)} | {d['auc']:.3f} "
+              f"({d['auc_range'][0]:.2f}-{d['auc_range'][1]:.2f}) | {d['accuracy']:.3f} "
               f"({d['real_accuracy']:.2f} / {d['fake_accuracy']:.2f}; {d['windows']['test']} "
               "test windows) |")
     print(f"\nper-feature tables: {out}/report_*.md")

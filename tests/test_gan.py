@@ -234,6 +234,21 @@ def test_a_corpus_too_small_for_a_discriminator_is_refused(capsys, tmp_path):
     assert_one_line_error(rc, err, "needs at least 20", "few")
 
 
+def test_a_time_split_is_refused_and_evaluate_takes_a_small_corpus(capsys, tmp_path,
+                                                                    chorale_folder, gan_run):
+    rc, _, err = run_cli(capsys, "train", "--family", "gan", "--preset", "debug", "--corpus",
+                         chorale_folder, "--split", "time", "--out", tmp_path / "r",
+                         "--no-progress")
+    assert_one_line_error(rc, err, "--split", "held-out pieces")
+    few = tmp_path / "few"
+    for i in range(40, 45):  # pieces the model did not see, too few to train on
+        write_midi(make_piece(i, bars=6), few / f"p{i}.mid")
+    rc, out, err = run_cli(capsys, "evaluate", "--model", gan_run / "best", "--corpus", few,
+                           "--splits", "train", "--no-progress")
+    assert rc == 0, err
+    assert "distance" in out
+
+
 def test_a_diverged_run_names_its_last_good_checkpoint(tmp_path, monkeypatch, capsys,
                                                        chorale_folder):
     calls = {"n": 0}
@@ -264,11 +279,20 @@ def test_a_fresh_discriminator_tells_apart_what_differs_and_not_what_does_not():
         return [rng.normal(size=(64, 4)).astype(np.float32) + shift for _ in range(n)]
 
     apart = distinguishability(pieces(0, 12), pieces(2, 12), pieces(0, 6), pieces(2, 6),
-                               steps=60)
-    assert apart["accuracy"] > 0.9
+                               steps=60, repeats=2)
+    assert apart["accuracy"] > 0.9 and apart["auc"] > 0.95
     same = distinguishability(pieces(0, 12), pieces(0, 12), pieces(0, 6), pieces(0, 6),
-                              steps=60)
-    assert same["accuracy"] < 0.8
+                              steps=60, repeats=2)
+    assert same["accuracy"] < 0.8 and same["auc"] < 0.8
+
+
+def test_auc_counts_pairs_ranked_right_and_ties_half():
+    from tunesmith.evaluation.distinguish import auc
+
+    assert auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert auc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 0.0
+    assert auc(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 0.5
+    assert auc(np.array([2.0]), np.array([2.0])) == 0.5
 
 
 def test_the_shipped_gan_composes_offline(capsys, tmp_path):

@@ -66,7 +66,7 @@ def recipe(run_dir: Path, out: Path, meta: dict, config: dict, note: str | None)
         + (f"; split by {corpus['split']}" if corpus.get("split") else "") + ")",
         f"- model config: `{json.dumps(meta['model_config'])}` ({n_params:,} parameters)",
         f"- training config: `{json.dumps(s.get('train_config', config.get('train', {})))}`",
-        f"- stopped at step {s.get('step', '?')}"
+        f"- the checkpoint of step {s.get('step', '?')} (the run's best by validation)"
         + (" (early stopping)" if s.get("stopped_early") else ""),
         (f"- best validation (step {b.get('step', '?')}): loss {b.get('loss', nan):.4f} "
          f"nats/{short}, {b.get('bits', nan):.4f} bits/{short}, perplexity "

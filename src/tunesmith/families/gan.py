@@ -34,9 +34,10 @@ from tunesmith.families.events import (
 # corpus it learns those pieces by heart and the generator copies them (and the corpus is
 # too small to hold out validation pieces by piece: events/remi split it by time).
 MIN_PIECES = 20
-# A piece composed for --seconds is written this many notes a beat at most (Bach's
-# chorales have 3.5 at the median) and cut at its length.
-NOTES_PER_BEAT = 8
+# A piece composed for --seconds is written this many notes a beat (Bach's chorales have
+# 3.5 at the median; the shipped model wrote up to ~10 where it piles chords up, and at 8
+# 8 of 20 pieces of 30 s fell short) and cut at its length; one still short is reported.
+NOTES_PER_BEAT = 16
 NOT_AUTOREGRESSIVE = ("beam", "length_penalty", "stochastic_beam", "mode", "temperature",
                       "top_k", "top_p", "gibbs_steps")
 
@@ -71,9 +72,12 @@ class GanFamily(Family):
         error (the discriminator would learn its pieces by heart)."""
         from tunesmith.representations.notes import NoteFeatures
 
+        if data.split == "time":
+            raise OptionError("split", "time does not apply to the gan family: its "
+                              "discriminator is judged on held-out pieces (use piece)")
         c = load_corpus(corpus, data, progress)
         dropped = report_dropped(c, log)
-        if len(c.pieces) < MIN_PIECES:
+        if representation is None and len(c.pieces) < MIN_PIECES:  # a new run
             raise TunesmithError(f"has {len(c.pieces)} usable piece(s); the gan family needs "
                                  f"at least {MIN_PIECES} (a discriminator trained on fewer "
                                  "learns them by heart); the events family trains on a small "
@@ -97,13 +101,17 @@ class GanFamily(Family):
         ``data.transpose`` semitones); validation: the held-out pieces in windows."""
         from tunesmith.data.notes import NoteBlocks, NoteWindows
 
+        corpus = prepared.info.get("corpus")
+        valid = NoteBlocks(prepared.sequences["valid"], cfg.seq_len,
+                           max_items=cfg.eval_max_items)
+        if not len(valid):
+            raise TunesmithError(f"no held-out piece has {cfg.seq_len} notes, the window the "
+                                 "model is scored on", corpus)
         try:
             train = NoteWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
                                 seed=cfg.seed, transpose=data.transpose)
         except ValueError as e:
-            raise TunesmithError(str(e), prepared.info.get("corpus")) from None
-        valid = NoteBlocks(prepared.sequences["valid"], cfg.seq_len,
-                           max_items=cfg.eval_max_items)
+            raise TunesmithError(str(e), corpus) from None
         return train, valid
 
     def corpus_items(self, corpus, data: PieceData, representation, progress=None,
@@ -132,7 +140,13 @@ class GanFamily(Family):
                              opts.seed)
         pieces = [rep.decode(r) for r in rows]
         if opts.seconds is not None:
-            pieces = [cut(p, rep.beats_for_seconds(opts.seconds)) for p in pieces]
+            beats = rep.beats_for_seconds(opts.seconds)
+            pieces = [cut(p, beats) for p in pieces]
+            short = [i for i, p in enumerate(pieces, start) if p.end_beat < beats - 1.0]
+            if short:
+                log(f"{len(short)} piece(s) end before {opts.seconds:g} s (their "
+                    f"{NOTES_PER_BEAT * beats:.0f} notes were written sooner): "
+                    f"{', '.join(map(str, short[:10]))}", "warning")
         return publish(pieces, sink, start)
 
 

@@ -32,8 +32,11 @@ benchmarks/gan.py, figures in benchmarks/RESULTS.md):
   used): the generator matches the mean discriminator features of real pieces instead of
   fooling the last layer; ``"nonsaturating"`` is the plain GAN loss;
 - one-sided label smoothing (``label_smoothing``) of the real targets;
-- Mogren's freezing (``freeze_ratio``): the discriminator skips its update while its loss
-  is below this share of the generator's (it is far ahead);
+- Mogren's freezing (``freeze_ratio``): while the discriminator's loss is below this
+  share of the generator's (it is far ahead), its loss is left out of the step. Its
+  gradient is then zero, but Adam's momentum still moves it a little (the trainer does not
+  skip the group), and on several processes each decides for its own rows, so
+  ``d_frozen`` is then a share;
 - TTUR (``d_lr_scale``).
 
 **Validation** cannot be a likelihood: a GAN has none. The validation ``loss`` (what the
@@ -85,8 +88,9 @@ class RnnGanConfig:
     mle_weight: float = opt(0.0, "after pre-training, keep this share of the MLE loss")
     beta1: float = opt(0.5, "Adam's first-moment decay for both players (GANs train "
                        "steadier with less momentum than Adam's 0.9)")
-    freeze_ratio: float = opt(0.7, "skip the discriminator's update while its loss is "
-                              "below this share of the generator's (Mogren; 0 = never)")
+    freeze_ratio: float = opt(0.7, "leave the discriminator's loss out while it is "
+                              "below this share of the generator's -log D(fake) (Mogren; "
+                              "0 = never)")
 
     def __post_init__(self):
         for name in ("features", "noise_dim", "hidden_size", "num_layers", "disc_hidden",
@@ -267,7 +271,8 @@ class RnnGan(nn.Module):
         g_loss = mle if pretraining else c.mle_weight * mle + g_adv
         loss = g_loss + (0.0 if frozen else 1.0) * d_loss
         return {"loss": loss, "count": count, "d_loss": d_loss.detach(),
-                "g_loss": g_bce.detach(), "feature_matching": fm.detach(),
+                "g_loss": g_adv.detach(), "g_bce": g_bce.detach(),
+                "feature_matching": fm.detach(),
                 "mle": mle.detach(),
                 "d_real_acc": (d_real > 0).float().mean(),
                 "d_fake_acc": (d_fake < 0).float().mean(),
@@ -282,6 +287,6 @@ class RnnGan(nn.Module):
         d_real, _ = self.discriminator(real)
         d_fake, _ = self.discriminator(fake)
         dist = distance(fake, real)
-        return {"loss": dist.pop("distance"), "count": count, "mle": mle,
+        return {"loss": dist["distance"], "count": count, "mle": mle,
                 "d_real_acc": (d_real > 0).float().mean(),
                 "d_fake_acc": (d_fake < 0).float().mean(), **dist}

@@ -153,11 +153,13 @@ class RunLogger:
             return None
         from tunesmith.io.plots import write_curves_png
 
-        # a panel for each that the model logs (the last six: a GAN's two players)
+        # a panel for each that the model logs (from "distance" on: a GAN's, whose
+        # validation loss is that distance, not its training objective)
         return write_curves_png(self.rows, self.run_dir / "curves.png",
-                                metrics=("loss", "bits", "accuracy", "d_loss", "g_loss",
-                                         "mle", "d_real_acc", "d_fake_acc",
-                                         "grad_norm_generator", "grad_norm_discriminator"))
+                                metrics=("loss", "bits", "accuracy", "distance", "d_loss",
+                                         "g_loss", "mle", "d_real_acc", "d_fake_acc",
+                                         "d_frozen", "grad_norm_generator",
+                                         "grad_norm_discriminator"))
 
     def close(self) -> None:
         if self.tb is not None:

@@ -16,8 +16,8 @@ norms the log shows (``grad_norm_<name>``, before clipping) and which are clippe
 itself. A GAN's two players train this way in one loss and one backward pass
 (:mod:`tunesmith.models.rnn_gan`), so nothing here knows it trains a GAN.
 
-A step whose loss is not finite stops the run with a one-line error naming the step and
-the last good checkpoint (nothing after it is written; ``resume`` continues from it).
+A step whose loss or gradient is not finite stops the run before its update, with a
+one-line error naming the step and the last good checkpoint (nothing after it is written).
 
 Exact resume: weights, Adam state and torch RNG state are checkpointed; the learning rate
 and the data are functions of the step. A resumed run logs the same losses as an
@@ -276,6 +276,9 @@ class Trainer:
             for p in self.model.parameters():  # the weighted sum -> the mean over n tokens
                 if p.grad is not None:
                     p.grad.mul_(self.train_data.tokens_per_batch / n)
+        loss_value = sums["loss"] / max(n, 1.0)
+        if not math.isfinite(loss_value):  # before the step: the weights stay finite
+            self._diverged(f"loss became {loss_value}")
         if self.groups:  # each named group's gradient norm, before clipping
             for group in self.optimizer.param_groups:
                 grads = [p.grad for p in group["params"] if p.grad is not None]
@@ -286,23 +289,26 @@ class Trainer:
         if cfg.clip and self.groups:  # each group by itself: one player's large gradient
             # (a GAN's gaussian generator reaches norms near 100 in MLE pre-training) must
             # not scale the other's
-            for group in self.optimizer.param_groups:
-                torch.nn.utils.clip_grad_norm_(group["params"], cfg.clip)
+            norms = [torch.nn.utils.clip_grad_norm_(group["params"], cfg.clip)
+                     for group in self.optimizer.param_groups]
         elif cfg.clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+            norms = [torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)]
+        if cfg.clip and not all(math.isfinite(float(x)) for x in norms):
+            self._diverged("a gradient became infinite or NaN")
         self.optimizer.step()
         self.step += 1
         self._clock["tokens"] += int(n)
         self.acc["count"] += n
         for k, v in sums.items():
             self.acc["sums"][k] = self.acc["sums"].get(k, 0.0) + v
-        loss_value = sums["loss"] / max(n, 1.0)
-        if not math.isfinite(loss_value):
-            raise TunesmithError(f"training diverged: loss became {loss_value} at step "
-                                 f"{self.step}; {self._last_good()} (try a lower --lr, or "
-                                 "--clip 1)", self.run_dir)
         if self.step % cfg.log_every == 0 or self.step == cfg.steps:
             self._log_window(lr)
+
+    def _diverged(self, what: str) -> None:
+        """Stop the run before a non-finite step is taken (nothing of it is written)."""
+        raise TunesmithError(f"training diverged: {what} at step {self.step + 1}; "
+                             f"{self._last_good()} (a resumed run replays the same steps: "
+                             "start a new run with a lower --lr or --clip 1)", self.run_dir)
 
     def _last_good(self) -> str:
         """Where the last good checkpoint is, for a run that just diverged (nothing after
@@ -315,8 +321,7 @@ class Trainer:
             step = None
         if step is None:
             return "no checkpoint was written before it"
-        return (f"the last good checkpoint, {self.run_dir / 'last'}, is from step {step} "
-                f"(tunesmith train --resume {self.run_dir} continues from it)")
+        return f"the last good checkpoint, {self.run_dir / 'last'}, is from step {step}"
 
     def _forward_backward(self, batch: dict) -> torch.Tensor:
         """Loss and gradients of one micro-batch: (tokens, each metric times tokens), in
