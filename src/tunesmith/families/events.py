@@ -116,17 +116,17 @@ def items_of(family, labels: list[str], pieces: list, idx: dict[str, list[int]])
 
 
 def prepare_pieces(family, corpus: str, data, make, representation=None, progress=None,
-                   log=_quiet) -> Prepared:
-    """What the families of MIDI-like tokens share (events, remi): ingest the corpus
-    (every file kept or dropped, with the reason), encode each piece (a new
-    representation ``make(qpm=...)`` decodes at the corpus's median tempo), split by piece
-    (or by time for a tiny corpus)."""
+                   log=_quiet, dtype=np.int64) -> Prepared:
+    """What the families of MIDI / score corpora share (events, remi, gan): ingest the
+    corpus (every file kept or dropped, with the reason), encode each piece as an array of
+    ``dtype`` (a new representation ``make(qpm=...)`` decodes at the corpus's median
+    tempo), split by piece (or by time for a tiny corpus)."""
     c = load_corpus(corpus, data, progress)
     dropped = report_dropped(c, log)
     if representation is None:
         qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
         representation = make(qpm=float(round(np.median(qpms)))) if qpms else make()
-    seqs = [np.asarray(representation.encode(p), dtype=np.int64) for p in c.pieces]
+    seqs = [np.asarray(representation.encode(p), dtype=dtype) for p in c.pieces]
     if getattr(representation, "inputs", None):  # rows (ids..., inputs...) of whole pieces:
         # a piece split by time keeps its places in its validation tail
         seqs = [representation.with_inputs(s) for s in seqs]

@@ -8,6 +8,8 @@ evaluate; ``compose`` asked for those says so in one line.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from tunesmith.errors import OptionError, TunesmithError
@@ -24,10 +26,9 @@ from tunesmith.families.events import (
     PieceData,
     items_of,
     load_corpus,
+    prepare_pieces,
     publish,
-    report_dropped,
     split_keys,
-    split_sequences,
 )
 
 # A discriminator learns "real" from the training pieces: below this many pieces in a
@@ -68,30 +69,24 @@ class GanFamily(Family):
     def prepare_data(self, corpus, data: PieceData, representation=None, progress=None,
                      log=_quiet) -> Prepared:
         """Ingest the corpus (every file kept or dropped, with the reason), each piece as
-        note rows, split by piece; a corpus of fewer than :data:`MIN_PIECES` pieces is an
+        note rows, split by piece; a new run on fewer than :data:`MIN_PIECES` pieces is an
         error (the discriminator would learn its pieces by heart)."""
         from tunesmith.representations.notes import NoteFeatures
 
         if data.split == "time":
             raise OptionError("split", "time does not apply to the gan family: its "
                               "discriminator is judged on held-out pieces (use piece)")
-        c = load_corpus(corpus, data, progress)
-        dropped = report_dropped(c, log)
-        if representation is None and len(c.pieces) < MIN_PIECES:  # a new run
-            raise TunesmithError(f"has {len(c.pieces)} usable piece(s); the gan family needs "
-                                 f"at least {MIN_PIECES} (a discriminator trained on fewer "
-                                 "learns them by heart); the events family trains on a small "
+        new_run = representation is None
+        prepared = prepare_pieces(self, corpus, dataclasses.replace(data, split="piece"),
+                                  NoteFeatures, representation, progress, log,
+                                  dtype=np.float32)
+        n = len(prepared.corpus.pieces)
+        if new_run and n < MIN_PIECES:
+            raise TunesmithError(f"has {n} usable piece(s); the gan family needs at least "
+                                 f"{MIN_PIECES} (a discriminator trained on fewer learns "
+                                 "them by heart); the events family trains on a small "
                                  "corpus", corpus)
-        if representation is None:
-            qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
-            representation = NoteFeatures(qpm=float(round(np.median(qpms))) if qpms else 120.0)
-        seqs = [representation.encode(p) for p in c.pieces]
-        splits, mode = split_sequences(c.keys, seqs, "piece" if data.split == "auto"
-                                       else data.split)
-        info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
-                "tokens": {s: int(sum(len(x) for x in v)) for s, v in splits.items()},
-                "skipped": len(dropped), "split": mode, "unit": self.unit}
-        return Prepared(representation, splits, info, corpus=c)
+        return prepared
 
     def model_sizes(self, representation) -> dict:
         return {"features": representation.features}
@@ -134,6 +129,8 @@ class GanFamily(Family):
         """Write ``opts.num`` pieces from noise (the seed decides the noise); with
         ``seconds``, each written long enough and cut at that length (notes still sounding
         there end with it)."""
+        from tunesmith.sampling.endings import cut
+
         rep = checkpoint.representation
         opts = self.compose_options(opts)
         rows = generate_rows(checkpoint.model, opts.num, self.piece_steps(opts, rep),
@@ -168,15 +165,4 @@ def generate_rows(model, num: int, length: int, seed: int | None,
     return out
 
 
-def cut(piece, beats: float):
-    """``piece`` up to ``beats``: notes that start later are dropped, those sounding
-    then end there."""
-    from tunesmith.music import Note
-
-    for track in piece.tracks:
-        track.notes = [Note(n.start, min(n.end, beats), n.pitch, n.velocity)
-                       for n in track.notes if n.start < beats - 1e-9]
-    return piece
-
-
-__all__ = ["GanFamily", "MIN_PIECES", "cut", "generate_rows"]
+__all__ = ["GanFamily", "MIN_PIECES", "generate_rows"]

@@ -279,21 +279,18 @@ class Trainer:
         loss_value = sums["loss"] / max(n, 1.0)
         if not math.isfinite(loss_value):  # before the step: the weights stay finite
             self._diverged(f"loss became {loss_value}")
-        if self.groups:  # each named group's gradient norm, before clipping
+        norms = []  # gradient norms before clipping
+        if self.groups:  # each group clipped by itself: one player's large gradient (a
+            # GAN's gaussian generator reaches norms near 100 in MLE pre-training) must not
+            # scale the other's; each one's norm is logged (sums hold metric x tokens)
             for group in self.optimizer.param_groups:
-                grads = [p.grad for p in group["params"] if p.grad is not None]
-                norm = float(torch.linalg.vector_norm(torch.stack(
-                    [torch.linalg.vector_norm(g) for g in grads]))) if grads else 0.0
-                key = f"grad_norm_{group['name']}"
-                sums[key] = norm * n  # sums hold metric x tokens
-        if cfg.clip and self.groups:  # each group by itself: one player's large gradient
-            # (a GAN's gaussian generator reaches norms near 100 in MLE pre-training) must
-            # not scale the other's
-            norms = [torch.nn.utils.clip_grad_norm_(group["params"], cfg.clip)
-                     for group in self.optimizer.param_groups]
+                norms.append(float(torch.nn.utils.clip_grad_norm_(group["params"],
+                                                                  cfg.clip or math.inf)))
+                sums[f"grad_norm_{group['name']}"] = norms[-1] * n
         elif cfg.clip:
-            norms = [torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)]
-        if cfg.clip and not all(math.isfinite(float(x)) for x in norms):
+            norms.append(float(torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                              cfg.clip)))
+        if not all(math.isfinite(x) for x in norms):
             self._diverged("a gradient became infinite or NaN")
         self.optimizer.step()
         self.step += 1
