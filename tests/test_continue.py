@@ -175,7 +175,8 @@ def test_a_scheduled_teacher_forcing_ratio_goes_from_forced_to_free_running():
 def test_train_and_continue_a_primer_in_a_style(tmp_path, continue_run):
     cfg = json.loads((continue_run / "config.json").read_text())
     assert (cfg["family"], cfg["arch"]) == ("continue", "seq2seq")
-    assert cfg["data"] == {"clean": False, "source_bars": 2, "target_bars": 2, "styles": True}
+    assert cfg["data"] == {"clean": False, "source_bars": 2, "target_bars": 2, "styles": True,
+                           "transpose": 0, "parts": False}
     assert cfg["model"]["styles"] == {"tradition": 3, "tune_type": 2}  # any + the labels
     rows = (continue_run / "metrics.csv").read_text().splitlines()
     assert "free_nll" in rows[0] and "free_accuracy" in rows[0]

@@ -33,11 +33,22 @@ class ContinueData:
                            "continuations in steps of this many bars)")
     styles: bool = opt(True, "condition on the tunes' style labels (tradition and tune "
                        "type: tunesmith corpora --styles)", flag="no-styles", negate=True)
+    transpose: int = opt(0, "also train on each training tune transposed by -N..+N "
+                         "semitones, N up to 6 (abc2abc, from abcmidi; a copy keeps its "
+                         "tune's style labels)")
+    parts: bool = opt(False, "also train on a pair from each part of a tune to the next "
+                      "where its repeat signs mark them (the A part's bars -> the B part's "
+                      "first bars)")
 
     def __post_init__(self):
+        from tunesmith.io.abc2abc import MAX_SHIFT
+
         for name in ("source_bars", "target_bars"):
             if not 1 <= getattr(self, name) <= 64:
                 raise OptionError(name, f"must be between 1 and 64, got {getattr(self, name)}")
+        if not 0 <= self.transpose <= MAX_SHIFT:
+            raise OptionError("transpose", f"must be between 0 and {MAX_SHIFT} semitones "
+                              f"({MAX_SHIFT} reaches every key), got {self.transpose}")
 
 
 class ContinueFamily(Family):
@@ -60,7 +71,13 @@ class ContinueFamily(Family):
     def prepare_data(self, corpus, data: ContinueData, representation=None, progress=None,
                      log=_quiet) -> Prepared:
         """Load the corpus with its style labels, split by tune, cut every tune into
-        (source bars, target bars) pairs."""
+        (source bars, target bars) pairs. With ``data.transpose``, the training tunes'
+        transposed copies (:func:`~tunesmith.io.abc2abc.transposed_copies`) are training
+        tunes too, with their tune's labels, and the vocabulary is fitted on them all;
+        with ``data.parts``, each training tune (and copy) whose repeat signs mark its
+        parts also gives a pair from each part to the next
+        (:meth:`~tunesmith.representations.abc_phrases.AbcPhrases.part_pairs`).
+        Validation and test tunes are cut as compose reads a tune, nothing added."""
         from tunesmith.corpora.styles import MIN_LABEL_TUNES, OTHER, UNKNOWN
         from tunesmith.data.splits import split_items
         from tunesmith.representations.abc_phrases import AbcPhrases
@@ -68,6 +85,7 @@ class ContinueFamily(Family):
         c = load_abc_tunes(corpus, data.clean, log)
         labels = tune_styles(corpus, c.tunes)
         splits = split_items(c.texts)
+        copies = transposed_training(c.texts, splits["train"], data.transpose, log)
         fitted = representation is None
         if fitted:
             train = splits["train"]
@@ -87,7 +105,8 @@ class ContinueFamily(Family):
                         "or give a folder with a sub-folder per tradition", corpus)
             representation = AbcPhrases.fit_phrases(
                 (c.texts[i] for i in train), sets, min_count=MIN_CHAR_COUNT,
-                source_bars=data.source_bars, target_bars=data.target_bars)
+                source_bars=data.source_bars, target_bars=data.target_bars,
+                copies=(t for _, _, t in copies))
             held_out = splits["valid"] or train
             openings = [p[0][0] for p in (representation.pairs(c.texts[i])
                                           for i in held_out) if p][:OPENINGS]
@@ -96,12 +115,23 @@ class ContinueFamily(Family):
                                                if all(ch in representation.vocab for ch in o)))
         rep = representation
         seqs: dict[str, list] = {}
+        part_pairs = 0
         for s, idx in splits.items():
             seqs[s] = []
-            for i in idx:
+            tunes = [(c.texts[i], i) for i in idx]
+            if s == "train":
+                tunes += [(t, i) for i, _, t in copies]
+            for text, i in tunes:
                 style = rep.style_ids(**labels[i])
+                pairs = rep.pairs(text)
+                if data.parts and s == "train":
+                    more = rep.part_pairs(text)
+                    part_pairs += len(more)
+                    pairs += more
                 seqs[s] += [encode_pair(rep, src, tgt, ends, style)
-                            for src, tgt, ends in rep.pairs(c.texts[i])]
+                            for src, tgt, ends in pairs]
+        if part_pairs:
+            log(f"{part_pairs:,} training pairs from part to part (repeat signs)")
         if fitted and not seqs["train"]:
             raise TunesmithError(f"no tune of the corpus has more than {rep.source_bars} "
                                  "bars: nothing to continue (try --source-bars 2)", corpus)
@@ -109,8 +139,20 @@ class ContinueFamily(Family):
                 "pairs": {s: len(v) for s, v in seqs.items()},
                 "tokens": {s: sum(len(p[1]) - 1 for p in v) for s, v in seqs.items()},
                 "skipped": len(c.problems), "clean": data.clean, "unit": self.unit,
-                "styles": {k: len(v) - 1 for k, v in rep.styles.items()}}
+                "styles": {k: len(v) - 1 for k, v in rep.styles.items()},
+                "transposed": len(copies), "part_pairs": part_pairs}
         return Prepared(rep, seqs, info)
+
+    def usable_data(self, data: ContinueData, notes: list[str]) -> ContinueData:
+        from tunesmith.io import abc2abc
+
+        if data.transpose and not abc2abc.available():
+            notes.append("the model was trained on transposed copies of its training tunes "
+                         "but abc2abc is not installed; reading the training split without "
+                         "them (validation and test never had them; apt-get install "
+                         "abcmidi for the same training split)")
+            return dataclasses.replace(data, transpose=0)
+        return data
 
     def model_sizes(self, representation) -> dict:
         return {"vocab_size": len(representation.vocab),
@@ -178,6 +220,24 @@ class ContinueFamily(Family):
 
     def piece_steps(self, opts: ComposeOptions, representation) -> int:
         return MAX_SOURCE + MAX_CHARS_PER_BAR * (opts.bars or representation.target_bars)
+
+
+def transposed_training(texts: list[str], train: list[int], semitones: int,
+                        log=_quiet) -> list[tuple[int, int, str]]:
+    """``(tune index, shift, text)`` of the transposed copies of the training tunes
+    ``train`` of ``texts`` by -``semitones``..+``semitones``
+    (:func:`~tunesmith.io.abc2abc.transposed_copies`: one abc2abc run per book and
+    shift); none when ``semitones`` is 0. A one-line error when abc2abc is missing."""
+    from tunesmith.io import abc2abc
+
+    if not semitones or not train:
+        return []
+    abc2abc.require()
+    found = abc2abc.transposed_copies([texts[i] for i in train], semitones)
+    copies = [(train[k], shift, text) for k, shift, text in found]
+    log(f"transposed {len({i for i, _, _ in copies}):,} of {len(train):,} training tunes "
+        f"by -{semitones}..+{semitones} semitones (abc2abc): {len(copies):,} copies")
+    return copies
 
 
 def source_attention(model, rep, text: str, style: list[int]):

@@ -22,6 +22,7 @@ vocabulary and text round trip it keeps):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,9 @@ from tunesmith.representations.vocab import Vocab
 ANY = "any"  # label 0 of every set: no label given
 RARE_METER = 10  # a primer in a meter fewer training tunes had is warned about
 STYLE_SETS = ("tradition", "tune_type")
+_ENDING = re.compile(r"[\[|]\s*(\d)")  # an ending's number after its bar line: |1 [2 :|2
+MIN_PART_BARS = 2  # a part of a tune (parts()) has at least this many bars
+MAX_PART_BARS = 16  # the bars of a part a source keeps (part_pairs(); an A part: ~8-9)
 
 
 @dataclass(frozen=True)
@@ -48,16 +52,18 @@ class AbcPhrases(AbcChars):
     @classmethod
     def fit_phrases(cls, texts: Iterable[str], labels: dict[str, Iterable[str]],
                     min_count: int = 1, source_bars: int = 4,
-                    target_bars: int = 4) -> AbcPhrases:
-        """The vocabulary of ``texts``, their meters, and the label sets seen in
-        ``labels`` (set -> the labels of the training tunes)."""
+                    target_bars: int = 4, copies: Iterable[str] = ()) -> AbcPhrases:
+        """The vocabulary of ``texts`` and ``copies`` (more training texts: transposed
+        copies of ``texts``, whose meters are not counted again), the meters of
+        ``texts``, and the label sets seen in ``labels`` (set -> the labels of the
+        training tunes)."""
         texts = list(texts)
         styles = {k: (ANY, *sorted(set(v) - {ANY})) for k, v in labels.items()}
         meters: dict[str, int] = {}
         for t in texts:
             m = meter_of(t)
             meters[m] = meters.get(m, 0) + 1
-        return cls(Vocab.build(texts, min_count=min_count), styles=styles,
+        return cls(Vocab.build([*texts, *copies], min_count=min_count), styles=styles,
                    source_bars=source_bars, target_bars=target_bars,
                    meters=dict(sorted(meters.items(), key=lambda kv: (-kv[1], kv[0]))))
 
@@ -148,6 +154,43 @@ class AbcPhrases(AbcChars):
             out.append((src, text[starts[s + n]:None if ends else starts[stop]], ends))
         return out
 
+    @staticmethod
+    def parts(text: str) -> list[tuple[int, int]]:
+        """The parts of a tune that its repeat signs mark, as ranges ``(first, stop)`` of
+        its written bars (indices of :meth:`cuts`), in order; ``[]`` for a tune with
+        fewer than two (no repeat signs, or one repeated section). A part ends at a bar
+        line that closes a repeat (``:|``, ``::``, ``:|:``) or, after a first ending, at
+        the end of the second ending (the bar line that closes a section, ``|]``,
+        ``||``, ``:|``, ``|:``, or the end of its line, or as many bars as the first
+        ending had); at a bar line that opens a repeat (``|:``) when at least
+        :data:`MIN_PART_BARS` bars of the part come before it (not after a pickup).
+        A part of fewer than :data:`MIN_PART_BARS` bars joins the one before it."""
+        return _parts(text, _written_bars(text))
+
+    def part_pairs(self, text: str) -> list[tuple[str, str, bool]]:
+        """``(source, target, ends)`` from each part of a tune whose repeat signs mark
+        its parts (:meth:`parts`) to the next: the header and the part's bars (its last
+        :data:`MAX_PART_BARS`), the next part's first ``target_bars`` bars (``ends`` as
+        in :meth:`pairs`); none that :meth:`pairs` has already (a part of
+        ``source_bars`` bars where one of its sources starts)."""
+        head = self.header_end(text)
+        if head == 0:
+            return []
+        found = _written_bars(text)
+        n = self.source_bars
+        starts = [head] + [b.end + len(b.closes) for b in found]  # as cuts() has them
+        parts = _parts(text, found)
+        out = []
+        for (a, b), (c, _) in zip(parts, parts[1:], strict=False):
+            if b - a == n and a % n == 0:
+                continue  # pairs() has it
+            a = max(a, b - MAX_PART_BARS)
+            src = text[:head] + text[starts[a]:starts[b]].lstrip("\n")
+            stop = min(c + self.target_bars, len(found))
+            ends = stop == len(found)
+            out.append((src, text[starts[c]:None if ends else starts[stop]], ends))
+        return out
+
     # --- serialisation
     def to_dict(self) -> dict:
         return {"name": self.name, "vocab": self.vocab.to_list(),
@@ -225,3 +268,62 @@ def bar_counter(rep: AbcPhrases, bars: int):
 
     return Until()
 
+
+
+def _written_bars(text: str) -> list:
+    """The written bars of ``text`` (:func:`~tunesmith.abc_meter.bars`), one per offset of
+    :meth:`AbcPhrases.cuts`."""
+    from tunesmith.abc_meter import bars
+
+    found = []
+    for b in bars(text):
+        if not found or b.end + len(b.closes) > found[-1].end + len(found[-1].closes):
+            found.append(b)
+    return found
+
+
+def _parts(text: str, found: list) -> list[tuple[int, int]]:
+    """:meth:`AbcPhrases.parts` of ``text``, whose written bars are ``found``."""
+    bounds, first_at, first_len = [0], None, 0
+    i = 0
+    while i < len(found) - 1:
+        sep = found[i + 1].opens  # the bar line(s) between bar i and the next
+        closes = sep.lstrip().startswith(":") or ":|" in sep or "::" in sep
+        number = _ENDING.search(sep)
+        end = None
+        if closes:
+            first_len = i + 1 - first_at if first_at is not None else 0
+            if number and number.group(1) != "1":  # a second ending follows: it ends
+                end = i + 1  # the part
+                while end < len(found) - 1 and not (
+                        _section_line(found[end + 1].opens)
+                        or "\n" in text[found[end].end:found[end + 1].start]
+                        or (first_len and end - i >= first_len)):
+                    end += 1
+                end += 1
+            else:
+                end = i + 1
+            first_at = None
+        elif number and number.group(1) == "1":
+            first_at = i + 1
+        elif "|:" in sep and i + 1 - bounds[-1] >= MIN_PART_BARS:
+            end = i + 1
+        if end is not None:
+            if end - bounds[-1] >= MIN_PART_BARS:
+                bounds.append(end)
+            elif len(bounds) > 1:  # too short for a part: the end of the one before
+                bounds[-1] = end
+            i = end
+        else:
+            i += 1
+    if len(found) - bounds[-1] >= MIN_PART_BARS:
+        bounds.append(len(found))
+    elif len(bounds) > 1:
+        bounds[-1] = len(found)
+    parts = list(zip(bounds, bounds[1:], strict=False))
+    return parts if len(parts) >= 2 else []
+
+
+def _section_line(line: str) -> bool:
+    """A bar line that closes a section: ``|]``, ``||``, ``:|``, ``|:``, ``::``."""
+    return "]" in line or "||" in line or ":" in line
