@@ -35,6 +35,12 @@ def fitted(name: str):
 
         return AbcPhrases.fit_phrases(TEXTS, {"tradition": ["irish", "scottish"]},
                                       source_bars=1, target_bars=1)
+    if name == "event_phrases":
+        from tunesmith.representations.event_phrases import EventPhrases
+
+        return EventPhrases(velocity_bins=8, styles={"style": ("any", "bach", "jazz")},
+                            source_bars=2, target_bars=1, openings=(((40, 3, 5),),),
+                            opening_grid=((2.0, 3.0),))
     raise AssertionError(f"add a fitted example of {name} here")
 
 

@@ -14,7 +14,9 @@ writes a default or a help line a second time.
 from the representation): it has no flag. ``flag`` renames the flag (``num_layers`` is
 ``--layers``); ``negate`` makes a boolean that defaults to True a ``--<flag>`` that
 turns it off (``constrain`` is ``--unconstrained``); ``choices`` lists the allowed
-values; ``cast`` parses a flag's text when the type alone cannot (per-head values).
+values; ``cast`` parses a flag's text when the type alone cannot (per-head values);
+``repeat`` lets a flag be given several times, its values joined by that separator
+(``--corpus jazz=A --corpus folk=B`` is ``"jazz=A,folk=B"``).
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ _MISSING = dataclasses.MISSING
 
 def opt(default: Any = _MISSING, help: str = "", *, derived: bool = False,
         flag: str | None = None, choices: tuple | None = None, negate: bool = False,
-        cast: Callable[[str], Any] | None = None, factory: Callable[[], Any] | None = None):
+        cast: Callable[[str], Any] | None = None, factory: Callable[[], Any] | None = None,
+        repeat: str | None = None):
     """A dataclass field with its help text (see the module docstring)."""
     meta = {"help": help, "derived": derived, "flag": flag, "choices": choices,
-            "negate": negate, "cast": cast}
+            "negate": negate, "cast": cast, "repeat": repeat}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -54,6 +57,7 @@ class Setting:
     negate: bool
     cast: Callable[[str], Any] | None
     optional: bool  # None is an allowed value
+    repeat: str | None = None  # the flag may be repeated, its values joined by this
 
     @property
     def is_bool(self) -> bool:
@@ -79,7 +83,7 @@ def _settings(cls: type) -> tuple[Setting, ...]:  # a class's fields never chang
             default=None if f.default is _MISSING else f.default,
             help=meta.get("help", ""), flag=meta.get("flag") or f.name.replace("_", "-"),
             choices=meta.get("choices"), negate=bool(meta.get("negate")),
-            cast=meta.get("cast"), optional=optional))
+            cast=meta.get("cast"), optional=optional, repeat=meta.get("repeat")))
     return tuple(out)
 
 

@@ -162,6 +162,15 @@ PRESETS: dict[str, dict[str, Preset]] = {
                               schedule="cosine", min_lr_ratio=0.05, clip=1.0, eval_every=250,
                               checkpoint_every=250, log_every=25, patience=4,
                               eval_max_items=1500)),
+        # continue-events: MIDI phrases are ~100-400 messages, so the attention over the
+        # source costs ~10x a folk tune's; sized to train on the 2-core CPU in ~40 min
+        "events": Preset(
+            model={"embedding_dim": 64, "style_dim": 16, "encoder_size": 128,
+                   "decoder_size": 256, "dropout": 0.2, "teacher_forcing": 0.75},
+            train=TrainConfig(steps=1200, batch_size=32, lr=2e-3, warmup=50,
+                              schedule="cosine", min_lr_ratio=0.05, clip=1.0, eval_every=200,
+                              checkpoint_every=200, log_every=25, patience=4,
+                              eval_max_items=400)),
     },
     "rnn_gan": {
         "debug": Preset(

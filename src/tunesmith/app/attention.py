@@ -97,11 +97,8 @@ def picture(checkpoint, piece_path: str | Path,
     if out.suffix.lower() != ".png":
         raise OptionError("out", f"must name a .png file, got {out}")
     if attends_source(checkpoint):
-        from tunesmith.families.abc import read_tune_text
-
-        text = read_tune_text(piece_path, request.tune)
-        return draw_source(checkpoint, family, text, out,
-                           f"{checkpoint.model.family} continuing {piece_path.name}",
+        return draw_source(checkpoint, family, family.read_continued(piece_path, request.tune),
+                           out, f"{checkpoint.model.family} continuing {piece_path.name}",
                            request.style, piece_path)
     encoded, positions = family.read_encoded(piece_path, checkpoint.representation,
                                              request.tune)
@@ -111,15 +108,16 @@ def picture(checkpoint, piece_path: str | Path,
     return draw(checkpoint, encoded, positions, out, title, request.max_steps)
 
 
-def draw_source(checkpoint, family, text: str, path: str | Path, title: str,
+def draw_source(checkpoint, family, continued, path: str | Path, title: str,
                 style: str | None = None, source: str | Path | None = None) -> Path:
-    """The picture of a continuing model (``attends_source``) writing the bars of the
-    tune ``text`` that follow its first ones, under ``style`` (a ``--style`` value)."""
+    """The picture of a continuing model (``attends_source``) writing the bars of
+    ``continued`` (what its family reads of a piece: an ABC tune's text, a MIDI piece)
+    that follow its first ones, under ``style`` (a ``--style`` value)."""
     from tunesmith.io.plots import write_source_attention_png
 
     rep = checkpoint.representation
     try:
-        w, row_bars, col_bars = family.source_attention(checkpoint, text,
+        w, row_bars, col_bars = family.source_attention(checkpoint, continued,
                                                         rep.parse_style(style or ""))
     except TunesmithError as e:
         if e.path is not None or source is None:
@@ -131,18 +129,14 @@ def draw_source(checkpoint, family, text: str, path: str | Path, title: str,
 def draw_composition(checkpoint, family, composition, path: str | Path,
                      max_steps: int = 512, style: str | None = None) -> Path | None:
     """The picture of the model re-reading a piece it composed (``compose --attention``);
-    a continuing model re-reads the continuation (as model text: the tune without its
-    ``X:`` and ``T:`` lines) under the ``style`` it was written in. None when there is
+    a continuing model re-reads the continuation (what its family reads of it:
+    ``family.continued``) under the ``style`` it was written in. None when there is
     nothing to draw: a continuation the model ended before writing a bar."""
     if attends_source(checkpoint):
-        from tunesmith.abc_text import model_text, split_tunes
-
-        tunes = split_tunes(composition.text or "")
-        text = model_text(tunes[0]) if tunes else composition.text
-        rep = checkpoint.representation
-        if len(rep.cuts(text)) <= rep.source_bars:
+        continued = family.continued(composition, checkpoint.representation)
+        if continued is None:
             return None
-        return draw_source(checkpoint, family, text, path,
+        return draw_source(checkpoint, family, continued, path,
                            f"{composition.title}: attention over what it continues", style)
     encoded, positions = family.encoded(composition.piece, checkpoint.representation)
     return draw(checkpoint, encoded, positions, path, f"{composition.title}: attention",

@@ -82,6 +82,7 @@ def add_sections(parser: argparse.ArgumentParser, sections: Iterable[Section]) -
                                    help=s.help)
                 continue
             group.add_argument(f"--{s.flag}", dest=dest, default=None,
+                               action="append" if s.repeat else "store",
                                metavar=_metavar(s) or s.flag.upper().replace("-", "_"),
                                help=_help(s, section))
 
@@ -109,6 +110,8 @@ def given(args: argparse.Namespace, sections: Iterable[Section]) -> dict[str, di
         values = {}
         for s in section.settings():
             raw = getattr(args, f"{section.name}.{s.name}", None)
+            if isinstance(raw, list):  # a repeatable flag's values
+                raw = s.repeat.join(raw)
             if raw is not None:
                 values[s.name] = raw if s.is_bool else parse(s, raw)
         out[section.name] = values

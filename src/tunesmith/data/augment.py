@@ -49,3 +49,19 @@ class TransposeIds:
         up = np.minimum(self.max_shift, np.where(any_pitch, self.hi - high, self.max_shift))
         shift = np.floor(rng.random(len(windows)) * (up + down + 1)).astype(np.int64) - down
         return np.where(pitches, windows + shift[:, None], windows)
+
+
+class TransposePair:
+    """Transpose a (source, target, style) pair of ``events`` messages by one random
+    number of semitones in ``[-max_shift, max_shift]``, source and target alike, chosen
+    among the shifts that keep all their keys on the piano (:class:`Transpose`'s rule
+    over the two phrases as one window)."""
+
+    def __init__(self, max_shift: int, n_keys: int = 88):
+        self.window = Transpose(max_shift, n_keys)
+
+    def __call__(self, pair, rng: np.random.Generator):
+        source, target, style = pair
+        both = np.concatenate([source, target])[None]  # (1, S + T, 3)
+        moved = self.window(both, rng)[0]
+        return moved[:len(source)], moved[len(source):], style

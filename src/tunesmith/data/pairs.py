@@ -18,11 +18,14 @@ Pair = tuple[Sequence[int], Sequence[int], Sequence[int]]
 
 def collate(pairs: Sequence[Pair]) -> dict:
     """Pairs -> ``source`` (B, S), ``source_len`` (B,), ``style`` (B, sets), ``target``
-    (B, T + 1), padded with 0."""
+    (B, T + 1), padded with 0 (a vocabulary's padding id). Pairs of messages, one id per
+    head, give (B, S, K) and (B, T + 1, K), padded with -100 (nothing scored)."""
     width_s = max(len(p[0]) for p in pairs)
     width_t = max(len(p[1]) for p in pairs)
-    source = np.zeros((len(pairs), width_s), dtype=np.int64)
-    target = np.zeros((len(pairs), width_t), dtype=np.int64)
+    heads = np.shape(pairs[0][1])[1:]  # () for ids, (K,) for messages
+    pad = -100 if heads else 0
+    source = np.full((len(pairs), width_s, *heads), pad, dtype=np.int64)
+    target = np.full((len(pairs), width_t, *heads), pad, dtype=np.int64)
     for k, (s, t, _) in enumerate(pairs):
         source[k, :len(s)] = s
         target[k, :len(t)] = t
@@ -39,16 +42,19 @@ class PairBatches:
     value per row, so a batch cut into rows keeps it)."""
 
     def __init__(self, pairs: Sequence[Pair], batch_size: int, seed: int = 0,
-                 steps: int = 0):
+                 steps: int = 0, augment=None):
         if not pairs:
             raise ValueError("no training pairs")
         self.pairs, self.batch_size, self.seed, self.steps = pairs, batch_size, seed, steps
+        self.augment = augment  # (pair, rng) -> pair, e.g. transposing both phrases alike
         self.tokens_per_batch = batch_size * int(np.mean([len(p[1]) - 1 for p in pairs]))
 
     def batch(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, step])
-        out = collate([self.pairs[i] for i in rng.integers(0, len(self.pairs),
-                                                            self.batch_size)])
+        chosen = [self.pairs[i] for i in rng.integers(0, len(self.pairs), self.batch_size)]
+        if self.augment is not None:
+            chosen = [self.augment(p, rng) for p in chosen]
+        out = collate(chosen)
         if self.steps:
             # the run trains steps 0 .. steps - 1: the last one is all the way
             done = min(step / max(self.steps - 1, 1), 1.0)

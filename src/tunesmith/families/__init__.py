@@ -15,6 +15,8 @@ FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc:AbcFamily",
                             "pianoroll": "tunesmith.families.pianoroll:PianorollFamily",
                             "remi": "tunesmith.families.remi:RemiFamily",
                             "continue": "tunesmith.families.continuation:ContinueFamily",
+                            "continue-events":
+                                "tunesmith.families.continue_events:ContinueEventsFamily",
                             "gan": "tunesmith.families.gan:GanFamily"}
 DEFAULT_FAMILY = "abc"
 _LOADED: dict[str, object] = {}

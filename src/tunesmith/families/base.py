@@ -29,6 +29,11 @@ A family declares (class attributes):
 
 and implements :meth:`prepare_data`, :meth:`model_sizes`, :meth:`batches` and
 :meth:`compose` (and, where it applies, :meth:`init_model`, :meth:`sample_validity`).
+A family that continues a phrase (its model declares ``attends_source``: ``continue``,
+``continue-events``) also has ``read_continued(path, tune)`` (what it reads of a file: an
+ABC tune's text, a MIDI piece), ``continued(composition, representation)`` (the same of a
+composition, None when no bar follows the source's) and ``source_attention(checkpoint,
+continued, style) -> (weights, row bars, column bars)`` for ``tunesmith attention``.
 
 The models a family can train are those of the model registry that read its
 representation (:meth:`models`): adding a model over an existing representation

@@ -210,6 +210,22 @@ class ContinueFamily(Family):
             tunes.by_music21(i, rejected.get(i))
         return tunes.done()
 
+    # --- attention pictures of a continuation ----------------------------------------------
+    def read_continued(self, path, tune: int = 1) -> str:
+        """The model text of tune ``tune`` of the ABC book ``path``."""
+        from tunesmith.families.abc import read_tune_text
+
+        return read_tune_text(path, tune)
+
+    def continued(self, composition, representation) -> str | None:
+        """What ``compose --attention`` re-reads of a composition: its tune as model text
+        (without its ``X:`` and ``T:`` lines); None when no bar follows the source's."""
+        from tunesmith.abc_text import model_text, split_tunes
+
+        tunes = split_tunes(composition.text or "")
+        text = model_text(tunes[0]) if tunes else composition.text
+        return text if len(representation.cuts(text)) > representation.source_bars else None
+
     def source_attention(self, checkpoint, text: str, style: dict[str, str]):
         """(weights, the bar of each row, the bar of each column) of the model writing
         ``text``'s bars after its first ones under ``style`` (labels as

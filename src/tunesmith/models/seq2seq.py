@@ -20,8 +20,14 @@ writes what follows (the seq2seq composer write-up's model).
   (:class:`Conditioned`); :meth:`step` is one decoder step, its attention weights kept in
   the state for pictures.
 
+Over ABC characters (``abc_phrases``) a step is one id; over MIDI messages
+(``event_phrases``) a step is one id per head (note, velocity, time): the heads' embeddings
+are summed, as the events Transformer sums them, and the decoder has one softmax per head;
+the loss is the sum of the heads' NLLs (nats per message), as ``event_lstm``'s.
+
 Shapes: B = batch, S = source length, T = target length, E = embedding, H = encoder
-units per direction, D = decoder units, V = vocabulary.
+units per direction, D = decoder units, V = vocabulary (all heads' classes side by side),
+K = heads (1 over characters).
 """
 
 from __future__ import annotations
@@ -32,13 +38,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tunesmith.models.layers import HeadLogits, per_head_nll
 from tunesmith.options import opt
+
+IGNORE = -100  # a target step that is not scored (padding)
 
 
 @dataclass(frozen=True)
 class Seq2SeqConfig:
     vocab_size: int = opt(0, "characters in the vocabulary, set from the representation",
                           derived=True)
+    heads: dict = opt(None, "{head: classes} of a representation with several heads "
+                      "(MIDI messages), set from it; empty: one head of vocab_size",
+                      derived=True, factory=dict)
     styles: dict = opt(None, "labels of each style set, set from the representation",
                        derived=True, factory=dict)
     embedding_dim: int = opt(64, "embedding size of each character")
@@ -52,10 +64,16 @@ class Seq2SeqConfig:
                                             "teacher_forcing at the first step to this at "
                                             "the last, linearly (default: constant)")
     style_dropout: float = opt(0.2, "share of training pairs whose style labels are hidden")
+    empty_source: list = opt(None, "the ids of a phrase with nothing in it (a start and an "
+                             "end marker), set from a representation with several heads",
+                             derived=True, factory=list)
 
     def __post_init__(self):
-        for name in ("vocab_size", "embedding_dim", "style_dim", "encoder_size",
-                     "decoder_size"):
+        if not self.heads and self.vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {self.vocab_size}")
+        if any(not isinstance(n, int) or n < 1 for n in self.heads.values()):
+            raise ValueError(f"heads must map a head to its classes (>= 1), got {self.heads}")
+        for name in ("embedding_dim", "style_dim", "encoder_size", "decoder_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("dropout", "style_dropout"):
@@ -70,7 +88,7 @@ class Seq2SeqConfig:
 class Seq2Seq(nn.Module):
     family = "seq2seq"
     config_class = Seq2SeqConfig
-    representation = "abc_phrases"
+    representation = ("abc_phrases", "event_phrases")
     sampler = "step"
     primes = False
     likelihood = "exact"
@@ -81,7 +99,15 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
         c = self.config = config
-        self.embed = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)
+        # {head: classes}; one head "token" over characters, whose id 0 pads
+        self.head_sizes = dict(c.heads) or {"token": c.vocab_size}
+        self.many = len(self.head_sizes) > 1
+        sizes = list(self.head_sizes.values())
+        # every head's classes in one table, a head's ids offset past the heads before it
+        self.embed = nn.Embedding(sum(sizes), c.embedding_dim,
+                                  padding_idx=None if self.many else 0)
+        self.register_buffer("offsets", torch.tensor([0, *sizes[:-1]]).cumsum(0),
+                             persistent=False)
         self.style_embeds = nn.ModuleList(nn.Embedding(n, c.style_dim)
                                           for n in c.styles.values())
         width = len(c.styles) * c.style_dim
@@ -91,8 +117,23 @@ class Seq2Seq(nn.Module):
         self.cell = nn.LSTMCell(c.embedding_dim + c.decoder_size, c.decoder_size)
         self.keys = nn.Linear(2 * c.encoder_size, c.decoder_size, bias=False)
         self.combine = nn.Linear(2 * c.encoder_size + c.decoder_size, c.decoder_size)
-        self.head = nn.Linear(c.decoder_size, c.vocab_size)
+        self.head = nn.Linear(c.decoder_size, sum(sizes))
         self.drop = nn.Dropout(c.dropout)
+
+    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (..., ) of one head, or (..., K) of several -> embeddings (..., E), the
+        heads' summed; padding (negative ids) reads as 0."""
+        ids = ids.clamp(min=0)
+        if not self.many:
+            return self.embed(ids)
+        return self.embed(ids + self.offsets).sum(-2)
+
+    def _argmax(self, logits: torch.Tensor) -> torch.Tensor:
+        """The most probable id of each head: (B, V) -> (B,) or (B, K)."""
+        if not self.many:
+            return logits.argmax(-1)
+        parts = logits.split(list(self.head_sizes.values()), -1)
+        return torch.stack([p.argmax(-1) for p in parts], -1)
 
     def _style(self, style: torch.Tensor) -> torch.Tensor:
         """style (B, sets) -> (B, sets x style_dim); (B, 0) without sets."""
@@ -101,10 +142,10 @@ class Seq2Seq(nn.Module):
         return torch.cat([emb(style[:, k]) for k, emb in enumerate(self.style_embeds)], -1)
 
     def encode(self, source: torch.Tensor, lengths: torch.Tensor, style: torch.Tensor):
-        """source (B, S) ids padded with 0 after ``lengths`` (B,), style (B, sets) -> the
-        decoder's first state."""
+        """source (B, S) ids (or (B, S, K) with several heads) padded after ``lengths``
+        (B,), style (B, sets) -> the decoder's first state."""
         s = self._style(style)  # (B, W)
-        x = self.drop(self.embed(source))
+        x = self.drop(self._embed(source))
         x = torch.cat([x, s[:, None].expand(-1, x.shape[1], -1)], -1)
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp(min=1),
                                                    batch_first=True, enforce_sorted=False)
@@ -119,8 +160,9 @@ class Seq2Seq(nn.Module):
                 "c": c0, "feed": feed}
 
     def _decode(self, tokens: torch.Tensor, state: dict):
-        """One decoder step: tokens (B,) -> logits (B, V), attention (B, S), state."""
-        x = torch.cat([self.drop(self.embed(tokens)), state["feed"]], -1)
+        """One decoder step: tokens (B,) (or (B, K)) -> logits (B, V), attention (B, S),
+        state."""
+        x = torch.cat([self.drop(self._embed(tokens)), state["feed"]], -1)
         h, c = self.cell(x, (state["h"], state["c"]))
         scores = torch.einsum("bsd,bd->bs", state["keys"], h)
         scores = scores.masked_fill(~state["mask"], float("-inf"))
@@ -140,12 +182,12 @@ class Seq2Seq(nn.Module):
         for t in range(inputs.shape[1]):
             tok = inputs[:, t]
             if own is not None and ratio < 1:
-                keep = torch.rand(tok.shape, device=tok.device, generator=generator) < ratio
-                tok = torch.where(keep, tok, own)
+                keep = torch.rand(tok.shape[0], device=tok.device, generator=generator) < ratio
+                tok = torch.where(keep.view(-1, *[1] * (tok.dim() - 1)), tok, own)
             logits, w, state = self._decode(tok, state)
             if weights is not None:
                 weights.append(w)
-            own = logits.detach().argmax(-1)
+            own = self._argmax(logits.detach())
             out.append(logits)
         return torch.stack(out, 1)
 
@@ -160,29 +202,40 @@ class Seq2Seq(nn.Module):
 
     def loss(self, batch: dict) -> dict:
         """batch: ``source`` (B, S), ``source_len`` (B,), ``style`` (B, sets), ``target``
-        (B, T + 1) starting with BOS, padded with 0. Mean NLL per target token as
-        ``loss`` (teacher-forced at ``teacher_forcing`` in training, fully in evaluation)
-        plus ``nll``, ``accuracy``, ``count``; in evaluation also ``free_nll`` and
-        ``free_accuracy`` with no teacher forcing."""
+        (B, T + 1) starting with BOS, padded with 0 (with several heads: (B, S, K) and
+        (B, T + 1, K), padded with -100). Mean NLL per target token as ``loss``
+        (teacher-forced at ``teacher_forcing`` in training, fully in evaluation; with
+        several heads the sum of the heads' means, and ``nll_<head>``, ``acc_<head>``)
+        plus ``nll``, ``accuracy`` (every head right), ``count``; in evaluation also
+        ``free_nll`` and ``free_accuracy`` with no teacher forcing."""
         style = batch["style"]
         if self.training and self.config.style_dropout and style.numel():
             hide = torch.rand(style.shape[0], device=style.device) < self.config.style_dropout
             style = style.masked_fill(hide[:, None], 0)
         batch = batch | {"style": style}
         targets = batch["target"][:, 1:]
-        mask = targets != 0
-        count = mask.sum()
         ratio = self.forcing_ratio(batch) if self.training else 1.0
-        logits = self._run(batch, ratio)
-        nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
-        out = {"loss": nll, "nll": nll.detach(), "count": count,
-               "accuracy": _accuracy(logits, targets, mask, count)}
+        nll, accuracy, count, metrics = self._scored(self._run(batch, ratio), targets)
+        out = {"loss": nll, "nll": nll.detach(), "count": count, "accuracy": accuracy,
+               **metrics}
         if not self.training:
-            free = self._run(batch, 0.0)
-            out["free_nll"] = F.cross_entropy(free.flatten(0, 1), targets.flatten(),
-                                              ignore_index=0)
-            out["free_accuracy"] = _accuracy(free, targets, mask, count)
+            out["free_nll"], out["free_accuracy"], _, _ = self._scored(
+                self._run(batch, 0.0), targets)
         return out
+
+    def _scored(self, logits: torch.Tensor, targets: torch.Tensor):
+        """(mean NLL per step (summed over heads), share of steps with every head right,
+        steps scored, per-head metrics) of ``logits`` (B, T, V) against ``targets``."""
+        if not self.many:
+            mask = targets != 0
+            count = mask.sum()
+            nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
+            return nll, _accuracy(logits, targets, mask, count), count, {}
+        mask = targets[..., 0] != IGNORE
+        count = mask.sum()
+        nll, right, metrics = per_head_nll(HeadLogits(logits, self.head_sizes), targets,
+                                           list(self.head_sizes), mask, IGNORE)
+        return nll, right.sum() / count.clamp(min=1), count, metrics
 
     def forcing_ratio(self, batch: dict) -> float:
         """The share of steps that read the true previous token at this point of
@@ -198,21 +251,26 @@ class Seq2Seq(nn.Module):
 
     # --- autoregressive interface used by the shared sampler (through Conditioned)
     def init_state(self, batch_size: int) -> dict:
-        """The state after reading an empty phrase ([BOS, EOS]: a vocabulary's ids 1 and
-        2), no style given: composing from nothing. A continuation starts from
-        :meth:`encode` of its phrase instead (:class:`Conditioned`)."""
+        """The state after reading an empty phrase (a start and an end marker: a
+        vocabulary's ids 1 and 2, or a representation's ``empty_source``), no style
+        given: composing from nothing. A continuation starts from :meth:`encode` of its
+        phrase instead (:class:`Conditioned`)."""
         device = self.embed.weight.device
-        source = torch.tensor([[1, 2]], device=device).expand(batch_size, -1)
+        empty = self.config.empty_source or [1, 2]
+        source = torch.tensor([empty], device=device).expand(batch_size, *[-1] * len(
+            torch.tensor(empty).shape))
         with torch.no_grad():
-            return self.encode(source, torch.full((batch_size,), 2, device=device),
+            return self.encode(source, torch.full((batch_size,), len(empty), device=device),
                                torch.zeros(batch_size, len(self.style_embeds), dtype=torch.long,
                                            device=device))
 
     def step(self, inputs: torch.Tensor, state: dict):
-        """inputs (B, 1): the last token -> ({"token": logits (B, V)}, state); the step's
-        attention over the source is kept as ``state["weights"]``."""
-        logits, weights, state = self._decode(inputs[:, 0], state)
-        return {"token": logits}, state | {"weights": weights}
+        """inputs (B, K): the last step's ids -> ({head: logits (B, C)}, state); the
+        step's attention over the source is kept as ``state["weights"]``."""
+        logits, weights, state = self._decode(inputs[:, 0] if not self.many else inputs,
+                                              state)
+        heads = {"token": logits} if not self.many else HeadLogits(logits, self.head_sizes)
+        return heads, state | {"weights": weights}
 
     def select_state(self, state: dict, rows: torch.Tensor) -> dict:
         return {k: v[rows] for k, v in state.items()}

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from tunesmith.representations.abc_chars import AbcChars
 from tunesmith.representations.abc_phrases import AbcPhrases
+from tunesmith.representations.event_phrases import EventPhrases
 from tunesmith.representations.events import Events
 from tunesmith.representations.notes import NoteFeatures
 from tunesmith.representations.pianoroll import PianoRoll
 from tunesmith.representations.remi import Remi
 
 REGISTRY: dict[str, type] = {"abc_chars": AbcChars, "abc_phrases": AbcPhrases,
-                              "events": Events, "notes": NoteFeatures, "pianoroll": PianoRoll,
-                              "remi": Remi}
+                              "event_phrases": EventPhrases, "events": Events,
+                              "notes": NoteFeatures, "pianoroll": PianoRoll, "remi": Remi}
 
 
 def from_dict(d: dict):

@@ -26,11 +26,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tunesmith.errors import OptionError
 from tunesmith.representations.abc_chars import AbcChars
+from tunesmith.representations.style_labels import ANY, StyleLabelled, check_styles
 from tunesmith.representations.vocab import Vocab
 
-ANY = "any"  # label 0 of every set: no label given
 RARE_METER = 10  # a primer in a meter fewer training tunes had is warned about
 STYLE_SETS = ("tradition", "tune_type")
 _ENDING = re.compile(r"[\[|]\s*(\d)")  # an ending's number after its bar line: |1 [2 :|2
@@ -39,7 +38,7 @@ MAX_PART_BARS = 16  # the bars of a part a source keeps (part_pairs(); an A part
 
 
 @dataclass(frozen=True)
-class AbcPhrases(AbcChars):
+class AbcPhrases(StyleLabelled, AbcChars):
     name: str = "abc_phrases"
     styles: dict = field(default_factory=dict)  # set -> (ANY, label, ...)
     source_bars: int = 4
@@ -79,38 +78,6 @@ class AbcPhrases(AbcChars):
         common = ", ".join(list(self.meters)[:6])
         return (f"the model saw {seen} training tune{'s' * (seen != 1)} in M:{m} (its "
                 f"meters: {common}, ...); it may not keep this one")
-
-    # --- styles
-    @property
-    def style_sizes(self) -> dict[str, int]:
-        return {k: len(v) for k, v in self.styles.items()}
-
-    def style_ids(self, **labels: str) -> list[int]:
-        """One id per label set; a set not given, or a label the model never saw, is
-        ``any`` (0)."""
-        out = []
-        for k, names in self.styles.items():
-            label = labels.get(k) or ANY
-            out.append(names.index(label) if label in names else 0)
-        return out
-
-    def parse_style(self, style: str) -> dict[str, str]:
-        """``--style`` as labels: ``reel`` (a label of either set), ``irish,reel`` (one
-        of each, in any order), or "" (none). An unknown label is an OptionError that
-        lists the known ones."""
-        out: dict[str, str] = {}
-        for part in (p.strip().lower() for p in style.split(",") if p.strip()):
-            sets = [k for k, names in self.styles.items() if part in names[1:]]
-            if not sets:
-                known = "; ".join(f"{k.replace('_', ' ')}: {', '.join(names[1:])}"
-                                  for k, names in self.styles.items())
-                raise OptionError("style", f"unknown style {part!r} (known: {known})")
-            if sets[0] in out:
-                raise OptionError("style", f"gives two labels of one set ({out[sets[0]]!r} "
-                                  f"and {part!r}): give at most one {sets[0]} and one of "
-                                  "the other set")
-            out[sets[0]] = part
-        return out
 
     # --- cutting a tune at its bar lines
     @staticmethod
@@ -202,12 +169,7 @@ class AbcPhrases(AbcChars):
     def from_dict(cls, d: dict) -> AbcPhrases:
         if not isinstance(d, dict) or d.get("name") != "abc_phrases":
             raise ValueError("not an abc_phrases representation")
-        styles = d.get("styles")
-        if not isinstance(styles, dict) or not all(
-                isinstance(v, list) and v and v[0] == ANY and all(isinstance(x, str) for x in v)
-                for v in styles.values()):
-            raise ValueError("abc_phrases representation: styles must map a set to its "
-                             f"labels, {ANY!r} first")
+        styles = check_styles(d.get("styles"), "abc_phrases")
         bars = [d.get("source_bars"), d.get("target_bars")]
         if not all(isinstance(b, int) and 1 <= b <= 64 for b in bars):
             raise ValueError("abc_phrases representation: source_bars and target_bars must "
@@ -221,7 +183,7 @@ class AbcPhrases(AbcChars):
             raise ValueError("abc_phrases representation: meters must map an M: field to "
                              "its count of tunes")
         return cls(Vocab.from_list(d.get("vocab", [])),
-                   styles={k: tuple(v) for k, v in styles.items()},
+                   styles=styles,
                    source_bars=bars[0], target_bars=bars[1], openings=tuple(openings),
                    meters=dict(meters))
 

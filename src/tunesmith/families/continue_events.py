@@ -1,0 +1,414 @@
+"""The ``continue-events`` family: read the first bars of a MIDI / MusicXML piece, write what
+follows in a chosen style. MIDI corpora labelled by sub-folder or ``label=`` part
+(:mod:`tunesmith.corpora.labelled`) -> ``event_phrases`` (pairs of source and target bars
+of messages, each three ids) -> ``seq2seq`` with three heads -> the primer's bars joined
+to their continuation, as MIDI / WAV / PNG.
+
+Composing writes ``--bars`` bars in steps of the model's ``target_bars``: each step reads
+the last ``source_bars`` bars written so far (:func:`continue_messages`); the bars after
+the primer's keep the length of the primer's bars. The note-off constraint of the
+events family holds across the join: a continuation's first note-off may end a note the
+primer left sounding, and nothing else that is silent.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+
+from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.families.base import ComposeOptions, Composition, Family, Prepared, Sink, _quiet
+from tunesmith.families.events import MESSAGES_PER_BEAT, PieceData, publish, report_dropped
+from tunesmith.options import opt
+
+MAX_SOURCE = 256  # messages of a source phrase a pair keeps (its last ones)
+MAX_TARGET = 192  # messages of a target a pair keeps (its first ones)
+OPENINGS = 8  # held-out openings a model keeps, to continue when no primer is given
+MIN_PIECES = 10  # a new run needs this many pieces (fewer: nothing left to validate on)
+
+
+@dataclass(frozen=True)
+class ContinueEventsData(PieceData):
+    source_bars: int = opt(4, "bars the model reads (the primer's first bars)")
+    target_bars: int = opt(2, "bars of each training target (compose writes longer "
+                           "continuations in steps of this many bars)")
+    styles: bool = opt(True, "condition on each piece's style label (its sub-folder, or "
+                       "LABEL= of --corpus LABEL=DIR)", flag="no-styles", negate=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("source_bars", "target_bars"):
+            if not 1 <= getattr(self, name) <= 64:
+                raise OptionError(name, f"must be between 1 and 64, got {getattr(self, name)}")
+        if self.split == "time":
+            raise OptionError("split", "time is not a split of the continue-events family: "
+                              "its pairs are cut from whole pieces, split by piece")
+
+
+class ContinueEventsFamily(Family):
+    name = "continue-events"
+    representation = "event_phrases"
+    default_model = "seq2seq"
+    pretrained = ""
+    default_corpus = "bach-chorales"
+    data_options = ContinueEventsData
+    controls = frozenset({"primer", "bars", "style", "temperature", "top_k", "top_p",
+                          "constrain", "beam", "length_penalty", "stochastic_beam"})
+    unit = "messages"
+
+    # --- training ------------------------------------------------------------------------
+    def prepare_data(self, corpus, data: ContinueEventsData, representation=None,
+                     progress=None, log=_quiet) -> Prepared:
+        """Load the corpus with each piece's style label, split by piece, cut every piece
+        into (source bars, target bars) pairs."""
+        from collections import Counter
+
+        from tunesmith.corpora.labelled import load_labelled
+        from tunesmith.corpora.styles import OTHER, UNKNOWN
+        from tunesmith.data.splits import split_items
+        from tunesmith.representations.event_phrases import EventPhrases
+        from tunesmith.representations.style_labels import ANY
+
+        c, labels = load_labelled(corpus, data.ingest_filter(), progress)
+        dropped = report_dropped(c, log)
+        log("style labels: " + ", ".join(f"{k} {n} piece{'s' * (n != 1)}"
+                                         for k, n in Counter(labels).most_common()))
+        splits = split_items(c.keys)
+        rep = representation
+        if rep is None:
+            train = splits["train"]
+            if len(c.pieces) < MIN_PIECES:
+                raise TunesmithError(f"corpus too small: {len(c.pieces)} usable pieces; a "
+                                     f"continue model needs at least {MIN_PIECES} (its "
+                                     "pairs are cut from whole pieces, some held out)",
+                                     corpus)
+            styles = {}
+            if data.styles:
+                named = sorted({labels[i] for i in train} - {UNKNOWN, OTHER, ANY})
+                if len(named) < 2:
+                    raise TunesmithError(
+                        f"the corpus's pieces do not have two style labels to tell apart "
+                        f"({', '.join(named) or 'none'}): give a folder with a sub-folder "
+                        "per style, or --corpus LABEL=DIR once per style (e.g. "
+                        "--corpus bach=bach-chorales --corpus classical=classical), or "
+                        "train with --no-styles", corpus)
+                styles = {"style": (ANY, *named)}
+            qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
+            rep = EventPhrases(qpm=float(round(np.median(qpms))) if qpms else 120.0,
+                               styles=styles, source_bars=data.source_bars,
+                               target_bars=data.target_bars)
+            rep = _with_openings(rep, [c.pieces[i] for i in splits["valid"] or train])
+        seqs: dict[str, list] = {}
+        for s, idx in splits.items():
+            seqs[s] = [encode_pair(rep, src, tgt, ends, rep.style_ids(style=labels[i]))
+                       for i in idx for src, tgt, ends in rep.pairs(c.pieces[i])]
+        if representation is None and not seqs["train"]:
+            raise TunesmithError(f"no piece of the corpus has more than {rep.source_bars} "
+                                 "bars: nothing to continue (try --source-bars 2)", corpus)
+        info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
+                "pairs": {s: len(v) for s, v in seqs.items()},
+                "tokens": {s: sum(len(p[1]) - 1 for p in v) for s, v in seqs.items()},
+                "skipped": len(dropped), "unit": self.unit,
+                "labels": dict(Counter(labels)),
+                "styles": {k: len(v) - 1 for k, v in rep.styles.items()}}
+        return Prepared(rep, seqs, info, corpus=c)
+
+    def model_sizes(self, representation) -> dict:
+        return {"styles": representation.style_sizes,
+                "empty_source": representation.empty_source}
+
+    def batches(self, prepared: Prepared, cfg, data: ContinueEventsData = None):
+        from tunesmith.data.augment import TransposePair
+        from tunesmith.data.pairs import PairBatches, PairSet
+        from tunesmith.representations.events import N_KEYS
+
+        shift = data.transpose if data is not None else 0
+        return (PairBatches(prepared.sequences["train"], cfg.batch_size, seed=cfg.seed,
+                            steps=cfg.steps,
+                            augment=TransposePair(shift, N_KEYS) if shift else None),
+                PairSet(prepared.sequences["valid"], batch_size=16,
+                        max_items=cfg.eval_max_items))
+
+    def corpus_items(self, corpus, data: ContinueEventsData, representation, progress=None,
+                     log=_quiet):
+        """The corpus's pieces per split (split as in training), each as the messages
+        keep it, for the musical report."""
+        from tunesmith.corpora.labelled import load_labelled
+        from tunesmith.data.splits import split_items
+        from tunesmith.families.events import items_of
+
+        c, _ = load_labelled(corpus, data.ingest_filter(), progress)
+        pieces = [representation.quantise(p) for p in c.pieces]
+        return items_of(self, c.keys, pieces, split_items(c.keys))
+
+    # --- composing -----------------------------------------------------------------------
+    def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
+                log=_quiet, progress=None, start: int = 1) -> list[Composition]:
+        """Continue the primer's first ``source_bars`` bars (default: the model's
+        held-out openings, in turn) by ``opts.bars`` bars (default: its ``target_bars``),
+        ``opts.num`` times; each the primer's bars joined to the continuation."""
+        from tunesmith.representations.events import EOS
+
+        rep, model = checkpoint.representation, checkpoint.model
+        if opts.primer:
+            primers = [read_primer(opts.primer, rep, opts.seed, self.default_corpus)] * opts.num
+        elif rep.openings:
+            primers = [(list(map(list, rep.openings[(start - 1 + k) % len(rep.openings)])),
+                        rep.opening_grid[(start - 1 + k) % len(rep.openings)])
+                       for k in range(opts.num)]
+        else:
+            raise OptionError("primer", "the continue-events family continues a piece: give "
+                              "--primer FILE.mid (its first bars are read)")
+        style = rep.style_ids(**rep.parse_style(opts.style))
+        seed = opts.seed if opts.seed is not None else secrets.randbits(31)
+        written = continue_messages(model, rep, primers, style, opts.bars or rep.target_bars,
+                                    opts, seed, device=next(model.parameters()).device)
+        pieces = [rep.decode([rep.bos, *m, [EOS, 0, 0]]) for m in written]
+        return publish(pieces, sink, start)
+
+    def piece_steps(self, opts: ComposeOptions, representation) -> int:
+        """A source's messages and the continuation's, at bars of up to 8 beats."""
+        return MAX_SOURCE + MESSAGES_PER_BEAT * 8 * (opts.bars or representation.target_bars)
+
+    # --- attention pictures of a continuation ----------------------------------------------
+    def read_continued(self, path, tune: int = 1):
+        from tunesmith.io.read import read_piece
+
+        return read_piece(path)
+
+    def continued(self, composition, representation):
+        """What ``compose --attention`` re-reads of a composition: its piece (None when
+        it has no bar after the source's)."""
+        piece = composition.piece
+        if piece is None or len(representation.split_piece(piece)[1]) <= (
+                representation.source_bars):
+            return None
+        return piece
+
+    def source_attention(self, checkpoint, piece, style: dict[str, str]):
+        """(weights, the bar of each row, the bar of each column) of the model writing the
+        bars of ``piece`` after its first ``source_bars`` under ``style``:
+        :func:`source_attention`."""
+        rep = checkpoint.representation
+        return source_attention(checkpoint.model, rep, piece, rep.style_ids(**style))
+
+
+def source_attention(model, rep, piece, style: list[int]):
+    """What the model attends to while it writes the bars of ``piece`` after its first
+    ``source_bars`` (teacher-forced, in steps of ``target_bars`` as compose writes them,
+    each step reading the ``source_bars`` bars before it).
+
+    Returns (weights (R, C), the bar of each row, the bar of each column): a row per
+    message written after the first bars (and one for an end marker where the piece
+    ends), a column per step of the whole piece (start marker, messages, end marker; bar
+    -1 = the start marker, -2 = the end marker), each row's weights over the window it
+    read (summing to 1) and 0 elsewhere. A piece without a bar after the first ones is a
+    one-line error."""
+    from tunesmith.data.pairs import collate
+
+    messages, cuts = rep.split_piece(piece)
+    n, m = rep.source_bars, rep.target_bars
+    if len(cuts) <= n:
+        raise TunesmithError(f"the piece has {len(cuts)} bar{'s' * (len(cuts) != 1)}: the "
+                             f"model reads the first {n}, and no bar follows them")
+    starts = cuts + [len(messages)]
+    bars = np.searchsorted(np.asarray(cuts), np.arange(len(messages)), side="right") - 1
+    col_bars = np.concatenate([[-1], bars, [-2]])
+    device = next(model.parameters()).device
+    model.eval()
+    chunks, row_bars = [], []
+    for k in range(n, len(cuts), m):
+        stop = min(k + m, len(cuts))
+        lo, hi = starts[max(k - n, 0)], starts[k]
+        lo = max(lo, hi - MAX_SOURCE)  # the window encode_pair keeps
+        pair = encode_pair(rep, messages[lo:hi], messages[hi:starts[stop]],
+                           stop == len(cuts), style)
+        batch = {key: v.to(device) for key, v in collate([pair]).items()}
+        w = model.source_attention(batch)[0].float().cpu().numpy()  # (T, S)
+        out = np.zeros((len(w), len(messages) + 2))
+        out[:, [0, *range(lo + 1, hi + 1), len(messages) + 1]] = w
+        chunks.append(out)
+        written = bars[hi:hi + len(w)]
+        row_bars.append(np.concatenate([written, [stop - 1] * (len(w) - len(written))]))
+    return np.concatenate(chunks), np.concatenate(row_bars).astype(int), col_bars
+
+
+def encode_pair(rep, source, target, ends: bool, style: list[int]):
+    """A pair as arrays: the source ``[BOS] + its last MAX_SOURCE messages + [EOS]``
+    (S, 3), the target ``[BOS] + its first MAX_TARGET messages (+ [EOS] when the piece
+    ends there)`` (T, 3), and the style ids."""
+    from tunesmith.representations.events import EOS
+
+    tgt = [rep.bos, *map(list, target[:MAX_TARGET])]
+    if ends and len(target) <= MAX_TARGET:
+        tgt.append([EOS, 0, 0])
+    return (np.asarray(rep.encode_source(source[-MAX_SOURCE:]), dtype=np.int64),
+            np.asarray(tgt, dtype=np.int64), style)
+
+
+def read_primer(path: str, rep, seed: int | None = None, corpus: str = "bach-chorales"):
+    """(the first ``source_bars`` bars of the piece at ``path`` (or ``corpus``: a random
+    piece of the family's corpus) as messages, its bar grid after them: (the beat where
+    the next bar starts, the beats of a bar)); a piece with fewer bars, or none on the
+    piano, is a one-line error."""
+    from tunesmith.families.events import primer_piece
+
+    piece = primer_piece(path, seed, corpus)
+    messages, cuts = rep.split_piece(piece)
+    if not messages:
+        raise TunesmithError("the primer has no notes on the piano range", path)
+    if len(cuts) < rep.source_bars:
+        raise TunesmithError(f"the primer has {len(cuts)} bar{'s' * (len(cuts) != 1)}; the "
+                             f"model reads the first {rep.source_bars}", path)
+    starts = rep.bar_starts(piece)
+    end = len(messages) if len(cuts) == rep.source_bars else cuts[rep.source_bars]
+    return messages[:end], _grid(starts, rep.source_bars)
+
+
+def _grid(starts, bars: int) -> tuple[float, float]:
+    """(where bar ``bars`` starts, the usual bar length) of bar starts ``starts``: the
+    grid a continuation of the first ``bars`` bars writes on."""
+    lengths = np.diff(starts)
+    bar = float(np.median(lengths)) if len(lengths) else 4.0
+    return float(starts[min(bars, len(starts) - 1)]), bar if bar > 0 else 4.0
+
+
+def _with_openings(rep, pieces):
+    """``rep`` with the first bars of the first :data:`OPENINGS` of ``pieces`` that have
+    more bars than that, and the grid each continuation writes on."""
+    import dataclasses
+
+    openings, grids = [], []
+    for p in pieces:
+        messages, cuts = rep.split_piece(p)
+        if len(cuts) > rep.source_bars and cuts[rep.source_bars] > 0:
+            openings.append(tuple(tuple(m) for m in messages[:cuts[rep.source_bars]]))
+            grids.append(_grid(rep.bar_starts(p), rep.source_bars))
+        if len(openings) == OPENINGS:
+            break
+    return dataclasses.replace(rep, openings=tuple(openings), opening_grid=tuple(grids))
+
+
+def continue_messages(model, rep, primers, style: list, bars: int, opts: ComposeOptions,
+                      seed: int, device="cpu") -> list[list[list[int]]]:
+    """Each primer ``(messages, (next bar's start, bar length))`` (times as
+    ``rep.times(messages)`` counts them) continued by ``bars`` bars (or until the model
+    ends the piece), in steps of the model's ``target_bars``, each step reading the last
+    ``source_bars`` bars written so far; returns the primers' messages followed by their
+    continuations. ``style`` is one list of style ids for every primer, or one per
+    primer. Sampled, or by beam search with ``opts.beam`` hypotheses per primer."""
+    import torch
+
+    from tunesmith.data.pairs import collate
+    from tunesmith.models.seq2seq import Conditioned
+    from tunesmith.representations.events import EOS
+    from tunesmith.sampling.beam import beam_search
+    from tunesmith.sampling.decode import sample
+    from tunesmith.sampling.settings import per_head
+
+    written = [list(map(list, m)) for m, _ in primers]
+    styles = style if style and isinstance(style[0], list) else [style] * len(primers)
+    bar_at = [g[0] for _, g in primers]  # where the next bar to write starts, per piece
+    bar_len = [g[1] for _, g in primers]
+    ended = [False] * len(primers)
+    heads = list(rep.heads)
+    settings = per_head(heads, opts.temperature, opts.top_k, opts.top_p)
+    left, k = bars, 0
+    model.eval()
+    while left > 0 and not all(ended):
+        chunk = min(left, rep.target_bars)
+        going = [i for i, e in enumerate(ended) if not e]
+        pairs = [encode_pair(rep, _window(rep, written[i], bar_at[i] - rep.source_bars
+                                          * bar_len[i]), [], False, styles[i])
+                 for i in going]
+        batch = collate(pairs)
+        with torch.no_grad():
+            state = model.encode(batch["source"].to(device), batch["source_len"].to(device),
+                                 batch["style"].to(device))
+        now = [float(rep.times(written[i])[-1]) if written[i] else 0.0 for i in going]
+        until = _BarClock(rep, now, [bar_at[i] + chunk * bar_len[i] for i in going])
+        constraint = (_constraint_after(rep, [written[i] for i in going])
+                      if opts.constrain else None)
+        common = dict(primer=[rep.bos], num=len(going), heads=heads, stop=("note", EOS),
+                      banned=rep.never_sample(), device=device, until=until,
+                      max_steps=int(MESSAGES_PER_BEAT * chunk * max(bar_len[i] for i in going))
+                      + MESSAGES_PER_BEAT,
+                      seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
+                      constraint=constraint)
+        if opts.beam:  # each piece's state, clock and constraint once per hypothesis
+            state = {key: v.repeat_interleave(opts.beam, 0) for key, v in state.items()}
+            until.repeat(opts.beam)
+            if constraint is not None:
+                constraint.select(torch.arange(len(going)).repeat_interleave(opts.beam))
+            steps = beam_search(Conditioned(model, state), beam=opts.beam,
+                                length_penalty=opts.length_penalty,
+                                stochastic=opts.stochastic_beam, **common)
+        else:
+            steps = sample(Conditioned(model, state), settings=settings, **common)
+        for n, i in enumerate(going):
+            new = steps[n]
+            ended[i] = bool(new) and new[-1][0] == EOS
+            written[i] += [m for m in new if m[0] != EOS]
+            bar_at[i] += chunk * bar_len[i]
+        left, k = left - chunk, k + 1
+    return written
+
+
+def _window(rep, messages, since: float):
+    """The messages of ``messages`` at or after beat ``since`` (the last bars read)."""
+    from tunesmith.representations.event_phrases import BAR_EPS
+
+    if not messages:
+        return messages
+    times = rep.times(messages)
+    return messages[int(np.searchsorted(times, since - BAR_EPS, side="left")):]
+
+
+class _BarClock:
+    """``until`` for the sampler: a row is done once its time reaches its deadline (the
+    bar line after the step's bars); ``now`` is each row's time before the step."""
+
+    def __init__(self, rep, now: list[float], deadline: list[float]):
+        import torch
+
+        self.bins = torch.tensor(rep.time_bins)
+        self.now = torch.tensor(now, dtype=torch.float64)
+        self.deadline = torch.tensor(deadline, dtype=torch.float64)
+
+    def __call__(self, ids):
+        self.now = self.now + self.bins[ids[:, 2].cpu().clamp(0, len(self.bins) - 1)]
+        return self.now >= self.deadline - 1e-9
+
+    def select(self, rows) -> None:
+        self.now, self.deadline = self.now[rows], self.deadline[rows]
+
+    def repeat(self, times: int) -> None:
+        """Each row ``times`` times over, in place (a beam's hypotheses)."""
+        self.now = self.now.repeat_interleave(times)
+        self.deadline = self.deadline.repeat_interleave(times)
+
+
+def _constraint_after(rep, histories):
+    """An :class:`~tunesmith.families.events.OnOffConstraint` whose rows have read
+    ``histories`` (message lists): the keys each leaves sounding may be ended, the others
+    only struck."""
+    import torch
+
+    from tunesmith.families.events import OnOffConstraint
+
+    out = OnOffConstraint(len(histories), rep)
+    longest = max((len(h) for h in histories), default=0)
+    if longest:
+        from tunesmith.representations.events import WAIT
+
+        # rows padded at the front with WAIT messages of time 0, which change nothing
+        padded = np.full((len(histories), longest, 3), [WAIT, 0, 0], dtype=np.int64)
+        for r, h in enumerate(histories):
+            if h:
+                padded[r, longest - len(h):] = h
+        ids = torch.from_numpy(padded)
+        for t in range(longest):
+            out.update(ids[:, t])
+    return out

@@ -1,0 +1,145 @@
+"""Representation ``event_phrases``: a piece's ``events`` messages cut into (source bars,
+target bars) pairs, with the piece's style label, for a model that continues a phrase
+(``seq2seq`` in the ``continue-events`` family).
+
+Contract (beside :class:`~tunesmith.representations.events.Events`', whose messages,
+heads and decoding it keeps):
+- ``styles``: ``{"style": ("any", "bach", "classical", ...)}`` (the sub-folder or the
+  ``label=`` of each piece's corpus, :mod:`tunesmith.corpora.labelled`), label 0 ``any``
+  = none given; ``style_ids`` / ``parse_style`` as for ABC phrases
+  (:class:`~tunesmith.representations.style_labels.StyleLabelled`).
+- ``bar_starts(piece)``: where the piece's bars start, in beats: its written bar lines
+  (MusicXML, ABC: a pickup stays a pickup), else those its time signatures imply, else
+  bars of 4 beats. ``pairs(piece)`` cuts its messages at those bars: a source of
+  ``source_bars`` bars from bar 0, ``target_bars``, 2 x ``target_bars``, ... (every window
+  compose reads, as it writes in steps of ``target_bars``); its target the next
+  ``target_bars`` bars (a message belongs to the bar its time falls in; at a
+  bar line the note-offs of the notes it ends come first, so they start the next bar).
+  A message's time is the gap since the message before it, so a target's first message
+  keeps its gap from the source's last: source and target joined are the piece's
+  messages exactly.
+- ``openings``: the first ``source_bars`` bars of a few held-out pieces (messages), to
+  continue when no primer is given, and ``opening_grid``: where the bar after each
+  starts and how long its bars are (the grid its continuation is written on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tunesmith.music import Piece
+from tunesmith.representations.events import BOS, EOS, Events
+from tunesmith.representations.style_labels import StyleLabelled, check_styles
+
+BAR_EPS = 1 / 64  # a message within this of a bar line is in the bar it starts
+DEFAULT_BAR_BEATS = 4.0  # a piece with neither bar lines nor a time signature
+
+
+@dataclass(frozen=True)
+class EventPhrases(StyleLabelled, Events):
+    name: str = "event_phrases"
+    styles: dict = field(default_factory=dict)  # set -> (ANY, label, ...)
+    source_bars: int = 4
+    target_bars: int = 2
+    openings: tuple = ()  # held-out pieces' first bars, as message lists
+    # each opening's bar grid: (the beat where the bar after it starts, beats per bar)
+    opening_grid: tuple = ()
+
+    @property
+    def empty_source(self) -> list[list[int]]:
+        """The encoded phrase with nothing in it: a start and an end message."""
+        return [self.bos, [EOS, 0, 0]]
+
+    # --- bars
+    @staticmethod
+    def bar_starts(piece: Piece) -> np.ndarray:
+        """The start of each of the piece's bars and the end of the last, in beats (bar
+        ``i`` spans ``[i]`` to ``[i + 1]``): written bars, else the time signatures',
+        else :data:`DEFAULT_BAR_BEATS` beats each."""
+        from tunesmith.evaluation.form import bar_bounds, beat_bounds
+
+        bounds = bar_bounds(piece)
+        if bounds is None:
+            bounds = beat_bounds(piece, DEFAULT_BAR_BEATS)
+        return np.zeros(1) if bounds is None else np.asarray(bounds, dtype=float)
+
+    def times(self, messages) -> np.ndarray:
+        """The time (beats from the start) of each message: its gaps summed."""
+        classes = np.asarray(messages, dtype=np.int64).reshape(-1, 3)[:, 2]
+        bins = np.asarray(self.time_bins)
+        return np.cumsum(bins[np.clip(classes, 0, len(bins) - 1)])
+
+    def bar_cuts(self, messages, starts) -> list[int]:
+        """The index of the first message of each bar of ``starts`` (bar starts in
+        beats) in ``messages`` (without BOS/EOS): bar ``i`` is ``messages[cuts[i]:
+        cuts[i + 1]]``, the last bar running to the end."""
+        times = self.times(messages)
+        return [int(np.searchsorted(times, s - BAR_EPS, side="left"))
+                for s in np.asarray(starts)[:-1]]
+
+    def split_piece(self, piece: Piece) -> tuple[list[list[int]], list[int]]:
+        """The piece's messages (without BOS/EOS) and :meth:`bar_cuts` of its bars."""
+        messages = self.encode(piece)[1:-1]
+        return messages, self.bar_cuts(messages, self.bar_starts(piece))
+
+    def pairs(self, piece: Piece) -> list[tuple[list, list, bool]]:
+        """``(source, target, ends)`` message lists for each place of the piece (see the
+        module docstring); ``ends`` when the target is the piece's last bars."""
+        messages, cuts = self.split_piece(piece)
+        n, m, bars = self.source_bars, self.target_bars, len(cuts)
+        ends_at = cuts + [len(messages)]
+        out = []
+        for s in range(0, bars - n, m):
+            stop = min(s + n + m, bars)
+            source = messages[ends_at[s]:ends_at[s + n]]
+            target = messages[ends_at[s + n]:ends_at[stop]]
+            if source and target:
+                out.append((source, target, stop == bars))
+        return out
+
+    def encode_source(self, messages) -> list[list[int]]:
+        """A phrase as the encoder reads it: ``[BOS] + messages + [EOS]``."""
+        return [self.bos, *map(list, messages), [EOS, 0, 0]]
+
+    # --- serialisation
+    def to_dict(self) -> dict:
+        return super().to_dict() | {
+            "name": self.name, "styles": {k: list(v) for k, v in self.styles.items()},
+            "source_bars": self.source_bars, "target_bars": self.target_bars,
+            "openings": [[list(map(int, m)) for m in o] for o in self.openings],
+            "opening_grid": [list(map(float, g)) for g in self.opening_grid]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EventPhrases:
+        if not isinstance(d, dict) or d.get("name") != "event_phrases":
+            raise ValueError("not an event_phrases representation")
+        base = Events.from_dict(d | {"name": "events"})  # the messages' table, checked
+        styles = check_styles(d.get("styles"), "event_phrases")
+        bars = [d.get("source_bars"), d.get("target_bars")]
+        if not all(isinstance(b, int) and 1 <= b <= 64 for b in bars):
+            raise ValueError("event_phrases representation: source_bars and target_bars "
+                             "must be whole numbers from 1 to 64")
+        openings = d.get("openings", [])
+        heads = list(base.heads.values())
+        if not isinstance(openings, list) or not all(
+                isinstance(o, list) and all(
+                    isinstance(m, list) and len(m) == 3
+                    and all(isinstance(x, int) and 0 <= x < h for x, h in zip(m, heads,
+                                                                               strict=True))
+                    and m[0] not in (BOS, EOS) for m in o) for o in openings):
+            raise ValueError("event_phrases representation: openings must be lists of "
+                             "messages (note, velocity, time ids)")
+        grid = d.get("opening_grid", [])
+        if not isinstance(grid, list) or len(grid) != len(openings) or not all(
+                isinstance(g, list) and len(g) == 2
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                        and 0 <= x < 1e6 for x in g) and g[1] > 0 for g in grid):
+            raise ValueError("event_phrases representation: opening_grid must give each "
+                             "opening (a bar's start, a bar's beats > 0)")
+        return cls(time_bins=base.time_bins, velocity_bins=base.velocity_bins, qpm=base.qpm,
+                   max_note_beats=base.max_note_beats, styles=styles,
+                   source_bars=bars[0], target_bars=bars[1],
+                   openings=tuple(tuple(tuple(m) for m in o) for o in openings),
+                   opening_grid=tuple((float(a), float(b)) for a, b in grid))

@@ -1,0 +1,207 @@
+"""The continue-events family as a user runs it: a MIDI folder with a sub-folder per style
+(or LABEL=DIR parts), pairs cut at bar lines, seq2seq with three heads, continuations
+that keep the note-off rule across the join."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tunesmith.corpora.labelled import load_labelled, parts
+from tunesmith.data.pairs import collate
+from tunesmith.errors import TunesmithError
+from tunesmith.io.midi import read_midi, write_midi
+from tunesmith.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from tunesmith.music import Note, Piece, Tempo, TimeSignature, Track
+from tunesmith.representations import from_dict
+from tunesmith.representations.event_phrases import EventPhrases
+
+from .test_cli import assert_one_line_error, run_cli
+from .test_events_cli import make_piece
+
+
+def three_four(seed: int, bars: int = 9) -> Piece:
+    """A 3/4 piece with a one-beat pickup: a note on every beat, a held bass per bar."""
+    rng = np.random.default_rng(seed)
+    top = [Note(float(t), t + 1.0, int(rng.choice([67, 69, 71, 72])), 80)
+           for t in range(1 + 3 * bars)]
+    bass = [Note(1.0 + 3 * b, 4.0 + 3 * b, 43, 60) for b in range(bars)]
+    return Piece(tracks=[Track(notes=top), Track(notes=bass, program=32)],
+                 tempos=[Tempo(0.0, 90.0)], time_signatures=[TimeSignature(0.0, 3, 4)],
+                 bar_lines=[0.0] + [1.0 + 3 * b for b in range(bars + 1)])
+
+
+@pytest.fixture(scope="module")
+def styled_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("styled")
+    for i in range(12):
+        write_midi(make_piece(i, bars=10), root / "march" / f"m{i}.mid")
+        write_midi(three_four(i), root / "waltz" / f"w{i}.mid")
+    return root
+
+
+@pytest.fixture(scope="module")
+def events_run(styled_folder, tmp_path_factory):
+    from tunesmith.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "ce"
+    assert main(["train", "--family", "continue-events", "--preset", "debug", "--corpus",
+                 str(styled_folder), "--source-bars", "2", "--target-bars", "1",
+                 "--transpose", "2", "--samples", "2", "--out", str(out)]) == 0
+    return out
+
+
+# --- labelled corpora ------------------------------------------------------------------
+
+def test_a_corpus_names_its_labels_by_sub_folder_or_label_parts(styled_folder):
+    c, labels = load_labelled(str(styled_folder))
+    assert sorted(set(labels)) == ["march", "waltz"] and len(labels) == len(c.pieces) == 24
+    assert parts("jazz=a/b, Folk = c") == [("jazz", "a/b"), ("folk", "c")]
+    assert parts("some/folder") == []
+    c2, labels2 = load_labelled(f"x={styled_folder / 'march'},y={styled_folder / 'waltz'}")
+    assert labels2 == ["x"] * 12 + ["y"] * 12
+    assert c2.keys[0] == "m0.mid" and c2.keys[-1] == "w9.mid"  # split as on their own
+    for bad, why in (("a=x,b", "not LABEL=PATH"), ("a=x,a=y", "given twice"),
+                     ("=x", "not LABEL=PATH"), ("a/b=x", "short name")):
+        with pytest.raises(TunesmithError, match=why):
+            parts(bad)
+
+
+def test_the_corpus_flag_repeats_into_label_parts(capsys, styled_folder, tmp_path):
+    rc, _, err = run_cli(capsys, "train", "--family", "continue-events", "--preset", "debug",
+                         "--corpus", f"a={styled_folder / 'march'}", "--corpus",
+                         f"b={styled_folder / 'waltz'}", "--source-bars", "2",
+                         "--target-bars", "1", "--steps", "2", "--samples", "0",
+                         "--out", tmp_path / "r")
+    assert rc == 0, err
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["corpus"] == f"a={styled_folder / 'march'},b={styled_folder / 'waltz'}"
+    rep = json.loads((tmp_path / "r" / "best" / "tunesmith.json").read_text())["representation"]
+    assert rep["styles"] == {"style": ["any", "a", "b"]}
+
+
+# --- the representation ----------------------------------------------------------------
+
+def test_pairs_are_cut_at_the_written_bars_and_join_to_the_piece():
+    rep = EventPhrases(source_bars=2, target_bars=1)
+    piece = three_four(1)
+    messages, cuts = rep.split_piece(piece)
+    times = rep.times(messages)
+    starts = rep.bar_starts(piece)
+    assert list(starts[:3]) == [0.0, 1.0, 4.0]  # the pickup stays a bar of its own
+    for b, c in enumerate(cuts):  # each bar's first message is at or after its start
+        assert times[c] >= starts[b] - 1e-9 and (c == 0 or times[c - 1] < starts[b] - 1e-9)
+    pairs = rep.pairs(piece)
+    assert len(pairs) == len(cuts) - 2  # a window every target bar
+    src, tgt, ends = pairs[0]
+    assert src + tgt == messages[:cuts[3]] and not ends
+    assert pairs[-1][2] and pairs[-1][0] + pairs[-1][1] == messages[cuts[-3]:]
+
+
+def test_the_representation_round_trips_and_refuses_damaged_openings():
+    rep = EventPhrases(styles={"style": ("any", "a", "b")}, source_bars=3, target_bars=2,
+                       openings=(((30, 5, 8), (30, 0, 8)),), opening_grid=((4.0, 4.0),))
+    assert from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    assert rep.parse_style("B") == {"style": "b"} and rep.style_ids(style="b") == [2]
+    for damage in ({"openings": [[[30, 5]]]}, {"opening_grid": []},
+                   {"styles": {"style": ["a"]}}, {"source_bars": 0}):
+        with pytest.raises(ValueError):
+            from_dict(rep.to_dict() | damage)
+
+
+# --- the model over three heads ---------------------------------------------------------
+
+def test_seq2seq_reads_and_writes_three_heads():
+    rep = EventPhrases(styles={"style": ("any", "a")})
+    cfg = Seq2SeqConfig(heads=dict(rep.heads), styles=rep.style_sizes, embedding_dim=8,
+                        style_dim=2, encoder_size=6, decoder_size=10, dropout=0.0,
+                        teacher_forcing=0.5, empty_source=rep.empty_source)
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg)
+    messages = rep.encode(make_piece(2, bars=4))[1:-1]
+    pairs = [(np.asarray(rep.encode_source(messages[:20])), np.asarray([rep.bos, *messages[20:30]]),
+              [1]), (np.asarray(rep.encode_source(messages[:5])),
+                     np.asarray([rep.bos, *messages[5:8]]), [0])]
+    batch = collate(pairs)
+    assert batch["target"].shape == (2, 11, 3) and int(batch["target"][1, 5, 0]) == -100
+    model.eval()
+    out = model.loss(batch)
+    assert int(out["count"]) == 10 + 3
+    assert torch.isclose(out["nll"], out["nll_note"] + out["nll_velocity"] + out["nll_time"])
+    assert {"free_nll", "free_accuracy"} <= set(out)
+    model.train()
+    model.loss(batch)["loss"].backward()  # teacher forcing with the model's own argmax
+    assert model.embed.weight.grad.abs().sum() > 0
+    logits, state = model.step(torch.tensor([rep.bos, rep.bos]), model.init_state(2))
+    assert {h: logits[h].shape[-1] for h in logits} == dict(rep.heads)
+    assert state["weights"].shape == (2, 2)  # over the empty source's two messages
+
+
+# --- as a user runs it ------------------------------------------------------------------
+
+def test_train_then_continue_a_primer_in_a_style(capsys, events_run, styled_folder, tmp_path):
+    meta = json.loads((events_run / "best" / "tunesmith.json").read_text())
+    assert meta["representation"]["styles"] == {"style": ["any", "march", "waltz"]}
+    assert len(list((events_run / "samples").glob("*.mid"))) == 2
+    primer = styled_folder / "waltz" / "w3.mid"
+    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--primer", primer,
+                         "--style", "march", "--bars", "3", "--num", "2", "--seed", "1",
+                         "--out", tmp_path / "c", "--no-wav")
+    assert rc == 0, err
+    rep = EventPhrases(source_bars=2)
+    head = rep.split_piece(read_midi(primer))
+    written = read_midi(tmp_path / "c" / "piece_01.mid")
+    # the primer's first two bars (a pickup and a bar: 4 beats) come back as they were
+    first = [(n.start, n.pitch) for n in read_midi(primer).notes if n.start < 4.0 - 1e-6]
+    assert [(n.start, n.pitch) for n in written.notes if n.start < 4.0 - 1e-6] == first
+    assert written.end_beat <= 4.0 + 3 * 3.0 + 8.0 + 1e-6  # three 3/4 bars, notes end in 8
+    assert head[0]
+
+
+def test_beam_search_and_openings_without_a_primer(capsys, events_run, tmp_path):
+    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--beam", "2",
+                         "--num", "2", "--out", tmp_path / "b", "--no-wav")
+    assert rc == 0, err
+    assert len(list((tmp_path / "b").glob("*.mid"))) == 2
+
+
+def test_bad_input_is_a_one_line_error(capsys, events_run, styled_folder, tmp_path):
+    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--style", "jazz",
+                         "--out", tmp_path / "x")
+    assert_one_line_error(rc, err, "unknown style 'jazz'", "march, waltz")
+    short = tmp_path / "short.mid"
+    write_midi(three_four(0, bars=0), short)
+    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--primer", short,
+                         "--out", tmp_path / "y")
+    assert_one_line_error(rc, err, "the primer has 1 bar; the model reads the first 2")
+    rc, _, err = run_cli(capsys, "train", "--family", "continue-events", "--preset", "debug",
+                         "--corpus", styled_folder / "march", "--out", tmp_path / "z")
+    assert_one_line_error(rc, err, "do not have two style labels", "--no-styles")
+    rc, _, err = run_cli(capsys, "train", "--family", "continue-events", "--preset", "debug",
+                         "--corpus", styled_folder, "--split", "time", "--out", tmp_path / "w")
+    assert_one_line_error(rc, err, "split")
+
+
+def test_attention_of_a_continuation_spans_what_each_step_read(capsys, events_run,
+                                                               styled_folder, tmp_path):
+    from tunesmith import app
+    from tunesmith.families.continue_events import source_attention
+
+    ckpt = app.load_model(events_run / "best")
+    rep = ckpt.representation
+    piece = read_midi(styled_folder / "waltz" / "w2.mid")
+    w, row_bars, col_bars = source_attention(ckpt.model, rep, piece, rep.style_ids())
+    messages, cuts = rep.split_piece(piece)
+    assert w.shape == (len(messages) - cuts[2] + 1, len(messages) + 2)  # + the end marker
+    assert np.allclose(w.sum(1), 1.0)
+    assert (row_bars >= 2).all() and col_bars[0] == -1 and col_bars[-1] == -2
+    # a row writing bar b reads only bars b - 2 and b - 1 (and the two markers)
+    for r in range(0, len(w), 7):
+        read = {int(col_bars[c]) for c in np.nonzero(w[r])[0]} - {-1, -2}
+        assert read <= {row_bars[r] - 2, row_bars[r] - 1}, (r, read)
+    rc, _, err = run_cli(capsys, "attention", "--model", events_run / "best",
+                         styled_folder / "waltz" / "w2.mid", "--style", "waltz",
+                         "--out", tmp_path / "a.png")
+    assert rc == 0, err
+    assert (tmp_path / "a.png").stat().st_size > 1000
