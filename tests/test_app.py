@@ -208,7 +208,8 @@ def test_step_runs_on_cpu_for_every_registered_step_model():
         if "heads" in fields:  # a model over any representation's heads
             given["heads"] = {"note": 91, "velocity": 17, "time": 12}
         model = cls(cls.config_class(**given))
-        heads = ["token"] if "vocab_size" in fields else ["note", "velocity", "time"]
+        heads = ["note", "velocity", "time"] if "heads" in given or "vocab_size" not in \
+            fields else ["token"]
         torch.manual_seed(0)
         out = sample(model, [[1] * len(heads)], num=2, max_steps=5, heads=heads,
                      settings=SamplingSettings(), seed=0)

@@ -205,3 +205,17 @@ def test_attention_of_a_continuation_spans_what_each_step_read(capsys, events_ru
                          "--out", tmp_path / "a.png")
     assert rc == 0, err
     assert (tmp_path / "a.png").stat().st_size > 1000
+
+
+def test_label_counts_show_in_corpora_and_the_ingest_report(capsys, styled_folder, tmp_path):
+    rc, out, _ = run_cli(capsys, "corpora", "--styles", "--corpus", styled_folder)
+    assert rc == 0 and "march      12" in out and "waltz      12" in out
+    rc, out, _ = run_cli(capsys, "corpora", "--corpus", f"a={styled_folder / 'march'}",
+                         "--corpus", f"b={styled_folder / 'waltz'}")
+    assert rc == 0 and "a          12" in out
+    report = tmp_path / "report.csv"
+    rc, out, _ = run_cli(capsys, "prepare", "--family", "continue-events", "--corpus",
+                         styled_folder, "--report", report)
+    assert rc == 0 and "kept per style: march 12, waltz 12" in out
+    lines = report.read_text().splitlines()
+    assert lines[0].endswith(",label") and lines[1].endswith(",march")

@@ -16,7 +16,7 @@ def prepare(corpus: str | None = None, family: str = "events",
     the family's) with the track and length filters ``filters`` (fields of
     :class:`tunesmith.corpora.IngestFilter`)."""
     from tunesmith import families
-    from tunesmith.corpora import IngestFilter, load_piece_corpus
+    from tunesmith.corpora import IngestFilter
     from tunesmith.options import build
 
     fam = families.get(family)
@@ -24,4 +24,4 @@ def prepare(corpus: str | None = None, family: str = "events",
         raise TunesmithError(f"prepare reads MIDI / score corpora (--family events or "
                              f"pianoroll); the {fam.name} family reads ABC text directly")
     filt = build(IngestFilter, dict(filters or {}))
-    return load_piece_corpus(corpus or fam.default_corpus, filt, progress=progress)
+    return fam.ingest(corpus or fam.default_corpus, filt, progress=progress)

@@ -101,16 +101,27 @@ class Corpora(Command):
         parser.add_argument("--styles", action="store_true", help="instead, count the tunes "
                             "of an ABC corpus (--corpus, default folk-abc) per style label: "
                             "tradition (collection, or sub-folder of your folder) and tune "
-                            "type (R: field, else title)")
-        parser.add_argument("--corpus", metavar="NAME_OR_PATH", help="the ABC corpus for "
-                            "--styles (implies it): folk-abc or your file or folder of .abc "
-                            "files")
+                            "type (R: field, else title); for a MIDI / MusicXML corpus, its "
+                            "files per sub-folder or LABEL= part (continue-events)")
+        parser.add_argument("--corpus", metavar="NAME_OR_PATH", action="append",
+                            help="the corpus for --styles (implies it): folk-abc or your "
+                            "file or folder of .abc files; a MIDI folder; LABEL=PATH "
+                            "(repeat it)")
 
     def run(self, args) -> int:
         if args.styles or args.corpus:
+            from tunesmith.corpora.labelled import count_labels, is_labelled
             from tunesmith.corpora.styles import MIN_LABEL_TUNES, format_counts, style_counts
 
-            name = args.corpus or "folk-abc"
+            name = ",".join(args.corpus or ["folk-abc"])
+            if is_labelled(name):
+                counts = count_labels(name)
+                print(f"{name}: files per style label (continue-events; training drops "
+                      "files it cannot use, the ingest report says which)\n")
+                width = max([5, *map(len, counts)])
+                print("\n".join([f"{'label':<{width}}  {'files':>6}"] + [
+                    f"{k:<{width}}  {n:>6}" for k, n in counts.most_common()]))
+                return 0
             counts = style_counts(name)
             print(f"{name}: tunes per style label (labels with fewer than "
                   f"{MIN_LABEL_TUNES} tunes are counted as other)\n")

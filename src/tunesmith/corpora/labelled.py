@@ -17,11 +17,13 @@ A plain built-in name or a single file gives every piece one label: its name.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from tunesmith.corpora.filter import IngestFilter
 from tunesmith.corpora.report import PieceCorpus
-from tunesmith.corpora.styles import UNKNOWN
+from tunesmith.corpora.styles import folder_tradition
 from tunesmith.errors import TunesmithError
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9 _.-]{0,39}$")
@@ -52,28 +54,74 @@ def parts(corpus: str) -> list[tuple[str, str]]:
 def load_labelled(corpus: str, filt: IngestFilter = IngestFilter(), progress=None
                   ) -> tuple[PieceCorpus, list[str]]:
     """The corpus's pieces (as :func:`~tunesmith.corpora.load_piece_corpus` loads them,
-    labelled parts one after another) and each piece's label (see the module docstring).
-    A piece keeps the key its own corpus gives it, so it lands in the same split
-    (:func:`~tunesmith.data.splits.split_items` hashes keys) as when that corpus is
-    trained on alone: a model of ``bach=bach-chorales,...`` holds out the chorales that
-    the events family's models hold out."""
+    labelled parts one after another) and each piece's label (see the module docstring);
+    every row of the ingest report carries its label. A piece keeps the key its own
+    corpus gives it, so it lands in the same split (:func:`~tunesmith.data.splits.
+    split_items` hashes keys) as when that corpus is trained on alone: a model of
+    ``bach=bach-chorales,...`` holds out the chorales that the events family's models
+    hold out."""
     from tunesmith.corpora import builtin
     from tunesmith.corpora.pieces import load_piece_corpus
 
     named = parts(corpus)
     if not named:
         c = load_piece_corpus(corpus, filt, progress=progress)
-        if corpus in builtin.BUILTIN or Path(corpus).expanduser().is_file():
-            return c, [Path(corpus).stem.lower()] * len(c.pieces)
-        return c, [key.split("/")[0].strip().lower() if "/" in key else UNKNOWN
-                   for key in c.keys]
+        root = Path(corpus).expanduser()
+        if corpus in builtin.BUILTIN or root.is_file():
+            whole = Path(corpus).stem.lower()
+            c.rows = [replace(r, label=whole) for r in c.rows]
+            return c, [whole] * len(c.pieces)
+        c.rows = [replace(r, label=folder_tradition(root, r.path)) for r in c.rows]
+        return c, [folder_tradition(root, root / key) for key in c.keys]
     joined = PieceCorpus(name=corpus)
     labels: list[str] = []
     for label, source in named:
         c = load_piece_corpus(source, filt, progress=progress)
         joined.pieces += c.pieces
         joined.keys += c.keys
-        joined.rows += c.rows
+        joined.rows += [replace(r, label=label) for r in c.rows]
         joined.ignored += c.ignored
         labels += [label] * len(c.pieces)
     return joined, labels
+
+
+def is_labelled(corpus: str) -> bool:
+    """Whether ``tunesmith corpora --styles`` counts ``corpus`` as a MIDI / score corpus
+    labelled by sub-folder or part (else it is an ABC corpus, labelled by its fields):
+    ``LABEL=`` parts, a built-in score corpus, a folder without ``.abc`` files or a file
+    that is not ``.abc``."""
+    from tunesmith.corpora import builtin
+
+    if parts(corpus):
+        return True
+    if corpus in builtin.BUILTIN:
+        return builtin.BUILTIN[corpus].kind != "abc"
+    path = Path(corpus).expanduser()
+    if path.is_dir():
+        return not any(p.suffix.lower() == ".abc" for p in path.rglob("*"))
+    return path.suffix.lower() != ".abc"
+
+
+def count_labels(corpus: str) -> Counter:
+    """Music files per style label of a MIDI / score corpus, counted without reading
+    them (``tunesmith corpora --styles``; training drops what it cannot use)."""
+    from tunesmith.corpora import builtin
+    from tunesmith.io.read import SUPPORTED_SUFFIXES
+
+    def files(source: str) -> list[Path]:
+        if source in builtin.BUILTIN:
+            return [Path(source)] * builtin.count_tunes(source)
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise TunesmithError("no such file or folder", path)
+        if path.is_file():
+            return [path]
+        return [p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES]
+
+    named = parts(corpus)
+    if named:
+        return Counter({label: len(files(source)) for label, source in named})
+    if corpus in builtin.BUILTIN or Path(corpus).expanduser().is_file():
+        return Counter({Path(corpus).stem.lower(): len(files(corpus))})
+    root = Path(corpus).expanduser()
+    return Counter(folder_tradition(root, p) for p in files(corpus))

@@ -21,6 +21,7 @@ class IngestRow:
     notes: int  # notes in the kept tracks (0 when dropped before they were counted)
     seconds: float  # duration of the kept tracks (0 when unknown)
     tracks: int  # tracks kept
+    label: str = ""  # the style label of a labelled corpus (corpora.labelled), else ""
 
 
 CSV_COLUMNS = ("path", "status", "reason", "notes", "seconds", "tracks")
@@ -56,16 +57,22 @@ class PieceCorpus:
         return Counter(r.reason.split(" (")[0] for r in self.rows if r.status == "dropped")
 
     def write_csv(self, path: str | Path) -> Path:
-        """Write the report (columns path,status,reason,notes,seconds,tracks)."""
+        """Write the report (columns path,status,reason,notes,seconds,tracks, and label
+        for a labelled corpus)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        labelled = any(r.label for r in self.rows)
         with open(path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(CSV_COLUMNS)
+            writer.writerow(CSV_COLUMNS + (("label",) if labelled else ()))
             for r in self.rows:
                 writer.writerow([r.path, r.status, r.reason, r.notes, f"{r.seconds:.3f}",
-                                 r.tracks])
+                                 r.tracks] + ([r.label] if labelled else []))
         return path
+
+    def label_counts(self) -> Counter:
+        """Kept pieces per style label (empty for an unlabelled corpus)."""
+        return Counter(r.label for r in self.rows if r.status == "kept" and r.label)
 
     def summary(self) -> str:
         """One line: ``bach-chorales: 409 files, 405 kept, 4 dropped (3 too short, ...)``."""
@@ -77,4 +84,8 @@ class PieceCorpus:
         if self.ignored:
             kinds = sorted({Path(p).suffix.lower() or Path(p).name for p in self.ignored})
             text += f"; {len(self.ignored)} other files ignored ({', '.join(kinds[:5])})"
+        labels = self.label_counts()
+        if labels:
+            text += "; kept per style: " + ", ".join(f"{k} {n}" for k, n in
+                                                     labels.most_common())
         return text

@@ -263,6 +263,14 @@ class Family:
         return data
 
     # --- training ------------------------------------------------------------------------
+    def ingest(self, corpus: str, filt, progress: Progress | None = None):
+        """The ingest report of a MIDI / score corpus (``tunesmith prepare``,
+        ``reads_pieces``): :func:`~tunesmith.corpora.load_piece_corpus` with the
+        :class:`~tunesmith.corpora.IngestFilter` ``filt``."""
+        from tunesmith.corpora import load_piece_corpus
+
+        return load_piece_corpus(corpus, filt, progress=progress)
+
     def prepare_data(self, corpus: str, data, representation=None,
                      progress: Progress | None = None, log: Log = _quiet) -> Prepared:
         """Load ``corpus``, split it, fit (or reuse) the representation, encode."""

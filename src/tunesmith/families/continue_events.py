@@ -52,13 +52,19 @@ class ContinueEventsFamily(Family):
     representation = "event_phrases"
     default_model = "seq2seq"
     pretrained = ""
-    default_corpus = "bach-chorales"
+    default_corpus = "bach=bach-chorales,classical=classical"  # two styles, built in
     data_options = ContinueEventsData
     controls = frozenset({"primer", "bars", "style", "temperature", "top_k", "top_p",
                           "constrain", "beam", "length_penalty", "stochastic_beam"})
     unit = "messages"
 
     # --- training ------------------------------------------------------------------------
+    def ingest(self, corpus, filt, progress=None):
+        """The ingest report with each file's style label (and the count per label)."""
+        from tunesmith.corpora.labelled import load_labelled
+
+        return load_labelled(corpus, filt, progress)[0]
+
     def prepare_data(self, corpus, data: ContinueEventsData, representation=None,
                      progress=None, log=_quiet) -> Prepared:
         """Load the corpus with each piece's style label, split by piece, cut every piece
@@ -248,14 +254,23 @@ def encode_pair(rep, source, target, ends: bool, style: list[int]):
             np.asarray(tgt, dtype=np.int64), style)
 
 
-def read_primer(path: str, rep, seed: int | None = None, corpus: str = "bach-chorales"):
+def read_primer(path: str, rep, seed: int | None = None,
+                corpus: str = ContinueEventsFamily.default_corpus):
     """(the first ``source_bars`` bars of the piece at ``path`` (or ``corpus``: a random
     piece of the family's corpus) as messages, its bar grid after them: (the beat where
     the next bar starts, the beats of a bar)); a piece with fewer bars, or none on the
     piano, is a one-line error."""
-    from tunesmith.families.events import primer_piece
+    if path == "corpus":
+        import random
 
-    piece = primer_piece(path, seed, corpus)
+        from tunesmith.corpora.labelled import load_labelled
+
+        pieces = load_labelled(corpus)[0].pieces
+        piece = pieces[random.Random(seed).randrange(len(pieces))]
+    else:
+        from tunesmith.io.read import read_piece
+
+        piece = read_piece(path)
     messages, cuts = rep.split_piece(piece)
     if not messages:
         raise TunesmithError("the primer has no notes on the piano range", path)

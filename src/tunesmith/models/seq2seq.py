@@ -256,9 +256,10 @@ class Seq2Seq(nn.Module):
         given: composing from nothing. A continuation starts from :meth:`encode` of its
         phrase instead (:class:`Conditioned`)."""
         device = self.embed.weight.device
-        empty = self.config.empty_source or [1, 2]
-        source = torch.tensor([empty], device=device).expand(batch_size, *[-1] * len(
-            torch.tensor(empty).shape))
+        k = len(self.head_sizes)
+        empty = self.config.empty_source or ([[1] * k, [2] * k] if self.many else [1, 2])
+        one = torch.tensor(empty, device=device)
+        source = one.expand(batch_size, *one.shape)
         with torch.no_grad():
             return self.encode(source, torch.full((batch_size,), len(empty), device=device),
                                torch.zeros(batch_size, len(self.style_embeds), dtype=torch.long,
