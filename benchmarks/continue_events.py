@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -62,22 +63,24 @@ def seq2seq_scores(model, pairs, batch_size: int = 32) -> tuple[float, float, fl
 
 
 def primed_nll(ckpt, rows) -> float:
-    """NLL per target message of an events model given the source as its primer; the
-    source's first message is put on its bar line (its gap from what came before the
-    source is not the LSTM's to see), so the model's beat inputs count from the bar."""
+    """NLL per target message of an events model given the source as its primer. The
+    source's first message keeps its place after its bar line (its gap from what came
+    before the source is not the model's to see), so the model's beat inputs count from
+    the bar."""
     from tunesmith.families.continue_events import MAX_SOURCE, MAX_TARGET
     from tunesmith.models.event_lstm import HEADS
-    from tunesmith.representations.events import EOS
+    from tunesmith.representations.events import EOS, WAIT
 
     rep, model = ckpt.representation, ckpt.model
     model.eval()
     total = count = 0.0
     with torch.no_grad():
-        for src, tgt, ends, _ in rows:
-            src = [[m[0], m[1], 0] if k == 0 else list(m)
-                   for k, m in enumerate(src[-MAX_SOURCE:])]
-            whole = ends and len(tgt) <= MAX_TARGET  # the end marker is scored, as seq2seq's
-            tgt = list(map(list, tgt[:MAX_TARGET])) + ([[EOS, 0, 0]] if whole else [])
+        for row in rows:
+            src = [list(m) for m in row.source[-MAX_SOURCE:]]
+            lead = rep.gap_classes(row.lead)  # from the bar line to the first message
+            src = [[WAIT, 0, c] for c in lead[:-1]] + [[*src[0][:2], lead[-1]]] + src[1:]
+            whole = row.ends and len(row.target) <= MAX_TARGET  # scored as seq2seq's
+            tgt = [list(m) for m in row.target[:MAX_TARGET]] + ([[EOS, 0, 0]] if whole else [])
             ids = np.asarray([rep.bos, *src, *tgt], dtype=np.int64)
             x = torch.as_tensor(rep.with_inputs(ids))[None]
             logits, _ = model(x[:, :-1])
@@ -98,32 +101,40 @@ def continuations(ckpt, rows, styles, seed: int, batch: int = 64) -> list[list]:
     rep, out = ckpt.representation, []
     for k in range(0, len(rows), batch):
         part = rows[k:k + batch]
-        primers = [(src, grid) for src, _, _, grid in part]
-        written = continue_messages(ckpt.model, rep, primers, styles[k:k + batch],
-                                    rep.target_bars, ComposeOptions(num=len(part)),
-                                    seed=seed + k)
-        out += [w[len(src):] for (src, _, _, _), w in zip(part, written, strict=True)]
+        written = continue_messages(ckpt.model, rep, [r.primer for r in part],
+                                    styles[k:k + batch], rep.target_bars,
+                                    ComposeOptions(num=len(part)), seed=seed + k)
+        out += [w[len(r.source):] for r, w in zip(part, written, strict=True)]
     return out
 
 
-def piece_rows(rep, piece, label: str):
-    """(source, target, ends, grid, label) of every pair of ``piece``, the grid in the
-    source's own time (as ``continue_messages`` counts it)."""
+@dataclass
+class Row:
+    source: list
+    target: list
+    ends: bool
+    primer: object  # continue_events.Primer: the source, its bars in its own time
+    lead: float  # beats from the source's first bar line to its first message
+    label: str
+
+
+def piece_rows(rep, piece, label: str) -> list[Row]:
+    """Every pair of ``piece`` as compose would continue its source."""
+    from tunesmith.families.continue_events import Primer
+
     messages, cuts = rep.split_piece(piece)
     starts = rep.bar_starts(piece)
     times = rep.times(messages)
-    bar = float(np.median(np.diff(starts))) if len(starts) > 1 else 4.0
-    n, m = rep.source_bars, rep.target_bars
-    ends_at = cuts + [len(messages)]
+    bar = rep.bar_length(starts)
     out = []
-    for s in range(0, len(cuts) - n, m):
-        stop = min(s + n + m, len(cuts))
-        lo, hi = ends_at[s], ends_at[s + n]
-        src, tgt = messages[lo:hi], messages[hi:ends_at[stop]]
-        if not src or not tgt:
+    for s, lo, hi, end, ends in rep.windows(cuts, len(messages)):
+        if not lo < hi < end:
             continue
+        src, tgt = messages[lo:hi], messages[hi:end]
         offset = times[lo] - rep.time_bins[src[0][2]]  # where the source's clock starts
-        out.append((src, tgt, stop == len(cuts), (float(starts[s + n] - offset), bar), label))
+        bars = [float(x) - offset for x in starts[s:s + rep.source_bars + 1]]
+        out.append(Row(src, tgt, ends, Primer(src, bars, bar), float(times[lo] - starts[s]),
+                       label))
     return out
 
 
@@ -161,7 +172,7 @@ def main() -> None:
           "| events LSTM, source as primer | accuracy teacher-forced | free-running |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for style in styles:
-        test = [r for r in rows["test"] if r[4] == style]
+        test = [r for r in rows["test"] if r.label == style]
         rng.shuffle(test)
         test = test[:args.pairs]
         if not test:
@@ -169,28 +180,27 @@ def main() -> None:
         other = [s for s in styles if s != style][0]
         t0 = time.time()
         scores = {name: seq2seq_scores(ckpt.model, [
-            encode_pair(rep, src, tgt, ends, rep.style_ids(style=lab))
-            for src, tgt, ends, _, _ in test]) for name, lab in
-            (("own", style), ("none", ""), ("other", other))}
-        lstm = primed_nll(primed, [(src, tgt, ends, None) for src, tgt, ends, _, _ in test])
+            encode_pair(rep, r.source, r.target, r.ends, rep.style_ids(style=lab))
+            for r in test]) for name, lab in (("own", style), ("none", ""), ("other", other))}
+        lstm = primed_nll(primed, test)
         print(f"| {style} | {len(test)} | {scores['own'][0]:.3f} | {scores['none'][0]:.3f} | "
               f"{scores['other'][0]:.3f} | {lstm:.3f} | {scores['own'][1]:.3f} | "
               f"{scores['own'][2]:.3f} |   ({time.time() - t0:.0f} s)")
 
     # 3. style control
-    clf = StyleClassifier(styles).fit([message_text(r[1]) for r in rows["train"]],
-                                      [r[4] for r in rows["train"]], seed=args.seed)
+    clf = StyleClassifier(styles).fit([message_text(r.target) for r in rows["train"]],
+                                      [r.label for r in rows["train"]], seed=args.seed)
     held = rows["valid"] + rows["test"]
-    real_pred = clf.predict([message_text(r[1]) for r in held])
-    wanted = [r[4] for r in held]
+    real_pred = clf.predict([message_text(r.target) for r in held])
+    wanted = [r.label for r in held]
     print("\n| style | real held-out targets: recall | continuations, own style | "
           "other style asked: classified as asked | sources |")
     print("|---|---:|---:|---:|---:|")
     for style in styles:
         hits, n = recall(real_pred, wanted, style)
-        src = [r for r in held if r[4] == style]
+        src = [r for r in held if r.label == style]
         rng.shuffle(src)
-        src = [(a, b, e, g) for a, b, e, g, _ in src[:args.per_style]]
+        src = src[:args.per_style]
         other = [s for s in styles if s != style][0]
         t0 = time.time()
         own = clf.predict([message_text(w) for w in continuations(

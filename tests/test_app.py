@@ -207,6 +207,8 @@ def test_step_runs_on_cpu_for_every_registered_step_model():
         given = {k: v for k, v in sizes.items() if k in fields}
         if "heads" in fields:  # a model over any representation's heads
             given["heads"] = {"note": 91, "velocity": 17, "time": 12}
+        if "empty_source" in fields:  # a phrase model's empty phrase: start, end messages
+            given["empty_source"] = [[89, 0, 0], [90, 0, 0]]
         model = cls(cls.config_class(**given))
         heads = ["note", "velocity", "time"] if "heads" in given or "vocab_size" not in \
             fields else ["token"]

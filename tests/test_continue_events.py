@@ -101,7 +101,8 @@ def test_pairs_are_cut_at_the_written_bars_and_join_to_the_piece():
 
 def test_the_representation_round_trips_and_refuses_damaged_openings():
     rep = EventPhrases(styles={"style": ("any", "a", "b")}, source_bars=3, target_bars=2,
-                       openings=(((30, 5, 8), (30, 0, 8)),), opening_grid=((4.0, 4.0),))
+                       openings=(((30, 5, 8), (30, 0, 8)),),
+                       opening_grid=((4.0, 0.0, 1.0, 5.0, 9.0),))
     assert from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
     assert rep.parse_style("B") == {"style": "b"} and rep.style_ids(style="b") == [2]
     for damage in ({"openings": [[[30, 5]]]}, {"opening_grid": []},
@@ -149,14 +150,14 @@ def test_train_then_continue_a_primer_in_a_style(capsys, events_run, styled_fold
                          "--style", "march", "--bars", "3", "--num", "2", "--seed", "1",
                          "--out", tmp_path / "c", "--no-wav")
     assert rc == 0, err
-    rep = EventPhrases(source_bars=2)
-    head = rep.split_piece(read_midi(primer))
     written = read_midi(tmp_path / "c" / "piece_01.mid")
-    # the primer's first two bars (a pickup and a bar: 4 beats) come back as they were
-    first = [(n.start, n.pitch) for n in read_midi(primer).notes if n.start < 4.0 - 1e-6]
-    assert [(n.start, n.pitch) for n in written.notes if n.start < 4.0 - 1e-6] == first
-    assert written.end_beat <= 4.0 + 3 * 3.0 + 8.0 + 1e-6  # three 3/4 bars, notes end in 8
-    assert head[0]
+    # a MIDI file keeps no bar lines: the primer's bars are its 3/4's, from beat 0, and
+    # its first two (6 beats) come back as they were, in its meter and tempo
+    first = [(n.start, n.pitch) for n in read_midi(primer).notes if n.start < 6.0 - 1e-6]
+    assert [(n.start, n.pitch) for n in written.notes if n.start < 6.0 - 1e-6] == first
+    assert [(t.numerator, t.denominator) for t in written.time_signatures] == [(3, 4)]
+    assert round(written.tempos[0].qpm) == 90
+    assert written.end_beat <= 6.0 + 3 * 3.0 + 1e-6  # three 3/4 bars, and not a note more
 
 
 def test_beam_search_and_openings_without_a_primer(capsys, events_run, tmp_path):
@@ -176,8 +177,19 @@ def test_bad_input_is_a_one_line_error(capsys, events_run, styled_folder, tmp_pa
                          "--out", tmp_path / "y")
     assert_one_line_error(rc, err, "the primer has 1 bar; the model reads the first 2")
     rc, _, err = run_cli(capsys, "train", "--family", "continue-events", "--preset", "debug",
-                         "--corpus", styled_folder / "march", "--out", tmp_path / "z")
+                         "--corpus", f"all={styled_folder}", "--out", tmp_path / "z")
     assert_one_line_error(rc, err, "do not have two style labels", "--no-styles")
+    rc, _, err = run_cli(capsys, "train", "--family", "continue-events", "--preset", "debug",
+                         "--corpus", styled_folder / "march", "--out", tmp_path / "v")
+    assert_one_line_error(rc, err, "12 usable pieces", "at least 20")
+    silent = tmp_path / "silent.mid"
+    late = three_four(4)
+    for track in late.tracks:  # MIDI keeps no bar lines: bars of 3/4 from 0, two resting
+        track.notes = [n for n in track.notes if n.start >= 6.0]
+    write_midi(late, silent)
+    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--primer", silent,
+                         "--out", tmp_path / "u")
+    assert_one_line_error(rc, err, "first 2 bars hold no note")
     rc, _, err = run_cli(capsys, "train", "--family", "continue-events", "--preset", "debug",
                          "--corpus", styled_folder, "--split", "time", "--out", tmp_path / "w")
     assert_one_line_error(rc, err, "split")

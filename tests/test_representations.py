@@ -40,7 +40,7 @@ def fitted(name: str):
 
         return EventPhrases(velocity_bins=8, styles={"style": ("any", "bach", "jazz")},
                             source_bars=2, target_bars=1, openings=(((40, 3, 5),),),
-                            opening_grid=((2.0, 3.0),))
+                            opening_grid=((3.0, 0.0, 3.0, 6.0),))
     raise AssertionError(f"add a fitted example of {name} here")
 
 

@@ -283,7 +283,12 @@ def _prepare(p: RunPlan, rep, progress, log):
         import numpy as np
 
         items = [s for seqs in prepared.sequences.values() for s in seqs]
-        distinct = len({(a.shape, a.dtype.str, a.tobytes()) for a in map(np.asarray, items)})
+
+        def key(item):  # a sequence, or a pair of them and its style (continue families)
+            parts = item[:2] if isinstance(item, tuple) else (item,)
+            return tuple((a.shape, a.dtype.str, a.tobytes()) for a in map(np.asarray, parts))
+
+        distinct = len(set(map(key, items)))
         abc = prepared.info.get("unit") == "characters"
         one, many = ("tune", "tunes") if abc else ("piece", "pieces")
         if distinct < len(items):

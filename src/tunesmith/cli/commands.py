@@ -249,7 +249,9 @@ class Train(Command):
 class PrepareRequest:
     family: str = opt("events", "task family")
     corpus: str | None = opt(None, "built-in corpus (see `tunesmith corpora`) or a MIDI / "
-                             "MusicXML / ABC file or folder (recursive); default: the family's")
+                             "MusicXML / ABC file or folder (recursive); default: the "
+                             "family's; continue-events also takes LABEL=CORPUS, repeated",
+                             repeat=",")
     report: str = opt("ingest_report.csv", "CSV file to write")
 
 

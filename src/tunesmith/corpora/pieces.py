@@ -114,6 +114,9 @@ def _user_items(path: Path) -> tuple[list[_Item], list[str]]:
     """The inputs under a user's file or folder, and the folder's non-music files. A
     folder's music files are chosen by suffix; a single file by its content too."""
     if not path.exists():
+        if "=" in str(path) or "," in str(path):
+            raise TunesmithError("no such file or folder (LABEL=PATH parts and repeated "
+                                 "--corpus are for --family continue-events)", path)
         raise TunesmithError(f"no such file or folder (built-in corpora: "
                              f"{', '.join(builtin.BUILTIN)})", path)
     if path.is_file():

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 Pair = tuple[Sequence[int], Sequence[int], Sequence[int]]
+IGNORE = -100  # what pads pairs of messages: no id, nothing scored
 
 
 def collate(pairs: Sequence[Pair]) -> dict:
@@ -23,7 +24,7 @@ def collate(pairs: Sequence[Pair]) -> dict:
     width_s = max(len(p[0]) for p in pairs)
     width_t = max(len(p[1]) for p in pairs)
     heads = np.shape(pairs[0][1])[1:]  # () for ids, (K,) for messages
-    pad = -100 if heads else 0
+    pad = IGNORE if heads else 0
     source = np.full((len(pairs), width_s, *heads), pad, dtype=np.int64)
     target = np.full((len(pairs), width_t, *heads), pad, dtype=np.int64)
     for k, (s, t, _) in enumerate(pairs):
@@ -63,10 +64,16 @@ class PairBatches:
 
 
 class PairSet:
-    """Every pair once, sorted by target length; iterable many times."""
+    """Every pair once (``max_items``: that many, drawn evenly from the whole list with a
+    fixed seed, so a corpus whose pairs come style by style is validated on every style),
+    sorted by target length; iterable many times."""
 
     def __init__(self, pairs: Sequence[Pair], batch_size: int = 64, max_items: int = 0):
-        pairs = list(pairs)[:max_items] if max_items else list(pairs)
+        pairs = list(pairs)
+        if max_items and len(pairs) > max_items:
+            keep = np.sort(np.random.default_rng(0).choice(len(pairs), max_items,
+                                                           replace=False))
+            pairs = [pairs[i] for i in keep]
         self.pairs = sorted(pairs, key=lambda p: (len(p[1]), len(p[0])))
         self.batch_size = batch_size
 

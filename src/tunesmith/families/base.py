@@ -84,10 +84,12 @@ class ComposeOptions:
                                 "seconds (instead of --max-len; remi finishes the bar "
                                 "running then)")
     bars: int | None = opt(None, "remi: length of each piece in bars (instead of "
-                           "--max-len); the model may end a piece sooner; continue: bars "
-                           "written after the primer's (default: the model's target bars)")
+                           "--max-len); the model may end a piece sooner; continue, "
+                           "continue-events: bars written after the primer's (default: "
+                           "the model's target bars)")
     style: str = opt("", "continue: the style of the continuation, a tradition or a tune "
                      "type or one of each ('irish,reel'; tunesmith corpora --styles); "
+                     "continue-events: a label of its corpus (a sub-folder or LABEL=); "
                      "default: none given, the model goes by the primer")
     grace: float = opt(8.0, "events, pianoroll, remi: with --seconds or --bars (pianoroll: "
                        "any length), sample this many beats more and end the piece at "
@@ -95,7 +97,9 @@ class ComposeOptions:
                        "IV-I into the tonic, the tonic in the bass); 0 cuts at the length")
     primer: str = opt("", r"abc: the start of each tune, e.g. 'M:6/8\nK:D\n'; events, "
                       "pianoroll: a MIDI / MusicXML / ABC file, or 'corpus' for a random "
-                      "piece of the family's corpus")
+                      "piece of the family's corpus; continue: an ABC file, "
+                      "continue-events: a MIDI / MusicXML file or 'corpus' (the model's), "
+                      "whose first bars are continued")
     primer_len: int | None = opt(None, "events: messages (default 30), remi: tokens "
                                  "(64), pianoroll: frames (16) taken from the primer")
     temperature: HeadValue = opt(DEFAULTS.temperature, "sampling temperature: one value, "
@@ -116,7 +120,7 @@ class ComposeOptions:
     gibbs_steps: int | None = opt(None, "pianoroll RBM models: Gibbs steps per frame "
                                   "(default: the model's)")
     beam: int | None = opt(None, "beam search with N hypotheses per piece instead of "
-                           "sampling (abc, events)")
+                           "sampling (abc, events, remi, continue, continue-events)")
     length_penalty: float = opt(0.0, "beam search: divide a hypothesis's log-probability "
                                 "by ((5 + length) / 6) ** this (0 = none; longer pieces "
                                 "win as it grows)")

@@ -14,7 +14,7 @@ primer left sounding, and nothing else that is silent.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,11 +22,13 @@ from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.families.base import ComposeOptions, Composition, Family, Prepared, Sink, _quiet
 from tunesmith.families.events import MESSAGES_PER_BEAT, PieceData, publish, report_dropped
 from tunesmith.options import opt
+from tunesmith.representations.events import N_KEYS
 
 MAX_SOURCE = 256  # messages of a source phrase a pair keeps (its last ones)
 MAX_TARGET = 192  # messages of a target a pair keeps (its first ones)
 OPENINGS = 8  # held-out openings a model keeps, to continue when no primer is given
-MIN_PIECES = 10  # a new run needs this many pieces (fewer: nothing left to validate on)
+MIN_PIECES = 20  # a new run needs this many pieces (fewer: nothing left to validate on)
+ATTENTION_MESSAGES = 2048  # an attention picture shows the bars of a piece's first ones
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,10 @@ class ContinueEventsFamily(Family):
         if representation is None and not seqs["train"]:
             raise TunesmithError(f"no piece of the corpus has more than {rep.source_bars} "
                                  "bars: nothing to continue (try --source-bars 2)", corpus)
+        if representation is None and not seqs["valid"]:
+            raise TunesmithError(f"corpus too small: no pair landed in the validation split "
+                                 f"({len(splits['valid'])} validation pieces); give more "
+                                 "pieces, or pieces with more bars", corpus)
         info = {"corpus": corpus, "tunes": {s: len(v) for s, v in splits.items()},
                 "pairs": {s: len(v) for s, v in seqs.items()},
                 "tokens": {s: sum(len(p[1]) - 1 for p in v) for s, v in seqs.items()},
@@ -155,14 +161,13 @@ class ContinueEventsFamily(Family):
         """Continue the primer's first ``source_bars`` bars (default: the model's
         held-out openings, in turn) by ``opts.bars`` bars (default: its ``target_bars``),
         ``opts.num`` times; each the primer's bars joined to the continuation."""
-        from tunesmith.representations.events import EOS
-
         rep, model = checkpoint.representation, checkpoint.model
         if opts.primer:
-            primers = [read_primer(opts.primer, rep, opts.seed, self.default_corpus)] * opts.num
+            corpus = checkpoint.meta.get("summary", {}).get("corpus", {}).get(
+                "corpus", self.default_corpus)  # --primer corpus: the model's own corpus
+            primers = [read_primer(opts.primer, rep, opts.seed, corpus)] * opts.num
         elif rep.openings:
-            primers = [(list(map(list, rep.openings[(start - 1 + k) % len(rep.openings)])),
-                        rep.opening_grid[(start - 1 + k) % len(rep.openings)])
+            primers = [opening(rep, (start - 1 + k) % len(rep.openings))
                        for k in range(opts.num)]
         else:
             raise OptionError("primer", "the continue-events family continues a piece: give "
@@ -171,8 +176,8 @@ class ContinueEventsFamily(Family):
         seed = opts.seed if opts.seed is not None else secrets.randbits(31)
         written = continue_messages(model, rep, primers, style, opts.bars or rep.target_bars,
                                     opts, seed, device=next(model.parameters()).device)
-        pieces = [rep.decode([rep.bos, *m, [EOS, 0, 0]]) for m in written]
-        return publish(pieces, sink, start)
+        return publish([joined_piece(rep, p, w) for p, w in zip(primers, written, strict=True)],
+                       sink, start)
 
     def piece_steps(self, opts: ComposeOptions, representation) -> int:
         """A source's messages and the continuation's, at bars of up to 8 beats."""
@@ -211,33 +216,36 @@ def source_attention(model, rep, piece, style: list[int]):
     ends), a column per step of the whole piece (start marker, messages, end marker; bar
     -1 = the start marker, -2 = the end marker), each row's weights over the window it
     read (summing to 1) and 0 elsewhere. A piece without a bar after the first ones is a
-    one-line error."""
+    one-line error. A piece of more than :data:`ATTENTION_MESSAGES` messages is drawn
+    up to the bar that holds its last one."""
     from tunesmith.data.pairs import collate
 
     messages, cuts = rep.split_piece(piece)
-    n, m = rep.source_bars, rep.target_bars
+    n = rep.source_bars
     if len(cuts) <= n:
         raise TunesmithError(f"the piece has {len(cuts)} bar{'s' * (len(cuts) != 1)}: the "
                              f"model reads the first {n}, and no bar follows them")
-    starts = cuts + [len(messages)]
+    if len(messages) > ATTENTION_MESSAGES:  # the picture of the bars before that
+        cuts = [c for c in cuts if c < ATTENTION_MESSAGES]
+        messages = messages[:cuts[-1]] if len(cuts) > n + 1 else messages[:ATTENTION_MESSAGES]
     bars = np.searchsorted(np.asarray(cuts), np.arange(len(messages)), side="right") - 1
     col_bars = np.concatenate([[-1], bars, [-2]])
     device = next(model.parameters()).device
     model.eval()
     chunks, row_bars = [], []
-    for k in range(n, len(cuts), m):
-        stop = min(k + m, len(cuts))
-        lo, hi = starts[max(k - n, 0)], starts[k]
+    for s, lo, hi, end, ends in rep.windows(cuts, len(messages)):
+        if hi == end and not ends:
+            continue  # bars without a message (a long rest): nothing is written there
         lo = max(lo, hi - MAX_SOURCE)  # the window encode_pair keeps
-        pair = encode_pair(rep, messages[lo:hi], messages[hi:starts[stop]],
-                           stop == len(cuts), style)
+        pair = encode_pair(rep, messages[lo:hi], messages[hi:end], ends, style)
         batch = {key: v.to(device) for key, v in collate([pair]).items()}
         w = model.source_attention(batch)[0].float().cpu().numpy()  # (T, S)
         out = np.zeros((len(w), len(messages) + 2))
         out[:, [0, *range(lo + 1, hi + 1), len(messages) + 1]] = w
         chunks.append(out)
         written = bars[hi:hi + len(w)]
-        row_bars.append(np.concatenate([written, [stop - 1] * (len(w) - len(written))]))
+        last = min(s + n + rep.target_bars, len(cuts)) - 1
+        row_bars.append(np.concatenate([written, [last] * (len(w) - len(written))]))
     return np.concatenate(chunks), np.concatenate(row_bars).astype(int), col_bars
 
 
@@ -245,21 +253,33 @@ def encode_pair(rep, source, target, ends: bool, style: list[int]):
     """A pair as arrays: the source ``[BOS] + its last MAX_SOURCE messages + [EOS]``
     (S, 3), the target ``[BOS] + its first MAX_TARGET messages (+ [EOS] when the piece
     ends there)`` (T, 3), and the style ids."""
-    from tunesmith.representations.events import EOS
 
     tgt = [rep.bos, *map(list, target[:MAX_TARGET])]
     if ends and len(target) <= MAX_TARGET:
-        tgt.append([EOS, 0, 0])
+        tgt.append(rep.eos_message)
     return (np.asarray(rep.encode_source(source[-MAX_SOURCE:]), dtype=np.int64),
             np.asarray(tgt, dtype=np.int64), style)
 
 
+@dataclass
+class Primer:
+    """What a continuation starts from: ``messages`` (without BOS/EOS), the start of each
+    of their bars and of the bar after them (``starts``, in beats as ``rep.times``
+    counts the messages), the length of the bars to write (``bar``), and the primer
+    piece's meter and tempo when it has them (a composition keeps them)."""
+
+    messages: list
+    starts: list
+    bar: float
+    meter: list = field(default_factory=list)  # TimeSignature
+    qpm: float | None = None
+
+
 def read_primer(path: str, rep, seed: int | None = None,
-                corpus: str = ContinueEventsFamily.default_corpus):
-    """(the first ``source_bars`` bars of the piece at ``path`` (or ``corpus``: a random
-    piece of the family's corpus) as messages, its bar grid after them: (the beat where
-    the next bar starts, the beats of a bar)); a piece with fewer bars, or none on the
-    piano, is a one-line error."""
+                corpus: str = ContinueEventsFamily.default_corpus) -> Primer:
+    """The first ``source_bars`` bars of the piece at ``path`` (or ``corpus``: a random
+    piece of the model's corpus): a primer with fewer bars, or no note in them, is a
+    one-line error."""
     if path == "corpus":
         import random
 
@@ -272,118 +292,148 @@ def read_primer(path: str, rep, seed: int | None = None,
 
         piece = read_piece(path)
     messages, cuts = rep.split_piece(piece)
-    if not messages:
-        raise TunesmithError("the primer has no notes on the piano range", path)
-    if len(cuts) < rep.source_bars:
+    n = rep.source_bars
+    if len(cuts) < n:
         raise TunesmithError(f"the primer has {len(cuts)} bar{'s' * (len(cuts) != 1)}; the "
-                             f"model reads the first {rep.source_bars}", path)
+                             f"model reads the first {n}", path)
+    end = len(messages) if len(cuts) == n else cuts[n]
+    if not any(m[0] < N_KEYS and m[1] > 0 for m in messages[:end]):
+        raise TunesmithError(f"the primer's first {n} bar{'s' * (n != 1)} hold no note on "
+                             "the piano range: nothing to continue", path)
     starts = rep.bar_starts(piece)
-    end = len(messages) if len(cuts) == rep.source_bars else cuts[rep.source_bars]
-    return messages[:end], _grid(starts, rep.source_bars)
+    if len(starts) <= n:  # the last bar ends at the piece's end: the grid goes on
+        starts = np.append(starts, starts[-1] + rep.bar_length(starts))
+    return Primer(messages[:end], [float(x) for x in starts[:n + 1]], rep.bar_length(starts),
+                  list(piece.time_signatures), piece.tempos[0].qpm if piece.tempos else None)
 
 
-def _grid(starts, bars: int) -> tuple[float, float]:
-    """(where bar ``bars`` starts, the usual bar length) of bar starts ``starts``: the
-    grid a continuation of the first ``bars`` bars writes on."""
-    lengths = np.diff(starts)
-    bar = float(np.median(lengths)) if len(lengths) else 4.0
-    return float(starts[min(bars, len(starts) - 1)]), bar if bar > 0 else 4.0
+def opening(rep, k: int) -> Primer:
+    """The model's ``k``-th held-out opening as a primer."""
+    grid = rep.opening_grid[k]
+    return Primer([list(m) for m in rep.openings[k]], list(grid[1:]), grid[0])
+
+
+def joined_piece(rep, primer: Primer, messages):
+    """The primer and its continuation (``messages`` from the start) as a piece with the
+    primer's meter (else one from its bar length), tempo, and every bar written."""
+    from tunesmith.music import Tempo, TimeSignature
+
+    piece = rep.decode([rep.bos, *messages, rep.eos_message])
+    if primer.meter:
+        piece.time_signatures = list(primer.meter)
+    else:  # 3 beats -> 3/4, 1.5 -> 3/8
+        eighths = round(primer.bar * 2)
+        num, den = (eighths // 2, 4) if eighths % 2 == 0 else (eighths, 8)
+        piece.time_signatures = [TimeSignature(0.0, max(num, 1), den)]
+    if primer.qpm:
+        piece.tempos = [Tempo(0.0, primer.qpm)]
+    bars = list(primer.starts)
+    while bars[-1] < piece.end_beat - rep.bar_tolerance:
+        bars.append(bars[-1] + primer.bar)
+    piece.bar_lines = bars
+    return piece
 
 
 def _with_openings(rep, pieces):
     """``rep`` with the first bars of the first :data:`OPENINGS` of ``pieces`` that have
-    more bars than that, and the grid each continuation writes on."""
+    more bars than that, and each one's bars (the bar length first)."""
     import dataclasses
 
     openings, grids = [], []
     for p in pieces:
         messages, cuts = rep.split_piece(p)
-        if len(cuts) > rep.source_bars and cuts[rep.source_bars] > 0:
-            openings.append(tuple(tuple(m) for m in messages[:cuts[rep.source_bars]]))
-            grids.append(_grid(rep.bar_starts(p), rep.source_bars))
+        n = rep.source_bars
+        if len(cuts) > n and any(m[0] < N_KEYS and m[1] > 0 for m in messages[:cuts[n]]):
+            starts = rep.bar_starts(p)
+            openings.append(tuple(tuple(m) for m in messages[:cuts[n]]))
+            grids.append((rep.bar_length(starts), *map(float, starts[:n + 1])))
         if len(openings) == OPENINGS:
             break
     return dataclasses.replace(rep, openings=tuple(openings), opening_grid=tuple(grids))
 
 
-def continue_messages(model, rep, primers, style: list, bars: int, opts: ComposeOptions,
-                      seed: int, device="cpu") -> list[list[list[int]]]:
-    """Each primer ``(messages, (next bar's start, bar length))`` (times as
-    ``rep.times(messages)`` counts them) continued by ``bars`` bars (or until the model
-    ends the piece), in steps of the model's ``target_bars``, each step reading the last
-    ``source_bars`` bars written so far; returns the primers' messages followed by their
+def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
+                      opts: ComposeOptions, seed: int,
+                      device="cpu") -> list[list[list[int]]]:
+    """Each primer continued by ``bars`` bars (the model's end marker is never drawn:
+    the bars asked for end the piece), in steps of the model's ``target_bars``. Each step
+    reads the last ``source_bars`` bars written so far (by their starts, as training cuts
+    them) and writes until the bar line after its bars (a message the sampler draws at or
+    past that line is drawn again by the next step, where training has it); the last
+    bars are held to their bar line. Returns the primers' messages followed by their
     continuations. ``style`` is one list of style ids for every primer, or one per
     primer. Sampled, or by beam search with ``opts.beam`` hypotheses per primer."""
     import torch
 
     from tunesmith.data.pairs import collate
     from tunesmith.models.seq2seq import Conditioned
-    from tunesmith.representations.events import EOS
+    from tunesmith.representations.events import EOS, WAIT
     from tunesmith.sampling.beam import beam_search
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.settings import per_head
 
-    written = [list(map(list, m)) for m, _ in primers]
+    written = [[list(m) for m in p.messages] for p in primers]
+    starts = [list(p.starts) for p in primers]  # of every bar so far, and of the next
     styles = style if style and isinstance(style[0], list) else [style] * len(primers)
-    bar_at = [g[0] for _, g in primers]  # where the next bar to write starts, per piece
-    bar_len = [g[1] for _, g in primers]
-    ended = [False] * len(primers)
     heads = list(rep.heads)
     settings = per_head(heads, opts.temperature, opts.top_k, opts.top_p)
+    rows = range(len(primers))
     left, k = bars, 0
     model.eval()
-    while left > 0 and not all(ended):
+    while left > 0:
         chunk = min(left, rep.target_bars)
-        going = [i for i, e in enumerate(ended) if not e]
-        pairs = [encode_pair(rep, _window(rep, written[i], bar_at[i] - rep.source_bars
-                                          * bar_len[i]), [], False, styles[i])
-                 for i in going]
-        batch = collate(pairs)
+        windows = [w[rep.first_at(w, b[max(len(b) - 1 - rep.source_bars, 0)]):]
+                   for w, b in zip(written, starts, strict=True)]
+        batch = collate([encode_pair(rep, windows[i], [], False, styles[i]) for i in rows])
         with torch.no_grad():
             state = model.encode(batch["source"].to(device), batch["source_len"].to(device),
                                  batch["style"].to(device))
-        now = [float(rep.times(written[i])[-1]) if written[i] else 0.0 for i in going]
-        until = _BarClock(rep, now, [bar_at[i] + chunk * bar_len[i] for i in going])
-        constraint = (_constraint_after(rep, [written[i] for i in going])
-                      if opts.constrain else None)
-        common = dict(primer=[rep.bos], num=len(going), heads=heads, stop=("note", EOS),
-                      banned=rep.never_sample(), device=device, until=until,
-                      max_steps=int(MESSAGES_PER_BEAT * chunk * max(bar_len[i] for i in going))
-                      + MESSAGES_PER_BEAT,
+        now = [_now(rep, w) for w in written]
+        deadline = [starts[i][-1] + chunk * primers[i].bar for i in rows]
+        until = _BarClock(rep, now, [d - rep.bar_tolerance for d in deadline])
+        constraint = _constraint_after(rep, written) if opts.constrain else None
+        # the bars asked for end the piece, not the model's end marker (as --seconds
+        # does for the events family): this model ends a chorale after a bar or two
+        longest = max(d - t for d, t in zip(deadline, now, strict=True))
+        common = dict(primer=[rep.bos], num=len(primers), heads=heads, stop=None,
+                      banned={"note": rep.never_sample()["note"] + [EOS]}, device=device,
+                      until=until, max_steps=int(MESSAGES_PER_BEAT * (longest + 1)),
                       seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
                       constraint=constraint)
         if opts.beam:  # each piece's state, clock and constraint once per hypothesis
             state = {key: v.repeat_interleave(opts.beam, 0) for key, v in state.items()}
             until.repeat(opts.beam)
             if constraint is not None:
-                constraint.select(torch.arange(len(going)).repeat_interleave(opts.beam))
+                constraint.select(torch.arange(len(primers)).repeat_interleave(opts.beam))
             steps = beam_search(Conditioned(model, state), beam=opts.beam,
                                 length_penalty=opts.length_penalty,
                                 stochastic=opts.stochastic_beam, **common)
         else:
             steps = sample(Conditioned(model, state), settings=settings, **common)
-        for n, i in enumerate(going):
-            new = steps[n]
-            ended[i] = bool(new) and new[-1][0] == EOS
-            written[i] += [m for m in new if m[0] != EOS]
-            bar_at[i] += chunk * bar_len[i]
+        for i in rows:
+            t = now[i]
+            for m in steps[i]:
+                t += rep.time_bins[m[2]]
+                if t >= deadline[i] - rep.bar_tolerance:
+                    break  # the next bar's: the next step writes it
+                written[i].append(list(m))
+            starts[i] += [starts[i][-1] + primers[i].bar * (j + 1) for j in range(chunk)]
+            if left == chunk:  # the last bars: hold what sounds to their bar line
+                gap = deadline[i] - _now(rep, written[i])
+                if gap > rep.bar_tolerance:
+                    written[i] += [[WAIT, 0, c] for c in rep.gap_classes(gap)]
         left, k = left - chunk, k + 1
     return written
 
 
-def _window(rep, messages, since: float):
-    """The messages of ``messages`` at or after beat ``since`` (the last bars read)."""
-    from tunesmith.representations.event_phrases import BAR_EPS
-
-    if not messages:
-        return messages
-    times = rep.times(messages)
-    return messages[int(np.searchsorted(times, since - BAR_EPS, side="left")):]
+def _now(rep, messages) -> float:
+    return float(rep.times(messages)[-1]) if len(messages) else 0.0
 
 
 class _BarClock:
     """``until`` for the sampler: a row is done once its time reaches its deadline (the
-    bar line after the step's bars); ``now`` is each row's time before the step."""
+    bar line after the step's bars, less the bar tolerance); ``now`` is each row's time
+    before the step."""
 
     def __init__(self, rep, now: list[float], deadline: list[float]):
         import torch

@@ -38,10 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tunesmith.data.pairs import IGNORE  # a target step that is not scored (padding)
 from tunesmith.models.layers import HeadLogits, per_head_nll
 from tunesmith.options import opt
-
-IGNORE = -100  # a target step that is not scored (padding)
 
 
 @dataclass(frozen=True)
@@ -73,6 +72,9 @@ class Seq2SeqConfig:
             raise ValueError(f"vocab_size must be >= 1, got {self.vocab_size}")
         if any(not isinstance(n, int) or n < 1 for n in self.heads.values()):
             raise ValueError(f"heads must map a head to its classes (>= 1), got {self.heads}")
+        if len(self.heads) > 1 and len(self.empty_source) != 2:
+            raise ValueError("empty_source must give the two messages of an empty phrase "
+                             "(start, end) of a representation with several heads")
         for name in ("embedding_dim", "style_dim", "encoder_size", "decoder_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -256,8 +258,7 @@ class Seq2Seq(nn.Module):
         given: composing from nothing. A continuation starts from :meth:`encode` of its
         phrase instead (:class:`Conditioned`)."""
         device = self.embed.weight.device
-        k = len(self.head_sizes)
-        empty = self.config.empty_source or ([[1] * k, [2] * k] if self.many else [1, 2])
+        empty = self.config.empty_source or [1, 2]
         one = torch.tensor(empty, device=device)
         source = one.expand(batch_size, *one.shape)
         with torch.no_grad():

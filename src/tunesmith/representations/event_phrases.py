@@ -33,7 +33,6 @@ from tunesmith.music import Piece
 from tunesmith.representations.events import BOS, EOS, Events
 from tunesmith.representations.style_labels import StyleLabelled, check_styles
 
-BAR_EPS = 1 / 64  # a message within this of a bar line is in the bar it starts
 DEFAULT_BAR_BEATS = 4.0  # a piece with neither bar lines nor a time signature
 
 
@@ -44,20 +43,33 @@ class EventPhrases(StyleLabelled, Events):
     source_bars: int = 4
     target_bars: int = 2
     openings: tuple = ()  # held-out pieces' first bars, as message lists
-    # each opening's bar grid: (the beat where the bar after it starts, beats per bar)
+    # each opening's bars: (beats per bar after it, the start of each of its bars..., the
+    # start of the bar after it), in the opening's own time (``times``)
     opening_grid: tuple = ()
 
     @property
     def empty_source(self) -> list[list[int]]:
         """The encoded phrase with nothing in it: a start and an end message."""
-        return [self.bos, [EOS, 0, 0]]
+        return [self.bos, self.eos_message]
+
+    @property
+    def eos_message(self) -> list[int]:
+        return [EOS, 0, 0]
+
+    @property
+    def bar_tolerance(self) -> float:
+        """A message this close before a bar line is in the bar it starts: the quantiser
+        moves an event by up to half the finest time bin (legato playing puts the
+        downbeat's note-on a 24th early)."""
+        return self.time_bins[1] / 2
 
     # --- bars
     @staticmethod
     def bar_starts(piece: Piece) -> np.ndarray:
         """The start of each of the piece's bars and the end of the last, in beats (bar
-        ``i`` spans ``[i]`` to ``[i + 1]``): written bars, else the time signatures',
-        else :data:`DEFAULT_BAR_BEATS` beats each."""
+        ``i`` spans ``[i]`` to ``[i + 1]``): written bars (MusicXML, ABC; a MIDI file
+        keeps none, so its pickup is not seen), else the time signatures', else
+        :data:`DEFAULT_BAR_BEATS` beats each."""
         from tunesmith.evaluation.form import bar_bounds, beat_bounds
 
         bounds = bar_bounds(piece)
@@ -65,18 +77,31 @@ class EventPhrases(StyleLabelled, Events):
             bounds = beat_bounds(piece, DEFAULT_BAR_BEATS)
         return np.zeros(1) if bounds is None else np.asarray(bounds, dtype=float)
 
+    @staticmethod
+    def bar_length(starts) -> float:
+        """The usual length of the bars ``starts`` bound: their median (4 without)."""
+        lengths = np.diff(np.asarray(starts, dtype=float))
+        bar = float(np.median(lengths)) if len(lengths) else DEFAULT_BAR_BEATS
+        return bar if bar > 0 else DEFAULT_BAR_BEATS
+
     def times(self, messages) -> np.ndarray:
         """The time (beats from the start) of each message: its gaps summed."""
         classes = np.asarray(messages, dtype=np.int64).reshape(-1, 3)[:, 2]
         bins = np.asarray(self.time_bins)
         return np.cumsum(bins[np.clip(classes, 0, len(bins) - 1)])
 
+    def first_at(self, messages, beat: float) -> int:
+        """The index of the first message of ``messages`` in the bar that starts at
+        ``beat`` or later (:attr:`bar_tolerance`)."""
+        return int(np.searchsorted(self.times(messages), beat - self.bar_tolerance + 1e-9,
+                                   side="left"))
+
     def bar_cuts(self, messages, starts) -> list[int]:
         """The index of the first message of each bar of ``starts`` (bar starts in
         beats) in ``messages`` (without BOS/EOS): bar ``i`` is ``messages[cuts[i]:
         cuts[i + 1]]``, the last bar running to the end."""
         times = self.times(messages)
-        return [int(np.searchsorted(times, s - BAR_EPS, side="left"))
+        return [int(np.searchsorted(times, s - self.bar_tolerance + 1e-9, side="left"))
                 for s in np.asarray(starts)[:-1]]
 
     def split_piece(self, piece: Piece) -> tuple[list[list[int]], list[int]]:
@@ -84,24 +109,27 @@ class EventPhrases(StyleLabelled, Events):
         messages = self.encode(piece)[1:-1]
         return messages, self.bar_cuts(messages, self.bar_starts(piece))
 
+    def windows(self, cuts: list[int], total: int) -> list[tuple[int, int, int, int, bool]]:
+        """The places compose writes at, as training reads them: ``(s, lo, hi, end,
+        ends)`` for a source of bars ``s .. s + source_bars`` (messages ``lo:hi``) and
+        its target, the next ``target_bars`` bars (messages ``hi:end``), ``ends`` when
+        the target is the piece's last bars; ``s`` = 0, ``target_bars``, ... ."""
+        n, m, bars = self.source_bars, self.target_bars, len(cuts)
+        at = list(cuts) + [total]
+        return [(s, at[s], at[s + n], at[min(s + n + m, bars)], s + n + m >= bars)
+                for s in range(0, bars - n, m)]
+
     def pairs(self, piece: Piece) -> list[tuple[list, list, bool]]:
         """``(source, target, ends)`` message lists for each place of the piece (see the
-        module docstring); ``ends`` when the target is the piece's last bars."""
+        module docstring; a place whose source or target holds no message is left out)."""
         messages, cuts = self.split_piece(piece)
-        n, m, bars = self.source_bars, self.target_bars, len(cuts)
-        ends_at = cuts + [len(messages)]
-        out = []
-        for s in range(0, bars - n, m):
-            stop = min(s + n + m, bars)
-            source = messages[ends_at[s]:ends_at[s + n]]
-            target = messages[ends_at[s + n]:ends_at[stop]]
-            if source and target:
-                out.append((source, target, stop == bars))
-        return out
+        return [(messages[lo:hi], messages[hi:end], ends)
+                for _, lo, hi, end, ends in self.windows(cuts, len(messages))
+                if lo < hi < end]
 
     def encode_source(self, messages) -> list[list[int]]:
         """A phrase as the encoder reads it: ``[BOS] + messages + [EOS]``."""
-        return [self.bos, *map(list, messages), [EOS, 0, 0]]
+        return [self.bos, *map(list, messages), self.eos_message]
 
     # --- serialisation
     def to_dict(self) -> dict:
@@ -133,13 +161,13 @@ class EventPhrases(StyleLabelled, Events):
                              "messages (note, velocity, time ids)")
         grid = d.get("opening_grid", [])
         if not isinstance(grid, list) or len(grid) != len(openings) or not all(
-                isinstance(g, list) and len(g) == 2
+                isinstance(g, list) and len(g) >= 2 + bars[0]
                 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                        and 0 <= x < 1e6 for x in g) and g[1] > 0 for g in grid):
+                        and 0 <= x < 1e6 for x in g) and g[0] > 0 for g in grid):
             raise ValueError("event_phrases representation: opening_grid must give each "
-                             "opening (a bar's start, a bar's beats > 0)")
+                             "opening (beats per bar > 0, its bar starts)")
         return cls(time_bins=base.time_bins, velocity_bins=base.velocity_bins, qpm=base.qpm,
                    max_note_beats=base.max_note_beats, styles=styles,
                    source_bars=bars[0], target_bars=bars[1],
                    openings=tuple(tuple(tuple(m) for m in o) for o in openings),
-                   opening_grid=tuple((float(a), float(b)) for a, b in grid))
+                   opening_grid=tuple(tuple(map(float, g)) for g in grid))

@@ -45,9 +45,10 @@ class StyleLabelled:
                 raise OptionError("style", f"unknown style {part!r} (known: "
                                   f"{known or 'none: the model was trained without styles'})")
             if sets[0] in out:
+                other = " and one of the other set" if len(self.styles) > 1 else ""
                 raise OptionError("style", f"gives two labels of one set ({out[sets[0]]!r} "
-                                  f"and {part!r}): give at most one {sets[0]} and one of "
-                                  "the other set")
+                                  f"and {part!r}): give at most one "
+                                  f"{sets[0].replace('_', ' ')}{other}")
             out[sets[0]] = part
         return out
 
