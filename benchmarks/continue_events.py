@@ -22,7 +22,9 @@ shipped events LSTM never trained on the Bach test pairs):
    recall per style on real **held-out** (valid + test) targets is the real-data
    accuracy. Up to ``--per-style`` held-out sources of each style are continued by
    ``target_bars`` bars (raw: temperature 1, the note-off rule on) with their own style
-   and with the other one; the classifier reads only the bars written.
+   and with the other one; the classifier reads only the bars written, encoded as the
+   representation encodes a piece (:func:`canonical`: the real targets already are). The
+   control: the events LSTM continuing the same sources for as many beats, no style.
 Tables are printed in Markdown for benchmarks/RESULTS.md.
 """
 
@@ -93,8 +95,21 @@ def primed_nll(ckpt, rows) -> float:
     return total / count
 
 
+def canonical(rep, source, written) -> list:
+    """``written`` (messages after ``source``) as the representation encodes the music
+    they make: the joined piece decoded and encoded again, the messages after the
+    source's last. A sampler may write one time's note-offs and note-ons in any order;
+    an encoded piece has the offs first, each group by pitch. The classifier reads
+    n-grams of messages, so it is given the music, not the order it was written in."""
+    messages = rep.encode(rep.decode([rep.bos, *source, *written, rep.eos_message]))[1:-1]
+    end = rep.times(source)[-1] if len(source) else 0.0
+    times = rep.times(messages)
+    return [m for m, t in zip(messages, times, strict=True) if t > end + 1e-9]
+
+
 def continuations(ckpt, rows, styles, seed: int, batch: int = 64) -> list[list]:
-    """The ``target_bars`` bars each row's source is continued by, under ``styles``."""
+    """The ``target_bars`` bars each row's source is continued by, under ``styles``, as
+    :func:`canonical` messages."""
     from tunesmith.families.base import ComposeOptions
     from tunesmith.families.continue_events import continue_messages
 
@@ -104,8 +119,31 @@ def continuations(ckpt, rows, styles, seed: int, batch: int = 64) -> list[list]:
         written = continue_messages(ckpt.model, rep, [r.primer for r in part],
                                     styles[k:k + batch], rep.target_bars,
                                     ComposeOptions(num=len(part)), seed=seed + k)
-        out += [w[len(r.source):] for r, w in zip(part, written, strict=True)]
+        out += [canonical(rep, r.source, w[len(r.source):])
+                for r, w in zip(part, written, strict=True)]
     return out
+
+
+def lstm_continuations(ckpt, rows, seed: int, phrases) -> list[list]:
+    """The control: an events model (no style) continuing each row's source for as many
+    beats as its target bars, as :func:`canonical` messages (of ``phrases``, the
+    continue model's representation: the same messages)."""
+    from tunesmith.families.base import ComposeOptions
+    from tunesmith.families.events import sample_messages
+
+    rep, out = ckpt.representation, []
+    for k, r in enumerate(rows):
+        beats = r.primer.bar * ckpt_rep_bars(r)
+        opts = ComposeOptions(num=1, seed=seed + k, seconds=beats * 60 / rep.qpm, grace=0)
+        primer = [rep.bos, *[list(m) for m in r.source]]
+        written = sample_messages(ckpt.model, rep, opts, primer=primer)[0][len(primer):]
+        out.append(canonical(phrases, r.source, written))
+    return out
+
+
+def ckpt_rep_bars(row) -> int:
+    """How many bars the row's target spans (its primer's grid)."""
+    return max(1, round(row.span / row.primer.bar))
 
 
 @dataclass
@@ -116,6 +154,7 @@ class Row:
     primer: object  # continue_events.Primer: the source, its bars in its own time
     lead: float  # beats from the source's first bar line to its first message
     label: str
+    span: float  # beats the target's bars span
 
 
 def piece_rows(rep, piece, label: str) -> list[Row]:
@@ -133,8 +172,9 @@ def piece_rows(rep, piece, label: str) -> list[Row]:
         src, tgt = messages[lo:hi], messages[hi:end]
         offset = times[lo] - rep.time_bins[src[0][2]]  # where the source's clock starts
         bars = [float(x) - offset for x in starts[s:s + rep.source_bars + 1]]
+        stop = min(s + rep.source_bars + rep.target_bars, len(starts) - 1)
         out.append(Row(src, tgt, ends, Primer(src, bars, bar), float(times[lo] - starts[s]),
-                       label))
+                       label, float(starts[stop] - starts[s + rep.source_bars])))
     return out
 
 
@@ -194,8 +234,9 @@ def main() -> None:
     real_pred = clf.predict([message_text(r.target) for r in held])
     wanted = [r.label for r in held]
     print("\n| style | real held-out targets: recall | continuations, own style | "
-          "other style asked: classified as asked | sources |")
-    print("|---|---:|---:|---:|---:|")
+          "other style asked: classified as asked | events LSTM continuing the same "
+          "sources | sources |")
+    print("|---|---:|---:|---:|---:|---:|")
     for style in styles:
         hits, n = recall(real_pred, wanted, style)
         src = [r for r in held if r.label == style]
@@ -207,9 +248,12 @@ def main() -> None:
             ckpt, src, [rep.style_ids(style=style)] * len(src), args.seed)])
         asked = clf.predict([message_text(w) for w in continuations(
             ckpt, src, [rep.style_ids(style=other)] * len(src), args.seed + 1)])
+        lstm = clf.predict([message_text(w) for w in lstm_continuations(primed, src,
+                                                                         args.seed, rep)])
         print(f"| {style} | {hits / max(n, 1):.3f} ({hits}/{n}) | "
               f"{sum(p == style for p in own) / len(src):.3f} | "
-              f"{sum(p == other for p in asked) / len(src):.3f} ({other}) | {len(src)} |"
+              f"{sum(p == other for p in asked) / len(src):.3f} ({other}) | "
+              f"{sum(p == style for p in lstm) / len(src):.3f} | {len(src)} |"
               f"   ({time.time() - t0:.0f} s)")
 
 

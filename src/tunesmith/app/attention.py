@@ -123,7 +123,9 @@ def draw_source(checkpoint, family, continued, path: str | Path, title: str,
         if e.path is not None or source is None:
             raise
         raise TunesmithError(str(e), source) from None
-    return write_source_attention_png(w, path, row_bars, col_bars, title)
+    return write_source_attention_png(w, path, row_bars, col_bars, title,
+                                      unit=family.unit.rstrip("s"),
+                                      head="hdr" if family.writes_text else "start")
 
 
 def draw_composition(checkpoint, family, composition, path: str | Path,

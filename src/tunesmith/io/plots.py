@@ -161,16 +161,20 @@ def attention_figure(weights, positions=None, unit: str = "token", bars=None,
 
 
 def write_source_attention_png(weights, path: str | Path, row_bars, col_bars,
-                               title: str = "") -> Path:
+                               title: str = "", unit: str = "character",
+                               head: str = "hdr") -> Path:
     """Draw :func:`source_attention_figure` into ``path``."""
-    return _save(source_attention_figure(weights, row_bars, col_bars, title), path)
+    return _save(source_attention_figure(weights, row_bars, col_bars, title, unit, head),
+                 path)
 
 
-def source_attention_figure(weights, row_bars, col_bars, title: str = ""):
+def source_attention_figure(weights, row_bars, col_bars, title: str = "",
+                            unit: str = "character", head: str = "hdr"):
     """A continuation's attention over what it read: ``weights`` (R, C), a row per step
     written, a column per step of the whole piece (each row summing to 1 over the steps
-    it could read); ``row_bars`` (R) and ``col_bars`` (C) the bar of each (-1 = header,
-    -2 = an end marker, left out of the bar-to-bar summary).
+    it could read); ``row_bars`` (R) and ``col_bars`` (C) the bar of each (-1 = what
+    comes before the first bar, labelled ``head``: an ABC header, a start marker; -2 =
+    an end marker, left out of the bar-to-bar summary); ``unit`` names a step.
 
     Left, every step: the piece's bars across, the bars written down, a line where the
     writing starts; right, bar to bar: how much the steps of written bar j attend to bar
@@ -191,7 +195,7 @@ def source_attention_figure(weights, row_bars, col_bars, title: str = ""):
     def ticks(bars):
         starts = [k for k in range(len(bars)) if k == 0 or bars[k] != bars[k - 1]]
         starts = starts[::max(1, -(-len(starts) // 12))]
-        names = {-1: "hdr", -2: "end"}
+        names = {-1: head, -2: "end"}
         return starts, [names.get(int(bars[k]), str(int(bars[k]) + 1)) for k in starts]
 
     ax.set_xticks(*ticks(cb), fontsize=7)
@@ -201,7 +205,7 @@ def source_attention_figure(weights, row_bars, col_bars, title: str = ""):
     first = int(np.argmax(cb == rb[0])) if len(rb) and (cb == rb[0]).any() else None
     if first is not None:
         ax.axvline(first - 0.5, color="white", linewidth=0.8, linestyle="--")
-    ax.set_title("every character written, over the characters read", fontsize=9)
+    ax.set_title(f"every {unit} written, over the {unit}s read", fontsize=9)
     written, read = np.unique(rb), np.unique(cb[cb >= -1])
     m = np.zeros((len(written), len(read)))
     for a, bj in enumerate(written):
@@ -209,7 +213,7 @@ def source_attention_figure(weights, row_bars, col_bars, title: str = ""):
         for b, bi in enumerate(read):
             m[a, b] = rows[:, cb == bi].sum(1).mean()
     bx.imshow(m, cmap="magma", interpolation="nearest", aspect="auto")
-    names = ["hdr" if i < 0 else str(i + 1) for i in read]
+    names = [head if i < 0 else str(i + 1) for i in read]
     step = max(1, -(-len(read) // 12))
     bx.set_xticks(range(0, len(read), step), names[::step], fontsize=7)
     bx.set_yticks(range(len(written)), [str(i + 1) for i in written], fontsize=7)

@@ -191,6 +191,8 @@ class Seq2Seq(nn.Module):
                 weights.append(w)
             own = self._argmax(logits.detach())
             out.append(logits)
+        if not out:  # a target of its start marker alone
+            return state["h"].new_zeros(inputs.shape[0], 0, self.head.out_features)
         return torch.stack(out, 1)
 
     @torch.no_grad()
