@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from continuation import seq2seq_nll  # benchmarks/continuation.py: the ABC pairs' scores
 from tunesmith import app
 
 
@@ -45,23 +46,6 @@ def message_text(messages) -> str:
     """Messages as one character each: key (or WAIT / EOS), on or off, time class."""
     return "".join(chr(0x4E00 + (int(n) * 2 + int(v > 0)) * 16 + int(t))
                    for n, v, t in messages)
-
-
-def seq2seq_scores(model, pairs, batch_size: int = 32) -> tuple[float, float, float]:
-    """(NLL per target message, accuracy teacher-forced, accuracy free-running)."""
-    from tunesmith.data.pairs import collate
-
-    total = count = right = free = 0.0
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(pairs), batch_size):
-            out = model.loss(collate(pairs[i:i + batch_size]))
-            n = float(out["count"])
-            total += float(out["nll"]) * n
-            right += float(out["accuracy"]) * n
-            free += float(out["free_accuracy"]) * n
-            count += n
-    return total / count, right / count, free / count
 
 
 def primed_nll(ckpt, rows) -> float:
@@ -133,17 +117,11 @@ def lstm_continuations(ckpt, rows, seed: int, phrases) -> list[list]:
 
     rep, out = ckpt.representation, []
     for k, r in enumerate(rows):
-        beats = r.primer.bar * ckpt_rep_bars(r)
-        opts = ComposeOptions(num=1, seed=seed + k, seconds=beats * 60 / rep.qpm, grace=0)
+        opts = ComposeOptions(num=1, seed=seed + k, seconds=r.span * 60 / rep.qpm, grace=0)
         primer = [rep.bos, *[list(m) for m in r.source]]
         written = sample_messages(ckpt.model, rep, opts, primer=primer)[0][len(primer):]
         out.append(canonical(phrases, r.source, written))
     return out
-
-
-def ckpt_rep_bars(row) -> int:
-    """How many bars the row's target spans (its primer's grid)."""
-    return max(1, round(row.span / row.primer.bar))
 
 
 @dataclass
@@ -219,7 +197,7 @@ def main() -> None:
             continue
         other = [s for s in styles if s != style][0]
         t0 = time.time()
-        scores = {name: seq2seq_scores(ckpt.model, [
+        scores = {name: seq2seq_nll(ckpt.model, [
             encode_pair(rep, r.source, r.target, r.ends, rep.style_ids(style=lab))
             for r in test]) for name, lab in (("own", style), ("none", ""), ("other", other))}
         lstm = primed_nll(primed, test)

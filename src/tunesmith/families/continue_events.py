@@ -131,12 +131,11 @@ class ContinueEventsFamily(Family):
         return {"styles": representation.style_sizes,
                 "empty_source": representation.empty_source}
 
-    def batches(self, prepared: Prepared, cfg, data: ContinueEventsData = None):
+    def batches(self, prepared: Prepared, cfg, data=ContinueEventsData()):
         from tunesmith.data.augment import TransposePair
         from tunesmith.data.pairs import PairBatches, PairSet
-        from tunesmith.representations.events import N_KEYS
 
-        shift = data.transpose if data is not None else 0
+        shift = data.transpose
         return (PairBatches(prepared.sequences["train"], cfg.batch_size, seed=cfg.seed,
                             steps=cfg.steps,
                             augment=TransposePair(shift, N_KEYS) if shift else None),

@@ -93,16 +93,19 @@ class EventPhrases(StyleLabelled, Events):
     def first_at(self, messages, beat: float) -> int:
         """The index of the first message of ``messages`` in the bar that starts at
         ``beat`` or later (:attr:`bar_tolerance`)."""
-        return int(np.searchsorted(self.times(messages), beat - self.bar_tolerance + 1e-9,
-                                   side="left"))
+        return self._firsts(messages, [beat])[0]
 
     def bar_cuts(self, messages, starts) -> list[int]:
         """The index of the first message of each bar of ``starts`` (bar starts in
         beats) in ``messages`` (without BOS/EOS): bar ``i`` is ``messages[cuts[i]:
         cuts[i + 1]]``, the last bar running to the end."""
-        times = self.times(messages)
-        return [int(np.searchsorted(times, s - self.bar_tolerance + 1e-9, side="left"))
-                for s in np.asarray(starts)[:-1]]
+        return self._firsts(messages, np.asarray(starts)[:-1])
+
+    def _firsts(self, messages, beats) -> list[int]:
+        """For each of ``beats``, the index of the first message at it or later, less
+        the bar tolerance."""
+        at = np.asarray(beats, dtype=float) - self.bar_tolerance + 1e-9
+        return np.searchsorted(self.times(messages), at, side="left").tolist()
 
     def split_piece(self, piece: Piece) -> tuple[list[list[int]], list[int]]:
         """The piece's messages (without BOS/EOS) and :meth:`bar_cuts` of its bars."""
