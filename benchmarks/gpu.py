@@ -5,15 +5,17 @@ bf16 peak; optionally the Boulanger RNN-NADE / Transformer-NADE runs timed on th
 Each registered model is built at a preset (``--preset``, default ``small``; plus the
 Transformers' ``big``) and trained for ``--steps`` steps by the trainer itself (so pinned
 memory, TF32, autocast and compile are exactly what ``tunesmith train`` uses) on
-synthetic batches of the preset's shape (random token ids, or piano-roll frames with 5%
-of keys on: speed does not depend on what the data says, and the GPU machine needs no
-corpus). tokens/s is the median of the logged windows after the first (which holds the
-warm-up and, with ``--compile``, the compilation). Achieved FLOP/s counts the matmuls
-of one step (torch's FlopCounterMode) plus the recurrent layers' (which it does not see:
-6 x gates x hidden x (input + hidden) per token and layer, forward and backward); the share
-of peak divides it by the GPU's dense bf16 peak (``--peak-tflops``, else a table of
-known GPUs). bf16 is measured only for models that allow it (not those that declare
-``autocast = False``, whose log-probabilities need fp32: the RBMs, RNN-NADE).
+synthetic batches of the preset's shape (random token ids, piano-roll frames with 5%
+of keys on, or the GAN's note rows: speed does not depend on what the data says, and the
+GPU machine needs no corpus; seq2seq, which reads pairs of phrases, is skipped with a
+note). ``results.json`` is rewritten after each model. tokens/s is the median of the
+logged windows after the first (which holds the warm-up and, with ``--compile``, the
+compilation). Achieved FLOP/s counts the matmuls of one step (torch's FlopCounterMode)
+plus the recurrent layers' (which it does not see: 6 x gates x hidden x (input + hidden)
+per token and layer, forward and backward); the share of peak divides it by the GPU's
+dense bf16 peak (``--peak-tflops``, else a table of known GPUs). bf16 is measured only
+for models that allow it (not those that declare ``autocast = False``, whose
+log-probabilities need fp32: the RBMs, RNN-NADE).
 
     python benchmarks/gpu.py                       # every model: CUDA (when present) and CPU
     python benchmarks/gpu.py --models char_rnn,transformer --steps 40 --cpu-steps 6
@@ -60,6 +62,21 @@ class SyntheticTokens:
         return {"inputs": x[:, :-1], "targets": x[:, 1:]}
 
 
+class SyntheticNotes:
+    """Windows of note rows (the RNN-GAN's: pitch, step, length, velocity features),
+    standard-normal values; each batch carries its step, as the GAN's batch source's do
+    (its MLE pre-training ends at a step; both players run at every step)."""
+
+    def __init__(self, batch_size: int, seq_len: int, features: int):
+        self.shape = (batch_size, seq_len, features)
+        self.tokens_per_batch = batch_size * seq_len
+
+    def batch(self, step: int) -> dict:
+        rng = np.random.default_rng([0, step])
+        notes = torch.from_numpy(rng.standard_normal(self.shape).astype(np.float32))
+        return {"notes": notes, "step": torch.full(self.shape[:1], step, dtype=torch.long)}
+
+
 class SyntheticFrames:
     """Piano-roll windows with 5% of the keys on, every frame scored."""
 
@@ -73,25 +90,44 @@ class SyntheticFrames:
         return {"frames": frames, "mask": torch.ones(self.shape[:2], dtype=torch.bool)}
 
 
+SYNTHETIC = ("abc_chars", "events", "pianoroll", "notes")  # what build() makes batches of
+
+
+def representation_of(arch: str) -> str:
+    """The first representation a model reads (the one it is measured on)."""
+    from tunesmith import models
+
+    kinds = models.registry()[arch].representation
+    return kinds if isinstance(kinds, str) else kinds[0]
+
+
 def build(arch: str, preset_name: str):
-    """(model, representation, training batch source, the preset's TrainConfig)."""
+    """(model, representation, training batch source, the preset's TrainConfig), for a
+    model that reads one of :data:`SYNTHETIC`."""
     from tunesmith import families, models
     from tunesmith.families.base import model_sizes
     from tunesmith.presets import preset
     from tunesmith.representations.abc_chars import AbcChars
     from tunesmith.representations.events import Events
+    from tunesmith.representations.notes import NoteFeatures
     from tunesmith.representations.pianoroll import PianoRoll
 
     cls = models.registry()[arch]
-    kind = cls.representation if isinstance(cls.representation, str) else cls.representation[0]
+    kind = representation_of(arch)
     family, rep = {"abc_chars": ("abc", AbcChars.fit([chr(c) * 3 for c in range(32, 127)])),
-                   "events": ("events", Events()), "pianoroll": ("pianoroll", PianoRoll())}[kind]
+                   "events": ("events", Events()), "pianoroll": ("pianoroll", PianoRoll()),
+                   "notes": ("gan", NoteFeatures())}[kind]
     p = preset(arch, preset_name)
     torch.manual_seed(0)
     model = models.build(arch, dict(p.model) | model_sizes(families.get(family),
                                                            cls.config_class, rep))
     b, t = p.train.batch_size, p.train.seq_len
-    source = SyntheticFrames(b, t) if kind == "pianoroll" else SyntheticTokens(rep.heads, b, t)
+    if kind == "pianoroll":
+        source = SyntheticFrames(b, t)
+    elif kind == "notes":
+        source = SyntheticNotes(b, t, rep.features)
+    else:
+        source = SyntheticTokens(rep.heads, b, t)
     return model, rep, source, p.train
 
 
@@ -162,7 +198,9 @@ def peak_tflops(given: float | None) -> float | None:
     return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
-def run_models(args) -> list[dict]:
+def run_models(args, out_dir: Path) -> list[dict]:
+    """Measure each model; ``results.json`` in ``out_dir`` is rewritten after each one, so
+    a run cut short (the GPU lent for a while) keeps what it measured."""
     from tunesmith import models
     from tunesmith.models import allows_autocast
 
@@ -171,6 +209,10 @@ def run_models(args) -> list[dict]:
     peak = peak_tflops(args.peak_tflops) if cuda else None
     out = []
     for arch in names:
+        if representation_of(arch) not in SYNTHETIC:  # seq2seq: pairs of phrases
+            print(f"== {arch}: skipped (no synthetic batches of "
+                  f"{representation_of(arch)})", flush=True)
+            continue
         presets = [args.preset] + (["big"] if arch.startswith("transformer") and
                                    args.preset != "big" and not args.no_big else [])
         for preset_name in presets:
@@ -202,6 +244,7 @@ def run_models(args) -> list[dict]:
                           + (f" ({100 * flops / 1e12 / peak:.2f}% of bf16 peak)" if peak
                              else ""), flush=True)
             out.append(row)
+            (out_dir / "results.json").write_text(json.dumps(out, indent=1))
     return out
 
 
@@ -264,8 +307,7 @@ def main() -> None:
               f"bf16 peak {peak_tflops(args.peak_tflops)} TFLOP/s")
     else:
         print(f"no CUDA GPU here: CPU figures only (torch {torch.__version__})")
-    rows = run_models(args)
-    (out / "results.json").write_text(json.dumps(rows, indent=1))
+    rows = run_models(args, out)
     print("\n" + table(rows))
     if args.boulanger:
         boulanger(args.boulanger, out)

@@ -3,7 +3,8 @@ accumulation, and the GPU paths of the trainer run on CPU.
 
 The two-process runs go through the CLI as torchrun's workers would: each process gets
 RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous address in its environment and calls
-``tunesmith.cli.main``. The kill test starts torchrun itself."""
+``tunesmith.cli.main``. The kill test starts torchrun itself. Every run asks for the CPU
+(``--device cpu``), so the tests hold on a machine with GPUs too."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ TEXTS = [f"M:6/8\nL:1/8\nK:D\n{'DFA dAF|GBd gdB|' * (1 + i % 3)}AFD {i}|]\n" for
 REP = AbcChars.fit(TEXTS)
 SEQS = [REP.encode_text(t) for t in TEXTS]
 CFG = TrainConfig(steps=12, batch_size=8, seq_len=16, lr=5e-3, warmup=2, eval_every=6,
-                  checkpoint_every=4, log_every=2, seed=3)
+                  checkpoint_every=4, log_every=2, seed=3, device="cpu")
 COMPARED = ("loss", "nll", "accuracy", "lr")  # not the speed columns
 
 
@@ -107,6 +108,60 @@ def test_torchruns_environment_is_read_and_checked():
     # rank 0 draws as one process does; the other ranks have streams of their own
     assert distributed.rank_seed(7, 0) == 7
     assert len({distributed.rank_seed(7, r) for r in range(4)}) == 4
+
+
+class FakeGpus:
+    """``torch.cuda`` as a machine with ``count`` GPUs shows it (no GPU needed): the
+    device each process made current, and the backend its process group asked for."""
+
+    def __init__(self, monkeypatch, count: int):
+        import torch.distributed as dist
+
+        self.current: list[int] = []
+        self.backends: list[str] = []
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+        monkeypatch.setattr(torch.cuda, "set_device", self.current.append)
+        monkeypatch.setattr(dist, "is_nccl_available", lambda: True)
+        monkeypatch.setattr(dist, "rendezvous",
+                            lambda *a, **k: iter([(dist.HashStore(), 1, 2)]))
+        monkeypatch.setattr(dist, "init_process_group",
+                            lambda backend, **k: self.backends.append(backend))
+        monkeypatch.setattr(dist, "barrier", lambda *a, **k: None)
+        monkeypatch.setattr(dist, "destroy_process_group", lambda *a, **k: None)
+
+
+def test_more_cpu_processes_than_gpus_are_allowed(monkeypatch):
+    """``torchrun --nproc-per-node 2 ... --device cpu`` on a machine with one GPU: the
+    second process joins, and no process takes a GPU."""
+    gpus = FakeGpus(monkeypatch, count=1)
+    second = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+    with distributed.process_group(second, device="cpu"):
+        pass
+    with distributed.process_group(second):  # the CLI: the device not known yet
+        pass
+    assert gpus.backends == ["gloo", "cpu:gloo,cuda:nccl"]
+    ranks = distributed.Ranks(1, 2, 1)
+    assert distributed.local_device(torch.device("cpu"), ranks) == torch.device("cpu")
+    assert gpus.current == []
+
+
+def test_a_cuda_run_takes_its_local_ranks_gpu_and_no_more_processes_than_gpus(monkeypatch):
+    gpus = FakeGpus(monkeypatch, count=1)
+    cuda = torch.device("cuda")
+    assert distributed.local_device(cuda, distributed.Ranks(0, 2, 0)) == torch.device("cuda", 0)
+    assert gpus.current == [0]
+    with pytest.raises(OptionError, match="LOCAL_RANK 1: this machine has 1 GPU"):
+        distributed.local_device(cuda, distributed.Ranks(1, 2, 1))
+    assert gpus.current == [0]
+
+
+def test_the_process_groups_backend_follows_the_device(monkeypatch):
+    FakeGpus(monkeypatch, count=2)
+    backends = [distributed.group_backend(d) for d in ("cpu", None, "auto", "cuda", "cuda:1")]
+    assert backends == ["gloo"] + ["cpu:gloo,cuda:nccl"] * 4
+    FakeGpus(monkeypatch, count=0)
+    assert {distributed.group_backend(d) for d in (None, "auto", "cpu")} == {"gloo"}
 
 
 def test_every_model_uses_all_its_parameters_in_its_training_loss():
@@ -324,7 +379,7 @@ def spawn_ranks(world: int, argv: list[str], report: Path) -> list[dict]:
 
 def train_argv(corpus, run: Path, *extra: str) -> list[str]:
     return ["train", "--preset", "debug", "--corpus", str(corpus), "--out", str(run),
-            "--no-progress", "--samples", "0", "--steps", "20", *extra]
+            "--no-progress", "--samples", "0", "--device", "cpu", "--steps", "20", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -394,7 +449,8 @@ def test_two_processes_weight_piano_roll_windows_by_the_frames_they_score(tmp_pa
     corpus.write_text(json.dumps({"train": [piece(n) for n in (6, 9, 40, 70, 15, 30)],
                                   "valid": [piece(20), piece(33)], "test": [piece(10)]}))
     argv = ["train", "--family", "pianoroll", "--arch", "bernoulli_rnn", "--preset", "debug",
-            "--corpus", str(corpus), "--no-progress", "--samples", "0", "--steps", "20"]
+            "--corpus", str(corpus), "--no-progress", "--samples", "0", "--device", "cpu",
+            "--steps", "20"]
     assert main([*argv, "--out", str(tmp_path / "one")]) == 0
     reports = spawn_ranks(2, [*argv, "--out", str(tmp_path / "two")], tmp_path / "report")
     assert [r["rc"] for r in reports] == [0, 0]

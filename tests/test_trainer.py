@@ -181,3 +181,27 @@ def test_a_step_zero_checkpoint_has_no_optimiser_state_and_resumes(tmp_path):
     straight = make_trainer(tmp_path / "straight")
     straight.fit()
     assert rows(tmp_path) == rows(tmp_path / "straight")
+
+
+def test_gpu_generators_resume_by_index_on_as_many_gpus_as_are_visible(tmp_path,
+                                                                       monkeypatch):
+    """A run saved with 12 GPUs visible (``rng.cuda.10`` sorts before ``rng.cuda.2`` as a
+    name) resumes where 12, 2 or no GPUs are visible: each visible GPU gets its own
+    generator back, the others are left, and nothing fails."""
+    cfg = replace(CFG, steps=2, eval_every=2, device="cpu")
+    states = [torch.full((16,), i, dtype=torch.uint8) for i in range(12)]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: list(states))
+    make_trainer(tmp_path, cfg).fit()
+    restored: list[tuple[int, int]] = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda state, device="cuda": restored.append((device, int(state[0]))))
+    for visible in (12, 2):
+        monkeypatch.setattr(torch.cuda, "device_count", lambda n=visible: n)
+        restored.clear()
+        assert make_trainer(tmp_path, cfg, resume=True).step == 2
+        assert sorted(restored) == [(i, i) for i in range(visible)]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored.clear()
+    make_trainer(tmp_path, cfg, resume=True)
+    assert restored == []

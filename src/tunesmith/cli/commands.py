@@ -175,7 +175,8 @@ class Train(Command):
     def run(self, args) -> int:
         from tunesmith.cli.process import torchrun_processes
 
-        with torchrun_processes() as ranks:  # one process, or one of torchrun's
+        # one process, or one of torchrun's (a --device cpu run joins over plain gloo)
+        with torchrun_processes(getattr(args, "train.device", None)) as ranks:
             if not ranks.main:  # rank 0 alone prints
                 args.no_progress = True
                 return self._run(args, quiet, lambda result: 0)

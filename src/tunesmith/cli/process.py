@@ -38,17 +38,18 @@ def rendering_threads(active: bool = True, interval: float = 2e-4) -> Iterator[N
 
 
 @contextmanager
-def torchrun_processes() -> Iterator:
+def torchrun_processes(device: str | None = None) -> Iterator:
     """Join the processes torchrun started (``RANK``, ``WORLD_SIZE``, ... in the
     environment) for the length of a command; one process without torchrun. A process
     group is process-wide, so the CLI opens it (:mod:`tunesmith.training.distributed`).
+    ``device``: the command's ``--device`` when given (``cpu``: plain gloo).
 
     A process that loses the others (one died: torchrun ends the job, and with
     ``--max-restarts`` starts it again, continuing from the last checkpoint) says so on
     one line instead of a communication library's traceback."""
     from tunesmith.training import distributed
 
-    with distributed.process_group() as ranks:
+    with distributed.process_group(device=device) as ranks:
         try:
             yield ranks
         except RuntimeError as e:

@@ -633,7 +633,7 @@ def _check_state_header(header: dict, optimizer, params: list, info: dict, bad) 
                 raise bad(f"{where} has shape {list(shape)}; the parameter's is "
                           f"{list(want)}")
             per_param.setdefault(int(idx), set()).add(kind)
-        elif name == "rng.torch" or name.startswith("rng.cuda.") or _RANK_RNG.fullmatch(name):
+        elif name == "rng.torch" or _CUDA_RNG.fullmatch(name) or _RANK_RNG.fullmatch(name):
             if dtype != "U8" or len(shape) != 1:
                 raise bad(f"{where} is {dtype} of shape {list(shape)}, not a uint8 RNG "
                           "state")
@@ -678,15 +678,30 @@ def _restore_state(optimizer, info: dict, tensors: dict, rank: int, bad,
         raise bad(first_line(e)) from None
     try:
         if rank == 0:
-            cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
-            if cuda and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(cuda)
+            _restore_cuda_rng(tensors)
         elif f"rng.rank{rank}.cuda" in tensors and torch.cuda.is_available():
             torch.cuda.set_rng_state(tensors[f"rng.rank{rank}.cuda"])
     except (ValueError, RuntimeError, TypeError) as e:
         raise bad(first_line(e), tensors_path) from None
 
 
+def _restore_cuda_rng(tensors: dict) -> None:
+    """Each visible GPU's generator from ``rng.cuda.<index>``, matched by index (not by
+    name order: ``rng.cuda.10`` sorts before ``rng.cuda.2``). A run resumed where fewer
+    GPUs are visible than were saved restores those it has (its own among them) and
+    leaves the rest; a CPU machine restores none."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    visible = torch.cuda.device_count()
+    for name, state in tensors.items():
+        match = _CUDA_RNG.fullmatch(name)
+        if match and int(match[1]) < visible:
+            torch.cuda.set_rng_state(state, int(match[1]))
+
+
+_CUDA_RNG = re.compile(r"rng\.cuda\.(0|[1-9][0-9]{0,5})")
 _RANK_RNG = re.compile(r"rng\.rank[1-9][0-9]{0,5}\.(torch|cuda)")
 
 

@@ -86,28 +86,25 @@ def current() -> Ranks:
 
 
 @contextmanager
-def process_group(environ: Mapping[str, str] = os.environ) -> Iterator[Ranks]:
+def process_group(environ: Mapping[str, str] = os.environ,
+                  device: str | None = None) -> Iterator[Ranks]:
     """Join torchrun's processes for the duration (nothing to join with one process).
 
-    Collectives on CPU tensors go through gloo and those on CUDA tensors through NCCL, so
-    the same group serves a CPU run and a GPU run; each process's GPU is ``cuda:LOCAL_RANK``.
-    A process group is process-wide: only a front end that owns its process (the CLI)
-    opens one."""
-    import torch
+    ``device`` is the run's ``--device`` when the caller knows it (None: not yet known,
+    as for the CLI, which joins before it reads the run's settings). A CPU run uses plain
+    gloo. Otherwise, where CUDA and NCCL exist, collectives on CPU tensors go through gloo
+    and those on CUDA tensors through NCCL, so the same group serves a CPU run and a GPU
+    run (NCCL makes nothing until the first collective on a CUDA tensor). Nothing here
+    touches a GPU: a CUDA run's rank takes ``cuda:LOCAL_RANK`` in :func:`local_device`,
+    so ``--device cpu`` may start more processes than the machine has GPUs. A process
+    group is process-wide: only a front end that owns its process (the CLI) opens one."""
     import torch.distributed as dist
 
     ranks = from_env(environ)
     if ranks.world == 1 or dist.is_initialized():
         yield current()
         return
-    backend = "gloo"
-    if torch.cuda.is_available() and dist.is_nccl_available():
-        if ranks.local_rank >= torch.cuda.device_count():
-            raise OptionError("", f"LOCAL_RANK {ranks.local_rank}: this machine has "
-                              f"{torch.cuda.device_count()} GPU(s); start at most that many "
-                              "processes per machine (--nproc-per-node)")
-        torch.cuda.set_device(ranks.local_rank)
-        backend = "cpu:gloo,cuda:nccl"
+    backend = group_backend(device)
     # torchrun's store outlives a restart (the static rendezvous keeps one TCPStore), and
     # gloo would read the dead round's addresses from it: each round gets its own keys
     store, rank, world = next(dist.rendezvous("env://", timeout=TIMEOUT))
@@ -128,8 +125,21 @@ def process_group(environ: Mapping[str, str] = os.environ) -> Iterator[Ranks]:
         gc.collect()
 
 
+def group_backend(device: str | None) -> str:
+    """The backend of the process group of a run on ``device`` (None: not yet known)."""
+    import torch
+    import torch.distributed as dist
+
+    cpu = device is not None and not device.startswith(("cuda", "auto"))
+    if cpu or not (torch.cuda.is_available() and dist.is_nccl_available()):
+        return "gloo"
+    return "cpu:gloo,cuda:nccl"
+
+
 def local_device(device, ranks: Ranks):
-    """The device of this rank: a GPU run puts rank ``r`` on ``cuda:LOCAL_RANK``."""
+    """The device of this rank: a GPU run puts rank ``r`` on ``cuda:LOCAL_RANK`` (and
+    makes it the process's current GPU, which NCCL uses); a CPU run leaves the GPUs
+    alone, however many processes it has."""
     import torch
 
     if ranks.world == 1 or device.type != "cuda":
@@ -137,6 +147,11 @@ def local_device(device, ranks: Ranks):
     if device.index not in (None, ranks.local_rank):
         raise OptionError("device", f"{device} with torchrun: each process takes the GPU of "
                           "its LOCAL_RANK; pass --device cuda")
+    if ranks.local_rank >= torch.cuda.device_count():
+        raise OptionError("device", f"cuda with LOCAL_RANK {ranks.local_rank}: this machine "
+                          f"has {torch.cuda.device_count()} GPU(s); start at most that many "
+                          "processes per machine (--nproc-per-node), or pass --device cpu")
+    torch.cuda.set_device(ranks.local_rank)
     return torch.device("cuda", ranks.local_rank)
 
 

@@ -35,11 +35,14 @@ batch and its sums added up. A rank that dies makes the others fail in their nex
 collective; torchrun ends the job (and with ``--max-restarts`` starts it again, and the run
 continues from ``last``).
 
-**On a GPU**: batches are copied from pinned memory, fp32 matmuls run in TF32
-(``cfg.tf32``), the loss runs under bf16 autocast where ``cfg.precision`` and the model
-allow it (:func:`~tunesmith.training.device.autocast_dtype`; not the RBMs, RNN-NADE),
-and ``cfg.compile`` wraps the loss in ``torch.compile``. Validation runs in fp32 without
-autocast. Every one of these paths also runs on CPU (the tests run them there).
+**On a GPU**: batches are copied from pinned memory, the training step's fp32 matmuls run
+in TF32 (``cfg.tf32``; not for the models that declare ``autocast = False``, which need
+fp32: the RBMs, RNN-NADE), the loss runs under bf16 autocast where ``cfg.precision`` and
+the model allow it (:func:`~tunesmith.training.device.autocast_dtype`) with the
+recurrent layers kept in fp32 (:func:`~tunesmith.training.device.fp32_recurrent`: CUDA
+autocast would run them in fp16), and ``cfg.compile`` wraps the loss in
+``torch.compile``. Validation runs in fp32, without TF32 or autocast. Every one of these
+paths also runs on CPU (the tests run them there).
 """
 
 from __future__ import annotations
@@ -66,7 +69,14 @@ from tunesmith.training.checkpoint import (
     save_checkpoint,
 )
 from tunesmith.training.config import TrainConfig
-from tunesmith.training.device import autocast_dtype, batch_to, fast_matmuls, resolve_device
+from tunesmith.training.device import (
+    autocast_dtype,
+    batch_to,
+    fast_matmuls,
+    fp32_recurrent,
+    recurrent_in_fp32,
+    resolve_device,
+)
 from tunesmith.training.logging import RunLogger, SilentLogger
 
 
@@ -85,6 +95,8 @@ class Trainer:
     def __init__(self, model, representation, train_data, valid_data, config: TrainConfig,
                  run_dir: str | Path, *, resume: bool = False, progress: Progress | None = None,
                  summary_extra: dict | None = None, tensorboard: bool = True, log=None):
+        from tunesmith.models import allows_autocast, param_groups
+
         self.cfg = config
         self.ranks = distributed.current()
         self.share = distributed.Share(config.batch_size, self.ranks.world, config.grad_accum)
@@ -97,12 +109,13 @@ class Trainer:
         self.device = distributed.local_device(resolve_device(config.device), self.ranks)
         self.model = model.to(self.device)
         self.autocast = autocast_dtype(config.precision, self.device, model)
+        if recurrent_in_fp32(self.device, self.autocast):
+            fp32_recurrent(self.model)  # CUDA autocast would run cuDNN's RNNs in fp16
+        self.tf32 = config.tf32 and allows_autocast(model)  # fp32-only models: true fp32
         self.representation = representation
         self.train_data, self.valid_data = train_data, valid_data
         self.progress = progress if self.ranks.main else None
         self.summary_extra = summary_extra or {}
-        from tunesmith.models import param_groups
-
         # a model may declare named groups (a GAN's two players): each its own lr scale,
         # and each one's gradient norm logged
         self.groups = param_groups(model)
@@ -228,20 +241,21 @@ class Trainer:
         start, interrupted = self.step, False
         self._report(start)
         try:
-            with fast_matmuls(self.device, cfg.tf32):
-                while self.step < end and not self.stopped_early:
-                    if self._stop_agreed or (self.ranks.world == 1 and self._stop_requested):
-                        interrupted = True
-                        break
+            while self.step < end and not self.stopped_early:
+                if self._stop_agreed or (self.ranks.world == 1 and self._stop_requested):
+                    interrupted = True
+                    break
+                # TF32 for the step alone: validation scores in true fp32
+                with fast_matmuls(self.device, self.tf32):
                     self._train_step()
-                    if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                        self._validate()
-                        self.save("last")
-                    elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                        self.save("last")
-                    self._report(start)
-                if interrupted or self.step == end or self.stopped_early:
+                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                    self._validate()
                     self.save("last")
+                elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save("last")
+                self._report(start)
+            if interrupted or self.step == end or self.stopped_early:
+                self.save("last")
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
