@@ -61,6 +61,10 @@ class Piece:
     and repeats as played (when the reader expands them) all show in it. It is empty when
     the source has no written bars (MIDI, generated events and piano rolls): their bars
     exist only as implied by ``time_signatures``.
+
+    ``fermatas`` are the ``(start, end)`` beats of the notes the source marks with a
+    fermata (MusicXML: a chorale's phrase ends), one span per distinct time, in
+    increasing order; empty when the source marks none (MIDI has no such mark).
     """
 
     tracks: list[Track] = field(default_factory=list)
@@ -70,6 +74,7 @@ class Piece:
     title: str = ""
     source_text: str = ""
     bar_lines: list[float] = field(default_factory=list)  # beats; see the docstring
+    fermatas: list[tuple[float, float]] = field(default_factory=list)  # (start, end) beats
 
     @property
     def notes(self) -> list[Note]:
@@ -104,9 +109,9 @@ class Piece:
 
         Notes are ``[start, end, pitch, velocity]`` lists (compact: corpora hold ~10^5
         notes), tempos ``[beat, qpm]``, time signatures ``[beat, numerator, denominator]``,
-        ``bar_lines`` a list of beats (an optional key: dicts written before it existed
-        load with none). Floats survive ``json`` exactly (it writes ``repr``); times must
-        be finite."""
+        ``bar_lines`` a list of beats and ``fermatas`` a list of ``[start, end]`` (optional
+        keys: dicts written before they existed load with none). Floats survive ``json``
+        exactly (it writes ``repr``); times must be finite."""
         return {
             "format": PIECE_DICT_FORMAT,
             "tracks": [
@@ -121,6 +126,7 @@ class Piece:
             "title": self.title,
             "source_text": self.source_text,
             "bar_lines": list(self.bar_lines),
+            "fermatas": [[s, e] for s, e in self.fermatas],
         }
 
     @classmethod
@@ -143,4 +149,5 @@ class Piece:
             title=d["title"],
             source_text=d["source_text"],
             bar_lines=[float(b) for b in d.get("bar_lines", [])],
+            fermatas=[(float(s), float(e)) for s, e in d.get("fermatas", [])],
         )

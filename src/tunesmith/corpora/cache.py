@@ -18,7 +18,8 @@ from typing import NamedTuple
 from tunesmith.errors import TunesmithError
 from tunesmith.music import Piece
 
-CACHE_FORMAT = 4  # bump when the cached content changes meaning (3: programs, ties; 4: bar lines)
+CACHE_FORMAT = 5  # bump when the cached content changes meaning (3: programs, ties; 4: bar
+# lines; 5: fermatas)
 
 
 class CacheEntry(NamedTuple):

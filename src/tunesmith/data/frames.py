@@ -1,9 +1,12 @@
 """Batch sources for piano-roll models: sequences of binary frames, each (T, V) uint8.
 
 A batch is ``{"frames": (B, L, V) float32 0/1, "mask": (B, L) bool}``; ``mask`` marks the
-frames that are scored (padding is not). As in :mod:`tunesmith.data.tokens`, which windows
-a training step gets is a pure function of ``(seed, step)`` (exact resume, no sampler
-state).
+frames that are scored (padding is not). Sequences whose arrays hold more columns than the
+``n_visible`` keys carry the representation's inputs there (``PianoRoll.with_inputs``):
+those come out as ``"inputs": (B, L, F) int64`` (0 in padding), never transposed.
+
+As in :mod:`tunesmith.data.tokens`, which windows a training step gets is a pure function
+of ``(seed, step)`` (exact resume, no sampler state).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ class FrameWindows:
     keyboard."""
 
     def __init__(self, sequences: Sequence[np.ndarray], seq_len: int, batch_size: int,
-                 seed: int = 0, aligned: float = 0.25, transpose: int = 0):
+                 seed: int = 0, aligned: float = 0.25, transpose: int = 0,
+                 n_visible: int | None = None):
         self.sequences = [np.asarray(s, dtype=np.uint8) for s in sequences if len(s) > 0]
         if not self.sequences:
             raise ValueError("no training frames")
@@ -37,7 +41,7 @@ class FrameWindows:
         self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
         self.n_aligned = int(round(aligned * batch_size))
         self.transpose = transpose
-        self.n_visible = self.sequences[0].shape[1]
+        self.n_visible = n_visible or self.sequences[0].shape[1]
 
     @property
     def tokens_per_batch(self) -> int:
@@ -46,14 +50,18 @@ class FrameWindows:
     def batch(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, step])
         which = rng.choice(len(self.sequences), size=self.batch_size, p=self.p)
-        frames = np.zeros((self.batch_size, self.seq_len, self.n_visible), dtype=np.float32)
+        v = self.n_visible
+        frames = np.zeros((self.batch_size, self.seq_len, v), dtype=np.float32)
+        inputs = np.zeros((self.batch_size, self.seq_len, self.sequences[0].shape[1] - v),
+                          dtype=np.int64)
         mask = np.zeros((self.batch_size, self.seq_len), dtype=bool)
         for row, i in enumerate(which):
             seq = self.sequences[i]
             start = 0
             if row >= self.n_aligned and len(seq) > self.seq_len:
                 start = int(rng.integers(0, len(seq) - self.seq_len + 1))
-            w = seq[start : start + self.seq_len]
+            w = seq[start : start + self.seq_len, :v]
+            inputs[row, : len(w)] = seq[start : start + self.seq_len, v:]
             if self.transpose:
                 keys = np.nonzero(w.any(0))[0]
                 lo, hi = ((-self.transpose, self.transpose) if len(keys) == 0 else
@@ -64,7 +72,14 @@ class FrameWindows:
             mask[row, : len(w)] = True
             if start > 0:
                 mask[row, 0] = False
-        return {"frames": torch.from_numpy(frames), "mask": torch.from_numpy(mask)}
+        return _batch(frames, mask, inputs)
+
+
+def _batch(frames: np.ndarray, mask: np.ndarray, inputs: np.ndarray) -> dict:
+    out = {"frames": torch.from_numpy(frames), "mask": torch.from_numpy(mask)}
+    if inputs.shape[-1]:
+        out["inputs"] = torch.from_numpy(inputs)
+    return out
 
 
 class FrameBatches:
@@ -73,12 +88,13 @@ class FrameBatches:
     a NADE holds a (frames, keys, hidden) tensor). Iterable many times."""
 
     def __init__(self, sequences: Sequence[np.ndarray], max_frames: int = 8192,
-                 max_items: int = 0):
+                 max_items: int = 0, n_visible: int | None = None):
         seqs = [np.asarray(s, dtype=np.uint8) for s in sequences if len(s) > 0]
         if max_items:
             seqs = seqs[:max_items]
         self.sequences = sorted(seqs, key=len)
         self.max_frames = max_frames
+        self.n_visible = n_visible
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -97,12 +113,14 @@ class FrameBatches:
         if group:
             yield self._pack(group)
 
-    @staticmethod
-    def _pack(group: list[np.ndarray]) -> dict:
+    def _pack(self, group: list[np.ndarray]) -> dict:
         width = max(len(s) for s in group)
-        frames = np.zeros((len(group), width, group[0].shape[1]), dtype=np.float32)
+        v = self.n_visible or group[0].shape[1]
+        frames = np.zeros((len(group), width, v), dtype=np.float32)
+        inputs = np.zeros((len(group), width, group[0].shape[1] - v), dtype=np.int64)
         mask = np.zeros((len(group), width), dtype=bool)
         for j, s in enumerate(group):
-            frames[j, : len(s)] = s
+            frames[j, : len(s)] = s[:, :v]
+            inputs[j, : len(s)] = s[:, v:]
             mask[j, : len(s)] = True
-        return {"frames": torch.from_numpy(frames), "mask": torch.from_numpy(mask)}
+        return _batch(frames, mask, inputs)

@@ -41,6 +41,11 @@ from tunesmith.options import opt
 class PianorollData(PieceData):
     steps_per_beat: int | None = opt(None, "frames per quarter note (default: a benchmark "
                                      "file's own grid, else 2 = eighth notes)")
+    positions: bool = opt(False, "the model also reads where each step stands (piano roll: "
+                          "each frame's place in its bar)")
+    phrases: bool = opt(False, "the model also reads where the phrases end (piano roll: the "
+                        "fermatas a score marks, e.g. bach-chorales; compose plans one "
+                        "every two bars)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -82,7 +87,11 @@ class PianorollFamily(Family):
         c = load_corpus(corpus, data, progress)
         dropped = report_dropped(c, log)
         if representation is None:
-            representation = PianoRoll(steps_per_beat=data.steps_per_beat or 2)
+            representation = PianoRoll(steps_per_beat=data.steps_per_beat or 2,
+                                       beat_inputs=data.positions, phrase_inputs=data.phrases)
+        if representation.phrase_inputs and not any(p.fermatas for p in c.pieces):
+            raise OptionError("phrases", f"needs fermatas, and no piece of {corpus} marks "
+                              "one (MIDI files cannot; scores such as bach-chorales do)")
         fits = []
         for i, (key, p) in enumerate(zip(c.keys, c.pieces, strict=True)):
             try:
@@ -90,7 +99,8 @@ class PianorollFamily(Family):
                 fits.append(i)
             except TunesmithError as e:
                 log(f"dropped: {e}", "warning")
-        rolls = {i: representation.encode(c.pieces[i]) for i in fits}
+        rolls = {i: representation.with_inputs(representation.encode(c.pieces[i]),
+                                               c.pieces[i]) for i in fits}
         keep = [i for i, r in rolls.items() if len(r) >= 2]
         splits, mode = split_sequences([c.keys[i] for i in keep], [rolls[i] for i in keep],
                                        data.split)
@@ -106,6 +116,7 @@ class PianorollFamily(Family):
         plain = PieceData()
         ignored = [f.name for f in dataclasses.fields(PieceData)
                    if f.name != "transpose" and getattr(data, f.name) != getattr(plain, f.name)]
+        ignored += [name for name in ("positions", "phrases") if getattr(data, name)]
         if ignored:
             raise OptionError(ignored[0], f"does not apply to a benchmark file ({corpus}: its "
                               "frames and its train/valid/test split are fixed)")
@@ -125,7 +136,8 @@ class PianorollFamily(Family):
         return Prepared(representation, splits, info)
 
     def model_sizes(self, representation) -> dict:
-        return {"n_visible": representation.heads["frame"]}
+        return {"n_visible": representation.heads["frame"],
+                "inputs": getattr(representation, "inputs", {})}
 
     def init_model(self, model, prepared: Prepared) -> None:
         """Start a new model's static key biases at the log-odds of each key's rate in the
@@ -137,11 +149,12 @@ class PianorollFamily(Family):
         key at p = 0.5, as a random start does, with finite biases."""
         import torch
 
+        keys = model.config.n_visible  # the columns after them are inputs
         rolls = prepared.sequences["train"]
         frames = sum(len(r) for r in rolls)
         if not frames:
             return
-        on = sum(np.asarray(r, dtype=np.float64).sum(0) for r in rolls)
+        on = sum(np.asarray(r, dtype=np.float64)[:, :keys].sum(0) for r in rolls)
         edge = 1.0 / max(frames, 2)  # [1/frames, 1 - 1/frames] is empty for one frame
         rate = np.clip(on / frames, edge, 1 - edge)
         model.start_key_biases(torch.as_tensor(np.log(rate / (1 - rate)), dtype=torch.float32))
@@ -152,9 +165,11 @@ class PianorollFamily(Family):
         frame."""
         from tunesmith.data.frames import FrameBatches, FrameWindows
 
+        keys = prepared.representation.heads["frame"]  # more columns: the inputs
         train = FrameWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
-                             seed=cfg.seed, transpose=data.transpose)
-        valid = FrameBatches(prepared.sequences["valid"], max_items=cfg.eval_max_items)
+                             seed=cfg.seed, transpose=data.transpose, n_visible=keys)
+        valid = FrameBatches(prepared.sequences["valid"], max_items=cfg.eval_max_items,
+                             n_visible=keys)
         return train, valid
 
     def corpus_items(self, corpus, data: PianorollData, representation, progress=None,
@@ -203,9 +218,12 @@ class PianorollFamily(Family):
         steps = self._steps(opts, rep)
         primer = self.primer_frames(rep, opts)
         grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
+        plan = self.inputs_plan(rep, primer, steps + grace)
+        keys = rep.heads["frame"]
+        primer = None if primer is None else primer[:, :keys]
         rolls = sample_frames(model, primer, num=opts.num, steps=steps + grace,
                               mode=opts.mode, gibbs_steps=opts.gibbs_steps, seed=opts.seed,
-                              device=device)
+                              device=device, inputs=plan)
         frames = steps + (0 if primer is None else len(primer))
 
         def redraw(i: int, n: int):
@@ -213,24 +231,44 @@ class PianorollFamily(Family):
             again = redraw_options(opts, i, n)
             return [rep.decode(r) for r in sample_frames(
                 model, rolls[i][:frames], num=n, steps=grace, mode=opts.mode,
-                gibbs_steps=opts.gibbs_steps, seed=again.seed, device=device)]
+                gibbs_steps=opts.gibbs_steps, seed=again.seed, device=device, inputs=plan)]
 
         pieces = finish_all([rep.decode(r) for r in rolls], frames / rep.steps_per_beat,
                             opts.grace, redraw if grace else None)
         return publish(pieces, sink, start)
 
     def encoded(self, piece, representation):
-        """The frames (their size checked before they are made) and their positions."""
+        """The frames (their size checked before they are made; with the representation's
+        inputs, from the piece's bars and fermatas, as more columns) and their
+        positions."""
         check_frames(piece, representation, piece.title or "the piece")
-        return super().encoded(piece, representation)
+        frames, positions = super().encoded(piece, representation)
+        return representation.with_inputs(frames, piece), positions
+
+    @staticmethod
+    def inputs_plan(rep, primer, steps: int):
+        """The inputs of every frame to compose (None for a representation without
+        them): the primer's own (its columns past the keys), then the plan's
+        (:meth:`PianoRoll.plan`: bars of 4 beats and a phrase every two bars, from the
+        frame after the primer's last place in its bar)."""
+        if not getattr(rep, "inputs", None):
+            return None
+        keys = rep.heads["frame"]
+        own = np.zeros((0, len(rep.inputs)), np.uint8) if primer is None else primer[:, keys:]
+        start = len(own)
+        if len(own) and rep.beat_inputs:  # the plan's bars go on from the primer's
+            start = int(own[-1, list(rep.inputs).index("beat")]) + 1
+        return np.concatenate([own, rep.plan(steps, start=start)], 0)
 
     def primer_frames(self, rep, opts: ComposeOptions):
+        """The primer's first ``primer_len`` frames from its first note (with the
+        representation's inputs as more columns), or None."""
         if not opts.primer:
             return None
         piece = primer_piece(opts.primer, opts.seed, self.default_corpus)
         check_frames(piece, rep, opts.primer)
-        frames = rep.encode(piece)
-        first = np.flatnonzero(frames.any(-1))
+        frames = rep.with_inputs(rep.encode(piece), piece)
+        first = np.flatnonzero(frames[:, : rep.heads["frame"]].any(-1))
         if not len(first):
             raise TunesmithError("primer has no notes on the piano range", opts.primer)
         return frames[first[0] : first[0] + opts.primer_len]  # from its first note

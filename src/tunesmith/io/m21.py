@@ -62,8 +62,10 @@ def score_to_piece(score, repeats: bool = True) -> Piece:
     ``bar_lines`` are the first part's measures as written (after repeat expansion when
     repeats were expanded): each measure's offset, then where the last one ends; a bar
     written too short or too long keeps its length. Empty when that part holds no
-    measures (music21 makes none for some ABC tunes)."""
-    from music21 import bar, key, meter, stream
+    measures (music21 makes none for some ABC tunes).
+
+    ``fermatas`` are the spans of the notes (of any part) that carry a fermata."""
+    from music21 import bar, expressions, key, meter, stream
 
     if repeats and score.recurse().getElementsByClass(bar.Repeat).first() is not None:
         try:
@@ -77,6 +79,7 @@ def score_to_piece(score, repeats: bool = True) -> Piece:
             pass
     parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]
     tracks = []
+    fermatas: set[tuple[float, float]] = set()
     for part in parts:
         part.stripTies(inPlace=True)
         flat = part.flatten()
@@ -86,6 +89,8 @@ def score_to_piece(score, repeats: bool = True) -> Piece:
             if dur <= 0:
                 continue
             start = float(el.offset)
+            if any(isinstance(x, expressions.Fermata) for x in el.expressions):
+                fermatas.add((start, start + dur))
             for p in el.pitches:
                 notes.append(Note(start, start + dur, int(p.midi), 80))
         tracks.append(Track(notes=sorted(notes), program=0, name=str(part.partName or "")))
@@ -116,6 +121,7 @@ def score_to_piece(score, repeats: bool = True) -> Piece:
         key=key_name,
         title=title,
         bar_lines=bar_lines,
+        fermatas=sorted(fermatas),
     )
 
 

@@ -31,9 +31,12 @@ class BernoulliRnnConfig:
     cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru", "rnn"))
     num_layers: int = opt(1, "stacked recurrent layers", flag="layers")
     dropout: float = opt(0.0, "dropout on the RNN's output, training only")
+    inputs: dict = opt(None, "classes of each input a frame carries beside its keys, set "
+                       "from the representation", derived=True, factory=dict)
+    position_dim: int = opt(16, "embedding size of each input beside the keys (with inputs)")
 
     def __post_init__(self):
-        check_config(self, ("n_visible", "rnn_hidden", "num_layers"))
+        check_config(self, ("n_visible", "rnn_hidden", "num_layers", "position_dim"))
 
 
 class BernoulliRnn(RecurrentContext, nn.Module):
@@ -50,7 +53,8 @@ class BernoulliRnn(RecurrentContext, nn.Module):
     def __init__(self, config: BernoulliRnnConfig):
         super().__init__()
         self.config = c = config
-        self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout)
+        self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout,
+                            c.inputs, c.position_dim)
         self.out = nn.Linear(c.rnn_hidden, c.n_visible)
 
     @torch.no_grad()
@@ -63,7 +67,7 @@ class BernoulliRnn(RecurrentContext, nn.Module):
         ``tp_pred/fp_pred/fn_pred`` counts per frame of the most probable frame (the keys
         are independent given the past, so it is exactly the keys with p > 0.5)."""
         frames, mask = batch["frames"], batch["mask"]
-        context, _ = self.rnn(frames)
+        context = self.frame_contexts(frames, batch.get("inputs"))
         logits = self.out(context)
         nll_frames = F.binary_cross_entropy_with_logits(logits, frames,
                                                         reduction="none").sum(-1)

@@ -97,17 +97,27 @@ class FrameRNN(nn.Module):
     ``t``), so a model predicting frame ``t`` from it never sees the frame itself.
 
     ``cell``: ``rnn`` (tanh, as in RNN-RBM / RNN-NADE), ``lstm`` or ``gru``. Shapes:
-    B = batch, T = frames, V = visible units (keys), H = hidden."""
+    B = batch, T = frames, V = visible units (keys), H = hidden, F = inputs.
+
+    With ``inputs`` (``{input: classes}``, the representation's: a frame's place in the
+    bar, a fermata) the step that gives frame t's context reads frame t - 1 (zeros
+    before the first) *and frame t's inputs*, each embedded in ``position_dim`` values:
+    frame t is predicted knowing where it falls. The grid is fixed, so a sampler knows
+    those inputs ahead and hands the next frame's to :meth:`start`, :meth:`read` and
+    :meth:`step`."""
 
     CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
     def __init__(self, n_visible: int, hidden: int, cell: str = "rnn", num_layers: int = 1,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, inputs: dict | None = None, position_dim: int = 16):
         super().__init__()
         if cell not in self.CELLS:
             raise ValueError(f"cell must be one of {', '.join(self.CELLS)}, not {cell!r}")
-        self.cell = cell
-        self.rnn = self.CELLS[cell](n_visible, hidden, num_layers=num_layers, batch_first=True,
+        self.cell, self.n_visible = cell, n_visible
+        self.embeds = nn.ModuleList(nn.Embedding(n, position_dim)
+                                    for n in (inputs or {}).values())
+        self.rnn = self.CELLS[cell](n_visible + len(self.embeds) * position_dim, hidden,
+                                    num_layers=num_layers, batch_first=True,
                                     dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
 
@@ -118,49 +128,72 @@ class FrameRNN(nn.Module):
         h = state[0] if self.cell == "lstm" else state
         return h[-1]
 
-    def forward(self, frames: torch.Tensor, state=None):
-        """frames (B, T, V) -> (context (B, T, H), state after the last frame)."""
+    def _with(self, frames: torch.Tensor, inputs: torch.Tensor | None) -> torch.Tensor:
+        """frames (B, T, V) and inputs (B, T, F) -> what the RNN reads (B, T, V + F x P)."""
+        if not self.embeds:
+            return frames
+        if inputs is None:
+            raise ValueError("this model reads the representation's inputs beside the frames")
+        return torch.cat([frames, *(e(inputs[..., k].long())
+                                    for k, e in enumerate(self.embeds))], -1)
+
+    def forward(self, frames: torch.Tensor, state=None, inputs: torch.Tensor | None = None):
+        """frames (B, T, V) (and inputs (B, T, F)) -> (context (B, T, H), state after the
+        last frame; with inputs, the state after frame T - 2 and frame T - 1's inputs)."""
+        if self.embeds:  # each step reads the frame before and where its frame falls
+            before = torch.cat([frames.new_zeros(frames.shape[0], 1, frames.shape[2]),
+                                frames[:, :-1]], 1)
+            out, new_state = self.rnn(self._with(before, inputs), state)
+            return self.drop(out), new_state
         out, new_state = self.rnn(frames, state)
         first = self.top(state, frames.shape[0], out)[:, None]
         context = torch.cat([first, out[:, :-1]], dim=1)
         return self.drop(context), new_state
 
-    def start(self, num: int, device) -> tuple[torch.Tensor, None]:
-        """The context before any frame (zeros (B, H)) and the empty state."""
-        return torch.zeros(num, self.rnn.hidden_size, device=device), None
+    def start(self, num: int, device, inputs: torch.Tensor | None = None):
+        """The context before any frame and the state: zeros (B, H) and no state; with
+        inputs, the first frame's (B, F) read beside a silent frame."""
+        if not self.embeds:
+            return torch.zeros(num, self.rnn.hidden_size, device=device), None
+        silent = torch.zeros(num, 1, self.n_visible, device=device)
+        out, state = self.rnn(self._with(silent, inputs[:, None]), None)
+        return out[:, 0], state
 
-    def read(self, frames: torch.Tensor, state):
-        """Feed many frames (B, P, V) in one fused call: -> (context for the frame after
-        them (B, H), new state)."""
-        out, state = self.rnn(frames, state)
+    def read(self, frames: torch.Tensor, state, inputs: torch.Tensor | None = None):
+        """Feed many frames (B, P, V) (with inputs: each with the inputs of the frame
+        after it, (B, P, F)) in one fused call: -> (context for the frame after them
+        (B, H), new state)."""
+        out, state = self.rnn(self._with(frames, inputs), state)
         return out[:, -1], state
 
-    def step(self, frame: torch.Tensor, state):
-        """Feed one frame (B, V): -> (context for the next frame (B, H), new state)."""
+    def step(self, frame: torch.Tensor, state, inputs: torch.Tensor | None = None):
+        """Feed one frame (B, V) (with inputs: the next frame's, (B, F)): -> (context for
+        the next frame (B, H), new state)."""
+        x = self._with(frame[:, None], None if inputs is None else inputs[:, None])
         if self.cell == "lstm":  # a few matmuls cost less than the fused call (lstm_step)
             return lstm_step(cached(self, "_step_cache", lambda: lstm_weights(self.rnn)),
-                             frame, state)
-        out, state = self.rnn(frame[:, None], state)
+                             x[:, 0], state)
+        out, state = self.rnn(x, state)
         return out[:, 0], state
 
 
 class RecurrentContext:
     """The frame-context interface (:mod:`tunesmith.models`) of a piano-roll model whose
     past is a :class:`FrameRNN` kept in ``self.rnn`` (a mixin: ``class M(RecurrentContext,
-    nn.Module)``)."""
+    nn.Module)``). ``inputs``: the representation's, for a model built to read them."""
 
-    def frame_contexts(self, frames: torch.Tensor) -> torch.Tensor:
+    def frame_contexts(self, frames: torch.Tensor, inputs: torch.Tensor | None = None):
         """frames (B, T, V) -> contexts (B, T, H), ``[:, t]`` from frames < t."""
-        return self.rnn(frames)[0]
+        return self.rnn(frames, inputs=inputs)[0]
 
-    def context_start(self, num: int, device):
-        return self.rnn.start(num, device)
+    def context_start(self, num: int, device, inputs: torch.Tensor | None = None):
+        return self.rnn.start(num, device, inputs)
 
-    def context_read(self, frames: torch.Tensor, state):
-        return self.rnn.read(frames, state)
+    def context_read(self, frames: torch.Tensor, state, inputs: torch.Tensor | None = None):
+        return self.rnn.read(frames, state, inputs)
 
-    def context_step(self, frame: torch.Tensor, state):
-        return self.rnn.step(frame, state)
+    def context_step(self, frame: torch.Tensor, state, inputs: torch.Tensor | None = None):
+        return self.rnn.step(frame, state, inputs)
 
 
 def frame_accuracy_counts(probs: torch.Tensor, frames: torch.Tensor,

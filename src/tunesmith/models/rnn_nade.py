@@ -34,9 +34,13 @@ class RnnNadeConfig:
     num_layers: int = opt(1, "stacked recurrent layers", flag="layers")
     dropout: float = opt(0.0, "dropout on the RNN's output (the context), training only")
     acc_samples: int = opt(8, "NADE samples per frame that estimate the marginals for ACC")
+    inputs: dict = opt(None, "classes of each input a frame carries beside its keys, set "
+                       "from the representation", derived=True, factory=dict)
+    position_dim: int = opt(16, "embedding size of each input beside the keys (with inputs)")
 
     def __post_init__(self):
-        check_config(self, ("n_visible", "rnn_hidden", "nade_hidden", "num_layers", "acc_samples"))
+        check_config(self, ("n_visible", "rnn_hidden", "nade_hidden", "num_layers", "acc_samples",
+                            "position_dim"))
 
 
 class RnnNade(RecurrentContext, nn.Module):
@@ -54,7 +58,8 @@ class RnnNade(RecurrentContext, nn.Module):
     def __init__(self, config: RnnNadeConfig):
         super().__init__()
         self.config = c = config
-        self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout)
+        self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout,
+                            c.inputs, c.position_dim)
         self.W = nn.Parameter(torch.randn(c.nade_hidden, c.n_visible) * 0.01)  # v -> hidden
         self.V = nn.Parameter(torch.randn(c.n_visible, c.nade_hidden) * 0.01)  # hidden -> v_i
         self.to_bv = nn.Linear(c.rnn_hidden, c.n_visible)  # its bias is the static b_v
@@ -134,7 +139,7 @@ class RnnNade(RecurrentContext, nn.Module):
         ``tp_pred/fp_pred/fn_pred`` = counts per frame of the predicted frame
         (:meth:`greedy_frame`, not training only)."""
         frames, mask = batch["frames"], batch["mask"]
-        bv, bh = self.conditionals(self.frame_contexts(frames))
+        bv, bh = self.conditionals(self.frame_contexts(frames, batch.get("inputs")))
         nll_frames = self.frame_nll(frames, bv, bh)  # (B, T)
         count = mask.sum()
         nll = (nll_frames * mask).sum() / count.clamp(min=1)

@@ -47,10 +47,13 @@ class RnnRbmConfig:
                           "(evaluate and benchmark use their own, larger settings)")
     ais_betas: int = opt(200, "AIS inverse temperatures of that estimate")
     acc_samples: int = opt(8, "Gibbs chains per frame that estimate the marginals for ACC")
+    inputs: dict = opt(None, "classes of each input a frame carries beside its keys, set "
+                       "from the representation", derived=True, factory=dict)
+    position_dim: int = opt(16, "embedding size of each input beside the keys (with inputs)")
 
     def __post_init__(self):
         check_config(self, ("n_visible", "rnn_hidden", "rbm_hidden", "num_layers", "cd_steps",
-                     "gibbs_steps", "ais_chains", "ais_betas", "acc_samples"))
+                     "gibbs_steps", "ais_chains", "ais_betas", "acc_samples", "position_dim"))
 
 
 def _bernoulli(p: torch.Tensor, generator=None) -> torch.Tensor:
@@ -93,7 +96,8 @@ class RnnRbm(RecurrentContext, nn.Module):
     def __init__(self, config: RnnRbmConfig):
         super().__init__()
         self.config = c = config
-        self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout)
+        self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout,
+                            c.inputs, c.position_dim)
         self.W = nn.Parameter(torch.randn(c.rbm_hidden, c.n_visible) * 0.01)
         self.to_bv = nn.Linear(c.rnn_hidden, c.n_visible)  # its bias is the static b_v
         self.to_bh = nn.Linear(c.rnn_hidden, c.rbm_hidden)  # its bias is the static b_h
@@ -188,7 +192,7 @@ class RnnRbm(RecurrentContext, nn.Module):
         expected-accuracy counts and those of the predicted frame (``tp_pred/fp_pred/
         fn_pred``: :meth:`mode_frame` of the same chains)."""
         frames, mask = batch["frames"], batch["mask"]
-        context, _ = self.rnn(frames)
+        context = self.frame_contexts(frames, batch.get("inputs"))
         bv, bh = self.conditionals(context)
         v, bv, bh = frames[mask], bv[mask], bh[mask]  # (N, .)
         count = mask.sum()

@@ -27,6 +27,17 @@ Decoding
   in the next frame: both are ``1, 1``. Such re-strikes (and notes of one key that touch or
   overlap) come back as one long note.
 
+Inputs (``beat_inputs`` / ``phrase_inputs``, ``train --family pianoroll --positions
+--phrases``): each frame also carries, as small integers a model embeds beside the keys,
+- ``beat``: the frame's place in its bar, in frames from the bar line (the bars the source
+  wrote, else those of its time signatures, else bars of 4 beats from beat 0; the
+  last class, :data:`MAX_BAR_FRAMES` - 1, also holds every later place of a longer bar);
+- ``fermata``: 1 where a note the source marks with a fermata sounds (a chorale's phrase
+  ends, :attr:`~tunesmith.music.Piece.fermatas`; DeepBach conditions on the same marks).
+They are known before the frame is drawn (the grid is fixed), so a sampler hands them
+to the model ahead: from the primer piece where it has them, then from a regular plan
+(:meth:`PianoRoll.plan`).
+
 Round trip: ``encode(decode(frames)) == frames`` for every 0/1 roll whose last frame is
 not silent (trailing silent frames are not notes, so they are not kept); in particular
 ``encode(decode(encode(p))) == encode(p)`` and ``quantise(quantise(p)) == quantise(p)``.
@@ -48,6 +59,8 @@ from tunesmith.representations.base import FixedTempo, Positions, beat_positions
 
 LOW, HIGH = 21, 108  # MIDI numbers of the lowest and highest piano keys
 N_KEYS = HIGH - LOW + 1  # 88
+MAX_BAR_FRAMES = 64  # classes of the beat input (a bar of 8 quarter notes at 8 frames a beat)
+PHRASE_BARS = 2  # a planned phrase: two bars, its fermata on the bar's second-last beat
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class PianoRoll(FixedTempo):
     steps_per_beat: int = 2  # frames per quarter note
     qpm: float = 120.0  # tempo of decoded pieces, quarter notes per minute
     velocity: int = 80  # MIDI velocity of decoded notes
+    beat_inputs: bool = False  # frames carry their place in the bar (inputs)
+    phrase_inputs: bool = False  # frames carry whether a fermata sounds (inputs)
     name: ClassVar[str] = "pianoroll"
 
     def __post_init__(self):
@@ -78,6 +93,70 @@ class PianoRoll(FixedTempo):
     def heads(self) -> dict[str, int]:
         """One head, ``frame``: 88 independent on/off outputs per time step."""
         return {"frame": N_KEYS}
+
+    # --- inputs a model reads beside the frames (none unless asked for)
+    @property
+    def inputs(self) -> dict[str, int]:
+        """``{input: classes}``, in the order of :meth:`input_columns`' columns."""
+        out = {}
+        if self.beat_inputs:
+            out["beat"] = MAX_BAR_FRAMES
+        if self.phrase_inputs:
+            out["fermata"] = 2
+        return out
+
+    def input_columns(self, piece: Piece, frames: int) -> np.ndarray:
+        """The inputs of the first ``frames`` frames of ``piece``: ``(frames, F)`` uint8,
+        one column per entry of :attr:`inputs` (see the module docstring)."""
+        from tunesmith.evaluation.form import bar_bounds
+
+        spb, cols = self.steps_per_beat, []
+        beats = np.arange(frames) / spb
+        if self.beat_inputs:
+            bounds = bar_bounds(piece) if piece.notes else None
+            cols.append(self._beat_classes(_places_in_bars(beats, bounds)))
+        if self.phrase_inputs:
+            on = np.zeros(frames, dtype=bool)
+            for start, end in piece.fermatas:
+                s = max(0, round(start * spb))
+                on[s : max(s + 1, round(end * spb))] = True
+            cols.append(on)
+        return _columns(cols, frames)
+
+    def with_inputs(self, frames, piece: Piece | None = None) -> np.ndarray:
+        """``frames`` (T, 88) with their inputs as more columns: ``(T, 88 + F)`` uint8,
+        what a model with inputs reads. The inputs come from ``piece`` (the frames'
+        source: its bars and fermatas), else from :meth:`plan` (a piece without either,
+        e.g. a composed one). Frames that already hold them, and frames of a
+        representation without inputs, come back as they are."""
+        frames = np.asarray(frames, dtype=np.uint8)
+        if not self.inputs or frames.shape[1] == N_KEYS + len(self.inputs):
+            return frames
+        extra = (self.input_columns(piece, len(frames)) if piece is not None
+                 else self.plan(len(frames)))
+        return np.concatenate([frames, extra], 1)
+
+    def plan(self, frames: int, start: int = 0, beats_per_bar: float = 4.0,
+             phrase_bars: int = PHRASE_BARS) -> np.ndarray:
+        """Inputs of ``frames`` frames to compose, frames ``start`` to ``start + frames -
+        1`` of a piece in bars of ``beats_per_bar`` from beat 0: phrases of
+        ``phrase_bars`` bars, each with a fermata over the second-last beat of its last
+        bar (a 4/4 chorale's third beat; the last beat leads into the next phrase).
+        ``(frames, F)`` uint8."""
+        bar = beats_per_bar if beats_per_bar > 0 else 4.0
+        phrase = bar * max(1, phrase_bars)
+        beats = (start + np.arange(frames)) / self.steps_per_beat
+        cols = []
+        if self.beat_inputs:
+            cols.append(self._beat_classes(beats % bar))
+        if self.phrase_inputs:
+            place = beats % phrase
+            cols.append((place >= phrase - 2.0 - 1e-9) & (place < phrase - 1.0 - 1e-9))
+        return _columns(cols, frames)
+
+    def _beat_classes(self, places: np.ndarray) -> np.ndarray:
+        """Places in the bar (beats) -> the beat input's classes (frames, capped)."""
+        return np.clip(np.rint(places * self.steps_per_beat), 0, MAX_BAR_FRAMES - 1)
 
     # --- Piece <-> frames
     def encode(self, piece: Piece) -> np.ndarray:
@@ -154,7 +233,9 @@ class PianoRoll(FixedTempo):
     # --- serialisation
     def to_dict(self) -> dict:
         return {"name": self.name, "steps_per_beat": self.steps_per_beat, "qpm": self.qpm,
-                "velocity": self.velocity, "low": LOW, "high": HIGH}
+                "velocity": self.velocity, "low": LOW, "high": HIGH} | (
+            {"beat_inputs": True} if self.beat_inputs else {}) | (
+            {"phrase_inputs": True} if self.phrase_inputs else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> PianoRoll:
@@ -175,7 +256,35 @@ class PianoRoll(FixedTempo):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
         if isinstance(qpm, bool) or not isinstance(qpm, (int, float)) or not 0 < qpm <= 1000:
             raise ValueError(f"qpm must be a number in (0, 1000], got {qpm!r}")
-        return cls(steps_per_beat=spb, qpm=float(qpm), velocity=velocity)
+        flags = {k: d.get(k, False) for k in ("beat_inputs", "phrase_inputs")}
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false, got {value!r}")
+        return cls(steps_per_beat=spb, qpm=float(qpm), velocity=velocity, **flags)
+
+
+def _places_in_bars(beats: np.ndarray, bounds) -> np.ndarray:
+    """Each time's place in its bar (beats). ``bounds``: bar lines (beats, increasing), or
+    None for bars of 4 beats from 0. A first bar shorter than the second is a pickup: its
+    places count back from its end (a one-beat pickup in 4/4 is beat 3, 0-based). Past
+    the last bar line, bars of the last bar's length go on."""
+    if bounds is None or len(bounds) < 2:
+        return beats % 4.0
+    bounds = np.asarray(bounds, dtype=float)
+    starts = bounds[:-1].copy()
+    if len(bounds) > 2 and bounds[1] - bounds[0] < bounds[2] - bounds[1] - 1e-9:
+        starts[0] = bounds[1] - (bounds[2] - bounds[1])
+    i = np.clip(np.searchsorted(starts, beats + 1e-9, side="right") - 1, 0, None)
+    last = float(bounds[-1] - bounds[-2])
+    return np.where(beats >= bounds[-1] - 1e-9, (beats - bounds[-1]) % last,
+                    np.maximum(beats - starts[i], 0.0))
+
+
+def _columns(cols: list, frames: int) -> np.ndarray:
+    """Input columns -> ``(frames, len(cols))`` uint8."""
+    if not cols:
+        return np.zeros((frames, 0), np.uint8)
+    return np.stack([np.asarray(c) for c in cols], -1).astype(np.uint8)
 
 
 def frames_from_notes(lengths: np.ndarray, notes: np.ndarray) -> np.ndarray:
