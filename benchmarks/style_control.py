@@ -18,6 +18,9 @@ For each label set of the model (tradition, tune type), on its own corpus and sp
 3. **Asked for, against the primer.** ``--asked`` held-out phrases of any style are
    continued once with no label and once asking for each style (that set only; the other
    set "any"): share classified as the asked style, against no label asked.
+``--guidance W`` composes every labelled continuation with classifier-free guidance of
+that weight (``compose --style-guidance W``); the continuations with no label are the
+same either way.
 Tables are printed in Markdown, for benchmarks/RESULTS.md.
 """
 
@@ -36,8 +39,9 @@ NOT_STYLES = ("other", "unknown")
 
 
 def continuations(ckpt, sources: list[str], styles: list[list[int]], seed: int,
-                  batch: int = 200) -> list[str]:
-    """The bars each source is continued by (``target_bars`` of them, raw)."""
+                  guidance: float = 0.0, batch: int = 200) -> list[str]:
+    """The bars each source is continued by (``target_bars`` of them, raw; guided
+    towards the style by ``guidance``)."""
     from tunesmith.families.base import ComposeOptions
     from tunesmith.families.continuation import continue_texts
 
@@ -45,7 +49,8 @@ def continuations(ckpt, sources: list[str], styles: list[list[int]], seed: int,
     for k in range(0, len(sources), batch):
         src = sources[k:k + batch]
         texts = continue_texts(ckpt.model, rep, src, styles[k:k + batch], rep.target_bars,
-                               ComposeOptions(num=len(src), seed=seed), seed=seed + k)
+                               ComposeOptions(num=len(src), seed=seed,
+                                              style_guidance=guidance), seed=seed + k)
         out += [t[len(s):] for s, t in zip(src, texts, strict=True)]
     return out
 
@@ -57,6 +62,8 @@ def main() -> None:
     ap.add_argument("--asked", type=int, default=200, help="phrases of part 3")
     ap.add_argument("--min-tunes", type=int, default=300, help="training tunes a style needs")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--guidance", type=float, default=0.0,
+                    help="classifier-free guidance weight of the labelled continuations")
     args = ap.parse_args()
     torch.set_num_threads(2)
     from tunesmith.evaluation.style_classifier import StyleClassifier, recall
@@ -71,7 +78,8 @@ def main() -> None:
 
     train, test = rows("train"), rows("test")
     print(f"{corpus}: {len(train)} training pairs, {len(test)} test pairs; model at step "
-          f"{ckpt.meta['summary']['step']}; continuations of {rep.target_bars} bars, raw")
+          f"{ckpt.meta['summary']['step']}; continuations of {rep.target_bars} bars, raw, "
+          f"style guidance {args.guidance:g}")
     rng = random.Random(args.seed)
     asked = rng.sample(test, min(args.asked, len(test)))
     t0 = time.time()
@@ -105,9 +113,11 @@ def main() -> None:
         shuffled = [rng.choice(others[lab[key]]) for _, _, lab in picked]
         sources = [s for s, _, _ in picked]
         own = clf.predict(continuations(ckpt, sources, [rep.style_ids(**lab)
-                                                         for _, _, lab in picked], args.seed))
+                                                         for _, _, lab in picked], args.seed,
+                                        args.guidance))
         wrong = clf.predict(continuations(ckpt, sources, [rep.style_ids(**lab)
-                                                           for lab in shuffled], args.seed))
+                                                           for lab in shuffled], args.seed,
+                                          args.guidance))
         want = [lab[key] for _, _, lab in picked]
         # part 3: asked for each style, phrases of any style
         no_label = Counter(clf.predict(free))
@@ -120,7 +130,7 @@ def main() -> None:
             hw, _ = recall(wrong, want, st)
             got = clf.predict(continuations(ckpt, [s for s, _, _ in asked],
                                             [rep.style_ids(**{key: st})] * len(asked),
-                                            args.seed))
+                                            args.seed, args.guidance))
             ha = sum(p == st for p in got)
             ratio = (ho / no) / (hr / nr) if hr else float("nan")
             print(f"| {st} | {tunes[st]} | {hr / nr:.2f} ({nr}) | {ho / no:.2f} ({no}) | "

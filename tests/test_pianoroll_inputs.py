@@ -1,7 +1,7 @@
 """Where each frame stands, and where the phrases end (issue 19, "structure the model can
 see", for piano rolls): ``pianoroll`` with ``beat_inputs`` gives every frame its place in
-its bar, with ``phrase_inputs`` whether a fermata sounds there (the chorales' phrase ends,
-as DeepBach conditions on them); ``train --family pianoroll --positions --phrases`` trains
+its bar, with ``phrase_inputs`` how far it is to the next fermata (the chorales' phrase
+ends, which DeepBach conditions on); ``train --family pianoroll --positions --phrases`` trains
 a model that reads them, and ``compose`` hands them to it from the primer, then from a
 plan with a phrase every two bars."""
 
@@ -65,7 +65,7 @@ def test_a_score_s_fermatas_are_read_and_kept_in_the_piece_s_json(tmp_path):
     assert Piece.from_dict(old).fermatas == []
 
 
-def test_each_frame_s_place_in_its_bar_and_its_fermata():
+def test_each_frame_s_place_in_its_bar_and_the_way_to_the_next_fermata():
     # a one-beat pickup, then bars of 4 beats: the pickup is the bar's last beat
     piece = Piece(tracks=[Track([Note(0, 1, 60), Note(1, 9, 64)])],
                   time_signatures=[TimeSignature(0, 4, 4)], bar_lines=[0, 1, 5, 9],
@@ -73,7 +73,11 @@ def test_each_frame_s_place_in_its_bar_and_its_fermata():
     rows = BOTH.with_inputs(BOTH.encode(piece), piece)
     assert rows.shape == (18, 90) and np.array_equal(rows[:, :88], BOTH.encode(piece))
     assert rows[:, 88].tolist() == [6, 7] + list(range(8)) * 2
-    assert rows[:, 89].tolist() == [0] * 6 + [1, 1] + [0] * 10
+    # frames before the fermata count down to it, 0 under it, then "none ahead" (4 beats
+    # of eighth-note frames see up to 8 frames ahead: class 9)
+    assert rows[:, 89].tolist() == [6, 5, 4, 3, 2, 1, 0, 0] + [9] * 10
+    far = Piece(tracks=[Track([Note(0, 10, 60)])], fermatas=[(9.0, 10.0)])
+    assert BOTH.with_inputs(BOTH.encode(far), far)[8:12, 89].tolist() == [9, 9, 8, 7]
     # without written bars: the time signature's (3/4 from beat 0)
     waltz = Piece(tracks=[Track([Note(0, 6, 60)])], time_signatures=[TimeSignature(0, 3, 4)])
     assert BOTH.with_inputs(BOTH.encode(waltz), waltz)[:, 88].tolist() == list(range(6)) * 2
@@ -86,7 +90,9 @@ def test_each_frame_s_place_in_its_bar_and_its_fermata():
 def test_the_plan_puts_a_fermata_on_the_third_beat_of_every_second_bar():
     plan = BOTH.plan(40)  # 20 beats of eighth-note frames
     assert plan[:, 0].tolist() == list(range(8)) * 5
-    assert np.flatnonzero(plan[:, 1]).tolist() == [12, 13, 28, 29]  # beats 6 and 14
+    assert np.flatnonzero(plan[:, 1] == 0).tolist() == [12, 13, 28, 29]  # beats 6 and 14
+    assert plan[4:12, 1].tolist() == [8, 7, 6, 5, 4, 3, 2, 1]  # the way to the first
+    assert plan[30:, 1].tolist() == [9] * 6 + [8, 7, 6, 5]  # a fermata past the window
     assert np.array_equal(BOTH.plan(20, start=20), plan[20:])
     assert PianoRoll(phrase_inputs=True).plan(16).shape == (16, 1)
     assert PianoRoll().plan(5).shape == (5, 0)
@@ -94,7 +100,7 @@ def test_the_plan_puts_a_fermata_on_the_third_beat_of_every_second_bar():
 
 def test_the_representation_carries_the_flags_and_older_checkpoints_keep_their_shape():
     assert PianoRoll.from_dict(json.loads(json.dumps(BOTH.to_dict()))) == BOTH
-    assert BOTH.inputs == {"beat": MAX_BAR_FRAMES, "fermata": 2} and PianoRoll().inputs == {}
+    assert BOTH.inputs == {"beat": MAX_BAR_FRAMES, "phrase": 10} and PianoRoll().inputs == {}
     assert "beat_inputs" not in PianoRoll().to_dict()
     with pytest.raises(ValueError, match="phrase_inputs"):
         PianoRoll.from_dict(PianoRoll().to_dict() | {"phrase_inputs": "yes"})
@@ -142,7 +148,7 @@ def test_a_frame_s_context_reads_its_own_inputs_and_the_frames_before_it(arch):
     with torch.no_grad():
         ctx = model.frame_contexts(frames, inputs)
         moved = inputs.clone()
-        moved[:, 7, 1] = 1 - moved[:, 7, 1]  # frame 7's fermata flips
+        moved[:, 7, 1] = (moved[:, 7, 1] + 3) % 10  # frame 7 is told another distance
         ctx2 = model.frame_contexts(frames, moved)
     assert torch.allclose(ctx[:, :7], ctx2[:, :7], atol=1e-6)
     assert not torch.allclose(ctx[:, 7], ctx2[:, 7], atol=1e-4)  # frame 7 knows it

@@ -91,6 +91,10 @@ class ComposeOptions:
                      "type or one of each ('irish,reel'; tunesmith corpora --styles); "
                      "continue-events: a label of its corpus (a sub-folder or LABEL=); "
                      "default: none given, the model goes by the primer")
+    style_guidance: float = opt(0.0, "continue, continue-events: with --style, push the "
+                                "continuation towards the style (classifier-free guidance "
+                                "of weight W: log p(style) + W (log p(style) - log p(none)); "
+                                "0 = plain sampling)")
     grace: float = opt(8.0, "events, pianoroll, remi: with --seconds or --bars (pianoroll: "
                        "any length), sample this many beats more and end the piece at "
                        "the first beat after its length that closes on a cadence (V-I or "
@@ -151,6 +155,9 @@ class ComposeOptions:
                               f"{self.seconds}")
         if not 0 <= self.grace <= 64:
             raise OptionError("grace", f"must be between 0 and 64 beats, got {self.grace}")
+        if not 0 <= self.style_guidance <= 10:
+            raise OptionError("style_guidance", f"must be between 0 and 10, got "
+                              f"{self.style_guidance}")
         if self.mode not in ("sample", "argmax"):
             raise OptionError("mode", f"must be sample or argmax, not {self.mode!r}")
         if self.beam is not None:

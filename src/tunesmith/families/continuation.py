@@ -58,7 +58,8 @@ class ContinueFamily(Family):
     pretrained = "folk-continue-small"
     default_corpus = "folk-abc"
     data_options = ContinueData
-    controls = frozenset({"primer", "bars", "style", "temperature", "top_k", "top_p",
+    controls = frozenset({"primer", "bars", "style", "style_guidance", "temperature",
+                          "top_k", "top_p",
                           "constrain", "beam", "length_penalty", "stochastic_beam"})
     primer = "piece"
     item, stem, unit = "tunes", "tune", "characters"
@@ -189,6 +190,7 @@ class ContinueFamily(Family):
             raise OptionError("primer", "the continue family continues a tune: give "
                               "--primer FILE.abc (its first bars are read)")
         style = rep.style_ids(**rep.parse_style(opts.style))
+        check_guidance(opts)
         bars = opts.bars or rep.target_bars
         varied = opts.constrain and (not opts.beam or opts.stochastic_beam)
         drafts = DRAFTS if varied else 1
@@ -404,12 +406,11 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
     With ``step_drafts`` > 1, each step draws that many drafts of its bars per source and
     keeps the first whose bars keep the tune's ``M:`` (:func:`_keeps_meter`; none: the one
     whose first bad bar comes latest), so a continuation is mended step by step rather
-    than drawn again whole."""
+    than drawn again whole. ``opts.style_guidance`` > 0 guides each step towards the
+    style (:func:`guided`)."""
     import numpy as np
-    import torch
 
     from tunesmith.data.pairs import collate
-    from tunesmith.models.seq2seq import Conditioned
     from tunesmith.representations.abc_phrases import bar_counter
     from tunesmith.sampling.beam import beam_search
     from tunesmith.sampling.decode import sample
@@ -426,21 +427,17 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
         rows = [i for i in going for _ in range(step_drafts)]
         batch = collate([encode_pair(rep, _window(rep, texts[i]), "", False, styles[i])
                          for i in rows])
-        with torch.no_grad():
-            state = model.encode(batch["source"].to(device), batch["source_len"].to(device),
-                                 batch["style"].to(device))
         common = dict(primer=[[rep.bos]], num=len(rows), max_steps=MAX_CHARS_PER_BAR * chunk,
                       heads=["token"], stop=("token", rep.eos),
                       banned={"token": rep.never_sample()},
                       seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
                       device=device, until=bar_counter(rep, chunk))
-        if opts.beam:  # each source's state once per hypothesis, piece by piece
-            state = {key: v.repeat_interleave(opts.beam, 0) for key, v in state.items()}
-            steps = beam_search(Conditioned(model, state), beam=opts.beam,
-                                length_penalty=opts.length_penalty,
+        reader = guided(model, batch, device, opts.style_guidance, opts.beam)
+        if opts.beam:
+            steps = beam_search(reader, beam=opts.beam, length_penalty=opts.length_penalty,
                                 stochastic=opts.stochastic_beam, **common)
         else:
-            steps = sample(Conditioned(model, state), settings=settings, **common)
+            steps = sample(reader, settings=settings, **common)
         for n, i in enumerate(going):
             drafts = [[s[0] for s in seq]
                       for seq in steps[n * step_drafts:(n + 1) * step_drafts]]
@@ -452,6 +449,37 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
             ended[i] = bool(ids) and ids[-1] == rep.eos
         left, k = left - chunk, k + 1
     return [t if t.endswith("\n") else t + "\n" for t in texts]
+
+
+def check_guidance(opts: ComposeOptions) -> None:
+    """``--style-guidance`` needs a style to guide towards."""
+    if opts.style_guidance and not opts.style:
+        raise OptionError("style_guidance", "guides towards a style: add --style")
+
+
+def guided(model, batch: dict, device, weight: float = 0.0, beam: int | None = None):
+    """The model reading ``batch``'s source phrases (collated pairs) as the shared
+    sampler sees a model (:class:`~tunesmith.models.seq2seq.Conditioned`); with
+    ``weight`` > 0, guided towards their styles
+    (:class:`~tunesmith.models.seq2seq.Guided`: the phrases are also read with no style).
+    With ``beam``, each phrase's state once per hypothesis. Shared by both continue
+    families."""
+    import torch
+
+    from tunesmith.models.seq2seq import Conditioned, Guided
+
+    source, lengths = batch["source"].to(device), batch["source_len"].to(device)
+    style = batch["style"].to(device)
+
+    def read(styles):
+        with torch.no_grad():
+            state = model.encode(source, lengths, styles)
+        return state if not beam else {k: v.repeat_interleave(beam, 0)
+                                       for k, v in state.items()}
+
+    if not weight:
+        return Conditioned(model, read(style))
+    return Guided(model, read(style), read(torch.zeros_like(style)), weight)
 
 
 def _keeps_meter(rep, text: str, drafts: list[str], ended: list[bool], bars: int) -> int:

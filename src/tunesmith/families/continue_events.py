@@ -56,7 +56,8 @@ class ContinueEventsFamily(Family):
     pretrained = ""
     default_corpus = "bach=bach-chorales,classical=classical"  # two styles, built in
     data_options = ContinueEventsData
-    controls = frozenset({"primer", "bars", "style", "temperature", "top_k", "top_p",
+    controls = frozenset({"primer", "bars", "style", "style_guidance", "temperature",
+                          "top_k", "top_p",
                           "constrain", "beam", "length_penalty", "stochastic_beam"})
     unit = "messages"
 
@@ -171,7 +172,10 @@ class ContinueEventsFamily(Family):
         else:
             raise OptionError("primer", "the continue-events family continues a piece: give "
                               "--primer FILE.mid (its first bars are read)")
+        from tunesmith.families.continuation import check_guidance
+
         style = rep.style_ids(**rep.parse_style(opts.style))
+        check_guidance(opts)
         seed = opts.seed if opts.seed is not None else secrets.randbits(31)
         written = continue_messages(model, rep, primers, style, opts.bars or rep.target_bars,
                                     opts, seed, device=next(model.parameters()).device)
@@ -361,11 +365,12 @@ def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
     past that line is drawn again by the next step, where training has it); the last
     bars are held to their bar line. Returns the primers' messages followed by their
     continuations. ``style`` is one list of style ids for every primer, or one per
-    primer. Sampled, or by beam search with ``opts.beam`` hypotheses per primer."""
+    primer. Sampled, or by beam search with ``opts.beam`` hypotheses per primer; guided
+    towards the style with ``opts.style_guidance`` > 0 (as the ABC family does)."""
     import torch
 
     from tunesmith.data.pairs import collate
-    from tunesmith.models.seq2seq import Conditioned
+    from tunesmith.families.continuation import guided
     from tunesmith.representations.events import EOS, WAIT
     from tunesmith.sampling.beam import beam_search
     from tunesmith.sampling.decode import sample
@@ -384,9 +389,7 @@ def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
         windows = [w[rep.first_at(w, b[max(len(b) - 1 - rep.source_bars, 0)]):]
                    for w, b in zip(written, starts, strict=True)]
         batch = collate([encode_pair(rep, windows[i], [], False, styles[i]) for i in rows])
-        with torch.no_grad():
-            state = model.encode(batch["source"].to(device), batch["source_len"].to(device),
-                                 batch["style"].to(device))
+        reader = guided(model, batch, device, opts.style_guidance, opts.beam)
         now = [_now(rep, w) for w in written]
         deadline = [starts[i][-1] + chunk * primers[i].bar for i in rows]
         until = _BarClock(rep, now, [d - rep.bar_tolerance for d in deadline])
@@ -399,16 +402,14 @@ def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
                       until=until, max_steps=int(MESSAGES_PER_BEAT * (longest + 1)),
                       seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
                       constraint=constraint)
-        if opts.beam:  # each piece's state, clock and constraint once per hypothesis
-            state = {key: v.repeat_interleave(opts.beam, 0) for key, v in state.items()}
+        if opts.beam:  # each piece's clock and constraint once per hypothesis
             until.repeat(opts.beam)
             if constraint is not None:
                 constraint.select(torch.arange(len(primers)).repeat_interleave(opts.beam))
-            steps = beam_search(Conditioned(model, state), beam=opts.beam,
-                                length_penalty=opts.length_penalty,
+            steps = beam_search(reader, beam=opts.beam, length_penalty=opts.length_penalty,
                                 stochastic=opts.stochastic_beam, **common)
         else:
-            steps = sample(Conditioned(model, state), settings=settings, **common)
+            steps = sample(reader, settings=settings, **common)
         for i in rows:
             t = now[i]
             for m in steps[i]:

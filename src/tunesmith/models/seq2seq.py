@@ -300,3 +300,41 @@ class Conditioned:
         if batch_size != rows:
             raise ValueError(f"{rows} source phrases were encoded, {batch_size} asked for")
         return self.state
+
+
+class Guided(Conditioned):
+    """Classifier-free guidance of the style (Ho & Salimans 2022; MusicGen guides its text
+    condition so): each step's log-probabilities, per head, are
+
+        log p(x | phrase, style) + w (log p(x | phrase, style) - log p(x | phrase, none))
+
+    renormalised by the sampler's softmax. The model knows both terms: ``style_dropout``
+    hides the labels of a share of the training pairs. ``styled`` and ``plain`` are the
+    same phrases encoded with and without their style (:meth:`Seq2Seq.encode`); both are
+    decoded side by side in one batch (rows ``i`` and ``B + i``), so a step costs one
+    decoder call on twice the rows. ``weight`` 0 is plain sampling from the styled
+    model."""
+
+    def __init__(self, model: Seq2Seq, styled: dict, plain: dict, weight: float):
+        super().__init__(model, {k: torch.cat([styled[k], plain[k]]) for k in styled})
+        self.weight = weight
+
+    def init_state(self, batch_size: int) -> dict:
+        rows = next(iter(self.state.values())).shape[0] // 2
+        if batch_size != rows:
+            raise ValueError(f"{rows} source phrases were encoded, {batch_size} asked for")
+        return self.state
+
+    def step(self, inputs: torch.Tensor, state: dict):
+        logits, state = self.model.step(torch.cat([inputs, inputs]), state)
+        b = inputs.shape[0]
+        guided = {}
+        for head in logits:
+            lp = logits[head].float().log_softmax(-1)
+            guided[head] = lp[:b] + self.weight * (lp[:b] - lp[b:])
+        return guided, state
+
+    def select_state(self, state: dict, rows: torch.Tensor) -> dict:
+        """Rows of the styled half, and the same rows of the plain half."""
+        half = next(iter(state.values())).shape[0] // 2
+        return self.model.select_state(state, torch.cat([rows, rows + half]))

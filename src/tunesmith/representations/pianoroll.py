@@ -32,8 +32,11 @@ Inputs (``beat_inputs`` / ``phrase_inputs``, ``train --family pianoroll --positi
 - ``beat``: the frame's place in its bar, in frames from the bar line (the bars the source
   wrote, else those of its time signatures, else bars of 4 beats from beat 0; the
   last class, :data:`MAX_BAR_FRAMES` - 1, also holds every later place of a longer bar);
-- ``fermata``: 1 where a note the source marks with a fermata sounds (a chorale's phrase
-  ends, :attr:`~tunesmith.music.Piece.fermatas`; DeepBach conditions on the same marks).
+- ``phrase``: where the frame stands to the next phrase end, a note the source marks
+  with a fermata (:attr:`~tunesmith.music.Piece.fermatas`; DeepBach conditions on the
+  same marks): 0 under a fermata, k for k frames before the next one, up to
+  :data:`PHRASE_AHEAD` beats ahead, then one class for "further, or none". Seeing the
+  end coming is what lets a model lead into it (a dominant on the beat before).
 They are known before the frame is drawn (the grid is fixed), so a sampler hands them
 to the model ahead: from the primer piece where it has them, then from a regular plan
 (:meth:`PianoRoll.plan`).
@@ -61,6 +64,7 @@ LOW, HIGH = 21, 108  # MIDI numbers of the lowest and highest piano keys
 N_KEYS = HIGH - LOW + 1  # 88
 MAX_BAR_FRAMES = 64  # classes of the beat input (a bar of 8 quarter notes at 8 frames a beat)
 PHRASE_BARS = 2  # a planned phrase: two bars, its fermata on the bar's second-last beat
+PHRASE_AHEAD = 4  # beats: how far ahead the phrase input sees the next fermata
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class PianoRoll(FixedTempo):
     qpm: float = 120.0  # tempo of decoded pieces, quarter notes per minute
     velocity: int = 80  # MIDI velocity of decoded notes
     beat_inputs: bool = False  # frames carry their place in the bar (inputs)
-    phrase_inputs: bool = False  # frames carry whether a fermata sounds (inputs)
+    phrase_inputs: bool = False  # frames carry how far the next fermata is (inputs)
     name: ClassVar[str] = "pianoroll"
 
     def __post_init__(self):
@@ -102,7 +106,7 @@ class PianoRoll(FixedTempo):
         if self.beat_inputs:
             out["beat"] = MAX_BAR_FRAMES
         if self.phrase_inputs:
-            out["fermata"] = 2
+            out["phrase"] = self._ahead + 2
         return out
 
     def input_columns(self, piece: Piece, frames: int) -> np.ndarray:
@@ -120,7 +124,7 @@ class PianoRoll(FixedTempo):
             for start, end in piece.fermatas:
                 s = max(0, round(start * spb))
                 on[s : max(s + 1, round(end * spb))] = True
-            cols.append(on)
+            cols.append(self._phrase_classes(on))
         return _columns(cols, frames)
 
     def with_inputs(self, frames, piece: Piece | None = None) -> np.ndarray:
@@ -149,14 +153,33 @@ class PianoRoll(FixedTempo):
         cols = []
         if self.beat_inputs:
             cols.append(self._beat_classes(beats % bar))
-        if self.phrase_inputs:
-            place = beats % phrase
-            cols.append((place >= phrase - 2.0 - 1e-9) & (place < phrase - 1.0 - 1e-9))
+        if self.phrase_inputs:  # the fermatas up to PHRASE_AHEAD beats past the last frame
+            ahead = (start + np.arange(frames + self._ahead)) / self.steps_per_beat
+            place = ahead % phrase
+            on = (place >= phrase - 2.0 - 1e-9) & (place < phrase - 1.0 - 1e-9)
+            cols.append(self._phrase_classes(on)[:frames])
         return _columns(cols, frames)
 
     def _beat_classes(self, places: np.ndarray) -> np.ndarray:
         """Places in the bar (beats) -> the beat input's classes (frames, capped)."""
         return np.clip(np.rint(places * self.steps_per_beat), 0, MAX_BAR_FRAMES - 1)
+
+    @property
+    def _ahead(self) -> int:
+        """Frames the phrase input sees ahead."""
+        return PHRASE_AHEAD * self.steps_per_beat
+
+    def _phrase_classes(self, on: np.ndarray) -> np.ndarray:
+        """Fermata frames (bool) -> the phrase input's classes: 0 on one, k for k frames
+        before the next, ``_ahead + 1`` when that is further or there is none."""
+        far = self._ahead + 1
+        out = np.full(len(on), far, dtype=np.int64)
+        nxt = len(on) + far  # index of the next fermata frame, scanning backwards
+        for t in range(len(on) - 1, -1, -1):
+            if on[t]:
+                nxt = t
+            out[t] = min(nxt - t, far)
+        return out
 
     # --- Piece <-> frames
     def encode(self, piece: Piece) -> np.ndarray:
