@@ -23,7 +23,9 @@ and ``source_bars`` bars, target = the next ``target_bars`` bars):
    and without a length penalty, and stochastic), against the tunes' real next 8 bars:
    the model's NLL per character of what was written, bars written (the model may end the
    tune), share of written bars that repeat an earlier bar of the tune, share of
-   continuations whose first bars copy the source's, share that keep ``M:``.
+   continuations whose first bars copy the source's, share that keep ``M:``. With
+   ``--guidance 1,2``: also sampled (raw, and as compose writes them) with that style
+   guidance (``compose --style-guidance``); ``--decode-only`` skips parts 1-2.
 Figures go to benchmarks/RESULTS.md.
 """
 
@@ -92,6 +94,9 @@ def main() -> None:
     ap.add_argument("--styles", default="jig,,reel", help="styles of part 3, comma-separated")
     ap.add_argument("--num", type=int, default=200, help="continuations per row (part 3)")
     ap.add_argument("--decode", type=int, default=0, help="held-out tunes of part 4")
+    ap.add_argument("--guidance", default="", help="comma list of style-guidance weights "
+                    "(part 4)")
+    ap.add_argument("--decode-only", action="store_true", help="part 4 alone")
     args = ap.parse_args()
     torch.set_num_threads(2)
     from tunesmith import families
@@ -117,6 +122,10 @@ def main() -> None:
         return [encode_pair(rep, s, t, e, rep.style_ids(**style_of(k, lab)))
                 for k, (s, t, e, lab) in enumerate(rows)]
 
+    weights = [float(w) for w in args.guidance.split(",") if w]
+    if args.decode_only:
+        decoding(ckpt, c, test, labels, args.decode, args.seed, weights)
+        return
     t0 = time.time()
     own = seq2seq_nll(ckpt.model, pairs(lambda k, lab: lab))
     none = seq2seq_nll(ckpt.model, pairs(lambda k, lab: {}))
@@ -142,7 +151,7 @@ def main() -> None:
     if args.primer:
         meter_kept(ckpt, args.primer, args.styles.split(","), args.num, args.seed)
     if args.decode:
-        decoding(ckpt, c, test, labels, args.decode, args.seed)
+        decoding(ckpt, c, test, labels, args.decode, args.seed, weights)
 
 
 def meter_kept(ckpt, primers: list[str], styles: list[str], num: int, seed: int) -> None:
@@ -166,8 +175,10 @@ def meter_kept(ckpt, primers: list[str], styles: list[str], num: int, seed: int)
 
 
 
-def decoding(ckpt, corpus, test: list[int], labels: list[dict], n: int, seed: int) -> None:
-    """Part 4: sampling against beam search, and the real next bars."""
+def decoding(ckpt, corpus, test: list[int], labels: list[dict], n: int, seed: int,
+             guidance: list[float] = ()) -> None:
+    """Part 4: sampling against beam search, and the real next bars (and style guidance
+    of each weight of ``guidance``)."""
     from tunesmith.abc_meter import bars as bars_of
     from tunesmith.abc_meter import meter_error
     from tunesmith.families.base import ComposeOptions
@@ -238,6 +249,14 @@ def decoding(ckpt, corpus, test: list[int], labels: list[dict], n: int, seed: in
         t0 = time.time()
         texts = continue_texts(model, rep, sources, styles, 8, opts, seed=seed)
         print(f"| {name} ({time.time() - t0:.0f} s) | {measure(texts)} |")
+    for w in guidance:
+        opts = ComposeOptions(num=n, style_guidance=w)
+        for drafts, name in ((1, "sampled"), (STEP_DRAFTS, f"{STEP_DRAFTS} drafts a step")):
+            t0 = time.time()
+            texts = continue_texts(model, rep, sources, styles, 8, opts, seed=seed,
+                                   step_drafts=drafts)
+            print(f"| {name}, style guidance {w:g} ({time.time() - t0:.0f} s) | "
+                  f"{measure(texts)} |")
 
 
 if __name__ == "__main__":

@@ -91,9 +91,10 @@ def canonical(rep, source, written) -> list:
     return [m for m, t in zip(messages, times, strict=True) if t > end + 1e-9]
 
 
-def continuations(ckpt, rows, styles, seed: int, batch: int = 64) -> list[list]:
-    """The ``target_bars`` bars each row's source is continued by, under ``styles``, as
-    :func:`canonical` messages."""
+def continuations(ckpt, rows, styles, seed: int, guidance: float = 0.0,
+                  batch: int = 64) -> list[list]:
+    """The ``target_bars`` bars each row's source is continued by, under ``styles``
+    (guided towards them by ``guidance``), as :func:`canonical` messages."""
     from tunesmith.families.base import ComposeOptions
     from tunesmith.families.continue_events import continue_messages
 
@@ -102,7 +103,8 @@ def continuations(ckpt, rows, styles, seed: int, batch: int = 64) -> list[list]:
         part = rows[k:k + batch]
         written = continue_messages(ckpt.model, rep, [r.primer for r in part],
                                     styles[k:k + batch], rep.target_bars,
-                                    ComposeOptions(num=len(part)), seed=seed + k)
+                                    ComposeOptions(num=len(part), style_guidance=guidance),
+                                    seed=seed + k)
         out += [canonical(rep, r.source, w[len(r.source):])
                 for r, w in zip(part, written, strict=True)]
     return out
@@ -164,6 +166,10 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=400, help="test pairs scored per style")
     ap.add_argument("--per-style", type=int, default=60, help="sources continued per style")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--guidance", type=float, default=0.0,
+                    help="style guidance of the continuations (compose --style-guidance)")
+    ap.add_argument("--control-only", action="store_true",
+                    help="the style control alone (part 3), not the likelihoods")
     args = ap.parse_args()
     from tunesmith import families
     from tunesmith.corpora.labelled import load_labelled
@@ -189,7 +195,7 @@ def main() -> None:
     print("\n| style of the test pairs | pairs | seq2seq, own style | no style | other style "
           "| events LSTM, source as primer | accuracy teacher-forced | free-running |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for style in styles:
+    for style in [] if args.control_only else styles:
         test = [r for r in rows["test"] if r.label == style]
         rng.shuffle(test)
         test = test[:args.pairs]
@@ -211,6 +217,7 @@ def main() -> None:
     held = rows["valid"] + rows["test"]
     real_pred = clf.predict([message_text(r.target) for r in held])
     wanted = [r.label for r in held]
+    print(f"\nstyle guidance {args.guidance:g}")
     print("\n| style | real held-out targets: recall | continuations, own style | "
           "other style asked: classified as asked | events LSTM continuing the same "
           "sources | sources |")
@@ -223,9 +230,10 @@ def main() -> None:
         other = [s for s in styles if s != style][0]
         t0 = time.time()
         own = clf.predict([message_text(w) for w in continuations(
-            ckpt, src, [rep.style_ids(style=style)] * len(src), args.seed)])
+            ckpt, src, [rep.style_ids(style=style)] * len(src), args.seed, args.guidance)])
         asked = clf.predict([message_text(w) for w in continuations(
-            ckpt, src, [rep.style_ids(style=other)] * len(src), args.seed + 1)])
+            ckpt, src, [rep.style_ids(style=other)] * len(src), args.seed + 1,
+            args.guidance)])
         lstm = clf.predict([message_text(w) for w in lstm_continuations(primed, src,
                                                                          args.seed, rep)])
         print(f"| {style} | {hits / max(n, 1):.3f} ({hits}/{n}) | "

@@ -98,6 +98,28 @@ def test_the_plan_puts_a_fermata_on_the_third_beat_of_every_second_bar():
     assert PianoRoll().plan(5).shape == (5, 0)
 
 
+def test_after_a_primer_the_plan_goes_on_from_where_the_primer_stands():
+    plan = BOTH.plan(40)
+    # a primer that ends counting down to a fermata: it comes when it said, then the plan's
+    assert np.array_equal(BOTH.follow(plan[:10], 30), plan[10:])
+    assert np.array_equal(BOTH.follow(plan[:13], 27), plan[13:])  # ends under it
+    # a primer in 3/4 (bars of 6 frames): its bars go on in 3/4
+    waltz = BOTH.plan(30, beats_per_bar=3)
+    assert np.array_equal(BOTH.follow(waltz[:10], 20, beats_per_bar=3), waltz[10:])
+    assert set(BOTH.follow(waltz[:10], 20, beats_per_bar=3)[:, 0].tolist()) == set(range(6))
+    # no fermata in sight: the first comes just past what the input sees
+    quiet = np.array([[3, 9]] * 5, dtype=np.uint8)
+    after = BOTH.follow(quiet, 12)
+    assert after[:, 0].tolist()[:5] == [4, 5, 6, 7, 0]
+    assert after[:, 1].tolist()[:9] == [8, 7, 6, 5, 4, 3, 2, 1, 0]  # 9 frames after the last
+
+
+def test_a_composed_piece_is_read_with_the_plan_it_was_composed_to():
+    frames = BOTH.encode(Piece(tracks=[Track([Note(0, 10, 60)])]))  # no meter, no fermata
+    assert np.array_equal(BOTH.with_inputs(frames, BOTH.decode(frames))[:, 88:],
+                          BOTH.plan(len(frames)))
+
+
 def test_the_representation_carries_the_flags_and_older_checkpoints_keep_their_shape():
     assert PianoRoll.from_dict(json.loads(json.dumps(BOTH.to_dict()))) == BOTH
     assert BOTH.inputs == {"beat": MAX_BAR_FRAMES, "phrase": 10} and PianoRoll().inputs == {}
@@ -166,6 +188,8 @@ def test_a_frame_s_context_reads_its_own_inputs_and_the_frames_before_it(arch):
     assert torch.isfinite(loss["loss"])
     with pytest.raises(ValueError, match="inputs"):
         model.frame_contexts(frames)
+    with pytest.raises(ValueError, match="inputs"):
+        model.context_start(2, "cpu")
 
 
 def test_the_sampler_hands_the_model_each_frame_s_inputs_before_drawing_it():
@@ -223,8 +247,17 @@ def test_phrases_need_a_corpus_that_marks_fermatas(capsys, tmp_path):
     assert last.startswith("tunesmith: error: --phrases needs fermatas") and "midis" in last
 
 
-def test_a_benchmark_file_has_no_bars_or_fermatas_to_read(capsys, bench_dir, tmp_path):  # noqa: F811
+def test_a_benchmark_file_has_no_bars_or_fermatas_to_read(capsys, bench_dir, tmp_path,  # noqa: F811
+                                                          chorale_folder):
     rc, _, err = run_cli(capsys, "train", "--family", "pianoroll", "--preset", "debug",
                          "--corpus", bench_dir / "jsb_chorales.json", "--positions",
                          "--steps", "2", "--out", tmp_path / "run", "--no-progress")
     assert_one_line_error(rc, err, "positions", "benchmark file")
+    run = tmp_path / "placed"
+    rc, _, err = run_cli(capsys, "train", "--family", "pianoroll", "--preset", "debug",
+                         "--corpus", chorale_folder, "--positions", "--steps", "2",
+                         "--samples", "0", "--out", run, "--no-progress")
+    assert rc == 0, err
+    rc, _, err = run_cli(capsys, "evaluate", "--model", run / "best", "--corpus",
+                         bench_dir / "jsb_chorales.json")
+    assert_one_line_error(rc, err, "benchmark file", "neither bars nor fermatas")

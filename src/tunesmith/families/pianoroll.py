@@ -120,6 +120,9 @@ class PianorollFamily(Family):
         if ignored:
             raise OptionError(ignored[0], f"does not apply to a benchmark file ({corpus}: its "
                               "frames and its train/valid/test split are fixed)")
+        if getattr(representation, "inputs", None):
+            raise OptionError("corpus", f"{corpus} is a benchmark file, with neither bars "
+                              "nor fermatas: this model reads them (--positions, --phrases)")
         known = dataset_for(corpus)
         spb = data.steps_per_beat
         if known and spb and spb != known.steps_per_beat:
@@ -216,9 +219,9 @@ class PianorollFamily(Family):
         if opts.gibbs_steps is not None and not model.gibbs_sampling:
             raise OptionError("gibbs_steps", f"is for RBM models; this one is {model.family}")
         steps = self._steps(opts, rep)
-        primer = self.primer_frames(rep, opts)
+        primer, bar = self.primer_frames(rep, opts)
         grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
-        plan = self.inputs_plan(rep, primer, steps + grace)
+        plan = self.inputs_plan(rep, primer, steps + grace, bar)
         keys = rep.heads["frame"]
         primer = None if primer is None else primer[:, :keys]
         rolls = sample_frames(model, primer, num=opts.num, steps=steps + grace,
@@ -246,29 +249,33 @@ class PianorollFamily(Family):
         return representation.with_inputs(frames, piece), positions
 
     @staticmethod
-    def inputs_plan(rep, primer, steps: int):
+    def inputs_plan(rep, primer, steps: int, beats_per_bar: float = 4.0):
         """The inputs of every frame to compose (None for a representation without
-        them): the primer's own (its columns past the keys), then the plan's
-        (:meth:`PianoRoll.plan`: bars of 4 beats and a phrase every two bars, from the
-        frame after the primer's last place in its bar)."""
+        them): the primer's own (its columns past the keys), then the plan's, going on
+        from them (:meth:`PianoRoll.follow`: bars of ``beats_per_bar``, the fermata the
+        primer's last frame counts down to, then a phrase every two bars)."""
         if not getattr(rep, "inputs", None):
             return None
         keys = rep.heads["frame"]
         own = np.zeros((0, len(rep.inputs)), np.uint8) if primer is None else primer[:, keys:]
-        start = len(own)
-        if len(own) and rep.beat_inputs:  # the plan's bars go on from the primer's
-            start = int(own[-1, list(rep.inputs).index("beat")]) + 1
-        return np.concatenate([own, rep.plan(steps, start=start)], 0)
+        return np.concatenate([own, rep.follow(own, steps, beats_per_bar)], 0)
 
-    def primer_frames(self, rep, opts: ComposeOptions):
+    def primer_frames(self, rep, opts: ComposeOptions) -> tuple[np.ndarray | None, float]:
         """The primer's first ``primer_len`` frames from its first note (with the
-        representation's inputs as more columns), or None."""
+        representation's inputs as more columns), or None; and the length in beats of
+        its bars where those frames end (4 without a time signature)."""
+        from tunesmith.evaluation.form import bar_length
+
         if not opts.primer:
-            return None
+            return None, 4.0
         piece = primer_piece(opts.primer, opts.seed, self.default_corpus)
         check_frames(piece, rep, opts.primer)
         frames = rep.with_inputs(rep.encode(piece), piece)
         first = np.flatnonzero(frames[:, : rep.heads["frame"]].any(-1))
         if not len(first):
             raise TunesmithError("primer has no notes on the piano range", opts.primer)
-        return frames[first[0] : first[0] + opts.primer_len]  # from its first note
+        end = (first[0] + opts.primer_len) / rep.steps_per_beat
+        sigs = [s for s in sorted(piece.time_signatures, key=lambda s: s.beat)
+                if s.beat < end and bar_length(s) > 0]
+        return frames[first[0] : first[0] + opts.primer_len], (  # from its first note
+            bar_length(sigs[-1]) if sigs else 4.0)

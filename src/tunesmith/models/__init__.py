@@ -15,7 +15,9 @@ model with ``hasattr``):
   state) -> (logits per head, state)`` for the shared sampler
   (:mod:`tunesmith.sampling.decode`); ``"frames"``: it has ``frame_distribution(context)``
   and ``draw(dist, generator, gibbs_steps=None)`` (:mod:`tunesmith.sampling.frames`), and
-  the frame context: ``frame_contexts(frames (B, T, V)) -> (B, T, R)``, teacher-forced,
+  the frame context (each call also takes ``inputs``, the representation's per-frame
+  inputs, for a model built to read them: the inputs of the frame each context is for):
+  ``frame_contexts(frames (B, T, V)) -> (B, T, R)``, teacher-forced,
   ``[:, t]`` from frames < t only; ``context_start(num, device) -> (context (B, R),
   state)``, the first frame's; ``context_read(frames (B, P, V), state) -> (context,
   state)``, many frames in one call; ``context_step(frame (B, V), state) -> (context,

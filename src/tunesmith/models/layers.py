@@ -156,7 +156,8 @@ class FrameRNN(nn.Module):
         if not self.embeds:
             return torch.zeros(num, self.rnn.hidden_size, device=device), None
         silent = torch.zeros(num, 1, self.n_visible, device=device)
-        out, state = self.rnn(self._with(silent, inputs[:, None]), None)
+        out, state = self.rnn(self._with(silent, None if inputs is None else inputs[:, None]),
+                              None)
         return out[:, 0], state
 
     def read(self, frames: torch.Tensor, state, inputs: torch.Tensor | None = None):

@@ -130,14 +130,17 @@ class PianoRoll(FixedTempo):
     def with_inputs(self, frames, piece: Piece | None = None) -> np.ndarray:
         """``frames`` (T, 88) with their inputs as more columns: ``(T, 88 + F)`` uint8,
         what a model with inputs reads. The inputs come from ``piece`` (the frames'
-        source: its bars and fermatas), else from :meth:`plan` (a piece without either,
-        e.g. a composed one). Frames that already hold them, and frames of a
-        representation without inputs, come back as they are."""
+        source: its bars and fermatas), else from :meth:`plan`: so do those of a piece
+        with no time signature, bar line or fermata at all, which is what a piano roll
+        decodes to (a composed piece: it was composed to the plan). Frames that already
+        hold them, and frames of a representation without inputs, come back as they
+        are."""
         frames = np.asarray(frames, dtype=np.uint8)
         if not self.inputs or frames.shape[1] == N_KEYS + len(self.inputs):
             return frames
-        extra = (self.input_columns(piece, len(frames)) if piece is not None
-                 else self.plan(len(frames)))
+        bare = piece is None or not (piece.time_signatures or piece.bar_lines
+                                     or piece.fermatas)
+        extra = self.plan(len(frames)) if bare else self.input_columns(piece, len(frames))
         return np.concatenate([frames, extra], 1)
 
     def plan(self, frames: int, start: int = 0, beats_per_bar: float = 4.0,
@@ -147,18 +150,47 @@ class PianoRoll(FixedTempo):
         ``phrase_bars`` bars, each with a fermata over the second-last beat of its last
         bar (a 4/4 chorale's third beat; the last beat leads into the next phrase).
         ``(frames, F)`` uint8."""
+        spb = self.steps_per_beat
         bar = beats_per_bar if beats_per_bar > 0 else 4.0
-        phrase = bar * max(1, phrase_bars)
-        beats = (start + np.arange(frames)) / self.steps_per_beat
+        period = max(1, round(bar * max(1, phrase_bars) * spb))
         cols = []
         if self.beat_inputs:
-            cols.append(self._beat_classes(beats % bar))
-        if self.phrase_inputs:  # the fermatas up to PHRASE_AHEAD beats past the last frame
-            ahead = (start + np.arange(frames + self._ahead)) / self.steps_per_beat
-            place = ahead % phrase
-            on = (place >= phrase - 2.0 - 1e-9) & (place < phrase - 1.0 - 1e-9)
-            cols.append(self._phrase_classes(on)[:frames])
+            cols.append(self._beat_classes(((start + np.arange(frames)) / spb) % bar))
+        if self.phrase_inputs:
+            cols.append(self._planned_phrases(frames, (period - 2 * spb - start) % period,
+                                              period))
         return _columns(cols, frames)
+
+    def follow(self, before: np.ndarray, frames: int, beats_per_bar: float = 4.0) -> np.ndarray:
+        """Inputs of ``frames`` frames after frames whose inputs were ``before`` (``(P,
+        F)``, a primer's): the bars (of ``beats_per_bar``) go on from the last frame's
+        place, and a fermata that frame counted down to comes when it said, then one
+        every :data:`PHRASE_BARS` bars (as :meth:`plan`); with no fermata in sight, the
+        first comes just past what the input sees. ``(frames, F)`` uint8."""
+        if not len(before):
+            return self.plan(frames, beats_per_bar=beats_per_bar)
+        names, spb = list(self.inputs), self.steps_per_beat
+        bar = beats_per_bar if beats_per_bar > 0 else 4.0
+        start = int(before[-1, names.index("beat")]) + 1 if self.beat_inputs else len(before)
+        out = self.plan(frames, start=start, beats_per_bar=bar)
+        if self.phrase_inputs:
+            column = before[:, names.index("phrase")].astype(int)
+            left, far = int(column[-1]), self._ahead + 1
+            period = max(1, round(bar * PHRASE_BARS * spb))
+            if left == 0:  # under a fermata: one of a beat, begun that many frames ago
+                first = -int(np.argmax(column[::-1] != 0) if (column != 0).any() else len(column))
+            else:
+                first = left - 1 if left < far else self._ahead
+            out[:, names.index("phrase")] = self._planned_phrases(frames, first, period)
+        return out
+
+    def _planned_phrases(self, frames: int, first: int, period: int) -> np.ndarray:
+        """The phrase input's classes of ``frames`` frames with a fermata of a beat
+        starting at frame ``first`` and every ``period`` frames (before and after it)."""
+        on = np.zeros(frames + self._ahead, dtype=bool)
+        for f in range(first - period, len(on), period):
+            on[max(f, 0) : max(f + self.steps_per_beat, 0)] = True
+        return self._phrase_classes(on)[:frames]
 
     def _beat_classes(self, places: np.ndarray) -> np.ndarray:
         """Places in the bar (beats) -> the beat input's classes (frames, capped)."""
