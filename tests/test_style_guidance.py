@@ -12,26 +12,29 @@ from tunesmith.cli import main
 from .test_continue import TUNE, continue_run, phrases, small_model, styled_corpus  # noqa: F401
 
 
-def encoded(model, rep, tradition: str):
+def readings(tradition: str):
+    """A small model, two pairs of TUNE labelled ``tradition``, and the model's reading
+    of their phrases with the label and with none."""
     from tunesmith.data.pairs import collate
     from tunesmith.families.continuation import encode_pair
 
-    pairs = [encode_pair(rep, s, t, e, rep.style_ids(tradition=tradition))
-             for s, t, e in rep.pairs(TUNE)]
-    return collate(pairs[:2])
+    rep = phrases(source_bars=2)
+    model = small_model(rep).eval()
+    batch = collate([encode_pair(rep, s, t, e, rep.style_ids(tradition=tradition))
+                     for s, t, e in rep.pairs(TUNE)][:2])
+    with torch.no_grad():
+        styled = model.encode(batch["source"], batch["source_len"], batch["style"])
+        plain = model.encode(batch["source"], batch["source_len"],
+                             torch.zeros_like(batch["style"]))
+    return model, batch, styled, plain
 
 
 def test_guided_log_probabilities_are_the_styled_pushed_away_from_the_plain():
     from tunesmith.families.continuation import guided
     from tunesmith.models.seq2seq import Conditioned, Guided
 
-    rep = phrases(source_bars=2)
-    model = small_model(rep).eval()
-    batch = encoded(model, rep, "irish")
+    model, batch, styled, plain = readings("irish")
     with torch.no_grad():
-        styled = model.encode(batch["source"], batch["source_len"], batch["style"])
-        plain = model.encode(batch["source"], batch["source_len"],
-                             torch.zeros_like(batch["style"]))
         first = batch["target"][:, :1]
         ls = Conditioned(model, styled).step(first, styled)[0]["token"].log_softmax(-1)
         lu = Conditioned(model, plain).step(first, plain)[0]["token"].log_softmax(-1)
@@ -51,13 +54,7 @@ def test_guided_log_probabilities_are_the_styled_pushed_away_from_the_plain():
 def test_selected_rows_keep_their_plain_twins():
     from tunesmith.models.seq2seq import Guided
 
-    rep = phrases(source_bars=2)
-    model = small_model(rep).eval()
-    batch = encoded(model, rep, "scottish")
-    with torch.no_grad():
-        styled = model.encode(batch["source"], batch["source_len"], batch["style"])
-        plain = model.encode(batch["source"], batch["source_len"],
-                             torch.zeros_like(batch["style"]))
+    model, _, styled, plain = readings("scottish")
     g = Guided(model, styled, plain, 1.0)
     picked = g.select_state(g.init_state(2), torch.tensor([1, 1, 0]))
     assert torch.equal(picked["h"][:3], styled["h"][[1, 1, 0]])
