@@ -143,16 +143,15 @@ class PianoRoll(FixedTempo):
         extra = self.plan(len(frames)) if bare else self.input_columns(piece, len(frames))
         return np.concatenate([frames, extra], 1)
 
-    def plan(self, frames: int, start: int = 0, beats_per_bar: float = 4.0,
-             phrase_bars: int = PHRASE_BARS) -> np.ndarray:
+    def plan(self, frames: int, start: int = 0, beats_per_bar: float = 4.0) -> np.ndarray:
         """Inputs of ``frames`` frames to compose, frames ``start`` to ``start + frames -
         1`` of a piece in bars of ``beats_per_bar`` from beat 0: phrases of
-        ``phrase_bars`` bars, each with a fermata over the second-last beat of its last
+        :data:`PHRASE_BARS` bars, each with a fermata over the second-last beat of its last
         bar (a 4/4 chorale's third beat; the last beat leads into the next phrase).
         ``(frames, F)`` uint8."""
         spb = self.steps_per_beat
         bar = beats_per_bar if beats_per_bar > 0 else 4.0
-        period = max(1, round(bar * max(1, phrase_bars) * spb))
+        period = self._phrase_frames(bar)
         cols = []
         if self.beat_inputs:
             cols.append(self._beat_classes(((start + np.arange(frames)) / spb) % bar))
@@ -169,20 +168,24 @@ class PianoRoll(FixedTempo):
         first comes just past what the input sees. ``(frames, F)`` uint8."""
         if not len(before):
             return self.plan(frames, beats_per_bar=beats_per_bar)
-        names, spb = list(self.inputs), self.steps_per_beat
+        names = list(self.inputs)
         bar = beats_per_bar if beats_per_bar > 0 else 4.0
         start = int(before[-1, names.index("beat")]) + 1 if self.beat_inputs else len(before)
         out = self.plan(frames, start=start, beats_per_bar=bar)
         if self.phrase_inputs:
             column = before[:, names.index("phrase")].astype(int)
-            left, far = int(column[-1]), self._ahead + 1
-            period = max(1, round(bar * PHRASE_BARS * spb))
-            if left == 0:  # under a fermata: one of a beat, begun that many frames ago
-                first = -int(np.argmax(column[::-1] != 0) if (column != 0).any() else len(column))
+            left = int(column[-1])
+            if left == 0:  # under a fermata: one of a beat, begun this many frames ago
+                first = -(len(column) - len(np.trim_zeros(column, "b")))
             else:
-                first = left - 1 if left < far else self._ahead
-            out[:, names.index("phrase")] = self._planned_phrases(frames, first, period)
+                first = left - 1 if left <= self._ahead else self._ahead
+            out[:, names.index("phrase")] = self._planned_phrases(frames, first,
+                                                                  self._phrase_frames(bar))
         return out
+
+    def _phrase_frames(self, bar: float) -> int:
+        """Frames in a planned phrase of :data:`PHRASE_BARS` bars of ``bar`` beats."""
+        return max(1, round(bar * PHRASE_BARS * self.steps_per_beat))
 
     def _planned_phrases(self, frames: int, first: int, period: int) -> np.ndarray:
         """The phrase input's classes of ``frames`` frames with a fermata of a beat
@@ -205,13 +208,10 @@ class PianoRoll(FixedTempo):
         """Fermata frames (bool) -> the phrase input's classes: 0 on one, k for k frames
         before the next, ``_ahead + 1`` when that is further or there is none."""
         far = self._ahead + 1
-        out = np.full(len(on), far, dtype=np.int64)
-        nxt = len(on) + far  # index of the next fermata frame, scanning backwards
-        for t in range(len(on) - 1, -1, -1):
-            if on[t]:
-                nxt = t
-            out[t] = min(nxt - t, far)
-        return out
+        t = np.arange(len(on))
+        # the index of the next fermata frame at or after each frame (none: past the end)
+        nxt = np.minimum.accumulate(np.where(on, t, len(on) + far)[::-1])[::-1]
+        return np.minimum(nxt - t, far)
 
     # --- Piece <-> frames
     def encode(self, piece: Piece) -> np.ndarray:
