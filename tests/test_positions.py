@@ -98,20 +98,28 @@ def test_sampling_reads_the_positions_training_would_have_given(arch):
     inputs of the text it wrote (for the Transformer, past its context too)."""
     torch.manual_seed(0)
     rep = AbcChars.fit([TUNE], bar_inputs=True)
-    model = small_model(arch, rep)
-    primer = [[i] for i in rep.primer_ids("M:6/8\nL:1/8\nK:D\n")]
+    assert_sampling_reads_training_inputs(small_model(arch, rep), rep,
+                                          rep.primer_ids("M:6/8\nL:1/8\nK:D\n"), steps=40)
+
+
+def assert_sampling_reads_training_inputs(model, rep, primer: list[int], steps: int):
+    """Sample 3 sequences after ``primer`` with the inputs computed on the way; the
+    logits of each one's last step equal the teacher-forced pass over its rows
+    (``rep.with_inputs``)."""
+    import numpy as np
+
     wrapped = with_inputs(model, rep)
-    steps = sample(wrapped, primer, num=3, max_steps=40, heads=["token"], seed=3,
-                   settings=per_head(["token"]))
-    for row in steps:
-        ids = [p[0] for p in primer] + [s[0] for s in row]
-        x = torch.tensor([rep.with_inputs(ids)])  # (1, T, 3)
+    out = sample(wrapped, [[i] for i in primer], num=3, max_steps=steps, heads=["token"],
+                 seed=3, settings=per_head(["token"]))
+    for row in out:
+        ids = primer + [s[0] for s in row]
+        x = torch.as_tensor(np.asarray(rep.with_inputs(ids)))[None]  # (1, T, 1 + F)
         with torch.no_grad():
             out = model(x)  # char_rnn: (logits, state); transformer: {head: logits}
             full = out[0] if isinstance(out, tuple) else out["token"]
             state, logits = wrapped.init_state(1), None
-            for t in range(len(ids)):
-                logits, state = wrapped.step(torch.tensor([[ids[t]]]), state)
+            for i in ids:
+                logits, state = wrapped.step(torch.tensor([[i]]), state)
         torch.testing.assert_close(logits["token"][0], full[0, -1], atol=1e-5, rtol=1e-4)
 
 

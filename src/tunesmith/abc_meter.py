@@ -89,10 +89,11 @@ def _unit(field: str) -> Fraction | None:
 
 
 def _length(digits: str, slashes: str) -> Fraction:
-    """``3`` ``/2`` -> 3/2; ``""`` ``//`` -> 1/4 (each bare slash halves)."""
+    """``3`` ``/2`` -> 3/2; ``""`` ``//`` -> 1/4 (each bare slash halves, and so does
+    ``/0``, which no player accepts but a model may write: the reader must not fail)."""
     value = Fraction(int(digits)) if digits else Fraction(1)
     for part in slashes.split("/")[1:]:
-        value /= int(part) if part else 2
+        value /= int(part) if part and int(part) else 2
     return value
 
 
@@ -121,6 +122,7 @@ class _Reader:
         self.tuplet: tuple[Fraction, int] | None = None  # (factor, notes left)
         self.key = ""  # the K: value in force
         self.final: tuple[str, str] | None = None  # (letter, key) of the last note read
+        self.closed = 0  # bars with music closed so far
 
     def field(self, key: str, value: str) -> None:
         if key == "M":
@@ -161,6 +163,7 @@ class _Reader:
                                      line, self.whole_rests))
             self.opens = line
             self.section += 1
+            self.closed += 1
         else:
             self.opens += line
         if _section_mark(line):
@@ -363,6 +366,8 @@ BEAT_STEPS = 24  # a bar in 24ths: halves, thirds, quarters, sixths and eighths 
 BEAT_CLASSES = BEAT_STEPS + 2  # 0-23 into the bar, 24 a full (or overfull) bar, 25 header
 SECTION_BARS = 16
 BAR_CLASSES = SECTION_BARS + 1  # bars into the section (15: 15 or more), 16 header
+DEGREE_CLASSES = 9  # 0-6 the last note's degree above the tonic, 7 none yet, 8 header
+_LETTERS = "CDEFGAB"
 
 
 class PositionReader:
@@ -409,6 +414,25 @@ class PositionReader:
                 if char == " " and _closed(self.segment):
                     self.safe, self.segment = self.current, ""
         return self.position
+
+    @property
+    def bars_closed(self) -> int:
+        """How many bars with music the text so far has closed (0 in the header)."""
+        return 0 if self.current is None else self.current.closed
+
+    @property
+    def degree(self) -> int:
+        """The scale degree of the last note read above the tonic of the key in force when
+        it was read, by letter (0 the tonic, 4 the fifth, as :func:`ending_error` judges an
+        ending: a ``K:`` change takes effect from the next note); 7 before the first note
+        or in a key without a tonic (``K:none``), 8 in the header."""
+        if self.current is None:
+            return DEGREE_CLASSES - 1
+        final = self.current.final
+        home = tonic(final[1]) if final else None
+        if home is None:
+            return DEGREE_CLASSES - 2
+        return (_LETTERS.index(final[0]) - _LETTERS.index(home)) % 7
 
     def _end_line(self) -> None:
         line, self.line, self.segment = self.line, "", ""

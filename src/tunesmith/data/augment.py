@@ -34,21 +34,28 @@ class TransposeIds:
     all its pitches on the piano: ids ``lo..hi`` are the pitch tokens, lowest key first
     (contiguous); every other id stays."""
 
-    def __init__(self, max_shift: int, pitch_ids: tuple[int, int]):
+    def __init__(self, max_shift: int, pitch_ids: tuple[int, int], id_columns: int = 1):
         lo, hi = pitch_ids
         if not 0 <= max_shift <= hi - lo:
             raise ValueError(f"max_shift must be in 0..{hi - lo}, got {max_shift}")
         self.max_shift, self.lo, self.hi = max_shift, lo, hi
+        self.id_columns = id_columns  # of rows (B, T, F): the first columns hold token ids
 
     def __call__(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        pitches = (windows >= self.lo) & (windows <= self.hi)  # (B, T)
-        low = np.where(pitches, windows, self.hi + 1).min(axis=1)  # lowest pitch id per window
-        high = np.where(pitches, windows, self.lo - 1).max(axis=1)
-        any_pitch = pitches.any(axis=1)
+        """windows (B, T), or rows (B, T, F) whose first ``id_columns`` columns hold
+        token ids (``remi``'s lookback proposes one; its other input is a count)."""
+        pitches = (windows >= self.lo) & (windows <= self.hi)  # (B, T[, F])
+        if windows.ndim == 3:
+            pitches[:, :, self.id_columns:] = False
+        flat, ids = pitches.reshape(len(windows), -1), windows.reshape(len(windows), -1)
+        low = np.where(flat, ids, self.hi + 1).min(axis=1)  # lowest pitch id per window
+        high = np.where(flat, ids, self.lo - 1).max(axis=1)
+        any_pitch = flat.any(axis=1)
         down = np.minimum(self.max_shift, np.where(any_pitch, low - self.lo, self.max_shift))
         up = np.minimum(self.max_shift, np.where(any_pitch, self.hi - high, self.max_shift))
         shift = np.floor(rng.random(len(windows)) * (up + down + 1)).astype(np.int64) - down
-        return np.where(pitches, windows + shift[:, None], windows)
+        shift = shift.reshape(-1, *[1] * (windows.ndim - 1))
+        return np.where(pitches, windows + shift, windows)
 
 
 class TransposePair:

@@ -18,6 +18,7 @@ from tunesmith.families.base import (
     Sink,
     _quiet,
 )
+from tunesmith.lookback import LOOKBACK_HELP
 from tunesmith.options import opt
 
 MIN_CHAR_COUNT = 3  # characters rarer than this in training become <unk>
@@ -47,6 +48,9 @@ class AbcData:
                           "share of its bar filled and the bars into its section, char_rnn; "
                           "events: its place in the beat and bar, event_lstm); a checkpoint "
                           "keeps what it was trained with")
+    degrees: bool = opt(False, "abc: the model also reads the scale degree of the last note "
+                        "above the key's tonic, so it can tell when a tune could end at home")
+    lookback: bool = opt(False, LOOKBACK_HELP)
 
 
 class AbcFamily(Family):
@@ -85,7 +89,9 @@ class AbcFamily(Family):
                                      corpus)
             representation = AbcChars.fit((c.texts[i] for i in splits["train"]),
                                           min_count=MIN_CHAR_COUNT,
-                                          bar_inputs=data.positions)
+                                          bar_inputs=data.positions,
+                                          degree_inputs=data.degrees,
+                                          lookback_inputs=data.lookback)
         seqs = {s: [representation.encode_text(c.texts[i]) for i in idx]
                 for s, idx in splits.items()}
         info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
@@ -112,7 +118,7 @@ class AbcFamily(Family):
 
         rep = prepared.representation
         train, valid = prepared.sequences["train"], prepared.sequences["valid"]
-        if rep.inputs:  # rows (id, beat, bar), what the model reads: made here, for the
+        if rep.inputs:  # rows (id, inputs...), what the model reads: made here, for the
             # splits in use only (evaluate scores one; reading costs ~30 us a character)
             same = train is valid
             valid = [rep.with_inputs(ids) for ids in valid]

@@ -371,7 +371,9 @@ def model_sizes(family: Family, config_class, representation) -> dict:
 
         readers = [n for n in family.models() if "inputs" in
                    {f.name for f in dataclasses.fields(models.registry()[n].config_class)}]
-        raise OptionError("positions", f"this model does not read position inputs; of the "
+        raise OptionError("positions", f"this model does not read position inputs (nor "
+                          f"any other input beside the ids: --positions, --phrases, "
+                          f"--degrees, --lookback); of the "
                           f"{family.name} family's models, {' and '.join(readers)} "
                           f"{'do' if len(readers) > 1 else 'does'}")
     sizes = {k: v for k, v in given.items() if k in fields}

@@ -19,6 +19,8 @@ tokens behind both. Notes carry durations, so nothing is ever left sounding.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tunesmith.errors import TunesmithError
 from tunesmith.families.base import (
     ComposeOptions,
@@ -38,6 +40,16 @@ from tunesmith.families.events import (
     publish,
     split_keys,
 )
+from tunesmith.lookback import LOOKBACK_HELP
+from tunesmith.options import opt
+
+
+@dataclass(frozen=True)
+class RemiData(PieceData):
+    """:class:`PieceData`, and whether the model reads what an earlier bar has next."""
+
+    lookback: bool = opt(False, LOOKBACK_HELP)
+
 
 TOKENS_PER_BEAT = 32  # a token budget per quarter note: twice the densest Bach chorale's
 
@@ -48,7 +60,7 @@ class RemiFamily(Family):
     default_model = "transformer"
     pretrained = "bach-remi-small"
     default_corpus = "bach-chorales"
-    data_options = PieceData
+    data_options = RemiData
     controls = frozenset({"max_len", "seconds", "bars", "grace", "primer", "primer_len",
                           "temperature", "top_k", "top_p", "constrain", "beam",
                           "length_penalty", "stochastic_beam"})
@@ -60,12 +72,15 @@ class RemiFamily(Family):
         """Ingest the corpus (every file kept or dropped, with the reason), encode each
         piece as REMI tokens (decoding at the corpus's median tempo), split by piece (or
         by time for a tiny corpus)."""
+        from functools import partial
+
         from tunesmith.representations.remi import Remi
 
-        return prepare_pieces(self, corpus, data, Remi, representation, progress, log)
+        make = partial(Remi, lookback_inputs=data.lookback)
+        return prepare_pieces(self, corpus, data, make, representation, progress, log)
 
     def model_sizes(self, representation) -> dict:
-        return {"vocab_size": len(representation.vocab)}
+        return {"vocab_size": len(representation.vocab), "inputs": representation.inputs}
 
     def batches(self, prepared: Prepared, cfg, data: PieceData = PieceData()):
         """Training windows (transposed when ``data.transpose`` > 0) and validation
@@ -75,7 +90,8 @@ class RemiFamily(Family):
         from tunesmith.data.tokens import SequenceBatches, TokenWindows
 
         rep = prepared.representation
-        augment = TransposeIds(data.transpose, rep.pitch_ids) if data.transpose else None
+        augment = (TransposeIds(data.transpose, rep.pitch_ids, id_columns=1 + bool(rep.inputs))
+                   if data.transpose else None)  # the lookback's proposal moves with the ids
         train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
                              seed=cfg.seed, augment=augment)
         valid = SequenceBatches(prepared.sequences["valid"], batch_size=8,
@@ -168,11 +184,13 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
     """Sample ``opts.num`` pieces as token lists (primer included); ``primer``, ids from
     ``BOS`` on, replaces the one ``opts`` names."""
     from tunesmith.sampling.decode import sample
+    from tunesmith.sampling.inputs import with_inputs
     from tunesmith.sampling.settings import per_head
 
     family = RemiFamily()
     opts = family.compose_options(opts)
     primer = [[i] for i in (primer_ids(rep, opts, corpus) if primer is None else primer)]
+    model = with_inputs(model, rep)  # a model trained with --lookback reads them too
     rows = opts.num * (opts.beam or 1)
     until = None
     if opts.seconds is not None or opts.bars is not None:

@@ -17,7 +17,16 @@ PositionReader`: the share of the bar filled, the bars into the section; the hea
   its own class). ``with_inputs(ids)`` -> rows ``(id, beat, bar)`` for training;
   ``input_reader()`` gives them one id at a time for sampling. The ids and the text are
   the same with and without.
-- ``to_dict()`` / ``from_dict()`` carry the vocabulary (and ``bar_inputs``), so a
+- ``degree_inputs=True`` (``train --degrees``): also ``"degree"`` (9 classes), the scale
+  degree of the last note above the key's tonic, by letter (``PositionReader.degree``),
+  so that the model can know when a phrase could end at home.
+- ``lookback_inputs=True`` (``train --lookback``): also ``"copy"`` (vocabulary + 3
+  classes: the id of the character that the best matching earlier bar has next, none,
+  that bar's end, header) and ``"run"`` (5: how many bars in a row that passage has
+  matched), :class:`~tunesmith.lookback.Lookback`, so that repeating a bar is one
+  step the model can choose. Inputs come in the order beat, bar, degree, copy, run (of
+  those asked for).
+- ``to_dict()`` / ``from_dict()`` carry the vocabulary (and the inputs asked for), so a
   checkpoint rebuilds it exactly.
 """
 
@@ -29,6 +38,7 @@ from dataclasses import dataclass
 
 from tunesmith.abc_text import as_tune_book_entry, model_text, read_header, split_tunes
 from tunesmith.errors import TunesmithError
+from tunesmith.lookback import END, RUN_CLASSES, Lookback
 from tunesmith.music import Piece, TimeSignature
 from tunesmith.representations.base import Positions
 from tunesmith.representations.vocab import Vocab
@@ -39,35 +49,44 @@ class AbcChars:
     vocab: Vocab
     name: str = "abc_chars"
     bar_inputs: bool = False  # steps carry their place in the bar and section (inputs)
+    degree_inputs: bool = False  # ... the degree of the last note above the tonic
+    lookback_inputs: bool = False  # ... what the best matching earlier bar has next
 
     @classmethod
-    def fit(cls, texts: Iterable[str], min_count: int = 1,
-            bar_inputs: bool = False) -> AbcChars:
-        return cls(Vocab.build(texts, min_count=min_count), bar_inputs=bar_inputs)
+    def fit(cls, texts: Iterable[str], min_count: int = 1, bar_inputs: bool = False,
+            degree_inputs: bool = False, lookback_inputs: bool = False) -> AbcChars:
+        return cls(Vocab.build(texts, min_count=min_count), bar_inputs=bar_inputs,
+                   degree_inputs=degree_inputs, lookback_inputs=lookback_inputs)
 
-    # --- inputs a model reads beside the ids (none unless ``bar_inputs``)
+    # --- inputs a model reads beside the ids (none unless asked for)
     @property
     def inputs(self) -> dict[str, int]:
-        from tunesmith.abc_meter import BAR_CLASSES, BEAT_CLASSES
+        from tunesmith.abc_meter import BAR_CLASSES, BEAT_CLASSES, DEGREE_CLASSES
 
-        return {"beat": BEAT_CLASSES, "bar": BAR_CLASSES} if self.bar_inputs else {}
+        out = {"beat": BEAT_CLASSES, "bar": BAR_CLASSES} if self.bar_inputs else {}
+        if self.degree_inputs:
+            out["degree"] = DEGREE_CLASSES
+        if self.lookback_inputs:
+            out |= {"copy": len(self.vocab) + 3, "run": RUN_CLASSES}
+        return out
 
     def with_inputs(self, ids: Sequence[int]) -> list[tuple[int, ...]]:
-        """``ids`` as rows ``(id, beat, bar)``: each id with the position of the text up to
-        and with it (the ids alone, as one-tuples, without ``bar_inputs``)."""
-        if not self.bar_inputs:
+        """``ids`` as rows ``(id, beat, bar, ...)``: each id with the inputs of the text up
+        to and with it (the ids alone, as one-tuples, without inputs)."""
+        if not self.inputs:
             return [(int(i),) for i in ids]
         reader = self.input_reader()
         return [(int(i), *reader(int(i))) for i in ids]
 
     def input_reader(self) -> _InputReader:
-        """A reader ``id -> (beat, bar)`` of one id at a time, for a sampler
+        """A reader ``id -> (beat, bar, ...)`` of one id at a time, for a sampler
         (``with_inputs`` is the same reader over a whole sequence); ``.copy()`` gives an
         independent one at the same place."""
         from tunesmith.abc_meter import PositionReader
 
         v = self.vocab
-        return _InputReader(PositionReader(), v.symbols, frozenset({v.pad, v.bos, v.eos, v.unk}))
+        return _InputReader(PositionReader(), Lookback() if self.lookback_inputs else None,
+                            self, frozenset({v.pad, v.bos, v.eos, v.unk}))
 
     # --- the spec a model sizes itself from
     @property
@@ -164,7 +183,7 @@ class AbcChars:
     # --- serialisation
     def to_dict(self) -> dict:
         out = {"name": self.name, "vocab": self.vocab.to_list()}
-        return out | {"bar_inputs": True} if self.bar_inputs else out
+        return out | {k: True for k in _INPUT_FLAGS if getattr(self, k)}
 
     @classmethod
     def from_dict(cls, d: dict) -> AbcChars:
@@ -174,23 +193,70 @@ class AbcChars:
             raise ValueError("not an abc_chars representation")
         if "vocab" not in d:
             raise ValueError("abc_chars representation without a vocabulary")
-        if not isinstance(d.get("bar_inputs", False), bool):
-            raise ValueError("abc_chars representation: bar_inputs must be true or false")
-        return cls(Vocab.from_list(d["vocab"]), bar_inputs=d.get("bar_inputs", False))
+        for k in _INPUT_FLAGS:
+            if not isinstance(d.get(k, False), bool):
+                raise ValueError(f"abc_chars representation: {k} must be true or false")
+        return cls(Vocab.from_list(d["vocab"]), **{k: d.get(k, False) for k in _INPUT_FLAGS})
+
+
+_INPUT_FLAGS = ("bar_inputs", "degree_inputs", "lookback_inputs")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # field names
 
 
 class _InputReader:
-    """See :meth:`AbcChars.input_reader`."""
+    """See :meth:`AbcChars.input_reader`: a PositionReader (and a Lookback, told by it
+    where bars close) fed each id's character.
 
-    def __init__(self, reader, symbols, skip):
-        self.reader, self.symbols, self.skip = reader, symbols, skip
+    A bar's symbols for the Lookback are the characters from the one after the character
+    that closed the bar before (the PositionReader's close: the first ``|`` of a bar line,
+    or a line break after a full bar) to the one that closes it, less line breaks and info
+    field lines, as written: spaces, and the rest of a bar line (``|:``'s colon, an
+    ending's ``[1``), are part of the bar they begin. So ``| ABcd |`` and a bar ``ABcd |``
+    at a line's start differ, as do a bar closed by ``|`` and one closed by a line break:
+    bars a tune writes alike match (a repeated line, bar by bar), bars written
+    differently do not. Over 1,500 O'Neill and Ryan tunes, 18.2% of bars equal one of the
+    16 before them so, 22.4% with spaces and bar lines set aside (a normalisation not
+    made here: the shipped model was trained on these inputs). The reader follows what the
+    PositionReader has closed and never takes a close back (the PositionReader's re-reading
+    can, rarely, as for ``!c|d!``, an old-style decoration swallowing a ``|``)."""
 
-    def __call__(self, i: int) -> tuple[int, int]:
-        ok = i not in self.skip and 0 <= i < len(self.symbols)
-        return self.reader.feed(self.symbols[i] if ok else "")
+    def __init__(self, reader, lookback, rep: AbcChars, skip, line: str = "",
+                 in_field: bool = False):
+        self.reader, self.lookback, self.rep, self.skip = reader, lookback, rep, skip
+        self.line, self.in_field = line, in_field  # the body line so far, an info field's
+
+    def __call__(self, i: int) -> tuple[int, ...]:
+        v = self.rep.vocab
+        char = v.symbols[i] if i not in self.skip and 0 <= i < len(v.symbols) else ""
+        in_body, closed = self.reader.current is not None, self.reader.bars_closed
+        beat, bar = self.reader.feed(char)
+        out = (beat, bar) if self.rep.bar_inputs else ()
+        if self.rep.degree_inputs:
+            out += (self.reader.degree,)
+        if self.lookback is None:
+            return out
+        if not in_body:
+            return out + (len(v) + 2, self.lookback.proposal()[1])
+        self._feed(char, self.reader.bars_closed > closed)
+        nxt, run = self.lookback.proposal()
+        return out + (len(v) if nxt is None else len(v) + 1 if nxt is END else v.id(nxt), run)
+
+    def _feed(self, char: str, closed: bool) -> None:
+        if char == "\n":
+            self.line, self.in_field = "", False
+        elif char:
+            self.line += char
+            if len(self.line) == 2 and self.line[1] == ":" and self.line[0] in _LETTERS:
+                self.in_field = True  # an info field line (P:, K:, M: ...): not music
+                self.lookback.unfeed()
+            elif not self.in_field:
+                self.lookback.feed(char)
+        if closed:
+            self.lookback.close()
 
     def copy(self) -> _InputReader:
-        return _InputReader(self.reader.copy(), self.symbols, self.skip)
+        return _InputReader(self.reader.copy(), self.lookback and self.lookback.copy(),
+                            self.rep, self.skip, self.line, self.in_field)
 
 
 def _meter(field: str) -> list[TimeSignature]:

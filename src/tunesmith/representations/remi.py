@@ -14,6 +14,14 @@ x/2): ``positions_per_beat`` positions per beat; durations in steps of one posit
 there). ``velocity_bins`` velocities. The meters in ``meters`` have tokens; a time
 signature outside them is dropped by MidiTok (its bars then follow the meter before it,
 or 4/4). Tempo is not encoded: pieces decode at ``qpm`` (:class:`FixedTempo`).
+
+``lookback_inputs=True`` (``train --family remi --lookback``): each step also carries
+``inputs`` = ``{"copy": vocabulary + 3, "run": 5}``: the id of the token that the best
+matching earlier bar has next (none, that bar's end, or before the first bar: the last
+three classes) and how many bars in a row that passage has matched
+(:class:`~tunesmith.lookback.Lookback`; a bar is the tokens after its ``Bar``).
+``with_inputs(ids)`` -> rows ``(id, copy, run)``; ``input_reader()`` gives them one id
+at a time for a sampler. Transposing a row moves a proposed pitch with the pitches.
 (MidiTok's numbered bars, ``max_bar_embedding``, are not used: its REMI decoder of
 version 3.1 advances the clock on ``Bar_None`` only.)
 
@@ -74,6 +82,7 @@ class Remi(FixedTempo):
     meters: tuple[str, ...] = METERS
     qpm: float = DEFAULT_QPM  # tempo of decoded pieces
     name: str = "remi"
+    lookback_inputs: bool = False  # steps carry what the best matching earlier bar has next
 
     MAX_POSITIONS_PER_BEAT: ClassVar[int] = 64
     MAX_DURATION: ClassVar[int] = 64
@@ -162,6 +171,28 @@ class Remi(FixedTempo):
         """The first and last id of the ``Pitch`` tokens (contiguous, lowest key first)."""
         ids = np.flatnonzero(self.kinds() == PITCH)
         return int(ids[0]), int(ids[-1])
+
+    # --- inputs a model reads beside the ids (none unless ``lookback_inputs``)
+    @property
+    def inputs(self) -> dict[str, int]:
+        from tunesmith.lookback import RUN_CLASSES
+
+        return {"copy": len(self.vocab) + 3, "run": RUN_CLASSES} if self.lookback_inputs else {}
+
+    def with_inputs(self, ids: Sequence[int]) -> np.ndarray:
+        """``ids`` as rows ``(id, copy, run)`` (T, 3): each id with the inputs after it
+        (the ids alone, (T, 1), without inputs)."""
+        if not self.inputs:
+            return np.asarray(ids, dtype=np.int64)[:, None]
+        reader = self.input_reader()
+        return np.array([(int(i), *reader(int(i))) for i in ids], dtype=np.int64).reshape(-1, 3)
+
+    def input_reader(self) -> _LookbackReader:
+        """A reader ``id -> (copy, run)`` of one id at a time, for a sampler; ``.copy()``
+        gives an independent one at the same place."""
+        from tunesmith.lookback import Lookback
+
+        return _LookbackReader(self, Lookback(), started=False)
 
     # --- the spec a model sizes itself from
     @property
@@ -271,7 +302,8 @@ class Remi(FixedTempo):
                 "max_duration": self.max_duration, "velocity_bins": self.velocity_bins,
                 "meters": list(self.meters), "qpm": self.qpm,
                 "tokenizer": "miditok.REMI", "miditok": version("miditok"),
-                "vocab": list(self.vocab)}
+                "vocab": list(self.vocab)} | ({"lookback_inputs": True}
+                                             if self.lookback_inputs else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> Remi:
@@ -290,7 +322,10 @@ class Remi(FixedTempo):
         meters = d.get("meters")
         if not (isinstance(meters, list) and all(isinstance(m, str) for m in meters)):
             raise ValueError(f"meters must be a list of 'n/d' strings, got {meters!r}")
-        rep = cls(meters=tuple(meters), **fields)
+        if not isinstance(d.get("lookback_inputs", False), bool):
+            raise ValueError("lookback_inputs must be true or false")
+        rep = cls(meters=tuple(meters), lookback_inputs=d.get("lookback_inputs", False),
+                  **fields)
         stored = d.get("vocab")
         if stored != list(rep.vocab):
             raise ValueError(f"the stored vocabulary ({_size(stored)} tokens) differs from "
@@ -298,6 +333,32 @@ class Remi(FixedTempo):
                              f"({len(rep.vocab)} tokens; saved with MidiTok "
                              f"{d.get('miditok', '?')})")
         return rep
+
+
+class _LookbackReader:
+    """See :meth:`Remi.input_reader`: a ``Bar`` token closes the bar so far, every other
+    token but ``PAD``, ``BOS`` and ``EOS`` belongs to it."""
+
+    def __init__(self, rep: Remi, lookback, started: bool):
+        self.rep, self.lookback, self.started = rep, lookback, started
+        self.kind, self.size = rep.kinds(), len(rep.vocab)
+
+    def __call__(self, i: int) -> tuple[int, int]:
+        from tunesmith.lookback import END
+
+        kind = self.kind[i] if 0 <= i < self.size else PAD
+        if kind == BAR:
+            self.lookback.close()
+            self.started = True
+        elif kind not in (PAD, BOS, EOS):
+            self.lookback.feed(i)
+        nxt, run = self.lookback.proposal()
+        if not self.started:
+            return self.size + 2, run
+        return (self.size if nxt is None else self.size + 1 if nxt is END else nxt), run
+
+    def copy(self) -> _LookbackReader:
+        return _LookbackReader(self.rep, self.lookback.copy(), self.started)
 
 
 class _Walk:

@@ -1,0 +1,292 @@
+"""What a character model can see of a tune's form (issue 19): ``train --degrees`` gives
+each step the scale degree of the last note above the tonic, ``train --lookback`` the
+character that the best matching earlier bar has next and how many bars in a row that
+passage has matched (Magenta's Lookback RNN, for characters). The sampler computes both
+as the characters arrive, exactly as training saw them."""
+
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tunesmith.abc_meter import DEGREE_CLASSES
+from tunesmith.cli import main
+from tunesmith.lookback import END, RUN_CLASSES, Lookback
+from tunesmith.representations.abc_chars import AbcChars
+from tunesmith.sampling.inputs import with_inputs
+
+# bars 1-4, then bar 5 repeats bar 1 and bar 6 repeats bar 2 (4 back), then bar 7 differs
+TUNE = "M:2/4\nL:1/8\nK:G\nGABc|dedB|cBAG|FGAF|GABc|dedB|D2G2|]\n"
+
+
+def feed_all(text):
+    """(character, (next, run), degree) after each character of ``text``, read by the
+    representation's own reader; ``next`` decoded: a character, END, None, or "header"."""
+    rep = AbcChars.fit([text], degree_inputs=True, lookback_inputs=True)
+    v, reader, out = len(rep.vocab), rep.input_reader(), []
+    for c in text:
+        degree, copy, run = reader(rep.vocab.id(c))
+        special = {v: None, v + 1: END, v + 2: "header"}
+        nxt = special[copy] if copy in special else rep.vocab.symbols[copy]
+        out.append((c, (nxt, run), degree))
+    return out
+
+
+def test_the_degree_of_the_last_note_above_the_tonic():
+    rows = feed_all(TUNE)
+    body = TUNE.index("K:G") + 4
+    assert all(d == DEGREE_CLASSES - 1 for _, _, d in rows[:body - 1])  # the header
+    assert rows[body - 1][2] == DEGREE_CLASSES - 2  # K: line ended, no note yet
+    degree = {i: d for i, (_, _, d) in enumerate(rows)}
+    assert degree[body] == 0  # G in G: the tonic
+    assert degree[body + 1] == 1 and degree[body + 3] == 3  # A, c
+    assert degree[TUNE.index("dedB") + 3] == 2  # B: the third
+    assert degree[TUNE.index("D2G2") + 1] == 4  # D: the fifth, its length read after it
+    assert degree[len(TUNE) - 1] == 0  # ends on G
+
+
+def test_a_bar_that_starts_as_the_one_four_back_is_offered_its_next_character():
+    rows = feed_all(TUNE)
+    fifth = TUNE.index("GABc|dedB|D2")  # bar 5: the first four bars are behind it
+    # after the bar line before bar 5, all four earlier bars match the empty bar so far;
+    # the one 4 back wins (PREFERENCE) and offers its first character
+    assert rows[fifth - 1][1] == ("G", 0)
+    assert [r[1][0] for r in rows[fifth:fifth + 4]] == ["A", "B", "c", "|"]
+    assert rows[fifth + 4][1] == ("d", 1)  # after bar 5 closed: bar 2 comes next
+    # bar 5 repeated bar 1: in bar 6 the passage 4 back has matched one bar in a row
+    assert rows[fifth + 5][1] == ("e", 1)
+    seventh = TUNE.index("D2G2")
+    assert rows[seventh - 1][1] == ("c", 2)  # bar 3 would come next, two bars matched
+    assert rows[seventh][1] == (None, RUN_CLASSES - 1)  # D: no earlier bar starts so
+
+
+def test_a_bar_with_nothing_like_it_before_is_offered_nothing():
+    rows = feed_all("M:2/4\nL:1/8\nK:D\nABcd|efga|")
+    assert rows[-6][1] == ("A", 0)  # bar 2 may start as bar 1 did ...
+    assert rows[-5][1] == (None, RUN_CLASSES - 1)  # ... but it does not
+
+
+def test_a_field_line_in_the_body_is_not_part_of_a_bar():
+    rows = feed_all("M:2/4\nL:1/8\nK:G\nGABc|\nP:B\nGABc|")
+    assert rows[-5][1] == ("A", 0)  # bar 2's G, after the P: line, follows bar 1
+
+
+def bars_read(body):
+    """The bars the ABC reader hands its Lookback, for a tune in 4/4 with ``body``."""
+    text = "M:4/4\nL:1/8\nK:G\n" + body
+    rep = AbcChars.fit([text], lookback_inputs=True)
+    reader = rep.input_reader()
+    for c in text:
+        reader(rep.vocab.id(c))
+    return ["".join(bar) for bar in reader.lookback.bars], "".join(reader.lookback.current)
+
+
+def test_bars_are_matched_as_written():
+    """A bar is the characters after the one that closed the bar before, up to the one
+    that closes it: spaces and the rest of a bar line begin the next bar; a full bar at a
+    line's end closes there without a bar line; an info field line is not music."""
+    assert bars_read("ABcd efga | d2d2 d2d2 |")[0] == ["ABcd efga |", " d2d2 d2d2 |"]
+    assert bars_read("ABcd efga|d2d2 d2d2\nABcd efga|")[0] == [
+        "ABcd efga|", "d2d2 d2d2", "ABcd efga|"]
+    assert bars_read("|:ABcd efga:|\nP:B\n|:d2d2 d2d2||")[0] == [
+        "|:ABcd efga:|", "|:d2d2 d2d2|"]  # a bar line before any music closes nothing
+    # a tune written line by line alike: the line's bars match those 2 back, in a run
+    rows = feed_all("M:4/4\nL:1/8\nK:G\nABcd efga|d2d2 d2d2|\nABcd efga|d2d2 d2d2|\n")
+    assert rows[-3][1] == ("|", 1)  # bar 4 repeats bar 2, after bar 3 repeated bar 1
+    assert rows[-2][1] == ("A", 2)  # then bar 1 again (2 back), two bars alike in a row
+
+
+ABC_SYMBOLS = 'ABCDEFGabcdefgzx,\'^_=/0123456789|:[]()<>-"!{} \nKLMP'
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=ABC_SYMBOLS, max_size=120))
+def test_any_text_a_model_may_write_is_read(body):
+    """What a sampler hands the reader is whatever the model wrote (``A/0``, a stray
+    ``M:3/0`` line, unclosed chords): reading it never fails, and one id at a time it
+    gives what ``with_inputs`` gives."""
+    text = "M:4/4\nL:1/8\nK:G\n" + body
+    rep = AbcChars.fit([text + ABC_SYMBOLS], bar_inputs=True, degree_inputs=True,
+                       lookback_inputs=True)
+    ids = rep.encode_text(text)
+    reader = rep.input_reader()
+    assert [(i, *reader(i)) for i in ids] == rep.with_inputs(ids)
+
+
+def test_copies_of_a_lookback_go_their_own_ways():
+    a = Lookback()
+    for symbol in (60, 62, 64):
+        a.feed(symbol)
+    a.close()
+    b = a.copy()
+    a.feed(60)
+    b.feed(61)
+    assert a.proposal() == (62, 0) and b.proposal() == (None, RUN_CLASSES - 1)
+    a.unfeed()
+    assert a.proposal() == (60, 0)  # taken back: the empty bar matches bar 1 again
+    for symbol in (60, 62, 64):
+        a.feed(symbol)
+    assert a.proposal() == (END, 0)  # bar 1 ends here
+
+
+def test_the_representation_carries_degrees_and_lookback_and_rebuilds_them():
+    rep = AbcChars.fit([TUNE], bar_inputs=True, degree_inputs=True, lookback_inputs=True)
+    v = len(rep.vocab)
+    assert rep.inputs == {"beat": 26, "bar": 17, "degree": 9, "copy": v + 3, "run": 5}
+    assert AbcChars.fit([TUNE], lookback_inputs=True).inputs == {"copy": v + 3, "run": 5}
+    rows = rep.with_inputs(rep.encode_text(TUNE))
+    reader = rep.input_reader()  # the same reader, one id at a time
+    assert rows == [(i, *reader(i)) for i in rep.encode_text(TUNE)]
+    header = TUNE.index("K:G") + 3
+    assert {r[4:] for r in rows[1:header + 1]} == {(v + 2, RUN_CLASSES - 1)}
+    fifth = TUNE.index("GABc|dedB|D2")
+    assert rows[fifth][3:] == (6, rep.vocab.id("G"), 0)  # after FGAF|: F, degree 6; G offered
+    assert AbcChars.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    assert "lookback_inputs" not in AbcChars.fit([TUNE], bar_inputs=True).to_dict()
+    with pytest.raises(ValueError, match="degree_inputs must be true or false"):
+        AbcChars.from_dict(rep.to_dict() | {"degree_inputs": "yes"})
+
+
+@pytest.mark.parametrize("arch", ["char_rnn", "transformer"])
+def test_sampling_reads_the_inputs_training_would_have_given(arch):
+    """The sampler's logits for a sampled tune equal the teacher-forced pass over that
+    tune's rows: the inputs it computed on the way are the training inputs of the text
+    it wrote."""
+    from tests.test_positions import assert_sampling_reads_training_inputs, small_model
+
+    torch.manual_seed(0)
+    rep = AbcChars.fit([TUNE], bar_inputs=True, degree_inputs=True, lookback_inputs=True)
+    assert_sampling_reads_training_inputs(small_model(arch, rep), rep,
+                                          rep.primer_ids("M:2/4\nL:1/8\nK:G\nGABc|dedB|"),
+                                          steps=30)
+
+
+def test_beam_search_hands_each_hypothesis_the_inputs_of_its_own_text():
+    """Beam search copies a reader per kept hypothesis (``select_state``); every step the
+    model reads equals a row of ``with_inputs`` of that hypothesis's ids."""
+    from tests.test_positions import small_model
+    from tunesmith.sampling.beam import beam_search
+
+    torch.manual_seed(2)
+    rep = AbcChars.fit([TUNE], bar_inputs=True, degree_inputs=True, lookback_inputs=True)
+    model = small_model("char_rnn", rep)
+    seen = []
+    step = model.step
+
+    def spy(rows, state):
+        seen.extend(tuple(r) for r in rows.tolist())
+        return step(rows, state)
+
+    model.step = spy
+    primer = [[i] for i in rep.primer_ids("M:2/4\nL:1/8\nK:G\nGABc|dedB|cBAG|FGAF|")]
+    out = beam_search(with_inputs(model, rep), primer, num=2, beam=4, max_steps=25,
+                      heads=["token"], seed=0)
+    rows = {tuple(r) for seq in out
+            for r in rep.with_inputs([p[0] for p in primer] + [s[0] for s in seq])}
+    for seq in out:
+        ids = [p[0] for p in primer] + [s[0] for s in seq]
+        assert set(map(tuple, rep.with_inputs(ids))) <= rows
+    assert len(seen) > 25 * 4 and set(seen) - rows  # ... the pruned ones read others
+    kept = {tuple(r) for r in seen}
+    assert rows - {tuple(r) for r in rep.with_inputs([p[0] for p in primer])} <= kept
+
+
+def test_train_with_degrees_and_lookback_then_compose_and_evaluate(tmp_path, abc_corpus):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "debug", "--degrees", "--lookback",
+                 "--corpus", str(abc_corpus), "--out", str(run), "--no-progress",
+                 "--samples", "0", "--steps", "10"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["degrees"] and config["data"]["lookback"]
+    assert set(config["model"]["inputs"]) == {"degree", "copy", "run"}
+    assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
+                 "--no-wav", "--max-len", "200", "--out", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("*.abc"))) == 2
+    assert main(["evaluate", "--model", str(run / "best"), "--samples", "2"]) == 0
+
+
+# --- REMI tokens: a bar is the tokens after its Bar ----------------------------------
+
+
+def remi_bar(rep, pitch):
+    """The ids of one 4/4 bar holding one whole note of ``pitch``."""
+    name = {t: i for i, t in enumerate(rep.vocab)}
+    return [name["Bar_None"], name["TimeSig_4/4"], name["Position_0"], name[f"Pitch_{pitch}"],
+            name[next(t for t in rep.vocab if t.startswith("Velocity"))],
+            name[next(t for t in rep.vocab if t.startswith("Duration"))]]
+
+
+def test_remi_rows_offer_the_bar_four_back_and_move_with_transposition():
+    import numpy as np
+
+    from tunesmith.data.augment import TransposeIds
+    from tunesmith.representations.remi import Remi
+
+    rep = Remi(lookback_inputs=True)
+    v = len(rep.vocab)
+    assert rep.inputs == {"copy": v + 3, "run": RUN_CLASSES} and Remi().inputs == {}
+    assert Remi.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    bars = [remi_bar(rep, p) for p in (60, 62, 64, 65, 60)]
+    ids = [rep.bos] + [i for bar in bars for i in bar] + [rep.eos]
+    rows = rep.with_inputs(ids)
+    assert rows.shape == (len(ids), 3) and rows[:, 0].tolist() == ids
+    assert rows[0, 1:].tolist() == [v + 2, RUN_CLASSES - 1]  # before the first bar
+    second = 1 + 6  # bar 2's Bar token: bar 1 is offered until bar 2 plays 62, not 60
+    assert rows[second:second + 3, 1].tolist() == bars[0][1:4] and rows[second + 3, 1] == v
+    fifth = 1 + 4 * 6  # the fifth Bar token: bar 1 (4 back, of the four alike) is offered
+    assert rows[fifth:fifth + 5, 1].tolist() == bars[0][1:6]  # ... token by token
+    assert rows[fifth + 5, 1] == v + 1  # the whole of bar 1 repeated: the bar may end
+    reader = rep.input_reader()
+    assert [tuple(r[1:]) for r in rows.tolist()] == [reader(i) for i in ids]
+    lo, hi = rep.pitch_ids
+    augment = TransposeIds(2, rep.pitch_ids, id_columns=2)
+    moved = next(m for seed in range(20)  # a seed that moves it
+                 if (m := augment(rows[None].copy(), np.random.default_rng(seed))[0])[4, 0]
+                 != rows[4, 0])
+    shift = int(moved[4, 0] - rows[4, 0])
+    pitch = (rows >= lo) & (rows <= hi)
+    assert shift != 0 and (moved[:, :2][pitch[:, :2]] == rows[:, :2][pitch[:, :2]] + shift).all()
+    assert (moved[:, 2] == rows[:, 2]).all()  # the run is a count, not a token
+    assert (moved[~pitch] == rows[~pitch]).all()  # specials and other tokens stay
+
+
+def test_remi_sampling_reads_the_inputs_training_would_have_given():
+    from tests.test_positions import assert_sampling_reads_training_inputs
+    from tunesmith.models.transformer import Transformer, TransformerConfig
+    from tunesmith.representations.remi import Remi
+
+    rep = Remi(lookback_inputs=True)
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(d_model=16, num_layers=1, attention_heads=2,
+                                          ff_size=32, context=32, heads=dict(rep.heads),
+                                          inputs=rep.inputs)).eval()
+    assert_sampling_reads_training_inputs(model, rep, [rep.bos] + remi_bar(rep, 60)
+                                          + remi_bar(rep, 62), steps=12)
+
+
+def test_train_remi_with_lookback_compose_and_evaluate(tmp_path, capsys):
+    from tunesmith.io.midi import write_midi
+    from tunesmith.music import TimeSignature
+
+    from .test_events_cli import make_piece
+
+    for i in range(6):
+        piece = make_piece(i)
+        piece.time_signatures = [TimeSignature(0.0, 4, 4)]
+        write_midi(piece, tmp_path / f"piece{i}.mid")
+    run = tmp_path / "run"
+    assert main(["train", "--family", "remi", "--preset", "debug", "--lookback",
+                 "--transpose", "3", "--corpus", str(tmp_path), "--out", str(run),
+                 "--no-progress", "--samples", "0", "--steps", "8"]) == 0
+    meta = json.loads((run / "best" / "tunesmith.json").read_text())
+    assert meta["representation"]["lookback_inputs"] is True
+    assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
+                 "--no-wav", "--bars", "3", "--out", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("*.mid"))) == 2
+    assert main(["compose", "--model", str(run / "best"), "--num", "1", "--beam", "2",
+                 "--no-wav", "--max-len", "40", "--out", str(tmp_path / "beam")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run / "best")]) == 0
+    assert "valid" in capsys.readouterr().out
