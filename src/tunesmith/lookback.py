@@ -85,3 +85,13 @@ class Lookback:
         best = max(self.alive, key=lambda k: self.runs[k])  # max keeps the first of a tie
         ref, n = self.bars[-best], len(self.current)
         return (ref[n] if n < len(ref) else END), min(self.runs[best], 3)
+
+    def classes(self, size: int, to_id=int, started: bool = True) -> tuple[int, int]:
+        """:meth:`proposal` as a model's two input classes, over a vocabulary of ``size``
+        symbols: ``(copy, run)`` with ``copy`` the offered symbol's id (``to_id``), or
+        ``size`` for none, ``size + 1`` for :data:`END`, ``size + 2`` before the music
+        starts (``started`` False: the header, before the first bar)."""
+        nxt, run = self.proposal()
+        if not started:
+            return size + 2, run
+        return (size if nxt is None else size + 1 if nxt is END else to_id(nxt)), run

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from tunesmith.abc_text import as_tune_book_entry, model_text, read_header, split_tunes
 from tunesmith.errors import TunesmithError
-from tunesmith.lookback import END, RUN_CLASSES, Lookback
+from tunesmith.lookback import RUN_CLASSES, Lookback
 from tunesmith.music import Piece, TimeSignature
 from tunesmith.representations.base import Positions
 from tunesmith.representations.vocab import Vocab
@@ -235,11 +235,9 @@ class _InputReader:
             out += (self.reader.degree,)
         if self.lookback is None:
             return out
-        if not in_body:
-            return out + (len(v) + 2, self.lookback.proposal()[1])
-        self._feed(char, self.reader.bars_closed > closed)
-        nxt, run = self.lookback.proposal()
-        return out + (len(v) if nxt is None else len(v) + 1 if nxt is END else v.id(nxt), run)
+        if in_body:
+            self._feed(char, self.reader.bars_closed > closed)
+        return out + self.lookback.classes(len(v), v.id, started=in_body)
 
     def _feed(self, char: str, closed: bool) -> None:
         if char == "\n":

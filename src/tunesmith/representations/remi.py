@@ -344,18 +344,13 @@ class _LookbackReader:
         self.kind, self.size = rep.kinds(), len(rep.vocab)
 
     def __call__(self, i: int) -> tuple[int, int]:
-        from tunesmith.lookback import END
-
         kind = self.kind[i] if 0 <= i < self.size else PAD
         if kind == BAR:
             self.lookback.close()
             self.started = True
         elif kind not in (PAD, BOS, EOS):
             self.lookback.feed(i)
-        nxt, run = self.lookback.proposal()
-        if not self.started:
-            return self.size + 2, run
-        return (self.size if nxt is None else self.size + 1 if nxt is END else nxt), run
+        return self.lookback.classes(self.size, started=self.started)
 
     def copy(self) -> _LookbackReader:
         return _LookbackReader(self.rep, self.lookback.copy(), self.started)
