@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--runs", default=",".join(RUNS), help=f"comma list of {', '.join(RUNS)}")
     ap.add_argument("--grace", type=float, help="beats in which an events / piano-roll "
                     "piece may end on a cadence (default: compose's)")
+    ap.add_argument("--repeat-bias", type=float, default=None, help="piano-roll models "
+                    "trained with --lookback: compose's --repeat-bias (default: compose's)")
     ap.add_argument("--model", help="a checkpoint instead of a family's shipped model (with "
                     "one run of its family)")
     args = ap.parse_args()
@@ -73,6 +75,7 @@ def main() -> None:
         report = app.music_report(app.MusicRequest(model=model, seed=args.seed,
                                                    out=str(Path(args.out) / name),
                                                    grace=None if family == "abc" else args.grace,
+                                                   repeat_bias=args.repeat_bias,
                                                    **extra))
         counts = report.counts()
         print(f"\n### {name}: {model} ({time.perf_counter() - t:.0f} s)\n")

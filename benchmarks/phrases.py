@@ -2,7 +2,7 @@
 where they fall? (issue 19, "structure the model can see")
 
     python benchmarks/phrases.py --model RUN/best \\
-        [--baseline src/tunesmith/pretrained/bach-pianoroll-small] [--num 30] [--beats 64]
+        [--baseline OTHER_RUN/best] [--repeat-bias W] [--num 30] [--beats 64]
 
 Each model writes ``--num`` pieces of ``--beats`` beats from nothing (raw frames: no
 primer, no endings search), seed ``--seed``. A model trained with ``--phrases`` is handed
@@ -69,7 +69,7 @@ def judge(pieces, ends_of) -> dict:
             "tonic_at": a[:, 1].mean(), "tonic_off": o[:, 1].mean()}
 
 
-def composed(folder: str, num: int, beats: int, seed: int):
+def composed(folder: str, num: int, beats: int, seed: int, repeat_bias: float = 0.0):
     """``num`` raw pieces of ``beats`` beats from the model in ``folder``, and the phrase
     ends it was told of (the plan's, for a model with phrase inputs; else the same beats,
     untold)."""
@@ -81,7 +81,10 @@ def composed(folder: str, num: int, beats: int, seed: int):
     frames = beats * rep.steps_per_beat
     plan = rep.plan(frames) if rep.inputs else None
     told = rep.phrase_inputs
-    rolls = sample_frames(ckpt.model, None, num=num, steps=frames, seed=seed, inputs=plan)
+    rolls = sample_frames(ckpt.model, None, num=num, steps=frames, seed=seed, inputs=plan,
+                          reader=getattr(rep, "frame_reader", lambda: None)(),
+                          repeat_bias=repeat_bias if getattr(rep, "lookback_inputs", False)
+                          else 0.0)
     pieces = [rep.decode(r) for r in rolls]
     ends = [float(e) for e in range(7, beats + 1, 8)]  # PianoRoll.plan's fermatas end there
     return pieces, (lambda _p: ends), told
@@ -101,19 +104,22 @@ def real_chorales():
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="a piano-roll model trained with --phrases")
-    ap.add_argument("--baseline", default="src/tunesmith/pretrained/bach-pianoroll-small",
-                    help="a piano-roll model without inputs")
+    ap.add_argument("--baseline", help="another piano-roll model, e.g. one without inputs")
     ap.add_argument("--num", type=int, default=30)
     ap.add_argument("--beats", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat-bias", type=float, default=0.0, help="for a model that reads "
+                    "a lookback (compose's --repeat-bias; raw samples: 0)")
     args = ap.parse_args()
 
     rows = []
     t = time.perf_counter()
     pieces, ends = real_chorales()
     rows.append((f"real held-out chorales ({len(pieces)})", judge(pieces, ends)))
-    for name, folder in (("baseline", args.baseline), ("model", args.model)):
-        pieces, ends, told = composed(folder, args.num, args.beats, args.seed)
+    models = [("baseline", args.baseline)] if args.baseline else []
+    for name, folder in models + [("model", args.model)]:
+        pieces, ends, told = composed(folder, args.num, args.beats, args.seed,
+                                      args.repeat_bias)
         label = f"{name}: {folder} ({'told' if told else 'not told'} the phrase ends)"
         rows.append((label, judge(pieces, ends)))
     print(f"{args.num} pieces of {args.beats} beats per model, seed {args.seed}; "

@@ -13,8 +13,9 @@ after each symbol the model reads the symbol that the best matching earlier bar 
 earlier passage has already matched. No library offers it (Magenta's is TensorFlow code
 over its own melody events), hence this module.
 
-The representation says where bars close (ABC: its PositionReader; REMI: its Bar tokens)
-and which symbols belong to a bar.
+The representation says where bars close (ABC: its PositionReader; REMI: its Bar tokens;
+piano rolls: the beat input) and which symbols belong to a bar (piano rolls: whole
+frames, :class:`~tunesmith.representations.pianoroll.FrameLookback`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ LOOKBACK_BARS = 16
 PREFERENCE = (4, 2, 8) + tuple(k for k in range(1, LOOKBACK_BARS + 1) if k not in (4, 2, 8))
 RUN_CLASSES = 5  # 0-3 bars in a row that the chosen passage has matched (3: 3 or more), 4 none
 END = "<end of bar>"  # the proposal when the chosen bar ends where this one stands
-# the flag's help, for each family whose data options offer it (abc, remi)
-LOOKBACK_HELP = ("abc, remi: the model also reads the character (remi: token) that the best "
-                 "matching earlier bar has next, and how many bars in a row that passage has "
-                 "matched (Magenta's Lookback RNN), so repeating a bar is one step it can "
-                 "choose")
+# the flag's help, for each family whose data options offer it (abc, remi, pianoroll)
+LOOKBACK_HELP = ("the model also reads the character (remi: token; pianoroll: frame, with "
+                 "--positions) that the best matching earlier bar has next, and how many "
+                 "bars in a row that passage has matched (Magenta's Lookback RNN), so "
+                 "repeating a bar is one step it can choose")
 
 
 class Lookback:

@@ -40,14 +40,16 @@ class Models:
     run: str  # a run folder of the abc family: config.json, best/, last/, metrics.csv
     events: str  # a checkpoint folder of the events family
     pianoroll: str  # a checkpoint folder of the piano-roll family
+    frames: str = ""  # a piano-roll checkpoint without inputs: it reads benchmark files
 
     @classmethod
-    def with_run(cls, run: str | Path) -> Models:
-        """``run``, and the shipped events and piano-roll models."""
+    def with_run(cls, run: str | Path, frames: str | Path = "") -> Models:
+        """``run``, the shipped events and piano-roll models, and ``frames`` (the shipped
+        piano-roll model reads bars and fermatas, which a benchmark file has not)."""
         from tunesmith import families
 
         return cls(str(run), str(families.pretrained_dir("events")),
-                   str(families.pretrained_dir("pianoroll")))
+                   str(families.pretrained_dir("pianoroll")), str(frames))
 
     def checkpoint(self, family: str) -> str:
         return str(Path(self.run) / "best") if family == "abc" else getattr(self, family)
@@ -134,7 +136,7 @@ def boulanger(name: str, data: bytes, kind: str, command: str, models: Models) -
         return Case("evaluate --corpus", kind, name,
                     ("evaluate", "--model", "model", "--corpus", name, "--samples", "0",
                      "--ais-chains", "2", "--ais-betas", "10"),
-                    files=((name, data),), copies=(("model", models.pianoroll),))
+                    files=((name, data),), copies=(("model", models.frames),))
     return Case("train pianoroll", kind, name,
                 ("train", "--family", "pianoroll", "--preset", "debug", "--corpus", name,
                  "--out", "run", "--steps", "2", "--samples", "0", "--no-progress"),

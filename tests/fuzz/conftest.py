@@ -31,10 +31,19 @@ def runner(tmp_path_factory) -> Runner:
 
 
 @pytest.fixture(scope="session")
-def models(debug_run) -> Models:
-    """The debug ABC run of tests/conftest.py, and the shipped events and piano-roll
-    models: copied into each case's sandbox, never used in place."""
-    return Models.with_run(debug_run)
+def models(debug_run, tmp_path_factory) -> Models:
+    """The debug ABC run of tests/conftest.py, the shipped events and piano-roll models,
+    and a debug piano-roll model of a benchmark file (which reads no bars): copied into
+    each case's sandbox, never used in place."""
+    from tests.test_pianoroll_cli import write_benchmark
+    from tunesmith.cli import main
+
+    root = tmp_path_factory.mktemp("frames")
+    write_benchmark(root / "jsb_chorales.json")
+    assert main(["train", "--family", "pianoroll", "--preset", "debug", "--corpus",
+                 str(root / "jsb_chorales.json"), "--out", str(root / "run"), "--steps", "2",
+                 "--no-progress", "--samples", "0"]) == 0
+    return Models.with_run(debug_run, root / "run" / "best")
 
 
 def none_bad(results) -> str:

@@ -36,6 +36,8 @@ class MusicRequest:
     constrain: bool = opt(True, "score the model's raw samples (abc: no resampling of the "
                           "tunes abc2midi rejects; events: heads drawn independently)",
                           flag="unconstrained", negate=True)
+    repeat_bias: float | None = opt(None, "pianoroll models trained with --lookback: "
+                                    "compose's --repeat-bias (default: compose's)")
     draws: int = opt(10, "real samples that make the real-vs-real band")
     out: str = opt("music_report", "folder for report.html, features.csv, summary.json")
     device: str = opt("auto", "auto, cpu, cuda, cuda:N")
@@ -108,6 +110,11 @@ def _compose_options(fam, request: MusicRequest):
         values["temperature"] = request.temperature
     if "constrain" in fam.controls:
         values["constrain"] = request.constrain
+    if request.repeat_bias is not None:
+        if "repeat_bias" not in fam.controls:
+            raise OptionError("repeat_bias", f"is not an option of the {fam.name} family's "
+                              "composer")
+        values["repeat_bias"] = request.repeat_bias
     return ComposeOptions(**values)
 
 

@@ -3,7 +3,9 @@
 A batch is ``{"frames": (B, L, V) float32 0/1, "mask": (B, L) bool}``; ``mask`` marks the
 frames that are scored (padding is not). Sequences whose arrays hold more columns than the
 ``n_visible`` keys carry the representation's inputs there (``PianoRoll.with_inputs``):
-those come out as ``"inputs": (B, L, F) int64`` (0 in padding), never transposed.
+those come out as ``"inputs": (B, L, F) int64`` (0 in padding), never transposed, but for
+their last ``proposal_keys`` columns: a lookback's proposed frame, keys that move with the
+frames.
 
 As in :mod:`tunesmith.data.tokens`, which windows a training step gets is a pure function
 of ``(seed, step)`` (exact resume, no sampler state).
@@ -28,11 +30,11 @@ class FrameWindows:
     as it does in evaluation and generation; in the other windows the first frame has no
     past, so it is not scored. ``transpose`` > 0 shifts each window by a random number of
     semitones in [-transpose, transpose], limited so that every note stays on the
-    keyboard."""
+    keyboard (the proposed frame's too, with ``proposal_keys``)."""
 
     def __init__(self, sequences: Sequence[np.ndarray], seq_len: int, batch_size: int,
                  seed: int = 0, aligned: float = 0.25, transpose: int = 0,
-                 n_visible: int | None = None):
+                 n_visible: int | None = None, proposal_keys: int = 0):
         self.sequences = [np.asarray(s, dtype=np.uint8) for s in sequences if len(s) > 0]
         if not self.sequences:
             raise ValueError("no training frames")
@@ -42,6 +44,7 @@ class FrameWindows:
         self.n_aligned = int(round(aligned * batch_size))
         self.transpose = transpose
         self.n_visible = n_visible or self.sequences[0].shape[1]
+        self.proposal_keys = proposal_keys
 
     @property
     def tokens_per_batch(self) -> int:
@@ -61,13 +64,19 @@ class FrameWindows:
             if row >= self.n_aligned and len(seq) > self.seq_len:
                 start = int(rng.integers(0, len(seq) - self.seq_len + 1))
             w = seq[start : start + self.seq_len, :v]
-            inputs[row, : len(w)] = seq[start : start + self.seq_len, v:]
+            extra = seq[start : start + self.seq_len, v:]
             if self.transpose:
-                keys = np.nonzero(w.any(0))[0]
+                proposed = extra[:, extra.shape[1] - self.proposal_keys:]
+                keys = np.nonzero(w.any(0) | (proposed.any(0) if self.proposal_keys else 0))[0]
                 lo, hi = ((-self.transpose, self.transpose) if len(keys) == 0 else
                           (max(-self.transpose, -int(keys[0])),
                            min(self.transpose, self.n_visible - 1 - int(keys[-1]))))
-                w = PianoRoll.transpose(w, int(rng.integers(lo, hi + 1)))
+                shift = int(rng.integers(lo, hi + 1))
+                w = PianoRoll.transpose(w, shift)
+                if self.proposal_keys:
+                    extra = np.concatenate([extra[:, : extra.shape[1] - self.proposal_keys],
+                                            PianoRoll.transpose(proposed, shift)], 1)
+            inputs[row, : len(w)] = extra
             frames[row, : len(w)] = w
             mask[row, : len(w)] = True
             if start > 0:

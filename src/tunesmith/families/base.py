@@ -123,6 +123,10 @@ class ComposeOptions:
                     "key of each frame (a melody)", choices=("sample", "argmax"))
     gibbs_steps: int | None = opt(None, "pianoroll RBM models: Gibbs steps per frame "
                                   "(default: the model's)")
+    repeat_bias: float | None = opt(None, "pianoroll models trained with --lookback: draw "
+                                    "the frame that an earlier bar offers e^W times as "
+                                    "likely as the model gives it (0 = the model's own "
+                                    "odds; default 4 for such a model)")
     beam: int | None = opt(None, "beam search with N hypotheses per piece instead of "
                            "sampling (abc, events, remi, continue, continue-events)")
     length_penalty: float = opt(0.0, "beam search: divide a hypothesis's log-probability "
@@ -155,6 +159,9 @@ class ComposeOptions:
                               f"{self.seconds}")
         if not 0 <= self.grace <= 64:
             raise OptionError("grace", f"must be between 0 and 64 beats, got {self.grace}")
+        if self.repeat_bias is not None and not 0 <= self.repeat_bias <= 10:
+            raise OptionError("repeat_bias", f"must be between 0 and 10, got "
+                              f"{self.repeat_bias}")
         if not 0 <= self.style_guidance <= 10:
             raise OptionError("style_guidance", f"must be between 0 and 10, got "
                               f"{self.style_guidance}")
@@ -376,6 +383,14 @@ def model_sizes(family: Family, config_class, representation) -> dict:
                           f"--degrees, --lookback); of the "
                           f"{family.name} family's models, {' and '.join(readers)} "
                           f"{'do' if len(readers) > 1 else 'does'}")
+    if given.get("proposal_keys") and "proposal_keys" not in fields:
+        from tunesmith import models
+
+        readers = [n for n in family.models() if "proposal_keys" in
+                   {f.name for f in dataclasses.fields(models.registry()[n].config_class)}]
+        raise OptionError("lookback", f"this model does not read a lookback's proposed "
+                          f"frame; of the {family.name} family's models, "
+                          f"{', '.join(readers)} do")
     sizes = {k: v for k, v in given.items() if k in fields}
     if "heads" in fields:
         sizes["heads"] = dict(representation.heads)

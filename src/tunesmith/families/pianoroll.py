@@ -34,7 +34,13 @@ from tunesmith.families.events import (
     split_keys,
     split_sequences,
 )
+from tunesmith.lookback import LOOKBACK_HELP
 from tunesmith.options import opt
+
+# compose's --repeat-bias for a model that reads a lookback: of W = 0, 2, 3, 4, 5 on
+# bach-chorales (benchmarks/RESULTS.md, "A lookback over frames"), 4 brought the most
+# features of the musical report into the real-vs-real band, the repeats among them
+REPEAT_BIAS = 4.0
 
 
 @dataclass(frozen=True)
@@ -46,12 +52,16 @@ class PianorollData(PieceData):
     phrases: bool = opt(False, "the model also reads where the phrases end (piano roll: the "
                         "fermatas a score marks, e.g. bach-chorales; compose plans one "
                         "every two bars)")
+    lookback: bool = opt(False, LOOKBACK_HELP)
 
     def __post_init__(self):
         super().__post_init__()
         if self.steps_per_beat is not None and not 1 <= self.steps_per_beat <= 48:
             raise OptionError("steps_per_beat", f"must be between 1 and 48, got "
                               f"{self.steps_per_beat}")
+        if self.lookback and not self.positions:
+            raise OptionError("lookback", "needs --positions (a piano roll's lookback finds "
+                              "its bars from the beat input)")
 
 
 def check_frames(piece, rep, where) -> None:
@@ -71,7 +81,7 @@ class PianorollFamily(Family):
     default_corpus = "bach-chorales"  # the same as the events family's (primers come from it)
     data_options = PianorollData
     controls = frozenset({"max_len", "seconds", "grace", "primer", "primer_len", "mode",
-                          "gibbs_steps"})
+                          "gibbs_steps", "repeat_bias"})
     defaults = {"max_len": 128, "primer_len": 16}
     unit = "frames"
 
@@ -88,7 +98,8 @@ class PianorollFamily(Family):
         dropped = report_dropped(c, log)
         if representation is None:
             representation = PianoRoll(steps_per_beat=data.steps_per_beat or 2,
-                                       beat_inputs=data.positions, phrase_inputs=data.phrases)
+                                       beat_inputs=data.positions, phrase_inputs=data.phrases,
+                                       lookback_inputs=data.lookback)
         if representation.phrase_inputs and not any(p.fermatas for p in c.pieces):
             raise OptionError("phrases", f"needs fermatas, and no piece of {corpus} marks "
                               "one (MIDI files cannot; scores such as bach-chorales do)")
@@ -116,7 +127,8 @@ class PianorollFamily(Family):
         plain = PieceData()
         ignored = [f.name for f in dataclasses.fields(PieceData)
                    if f.name != "transpose" and getattr(data, f.name) != getattr(plain, f.name)]
-        ignored += [name for name in ("positions", "phrases") if getattr(data, name)]
+        ignored += [name for name in ("positions", "phrases", "lookback")
+                    if getattr(data, name)]
         if ignored:
             raise OptionError(ignored[0], f"does not apply to a benchmark file ({corpus}: its "
                               "frames and its train/valid/test split are fixed)")
@@ -140,7 +152,8 @@ class PianorollFamily(Family):
 
     def model_sizes(self, representation) -> dict:
         return {"n_visible": representation.heads["frame"],
-                "inputs": getattr(representation, "inputs", {})}
+                "inputs": getattr(representation, "inputs", {}),
+                "proposal_keys": getattr(representation, "proposal_keys", 0)}
 
     def init_model(self, model, prepared: Prepared) -> None:
         """Start a new model's static key biases at the log-odds of each key's rate in the
@@ -170,7 +183,9 @@ class PianorollFamily(Family):
 
         keys = prepared.representation.heads["frame"]  # more columns: the inputs
         train = FrameWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
-                             seed=cfg.seed, transpose=data.transpose, n_visible=keys)
+                             seed=cfg.seed, transpose=data.transpose, n_visible=keys,
+                             proposal_keys=getattr(prepared.representation,
+                                                   "proposal_keys", 0))
         valid = FrameBatches(prepared.sequences["valid"], max_items=cfg.eval_max_items,
                              n_visible=keys)
         return train, valid
@@ -218,15 +233,17 @@ class PianorollFamily(Family):
         rep, model = checkpoint.representation, checkpoint.model
         if opts.gibbs_steps is not None and not model.gibbs_sampling:
             raise OptionError("gibbs_steps", f"is for RBM models; this one is {model.family}")
+        bias = self.repeat_bias(opts, rep, model)
         steps = self._steps(opts, rep)
         primer, bar = self.primer_frames(rep, opts)
         grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
         plan = self.inputs_plan(rep, primer, steps + grace, bar)
         keys = rep.heads["frame"]
         primer = None if primer is None else primer[:, :keys]
+        reader = getattr(rep, "frame_reader", lambda: None)()
         rolls = sample_frames(model, primer, num=opts.num, steps=steps + grace,
                               mode=opts.mode, gibbs_steps=opts.gibbs_steps, seed=opts.seed,
-                              device=device, inputs=plan)
+                              device=device, inputs=plan, reader=reader, repeat_bias=bias)
         frames = steps + (0 if primer is None else len(primer))
 
         def redraw(i: int, n: int):
@@ -234,11 +251,30 @@ class PianorollFamily(Family):
             again = redraw_options(opts, i, n)
             return [rep.decode(r) for r in sample_frames(
                 model, rolls[i][:frames], num=n, steps=grace, mode=opts.mode,
-                gibbs_steps=opts.gibbs_steps, seed=again.seed, device=device, inputs=plan)]
+                gibbs_steps=opts.gibbs_steps, seed=again.seed, device=device, inputs=plan,
+                reader=reader, repeat_bias=bias)]
 
         pieces = finish_all([rep.decode(r) for r in rolls], frames / rep.steps_per_beat,
                             opts.grace, redraw if grace else None)
         return publish(pieces, sink, start)
+
+    @staticmethod
+    def repeat_bias(opts: ComposeOptions, rep, model) -> float:
+        """The tilt towards the frame an earlier bar offers (``--repeat-bias``): the one
+        asked for, else :data:`REPEAT_BIAS` for a model that reads a lookback and gives a
+        frame's probability, else 0."""
+        reads = getattr(rep, "lookback_inputs", False)
+        exact = hasattr(model, "frame_log_prob")
+        if opts.repeat_bias is None:
+            return REPEAT_BIAS if reads and exact else 0.0
+        if opts.repeat_bias and not reads:
+            raise OptionError("repeat_bias", "needs a model trained with --lookback (this one "
+                              "is offered no earlier bar)")
+        if opts.repeat_bias and not exact:
+            raise OptionError("repeat_bias", f"needs a frame's probability, which "
+                              f"{model.family} does not give (an RBM's needs its partition "
+                              "function)")
+        return opts.repeat_bias
 
     def encoded(self, piece, representation):
         """The frames (their size checked before they are made; with the representation's
@@ -257,7 +293,8 @@ class PianorollFamily(Family):
         if not getattr(rep, "inputs", None):
             return None
         keys = rep.heads["frame"]
-        own = np.zeros((0, len(rep.inputs)), np.uint8) if primer is None else primer[:, keys:]
+        width = getattr(rep, "input_width", len(rep.inputs))
+        own = np.zeros((0, width), np.uint8) if primer is None else primer[:, keys:]
         return np.concatenate([own, rep.follow(own, steps, beats_per_bar)], 0)
 
     def primer_frames(self, rep, opts: ComposeOptions) -> tuple[np.ndarray | None, float]:

@@ -34,6 +34,9 @@ class BernoulliRnnConfig:
     inputs: dict = opt(None, "classes of each input a frame carries beside its keys, set "
                        "from the representation", derived=True, factory=dict)
     position_dim: int = opt(16, "embedding size of each input beside the keys (with inputs)")
+    proposal_keys: int = opt(0, "0/1 inputs after the classes that a frame reads as they are "
+                             "(a lookback's proposed frame), set from the representation",
+                             derived=True)
 
     def __post_init__(self):
         check_config(self, ("n_visible", "rnn_hidden", "num_layers", "position_dim"))
@@ -54,7 +57,7 @@ class BernoulliRnn(RecurrentContext, nn.Module):
         super().__init__()
         self.config = c = config
         self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout,
-                            c.inputs, c.position_dim)
+                            c.inputs, c.position_dim, c.proposal_keys)
         self.out = nn.Linear(c.rnn_hidden, c.n_visible)
 
     @torch.no_grad()
@@ -89,3 +92,8 @@ class BernoulliRnn(RecurrentContext, nn.Module):
         frame = (torch.rand(probs.shape, generator=generator, device=probs.device)
                  < probs).to(probs.dtype)
         return frame, probs
+
+    def frame_log_prob(self, probs, frames: torch.Tensor) -> torch.Tensor:
+        """log p(frame) of frames (B, V) under independent keys of ``probs``: (B,)."""
+        p = probs.clamp(1e-7, 1 - 1e-7)
+        return (frames * p.log() + (1 - frames) * (1 - p).log()).sum(-1)

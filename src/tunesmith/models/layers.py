@@ -104,20 +104,27 @@ class FrameRNN(nn.Module):
     before the first) *and frame t's inputs*, each embedded in ``position_dim`` values:
     frame t is predicted knowing where it falls. The grid is fixed, so a sampler knows
     those inputs ahead and hands the next frame's to :meth:`start`, :meth:`read` and
-    :meth:`step`."""
+    :meth:`step`.
+
+    ``proposal_keys`` > 0: after its classes, each frame's inputs hold that many 0/1
+    columns (a lookback's proposed frame, :class:`~tunesmith.representations.pianoroll.
+    FrameLookback`), read as they are beside the frame before."""
 
     CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
     def __init__(self, n_visible: int, hidden: int, cell: str = "rnn", num_layers: int = 1,
-                 dropout: float = 0.0, inputs: dict | None = None, position_dim: int = 16):
+                 dropout: float = 0.0, inputs: dict | None = None, position_dim: int = 16,
+                 proposal_keys: int = 0):
         super().__init__()
         if cell not in self.CELLS:
             raise ValueError(f"cell must be one of {', '.join(self.CELLS)}, not {cell!r}")
-        self.cell, self.n_visible = cell, n_visible
+        if proposal_keys and not inputs:
+            raise ValueError("a proposed frame comes after input classes (the lookback's)")
+        self.cell, self.n_visible, self.proposal_keys = cell, n_visible, proposal_keys
         self.embeds = nn.ModuleList(nn.Embedding(n, position_dim)
                                     for n in (inputs or {}).values())
-        self.rnn = self.CELLS[cell](n_visible + len(self.embeds) * position_dim, hidden,
-                                    num_layers=num_layers, batch_first=True,
+        self.rnn = self.CELLS[cell](n_visible + len(self.embeds) * position_dim + proposal_keys,
+                                    hidden, num_layers=num_layers, batch_first=True,
                                     dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
 
@@ -129,13 +136,19 @@ class FrameRNN(nn.Module):
         return h[-1]
 
     def _with(self, frames: torch.Tensor, inputs: torch.Tensor | None) -> torch.Tensor:
-        """frames (B, T, V) and inputs (B, T, F) -> what the RNN reads (B, T, V + F x P)."""
+        """frames (B, T, V) and inputs (B, T, F) -> what the RNN reads (B, T, V + F x P),
+        and the proposed frames (B, T, proposal_keys) after them."""
         if not self.embeds:
             return frames
         if inputs is None:
             raise ValueError("this model reads the representation's inputs beside the frames")
+        n = len(self.embeds)
+        if inputs.shape[-1] != n + self.proposal_keys:
+            raise ValueError(f"this model reads {n + self.proposal_keys} input columns beside "
+                             f"the frames, got {inputs.shape[-1]}")
         return torch.cat([frames, *(e(inputs[..., k].long())
-                                    for k, e in enumerate(self.embeds))], -1)
+                                    for k, e in enumerate(self.embeds)),
+                          inputs[..., n:].to(frames.dtype)], -1)
 
     def forward(self, frames: torch.Tensor, state=None, inputs: torch.Tensor | None = None):
         """frames (B, T, V) (and inputs (B, T, F)) -> (context (B, T, H), state after the

@@ -37,6 +37,9 @@ class RnnNadeConfig:
     inputs: dict = opt(None, "classes of each input a frame carries beside its keys, set "
                        "from the representation", derived=True, factory=dict)
     position_dim: int = opt(16, "embedding size of each input beside the keys (with inputs)")
+    proposal_keys: int = opt(0, "0/1 inputs after the classes that a frame reads as they are "
+                             "(a lookback's proposed frame), set from the representation",
+                             derived=True)
 
     def __post_init__(self):
         check_config(self, ("n_visible", "rnn_hidden", "nade_hidden", "num_layers", "acc_samples",
@@ -59,7 +62,7 @@ class RnnNade(RecurrentContext, nn.Module):
         super().__init__()
         self.config = c = config
         self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout,
-                            c.inputs, c.position_dim)
+                            c.inputs, c.position_dim, c.proposal_keys)
         self.W = nn.Parameter(torch.randn(c.nade_hidden, c.n_visible) * 0.01)  # v -> hidden
         self.V = nn.Parameter(torch.randn(c.n_visible, c.nade_hidden) * 0.01)  # hidden -> v_i
         self.to_bv = nn.Linear(c.rnn_hidden, c.n_visible)  # its bias is the static b_v
@@ -160,3 +163,7 @@ class RnnNade(RecurrentContext, nn.Module):
     def draw(self, dist, generator=None, **_):
         """A frame from the conditional distribution: (frame, per-key probabilities)."""
         return self.sample_frame(*dist, generator=generator)
+
+    def frame_log_prob(self, dist, frames: torch.Tensor) -> torch.Tensor:
+        """log p(frame) of frames (B, V) under the distribution ``dist``: (B,)."""
+        return -self.frame_nll(frames, *dist)

@@ -50,6 +50,9 @@ class RnnRbmConfig:
     inputs: dict = opt(None, "classes of each input a frame carries beside its keys, set "
                        "from the representation", derived=True, factory=dict)
     position_dim: int = opt(16, "embedding size of each input beside the keys (with inputs)")
+    proposal_keys: int = opt(0, "0/1 inputs after the classes that a frame reads as they are "
+                             "(a lookback's proposed frame), set from the representation",
+                             derived=True)
 
     def __post_init__(self):
         check_config(self, ("n_visible", "rnn_hidden", "rbm_hidden", "num_layers", "cd_steps",
@@ -97,7 +100,7 @@ class RnnRbm(RecurrentContext, nn.Module):
         super().__init__()
         self.config = c = config
         self.rnn = FrameRNN(c.n_visible, c.rnn_hidden, c.cell, c.num_layers, c.dropout,
-                            c.inputs, c.position_dim)
+                            c.inputs, c.position_dim, c.proposal_keys)
         self.W = nn.Parameter(torch.randn(c.rbm_hidden, c.n_visible) * 0.01)
         self.to_bv = nn.Linear(c.rnn_hidden, c.n_visible)  # its bias is the static b_v
         self.to_bh = nn.Linear(c.rnn_hidden, c.rbm_hidden)  # its bias is the static b_h

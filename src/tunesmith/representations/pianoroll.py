@@ -41,6 +41,17 @@ They are known before the frame is drawn (the grid is fixed), so a sampler hands
 to the model ahead: from the primer piece where it has them, then from a regular plan
 (:meth:`PianoRoll.plan`).
 
+Lookback (``lookback_inputs``, ``--lookback``, needs the beat input for its bars): each
+frame also carries what the best matching of the last 16 bars has at its place
+(:class:`~tunesmith.lookback.Lookback`, the bars matched frame by frame as they are
+written): the ``lookback`` class (0-3: how many bars in a row that passage has matched;
+:data:`NO_MATCH`: no earlier bar starts as this one does; :data:`BAR_ENDED`: the matching
+bar ended here) and the proposed frame itself as :data:`N_KEYS` more 0/1 columns after
+the classes (all 0 without a proposal), which a model reads as a vector
+(:attr:`PianoRoll.proposal_keys`). These depend on the frames drawn, so a sampler computes
+them as frames arrive, with the same :class:`FrameLookback` that made the training
+inputs (:meth:`PianoRoll.frame_reader`); the plan leaves them 0.
+
 Round trip: ``encode(decode(frames)) == frames`` for every 0/1 roll whose last frame is
 not silent (trailing silent frames are not notes, so they are not kept); in particular
 ``encode(decode(encode(p))) == encode(p)`` and ``quantise(quantise(p)) == quantise(p)``.
@@ -57,6 +68,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from tunesmith.lookback import END, RUN_CLASSES, Lookback
 from tunesmith.music import Note, Piece, Tempo, Track
 from tunesmith.representations.base import FixedTempo, Positions, beat_positions
 
@@ -65,6 +77,8 @@ N_KEYS = HIGH - LOW + 1  # 88
 MAX_BAR_FRAMES = 64  # classes of the beat input (a bar of 8 quarter notes at 8 frames a beat)
 PHRASE_BARS = 2  # a planned phrase: two bars, its fermata on the bar's second-last beat
 PHRASE_AHEAD = 4  # beats: how far ahead the phrase input sees the next fermata
+NO_MATCH = RUN_CLASSES - 1  # lookback class: no earlier bar starts as this one does
+BAR_ENDED = RUN_CLASSES  # lookback class: the matching earlier bar ended at this place
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,7 @@ class PianoRoll(FixedTempo):
     velocity: int = 80  # MIDI velocity of decoded notes
     beat_inputs: bool = False  # frames carry their place in the bar (inputs)
     phrase_inputs: bool = False  # frames carry how far the next fermata is (inputs)
+    lookback_inputs: bool = False  # frames carry what the best matching earlier bar has
     name: ClassVar[str] = "pianoroll"
 
     def __post_init__(self):
@@ -87,6 +102,8 @@ class PianoRoll(FixedTempo):
         v = self.velocity
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 127:
             raise ValueError(f"velocity must be an int in 1..127, got {v!r}")
+        if self.lookback_inputs and not self.beat_inputs:
+            raise ValueError("lookback inputs need the beat input (its bars): --positions")
         # plain Python numbers, so to_dict() is JSON-safe whatever the caller passed
         object.__setattr__(self, "steps_per_beat", int(spb))
         object.__setattr__(self, "qpm", float(self.qpm))
@@ -101,17 +118,37 @@ class PianoRoll(FixedTempo):
     # --- inputs a model reads beside the frames (none unless asked for)
     @property
     def inputs(self) -> dict[str, int]:
-        """``{input: classes}``, in the order of :meth:`input_columns`' columns."""
+        """``{input: classes}``, in the order of the first input columns (those a model
+        embeds; :attr:`proposal_keys` 0/1 columns follow them)."""
         out = {}
         if self.beat_inputs:
             out["beat"] = MAX_BAR_FRAMES
         if self.phrase_inputs:
             out["phrase"] = self._ahead + 2
+        if self.lookback_inputs:
+            out["lookback"] = RUN_CLASSES + 1
         return out
 
+    @property
+    def proposal_keys(self) -> int:
+        """0/1 input columns after the classes: the lookback's proposed frame (or 0)."""
+        return N_KEYS if self.lookback_inputs else 0
+
+    @property
+    def input_width(self) -> int:
+        """Input columns after the keys, in all."""
+        return len(self.inputs) + self.proposal_keys
+
+    def frame_reader(self) -> FrameLookback | None:
+        """A new reader of the inputs that depend on the frames (the lookback's), for a
+        sampler to feed as frames arrive; None when there are none."""
+        return FrameLookback(list(self.inputs).index("lookback")) if self.lookback_inputs \
+            else None
+
     def input_columns(self, piece: Piece, frames: int) -> np.ndarray:
-        """The inputs of the first ``frames`` frames of ``piece``: ``(frames, F)`` uint8,
-        one column per entry of :attr:`inputs` (see the module docstring)."""
+        """The inputs of the first ``frames`` frames of ``piece`` that the grid decides:
+        ``(frames, F)`` uint8, a column for the beat and the phrase inputs (see the module
+        docstring), and the lookback's columns left 0 (:meth:`with_inputs` fills them)."""
         from tunesmith.evaluation.form import bar_bounds
 
         spb, cols = self.steps_per_beat, []
@@ -125,7 +162,13 @@ class PianoRoll(FixedTempo):
                 s = max(0, round(start * spb))
                 on[s : max(s + 1, round(end * spb))] = True
             cols.append(self._phrase_classes(on))
-        return _columns(cols, frames)
+        return self._unread(_columns(cols, frames))
+
+    def _unread(self, planned: np.ndarray) -> np.ndarray:
+        """Planned input columns, with the lookback's (0 until a reader fills them)."""
+        if not self.lookback_inputs:
+            return planned
+        return np.concatenate([planned, np.zeros((len(planned), 1 + N_KEYS), np.uint8)], 1)
 
     def with_inputs(self, frames, piece: Piece | None = None) -> np.ndarray:
         """``frames`` (T, 88) with their inputs as more columns: ``(T, 88 + F)`` uint8,
@@ -136,11 +179,16 @@ class PianoRoll(FixedTempo):
         hold them, and frames of a representation without inputs, come back as they
         are."""
         frames = np.asarray(frames, dtype=np.uint8)
-        if not self.inputs or frames.shape[1] == N_KEYS + len(self.inputs):
+        if not self.inputs or frames.shape[1] == N_KEYS + self.input_width:
             return frames
         bare = piece is None or not (piece.time_signatures or piece.bar_lines
                                      or piece.fermatas)
         extra = self.plan(len(frames)) if bare else self.input_columns(piece, len(frames))
+        reader = self.frame_reader()
+        if reader is not None:  # the lookback's, frame by frame as a sampler computes them
+            for t in range(len(frames)):
+                reader.fill(extra[t])
+                reader.feed(frames[t])
         return np.concatenate([frames, extra], 1)
 
     def plan(self, frames: int, start: int = 0, beats_per_bar: float = 4.0) -> np.ndarray:
@@ -158,7 +206,7 @@ class PianoRoll(FixedTempo):
         if self.phrase_inputs:
             cols.append(self._planned_phrases(frames, (period - 2 * spb - start) % period,
                                               period))
-        return _columns(cols, frames)
+        return self._unread(_columns(cols, frames))
 
     def follow(self, before: np.ndarray, frames: int, beats_per_bar: float = 4.0) -> np.ndarray:
         """Inputs of ``frames`` frames after frames whose inputs were ``before`` (``(P,
@@ -290,7 +338,8 @@ class PianoRoll(FixedTempo):
         return {"name": self.name, "steps_per_beat": self.steps_per_beat, "qpm": self.qpm,
                 "velocity": self.velocity, "low": LOW, "high": HIGH} | (
             {"beat_inputs": True} if self.beat_inputs else {}) | (
-            {"phrase_inputs": True} if self.phrase_inputs else {})
+            {"phrase_inputs": True} if self.phrase_inputs else {}) | (
+            {"lookback_inputs": True} if self.lookback_inputs else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> PianoRoll:
@@ -311,11 +360,63 @@ class PianoRoll(FixedTempo):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
         if isinstance(qpm, bool) or not isinstance(qpm, (int, float)) or not 0 < qpm <= 1000:
             raise ValueError(f"qpm must be a number in (0, 1000], got {qpm!r}")
-        flags = {k: d.get(k, False) for k in ("beat_inputs", "phrase_inputs")}
+        flags = {k: d.get(k, False) for k in ("beat_inputs", "phrase_inputs",
+                                              "lookback_inputs")}
         for name, value in flags.items():
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be true or false, got {value!r}")
+        if flags["lookback_inputs"] and not flags["beat_inputs"]:
+            raise ValueError("lookback_inputs needs beat_inputs")
         return cls(steps_per_beat=spb, qpm=float(qpm), velocity=velocity, **flags)
+
+
+class FrameLookback:
+    """The lookback inputs of one piece's frames, computed as its frames arrive: before
+    each frame, :meth:`fill` writes them into the frame's input row (whose beat input,
+    column 0, says where the bars begin: wherever the place in the bar falls back); after
+    it, :meth:`feed` reads the frame. :meth:`PianoRoll.with_inputs` makes training inputs
+    with it and a sampler computes those of its frames with it, so both read the same
+    thing. A bar's frames are matched exactly (their 88 keys), as the ABC lookback
+    matches characters."""
+
+    def __init__(self, column: int):
+        self.column = column  # of the lookback class in an input row; the proposal follows
+        self.lookback = Lookback()
+        self.place = -1
+
+    def copy(self) -> FrameLookback:
+        new = FrameLookback(self.column)
+        new.lookback, new.place = self.lookback.copy(), self.place
+        return new
+
+    def fill(self, row: np.ndarray) -> None:
+        """Write the lookback's class and proposed frame into ``row``, the input row
+        (classes, then the proposal's :data:`N_KEYS` columns) of the frame to come."""
+        place = int(row[0])
+        if place < self.place:
+            self.lookback.close()
+        self.place = place
+        nxt, run = self.lookback.proposal()
+        keys = row[self.column + 1 : self.column + 1 + N_KEYS]
+        keys[:] = 0
+        if nxt is None:
+            row[self.column] = NO_MATCH
+        elif nxt is END:
+            row[self.column] = BAR_ENDED
+        else:
+            row[self.column] = run
+            keys[:] = np.unpackbits(np.frombuffer(nxt, np.uint8))[:N_KEYS]
+
+    def offer(self, row: np.ndarray) -> np.ndarray | None:
+        """The frame proposed in ``row`` (an input row :meth:`fill` wrote), or None."""
+        if row[self.column] >= NO_MATCH:
+            return None
+        return row[self.column + 1 : self.column + 1 + N_KEYS]
+
+    def feed(self, frame: np.ndarray) -> None:
+        """Read a frame (its first :data:`N_KEYS` values, 0/1)."""
+        on = np.asarray(frame[:N_KEYS]) > 0.5
+        self.lookback.feed(np.packbits(on).tobytes())
 
 
 def _places_in_bars(beats: np.ndarray, bounds) -> np.ndarray:

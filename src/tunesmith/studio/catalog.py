@@ -209,18 +209,20 @@ LABELS = {"num": "Pieces", "seed": "Seed", "max_len": "Length (tokens)",
           "seconds": "Length (seconds)", "primer": "Primer", "primer_len": "Primer length",
           "temperature": "Temperature", "top_k": "Top-k", "top_p": "Top-p",
           "constrain": "Unconstrained", "mode": "Mode", "gibbs_steps": "Gibbs steps",
-          "grace": "Beats to reach a cadence"}
+          "grace": "Beats to reach a cadence", "repeat_bias": "Repeat bias"}
 
 
 def form_fields(family, model_cls, heads: Mapping[str, int], max_num: int) -> list[FormField]:
     """The compose form of a model: the :class:`ComposeOptions` fields its family reads
     (``controls`` and the fields every composer reads), less what the model cannot do
-    (``gibbs_steps`` without ``gibbs_sampling``), each with its help text."""
+    (``gibbs_steps`` without ``gibbs_sampling``, ``repeat_bias`` without a frame's
+    probability), each with its help text."""
     from tunesmith.families.base import ALWAYS, ComposeOptions
     from tunesmith.options import settings
     from tunesmith.sampling.settings import parse_head_ints, parse_head_values
 
-    capabilities = {"gibbs_steps": bool(getattr(model_cls, "gibbs_sampling", False))}
+    capabilities = {"gibbs_steps": bool(getattr(model_cls, "gibbs_sampling", False)),
+                    "repeat_bias": hasattr(model_cls, "frame_log_prob")}
     out = []
     for s in settings(ComposeOptions):
         if s.name not in ALWAYS and s.name not in family.controls:
