@@ -204,6 +204,9 @@ def test_train_with_degrees_and_lookback_then_compose_and_evaluate(tmp_path, abc
     assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
                  "--no-wav", "--max-len", "200", "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.abc"))) == 2
+    assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
+                 "--no-wav", "--max-len", "200", "--repeat-bias", "2", "--out",
+                 str(tmp_path / "tilted")]) == 0
     assert main(["evaluate", "--model", str(run / "best"), "--samples", "2"]) == 0
 
 
@@ -286,7 +289,61 @@ def test_train_remi_with_lookback_compose_and_evaluate(tmp_path, capsys):
                  "--no-wav", "--bars", "3", "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.mid"))) == 2
     assert main(["compose", "--model", str(run / "best"), "--num", "1", "--beam", "2",
-                 "--no-wav", "--max-len", "40", "--out", str(tmp_path / "beam")]) == 0
+                 "--no-wav", "--max-len", "40", "--repeat-bias", "1", "--out",
+                 str(tmp_path / "beam")]) == 0
     capsys.readouterr()
     assert main(["evaluate", "--model", str(run / "best")]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def test_a_repeat_bias_needs_a_lookback_model(capsys, tmp_path):
+    from .test_cli import assert_one_line_error, run_cli
+
+    rc, _, err = run_cli(capsys, "compose", "--repeat-bias", "1", "--num", "1", "--no-wav",
+                         "--out", tmp_path / "c")  # the shipped ABC model reads no lookback
+    assert_one_line_error(rc, err, "--repeat-bias", "--lookback")
+
+
+class Flat:
+    """A one-head model whose every step gives the same logits (all 0) whatever it read,
+    and which records the rows it is handed."""
+
+    primes = True
+
+    def __init__(self, vocab: int):
+        self.vocab, self.seen = vocab, []
+
+    def init_state(self, batch):
+        return None
+
+    def step(self, rows, state):
+        self.seen.append(rows)
+        return {"token": torch.zeros(rows.shape[0], self.vocab)}, state
+
+    def prime(self, rows, lengths, state):
+        self.seen.append(rows)
+        return {"token": torch.zeros(rows.shape[0], self.vocab)}, state
+
+
+def test_a_repeat_bias_raises_the_offered_character_by_w_and_nothing_else():
+    rep = AbcChars.fit([TUNE], lookback_inputs=True)
+    ids = [rep.vocab.id(c) for c in TUNE]
+    fifth = TUNE.index("GABc|dedB|D2")
+    model = with_inputs(Flat(len(rep.vocab)), rep, repeat_bias=2.5)
+    state = model.init_state(1)
+    offered = {}
+    for t, i in enumerate(ids[:fifth + 2]):
+        logits, state = model.step(torch.tensor([[i]]), state)
+        raised = torch.nonzero(logits["token"][0]).flatten().tolist()
+        assert logits["token"][0, raised].tolist() == [2.5] * len(raised)
+        offered[t] = [rep.vocab.symbols[k] for k in raised]
+    assert offered[fifth - 1] == ["G"] and offered[fifth] == ["A"]  # bar 1 offered again
+    assert offered[2] == []  # in the header nothing is offered
+    # prime: each row raised at the offer after its own last id
+    rows = torch.tensor([ids[:fifth], ids[:fifth - 3] + [0, 0, 0]])
+    logits, _ = model.prime(rows[..., None], torch.tensor([fifth, fifth - 3]),
+                            model.init_state(2))
+    assert logits["token"][0].argmax() == rep.vocab.id("G")
+    assert logits["token"][1].max() == 0  # bar 4 began with F, as no earlier bar did
+    with pytest.raises(ValueError, match="lookback"):
+        with_inputs(Flat(3), AbcChars.fit([TUNE], bar_inputs=True), repeat_bias=1.0)

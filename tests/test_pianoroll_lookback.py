@@ -191,13 +191,70 @@ def test_a_repeat_bias_tilts_the_draw_towards_the_offered_frame_by_e_to_the_w(bi
     assert abs(silent - expected) < 0.03, (silent, expected)
 
 
-def test_no_repeat_bias_draws_the_same_pieces_and_an_rbm_cannot_take_one():
-    model = small()
-    kw = dict(num=2, steps=24, seed=3, inputs=REP.plan(24), reader=REP.frame_reader())
-    a, b = sample_frames(model, None, **kw), sample_frames(model, None, repeat_bias=0.0, **kw)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+def test_tilted_frames_are_what_the_reader_reads_next_and_an_rbm_cannot_be_tilted():
+    model = silent_keys_model(0.005)  # silence 64% of the time: often what is offered
+    seen = []
+    step = model.context_step
+    model.context_step = lambda frame, state, inputs: (seen.append(inputs.clone()),
+                                                       step(frame, state, inputs))[1]
+    kw = dict(num=8, steps=64, seed=3, inputs=REP.plan(64), reader=REP.frame_reader())
+    rolls = sample_frames(model, None, repeat_bias=4.0, **kw)
+    handed = torch.stack(seen, 1)  # the inputs of frames 1..64, read after each draw
+    for i, roll in enumerate(rolls):
+        assert np.array_equal(handed[i, :-1].numpy(), REP.with_inputs(roll)[1:, N_KEYS:])
+    plain = sample_frames(model, None, **kw)
+
+    def bar_back(rs):  # the share of frames equal to the frame a bar (8 frames) before
+        return np.mean([(r[8:] == r[:-8]).all(1).mean() for r in rs])
+
+    assert bar_back(rolls) > bar_back(plain) + 0.2, (bar_back(rolls), bar_back(plain))
     with pytest.raises(ValueError, match="repeat_bias"):
-        sample_frames(small("rnn_rbm"), None, repeat_bias=2.0, **kw)
+        sample_frames(small("rnn_rbm"), None, num=1, steps=4, inputs=REP.plan(4),
+                      reader=REP.frame_reader(), repeat_bias=2.0)
+
+
+def test_a_primer_that_starts_with_a_rest_reads_what_training_read(tmp_path):
+    from tunesmith.families.base import ComposeOptions
+    from tunesmith.families.pianoroll import PianorollFamily
+    from tunesmith.io.midi import write_midi
+    from tunesmith.music import Note, Piece, TimeSignature, Track
+    from tunesmith.sampling.frames import sample_drawn
+
+    bar = [Note(b + 1.0, b + 2.0, p, 80) for b, p in ((0, 60), (1, 64), (2, 67))]
+    notes = [Note(n.start + 4 * k, n.end + 4 * k, n.pitch, 80) for k in range(6) for n in bar]
+    piece = Piece(tracks=[Track(notes=notes)], time_signatures=[TimeSignature(0.0, 4, 4)])
+    write_midi(piece, tmp_path / "rest.mid")  # every bar: a rest, then C, E, G
+    family, rep = PianorollFamily(), PianoRoll(beat_inputs=True, lookback_inputs=True)
+    opts = ComposeOptions(primer=str(tmp_path / "rest.mid"), primer_len=30)
+    primer, _, lead = family.primer_frames(rep, opts)
+    assert len(lead) == 2 and primer[0, :N_KEYS].any()  # the rest is left out
+    model = small_for(rep)
+    seen = []
+    read = model.context_read
+    model.context_read = lambda frames, state, inputs: (seen.append(inputs.clone()),
+                                                        read(frames, state, inputs))[1]
+    plan = family.inputs_plan(rep, primer, 4)
+    sample_drawn(model, primer[:, :N_KEYS], num=1, steps=4, inputs=plan,
+                 reader=family.warm_reader(rep, lead))
+    trained = primer[1:, N_KEYS:]  # the inputs of frames 1..29 of the primer
+    assert np.array_equal(seen[0][0, :-1].numpy(), trained)
+    assert (trained[:, 1] != NO_MATCH).any()  # bar 2 was offered bar 1
+
+
+def small_for(rep):
+    cls = models.registry()["rnn_nade"]
+    return cls(cls.config_class(inputs=rep.inputs, proposal_keys=rep.proposal_keys,
+                                rnn_hidden=12, nade_hidden=8)).eval()
+
+
+def test_in_argmax_mode_the_model_goes_on_from_the_frames_it_drew():
+    from tunesmith.sampling.frames import sample_drawn
+
+    rolls, drawn = sample_drawn(small(), None, num=2, steps=24, seed=1, mode="argmax",
+                                inputs=REP.plan(24), reader=REP.frame_reader())
+    for out, full in zip(rolls, drawn, strict=True):
+        assert (out.sum(1) <= 1).all() and (full.sum(1) >= out.sum(1)).all()
+        assert ((out <= full).all()) and full.sum() > out.sum()
 
 
 def test_compose_s_repeat_bias_needs_a_lookback_model(capsys, chorale_folder, tmp_path):  # noqa: F811

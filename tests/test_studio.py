@@ -147,6 +147,9 @@ def test_the_form_is_what_the_family_declares(client, debug_id):
         if family == "pianoroll":  # the shipped RNN-NADE draws no Gibbs samples
             assert "gibbs_steps" not in fields
             controls.discard("gibbs_steps")
+        else:  # the shipped ABC model reads no lookback: nothing to tilt towards
+            assert "repeat_bias" not in fields
+            controls.discard("repeat_bias")
         assert set(fields) == controls, family
         assert all(f["help"] for f in fields.values())
     events = {f["name"]: f for f in client.get("/api/models/shipped-events/form").json()["fields"]}
@@ -158,6 +161,7 @@ def test_the_form_is_what_the_family_declares(client, debug_id):
     assert abc["max_len"]["placeholder"] == "1500"
     roll = {f["name"]: f for f in client.get("/api/models/shipped-pianoroll/form").json()["fields"]}
     assert roll["mode"]["kind"] == "choice" and roll["mode"]["choices"] == ["sample", "argmax"]
+    assert roll["repeat_bias"]["kind"] == "float" and roll["repeat_bias"]["placeholder"] == "4.0"
     html = client.get("/fragments/form/shipped-events").text
     assert 'data-head="velocity"' in html
     bad(client.get("/api/models/nope/form"), 404)

@@ -17,6 +17,7 @@ from tunesmith.families.base import (
     Prepared,
     Sink,
     _quiet,
+    repeat_bias,
 )
 from tunesmith.lookback import LOOKBACK_HELP
 from tunesmith.options import opt
@@ -61,7 +62,7 @@ class AbcFamily(Family):
     default_corpus = "folk-abc"
     data_options = AbcData
     controls = frozenset({"max_len", "primer", "temperature", "top_k", "top_p", "constrain",
-                          "beam", "length_penalty", "stochastic_beam"})
+                          "beam", "length_penalty", "stochastic_beam", "repeat_bias"})
     defaults = {"max_len": 1500}
     primer = "text"
     item, stem, unit = "tunes", "tune", "characters"
@@ -400,9 +401,10 @@ class _Drafts:
         from tunesmith.sampling.inputs import with_inputs
         from tunesmith.sampling.settings import per_head
 
-        # a model trained with --positions reads where each character stands as well
-        self.model, self.rep, self.opts, self.device = (with_inputs(model, rep), rep, opts,
-                                                        device)
+        # a model trained with --positions reads where each character stands as well (and
+        # one trained with --lookback what an earlier bar offers, tilted towards it by W)
+        self.model = with_inputs(model, rep, repeat_bias(opts, rep))
+        self.rep, self.opts, self.device = rep, opts, device
         self.primer = opts.primer.replace("\\n", "\n")
         self.keep = len(self.primer)
         self.settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)

@@ -123,10 +123,11 @@ class ComposeOptions:
                     "key of each frame (a melody)", choices=("sample", "argmax"))
     gibbs_steps: int | None = opt(None, "pianoroll RBM models: Gibbs steps per frame "
                                   "(default: the model's)")
-    repeat_bias: float | None = opt(None, "pianoroll models trained with --lookback: draw "
-                                    "the frame that an earlier bar offers e^W times as "
-                                    "likely as the model gives it (0 = the model's own "
-                                    "odds; default 4 for such a model)")
+    repeat_bias: float | None = opt(None, "abc, remi, pianoroll models trained with "
+                                    "--lookback: draw what an earlier bar offers next (a "
+                                    "character, token or frame) e^W times as likely as the "
+                                    "model gives it (0 = the model's own odds; default: 4 "
+                                    "for a piano roll, else 0)")
     beam: int | None = opt(None, "beam search with N hypotheses per piece instead of "
                            "sampling (abc, events, remi, continue, continue-events)")
     length_penalty: float = opt(0.0, "beam search: divide a hypothesis's log-probability "
@@ -182,6 +183,19 @@ class ComposeOptions:
 ALWAYS = frozenset({"num", "seed"})  # options every composer reads
 
 
+def repeat_bias(opts: ComposeOptions, representation, default: float = 0.0) -> float:
+    """compose's ``--repeat-bias`` for a model of ``representation``: the one asked for,
+    else ``default`` for a model that reads a lookback, else 0; an :class:`OptionError`
+    when one is asked of a model that reads none."""
+    reads = getattr(representation, "lookback_inputs", False)
+    if opts.repeat_bias is None:
+        return default if reads else 0.0
+    if opts.repeat_bias and not reads:
+        raise OptionError("repeat_bias", "needs a model trained with --lookback (this one is "
+                          "offered no earlier bar)")
+    return opts.repeat_bias
+
+
 @dataclass
 class Composition:
     """One composed piece, in memory: the music and, where the family has one, its text.
@@ -235,6 +249,7 @@ class Family:
     checks_validity: ClassVar[bool] = False
     reads_pieces: ClassVar[bool] = True
     report_defaults: ClassVar[Mapping[str, Any]] = {"num": 30, "seconds": 30.0}
+    repeat_bias_default: ClassVar[float] = 0.0  # compose's --repeat-bias, lookback models
     memory_unit: ClassVar[str] = "notes"  # what memorisation counts
     long_copy: ClassVar[int] = 32  # a copied run at least this long is a long copy
 
@@ -398,4 +413,4 @@ def model_sizes(family: Family, config_class, representation) -> dict:
 
 
 __all__ = ["ALWAYS", "ComposeOptions", "Composition", "CorpusItem", "Family", "Log",
-           "Prepared", "Sink", "model_sizes"]
+           "Prepared", "Sink", "model_sizes", "repeat_bias"]

@@ -23,6 +23,7 @@ from tunesmith.families.base import (
     Prepared,
     Sink,
     _quiet,
+    repeat_bias,
 )
 from tunesmith.families.events import (
     PieceData,
@@ -83,6 +84,7 @@ class PianorollFamily(Family):
     controls = frozenset({"max_len", "seconds", "grace", "primer", "primer_len", "mode",
                           "gibbs_steps", "repeat_bias"})
     defaults = {"max_len": 128, "primer_len": 16}
+    repeat_bias_default = REPEAT_BIAS
     unit = "frames"
 
     def prepare_data(self, corpus, data: PianorollData, representation=None, progress=None,
@@ -134,7 +136,8 @@ class PianorollFamily(Family):
                               "frames and its train/valid/test split are fixed)")
         if getattr(representation, "inputs", None):
             raise OptionError("corpus", f"{corpus} is a benchmark file, with neither bars "
-                              "nor fermatas: this model reads them (--positions, --phrases)")
+                              "nor fermatas: this model reads them (--positions, --phrases, "
+                              "--lookback)")
         known = dataset_for(corpus)
         spb = data.steps_per_beat
         if known and spb and spb != known.steps_per_beat:
@@ -228,53 +231,59 @@ class PianorollFamily(Family):
         """Sample pieces frame by frame, ``grace`` beats more than asked, each ended at a
         cadence in them (:func:`tunesmith.sampling.endings.finish`)."""
         from tunesmith.sampling.endings import finish_all, redraw_options
-        from tunesmith.sampling.frames import sample_frames
+        from tunesmith.sampling.frames import sample_drawn
 
         rep, model = checkpoint.representation, checkpoint.model
         if opts.gibbs_steps is not None and not model.gibbs_sampling:
             raise OptionError("gibbs_steps", f"is for RBM models; this one is {model.family}")
         bias = self.repeat_bias(opts, rep, model)
         steps = self._steps(opts, rep)
-        primer, bar = self.primer_frames(rep, opts)
+        primer, bar, lead = self.primer_frames(rep, opts)
         grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
         plan = self.inputs_plan(rep, primer, steps + grace, bar)
         keys = rep.heads["frame"]
         primer = None if primer is None else primer[:, :keys]
-        reader = getattr(rep, "frame_reader", lambda: None)()
-        rolls = sample_frames(model, primer, num=opts.num, steps=steps + grace,
-                              mode=opts.mode, gibbs_steps=opts.gibbs_steps, seed=opts.seed,
-                              device=device, inputs=plan, reader=reader, repeat_bias=bias)
+        reader = self.warm_reader(rep, lead)
+        common = dict(mode=opts.mode, gibbs_steps=opts.gibbs_steps, device=device,
+                      inputs=plan, reader=reader, repeat_bias=bias)
+        rolls, drawn = sample_drawn(model, primer, num=opts.num, steps=steps + grace,
+                                    seed=opts.seed, **common)
         frames = steps + (0 if primer is None else len(primer))
 
         def redraw(i: int, n: int):
-            """``n`` new endings of piece ``i``: its grace frames sampled again."""
+            """``n`` new endings of piece ``i``: its grace frames sampled again, after the
+            frames the model drew (in argmax mode, the full frames it read on from)."""
             again = redraw_options(opts, i, n)
-            return [rep.decode(r) for r in sample_frames(
-                model, rolls[i][:frames], num=n, steps=grace, mode=opts.mode,
-                gibbs_steps=opts.gibbs_steps, seed=again.seed, device=device, inputs=plan,
-                reader=reader, repeat_bias=bias)]
+            ends = sample_drawn(model, drawn[i][:frames], num=n, steps=grace,
+                                seed=again.seed, **common)[0]
+            return [rep.decode(np.concatenate([rolls[i][:frames], r[frames:]])) for r in ends]
 
         pieces = finish_all([rep.decode(r) for r in rolls], frames / rep.steps_per_beat,
                             opts.grace, redraw if grace else None)
         return publish(pieces, sink, start)
 
     @staticmethod
-    def repeat_bias(opts: ComposeOptions, rep, model) -> float:
+    def warm_reader(rep, lead: np.ndarray | None):
+        """The representation's reader of the inputs that depend on the frames (None
+        without them), having read ``lead`` (frames with their inputs): what comes before
+        a primer's first note, which training's inputs saw too."""
+        reader = getattr(rep, "frame_reader", lambda: None)()
+        keys = rep.heads["frame"]
+        for row in () if reader is None or lead is None else lead:
+            reader.fill(row[keys:].copy())
+            reader.feed(row[:keys])
+        return reader
+
+    def repeat_bias(self, opts: ComposeOptions, rep, model) -> float:
         """The tilt towards the frame an earlier bar offers (``--repeat-bias``): the one
         asked for, else :data:`REPEAT_BIAS` for a model that reads a lookback and gives a
         frame's probability, else 0."""
-        reads = getattr(rep, "lookback_inputs", False)
         exact = hasattr(model, "frame_log_prob")
-        if opts.repeat_bias is None:
-            return REPEAT_BIAS if reads and exact else 0.0
-        if opts.repeat_bias and not reads:
-            raise OptionError("repeat_bias", "needs a model trained with --lookback (this one "
-                              "is offered no earlier bar)")
-        if opts.repeat_bias and not exact:
+        if opts.repeat_bias and not exact and getattr(rep, "lookback_inputs", False):
             raise OptionError("repeat_bias", f"needs a frame's probability, which "
                               f"{model.family} does not give (an RBM's needs its partition "
                               "function)")
-        return opts.repeat_bias
+        return repeat_bias(opts, rep, self.repeat_bias_default if exact else 0.0)
 
     def encoded(self, piece, representation):
         """The frames (their size checked before they are made; with the representation's
@@ -297,14 +306,15 @@ class PianorollFamily(Family):
         own = np.zeros((0, width), np.uint8) if primer is None else primer[:, keys:]
         return np.concatenate([own, rep.follow(own, steps, beats_per_bar)], 0)
 
-    def primer_frames(self, rep, opts: ComposeOptions) -> tuple[np.ndarray | None, float]:
+    def primer_frames(self, rep, opts: ComposeOptions):
         """The primer's first ``primer_len`` frames from its first note (with the
-        representation's inputs as more columns), or None; and the length in beats of
-        its bars where those frames end (4 without a time signature)."""
+        representation's inputs as more columns), or None; the length in beats of its
+        bars where those frames end (4 without a time signature); and the frames before
+        its first note, with their inputs (None without a primer)."""
         from tunesmith.evaluation.form import bar_length
 
         if not opts.primer:
-            return None, 4.0
+            return None, 4.0, None
         piece = primer_piece(opts.primer, opts.seed, self.default_corpus)
         check_frames(piece, rep, opts.primer)
         frames = rep.with_inputs(rep.encode(piece), piece)
@@ -315,4 +325,4 @@ class PianorollFamily(Family):
         sigs = [s for s in sorted(piece.time_signatures, key=lambda s: s.beat)
                 if s.beat < end and bar_length(s) > 0]
         return frames[first[0] : first[0] + opts.primer_len], (  # from its first note
-            bar_length(sigs[-1]) if sigs else 4.0)
+            bar_length(sigs[-1]) if sigs else 4.0), frames[: first[0]]

@@ -30,6 +30,7 @@ from tunesmith.families.base import (
     Prepared,
     Sink,
     _quiet,
+    repeat_bias,
 )
 from tunesmith.families.events import (
     PieceData,
@@ -63,7 +64,7 @@ class RemiFamily(Family):
     data_options = RemiData
     controls = frozenset({"max_len", "seconds", "bars", "grace", "primer", "primer_len",
                           "temperature", "top_k", "top_p", "constrain", "beam",
-                          "length_penalty", "stochastic_beam"})
+                          "length_penalty", "stochastic_beam", "repeat_bias"})
     defaults = {"max_len": 2000, "primer_len": 64}
     unit = "tokens"
 
@@ -190,7 +191,8 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
     family = RemiFamily()
     opts = family.compose_options(opts)
     primer = [[i] for i in (primer_ids(rep, opts, corpus) if primer is None else primer)]
-    model = with_inputs(model, rep)  # a model trained with --lookback reads them too
+    # a model trained with --lookback reads them too, tilted towards the offer by W
+    model = with_inputs(model, rep, repeat_bias(opts, rep))
     rows = opts.num * (opts.beam or 1)
     until = None
     if opts.seconds is not None or opts.bars is not None:

@@ -33,14 +33,21 @@ def melody(frame: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     return out * (frame.sum(-1, keepdim=True) > 0)
 
 
+def sample_frames(model, primer: np.ndarray | None, **kw) -> list[np.ndarray]:
+    """The pieces of :func:`sample_drawn` (``mode`` applied)."""
+    return sample_drawn(model, primer, **kw)[0]
+
+
 @torch.inference_mode()
-def sample_frames(model, primer: np.ndarray | None, *, num: int, steps: int,
-                  mode: str = "sample", gibbs_steps: int | None = None,
-                  seed: int | None = None, device="cpu",
-                  inputs: np.ndarray | None = None, reader=None,
-                  repeat_bias: float = 0.0) -> list[np.ndarray]:
+def sample_drawn(model, primer: np.ndarray | None, *, num: int, steps: int,
+                 mode: str = "sample", gibbs_steps: int | None = None,
+                 seed: int | None = None, device="cpu",
+                 inputs: np.ndarray | None = None, reader=None,
+                 repeat_bias: float = 0.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``num`` pieces of ``steps`` new frames each, after ``primer`` (P, V) frames (or
-    none). Returns each piece's frames (primer included) as a (P + steps, V) uint8 array.
+    none). Returns each piece's frames (primer included) as a (P + steps, V) uint8 array,
+    and the frames the model drew and read on from, the same but in ``argmax`` mode (a
+    continuation of a piece goes on from these).
 
     ``inputs`` (P + steps, F): for a model that reads the representation's inputs, those
     of every frame, primer included (the model is handed each frame's before drawing it).
@@ -80,7 +87,7 @@ def sample_frames(model, primer: np.ndarray | None, *, num: int, steps: int,
     if online:
         online.fill(0)
     context, state = model.context_start(num, device, *_at(plan, 0))
-    outputs = []
+    outputs, drawn = [], []
     if first:
         p = torch.as_tensor(np.asarray(primer), dtype=torch.float32, device=device)
         p = p[None].expand(num, -1, -1).contiguous()
@@ -90,17 +97,20 @@ def sample_frames(model, primer: np.ndarray | None, *, num: int, steps: int,
         after = () if plan is None else (plan[:, 1 : first + 1],)
         context, state = model.context_read(p, state, *after)
         outputs.append(p)
+        drawn.append(p)
     for t in range(first, first + steps):
         dist = model.frame_distribution(context)
         frame, probs = model.draw(dist, generator=gen, gibbs_steps=gibbs_steps)
         if repeat_bias:
             frame = online.tilt(model, dist, frame, t, repeat_bias, gen)
         outputs.append((melody(frame, probs) if mode == "argmax" else frame)[:, None])
+        drawn.append(frame[:, None])
         if online:
             online.feed(frame, t + 1)
         context, state = model.context_step(frame, state, *_at(plan, t + 1))
     rolls = torch.cat(outputs, 1).to(torch.uint8).cpu().numpy()
-    return list(rolls)
+    read = torch.cat(drawn, 1).to(torch.uint8).cpu().numpy() if mode == "argmax" else rolls
+    return list(rolls), list(read)
 
 
 class _Online:

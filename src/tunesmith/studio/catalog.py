@@ -212,17 +212,21 @@ LABELS = {"num": "Pieces", "seed": "Seed", "max_len": "Length (tokens)",
           "grace": "Beats to reach a cadence", "repeat_bias": "Repeat bias"}
 
 
-def form_fields(family, model_cls, heads: Mapping[str, int], max_num: int) -> list[FormField]:
+def form_fields(family, model_cls, heads: Mapping[str, int], max_num: int,
+                representation=None) -> list[FormField]:
     """The compose form of a model: the :class:`ComposeOptions` fields its family reads
     (``controls`` and the fields every composer reads), less what the model cannot do
-    (``gibbs_steps`` without ``gibbs_sampling``, ``repeat_bias`` without a frame's
-    probability), each with its help text."""
+    (``gibbs_steps`` without ``gibbs_sampling``; ``repeat_bias`` without a lookback in
+    ``representation``, or for a frame model that gives no frame's probability), each with
+    its help text."""
     from tunesmith.families.base import ALWAYS, ComposeOptions
     from tunesmith.options import settings
     from tunesmith.sampling.settings import parse_head_ints, parse_head_values
 
     capabilities = {"gibbs_steps": bool(getattr(model_cls, "gibbs_sampling", False)),
-                    "repeat_bias": hasattr(model_cls, "frame_log_prob")}
+                    "repeat_bias": getattr(representation, "lookback_inputs", False) and (
+                        getattr(model_cls, "sampler", "") == "step"
+                        or hasattr(model_cls, "frame_log_prob"))}
     out = []
     for s in settings(ComposeOptions):
         if s.name not in ALWAYS and s.name not in family.controls:
@@ -231,6 +235,8 @@ def form_fields(family, model_cls, heads: Mapping[str, int], max_num: int) -> li
             continue
         label = LABELS.get(s.name, s.name.replace("_", " ").capitalize())
         default = family.defaults.get(s.name, s.default)
+        if s.name == "repeat_bias":
+            default = family.repeat_bias_default
         f = FormField(s.name, label, s.help, "text", default=s.default,
                       placeholder="" if default is None else _shown(default),
                       optional=s.optional, negate=s.negate)

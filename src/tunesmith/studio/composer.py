@@ -64,7 +64,8 @@ def plan(studio, body: dict, source: str = "compose") -> Plan:
     if not isinstance(values, dict):
         raise OptionError("options", "must be a JSON object of option names and values")
     fields = {f.name: f for f in form_fields(family, models.registry()[ckpt.meta["family"]],
-                                             ckpt.representation.heads, studio.settings.max_num)}
+                                             ckpt.representation.heads, studio.settings.max_num,
+                                             ckpt.representation)}
     values = dict(values)
     for name in values:
         if name not in fields:

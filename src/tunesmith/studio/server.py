@@ -520,7 +520,7 @@ def _form(studio: Studio, entry):
     ckpt = studio.cache.load(entry)
     family = families.for_representation(ckpt.representation.name)
     return form_fields(family, models.registry()[ckpt.meta["family"]],
-                       ckpt.representation.heads, studio.settings.max_num)
+                       ckpt.representation.heads, studio.settings.max_num, ckpt.representation)
 
 
 def _trainables() -> list[dict]:
