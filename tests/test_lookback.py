@@ -255,18 +255,45 @@ def test_remi_rows_offer_the_bar_four_back_and_move_with_transposition():
     assert (moved[~pitch] == rows[~pitch]).all()  # specials and other tokens stay
 
 
-def test_remi_sampling_reads_the_inputs_training_would_have_given():
+@pytest.mark.parametrize("flags", [{"lookback_inputs": True}, {"register_inputs": True},
+                                   {"lookback_inputs": True, "register_inputs": True}])
+def test_remi_sampling_reads_the_inputs_training_would_have_given(flags):
     from tests.test_positions import assert_sampling_reads_training_inputs
     from tunesmith.models.transformer import Transformer, TransformerConfig
     from tunesmith.representations.remi import Remi
 
-    rep = Remi(lookback_inputs=True)
+    rep = Remi(**flags)
     torch.manual_seed(0)
     model = Transformer(TransformerConfig(d_model=16, num_layers=1, attention_heads=2,
                                           ff_size=32, context=32, heads=dict(rep.heads),
                                           inputs=rep.inputs)).eval()
     assert_sampling_reads_training_inputs(model, rep, [rep.bos] + remi_bar(rep, 60)
                                           + remi_bar(rep, 62), steps=12)
+
+
+def test_remi_register_says_how_far_the_last_bar_lies_from_the_first():
+    import numpy as np
+
+    from tunesmith.data.augment import TransposeIds
+    from tunesmith.representations.remi import REGISTER_CLASSES, REGISTER_SPAN, Remi
+
+    rep = Remi(lookback_inputs=True, register_inputs=True)
+    assert list(rep.inputs) == ["copy", "run", "register"]
+    assert rep.inputs["register"] == REGISTER_CLASSES == 2 * REGISTER_SPAN + 2
+    assert Remi.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    pitches = (60, 62, 64, 79, 40, 61)
+    ids = [rep.bos] + [i for p in pitches for i in remi_bar(rep, p)] + [rep.eos]
+    rows = rep.with_inputs(ids)
+    assert rows.shape == (len(ids), 4)
+    at_bars = rows[[1 + 6 * k for k in range(len(pitches))], 3].tolist()
+    none = REGISTER_CLASSES - 1  # before two bars have closed
+    # bar 1 (60) is the anchor; then 62 (+2), 64 (+4), 79 (+19: clipped), 40 (-20: clipped)
+    assert at_bars == [none, none, REGISTER_SPAN + 2, REGISTER_SPAN + 4, 2 * REGISTER_SPAN, 0]
+    assert rows[-1, 3] == 0  # the last bar (61) is closed by no Bar token: not counted
+    augment = TransposeIds(3, rep.pitch_ids, id_columns=2)
+    for seed in range(5):
+        moved = augment(rows[None].copy(), np.random.default_rng(seed))[0]
+        assert (moved[:, 3] == rows[:, 3]).all()  # a difference of pitches does not move
 
 
 def test_train_remi_with_lookback_compose_and_evaluate(tmp_path, capsys):
@@ -280,11 +307,12 @@ def test_train_remi_with_lookback_compose_and_evaluate(tmp_path, capsys):
         piece.time_signatures = [TimeSignature(0.0, 4, 4)]
         write_midi(piece, tmp_path / f"piece{i}.mid")
     run = tmp_path / "run"
-    assert main(["train", "--family", "remi", "--preset", "debug", "--lookback",
+    assert main(["train", "--family", "remi", "--preset", "debug", "--lookback", "--register",
                  "--transpose", "3", "--corpus", str(tmp_path), "--out", str(run),
                  "--no-progress", "--samples", "0", "--steps", "8"]) == 0
     meta = json.loads((run / "best" / "tunesmith.json").read_text())
     assert meta["representation"]["lookback_inputs"] is True
+    assert meta["representation"]["register_inputs"] is True
     assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
                  "--no-wav", "--bars", "3", "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.mid"))) == 2

@@ -47,9 +47,13 @@ from tunesmith.options import opt
 
 @dataclass(frozen=True)
 class RemiData(PieceData):
-    """:class:`PieceData`, and whether the model reads what an earlier bar has next."""
+    """:class:`PieceData`, and whether the model reads what an earlier bar has next and
+    how far its register has moved."""
 
     lookback: bool = opt(False, LOOKBACK_HELP)
+    register: bool = opt(False, "remi: the model also reads how far the mean pitch of the "
+                         "last bar lies from the first bar's (semitones, +-8), so it can "
+                         "come back to where the piece began")
 
 
 TOKENS_PER_BEAT = 32  # a token budget per quarter note: twice the densest Bach chorale's
@@ -77,7 +81,8 @@ class RemiFamily(Family):
 
         from tunesmith.representations.remi import Remi
 
-        make = partial(Remi, lookback_inputs=data.lookback)
+        make = partial(Remi, lookback_inputs=data.lookback,
+                       register_inputs=getattr(data, "register", False))
         return prepare_pieces(self, corpus, data, make, representation, progress, log)
 
     def model_sizes(self, representation) -> dict:
@@ -91,8 +96,10 @@ class RemiFamily(Family):
         from tunesmith.data.tokens import SequenceBatches, TokenWindows
 
         rep = prepared.representation
-        augment = (TransposeIds(data.transpose, rep.pitch_ids, id_columns=1 + bool(rep.inputs))
-                   if data.transpose else None)  # the lookback's proposal moves with the ids
+        # the lookback's proposal (column 1) moves with the ids; the register does not
+        augment = (TransposeIds(data.transpose, rep.pitch_ids,
+                                id_columns=1 + ("copy" in rep.inputs))
+                   if data.transpose else None)
         train = TokenWindows(prepared.sequences["train"], cfg.seq_len, cfg.batch_size,
                              seed=cfg.seed, augment=augment)
         valid = SequenceBatches(prepared.sequences["valid"], batch_size=8,

@@ -25,6 +25,14 @@ at a time for a sampler. Transposing a row moves a proposed pitch with the pitch
 (MidiTok's numbered bars, ``max_bar_embedding``, are not used: its REMI decoder of
 version 3.1 advances the clock on ``Bar_None`` only.)
 
+``register_inputs=True`` (``train --family remi --register``): each step also carries
+``"register"`` (:data:`REGISTER_CLASSES`): how far the mean pitch of the last bar that
+closed lies from the mean pitch of the first bar with notes, in semitones rounded and
+clipped to +-:data:`REGISTER_SPAN` (class = difference + span), or the last class before
+two bars have closed. Real chorales end about where they began (a mean drift of ~1.2
+semitones from the first to the last third); a model that sees how far it has wandered
+can come back. Transposition leaves the difference as it is.
+
 Encoding (what "equal after quantisation" means)
 - All non-drum tracks are merged into one piano stream; pitches outside 21-108 dropped.
 - A pickup is kept a pickup: when the piece's written bar lines (``Piece.bar_lines``)
@@ -67,6 +75,8 @@ _EPS = 1e-6
 # token kinds, the first part of MidiTok's "Kind_value" names
 KINDS = ("PAD", "BOS", "EOS", "Bar", "TimeSig", "Position", "Pitch", "Velocity", "Duration")
 PAD, BOS, EOS, BAR, TIMESIG, POSITION, PITCH, VELOCITY, DURATION = range(len(KINDS))
+REGISTER_SPAN = 8  # semitones either way the register input tells apart
+REGISTER_CLASSES = 2 * REGISTER_SPAN + 2  # -span..span, then "not two bars yet"
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class Remi(FixedTempo):
     qpm: float = DEFAULT_QPM  # tempo of decoded pieces
     name: str = "remi"
     lookback_inputs: bool = False  # steps carry what the best matching earlier bar has next
+    register_inputs: bool = False  # ... how far the last bar's pitches are from the first's
 
     MAX_POSITIONS_PER_BEAT: ClassVar[int] = 64
     MAX_DURATION: ClassVar[int] = 64
@@ -172,27 +183,32 @@ class Remi(FixedTempo):
         ids = np.flatnonzero(self.kinds() == PITCH)
         return int(ids[0]), int(ids[-1])
 
-    # --- inputs a model reads beside the ids (none unless ``lookback_inputs``)
+    # --- inputs a model reads beside the ids (none unless asked for)
     @property
     def inputs(self) -> dict[str, int]:
+        """``{input: classes}`` in the order of the rows' columns after the id: ``copy``
+        and ``run`` (the lookback's), then ``register``."""
         from tunesmith.lookback import RUN_CLASSES
 
-        return {"copy": len(self.vocab) + 3, "run": RUN_CLASSES} if self.lookback_inputs else {}
+        out = {"copy": len(self.vocab) + 3, "run": RUN_CLASSES} if self.lookback_inputs else {}
+        return out | ({"register": REGISTER_CLASSES} if self.register_inputs else {})
 
     def with_inputs(self, ids: Sequence[int]) -> np.ndarray:
-        """``ids`` as rows ``(id, copy, run)`` (T, 3): each id with the inputs after it
-        (the ids alone, (T, 1), without inputs)."""
+        """``ids`` as rows ``(id, inputs...)`` (T, 1 + F): each id with the inputs after
+        it (the ids alone, (T, 1), without inputs)."""
         if not self.inputs:
             return np.asarray(ids, dtype=np.int64)[:, None]
         reader = self.input_reader()
-        return np.array([(int(i), *reader(int(i))) for i in ids], dtype=np.int64).reshape(-1, 3)
+        return np.array([(int(i), *reader(int(i))) for i in ids],
+                        dtype=np.int64).reshape(-1, 1 + len(self.inputs))
 
-    def input_reader(self) -> _LookbackReader:
-        """A reader ``id -> (copy, run)`` of one id at a time, for a sampler; ``.copy()``
+    def input_reader(self) -> _Reader:
+        """A reader ``id -> inputs`` of one id at a time, for a sampler; ``.copy()``
         gives an independent one at the same place."""
         from tunesmith.lookback import Lookback
 
-        return _LookbackReader(self, Lookback(), started=False)
+        return _Reader(self, Lookback() if self.lookback_inputs else None,
+                       _Register() if self.register_inputs else None, started=False)
 
     # --- the spec a model sizes itself from
     @property
@@ -303,7 +319,8 @@ class Remi(FixedTempo):
                 "meters": list(self.meters), "qpm": self.qpm,
                 "tokenizer": "miditok.REMI", "miditok": version("miditok"),
                 "vocab": list(self.vocab)} | ({"lookback_inputs": True}
-                                             if self.lookback_inputs else {})
+                                             if self.lookback_inputs else {}) | (
+            {"register_inputs": True} if self.register_inputs else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> Remi:
@@ -322,10 +339,11 @@ class Remi(FixedTempo):
         meters = d.get("meters")
         if not (isinstance(meters, list) and all(isinstance(m, str) for m in meters)):
             raise ValueError(f"meters must be a list of 'n/d' strings, got {meters!r}")
-        if not isinstance(d.get("lookback_inputs", False), bool):
-            raise ValueError("lookback_inputs must be true or false")
+        for flag in ("lookback_inputs", "register_inputs"):
+            if not isinstance(d.get(flag, False), bool):
+                raise ValueError(f"{flag} must be true or false")
         rep = cls(meters=tuple(meters), lookback_inputs=d.get("lookback_inputs", False),
-                  **fields)
+                  register_inputs=d.get("register_inputs", False), **fields)
         stored = d.get("vocab")
         if stored != list(rep.vocab):
             raise ValueError(f"the stored vocabulary ({_size(stored)} tokens) differs from "
@@ -335,25 +353,70 @@ class Remi(FixedTempo):
         return rep
 
 
-class _LookbackReader:
+class _Reader:
     """See :meth:`Remi.input_reader`: a ``Bar`` token closes the bar so far, every other
-    token but ``PAD``, ``BOS`` and ``EOS`` belongs to it."""
+    token but ``PAD``, ``BOS`` and ``EOS`` belongs to it; the lookback reads them all,
+    the register the ``Pitch`` ones."""
 
-    def __init__(self, rep: Remi, lookback, started: bool):
-        self.rep, self.lookback, self.started = rep, lookback, started
+    def __init__(self, rep: Remi, lookback, register: _Register | None, started: bool):
+        self.rep, self.lookback, self.register, self.started = rep, lookback, register, started
         self.kind, self.size = rep.kinds(), len(rep.vocab)
+        self.value = rep.values()
 
-    def __call__(self, i: int) -> tuple[int, int]:
+    def __call__(self, i: int) -> tuple[int, ...]:
         kind = self.kind[i] if 0 <= i < self.size else PAD
         if kind == BAR:
-            self.lookback.close()
+            if self.lookback is not None:
+                self.lookback.close()
+            if self.register is not None:
+                self.register.close()
             self.started = True
         elif kind not in (PAD, BOS, EOS):
-            self.lookback.feed(i)
-        return self.lookback.classes(self.size, started=self.started)
+            if self.lookback is not None:
+                self.lookback.feed(i)
+            if kind == PITCH and self.register is not None:
+                self.register.feed(int(self.value[i]))
+        out = () if self.lookback is None else self.lookback.classes(self.size,
+                                                                     started=self.started)
+        return out + (() if self.register is None else (self.register.classes(),))
 
-    def copy(self) -> _LookbackReader:
-        return _LookbackReader(self.rep, self.lookback.copy(), self.started)
+    def copy(self) -> _Reader:
+        return _Reader(self.rep, None if self.lookback is None else self.lookback.copy(),
+                       None if self.register is None else self.register.copy(), self.started)
+
+
+class _Register:
+    """The register input: fed the pitches of a bar, told when it closes; the first bar
+    with pitches is the anchor, the last that closed with pitches is compared with it."""
+
+    def __init__(self):
+        self.pitches: list[int] = []  # of the bar so far
+        self.anchor: float | None = None
+        self.last: float | None = None  # mean pitch of the last closed bar with notes
+
+    def copy(self) -> _Register:
+        new = _Register()
+        new.pitches, new.anchor, new.last = list(self.pitches), self.anchor, self.last
+        return new
+
+    def feed(self, pitch: int) -> None:
+        self.pitches.append(pitch)
+
+    def close(self) -> None:
+        if not self.pitches:
+            return
+        mean = sum(self.pitches) / len(self.pitches)
+        if self.anchor is None:
+            self.anchor = mean
+        else:
+            self.last = mean
+        self.pitches = []
+
+    def classes(self) -> int:
+        if self.last is None:
+            return REGISTER_CLASSES - 1
+        return int(np.clip(round(self.last - self.anchor), -REGISTER_SPAN, REGISTER_SPAN)
+                   ) + REGISTER_SPAN
 
 
 class _Walk:
