@@ -69,6 +69,17 @@ def test_an_earlier_shorter_bar_ends_where_this_one_stands():
     assert not got[12][1].any()
 
 
+def test_bars_of_one_frame_close_at_every_frame():
+    frames = bars("A")
+    reader, classes = REP.frame_reader(), []
+    for _ in range(4):  # 1/4 at one frame a beat: every frame is a bar
+        row = np.zeros(REP.input_width, np.int64)
+        reader.fill(row)
+        classes.append(int(row[CLASS]))
+        reader.feed(frames[0])
+    assert classes == [NO_MATCH, 0, 1, 2]  # the bar before is offered, its run growing
+
+
 def test_the_sampler_hands_the_model_what_training_computes_from_the_same_frames():
     torch.manual_seed(0)
     model = small()

@@ -373,7 +373,8 @@ class PianoRoll(FixedTempo):
 class FrameLookback:
     """The lookback inputs of one piece's frames, computed as its frames arrive: before
     each frame, :meth:`fill` writes them into the frame's input row (whose beat input,
-    column 0, says where the bars begin: wherever the place in the bar falls back); after
+    column 0, says where the bars begin: wherever the place in the bar falls back, or
+    stays at 0); after
     it, :meth:`feed` reads the frame. :meth:`PianoRoll.with_inputs` makes training inputs
     with it and a sampler computes those of its frames with it, so both read the same
     thing. A bar's frames are matched exactly (their 88 keys), as the ABC lookback
@@ -393,8 +394,8 @@ class FrameLookback:
         """Write the lookback's class and proposed frame into ``row``, the input row
         (classes, then the proposal's :data:`N_KEYS` columns) of the frame to come."""
         place = int(row[0])
-        if place < self.place:
-            self.lookback.close()
+        if place < self.place or place == self.place == 0:  # back to the bar line (a bar
+            self.lookback.close()  # of one frame stays at 0; a capped place stays at 63)
         self.place = place
         nxt, run = self.lookback.proposal()
         keys = row[self.column + 1 : self.column + 1 + N_KEYS]
