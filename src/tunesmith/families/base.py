@@ -127,7 +127,7 @@ class ComposeOptions:
                                     "--lookback: draw what an earlier bar offers next (a "
                                     "character, token or frame) e^W times as likely as the "
                                     "model gives it (0 = the model's own odds; default: 4 "
-                                    "for a piano roll, else 0)")
+                                    "for a piano roll, 1 for remi, 0 for abc)")
     beam: int | None = opt(None, "beam search with N hypotheses per piece instead of "
                            "sampling (abc, events, remi, continue, continue-events)")
     length_penalty: float = opt(0.0, "beam search: divide a hypothesis's log-probability "

@@ -70,6 +70,10 @@ class RemiFamily(Family):
                           "temperature", "top_k", "top_p", "constrain", "beam",
                           "length_penalty", "stochastic_beam", "repeat_bias"})
     defaults = {"max_len": 2000, "primer_len": 64}
+    # compose's --repeat-bias for a model that reads a lookback: W = 1 brought the most
+    # features of the report into the band (of 0-3; benchmarks/RESULTS.md, "The same
+    # tilt for characters and tokens" and "The shipped REMI model reads a lookback")
+    repeat_bias_default = 1.0
     unit = "tokens"
 
     def prepare_data(self, corpus, data: PieceData, representation=None, progress=None,
@@ -199,7 +203,7 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
     opts = family.compose_options(opts)
     primer = [[i] for i in (primer_ids(rep, opts, corpus) if primer is None else primer)]
     # a model trained with --lookback reads them too, tilted towards the offer by W
-    model = with_inputs(model, rep, repeat_bias(opts, rep))
+    model = with_inputs(model, rep, repeat_bias(opts, rep, family.repeat_bias_default))
     rows = opts.num * (opts.beam or 1)
     until = None
     if opts.seconds is not None or opts.bars is not None:
