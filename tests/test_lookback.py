@@ -375,3 +375,18 @@ def test_a_repeat_bias_raises_the_offered_character_by_w_and_nothing_else():
     assert logits["token"][1].max() == 0  # bar 4 began with F, as no earlier bar did
     with pytest.raises(ValueError, match="lookback"):
         with_inputs(Flat(3), AbcChars.fit([TUNE], bar_inputs=True), repeat_bias=1.0)
+
+
+def test_a_remi_repeat_bias_raises_the_copy_column_with_the_register_after_it():
+    from tunesmith.representations.remi import Remi
+
+    rep = Remi(lookback_inputs=True, register_inputs=True)
+    ids = [rep.bos] + [i for p in (60, 62, 60) for i in remi_bar(rep, p)]
+    rows = rep.with_inputs(ids)
+    model = with_inputs(Flat(len(rep.vocab)), rep, repeat_bias=1.5)
+    state = model.init_state(1)
+    for i, row in zip(ids, rows.tolist(), strict=True):
+        logits, state = model.step(torch.tensor([[i]]), state)
+        raised = torch.nonzero(logits["token"][0]).flatten().tolist()
+        assert raised == ([row[1]] if row[1] < len(rep.vocab) else [])  # the copy column
+    assert any(row[1] < len(rep.vocab) for row in rows.tolist())  # something was offered

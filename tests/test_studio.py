@@ -162,6 +162,8 @@ def test_the_form_is_what_the_family_declares(client, debug_id):
     roll = {f["name"]: f for f in client.get("/api/models/shipped-pianoroll/form").json()["fields"]}
     assert roll["mode"]["kind"] == "choice" and roll["mode"]["choices"] == ["sample", "argmax"]
     assert roll["repeat_bias"]["kind"] == "float" and roll["repeat_bias"]["placeholder"] == "4.0"
+    remi = {f["name"]: f for f in client.get("/api/models/shipped-remi/form").json()["fields"]}
+    assert remi["repeat_bias"]["placeholder"] == "1.0"  # the shipped REMI model reads a lookback
     html = client.get("/fragments/form/shipped-events").text
     assert 'data-head="velocity"' in html
     bad(client.get("/api/models/nope/form"), 404)

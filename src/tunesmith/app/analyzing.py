@@ -36,8 +36,9 @@ class MusicRequest:
     constrain: bool = opt(True, "score the model's raw samples (abc: no resampling of the "
                           "tunes abc2midi rejects; events: heads drawn independently)",
                           flag="unconstrained", negate=True)
-    repeat_bias: float | None = opt(None, "pianoroll models trained with --lookback: "
-                                    "compose's --repeat-bias (default: compose's)")
+    repeat_bias: float | None = opt(None, "abc, remi, pianoroll models trained with "
+                                    "--lookback: compose's --repeat-bias (default: "
+                                    "compose's)")
     draws: int = opt(10, "real samples that make the real-vs-real band")
     out: str = opt("music_report", "folder for report.html, features.csv, summary.json")
     device: str = opt("auto", "auto, cpu, cuda, cuda:N")
@@ -120,7 +121,8 @@ def _compose_options(fam, request: MusicRequest):
 
 def _described(opts, fam) -> str:
     shown = {k: getattr(opts, k) for k in ("num", "seed", "seconds", "grace", "temperature",
-                                            "constrain") if k in fam.controls | {"num", "seed"}}
+                                            "constrain", "repeat_bias")
+             if k in fam.controls | {"num", "seed"} and getattr(opts, k) is not None}
     return ", ".join(f"{k} {v}" for k, v in shown.items())
 
 
