@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--repeat-bias", type=float, default=None,
+                    help="a model trained with --lookback: compose's --repeat-bias")
     ap.add_argument("--cuts", type=int, default=CUTS,
                     help="resampling attempts from a cut before a tune is drawn afresh "
                          f"(compose uses {CUTS}; each cuts at the current error)")
@@ -50,7 +52,8 @@ def main() -> None:
         t0 = time.perf_counter()
         opts = fam.compose_options(ComposeOptions(num=args.num, seed=args.seed,
                                                   temperature=args.temperature,
-                                                  constrain=constrain))
+                                                  constrain=constrain,
+                                                  repeat_bias=args.repeat_bias))
         texts = sample_texts(ckpt.model, ckpt.representation, opts, log=say,
                              cuts=args.cuts)
         report(name, texts, args.temperature, time.perf_counter() - t0)
