@@ -82,7 +82,7 @@ def composed(folder: str, num: int, beats: int, seed: int, repeat_bias: float = 
     plan = rep.plan(frames) if rep.inputs else None
     told = rep.phrase_inputs
     rolls = sample_frames(ckpt.model, None, num=num, steps=frames, seed=seed, inputs=plan,
-                          reader=getattr(rep, "frame_reader", lambda: None)(),
+                          reader=rep.frame_reader(),
                           repeat_bias=repeat_bias if getattr(rep, "lookback_inputs", False)
                           else 0.0)
     pieces = [rep.decode(r) for r in rolls]

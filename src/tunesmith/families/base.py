@@ -389,27 +389,28 @@ def model_sizes(family: Family, config_class, representation) -> dict:
     fields = {f.name for f in dataclasses.fields(config_class)}
     given = family.model_sizes(representation)
     if given.get("inputs") and "inputs" not in fields:
-        from tunesmith import models
-
-        readers = [n for n in family.models() if "inputs" in
-                   {f.name for f in dataclasses.fields(models.registry()[n].config_class)}]
+        readers = _models_with(family, "inputs")
         raise OptionError("positions", f"this model does not read position inputs (nor "
                           f"any other input beside the ids: --positions, --phrases, "
                           f"--degrees, --lookback); of the "
                           f"{family.name} family's models, {' and '.join(readers)} "
                           f"{'do' if len(readers) > 1 else 'does'}")
     if given.get("proposal_keys") and "proposal_keys" not in fields:
-        from tunesmith import models
-
-        readers = [n for n in family.models() if "proposal_keys" in
-                   {f.name for f in dataclasses.fields(models.registry()[n].config_class)}]
         raise OptionError("lookback", f"this model does not read a lookback's proposed "
                           f"frame; of the {family.name} family's models, "
-                          f"{', '.join(readers)} do")
+                          f"{', '.join(_models_with(family, 'proposal_keys'))} do")
     sizes = {k: v for k, v in given.items() if k in fields}
     if "heads" in fields:
         sizes["heads"] = dict(representation.heads)
     return sizes
+
+
+def _models_with(family: Family, field: str) -> list[str]:
+    """The family's architectures whose config has ``field``."""
+    from tunesmith import models
+
+    return [n for n in family.models() if field in
+            {f.name for f in dataclasses.fields(models.registry()[n].config_class)}]
 
 
 __all__ = ["ALWAYS", "ComposeOptions", "Composition", "CorpusItem", "Family", "Log",

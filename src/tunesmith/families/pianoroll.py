@@ -236,7 +236,7 @@ class PianorollFamily(Family):
         rep, model = checkpoint.representation, checkpoint.model
         if opts.gibbs_steps is not None and not model.gibbs_sampling:
             raise OptionError("gibbs_steps", f"is for RBM models; this one is {model.family}")
-        bias = self.repeat_bias(opts, rep, model)
+        bias = self._repeat_bias(opts, rep, model)
         steps = self._steps(opts, rep)
         primer, bar, lead = self.primer_frames(rep, opts)
         grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
@@ -267,14 +267,14 @@ class PianorollFamily(Family):
         """The representation's reader of the inputs that depend on the frames (None
         without them), having read ``lead`` (frames with their inputs): what comes before
         a primer's first note, which training's inputs saw too."""
-        reader = getattr(rep, "frame_reader", lambda: None)()
+        reader = rep.frame_reader()
         keys = rep.heads["frame"]
         for row in () if reader is None or lead is None else lead:
             reader.fill(row[keys:].copy())
             reader.feed(row[:keys])
         return reader
 
-    def repeat_bias(self, opts: ComposeOptions, rep, model) -> float:
+    def _repeat_bias(self, opts: ComposeOptions, rep, model) -> float:
         """The tilt towards the frame an earlier bar offers (``--repeat-bias``): the one
         asked for, else :data:`REPEAT_BIAS` for a model that reads a lookback and gives a
         frame's probability, else 0."""

@@ -86,7 +86,7 @@ class RemiFamily(Family):
         from tunesmith.representations.remi import Remi
 
         make = partial(Remi, lookback_inputs=data.lookback,
-                       register_inputs=getattr(data, "register", False))
+                       register_inputs=data.register)
         return prepare_pieces(self, corpus, data, make, representation, progress, log)
 
     def model_sizes(self, representation) -> dict:

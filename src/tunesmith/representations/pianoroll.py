@@ -168,7 +168,8 @@ class PianoRoll(FixedTempo):
         """Planned input columns, with the lookback's (0 until a reader fills them)."""
         if not self.lookback_inputs:
             return planned
-        return np.concatenate([planned, np.zeros((len(planned), 1 + N_KEYS), np.uint8)], 1)
+        unread = np.zeros((len(planned), 1 + self.proposal_keys), np.uint8)  # class, frame
+        return np.concatenate([planned, unread], 1)
 
     def with_inputs(self, frames, piece: Piece | None = None) -> np.ndarray:
         """``frames`` (T, 88) with their inputs as more columns: ``(T, 88 + F)`` uint8,
@@ -374,11 +375,10 @@ class FrameLookback:
     """The lookback inputs of one piece's frames, computed as its frames arrive: before
     each frame, :meth:`fill` writes them into the frame's input row (whose beat input,
     column 0, says where the bars begin: wherever the place in the bar falls back, or
-    stays at 0); after
-    it, :meth:`feed` reads the frame. :meth:`PianoRoll.with_inputs` makes training inputs
-    with it and a sampler computes those of its frames with it, so both read the same
-    thing. A bar's frames are matched exactly (their 88 keys), as the ABC lookback
-    matches characters."""
+    stays at 0); after it, :meth:`feed` reads the frame. :meth:`PianoRoll.with_inputs`
+    makes training inputs with it and a sampler computes those of its frames with it, so
+    both read the same thing. A bar's frames are matched exactly (their 88 keys), as the
+    ABC lookback matches characters."""
 
     def __init__(self, column: int):
         self.column = column  # of the lookback class in an input row; the proposal follows

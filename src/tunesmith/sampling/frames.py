@@ -115,24 +115,23 @@ def sample_drawn(model, primer: np.ndarray | None, *, num: int, steps: int,
 
 class _Online:
     """One reader per piece, writing the inputs that depend on the frames into its rows
-    of the plan (num, frames + 1, F)."""
+    of the plan (num, frames + 1, F): into a NumPy copy of it, the readers' own kind of
+    row, then frame ``t``'s rows into the tensor at once."""
 
     def __init__(self, reader, plan: torch.Tensor):
-        self.plan = plan
+        self.plan, self.rows = plan, plan.cpu().numpy().copy()
         self.readers = [reader.copy() for _ in range(plan.shape[0])]
 
     def fill(self, t: int) -> None:
-        for i, r in enumerate(self.readers):
-            row = self.plan[i, t].cpu().numpy().copy()
+        for r, row in zip(self.readers, self.rows[:, t], strict=True):
             r.fill(row)
-            self.plan[i, t] = torch.as_tensor(row, device=self.plan.device)
+        self.plan[:, t] = torch.from_numpy(self.rows[:, t]).to(self.plan.device)
 
     def tilt(self, model, dist, frame: torch.Tensor, t: int, bias: float, gen):
         """``frame`` (B, V), drawn from ``dist``, with the rows that frame ``t``'s inputs
         offer a proposed frame q replaced by q with probability p(q) (e^W - 1) / Z (see
         :func:`sample_frames`)."""
-        rows = self.plan[:, t].cpu().numpy()
-        offers = [r.offer(row) for r, row in zip(self.readers, rows, strict=True)]
+        offers = [r.offer(row) for r, row in zip(self.readers, self.rows[:, t], strict=True)]
         offered = torch.tensor([o is not None for o in offers], device=frame.device)
         q = torch.as_tensor(np.stack([np.zeros(frame.shape[1]) if o is None else o
                                       for o in offers]), dtype=frame.dtype,
