@@ -104,6 +104,24 @@ def test_a_writer_refuses_a_folder_that_is_not_empty_and_overwrites_only_its_own
     assert names == ["composition.json", "mine.txt", "piece_01.mid", "piece_01.png"]
 
 
+def test_composition_json_records_the_repeat_bias_a_family_filled_in(tmp_path):
+    import json
+
+    from tunesmith.families.pianoroll import REPEAT_BIAS
+
+    ckpt = app.load_model(family="pianoroll")  # reads a lookback: the default tilt is on
+    for asked, used in ((None, REPEAT_BIAS), (0.0, 0.0), (2.5, 2.5)):
+        out = tmp_path / f"w{asked}"
+        app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8, repeat_bias=asked),
+                  out, app.Output(wav=False))
+        options = json.loads((out / "composition.json").read_text())["options"]
+        assert options["repeat_bias"] == used
+    out = tmp_path / "events"  # a family without the option records none
+    app.write(app.load_model(family="events"), app.ComposeOptions(num=1, seed=0, max_len=8),
+              out, app.Output(wav=False))
+    assert json.loads((out / "composition.json").read_text())["options"]["repeat_bias"] is None
+
+
 # --- a model from outside the package --------------------------------------------------
 
 @dataclass(frozen=True)

@@ -60,6 +60,21 @@ def test_pairs_cut_a_tune_at_its_bar_lines():
     assert len(pairs) == 4  # sources from bars 0, 2, 4, 6 of 9
 
 
+def test_balance_styles_weighs_both_label_sets_half_way():
+    from tunesmith.data.pairs import style_weights
+
+    # (tradition, tune type): 60 German ballads, 30 German children's songs, 10
+    # Luxembourgish children's songs
+    pairs = ([([1], [0, 1], [1, 5])] * 60 + [([1], [0, 1], [1, 6])] * 30
+             + [([1], [0, 1], [2, 6])] * 10)
+    w = style_weights(pairs)
+    children_de, lux = w[60:90].sum(), w[90:].sum()
+    # the rare tradition and the rare type both rise far above their shares of the
+    # pairs (10% and 40%)
+    assert lux > 0.2 and children_de + lux > 0.5 and abs(w.sum() - 1) < 1e-9
+    assert w[0] < w[60] < w[90]  # the rarer a pair's labels, the likelier it is drawn
+
+
 def test_style_labels_from_either_set_and_clear_errors():
     rep = phrases()
     assert rep.parse_style("reel") == {"tune_type": "reel"}
@@ -176,7 +191,7 @@ def test_train_and_continue_a_primer_in_a_style(tmp_path, continue_run):
     cfg = json.loads((continue_run / "config.json").read_text())
     assert (cfg["family"], cfg["arch"]) == ("continue", "seq2seq")
     assert cfg["data"] == {"clean": False, "source_bars": 2, "target_bars": 2, "styles": True,
-                           "transpose": 0, "parts": False}
+                           "transpose": 0, "parts": False, "balance_styles": False}
     assert cfg["model"]["styles"] == {"tradition": 3, "tune_type": 2}  # any + the labels
     rows = (continue_run / "metrics.csv").read_text().splitlines()
     assert "free_nll" in rows[0] and "free_accuracy" in rows[0]

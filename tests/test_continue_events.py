@@ -99,6 +99,63 @@ def test_pairs_are_cut_at_the_written_bars_and_join_to_the_piece():
     assert pairs[-1][2] and pairs[-1][0] + pairs[-1][1] == messages[cuts[-3]:]
 
 
+def test_balance_styles_draws_a_rare_style_as_often_as_a_common_one():
+    from tunesmith.families.base import Prepared
+    from tunesmith.families.continue_events import ContinueEventsData, ContinueEventsFamily
+    from tunesmith.training.config import TrainConfig
+
+    # 60 long pieces give most pairs of a corpus, 400 chorales few: 90 pairs to 10
+    common = [(np.zeros((3, 3)), np.zeros((9, 3)), [1])] * 90
+    rare = [(np.zeros((3, 3)), np.zeros((4, 3)), [2])] * 10
+    prepared = Prepared(None, {"train": common + rare, "valid": rare}, {})
+    cfg = TrainConfig(batch_size=2000, steps=10)
+    shares = {}
+    for balance in (False, True):
+        batches, _ = ContinueEventsFamily().batches(
+            prepared, cfg, ContinueEventsData(balance_styles=balance))
+        style = batches.batch(3)["style"][:, 0]
+        shares[balance] = float((style == 2).float().mean())
+        # a batch is a pure function of the step (exact resume)
+        assert torch.equal(batches.batch(3)["target"], batches.batch(3)["target"])
+    assert 0.07 < shares[False] < 0.13 and 0.45 < shares[True] < 0.55
+    assert batches.tokens_per_batch == 2000 * 5  # targets of 8 and 3 messages, drawn alike
+
+
+def test_the_feature_judge_reads_texture_and_rhythm_not_which_keys():
+    from tunesmith.evaluation.passage_features import (
+        FEATURES,
+        FeatureClassifier,
+        passage_features,
+    )
+
+    rep = EventPhrases(source_bars=2, target_bars=1)
+
+    def passage(piece, shift=0):
+        messages = rep.split_piece(piece)[0]
+        return [[k + shift, v, t] if k < 88 else [k, v, t] for k, v, t in messages]
+
+    waltz = passage(three_four(1))
+    f = passage_features(rep, waltz)
+    assert f.shape == (len(FEATURES),) and np.isfinite(f).all()
+    named = dict(zip(FEATURES, f, strict=True))
+    # a note on every beat, a held bass under each 3/4 bar: every onset on the beat
+    assert named["onsets at 0.00 of a beat"] == 1.0 and named["most sounding"] == 2
+    # an octave up: the register moves, the key-free pitch classes and rhythm do not
+    g = dict(zip(FEATURES, passage_features(rep, passage(three_four(1), 12)), strict=True))
+    assert g["mean key"] > named["mean key"]
+    for name in FEATURES:
+        if "key" not in name:
+            assert g[name] == pytest.approx(named[name]), name
+    # told apart on passages it never saw: a march of eighths and halves, a waltz
+    x = [passage_features(rep, passage(p)) for i in range(8)
+         for p in (make_piece(i, bars=4), three_four(i, bars=4))]
+    labels = ["march", "waltz"] * 8
+    clf = FeatureClassifier(["march", "waltz"]).fit(np.array(x), labels)
+    held = [passage_features(rep, passage(p)) for p in (make_piece(20, 4), three_four(20, 4))]
+    assert clf.predict(np.array(held)) == ["march", "waltz"]
+    assert passage_features(rep, []).sum() == 0 and clf.predict(np.zeros((0, 3))) == []
+
+
 def test_the_representation_round_trips_and_refuses_damaged_openings():
     rep = EventPhrases(styles={"style": ("any", "a", "b")}, source_bars=3, target_bars=2,
                        openings=(((30, 5, 8), (30, 0, 8)),),

@@ -39,6 +39,9 @@ class ContinueData:
     parts: bool = opt(False, "also train on a pair from each part of a tune to the next "
                       "where its repeat signs mark them (the A part's bars -> the B part's "
                       "first bars)")
+    balance_styles: bool = opt(False, "draw training pairs so that every style is seen "
+                               "alike, however many tunes it has (with two label sets, "
+                               "each half-way)")
 
     def __post_init__(self):
         from tunesmith.io.abc2abc import MAX_SHIFT
@@ -162,8 +165,9 @@ class ContinueFamily(Family):
     def batches(self, prepared: Prepared, cfg, data=None):
         from tunesmith.data.pairs import PairBatches, PairSet
 
+        balance = data is not None and data.balance_styles
         return (PairBatches(prepared.sequences["train"], cfg.batch_size, seed=cfg.seed,
-                            steps=cfg.steps),
+                            steps=cfg.steps, balance=balance),
                 PairSet(prepared.sequences["valid"], max_items=cfg.eval_max_items))
 
     # --- composing -----------------------------------------------------------------------

@@ -38,6 +38,8 @@ class ContinueEventsData(PieceData):
                            "continuations in steps of this many bars)")
     styles: bool = opt(True, "condition on each piece's style label (its sub-folder, or "
                        "LABEL= of --corpus LABEL=DIR)", flag="no-styles", negate=True)
+    balance_styles: bool = opt(False, "draw training pairs so that every style is seen "
+                               "alike, however many pairs it has")
 
     def __post_init__(self):
         super().__post_init__()
@@ -139,7 +141,8 @@ class ContinueEventsFamily(Family):
         shift = data.transpose
         return (PairBatches(prepared.sequences["train"], cfg.batch_size, seed=cfg.seed,
                             steps=cfg.steps,
-                            augment=TransposePair(shift, N_KEYS) if shift else None),
+                            augment=TransposePair(shift, N_KEYS) if shift else None,
+                            balance=data.balance_styles),
                 PairSet(prepared.sequences["valid"], batch_size=16,
                         max_items=cfg.eval_max_items))
 

@@ -274,6 +274,9 @@ class PianorollFamily(Family):
             reader.feed(row[:keys])
         return reader
 
+    def repeat_bias_of(self, opts: ComposeOptions, checkpoint) -> float | None:
+        return self._repeat_bias(opts, checkpoint.representation, checkpoint.model)
+
     def _repeat_bias(self, opts: ComposeOptions, rep, model) -> float:
         """The tilt towards the frame an earlier bar offers (``--repeat-bias``): the one
         asked for, else :data:`REPEAT_BIAS` for a model that reads a lookback and gives a
