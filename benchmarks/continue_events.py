@@ -125,12 +125,18 @@ def lstm_continuations(ckpt, rows, seed: int, phrases) -> list[list]:
     rep, out = ckpt.representation, []
     for k, r in enumerate(rows):
         primer = [rep.bos, *[list(m) for m in r.source]]
-        # --seconds counts the primer's time too: the clock starts after the source
-        beats = sum(rep.time_bins[m[2]] for m in primer[1:]) + r.span
+        # --seconds counts the primer's time too: up to the bar line after the target
+        beats = r.primer.starts[-1] + r.span
         opts = ComposeOptions(num=1, seed=seed + k, seconds=beats * 60 / rep.qpm, grace=0)
         written = sample_messages(ckpt.model, rep, opts, primer=primer)[0][len(primer):]
         out.append(canonical(phrases, r.source, written))
     return out
+
+
+def bar_line(rep, row) -> float:
+    """Beats from the end of ``row``'s source (where its target's clock starts) to the
+    bar line the target starts at."""
+    return float(row.primer.starts[-1]) - float(sum(rep.time_bins[m[2]] for m in row.source))
 
 
 @dataclass
@@ -221,18 +227,21 @@ def main() -> None:
     # 3. style control, by two judges: n-grams of messages, and musical features
     from tunesmith.evaluation.passage_features import FeatureClassifier, passage_features
 
-    def feats(passages):
-        return np.array([passage_features(rep, m) for m in passages])
+    def feats(passages, of_rows):  # onset places counted from the target's bar line
+        return np.array([passage_features(rep, m, bar_line(rep, r))
+                         for m, r in zip(passages, of_rows, strict=True)])
 
+    train = rows["train"]
     judges = {
-        "n-grams": (StyleClassifier(styles).fit([message_text(r.target) for r in rows["train"]],
-                                                [r.label for r in rows["train"]], seed=args.seed),
-                    lambda passages: [message_text(m) for m in passages]),
-        "features": (FeatureClassifier(styles).fit(feats([r.target for r in rows["train"]]),
-                                                   [r.label for r in rows["train"]],
+        "n-grams": (StyleClassifier(styles).fit([message_text(r.target) for r in train],
+                                                [r.label for r in train], seed=args.seed),
+                    lambda passages, _: [message_text(m) for m in passages]),
+        "features": (FeatureClassifier(styles).fit(feats([r.target for r in train], train),
+                                                   [r.label for r in train],
                                                    seed=args.seed), feats)}
     held = rows["valid"] + rows["test"]
     wanted = [r.label for r in held]
+    rng = random.Random(args.seed)  # the same sources with and without --control-only
     print(f"\nstyle guidance {args.guidance:g}")
     print("\n| style | judge | real held-out targets: recall | continuations, own style | "
           "ratio | other style asked: classified as asked | events LSTM continuing the "
@@ -250,9 +259,9 @@ def main() -> None:
                               args.seed + 1, args.guidance)
         lstm = lstm_continuations(primed, src, args.seed, rep)
         for name, (clf, read) in judges.items():
-            hits, n = recall(clf.predict(read([r.target for r in held])), wanted, style)
+            hits, n = recall(clf.predict(read([r.target for r in held], held)), wanted, style)
             real = hits / max(n, 1)
-            shares = [sum(p == want for p in clf.predict(read(passages))) / len(src)
+            shares = [sum(p == want for p in clf.predict(read(passages, src))) / len(src)
                       for passages, want in ((own, style), (asked, other), (lstm, style))]
             print(f"| {style} | {name} | {real:.3f} ({hits}/{n}) | {shares[0]:.3f} | "
                   f"{shares[0] / max(real, 1e-9):.2f} | {shares[1]:.3f} ({other}) | "

@@ -104,21 +104,24 @@ def test_balance_styles_draws_a_rare_style_as_often_as_a_common_one():
     from tunesmith.families.continue_events import ContinueEventsData, ContinueEventsFamily
     from tunesmith.training.config import TrainConfig
 
-    # 60 long pieces give most pairs of a corpus, 400 chorales few: 90 pairs to 10
-    common = [(np.zeros((3, 3)), np.zeros((9, 3)), [1])] * 90
-    rare = [(np.zeros((3, 3)), np.zeros((4, 3)), [2])] * 10
+    # 60 long pieces give most pairs of a corpus, 400 chorales few: 90 pairs to 10, each
+    # target its own (its first message names the pair)
+    common = [(np.zeros((3, 3)), np.full((9, 3), i), [1]) for i in range(90)]
+    rare = [(np.zeros((3, 3)), np.full((4, 3), 90 + i), [2]) for i in range(10)]
     prepared = Prepared(None, {"train": common + rare, "valid": rare}, {})
     cfg = TrainConfig(batch_size=2000, steps=10)
     shares = {}
     for balance in (False, True):
-        batches, _ = ContinueEventsFamily().batches(
-            prepared, cfg, ContinueEventsData(balance_styles=balance))
-        style = batches.batch(3)["style"][:, 0]
+        data = ContinueEventsData(balance_styles=balance)
+        first, resumed = (ContinueEventsFamily().batches(prepared, cfg, data)[0]
+                          for _ in range(2))
+        style = first.batch(3)["style"][:, 0]
         shares[balance] = float((style == 2).float().mean())
-        # a batch is a pure function of the step (exact resume)
-        assert torch.equal(batches.batch(3)["target"], batches.batch(3)["target"])
+        # a batch is a pure function of the step: a resumed run draws the same pairs
+        assert torch.equal(first.batch(3)["target"], resumed.batch(3)["target"])
+        assert not torch.equal(first.batch(3)["target"], resumed.batch(4)["target"])
     assert 0.07 < shares[False] < 0.13 and 0.45 < shares[True] < 0.55
-    assert batches.tokens_per_batch == 2000 * 5  # targets of 8 and 3 messages, drawn alike
+    assert first.tokens_per_batch == 2000 * 5  # targets of 8 and 3 messages, drawn alike
 
 
 def test_the_feature_judge_reads_texture_and_rhythm_not_which_keys():
@@ -140,8 +143,9 @@ def test_the_feature_judge_reads_texture_and_rhythm_not_which_keys():
     named = dict(zip(FEATURES, f, strict=True))
     # a note on every beat, a held bass under each 3/4 bar: every onset on the beat
     assert named["onsets at 0.00 of a beat"] == 1.0 and named["most sounding"] == 2
-    # an octave up: the register moves, the key-free pitch classes and rhythm do not
-    g = dict(zip(FEATURES, passage_features(rep, passage(three_four(1), 12)), strict=True))
+    # a fourth up: the register moves; the pitch classes, counted from the most common
+    # one, and the rhythm do not
+    g = dict(zip(FEATURES, passage_features(rep, passage(three_four(1), 5)), strict=True))
     assert g["mean key"] > named["mean key"]
     for name in FEATURES:
         if "key" not in name:
@@ -154,6 +158,27 @@ def test_the_feature_judge_reads_texture_and_rhythm_not_which_keys():
     held = [passage_features(rep, passage(p)) for p in (make_piece(20, 4), three_four(20, 4))]
     assert clf.predict(np.array(held)) == ["march", "waltz"]
     assert passage_features(rep, []).sum() == 0 and clf.predict(np.zeros((0, 3))) == []
+
+
+def test_the_benchmark_s_control_continues_a_source_up_to_its_target_s_last_bar_line():
+    """benchmarks/continue_events.py: the events LSTM continuing a source is given the
+    source's time and the target's bars (--seconds counts the primer too)."""
+    import sys
+    from pathlib import Path
+
+    from tunesmith import app
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from continue_events import bar_line, lstm_continuations, piece_rows
+
+    rep = EventPhrases(source_bars=2, target_bars=1)
+    rows = piece_rows(rep, three_four(2), "waltz")[:3]
+    written = lstm_continuations(app.load_model(family="events"), rows, 0, rep)
+    for row, passage in zip(rows, written, strict=True):
+        # from the bar line after the source to the last message: the target's bar
+        # (3 beats), give or take the last message's step
+        end = rep.times(passage)[-1] - bar_line(rep, row)
+        assert row.span == 3.0 and 2.5 <= end <= 3.5, (len(passage), end)
 
 
 def test_the_representation_round_trips_and_refuses_damaged_openings():

@@ -4,7 +4,7 @@ The n-gram judge (:mod:`tunesmith.evaluation.style_classifier`, read over messag
 on exact keys and exact message orders: it recognises real held-out chorales almost
 always (0.98), but it also calls "not a chorale" anything with one odd chord, so it
 hardly tells a model's style from its slips. Even the events LSTM, trained on chorales
-alone, continues held-out chorales as "Bach" in only 65% of passages by that judge
+alone, continues held-out chorales as "Bach" in only about 60% of passages by that judge
 (benchmarks/RESULTS.md). The features below describe what a listener calls a style
 (texture, rhythm, register, the key-free pitch classes, motion) and not which keys were
 struck, so a passage in the right style with a wrong note still reads as that style.
@@ -25,12 +25,15 @@ _PLACES = (0.0, 0.5, 0.25, 0.75, 1 / 3, 2 / 3)
 _DURATIONS = (0.25, 0.5, 1.0, 2.0)  # upper edges of the duration bins, beats (last: more)
 
 
-def passage_features(rep, messages: Sequence) -> np.ndarray:
+def passage_features(rep, messages: Sequence, bar_line: float = 0.0) -> np.ndarray:
     """A passage of event messages (key, velocity class, time class) of ``rep`` as a
-    vector of musical features; see :data:`FEATURES` for their names."""
+    vector of musical features; see :data:`FEATURES` for their names. ``bar_line``:
+    beats from the passage's clock (where its first message's gap starts: the message
+    before it) to a bar line, so that onset places are counted in the bar's beats."""
     from tunesmith.representations.events import N_KEYS
 
-    times = rep.times([list(m) for m in messages]) if len(messages) else np.zeros(0)
+    times = rep.times([list(m) for m in messages]) - bar_line if len(messages) \
+        else np.zeros(0)
     onsets: dict[float, list[int]] = {}
     started: dict[int, float] = {}
     durations, sounding_at_onset = [], []
