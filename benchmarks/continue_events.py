@@ -136,7 +136,7 @@ def lstm_continuations(ckpt, rows, seed: int, phrases) -> list[list]:
 def bar_line(rep, row) -> float:
     """Beats from the end of ``row``'s source (where its target's clock starts) to the
     bar line the target starts at."""
-    return float(row.primer.starts[-1]) - float(sum(rep.time_bins[m[2]] for m in row.source))
+    return float(row.primer.starts[-1]) - float(rep.times(row.source)[-1])
 
 
 @dataclass
@@ -241,6 +241,8 @@ def main() -> None:
                                                    seed=args.seed), feats)}
     held = rows["valid"] + rows["test"]
     wanted = [r.label for r in held]
+    real_pred = {name: clf.predict(read([r.target for r in held], held))
+                 for name, (clf, read) in judges.items()}
     rng = random.Random(args.seed)  # the same sources with and without --control-only
     print(f"\nstyle guidance {args.guidance:g}")
     print("\n| style | judge | real held-out targets: recall | continuations, own style | "
@@ -259,7 +261,7 @@ def main() -> None:
                               args.seed + 1, args.guidance)
         lstm = lstm_continuations(primed, src, args.seed, rep)
         for name, (clf, read) in judges.items():
-            hits, n = recall(clf.predict(read([r.target for r in held], held)), wanted, style)
+            hits, n = recall(real_pred[name], wanted, style)
             real = hits / max(n, 1)
             shares = [sum(p == want for p in clf.predict(read(passages, src))) / len(src)
                       for passages, want in ((own, style), (asked, other), (lstm, style))]

@@ -299,11 +299,11 @@ def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Outp
     from tunesmith import families
 
     family = families.for_representation(checkpoint.representation.name)
-    # the options as composed: a default the family fills in is recorded as its value
-    used = {"repeat_bias": family.repeat_bias_of(options, checkpoint)}
-    about = {"model": str(checkpoint.path), "num": options.num,
-             "options": dict(to_dict(options), **{k: v for k, v in used.items()
-                                                   if v is not None})}
+    recorded = to_dict(options)
+    bias = family.repeat_bias_of(options, checkpoint.representation, checkpoint.model)
+    if bias is not None:  # recorded as composed: the family's default filled in
+        recorded["repeat_bias"] = bias
+    about = {"model": str(checkpoint.path), "num": options.num, "options": recorded}
     attend = None
     if output.attention:
         from functools import partial

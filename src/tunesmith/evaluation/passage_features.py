@@ -50,10 +50,9 @@ def passage_features(rep, messages: Sequence, bar_line: float = 0.0) -> np.ndarr
         elif key in started:
             durations.append(t - started.pop(key))
             sounding = max(sounding - 1, 0)
-    out = np.zeros(len(FEATURES))
     keys = [k for group in onsets.values() for k in group]
     if not keys:
-        return out
+        return np.zeros(len(FEATURES))
     span = max(float(times[-1]) - float(times[0]), 1.0)
     groups = list(onsets.values())
     places = np.array([t % 1.0 for t in onsets])
@@ -66,16 +65,15 @@ def passage_features(rep, messages: Sequence, bar_line: float = 0.0) -> np.ndarr
     tops = np.array([max(g) for g in groups])
     steps = np.abs(np.diff(tops)) if len(tops) > 1 else np.zeros(1)
     k = np.array(keys, dtype=float) / N_KEYS
-    vec = [len(keys) / span, len(groups) / span, float(np.mean([len(g) for g in groups])),
-           float(np.mean(sounding_at_onset)), float(np.max(sounding_at_onset)),
-           k.mean(), k.std(), k.min(), k.max(),
-           float(np.mean([max(g) - min(g) for g in groups])) / 12,
-           *place_share, 1 - sum(place_share),
-           float(np.log2(d.clip(1 / 16)).mean()), float(np.log2(d.clip(1 / 16)).std()),
-           *duration_share, *pcs,
-           float(steps.mean()), float(np.mean(steps <= 2)), float(np.mean(steps >= 5))]
-    out[:] = vec
-    return out
+    return np.array([
+        len(keys) / span, len(groups) / span, float(np.mean([len(g) for g in groups])),
+        float(np.mean(sounding_at_onset)), float(np.max(sounding_at_onset)),
+        k.mean(), k.std(), k.min(), k.max(),
+        float(np.mean([max(g) - min(g) for g in groups])) / 12,
+        *place_share, 1 - sum(place_share),
+        float(np.log2(d.clip(1 / 16)).mean()), float(np.log2(d.clip(1 / 16)).std()),
+        *duration_share, *pcs,
+        float(steps.mean()), float(np.mean(steps <= 2)), float(np.mean(steps >= 5))])
 
 
 FEATURES = ("notes per beat", "onsets per beat", "notes per onset", "sounding at an onset",

@@ -17,7 +17,6 @@ from tunesmith.families.base import (
     Prepared,
     Sink,
     _quiet,
-    repeat_bias,
 )
 from tunesmith.lookback import LOOKBACK_HELP
 from tunesmith.options import opt
@@ -403,7 +402,7 @@ class _Drafts:
 
         # a model trained with --positions reads where each character stands as well (and
         # one trained with --lookback what an earlier bar offers, tilted towards it by W)
-        self.model = with_inputs(model, rep, repeat_bias(opts, rep))
+        self.model = with_inputs(model, rep, AbcFamily().repeat_bias_of(opts, rep))
         self.rep, self.opts, self.device = rep, opts, device
         self.primer = opts.primer.replace("\\n", "\n")
         self.keep = len(self.primer)

@@ -290,13 +290,13 @@ class Family:
         fill = {k: v for k, v in self.defaults.items() if getattr(opts, k) is None}
         return dataclasses.replace(opts, **fill) if fill else opts
 
-    def repeat_bias_of(self, opts: ComposeOptions, checkpoint) -> float | None:
-        """The tilt towards an earlier bar that composing ``opts`` with ``checkpoint``
-        uses (``--repeat-bias``, its default filled in), or None for a family without
-        one: what ``composition.json`` records."""
+    def repeat_bias_of(self, opts: ComposeOptions, representation, model=None) -> float | None:
+        """The tilt towards an earlier bar that composing ``opts`` with a model of
+        ``representation`` uses (``--repeat-bias``, its default filled in), or None for a
+        family without one: what the composer applies and ``composition.json`` records."""
         if "repeat_bias" not in self.controls:
             return None
-        return repeat_bias(opts, checkpoint.representation, self.repeat_bias_default)
+        return repeat_bias(opts, representation, self.repeat_bias_default)
 
     def usable_data(self, data, notes: list[str]):
         """``data`` as this machine can honour it when reading a corpus again (evaluate);

@@ -236,7 +236,7 @@ class PianorollFamily(Family):
         rep, model = checkpoint.representation, checkpoint.model
         if opts.gibbs_steps is not None and not model.gibbs_sampling:
             raise OptionError("gibbs_steps", f"is for RBM models; this one is {model.family}")
-        bias = self._repeat_bias(opts, rep, model)
+        bias = self.repeat_bias_of(opts, rep, model)
         steps = self._steps(opts, rep)
         primer, bar, lead = self.primer_frames(rep, opts)
         grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
@@ -274,10 +274,7 @@ class PianorollFamily(Family):
             reader.feed(row[:keys])
         return reader
 
-    def repeat_bias_of(self, opts: ComposeOptions, checkpoint) -> float | None:
-        return self._repeat_bias(opts, checkpoint.representation, checkpoint.model)
-
-    def _repeat_bias(self, opts: ComposeOptions, rep, model) -> float:
+    def repeat_bias_of(self, opts: ComposeOptions, rep, model=None) -> float:
         """The tilt towards the frame an earlier bar offers (``--repeat-bias``): the one
         asked for, else :data:`REPEAT_BIAS` for a model that reads a lookback and gives a
         frame's probability, else 0."""

@@ -30,7 +30,6 @@ from tunesmith.families.base import (
     Prepared,
     Sink,
     _quiet,
-    repeat_bias,
 )
 from tunesmith.families.events import (
     PieceData,
@@ -203,7 +202,7 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
     opts = family.compose_options(opts)
     primer = [[i] for i in (primer_ids(rep, opts, corpus) if primer is None else primer)]
     # a model trained with --lookback reads them too, tilted towards the offer by W
-    model = with_inputs(model, rep, repeat_bias(opts, rep, family.repeat_bias_default))
+    model = with_inputs(model, rep, family.repeat_bias_of(opts, rep))
     rows = opts.num * (opts.beam or 1)
     until = None
     if opts.seconds is not None or opts.bars is not None:

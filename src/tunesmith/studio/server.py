@@ -177,8 +177,6 @@ def create_app(settings: StudioSettings, studio: Studio | None = None,
                hosts: tuple[str, ...] | None = None) -> FastAPI:
     """The studio's ASGI app. ``hosts``: the ``Host`` names it answers to (default: the
     loopback names when it listens on loopback, any otherwise: the token guards it)."""
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
     settings = settings.with_token()
     studio = studio or Studio(settings)
     if hosts is None and settings.loopback:
@@ -193,12 +191,19 @@ def create_app(settings: StudioSettings, studio: Studio | None = None,
                   openapi_url=None, lifespan=lifespan)
     app.state.studio = studio
     app.state.settings = settings
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
-                      autoescape=select_autoescape(["html"]))
-    env.filters["when"] = lambda t: datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
-    env.filters["number"] = _number
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    _error_handlers(app)
+    _pages(app, studio, settings)
+    _model_routes(app, studio)
+    _job_routes(app, studio, settings)
+    _gallery_routes(app, studio)
+    _training_routes(app, studio)
+    app.add_middleware(Guard, settings=settings, hosts=hosts)
+    return app
 
-    # --- errors, all as {"error", "field"} ---------------------------------------------
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error as one line of JSON, ``{"error", "field"}``."""
     @app.exception_handler(OptionError)
     async def _option(_r, e: OptionError):
         return error(400, str(e), e.option or None)
@@ -242,12 +247,19 @@ def create_app(settings: StudioSettings, studio: Studio | None = None,
     async def _crash(_r, e: Exception):  # a bug: still one line, never a traceback page
         return error(500, f"internal error ({type(e).__name__})")
 
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+def _pages(app: FastAPI, studio: Studio, settings: StudioSettings) -> None:
+    """The HTML page and the fragments htmx swaps into it."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                      autoescape=select_autoescape(["html"]))
+    env.filters["when"] = lambda t: datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
+    env.filters["number"] = _number
 
     def render(name: str, **context) -> str:
         return env.get_template(name).render(settings=settings, **context)
 
-    # --- pages -----------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request):
         models = [m for m in studio.catalog.models()]
@@ -279,7 +291,9 @@ def create_app(settings: StudioSettings, studio: Studio | None = None,
             raise NotFound(f"composition {comp_id[:40]!r}")
         return HTMLResponse(render("card.html", c=c))
 
-    # --- models, corpora -------------------------------------------------------------------
+
+def _model_routes(app: FastAPI, studio: Studio) -> None:
+    """Health, the models and their forms and reports, the corpora."""
     @app.get("/api/health")
     def health():
         return {"ok": True, "compose_load": studio.compose_lane.load,
@@ -318,7 +332,9 @@ def create_app(settings: StudioSettings, studio: Studio | None = None,
         return {"corpora": [c.to_json() for c in studio.catalog.corpora()],
                 "families": _trainables()}
 
-    # --- uploads, compose, jobs ----------------------------------------------------------
+
+def _job_routes(app: FastAPI, studio: Studio, settings: StudioSettings) -> None:
+    """Uploads, compose requests and the jobs that run them."""
     @app.post("/api/uploads", status_code=201)
     async def upload(request: Request):
         ctype = request.headers.get("content-type", "")
@@ -369,7 +385,9 @@ def create_app(settings: StudioSettings, studio: Studio | None = None,
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})
 
-    # --- the gallery -----------------------------------------------------------------------
+
+def _gallery_routes(app: FastAPI, studio: Studio) -> None:
+    """The compositions: search, read, edit, delete, their files."""
     @app.get("/api/compositions")
     def compositions(request: Request):
         q = _query(request)
@@ -427,7 +445,9 @@ def create_app(settings: StudioSettings, studio: Studio | None = None,
                             headers={"Content-Security-Policy": FILE_CSP,
                                      "Cache-Control": "private, max-age=3600"})
 
-    # --- training --------------------------------------------------------------------------
+
+def _training_routes(app: FastAPI, studio: Studio) -> None:
+    """Training runs, their metrics, start / resume / stop, and evaluation."""
     @app.get("/api/runs")
     def runs():
         return {"runs": studio.training.runs()}
@@ -461,15 +481,11 @@ def create_app(settings: StudioSettings, studio: Studio | None = None,
         job = studio.training.stop(job_id)
         return job.to_json()
 
-    # --- evaluation ------------------------------------------------------------------------
     @app.post("/api/evaluate", status_code=202)
     async def evaluate(request: Request):
         body = await _json(request)
         job = await run_in_threadpool(studio.evaluate, body)
         return {"job": job.id, "events": f"/api/jobs/{job.id}/events"}
-
-    app.add_middleware(Guard, settings=settings, hosts=hosts)
-    return app
 
 
 # --- helpers -------------------------------------------------------------------------------
