@@ -335,3 +335,15 @@ def test_a_runs_config_json_is_a_config_file(capsys, debug_run):
                            "--print-config")
     assert rc == 0, err
     assert "hidden_size:" in out and "vocab_size" not in out
+
+
+def test_a_flag_two_families_declare_says_what_it_does_in_each(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("--balance-styles continue: draw training pairs so that every style is seen alike, "
+            "however many tunes it has") in out
+    assert "continue-events: draw training pairs so that every style is seen alike, however "\
+           "many pairs it has" in out
+    # a flag only one family declares keeps its own text, with no family named
+    assert "--phrases the model also reads where the phrases end" in out

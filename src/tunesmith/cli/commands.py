@@ -156,15 +156,17 @@ class Train(Command):
         from tunesmith.app.training import TrainRequest
         from tunesmith.training.config import TrainConfig
 
-        model_configs = tuple(cls.config_class for cls in models.registry().values())
+        archs = models.registry()
+        model_configs = tuple(cls.config_class for cls in archs.values())
         data_options = tuple(families.get(n).data_options for n in families.FAMILIES)
         return [Section("request", (TrainRequest,)),
                 Section("model", model_configs, "model (default: the preset's)", nested=True,
-                        default_note="the preset's"),
+                        default_note="the preset's", owners=tuple(archs)),
                 Section("train", (TrainConfig,), "training (default: the preset's)",
                         nested=True, default_note="the preset's"),
                 Section("data", data_options, "data (default: the preset's, else the "
-                        "family's)", nested=True, default_note="the preset's")]
+                        "family's)", nested=True, default_note="the preset's",
+                        owners=tuple(families.FAMILIES))]
 
     def add_extra(self, parser) -> None:
         parser.add_argument("--resume", metavar="RUN", help="continue the run in this folder "

@@ -36,6 +36,7 @@ class Section:
     nested: bool = False  # a map of its own in a config file (model, train, data)
     default_note: str = ""  # replaces "(default: X)" in help, e.g. "the preset's"
     skip: tuple[str, ...] = ()  # fields that get no flag here
+    owners: tuple[str, ...] = ()  # who declares each class (a family, an architecture)
 
     def derived(self) -> set[str]:
         """The fields tunesmith sets itself (a model's vocabulary and head sizes): a run's
@@ -47,7 +48,9 @@ class Section:
 
     def settings(self) -> list[Setting]:
         merged: dict[str, Setting] = {}
-        for cls in self.classes:
+        helps: dict[str, dict[str, list[str]]] = {}  # name -> help text -> its owners
+        for i, cls in enumerate(self.classes):
+            owner = self.owners[i] if i < len(self.owners) else ""
             for s in settings(cls):
                 if s.name in self.skip or s.type in (Mapping, dict) or _is_mapping(s):
                     continue
@@ -55,6 +58,12 @@ class Section:
                     choices = tuple(dict.fromkeys(merged[s.name].choices + s.choices))
                     merged[s.name] = _with(merged[s.name], choices=choices)
                 merged.setdefault(s.name, s)
+                helps.setdefault(s.name, {}).setdefault(s.help, []).append(owner)
+        for name, texts in helps.items():
+            if len(texts) > 1 and all(all(owners) for owners in texts.values()):
+                # the same flag means something a little different per family: say each
+                merged[name] = _with(merged[name], help="; ".join(
+                    f"{', '.join(owners)}: {text}" for text, owners in texts.items()))
         return list(merged.values())
 
 

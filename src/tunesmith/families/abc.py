@@ -44,10 +44,9 @@ RESTART_DRAFTS = 16
 class AbcData:
     clean: bool = opt(False, "skip tunes that abc2midi reports errors for (needs abcmidi); "
                       "recorded in the run, so evaluate uses it too")
-    positions: bool = opt(False, "the model also reads where each step stands (abc: the "
-                          "share of its bar filled and the bars into its section, char_rnn; "
-                          "events: its place in the beat and bar, event_lstm); a checkpoint "
-                          "keeps what it was trained with")
+    positions: bool = opt(False, "the model also reads where each step stands (the share of "
+                          "its bar filled and the bars into its section); a checkpoint keeps "
+                          "what it was trained with")
     degrees: bool = opt(False, "abc: the model also reads the scale degree of the last note "
                         "above the key's tonic, so it can tell when a tune could end at home")
     lookback: bool = opt(False, LOOKBACK_HELP)

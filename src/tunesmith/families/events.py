@@ -57,8 +57,8 @@ class EventsData(PieceData):
     """:class:`PieceData`, and whether the model reads each message's place in the beat
     and bar (the representation's inputs)."""
 
-    positions: bool = opt(False, "the model also reads where each step stands (events: its "
-                          "place in the beat and bar)")
+    positions: bool = opt(False, "the model also reads where each step stands (its place in "
+                          "the beat and bar)")
 
 
 def load_corpus(corpus: str, data: PieceData = PieceData(), progress=None):

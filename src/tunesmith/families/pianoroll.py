@@ -48,8 +48,8 @@ REPEAT_BIAS = 4.0
 class PianorollData(PieceData):
     steps_per_beat: int | None = opt(None, "frames per quarter note (default: a benchmark "
                                      "file's own grid, else 2 = eighth notes)")
-    positions: bool = opt(False, "the model also reads where each step stands (piano roll: "
-                          "each frame's place in its bar)")
+    positions: bool = opt(False, "the model also reads where each step stands (each frame's "
+                          "place in its bar)")
     phrases: bool = opt(False, "the model also reads where the phrases end (piano roll: the "
                         "fermatas a score marks, e.g. bach-chorales; compose plans one "
                         "every two bars)")
