@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 from pathlib import Path
 
 from tunesmith import app, families
@@ -56,6 +57,25 @@ def row(report, name: str) -> str:
             f"| {r.status} |")
 
 
+def sections(report) -> str:
+    """How the pieces split into sections (``form.section_structure``), generated against
+    real: why AABB is rare or not (too few bars in fours, or fours that do not repeat)."""
+    import numpy as np
+
+    from tunesmith.evaluation import form
+
+    parts = []
+    for name, pieces in (("generated", report.generated.pieces),
+                         ("real", report.real.pieces)):
+        bars = [form.counted_bars(p) for p in pieces]
+        n = np.array([len(b) for b in bars if b])
+        shapes = Counter(form.section_structure(p) or "not in fours" for p in pieces)
+        common = ", ".join(f"{k} {v}" for k, v in shapes.most_common(4))
+        parts.append(f"{name}: median {np.median(n):.0f} bars, {np.mean(n % 4 == 0):.0%} "
+                     f"in fours ({common})" if len(n) else f"{name}: no bars")
+    return "sections: " + "; ".join(parts)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="bench/music")
@@ -89,6 +109,7 @@ def main() -> None:
             print(row(report, feature))
         far = [r.name for r in report.rows if r.status == "far"]
         print(f"\nfar from the band: {', '.join(far) or 'none'}")
+        print(sections(report))
         if report.memorisation is not None:
             m = report.memorisation.summary()
             print(f"memorisation: median longest copy {m['generated']['median']:.0f} "

@@ -23,7 +23,7 @@ from tunesmith import families
 from tunesmith.families.abc import CUTS, sample_texts
 from tunesmith.families.base import ComposeOptions
 from tunesmith.io import abc2midi
-from tunesmith.io.abc import as_tune_book_entry, check_tune
+from tunesmith.io.abc import as_tune_book_entry, check_tunes
 from tunesmith.training.checkpoint import load_checkpoint
 
 
@@ -71,8 +71,7 @@ def report(name: str, texts: list[str], temperature: float, seconds: float) -> N
     tunes = [as_tune_book_entry(t, i + 1, f"sample {i + 1}") for i, t in enumerate(texts)]
     m21_fail = Counter()
     m21_ok = 0
-    for t in tunes:
-        reason = check_tune(t)
+    for reason in check_tunes(tunes):
         if reason is None:
             m21_ok += 1
         else:

@@ -441,3 +441,21 @@ def test_abc2midi_over_parse_seconds_is_a_rejection(monkeypatch):
     monkeypatch.setenv(ENV, "parse_seconds=0.000001")
     found = abc2midi.convert_all(["X:1\nM:4/4\nL:1/8\nK:C\nCDEF|\n"])
     assert found[0].message.startswith("abc2midi took longer than 1e-06 s (parse_seconds")
+
+
+@linux_only
+def test_checking_sampled_tunes_gives_up_on_one_music21_would_spin_on(monkeypatch):
+    """evaluate's validity and compose's music21 fallback read sampled tunes with the same
+    deadline: a sampled tune once held music21 for 6 minutes."""
+    from tunesmith.io.abc import check_tunes, parse_tune_in_time
+
+    good = BOOK.split("\n\n")[0]
+    monkeypatch.setenv(ENV, "abc_meter=100000,parse_seconds=0.5")
+    start = time.monotonic()
+    reasons = check_tunes([good, TINY_HANG_ABC, "X:1\nK:C\nz|\n"])
+    assert reasons[0] is None and reasons[2] == check_tune("X:1\nK:C\nz|\n") is not None
+    assert reasons[1].startswith("took longer than 0.5 s to read (parse_seconds limit")
+    with pytest.raises(ValueError, match="took longer than 0.5 s"):
+        parse_tune_in_time(TINY_HANG_ABC)
+    assert parse_tune_in_time(good, repeats=False).notes
+    assert time.monotonic() - start < 10

@@ -162,13 +162,13 @@ class AbcFamily(Family):
     def sample_validity(self, checkpoint, num, temperature, seed, progress=None) -> float:
         """The share of ``num`` raw samples (no resampling) that music21 parses into at
         least one bar of notes."""
-        from tunesmith.io.abc import check_tune
+        from tunesmith.io.abc import check_tunes
 
         opts = ComposeOptions(num=num, temperature=temperature, seed=seed, constrain=False,
                               max_len=self.defaults["max_len"])
         texts = sample_texts(checkpoint.model, checkpoint.representation, opts,
                              device=next(checkpoint.model.parameters()).device)
-        return sum(check_tune(t) is None for t in texts) / len(texts)
+        return sum(reason is None for reason in check_tunes(texts)) / len(texts)
 
 
     def read_encoded(self, path, representation, tune: int = 1):
@@ -322,10 +322,10 @@ class _Tunes:
         """music21 is more lenient than abc2midi: the tune may still play. In its written
         order when abc2midi rejected it (abc2midi found its marks malformed, and music21's
         expansion of malformed repeats took 13 s for one sampled tune)."""
-        from tunesmith.io.abc import tune_to_piece
+        from tunesmith.io.abc import parse_tune_in_time
 
         try:
-            piece = tune_to_piece(self.entries[i], repeats=rejection is None)
+            piece = parse_tune_in_time(self.entries[i], repeats=rejection is None)
         except ValueError as e:
             why = f"abc2midi: {rejection[1]}; music21: " if rejection else ""
             self.emit(i, error=f"invalid ABC ({why}{e})")

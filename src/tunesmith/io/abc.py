@@ -157,6 +157,36 @@ def check_tune(text: str) -> str | None:
     return None
 
 
+MUSIC21 = ("music21.converter",)  # imported before forking, so children inherit it
+
+
+def check_tunes(texts: list[str]) -> list[str | None]:
+    """:func:`check_tune` of every text, two at a time in forked children, each within the
+    ``parse_seconds`` limit (:mod:`tunesmith.io.deadline`); a tune over it gets the reason.
+    music21 can spin for minutes on a sampled tune: a note 81216 units long sent its
+    ``bestTimeSignature`` searching for 6 minutes, eight ``:|`` sections its repeat
+    expansion for longer than 10 s."""
+    from tunesmith.io import deadline
+
+    outcomes = deadline.run_all(check_tune, list(texts), imports=MUSIC21)
+    return [o.value if o.error is None else first_line(o.error) for o in outcomes]
+
+
+def parse_tune_in_time(text: str, repeats: bool = True) -> Piece:
+    """:func:`tune_to_piece` in a forked child within the ``parse_seconds`` limit: a tune
+    that music21 cannot read in time raises :class:`ValueError`, as one it cannot read."""
+    from tunesmith.io import deadline
+
+    try:
+        return Piece.from_dict(deadline.call(_piece_dict, text, repeats, imports=MUSIC21))
+    except TunesmithError as e:
+        raise ValueError(first_line(e)) from None
+
+
+def _piece_dict(text: str, repeats: bool) -> dict:
+    return tune_to_piece(text, repeats=repeats).to_dict()
+
+
 def _one_line(e: Exception) -> str:
     # music21 appends its tokenizer state ("tPrev: <...>, token: <...>"): keep the reason
     return re.split(r"\.?\s+tPrev:", first_line(e, 1000))[0][:200]

@@ -25,6 +25,7 @@ from typing import Literal
 
 from tunesmith.errors import TunesmithError
 from tunesmith.io import deadline
+from tunesmith.io.abc import MUSIC21  # imported before a child is forked (it inherits it)
 from tunesmith.io.limits import OverLimit, check_file_size, limits
 from tunesmith.music import Piece
 
@@ -34,9 +35,6 @@ ABC_SUFFIXES = (".abc",)
 SUPPORTED_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + ABC_SUFFIXES
 MIN_QPM, MAX_QPM = 5.0, 1000.0  # tempos outside this range are corrupt data, not music
 SNIFF_BYTES = 8192  # how much of a file :func:`sniff` looks at
-# imported before a child process is forked to parse with music21, so that children
-# inherit it instead of each importing it again
-MUSIC21 = ("music21.converter",)
 
 AbcPlayer = Literal["music21", "abc2midi"]
 _NAMES = {"midi": "MIDI", "musicxml": "MusicXML", "abc": "ABC"}
