@@ -69,7 +69,8 @@ def sections(report) -> str:
                          ("real", report.real.pieces)):
         bars = [form.counted_bars(p) for p in pieces]
         n = np.array([len(b) for b in bars if b])
-        shapes = Counter(form.section_structure(p) or "not in fours" for p in pieces)
+        shapes = Counter({None: "no bars", "": "not in fours"}.get(s, s)
+                         for s in map(form.section_structure, pieces))
         common = ", ".join(f"{k} {v}" for k, v in shapes.most_common(4))
         parts.append(f"{name}: median {np.median(n):.0f} bars, {np.mean(n % 4 == 0):.0%} "
                      f"in fours ({common})" if len(n) else f"{name}: no bars")

@@ -343,7 +343,7 @@ def test_a_flag_two_families_declare_says_what_it_does_in_each(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert ("--balance-styles continue: draw training pairs so that every style is seen alike, "
             "however many tunes it has") in out
-    assert "continue-events: draw training pairs so that every style is seen alike, however "\
+    assert "| continue-events: draw training pairs so that every style is seen alike, however "\
            "many pairs it has" in out
     # a flag only one family declares keeps its own text, with no family named
     assert "--phrases the model also reads where the phrases end" in out

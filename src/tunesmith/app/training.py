@@ -28,7 +28,8 @@ class TrainRequest:
     (``model``, ``train``, ``data``: field name -> value of the architecture's config, of
     :class:`~tunesmith.training.config.TrainConfig`, of the family's data options)."""
 
-    family: str = opt("abc", "model family: abc, events or pianoroll")
+    family: str = opt("abc", "model family: abc, events, pianoroll, remi, continue, "
+                      "continue-events or gan")
     arch: str | None = opt(None, "architecture (default: the family's first)")
     preset: str = opt("small", "named settings to start from")
     corpus: str | None = opt(None, "a built-in corpus (`tunesmith corpora`) or a file or "

@@ -62,7 +62,7 @@ class Section:
         for name, texts in helps.items():
             if len(texts) > 1 and all(all(owners) for owners in texts.values()):
                 # the same flag means something a little different per family: say each
-                merged[name] = _with(merged[name], help="; ".join(
+                merged[name] = _with(merged[name], help=" | ".join(
                     f"{', '.join(owners)}: {text}" for text, owners in texts.items()))
         return list(merged.values())
 

@@ -235,12 +235,13 @@ def load_abc_tunes(corpus: str, clean: bool, log=_quiet):
 
 
 def parse_tune(text: str):
-    """A tune (model text or tune-book entry) as music21 reads it, None if it cannot."""
-    from tunesmith.io.abc import as_tune_book_entry, tune_to_piece
+    """A tune (model text or tune-book entry) as music21 reads it within the
+    ``parse_seconds`` deadline, None if it cannot."""
+    from tunesmith.io.abc import as_tune_book_entry, parse_tune_in_time
 
     entry = text if text.lstrip().startswith("X:") else as_tune_book_entry(text)
     try:
-        return tune_to_piece(entry)
+        return parse_tune_in_time(entry)
     except ValueError:
         return None
 

@@ -31,8 +31,9 @@ class ContinueData:
     source_bars: int = opt(4, "bars the model reads (the primer's first bars)")
     target_bars: int = opt(4, "bars of each training target (compose writes longer "
                            "continuations in steps of this many bars)")
-    styles: bool = opt(True, "condition on the tunes' style labels (tradition and tune "
-                       "type: tunesmith corpora --styles)", flag="no-styles", negate=True)
+    styles: bool = opt(True, "train without the tunes' style labels (by default the model "
+                       "conditions on them: tradition and tune type, tunesmith corpora "
+                       "--styles)", flag="no-styles", negate=True)
     transpose: int = opt(0, "also train on each training tune transposed by -N..+N "
                          "semitones, N up to 6 (abc2abc, from abcmidi; a copy keeps its "
                          "tune's style labels)")

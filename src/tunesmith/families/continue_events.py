@@ -36,8 +36,9 @@ class ContinueEventsData(PieceData):
     source_bars: int = opt(4, "bars the model reads (the primer's first bars)")
     target_bars: int = opt(2, "bars of each training target (compose writes longer "
                            "continuations in steps of this many bars)")
-    styles: bool = opt(True, "condition on each piece's style label (its sub-folder, or "
-                       "LABEL= of --corpus LABEL=DIR)", flag="no-styles", negate=True)
+    styles: bool = opt(True, "train without the pieces' style labels (by default the model "
+                       "conditions on each piece's: its sub-folder, or LABEL= of --corpus "
+                       "LABEL=DIR)", flag="no-styles", negate=True)
     balance_styles: bool = opt(False, "draw training pairs so that every style is seen "
                                "alike, however many pairs it has")
 
