@@ -324,12 +324,17 @@ def test_train_remi_with_lookback_compose_and_evaluate(tmp_path, capsys):
     assert "valid" in capsys.readouterr().out
 
 
-def test_a_repeat_bias_needs_a_lookback_model(capsys, tmp_path):
+def test_a_repeat_bias_needs_a_lookback_model(capsys, tmp_path, debug_run):
     from .test_cli import assert_one_line_error, run_cli
 
-    rc, _, err = run_cli(capsys, "compose", "--repeat-bias", "1", "--num", "1", "--no-wav",
-                         "--out", tmp_path / "c")  # the shipped ABC model reads no lookback
+    rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--repeat-bias",
+                         "1", "--num", "1", "--no-wav",
+                         "--out", tmp_path / "c")  # a debug ABC model: it reads no lookback
     assert_one_line_error(rc, err, "--repeat-bias", "--lookback")
+    # the shipped ABC model reads one: it takes the tilt
+    rc, _, err = run_cli(capsys, "compose", "--repeat-bias", "1", "--num", "1", "--no-wav",
+                         "--seed", "1", "--out", tmp_path / "d")
+    assert rc == 0, err
 
 
 class Flat:

@@ -147,7 +147,7 @@ def test_the_form_is_what_the_family_declares(client, debug_id):
         if family == "pianoroll":  # the shipped RNN-NADE draws no Gibbs samples
             assert "gibbs_steps" not in fields
             controls.discard("gibbs_steps")
-        else:  # the shipped ABC model reads no lookback: nothing to tilt towards
+        elif family == "events":  # no lookback in the events family: nothing to tilt towards
             assert "repeat_bias" not in fields
             controls.discard("repeat_bias")
         assert set(fields) == controls, family
@@ -156,7 +156,11 @@ def test_the_form_is_what_the_family_declares(client, debug_id):
     assert events["temperature"]["kind"] == "heads"
     assert events["temperature"]["heads"] == ["note", "velocity", "time"]
     assert events["primer"]["kind"] == "primer_piece"
+    shipped_abc = {f["name"]: f for f in
+                   client.get("/api/models/shipped-abc/form").json()["fields"]}
+    assert shipped_abc["repeat_bias"]["kind"] == "float"  # the shipped ABC model reads one
     abc = {f["name"]: f for f in client.get(f"/api/models/{debug_id}/form").json()["fields"]}
+    assert "repeat_bias" not in abc  # a debug model reads no lookback
     assert abc["primer"]["kind"] == "primer_text" and abc["temperature"]["kind"] == "float"
     assert abc["max_len"]["placeholder"] == "1500"
     roll = {f["name"]: f for f in client.get("/api/models/shipped-pianoroll/form").json()["fields"]}
