@@ -67,6 +67,27 @@ def _score_with_repeat(times: int):
     return stream.Score([part])
 
 
+def test_a_part_without_a_start_repeat_is_played_as_abc2midi_plays_it():
+    """``A :| B :|``: the B part repeats from A's ``:|``, not from the tune's start
+    (A A B B, as abc2midi and a musician read it; music21 alone plays A A A B A B)."""
+    head = "X:1\nT:t\nM:4/4\nL:1/8\nK:C\n"
+    a, b = "CDEF GABc|DEFG ABcd", "cBAG FEDC|BAGF EDCB"  # bars starting 60, 62 / 72, 71
+    a2, b2 = "CDEF GABc|1 DEFG ABcd:|2 EFGA Bcde||", "cBAG FEDC|1 BAGF EDCB:|2 A,8|]"
+
+    def firsts(body):  # the first pitch of each bar played
+        notes = tune_to_piece(head + body + "\n").notes
+        return [n.pitch for n in notes if n.start % 4 == 0]
+
+    aabb = [60, 62, 60, 62, 72, 71, 72, 71]
+    assert firsts(f"{a}:|\n{b}:|") == aabb
+    assert firsts(f"|:{a}:|\n|:{b}:|") == aabb  # written out, as before
+    assert firsts(f"{a}::\n{b}:|") == aabb
+    # after first and second endings the B part starts past the second ending
+    assert firsts(f"{a2}\n{b2}") == [60, 62, 60, 64, 72, 71, 72, 57]
+    # the tune's first section still repeats from its start
+    assert firsts(f"{a}|{b}:|") == [60, 62, 72, 71] * 2
+
+
 def test_repeats_are_played_unless_they_run_away_or_are_not_wanted():
     from tunesmith.io.m21 import score_to_piece
 

@@ -157,7 +157,8 @@ def test_sampling_reads_the_inputs_training_would_have_given(arch):
     from tests.test_positions import assert_sampling_reads_training_inputs, small_model
 
     torch.manual_seed(0)
-    rep = AbcChars.fit([TUNE], bar_inputs=True, degree_inputs=True, lookback_inputs=True)
+    rep = AbcChars.fit([TUNE], bar_inputs=True, degree_inputs=True, section_inputs=True,
+                       lookback_inputs=True)
     assert_sampling_reads_training_inputs(small_model(arch, rep), rep,
                                           rep.primer_ids("M:2/4\nL:1/8\nK:G\nGABc|dedB|"),
                                           steps=30)
@@ -208,6 +209,40 @@ def test_train_with_degrees_and_lookback_then_compose_and_evaluate(tmp_path, abc
                  "--no-wav", "--max-len", "200", "--repeat-bias", "2", "--out",
                  str(tmp_path / "tilted")]) == 0
     assert main(["evaluate", "--model", str(run / "best"), "--samples", "2"]) == 0
+
+
+def test_sections_say_how_many_bars_are_left_to_match_the_a_part_and_count_parts():
+    from tunesmith.abc_meter import PositionReader
+
+    tune = ("X:1\nM:4/4\nL:1/8\nK:D\nA|:defg abag|fedc BAGF|edcB AGFE|D2F2 A4:|\n"
+            "|:a2a2 g2g2|f2f2 e2e2|d2d2 c2c2|d8:|\n")
+    reader = PositionReader()
+    seen = []  # (left, parts) after each bar line that closes a bar
+    for c in tune:
+        closed = reader.bars_closed
+        reader.feed(c)
+        if reader.bars_closed > closed:
+            seen.append(reader.sections)
+    # the pickup (one bar, closed by |:) is no section; the A part's four bars have no
+    # section before them; after it, the B part has 4, 3, 2, 1 bars left (classes 1 + n)
+    assert seen == [(0, 0)] * 4 + [(5, 1), (4, 1), (3, 1), (2, 1), (5, 2)]
+    rep = AbcChars.fit([tune], section_inputs=True, lookback_inputs=True)
+    assert list(rep.inputs) == ["left", "parts", "copy", "run"]
+    assert AbcChars.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    assert "section_inputs" not in AbcChars.fit([tune]).to_dict()  # old checkpoints load
+
+
+def test_train_with_sections_reads_them_and_composes(tmp_path, abc_corpus):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "debug", "--sections", "--positions",
+                 "--corpus", str(abc_corpus), "--out", str(run), "--no-progress",
+                 "--samples", "0", "--steps", "10"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["sections"]
+    assert list(config["model"]["inputs"]) == ["beat", "bar", "left", "parts"]
+    assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
+                 "--no-wav", "--max-len", "200", "--out", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("*.abc"))) == 2
 
 
 # --- REMI tokens: a bar is the tokens after its Bar ----------------------------------

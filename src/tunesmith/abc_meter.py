@@ -112,6 +112,8 @@ class _Reader:
         self.keep_bars = keep_bars
         self.bars: list[Bar] = []
         self.section = 0  # bars closed since the last section's bar line (:|, ||, [1 ...)
+        self.previous = 0  # bars of the last section of 2 or more bars (0: none yet)
+        self.parts = 0  # sections of 2 or more bars closed
         self.start = 0
         self.length = Fraction(0)
         self.opens = ""
@@ -167,6 +169,8 @@ class _Reader:
         else:
             self.opens += line
         if _section_mark(line):
+            if self.section >= 2:  # a one-bar pickup or ending is not a section of its own
+                self.previous, self.parts = self.section, self.parts + 1
             self.section = 0
         self.start, self.length, self.music, self.whole_rests = after, Fraction(0), False, False
         self.last = None
@@ -367,6 +371,9 @@ BEAT_CLASSES = BEAT_STEPS + 2  # 0-23 into the bar, 24 a full (or overfull) bar,
 SECTION_BARS = 16
 BAR_CLASSES = SECTION_BARS + 1  # bars into the section (15: 15 or more), 16 header
 DEGREE_CLASSES = 9  # 0-6 the last note's degree above the tonic, 7 none yet, 8 header
+LEFT_MAX = 8
+LEFT_CLASSES = LEFT_MAX + 4  # 0 no section yet, 1 none left, 2-9 1-8 left, 10 more, 11 header
+PART_CLASSES = 5  # sections closed: 0-3 (3: 3 or more), 4 header
 _LETTERS = "CDEFGAB"
 
 
@@ -433,6 +440,23 @@ class PositionReader:
         if home is None:
             return DEGREE_CLASSES - 2
         return (_LETTERS.index(final[0]) - _LETTERS.index(home)) % 7
+
+    @property
+    def sections(self) -> tuple[int, int]:
+        """``(left, parts)``: the bars left before the section being written is as long
+        as the last one of 2 or more bars (``LEFT_CLASSES``: 0 no such section yet, 1 none
+        left, 1 + n for n bars left up to ``LEFT_MAX``, ``LEFT_MAX + 2`` more), and how many
+        such sections have closed (0-3, 3 for more), so that a model can write a B part as
+        long as its A part and end after it; the header has the last class of each."""
+        r = self.current
+        if r is None:
+            return LEFT_CLASSES - 1, PART_CLASSES - 1
+        if not r.previous:
+            left = 0
+        else:
+            n = r.previous - r.section
+            left = 1 if n <= 0 else 1 + n if n <= LEFT_MAX else LEFT_MAX + 2
+        return left, min(r.parts, 3)
 
     def _end_line(self) -> None:
         line, self.line, self.segment = self.line, "", ""

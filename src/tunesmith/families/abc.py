@@ -49,6 +49,10 @@ class AbcData:
                           "what it was trained with")
     degrees: bool = opt(False, "abc: the model also reads the scale degree of the last note "
                         "above the key's tonic, so it can tell when a tune could end at home")
+    sections: bool = opt(False, "abc: the model also reads how many bars are left before "
+                         "the section it writes is as long as the last one, and how many "
+                         "sections have closed, so it can write a B part as long as its A "
+                         "part and end after it")
     lookback: bool = opt(False, LOOKBACK_HELP)
 
 
@@ -90,6 +94,7 @@ class AbcFamily(Family):
                                           min_count=MIN_CHAR_COUNT,
                                           bar_inputs=data.positions,
                                           degree_inputs=data.degrees,
+                                          section_inputs=data.sections,
                                           lookback_inputs=data.lookback)
         seqs = {s: [representation.encode_text(c.texts[i]) for i in idx]
                 for s, idx in splits.items()}

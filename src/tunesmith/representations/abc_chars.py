@@ -20,12 +20,16 @@ PositionReader`: the share of the bar filled, the bars into the section; the hea
 - ``degree_inputs=True`` (``train --degrees``): also ``"degree"`` (9 classes), the scale
   degree of the last note above the key's tonic, by letter (``PositionReader.degree``),
   so that the model can know when a phrase could end at home.
+- ``section_inputs=True`` (``train --sections``): also ``"left"`` (12 classes: the bars
+  left before the section being written is as long as the last one, none such yet) and
+  ``"parts"`` (5: the sections closed), ``PositionReader.sections``, so that a model can
+  write its B part as long as its A part, and end after it.
 - ``lookback_inputs=True`` (``train --lookback``): also ``"copy"`` (vocabulary + 3
   classes: the id of the character that the best matching earlier bar has next, none,
   that bar's end, header) and ``"run"`` (5: how many bars in a row that passage has
   matched), :class:`~tunesmith.lookback.Lookback`, so that repeating a bar is one
-  step the model can choose. Inputs come in the order beat, bar, degree, copy, run (of
-  those asked for).
+  step the model can choose. Inputs come in the order beat, bar, degree, left, parts,
+  copy, run (of those asked for).
 - ``to_dict()`` / ``from_dict()`` carry the vocabulary (and the inputs asked for), so a
   checkpoint rebuilds it exactly.
 """
@@ -50,22 +54,28 @@ class AbcChars:
     name: str = "abc_chars"
     bar_inputs: bool = False  # steps carry their place in the bar and section (inputs)
     degree_inputs: bool = False  # ... the degree of the last note above the tonic
+    section_inputs: bool = False  # ... the bars left to match the last section, sections
     lookback_inputs: bool = False  # ... what the best matching earlier bar has next
 
     @classmethod
     def fit(cls, texts: Iterable[str], min_count: int = 1, bar_inputs: bool = False,
-            degree_inputs: bool = False, lookback_inputs: bool = False) -> AbcChars:
+            degree_inputs: bool = False, lookback_inputs: bool = False,
+            section_inputs: bool = False) -> AbcChars:
         return cls(Vocab.build(texts, min_count=min_count), bar_inputs=bar_inputs,
-                   degree_inputs=degree_inputs, lookback_inputs=lookback_inputs)
+                   degree_inputs=degree_inputs, lookback_inputs=lookback_inputs,
+                   section_inputs=section_inputs)
 
     # --- inputs a model reads beside the ids (none unless asked for)
     @property
     def inputs(self) -> dict[str, int]:
-        from tunesmith.abc_meter import BAR_CLASSES, BEAT_CLASSES, DEGREE_CLASSES
+        from tunesmith.abc_meter import (BAR_CLASSES, BEAT_CLASSES, DEGREE_CLASSES,
+                                         LEFT_CLASSES, PART_CLASSES)
 
         out = {"beat": BEAT_CLASSES, "bar": BAR_CLASSES} if self.bar_inputs else {}
         if self.degree_inputs:
             out["degree"] = DEGREE_CLASSES
+        if self.section_inputs:
+            out |= {"left": LEFT_CLASSES, "parts": PART_CLASSES}
         if self.lookback_inputs:
             out |= {"copy": len(self.vocab) + 3, "run": RUN_CLASSES}
         return out
@@ -199,7 +209,7 @@ class AbcChars:
         return cls(Vocab.from_list(d["vocab"]), **{k: d.get(k, False) for k in _INPUT_FLAGS})
 
 
-_INPUT_FLAGS = ("bar_inputs", "degree_inputs", "lookback_inputs")
+_INPUT_FLAGS = ("bar_inputs", "degree_inputs", "section_inputs", "lookback_inputs")
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # field names
 
 
@@ -233,6 +243,8 @@ class _InputReader:
         out = (beat, bar) if self.rep.bar_inputs else ()
         if self.rep.degree_inputs:
             out += (self.reader.degree,)
+        if self.rep.section_inputs:
+            out += self.reader.sections
         if self.lookback is None:
             return out
         if in_body:
