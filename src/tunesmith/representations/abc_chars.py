@@ -68,8 +68,13 @@ class AbcChars:
     # --- inputs a model reads beside the ids (none unless asked for)
     @property
     def inputs(self) -> dict[str, int]:
-        from tunesmith.abc_meter import (BAR_CLASSES, BEAT_CLASSES, DEGREE_CLASSES,
-                                         LEFT_CLASSES, PART_CLASSES)
+        from tunesmith.abc_meter import (
+            BAR_CLASSES,
+            BEAT_CLASSES,
+            DEGREE_CLASSES,
+            LEFT_CLASSES,
+            PART_CLASSES,
+        )
 
         out = {"beat": BEAT_CLASSES, "bar": BAR_CLASSES} if self.bar_inputs else {}
         if self.degree_inputs:
