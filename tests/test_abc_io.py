@@ -69,7 +69,7 @@ def _score_with_repeat(times: int):
 
 def test_a_part_without_a_start_repeat_is_played_as_abc2midi_plays_it():
     """``A :| B :|``: the B part repeats from A's ``:|``, not from the tune's start
-    (A A B B, as abc2midi and a musician read it; music21 alone plays A A A B A B)."""
+    (A A B B, as abc2midi and a musician read it; music21 alone plays A A B A A B)."""
     head = "X:1\nT:t\nM:4/4\nL:1/8\nK:C\n"
     a, b = "CDEF GABc|DEFG ABcd", "cBAG FEDC|BAGF EDCB"  # bars starting 60, 62 / 72, 71
     a2, b2 = "CDEF GABc|1 DEFG ABcd:|2 EFGA Bcde||", "cBAG FEDC|1 BAGF EDCB:|2 A,8|]"
@@ -84,8 +84,13 @@ def test_a_part_without_a_start_repeat_is_played_as_abc2midi_plays_it():
     assert firsts(f"{a}::\n{b}:|") == aabb
     # after first and second endings the B part starts past the second ending
     assert firsts(f"{a2}\n{b2}") == [60, 62, 60, 64, 72, 71, 72, 57]
-    # the tune's first section still repeats from its start
-    assert firsts(f"{a}|{b}:|") == [60, 62, 72, 71] * 2
+    # a double bar after a repeat starts the next section; a second ending of two bars
+    assert firsts("|:C8|D8:|E8|F8||G8|A8:|") == [60, 62, 60, 62, 64, 65, 67, 69, 67, 69]
+    assert firsts("C8|D8:|E8|1F8:|2G8|A8||B8|c8:|") == [
+        60, 62, 60, 62, 64, 65, 64, 67, 69, 71, 72, 71, 72]
+    # with no repeat before it, a double bar does not (abc2midi: A B A B); nor does the
+    # tune's first section, which repeats from the start
+    assert firsts(f"{a}||{b}:|") == [60, 62, 72, 71] * 2
 
 
 def test_repeats_are_played_unless_they_run_away_or_are_not_wanted():

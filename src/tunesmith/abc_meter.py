@@ -447,7 +447,14 @@ class PositionReader:
         as the last one of 2 or more bars (``LEFT_CLASSES``: 0 no such section yet, 1 none
         left, 1 + n for n bars left up to ``LEFT_MAX``, ``LEFT_MAX + 2`` more), and how many
         such sections have closed (0-3, 3 for more), so that a model can write a B part as
-        long as its A part and end after it; the header has the last class of each."""
+        long as its A part and end after it; the header has the last class of each.
+
+        A section is what lies between two section marks (:func:`_section_mark`), as for
+        the ``bar`` position: an ending (``|1``, ``:|2``) is a mark, so an A part with
+        endings counts its body and each ending of 2 or more bars as sections of their
+        own, and a pickup closed by a plain ``|`` counts as one of its bars. The shipped
+        model was trained on these inputs; a reading that joins a part to its endings
+        is not made yet."""
         r = self.current
         if r is None:
             return LEFT_CLASSES - 1, PART_CLASSES - 1
