@@ -23,6 +23,18 @@ def test_midi_round_trip(tmp_path):
     assert back.time_signatures == PIECE.time_signatures
 
 
+def test_a_time_signature_midi_cannot_hold_is_left_out_not_a_crash(tmp_path):
+    """music21 reads a sampled tune's odd bar as e.g. 297/32; a MIDI time signature holds
+    its numerator in a byte: the file is written with the notes and the other meters."""
+    import dataclasses
+
+    odd = dataclasses.replace(PIECE, time_signatures=[TimeSignature(0.0, 3, 4),
+                                                      TimeSignature(2.0, 297, 32)])
+    back = read_midi(write_midi(odd, tmp_path / "odd.mid"))
+    assert [t.notes for t in back.tracks] == [t.notes for t in PIECE.tracks]
+    assert back.time_signatures == [TimeSignature(0.0, 3, 4)]
+
+
 def test_seconds_follow_the_tempo_map():
     assert PIECE.seconds(2.0) == pytest.approx(1.2)  # 2 beats at 100 qpm
     assert PIECE.seconds(3.0) == pytest.approx(1.6)  # + 1 beat at 150 qpm

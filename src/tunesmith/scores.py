@@ -24,6 +24,10 @@ def piece_to_score(piece: Piece, ticks_per_quarter: int = TICKS_PER_QUARTER):
     for t in piece.tempos:
         score.tempos.append(symusic.Tempo(t.beat, qpm=t.qpm, ttype="quarter"))
     for s in piece.time_signatures:
+        if not 1 <= s.numerator <= 255 or not 1 <= s.denominator <= 255:
+            # a MIDI time signature holds each in a byte; music21 makes such as 297/32 for
+            # a sampled tune's odd bar: left out (the notes are what is heard)
+            continue
         score.time_signatures.append(
             symusic.TimeSignature(s.beat, s.numerator, s.denominator, ttype="quarter"))
     for track in piece.tracks:
