@@ -25,7 +25,7 @@ def piece_to_score(piece: Piece, ticks_per_quarter: int = TICKS_PER_QUARTER):
         score.tempos.append(symusic.Tempo(t.beat, qpm=t.qpm, ttype="quarter"))
     for s in piece.time_signatures:
         if not 1 <= s.numerator <= 255 or not 1 <= s.denominator <= 255:
-            # a MIDI time signature holds each in a byte; music21 makes such as 297/32 for
+            # a MIDI time signature holds each in a byte; music21 made 543/32 for
             # a sampled tune's odd bar: left out (the notes are what is heard)
             continue
         score.time_signatures.append(

@@ -63,7 +63,8 @@ def read_tune_book(path: str | Path) -> list[AbcTune]:
 
 
 def tune_to_piece(text: str, repeats: bool = True) -> Piece:
-    """Parse one tune with music21 into a Piece (``source_text`` keeps the ABC); with
+    """Parse one tune with music21 into a Piece (``source_text`` keeps the ABC), its
+    repeats played as abc2midi plays them (:func:`mark_implied_repeat_starts`); with
     ``repeats=False`` in the written order (expanding badly nested repeats is slow).
 
     Raises :class:`ValueError` with music21's reason when the text does not parse, or when
