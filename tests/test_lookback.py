@@ -232,17 +232,100 @@ def test_sections_say_how_many_bars_are_left_to_match_the_a_part_and_count_parts
     assert "section_inputs" not in AbcChars.fit([tune]).to_dict()  # old checkpoints load
 
 
-def test_train_with_sections_reads_them_and_composes(tmp_path, abc_corpus):
+def test_the_parts_reading_counts_parts_as_a_musician_does():
+    from tunesmith.abc_meter import PositionReader
+
+    # a pickup closed by a plain bar line; an A part of 3 bars and two endings of one bar;
+    # a B part of the same shape
+    tune = ("X:1\nM:4/4\nL:1/8\nK:G\nD2|GABc dBAG|ABcd efge|dcBA GFED|1 G2G2 G2D2:|2 G8||\n"
+            "|:gfed cBAG|ABcd efge|dcBA GFED|1 G2G2 G2D2:|2 G8|]\n")
+    reader = PositionReader()
+    marks, parts = [], []  # (left, parts) after each bar line that closes a bar
+    for c in tune:
+        closed = reader.bars_closed
+        reader.feed(c)
+        if reader.bars_closed > closed:
+            marks.append(reader.sections)
+            parts.append(reader.parts)
+    # the A part is 4 bars (3 + an ending): the B part has 3, 2, 1 bars left after its
+    # first bars, 1 after its first ending (the second ending replaces it), none after that
+    assert parts == [(0, 0)] * 6 + [(4, 1), (3, 1), (2, 1), (2, 1), (1, 1)]
+    # the marks reading counts the pickup as a bar and the A part's body (4 bars so) as a
+    # section of its own, closed at its first ending
+    assert marks == [(0, 0)] * 4 + [(5, 1), (4, 1), (4, 1), (3, 1), (2, 1), (4, 2), (3, 2)]
+    rep = AbcChars.fit([tune], section_inputs=True, section_reading="parts")
+    assert AbcChars.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    assert rep.with_inputs(rep.encode_text(tune)) != AbcChars.fit(
+        [tune], section_inputs=True).with_inputs(rep.encode_text(tune))
+    with pytest.raises(ValueError, match="section_reading"):
+        AbcChars.from_dict(rep.to_dict() | {"section_reading": "bars"})
+
+
+@pytest.mark.parametrize("reading", ["marks", "parts"])
+def test_train_with_sections_reads_them_and_composes(tmp_path, abc_corpus, reading):
     run = tmp_path / "run"
     assert main(["train", "--preset", "debug", "--sections", "--positions",
+                 "--section-reading", reading,
                  "--corpus", str(abc_corpus), "--out", str(run), "--no-progress",
                  "--samples", "0", "--steps", "10"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["data"]["sections"]
+    assert config["data"]["sections"] and config["data"]["section_reading"] == reading
+    saved = json.loads((run / "best" / "tunesmith.json").read_text())["representation"]
+    assert saved.get("section_reading", "marks") == reading
     assert list(config["model"]["inputs"]) == ["beat", "bar", "left", "parts"]
     assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
                  "--no-wav", "--max-len", "200", "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.abc"))) == 2
+
+
+
+def test_the_end_input_counts_the_bars_left_of_the_length_a_tune_is_given():
+    import numpy as np
+
+    from tunesmith.abc_meter import END_CLASSES, tune_bars
+
+    tune = "X:1\nM:4/4\nL:1/8\nK:G\nGABc dBAG|ABcd efge|dcBA GFED|G2G2 G4|]\n"
+    rep = AbcChars.fit([tune, tune.replace("|]", "|G8|]")], end_inputs=True)
+    assert rep.inputs == {"end": END_CLASSES}
+    assert tune_bars(tune) == 4 and rep.tune_lengths == ((4, 1), (5, 1))
+    reader = rep.input_reader(4)
+    ends = [reader(i)[0] for i in rep.encode_text(tune)]
+    # the header's class, then 4, 3, 2, 1 bars left (classes 1 + n), none after the last
+    changes = [c for k, c in enumerate(ends) if k == 0 or c != ends[k - 1]]
+    assert changes == [END_CLASSES - 1, 5, 4, 3, 2, 1]
+    # no length given: its own class; training rows give each tune its own length
+    reader = rep.input_reader(None)
+    assert {reader(i)[0] for i in rep.encode_text(tune)} == {END_CLASSES - 1, 0}
+    assert rep.with_inputs(rep.encode_text(tune)) == [
+        (i, c) for i, c in zip(rep.encode_text(tune), ends, strict=True)]
+    # lengths are drawn from the training tunes longer than what a start has closed
+    rng = np.random.default_rng(0)
+    assert {rep.draw_length(rng) for _ in range(50)} == {4, 5}
+    assert {rep.draw_length(rng, more_than=4) for _ in range(20)} == {5}
+    assert rep.draw_length(rng, more_than=9) == 10
+    assert AbcChars.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    assert "tune_lengths" not in AbcChars.fit([tune]).to_dict()
+
+
+def test_train_with_ends_composes_tunes_of_the_bars_asked_for(tmp_path, abc_corpus, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "debug", "--ends", "--positions",
+                 "--corpus", str(abc_corpus), "--out", str(run), "--no-progress",
+                 "--samples", "0", "--steps", "10"]) == 0
+    assert list(json.loads((run / "config.json").read_text())["model"]["inputs"]) == [
+        "beat", "bar", "end"]
+    for k, extra in enumerate(([], ["--bars", "6"], ["--beam", "2"])):
+        assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
+                     "--no-wav", "--max-len", "200", "--out", str(tmp_path / f"c{k}"),
+                     *extra]) == 0
+    assert json.loads((tmp_path / "c1" / "composition.json").read_text())["options"]["bars"] == 6
+    plain = tmp_path / "plain"
+    assert main(["train", "--preset", "debug", "--corpus", str(abc_corpus), "--out",
+                 str(plain), "--no-progress", "--samples", "0", "--steps", "2"]) == 0
+    capsys.readouterr()
+    assert main(["compose", "--model", str(plain / "best"), "--bars", "6", "--no-wav",
+                 "--out", str(tmp_path / "refused")]) == 2
+    assert "--bars needs a model trained with --ends" in capsys.readouterr().err
 
 
 # --- REMI tokens: a bar is the tokens after its Bar ----------------------------------

@@ -114,6 +114,12 @@ class _Reader:
         self.section = 0  # bars closed since the last section's bar line (:|, ||, [1 ...)
         self.previous = 0  # bars of the last section of 2 or more bars (0: none yet)
         self.parts = 0  # sections of 2 or more bars closed
+        # The same as a musician counts parts (the "parts" reading of PositionReader.sections):
+        self.part = 0  # bars of the part being written: no pickup, its ending in force
+        self.part_previous = 0  # bars of the last part of 2 or more bars (0: none yet)
+        self.part_count = 0  # parts of 2 or more bars closed
+        self.body: int | None = None  # bars of the part before its first ending (None: none)
+        self.ending = 0  # the ending being written (0: none, 1, 2 for the second or later)
         self.start = 0
         self.length = Fraction(0)
         self.opens = ""
@@ -165,6 +171,8 @@ class _Reader:
                                      line, self.whole_rests))
             self.opens = line
             self.section += 1
+            if self.part or self.body is not None or not self._short():
+                self.part += 1  # a short first bar of a part is its pickup
             self.closed += 1
         else:
             self.opens += line
@@ -172,8 +180,30 @@ class _Reader:
             if self.section >= 2:  # a one-bar pickup or ending is not a section of its own
                 self.previous, self.parts = self.section, self.parts + 1
             self.section = 0
+            self._part_mark(line)
         self.start, self.length, self.music, self.whole_rests = after, Fraction(0), False, False
         self.last = None
+
+    def _short(self) -> bool:
+        return self.meter is not None and self.length < self.meter
+
+    def _part_mark(self, line: str) -> None:
+        """Count parts as a musician does: a part's endings belong to it (the bars
+        of ``|1`` make its first pass; those of ``:|2`` replace them in the second), and a
+        part ends at ``:|``, ``||``, ``|]``, ``|:`` or ``::`` outside its first ending."""
+        ending = re.search(r"\d+", line)
+        if ending:
+            if ending.group() == "1":
+                self.body, self.ending = self.part, 1
+            elif self.body is not None:
+                self.part, self.ending = self.body, 2  # its bars replace the first ending's
+            return
+        if self.ending == 1 and line.startswith(":"):
+            self.part, self.ending = self.body, 2  # the first ending's repeat
+            return
+        if self.part >= 2:
+            self.part_previous, self.part_count = self.part, self.part_count + 1
+        self.part, self.body, self.ending = 0, None, 0
 
     def end_line(self, at: int) -> None:
         """A line break at offset ``at``: it closes a full bar (Essen's tunes, most of
@@ -184,6 +214,17 @@ class _Reader:
 
 def bars(text: str) -> list[Bar]:
     return _read(text).bars
+
+
+def tune_bars(text: str) -> int:
+    """How many bars with music ``text`` writes (a last bar no bar line closes counts)."""
+    return len(_read(text).bars)
+
+
+def bars_closed(text: str) -> int:
+    """How many bars with music ``text`` has closed (:attr:`PositionReader.bars_closed`
+    after reading it)."""
+    return _read(text).closed
 
 
 def _read(text: str) -> _Reader:
@@ -374,6 +415,8 @@ DEGREE_CLASSES = 9  # 0-6 the last note's degree above the tonic, 7 none yet, 8 
 LEFT_MAX = 8
 LEFT_CLASSES = LEFT_MAX + 4  # 0 no section yet, 1 none left, 2-9 1-8 left, 10 more, 11 header
 PART_CLASSES = 5  # sections closed: 0-3 (3: 3 or more), 4 header
+END_MAX = 16
+END_CLASSES = END_MAX + 4  # 0 no length given, 1 none left, 2-17 1-16 left, 18 more, 19 header
 _LETTERS = "CDEFGAB"
 
 
@@ -449,21 +492,41 @@ class PositionReader:
         such sections have closed (0-3, 3 for more), so that a model can write a B part as
         long as its A part and end after it; the header has the last class of each.
 
-        A section is what lies between two section marks (:func:`_section_mark`), as for
-        the ``bar`` position: an ending (``|1``, ``:|2``) is a mark, so an A part with
+        This is the ``"marks"`` reading (``train --sections --section-reading marks``): a
+        section is what lies between two section marks (:func:`_section_mark`), as for
+        the ``bar`` position. An ending (``|1``, ``:|2``) is a mark, so an A part with
         endings counts its body and each ending of 2 or more bars as sections of their
-        own, and a pickup closed by a plain ``|`` counts as one of its bars. The shipped
-        model was trained on these inputs; a reading that joins a part to its endings
-        is not made yet."""
+        own, and a pickup closed by a plain ``|`` counts as one of its bars.
+        :attr:`parts` reads them as a musician counts them."""
         r = self.current
         if r is None:
             return LEFT_CLASSES - 1, PART_CLASSES - 1
-        if not r.previous:
-            left = 0
-        else:
-            n = r.previous - r.section
-            left = 1 if n <= 0 else 1 + n if n <= LEFT_MAX else LEFT_MAX + 2
-        return left, min(r.parts, 3)
+        return _left(r.previous, r.section), min(r.parts, 3)
+
+    @property
+    def parts(self) -> tuple[int, int]:
+        """:attr:`sections` in the ``"parts"`` reading: a part is counted as a musician
+        counts it, its pickup (a short first bar) left out and its endings joined to it:
+        the first pass is its body and first ending, and the second ending's bars replace
+        the first ending's. A part ends at ``:|``, ``||``, ``|]``, ``|:`` or ``::``
+        (outside its first ending)."""
+        r = self.current
+        if r is None:
+            return LEFT_CLASSES - 1, PART_CLASSES - 1
+        return _left(r.part_previous, r.part), min(r.part_count, 3)
+
+    def end(self, bars: int | None) -> int:
+        """The bars left to write of a tune ``bars`` long, counting the one being
+        written (:func:`tune_bars` counts a whole tune's), as a class of ``END_CLASSES``:
+        0 when no length is given (``None``), 1 none left (the tune is as long as it
+        should be), 1 + n for n bars left up to ``END_MAX``, ``END_MAX + 2`` more; the
+        header has the last class."""
+        if self.current is None:
+            return END_CLASSES - 1
+        if bars is None:
+            return 0
+        n = bars - self.current.closed
+        return 1 if n <= 0 else 1 + n if n <= END_MAX else END_MAX + 2
 
     def _end_line(self) -> None:
         line, self.line, self.segment = self.line, "", ""
@@ -483,6 +546,14 @@ class PositionReader:
             reader.end_line(0)
         self.safe = self.current = reader
         self.position = _position(reader)
+
+
+def _left(previous: int, written: int) -> int:
+    """The ``left`` class of :attr:`PositionReader.sections`."""
+    if not previous:
+        return 0
+    n = previous - written
+    return 1 if n <= 0 else 1 + n if n <= LEFT_MAX else LEFT_MAX + 2
 
 
 _BAR_BRACKETS = re.compile(r"\[\||\|\]|\[\d")

@@ -8,7 +8,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunesmith.errors import TunesmithError
+import numpy as np
+
+from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.families.base import (
     ComposeOptions,
     Composition,
@@ -53,7 +55,21 @@ class AbcData:
                          "the section it writes is as long as the last one, and how many "
                          "sections have closed, so it can write a B part as long as its A "
                          "part and end after it")
+    section_reading: str = opt("marks", "abc, with --sections: how sections are counted: "
+                               "'parts' as a musician counts them (pickups left out, "
+                               "endings joined to their part), 'marks' between any two "
+                               "section marks (endings and pickups counted as bars of "
+                               "their own; the shipped model's reading)",
+                               choices=("marks", "parts"))
+    ends: bool = opt(False, "abc: the model also reads how many bars are left before the "
+                     "tune's end; compose gives each tune a length, drawn as often as the "
+                     "training tunes have it, so the model knows when its last bar comes")
     lookback: bool = opt(False, LOOKBACK_HELP)
+
+    def __post_init__(self):
+        if self.section_reading != "marks" and not self.sections:
+            raise OptionError("section_reading", "is how --sections counts sections; "
+                              "give --sections too")
 
 
 class AbcFamily(Family):
@@ -63,8 +79,9 @@ class AbcFamily(Family):
     pretrained = "folk-abc-small"
     default_corpus = "folk-abc"
     data_options = AbcData
-    controls = frozenset({"max_len", "primer", "temperature", "top_k", "top_p", "constrain",
-                          "beam", "length_penalty", "stochastic_beam", "repeat_bias"})
+    controls = frozenset({"max_len", "bars", "primer", "temperature", "top_k", "top_p",
+                          "constrain", "beam", "length_penalty", "stochastic_beam",
+                          "repeat_bias"})
     defaults = {"max_len": 1500}
     primer = "text"
     item, stem, unit = "tunes", "tune", "characters"
@@ -95,6 +112,8 @@ class AbcFamily(Family):
                                           bar_inputs=data.positions,
                                           degree_inputs=data.degrees,
                                           section_inputs=data.sections,
+                                          section_reading=data.section_reading,
+                                          end_inputs=data.ends,
                                           lookback_inputs=data.lookback)
         seqs = {s: [representation.encode_text(c.texts[i]) for i in idx]
                 for s, idx in splits.items()}
@@ -115,6 +134,11 @@ class AbcFamily(Family):
 
     def model_sizes(self, representation) -> dict:
         return {"vocab_size": len(representation.vocab), "inputs": representation.inputs}
+
+    def can(self, control: str, representation) -> bool:
+        if control == "bars":  # a tune's length is what a model trained with --ends reads
+            return bool(getattr(representation, "end_inputs", False))
+        return True
 
     def batches(self, prepared: Prepared, cfg, data=None):
         """Random training windows; validation over whole tunes from their start."""
@@ -148,6 +172,9 @@ class AbcFamily(Family):
         from tunesmith.io import abc2midi
 
         model = checkpoint.model
+        if opts.bars is not None and not self.can("bars", checkpoint.representation):
+            raise OptionError("bars", "needs a model trained with --ends (this one is not "
+                              "told a tune's length; --max-len limits its characters)")
         drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
         texts = drafts.first()
         tunes = _Tunes(texts, sink, start)
@@ -393,6 +420,33 @@ def _repair(texts, rejected, drafts: _Drafts, opts, log, cuts: int = CUTS,
     return texts
 
 
+class _Lengths:
+    """The readers of a model trained with ``--ends``, one for each row of a batch in
+    order, each given a tune length (:meth:`AbcChars.draw_length`): drawn from the
+    training tunes longer than the bars its start (a primer, or a draft's prefix) has
+    closed, or ``bars`` (compose ``--bars``) for every tune. :meth:`start` sets the rows'
+    starts and the seed before each batch; a reader asked for beyond them (a beam's) gets
+    a length drawn for no start."""
+
+    def __init__(self, rep, bars: int | None = None):
+        self.rep, self.bars, self.closed, self.rng = rep, bars, [], np.random.default_rng(0)
+
+    def start(self, prefixes: list[str], seed: int | None) -> None:
+        from tunesmith.abc_meter import bars_closed
+
+        self.rng = np.random.default_rng(seed)
+        counts: dict[str, int] = {}
+        for p in prefixes:
+            counts.setdefault(p, bars_closed(p))
+        self.closed = [counts[p] for p in prefixes]
+
+    def __call__(self):
+        more_than = self.closed.pop(0) if self.closed else 0
+        if self.bars is not None:
+            return self.rep.input_reader(self.bars)
+        return self.rep.input_reader(self.rep.draw_length(self.rng, more_than))
+
+
 class _Drafts:
     """Tunes drawn from the model: ``first()`` is the batch compose starts from; calling
     the object, ``(prefixes, n, seed, limits=None)``, gives n texts continuing each prefix
@@ -406,8 +460,11 @@ class _Drafts:
         from tunesmith.sampling.settings import per_head
 
         # a model trained with --positions reads where each character stands as well (and
-        # one trained with --lookback what an earlier bar offers, tilted towards it by W)
-        self.model = with_inputs(model, rep, AbcFamily().repeat_bias_of(opts, rep))
+        # one trained with --lookback what an earlier bar offers, tilted towards it by W;
+        # one trained with --ends the bars left of a length each tune is given)
+        self.lengths = _Lengths(rep, opts.bars) if rep.end_inputs else None
+        self.model = with_inputs(model, rep, AbcFamily().repeat_bias_of(opts, rep),
+                                 new_reader=self.lengths)
         self.rep, self.opts, self.device = rep, opts, device
         self.primer = opts.primer.replace("\\n", "\n")
         self.keep = len(self.primer)
@@ -422,6 +479,8 @@ class _Drafts:
         from tunesmith.sampling.beam import beam_search
 
         rep, o = self.rep, self.opts
+        if self.lengths is not None:
+            self.lengths.start([self.primer] * o.num, o.seed)
         steps = beam_search(self.model, [[i] for i in rep.primer_ids(self.primer)],
                             num=o.num, beam=o.beam, max_steps=o.max_len, heads=["token"],
                             stop=("token", rep.eos), banned={"token": rep.never_sample()},
@@ -438,6 +497,8 @@ class _Drafts:
         caps = [None if limits is None else limits[k // n] for k in range(len(rows))]
         left = [max(1, self.opts.max_len - (len(p) - self.keep)) for p in rows]
         left = [a if cap is None else min(a, cap) for a, cap in zip(left, caps, strict=True)]
+        if self.lengths is not None:
+            self.lengths.start(rows, seed)
         steps = sample(self.model, num=len(rows),
                        primers=[[[i] for i in rep.primer_ids(p)] for p in rows],
                        max_steps=max(left), heads=["token"], settings=self.settings,

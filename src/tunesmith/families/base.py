@@ -86,7 +86,9 @@ class ComposeOptions:
     bars: int | None = opt(None, "remi: length of each piece in bars (instead of "
                            "--max-len); the model may end a piece sooner; continue, "
                            "continue-events: bars written after the primer's (default: "
-                           "the model's target bars)")
+                           "the model's target bars); abc: the length of each tune in "
+                           "bars, for a model trained with --ends (default: drawn as the "
+                           "training tunes have them)")
     style: str = opt("", "continue: the style of the continuation, a tradition or a tune "
                      "type or one of each ('irish,reel'; tunesmith corpora --styles); "
                      "continue-events: a label of its corpus (a sub-folder or LABEL=); "
@@ -289,6 +291,11 @@ class Family:
                                   "raise it with TUNESMITH_LIMITS=seconds=N)")
         fill = {k: v for k, v in self.defaults.items() if getattr(opts, k) is None}
         return dataclasses.replace(opts, **fill) if fill else opts
+
+    def can(self, control: str, representation) -> bool:
+        """Whether a model of ``representation`` honours ``control``, one of
+        :attr:`controls` (the studio leaves out of its form what it cannot). Default: yes."""
+        return True
 
     def repeat_bias_of(self, opts: ComposeOptions, representation, model=None) -> float | None:
         """The tilt towards an earlier bar that composing ``opts`` with a model of

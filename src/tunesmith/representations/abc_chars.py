@@ -23,13 +23,24 @@ PositionReader`: the share of the bar filled, the bars into the section; the hea
 - ``section_inputs=True`` (``train --sections``): also ``"left"`` (12 classes: the bars
   left before the section being written is as long as the last one, none such yet) and
   ``"parts"`` (5: the sections closed), ``PositionReader.sections``, so that a model can
-  write its B part as long as its A part, and end after it.
+  write its B part as long as its A part, and end after it. ``section_reading="parts"``
+  (``--section-reading parts``) counts sections as a musician counts parts
+  (``PositionReader.parts``: pickups left out, endings joined to their part); the
+  default ``"marks"`` is the reading the shipped model was trained with.
+- ``end_inputs=True`` (``train --ends``): also ``"end"`` (20 classes: the bars left before
+  the tune is as long as it was meant to be, ``PositionReader.end``). In training the
+  length is the tune's own (one tune in ten, picked by a hash of its text, has none, so the
+  model also writes tunes of no given length); a sampler gives each tune a length
+  (``input_reader(bars)``), drawn by ``draw_length`` as often as the training tunes
+  have it (``tune_lengths``, kept in the checkpoint), so that the model knows when its
+  last bar comes and can end on purpose. Its likelihood is the text's given its length:
+  a fair comparison with a model without it adds the length's cost, -log p(length).
 - ``lookback_inputs=True`` (``train --lookback``): also ``"copy"`` (vocabulary + 3
   classes: the id of the character that the best matching earlier bar has next, none,
   that bar's end, header) and ``"run"`` (5: how many bars in a row that passage has
   matched), :class:`~tunesmith.lookback.Lookback`, so that repeating a bar is one
   step the model can choose. Inputs come in the order beat, bar, degree, left, parts,
-  copy, run (of those asked for).
+  end, copy, run (of those asked for).
 - ``to_dict()`` / ``from_dict()`` carry the vocabulary (and the inputs asked for), so a
   checkpoint rebuilds it exactly.
 """
@@ -37,8 +48,12 @@ PositionReader`: the share of the bar filled, the bars into the section; the hea
 from __future__ import annotations
 
 import re
+import zlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from tunesmith.abc_text import as_tune_book_entry, model_text, read_header, split_tunes
 from tunesmith.errors import TunesmithError
@@ -56,14 +71,29 @@ class AbcChars:
     degree_inputs: bool = False  # ... the degree of the last note above the tonic
     section_inputs: bool = False  # ... the bars left to match the last section, sections
     lookback_inputs: bool = False  # ... what the best matching earlier bar has next
+    section_reading: str = "marks"  # how section_inputs count sections: "marks" or "parts"
+    end_inputs: bool = False  # ... the bars left before the tune's end (a length it is given)
+    tune_lengths: tuple[tuple[int, int], ...] = ()  # (bars, training tunes) to draw one from
+
+    def __post_init__(self):
+        if self.section_reading not in SECTION_READINGS:
+            raise ValueError(f"abc_chars representation: section_reading must be one of "
+                             f"{', '.join(SECTION_READINGS)}, not {self.section_reading!r}")
 
     @classmethod
     def fit(cls, texts: Iterable[str], min_count: int = 1, bar_inputs: bool = False,
             degree_inputs: bool = False, lookback_inputs: bool = False,
-            section_inputs: bool = False) -> AbcChars:
+            section_inputs: bool = False, section_reading: str = "marks",
+            end_inputs: bool = False) -> AbcChars:
+        from tunesmith.abc_meter import tune_bars
+
+        texts = list(texts)
+        lengths = Counter(tune_bars(t) for t in texts) if end_inputs else {}
         return cls(Vocab.build(texts, min_count=min_count), bar_inputs=bar_inputs,
                    degree_inputs=degree_inputs, lookback_inputs=lookback_inputs,
-                   section_inputs=section_inputs)
+                   section_inputs=section_inputs, section_reading=section_reading,
+                   end_inputs=end_inputs,
+                   tune_lengths=tuple(sorted((b, n) for b, n in lengths.items() if b)))
 
     # --- inputs a model reads beside the ids (none unless asked for)
     @property
@@ -72,6 +102,7 @@ class AbcChars:
             BAR_CLASSES,
             BEAT_CLASSES,
             DEGREE_CLASSES,
+            END_CLASSES,
             LEFT_CLASSES,
             PART_CLASSES,
         )
@@ -81,6 +112,8 @@ class AbcChars:
             out["degree"] = DEGREE_CLASSES
         if self.section_inputs:
             out |= {"left": LEFT_CLASSES, "parts": PART_CLASSES}
+        if self.end_inputs:
+            out["end"] = END_CLASSES
         if self.lookback_inputs:
             out |= {"copy": len(self.vocab) + 3, "run": RUN_CLASSES}
         return out
@@ -90,18 +123,37 @@ class AbcChars:
         to and with it (the ids alone, as one-tuples, without inputs)."""
         if not self.inputs:
             return [(int(i),) for i in ids]
-        reader = self.input_reader()
+        length = None
+        if self.end_inputs:  # the tune's own length, but none for one tune in ten, so that
+            # the model also writes tunes of no given length (a reader without one)
+            from tunesmith.abc_meter import tune_bars
+
+            text = self.decode_text(ids)
+            length = None if zlib.crc32(text.encode()) % 10 == 0 else tune_bars(text)
+        reader = self.input_reader(length)
         return [(int(i), *reader(int(i))) for i in ids]
 
-    def input_reader(self) -> _InputReader:
+    def input_reader(self, bars: int | None = None) -> _InputReader:
         """A reader ``id -> (beat, bar, ...)`` of one id at a time, for a sampler
         (``with_inputs`` is the same reader over a whole sequence); ``.copy()`` gives an
-        independent one at the same place."""
+        independent one at the same place. ``bars``: the length of the tune to write, in
+        bars, for the ``end`` input (:meth:`draw_length` draws one as the training tunes
+        have them; None: no length given)."""
         from tunesmith.abc_meter import PositionReader
 
         v = self.vocab
         return _InputReader(PositionReader(), Lookback() if self.lookback_inputs else None,
-                            self, frozenset({v.pad, v.bos, v.eos, v.unk}))
+                            self, frozenset({v.pad, v.bos, v.eos, v.unk}), bars=bars)
+
+    def draw_length(self, rng, more_than: int = 0) -> int:
+        """A tune length in bars drawn as often as the training tunes have it, from those
+        longer than ``more_than`` (the bars a primer or a draft's start has closed);
+        ``more_than + 1`` when no training tune is longer."""
+        longer = [(b, n) for b, n in self.tune_lengths if b > more_than]
+        if not longer:
+            return more_than + 1
+        counts = np.array([n for _, n in longer], dtype=float)
+        return int(longer[rng.choice(len(longer), p=counts / counts.sum())][0])
 
     # --- the spec a model sizes itself from
     @property
@@ -198,7 +250,12 @@ class AbcChars:
     # --- serialisation
     def to_dict(self) -> dict:
         out = {"name": self.name, "vocab": self.vocab.to_list()}
-        return out | {k: True for k in _INPUT_FLAGS if getattr(self, k)}
+        out |= {k: True for k in _INPUT_FLAGS if getattr(self, k)}
+        if self.section_inputs and self.section_reading != "marks":
+            out["section_reading"] = self.section_reading  # older checkpoints read "marks"
+        if self.end_inputs:
+            out["tune_lengths"] = [list(x) for x in self.tune_lengths]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> AbcChars:
@@ -211,10 +268,20 @@ class AbcChars:
         for k in _INPUT_FLAGS:
             if not isinstance(d.get(k, False), bool):
                 raise ValueError(f"abc_chars representation: {k} must be true or false")
-        return cls(Vocab.from_list(d["vocab"]), **{k: d.get(k, False) for k in _INPUT_FLAGS})
+        lengths = d.get("tune_lengths", [])
+        if not isinstance(lengths, list) or not all(
+                isinstance(x, list) and len(x) == 2 and all(
+                    isinstance(v, int) and v > 0 for v in x) for x in lengths):
+            raise ValueError("abc_chars representation: tune_lengths must be pairs of "
+                             "positive whole numbers (bars, tunes)")
+        return cls(Vocab.from_list(d["vocab"]), **{k: d.get(k, False) for k in _INPUT_FLAGS},
+                   section_reading=d.get("section_reading", "marks"),
+                   tune_lengths=tuple(tuple(x) for x in lengths))
 
 
-_INPUT_FLAGS = ("bar_inputs", "degree_inputs", "section_inputs", "lookback_inputs")
+_INPUT_FLAGS = ("bar_inputs", "degree_inputs", "section_inputs", "end_inputs",
+                "lookback_inputs")
+SECTION_READINGS = ("marks", "parts")  # PositionReader.sections, PositionReader.parts
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # field names
 
 
@@ -236,8 +303,9 @@ class _InputReader:
     can, rarely, as for ``!c|d!``, an old-style decoration swallowing a ``|``)."""
 
     def __init__(self, reader, lookback, rep: AbcChars, skip, line: str = "",
-                 in_field: bool = False):
+                 in_field: bool = False, bars: int | None = None):
         self.reader, self.lookback, self.rep, self.skip = reader, lookback, rep, skip
+        self.bars = bars  # the tune's length for the end input (None: not given)
         self.line, self.in_field = line, in_field  # the body line so far, an info field's
 
     def __call__(self, i: int) -> tuple[int, ...]:
@@ -249,7 +317,10 @@ class _InputReader:
         if self.rep.degree_inputs:
             out += (self.reader.degree,)
         if self.rep.section_inputs:
-            out += self.reader.sections
+            parts = self.rep.section_reading == "parts"
+            out += self.reader.parts if parts else self.reader.sections
+        if self.rep.end_inputs:
+            out += (self.reader.end(self.bars),)
         if self.lookback is None:
             return out
         if in_body:
@@ -271,7 +342,7 @@ class _InputReader:
 
     def copy(self) -> _InputReader:
         return _InputReader(self.reader.copy(), self.lookback and self.lookback.copy(),
-                            self.rep, self.skip, self.line, self.in_field)
+                            self.rep, self.skip, self.line, self.in_field, self.bars)
 
 
 def _meter(field: str) -> list[TimeSignature]:

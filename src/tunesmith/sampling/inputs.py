@@ -23,15 +23,18 @@ from collections.abc import Callable
 import torch
 
 
-def with_inputs(model, representation, repeat_bias: float = 0.0):
+def with_inputs(model, representation, repeat_bias: float = 0.0,
+                new_reader: Callable[[], Callable[[int], tuple[int, ...]]] | None = None):
     """``model`` wrapped to read ``representation``'s inputs (itself when there are
-    none), its draws tilted towards what the lookback offers by ``repeat_bias``."""
+    none), its draws tilted towards what the lookback offers by ``repeat_bias``.
+    ``new_reader``: makes each row's reader (default ``representation.input_reader``;
+    one that gives each row what it should know, such as a tune's length)."""
     inputs = list(getattr(representation, "inputs", None) or ())
     if repeat_bias and "copy" not in inputs:
         raise ValueError("repeat_bias needs a representation with a lookback (a copy input)")
     if not inputs:
         return model
-    return WithInputs(model, representation.input_reader,
+    return WithInputs(model, new_reader or representation.input_reader,
                       inputs.index("copy") - len(inputs) if repeat_bias else None, repeat_bias)
 
 

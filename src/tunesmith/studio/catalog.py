@@ -231,7 +231,7 @@ def form_fields(family, model_cls, heads: Mapping[str, int], max_num: int,
     for s in settings(ComposeOptions):
         if s.name not in ALWAYS and s.name not in family.controls:
             continue
-        if not capabilities.get(s.name, True):
+        if not capabilities.get(s.name, True) or not family.can(s.name, representation):
             continue
         label = LABELS.get(s.name, s.name.replace("_", " ").capitalize())
         default = family.defaults.get(s.name, s.default)
