@@ -9,10 +9,13 @@ Such a model scores p(text | length) for a tune whose length (its written bars) 
 given. The length is a function of the text, so p(text) >= p(length) p(text | length):
 adding -log2 p(length) per tune gives an upper bound on the bits the model needs for
 the text alone, a comparison that cannot flatter it. p(length) is the training tunes'
-share of that length (the one the composer draws from), add-one smoothed over 1-256
-bars so that a length no training tune has costs a finite amount. The tunes that
+share of that length (the one the composer draws from), add-one smoothed over 0 to
+256 bars (or the longest tune of the training and held-out splits, when longer), a
+distribution that sums to one and gives every length met a finite cost. The tunes that
 training gives no length (one in ten, by a hash of the text) cost nothing more. The
-splits are the run's (its ``--clean`` recorded in the checkpoint).
+characters counted are those the trainer's validation scores (the characters and the
+end of each tune, at most ``MAX_LEN`` tokens a tune). The splits are the run's (its
+``--clean`` recorded in the checkpoint).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import zlib
 from tunesmith import app, families
 from tunesmith.abc_meter import tune_bars
 
-MAX_BARS = 256  # the range of the add-one smoothing
+MAX_BARS = 256  # the range of the add-one smoothing (at least)
+MAX_LEN = 4096  # tokens of a tune validation scores (data.tokens.SequenceBatches)
 
 
 def main() -> None:
@@ -44,6 +48,8 @@ def main() -> None:
     prepared = family.prepare_data(corpus, data, representation=rep)
     counts = dict(rep.tune_lengths)
     total = sum(counts.values())
+    held = {s: [rep.decode_text(ids) for ids in prepared.sequences[s]] for s in ("valid", "test")}
+    top = max([MAX_BARS, *counts, *(tune_bars(t) for texts in held.values() for t in texts)])
     print(f"{a.model}: {total:,} training tunes, lengths {min(counts)}-{max(counts)} bars; "
           f"corpus {corpus}, clean {data.clean}\n")
     print("| split | tunes | given a length | characters (+ end) | length cost, bits/char |")
@@ -51,14 +57,13 @@ def main() -> None:
     for split in ("valid", "test"):
         bits = chars = given = 0
         seqs = prepared.sequences[split]
-        for ids in seqs:
-            text = rep.decode_text(ids)
-            chars += len(ids) - 1  # what the model predicts: the characters and the end
+        for ids, text in zip(seqs, held[split], strict=True):
+            chars += min(len(ids), MAX_LEN) - 1  # what validation predicts
             if zlib.crc32(text.encode()) % 10 == 0:
                 continue  # trained and scored without a length (AbcChars.with_inputs)
             given += 1
             n = counts.get(tune_bars(text), 0)
-            bits -= math.log2((n + 1) / (total + MAX_BARS))
+            bits -= math.log2((n + 1) / (total + top + 1))
         print(f"| {split} | {len(seqs):,} | {given:,} | {chars:,} | {bits / chars:.4f} |")
 
 

@@ -253,6 +253,11 @@ def test_the_parts_reading_counts_parts_as_a_musician_does():
     # the marks reading counts the pickup as a bar and the A part's body (4 bars so) as a
     # section of its own, closed at its first ending
     assert marks == [(0, 0)] * 4 + [(5, 1), (4, 1), (4, 1), (3, 1), (2, 1), (4, 2), (3, 2)]
+    # a first bar of whole rests is a bar, not a pickup
+    reader = PositionReader()
+    for c in "X:1\nM:4/4\nL:1/8\nK:G\nZ|GABc dBAG||A8|":
+        reader.feed(c)
+    assert reader.parts == (3, 1)
     rep = AbcChars.fit([tune], section_inputs=True, section_reading="parts")
     assert AbcChars.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
     assert rep.with_inputs(rep.encode_text(tune)) != AbcChars.fit(
@@ -307,6 +312,31 @@ def test_the_end_input_counts_the_bars_left_of_the_length_a_tune_is_given():
     assert "tune_lengths" not in AbcChars.fit([tune]).to_dict()
 
 
+
+def test_each_row_is_given_a_length_its_start_has_not_used_up():
+    from tunesmith.families.abc import _Lengths
+
+    short = "X:1\nM:4/4\nL:1/8\nK:G\nGABc dBAG|ABcd efge|dcBA GFED|G2G2 G4|]\n"
+    rep = AbcChars.fit([short] * 4 + [short.replace("|]", "|G8|" * 12 + "]")],
+                       end_inputs=True)
+    assert rep.tune_lengths == ((4, 4), (16, 1))
+    primer = "M:4/4\nL:1/8\nK:G\n" + "G8|" * 8
+    lengths = _Lengths(rep)
+    lengths.start([primer] * 2, seed=1)
+    assert [lengths().bars for _ in range(6)] == [16] * 6  # a beam asks for more readers
+    # a tune cut for mending keeps the length it was written to; --bars overrides all
+    lengths.start(["M:4/4\nK:G\n"] * 3, seed=0)
+    drawn = [lengths().bars for _ in range(3)]
+    lengths.remember(["M:4/4\nK:G\nab|c", "M:4/4\nK:G\nde|f", "M:4/4\nK:G\ng"])
+    lengths.start(["M:4/4\nK:G\nd"], seed=5)
+    assert lengths().bars == drawn[1]
+    lengths = _Lengths(rep, bars=7)
+    lengths.start([primer], seed=0)
+    assert lengths().bars == 7
+    with pytest.raises(ValueError, match="tune_lengths"):
+        AbcChars.from_dict(rep.to_dict() | {"tune_lengths": []})
+
+
 def test_train_with_ends_composes_tunes_of_the_bars_asked_for(tmp_path, abc_corpus, capsys):
     run = tmp_path / "run"
     assert main(["train", "--preset", "debug", "--ends", "--positions",
@@ -326,6 +356,10 @@ def test_train_with_ends_composes_tunes_of_the_bars_asked_for(tmp_path, abc_corp
     assert main(["compose", "--model", str(plain / "best"), "--bars", "6", "--no-wav",
                  "--out", str(tmp_path / "refused")]) == 2
     assert "--bars needs a model trained with --ends" in capsys.readouterr().err
+    assert main(["compose", "--model", str(run / "best"), "--bars", "2", "--no-wav",
+                 "--primer", "M:4/4\\nL:1/8\\nK:G\\nG8|A8|B8|", "--out",
+                 str(tmp_path / "short")]) == 2
+    assert "the primer already has 3 bars" in capsys.readouterr().err
 
 
 # --- REMI tokens: a bar is the tokens after its Bar ----------------------------------

@@ -185,7 +185,7 @@ class _Reader:
         self.last = None
 
     def _short(self) -> bool:
-        return self.meter is not None and self.length < self.meter
+        return self.meter is not None and not self.whole_rests and self.length < self.meter
 
     def _part_mark(self, line: str) -> None:
         """Count parts as a musician does: a part's endings belong to it (the bars

@@ -175,6 +175,13 @@ class AbcFamily(Family):
         if opts.bars is not None and not self.can("bars", checkpoint.representation):
             raise OptionError("bars", "needs a model trained with --ends (this one is not "
                               "told a tune's length; --max-len limits its characters)")
+        if opts.bars is not None:
+            from tunesmith.abc_meter import bars_closed
+
+            closed = bars_closed(opts.primer.replace("\\n", "\n"))
+            if closed >= opts.bars:
+                raise OptionError("bars", f"is {opts.bars}, but the primer already has "
+                                  f"{closed} bars: ask for more")
         drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
         texts = drafts.first()
         tunes = _Tunes(texts, sink, start)
@@ -422,29 +429,42 @@ def _repair(texts, rejected, drafts: _Drafts, opts, log, cuts: int = CUTS,
 
 class _Lengths:
     """The readers of a model trained with ``--ends``, one for each row of a batch in
-    order, each given a tune length (:meth:`AbcChars.draw_length`): drawn from the
-    training tunes longer than the bars its start (a primer, or a draft's prefix) has
-    closed, or ``bars`` (compose ``--bars``) for every tune. :meth:`start` sets the rows'
-    starts and the seed before each batch; a reader asked for beyond them (a beam's) gets
-    a length drawn for no start."""
+    order, each given a tune length (:meth:`AbcChars.draw_length`): ``bars`` (compose
+    ``--bars``) for every tune, else the length a draft continues under (a tune being
+    mended keeps the length it was written to, while its start has not closed that many
+    bars), else one drawn from the training tunes longer than the bars the row's start
+    (a primer, or a draft's prefix) has closed. :meth:`start` sets the rows' starts and
+    the seed before each batch (a reader asked for beyond them gets the last row's
+    start); :meth:`remember` keeps the length each text was written to."""
 
     def __init__(self, rep, bars: int | None = None):
-        self.rep, self.bars, self.closed, self.rng = rep, bars, [], np.random.default_rng(0)
+        self.rep, self.bars, self.rng = rep, bars, np.random.default_rng(0)
+        self.rows: list[tuple[int, int | None]] = []  # (bars closed, length kept) per row
+        self.given: list[int] = []  # the length each reader of this batch was given
+        self.written: dict[str, int] = {}  # text -> the length it was written to
 
     def start(self, prefixes: list[str], seed: int | None) -> None:
         from tunesmith.abc_meter import bars_closed
 
-        self.rng = np.random.default_rng(seed)
-        counts: dict[str, int] = {}
+        self.rng, self.given = np.random.default_rng(seed), []
+        rows: dict[str, tuple[int, int | None]] = {}
         for p in prefixes:
-            counts.setdefault(p, bars_closed(p))
-        self.closed = [counts[p] for p in prefixes]
+            if p not in rows:
+                closed = bars_closed(p)
+                kept = next((n for t, n in self.written.items()
+                             if t.startswith(p) and n > closed), None)
+                rows[p] = (closed, kept)
+        self.rows = [rows[p] for p in prefixes]
+
+    def remember(self, texts: list[str]) -> None:
+        self.written.update(zip(texts, self.given, strict=False))
 
     def __call__(self):
-        more_than = self.closed.pop(0) if self.closed else 0
-        if self.bars is not None:
-            return self.rep.input_reader(self.bars)
-        return self.rep.input_reader(self.rep.draw_length(self.rng, more_than))
+        closed, kept = self.rows[len(self.given)] if len(self.given) < len(self.rows) else (
+            self.rows[-1] if self.rows else (0, None))
+        bars = self.bars or kept or self.rep.draw_length(self.rng, closed)
+        self.given.append(bars)
+        return self.rep.input_reader(bars)
 
 
 class _Drafts:
@@ -479,8 +499,9 @@ class _Drafts:
         from tunesmith.sampling.beam import beam_search
 
         rep, o = self.rep, self.opts
-        if self.lengths is not None:
-            self.lengths.start([self.primer] * o.num, o.seed)
+        if self.lengths is not None:  # seeded unless asked to draw: beam search repeats
+            self.lengths.start([self.primer] * (o.num * o.beam),
+                               o.seed if o.seed is not None or o.stochastic_beam else 0)
         steps = beam_search(self.model, [[i] for i in rep.primer_ids(self.primer)],
                             num=o.num, beam=o.beam, max_steps=o.max_len, heads=["token"],
                             stop=("token", rep.eos), banned={"token": rep.never_sample()},
@@ -509,6 +530,8 @@ class _Drafts:
             texts.append(p + rep.decode_text([s[0] for s in seq[:m]]))
             if cap is not None and not (len(seq) <= m and seq[-1][0] == rep.eos):
                 self.unfinished.add(texts[-1])  # stopped by its limit, not by the model
+        if self.lengths is not None:
+            self.lengths.remember(texts)
         return [texts[k * n:(k + 1) * n] for k in range(len(prefixes))]
 
     def check(self, texts: list[str]) -> dict[int, tuple[int, str]]:

@@ -274,6 +274,9 @@ class AbcChars:
                     isinstance(v, int) and v > 0 for v in x) for x in lengths):
             raise ValueError("abc_chars representation: tune_lengths must be pairs of "
                              "positive whole numbers (bars, tunes)")
+        if d.get("end_inputs") and not lengths:
+            raise ValueError("abc_chars representation: end_inputs without tune_lengths "
+                             "(the lengths a composer draws from)")
         return cls(Vocab.from_list(d["vocab"]), **{k: d.get(k, False) for k in _INPUT_FLAGS},
                    section_reading=d.get("section_reading", "marks"),
                    tune_lengths=tuple(tuple(x) for x in lengths))
