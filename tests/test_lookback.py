@@ -257,7 +257,7 @@ def test_the_parts_reading_counts_parts_as_a_musician_does():
     reader = PositionReader()
     for c in "X:1\nM:4/4\nL:1/8\nK:G\nZ|GABc dBAG||A8|":
         reader.feed(c)
-    assert reader.parts == (3, 1)
+    assert reader.parts == (2, 1)  # a part of 2 bars closed, 1 bar left of the next
     rep = AbcChars.fit([tune], section_inputs=True, section_reading="parts")
     assert AbcChars.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
     assert rep.with_inputs(rep.encode_text(tune)) != AbcChars.fit(
