@@ -125,6 +125,12 @@ class AbcFamily(Family):
     def usable_data(self, data: AbcData, notes: list[str]) -> AbcData:
         from tunesmith.io import abc2midi
 
+        if data.ends:
+            notes.append("the model is told each tune's length (--ends): its likelihood is "
+                         "of the text given that length; python benchmarks/tune_length.py "
+                         "--model M gives the bits/char to add before comparing it with a "
+                         "model that is told none")
+
         if data.clean and not abc2midi.available():
             notes.append("the model was trained with --clean but abc2midi is not installed; "
                          "evaluating on the uncleaned corpus (apt-get install abcmidi for the "
