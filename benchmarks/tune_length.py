@@ -3,7 +3,7 @@ trained with ``train --ends`` is given, in bits per character of its corpus's he
 tunes, to add to its ``tunesmith evaluate`` figures before comparing them with a model
 that is told no length.
 
-    python benchmarks/tune_length.py --model runs/abc-ends/best
+    python benchmarks/tune_length.py --model runs/abc-ends/best [--score]
 
 Such a model scores p(text | length) for a tune whose length (its written bars) it is
 given. The length is a function of the text, so p(text) >= p(length) p(text | length):
@@ -16,6 +16,10 @@ training gives no length (one in ten, by a hash of the text) cost nothing more. 
 characters counted are those the trainer's validation scores (the characters and the
 end of each tune, at most ``MAX_LEN`` tokens a tune). The splits are the run's (its
 ``--clean`` recorded in the checkpoint).
+
+``--score`` also scores the held-out tunes with the model, told their own lengths (what
+``tunesmith evaluate`` reports) and told none (the class one training tune in ten has):
+the second is the model's own likelihood of the text, no bound needed.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ MAX_LEN = 4096  # tokens of a tune validation scores (data.tokens.SequenceBatche
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
+    ap.add_argument("--score", action="store_true", help="also score the held-out tunes")
     a = ap.parse_args()
 
     checkpoint = app.load_model(a.model, device="cpu")
@@ -52,8 +57,9 @@ def main() -> None:
     top = max([MAX_BARS, *counts, *(tune_bars(t) for texts in held.values() for t in texts)])
     print(f"{a.model}: {total:,} training tunes, lengths {min(counts)}-{max(counts)} bars; "
           f"corpus {corpus}, clean {data.clean}\n")
-    print("| split | tunes | given a length | characters (+ end) | length cost, bits/char |")
-    print("|---|---:|---:|---:|---:|")
+    print("| split | tunes | given a length | characters (+ end) | length cost, bits/char |"
+          + (" told its length, bits/char | + the cost | told none |" if a.score else ""))
+    print("|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if a.score else ""))
     for split in ("valid", "test"):
         bits = chars = given = 0
         seqs = prepared.sequences[split]
@@ -64,7 +70,24 @@ def main() -> None:
             given += 1
             n = counts.get(tune_bars(text), 0)
             bits -= math.log2((n + 1) / (total + top + 1))
-        print(f"| {split} | {len(seqs):,} | {given:,} | {chars:,} | {bits / chars:.4f} |")
+        row = f"| {split} | {len(seqs):,} | {given:,} | {chars:,} | {bits / chars:.4f} |"
+        if a.score:
+            told, none = (_bits(checkpoint, rep, seqs, length) for length in (True, False))
+            row += f" {told:.4f} | {told + bits / chars:.4f} | {none:.4f} |"
+        print(row, flush=True)
+
+
+def _bits(checkpoint, rep, seqs, told: bool) -> float:
+    """Bits per character of ``seqs`` under the model, each tune told its own length as
+    training told it (``told``), or no tune told one."""
+    from tunesmith.data.tokens import SequenceBatches
+    from tunesmith.evaluation.likelihood import evaluate
+
+    rows = []
+    for ids in seqs:
+        reader = None if told else rep.input_reader(None)
+        rows.append(rep.with_inputs(ids) if told else [(int(i), *reader(int(i))) for i in ids])
+    return evaluate(checkpoint.model, SequenceBatches(rows), "cpu")["bits"]
 
 
 if __name__ == "__main__":
