@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import zlib
 
 from tunesmith import app, families
 from tunesmith.abc_meter import tune_bars
@@ -65,10 +64,11 @@ def main() -> None:
         seqs = prepared.sequences[split]
         for ids, text in zip(seqs, held[split], strict=True):
             chars += min(len(ids), MAX_LEN) - 1  # what validation predicts
-            if zlib.crc32(text.encode()) % 10 == 0:
-                continue  # trained and scored without a length (AbcChars.with_inputs)
+            length = rep.training_length(text)
+            if length is None:
+                continue  # trained and scored without a length
             given += 1
-            n = counts.get(tune_bars(text), 0)
+            n = counts.get(length, 0)
             bits -= math.log2((n + 1) / (total + top + 1))
         row = f"| {split} | {len(seqs):,} | {given:,} | {chars:,} | {bits / chars:.4f} |"
         if a.score:

@@ -523,10 +523,7 @@ class PositionReader:
         header has the last class."""
         if self.current is None:
             return END_CLASSES - 1
-        if bars is None:
-            return 0
-        n = bars - self.current.closed
-        return 1 if n <= 0 else 1 + n if n <= END_MAX else END_MAX + 2
+        return 0 if bars is None else _countdown(bars - self.current.closed, END_MAX)
 
     def _end_line(self) -> None:
         line, self.line, self.segment = self.line, "", ""
@@ -550,10 +547,12 @@ class PositionReader:
 
 def _left(previous: int, written: int) -> int:
     """The ``left`` class of :attr:`PositionReader.sections`."""
-    if not previous:
-        return 0
-    n = previous - written
-    return 1 if n <= 0 else 1 + n if n <= LEFT_MAX else LEFT_MAX + 2
+    return 0 if not previous else _countdown(previous - written, LEFT_MAX)
+
+
+def _countdown(n: int, most: int) -> int:
+    """``n`` bars left as a class: 1 none, 1 + n up to ``most``, ``most + 2`` more."""
+    return 1 if n <= 0 else 1 + n if n <= most else most + 2
 
 
 _BAR_BRACKETS = re.compile(r"\[\||\|\]|\[\d")

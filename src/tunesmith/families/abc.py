@@ -181,14 +181,14 @@ class AbcFamily(Family):
         if opts.bars is not None and not self.can("bars", checkpoint.representation):
             raise OptionError("bars", "needs a model trained with --ends (this one is not "
                               "told a tune's length; --max-len limits its characters)")
+        drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
         if opts.bars is not None:
             from tunesmith.abc_meter import bars_closed
 
-            closed = bars_closed(opts.primer.replace("\\n", "\n"))
+            closed = bars_closed(drafts.primer)
             if closed >= opts.bars:
                 raise OptionError("bars", f"is {opts.bars}, but the primer already has "
                                   f"{closed} bars: ask for more")
-        drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
         texts = drafts.first()
         tunes = _Tunes(texts, sink, start)
         form = drafts.form(texts) if opts.constrain else {}

@@ -123,15 +123,18 @@ class AbcChars:
         to and with it (the ids alone, as one-tuples, without inputs)."""
         if not self.inputs:
             return [(int(i),) for i in ids]
-        length = None
-        if self.end_inputs:  # the tune's own length, but none for one tune in ten, so that
-            # the model also writes tunes of no given length (a reader without one)
-            from tunesmith.abc_meter import tune_bars
-
-            text = self.decode_text(ids)
-            length = None if zlib.crc32(text.encode()) % 10 == 0 else tune_bars(text)
+        length = self.training_length(self.decode_text(ids)) if self.end_inputs else None
         reader = self.input_reader(length)
         return [(int(i), *reader(int(i))) for i in ids]
+
+    @staticmethod
+    def training_length(text: str) -> int | None:
+        """The length training tells a tune for the ``end`` input: its own bars, but none
+        for one tune in ten (by a hash of its text), so that the model also writes tunes
+        of no given length."""
+        from tunesmith.abc_meter import tune_bars
+
+        return None if zlib.crc32(text.encode()) % 10 == 0 else tune_bars(text)
 
     def input_reader(self, bars: int | None = None) -> _InputReader:
         """A reader ``id -> (beat, bar, ...)`` of one id at a time, for a sampler
