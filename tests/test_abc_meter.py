@@ -5,7 +5,7 @@ from fractions import Fraction as F
 
 import pytest
 
-from tunesmith.abc_meter import bars, ending_error, meter_error, meter_length
+from tunesmith.abc_meter import _read, bars, ending_error, meter_error, meter_length
 
 
 def lengths(text):
@@ -98,6 +98,9 @@ def test_endings_on_the_tonic(key, last, ok):
     assert (error is None) == ok
     if error:
         assert text[error[0]:].startswith(last) and "not on the tonic" in error[1]
+    reader = _read(text)  # where the last note's letter is (benchmarks/endings.py)
+    letter = last.index("[") + 1 if "[" in last else len(last) - len(last.lstrip("^_="))
+    assert reader.final_at == text.index(last) + letter  # a chord's first note, not "Am"
 
 
 def test_the_ending_follows_a_key_change():

@@ -47,6 +47,26 @@ def test_the_degree_of_the_last_note_above_the_tonic():
     assert degree[len(TUNE) - 1] == 0  # ends on G
 
 
+def test_the_home_input_is_the_tonic_letter_of_the_key_in_force():
+    """``train --home``: every step reads the tonic's letter of the key in force (0 C ...
+    6 B), a key change from the ``K:`` line that makes it, none for ``K:none``."""
+    from tunesmith.abc_meter import HOME_CLASSES
+
+    text = "M:2/4\nL:1/8\nK:Ador\nABcd|e2A2|\nK:D\nd2fa|d4|\nK:none\nc2|]\n"
+    rep = AbcChars.fit([text], home_inputs=True, degree_inputs=True)
+    assert rep.inputs == {"degree": 9, "home": HOME_CLASSES}
+    rows = rep.with_inputs(rep.encode_text(text))
+    home = [r[2] for r in rows[1:]]  # rows[0] is BOS; home[i] after text[i]
+    body = text.index("ABcd")
+    assert set(home[:body - 1]) == {HOME_CLASSES - 1}  # the header
+    assert set(home[body - 1:text.index("K:D") + 3]) == {5}  # A, from the K: line's end
+    assert home[text.index("d2fa")] == 1  # D
+    assert home[text.index("c2|]")] == HOME_CLASSES - 2  # K:none: no tonic
+    assert [r[1] for r in rows][text.index("e2A2") + 1] == 4  # degree beside it: E in A
+    assert AbcChars.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    assert "home_inputs" not in AbcChars.fit([text]).to_dict()
+
+
 def test_a_bar_that_starts_as_the_one_four_back_is_offered_its_next_character():
     rows = feed_all(TUNE)
     fifth = TUNE.index("GABc|dedB|D2")  # bar 5: the first four bars are behind it
@@ -158,7 +178,7 @@ def test_sampling_reads_the_inputs_training_would_have_given(arch):
 
     torch.manual_seed(0)
     rep = AbcChars.fit([TUNE], bar_inputs=True, degree_inputs=True, section_inputs=True,
-                       lookback_inputs=True)
+                       lookback_inputs=True, home_inputs=True)
     assert_sampling_reads_training_inputs(small_model(arch, rep), rep,
                                           rep.primer_ids("M:2/4\nL:1/8\nK:G\nGABc|dedB|"),
                                           steps=30)
@@ -196,12 +216,12 @@ def test_beam_search_hands_each_hypothesis_the_inputs_of_its_own_text():
 
 def test_train_with_degrees_and_lookback_then_compose_and_evaluate(tmp_path, abc_corpus):
     run = tmp_path / "run"
-    assert main(["train", "--preset", "debug", "--degrees", "--lookback",
+    assert main(["train", "--preset", "debug", "--degrees", "--home", "--lookback",
                  "--corpus", str(abc_corpus), "--out", str(run), "--no-progress",
                  "--samples", "0", "--steps", "10"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["data"]["degrees"] and config["data"]["lookback"]
-    assert set(config["model"]["inputs"]) == {"degree", "copy", "run"}
+    assert config["data"]["degrees"] and config["data"]["home"] and config["data"]["lookback"]
+    assert set(config["model"]["inputs"]) == {"degree", "home", "copy", "run"}
     assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
                  "--no-wav", "--max-len", "200", "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.abc"))) == 2

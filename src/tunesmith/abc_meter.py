@@ -130,6 +130,7 @@ class _Reader:
         self.tuplet: tuple[Fraction, int] | None = None  # (factor, notes left)
         self.key = ""  # the K: value in force
         self.final: tuple[str, str] | None = None  # (letter, key) of the last note read
+        self.final_at: int | None = None  # its letter's offset in the text _read read
         self.closed = 0  # bars with music closed so far
 
     def field(self, key: str, value: str) -> None:
@@ -295,12 +296,17 @@ def _read_line(reader: _Reader, line: str, offset: int) -> None:
             lowest = re.findall(r"[A-Ga-g]", m.group("inner"))
             if lowest:  # a chord's written first note is its bass in folk tunes
                 reader.final = (lowest[0].upper(), reader.key)
+                inner = m.start("inner")
+                reader.final_at = offset + inner + re.search(r"[A-Ga-g]",
+                                                             m.group("inner")).start()
             if first:
                 reader.note(_length(first.group(1), first.group(2))
                             * _length(m.group("cn"), m.group("cs")))
         elif m.group("note"):
             reader.note(_length(m.group("nn"), m.group("ns")))
-            reader.final = (m.group("note").lstrip("^_=")[0].upper(), reader.key)
+            note = m.group("note")
+            reader.final = (note.lstrip("^_=")[0].upper(), reader.key)
+            reader.final_at = offset + m.start("note") + len(note) - len(note.lstrip("^_="))
         elif m.group("rest"):
             reader.note(_length(m.group("rn"), m.group("rs")))
         elif m.group("bars_rest"):
@@ -412,6 +418,7 @@ BEAT_CLASSES = BEAT_STEPS + 2  # 0-23 into the bar, 24 a full (or overfull) bar,
 SECTION_BARS = 16
 BAR_CLASSES = SECTION_BARS + 1  # bars into the section (15: 15 or more), 16 header
 DEGREE_CLASSES = 9  # 0-6 the last note's degree above the tonic, 7 none yet, 8 header
+HOME_CLASSES = 9  # 0-6 the tonic's letter (C-B) of the key in force, 7 no tonic, 8 header
 LEFT_MAX = 8
 LEFT_CLASSES = LEFT_MAX + 4  # 0 no section yet, 1 none left, 2-9 1-8 left, 10 more, 11 header
 PART_CLASSES = 5  # sections closed: 0-3 (3: 3 or more), 4 header
@@ -483,6 +490,17 @@ class PositionReader:
         if home is None:
             return DEGREE_CLASSES - 2
         return (_LETTERS.index(final[0]) - _LETTERS.index(home)) % 7
+
+    @property
+    def home(self) -> int:
+        """The letter of the tonic (0 C, 1 D ... 6 B) of the key in force: where a tune in
+        it could end, which :attr:`degree` tells only relative to the last note; 7 in a key
+        without a tonic (``K:none``, or an inline ``[K:`` before its letter is read), 8 in
+        the header."""
+        if self.current is None:
+            return HOME_CLASSES - 1
+        home = tonic(self.current.key)
+        return HOME_CLASSES - 2 if home is None else _LETTERS.index(home)
 
     @property
     def sections(self) -> tuple[int, int]:

@@ -51,6 +51,8 @@ class AbcData:
                           "what it was trained with")
     degrees: bool = opt(False, "abc: the model also reads the scale degree of the last note "
                         "above the key's tonic, so it can tell when a tune could end at home")
+    home: bool = opt(False, "abc: the model also reads the letter of the key's tonic, so it "
+                     "need not remember from the K: line where a tune ends at home")
     sections: bool = opt(False, "abc: the model also reads how many bars are left before "
                          "the section it writes is as long as the last one, and how many "
                          "sections have closed, so it can write a B part as long as its A "
@@ -111,6 +113,7 @@ class AbcFamily(Family):
                                           min_count=MIN_CHAR_COUNT,
                                           bar_inputs=data.positions,
                                           degree_inputs=data.degrees,
+                                          home_inputs=data.home,
                                           section_inputs=data.sections,
                                           section_reading=data.section_reading,
                                           end_inputs=data.ends,

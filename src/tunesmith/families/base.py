@@ -407,7 +407,7 @@ def model_sizes(family: Family, config_class, representation) -> dict:
         readers = _models_with(family, "inputs")
         raise OptionError("positions", f"this model does not read position inputs (nor "
                           f"any other input beside the ids: --positions, --phrases, "
-                          f"--degrees, --sections, --lookback); of the "
+                          f"--degrees, --home, --sections, --lookback); of the "
                           f"{family.name} family's models, {' and '.join(readers)} "
                           f"{'do' if len(readers) > 1 else 'does'}")
     if given.get("proposal_keys") and "proposal_keys" not in fields:

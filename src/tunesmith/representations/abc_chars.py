@@ -20,6 +20,10 @@ PositionReader`: the share of the bar filled, the bars into the section; the hea
 - ``degree_inputs=True`` (``train --degrees``): also ``"degree"`` (9 classes), the scale
   degree of the last note above the key's tonic, by letter (``PositionReader.degree``),
   so that the model can know when a phrase could end at home.
+- ``home_inputs=True`` (``train --home``): also ``"home"`` (9 classes), the letter of the
+  tonic of the key in force (``PositionReader.home``): where home is, which the model
+  otherwise has to remember from the ``K:`` line (the degree gives it only relative to
+  the last note).
 - ``section_inputs=True`` (``train --sections``): also ``"left"`` (12 classes: the bars
   left before the section being written is as long as the last one, none such yet) and
   ``"parts"`` (5: the sections closed), ``PositionReader.sections``, so that a model can
@@ -39,8 +43,8 @@ PositionReader`: the share of the bar filled, the bars into the section; the hea
   classes: the id of the character that the best matching earlier bar has next, none,
   that bar's end, header) and ``"run"`` (5: how many bars in a row that passage has
   matched), :class:`~tunesmith.lookback.Lookback`, so that repeating a bar is one
-  step the model can choose. Inputs come in the order beat, bar, degree, left, parts,
-  end, copy, run (of those asked for).
+  step the model can choose. Inputs come in the order beat, bar, degree, home, left,
+  parts, end, copy, run (of those asked for).
 - ``to_dict()`` / ``from_dict()`` carry the vocabulary (and the inputs asked for), so a
   checkpoint rebuilds it exactly.
 """
@@ -69,6 +73,7 @@ class AbcChars:
     name: str = "abc_chars"
     bar_inputs: bool = False  # steps carry their place in the bar and section (inputs)
     degree_inputs: bool = False  # ... the degree of the last note above the tonic
+    home_inputs: bool = False  # ... the tonic's letter of the key in force
     section_inputs: bool = False  # ... the bars left to match the last section, sections
     lookback_inputs: bool = False  # ... what the best matching earlier bar has next
     section_reading: str = "marks"  # how section_inputs count sections: "marks" or "parts"
@@ -84,7 +89,7 @@ class AbcChars:
     def fit(cls, texts: Iterable[str], min_count: int = 1, bar_inputs: bool = False,
             degree_inputs: bool = False, lookback_inputs: bool = False,
             section_inputs: bool = False, section_reading: str = "marks",
-            end_inputs: bool = False) -> AbcChars:
+            end_inputs: bool = False, home_inputs: bool = False) -> AbcChars:
         from tunesmith.abc_meter import tune_bars
 
         texts = list(texts)
@@ -92,7 +97,7 @@ class AbcChars:
         return cls(Vocab.build(texts, min_count=min_count), bar_inputs=bar_inputs,
                    degree_inputs=degree_inputs, lookback_inputs=lookback_inputs,
                    section_inputs=section_inputs, section_reading=section_reading,
-                   end_inputs=end_inputs,
+                   end_inputs=end_inputs, home_inputs=home_inputs,
                    tune_lengths=tuple(sorted((b, n) for b, n in lengths.items() if b)))
 
     # --- inputs a model reads beside the ids (none unless asked for)
@@ -103,6 +108,7 @@ class AbcChars:
             BEAT_CLASSES,
             DEGREE_CLASSES,
             END_CLASSES,
+            HOME_CLASSES,
             LEFT_CLASSES,
             PART_CLASSES,
         )
@@ -110,6 +116,8 @@ class AbcChars:
         out = {"beat": BEAT_CLASSES, "bar": BAR_CLASSES} if self.bar_inputs else {}
         if self.degree_inputs:
             out["degree"] = DEGREE_CLASSES
+        if self.home_inputs:
+            out["home"] = HOME_CLASSES
         if self.section_inputs:
             out |= {"left": LEFT_CLASSES, "parts": PART_CLASSES}
         if self.end_inputs:
@@ -285,8 +293,8 @@ class AbcChars:
                    tune_lengths=tuple(tuple(x) for x in lengths))
 
 
-_INPUT_FLAGS = ("bar_inputs", "degree_inputs", "section_inputs", "end_inputs",
-                "lookback_inputs")
+_INPUT_FLAGS = ("bar_inputs", "degree_inputs", "home_inputs", "section_inputs",
+                "end_inputs", "lookback_inputs")
 SECTION_READINGS = ("marks", "parts")  # PositionReader.sections, PositionReader.parts
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # field names
 
@@ -322,6 +330,8 @@ class _InputReader:
         out = (beat, bar) if self.rep.bar_inputs else ()
         if self.rep.degree_inputs:
             out += (self.reader.degree,)
+        if self.rep.home_inputs:
+            out += (self.reader.home,)
         if self.rep.section_inputs:
             parts = self.rep.section_reading == "parts"
             out += self.reader.parts if parts else self.reader.sections
