@@ -31,7 +31,7 @@ import random
 
 import torch
 
-from tunesmith import app, families
+from tunesmith import app
 from tunesmith.abc_meter import _LETTERS, _read, tonic
 
 
@@ -46,12 +46,7 @@ def main() -> None:
     rep, model = checkpoint.representation, checkpoint.model.eval()
     if rep.name != "abc_chars":
         raise SystemExit(f"{a.model}: not an ABC character model")
-    summary = checkpoint.meta.get("summary", {})
-    family = families.for_representation(rep.name)
-    data = family.data_options(**{k: v for k, v in summary.get("data", {}).items()
-                                  if k in ("clean",)})
-    corpus = summary.get("corpus", {}).get("corpus", family.default_corpus)
-    prepared = family.prepare_data(corpus, data, representation=rep)
+    corpus, data, prepared = app.held_out(checkpoint)
     tunes = list(prepared.sequences["valid"])
     random.Random(a.seed).shuffle(tunes)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from tunesmith import app, families
+from tunesmith import app
 from tunesmith.abc_meter import tune_bars
 
 MAX_BARS = 256  # the range of the add-one smoothing (at least)
@@ -44,12 +44,7 @@ def main() -> None:
     rep = checkpoint.representation
     if not getattr(rep, "end_inputs", False):
         raise SystemExit(f"{a.model}: not a model trained with --ends (it is told no length)")
-    summary = checkpoint.meta.get("summary", {})
-    family = families.for_representation(rep.name)
-    data = family.data_options(**{k: v for k, v in summary.get("data", {}).items()
-                                  if k in ("clean",)})
-    corpus = summary.get("corpus", {}).get("corpus", family.default_corpus)
-    prepared = family.prepare_data(corpus, data, representation=rep)
+    corpus, data, prepared = app.held_out(checkpoint)
     counts = dict(rep.tune_lengths)
     total = sum(counts.values())
     held = {s: [rep.decode_text(ids) for ids in prepared.sequences[s]] for s in ("valid", "test")}

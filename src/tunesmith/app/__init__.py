@@ -26,7 +26,7 @@ _API = {
     "plan": "tunesmith.app.training", "TrainRequest": "tunesmith.app.training",
     "ResumeRequest": "tunesmith.app.training", "RunResult": "tunesmith.app.training",
     "evaluate": "tunesmith.app.evaluating", "EvaluateRequest": "tunesmith.app.evaluating",
-    "Evaluation": "tunesmith.app.evaluating",
+    "Evaluation": "tunesmith.app.evaluating", "held_out": "tunesmith.app.evaluating",
     "render": "tunesmith.app.rendering", "RenderRequest": "tunesmith.app.rendering",
     "prepare": "tunesmith.app.preparing", "export": "tunesmith.app.exporting",
     "BoulangerRequest": "tunesmith.app.benchmarking",

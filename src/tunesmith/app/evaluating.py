@@ -97,6 +97,18 @@ def evaluate(request: EvaluateRequest, progress: Progress | None = None,
     return out
 
 
+def held_out(ckpt, log=None):
+    """A loaded model's own corpus, read with its run's data settings (the same splits)
+    and encoded by its representation: ``(corpus, data, prepared)``, for benchmarks that
+    read the held-out items themselves."""
+    from tunesmith import families
+
+    fam = families.for_representation(ckpt.representation.name)
+    corpus, data, _ = _corpus_and_data(ckpt, fam, None)
+    return corpus, data, fam.prepare_data(corpus, data, representation=ckpt.representation,
+                                          log=log or _quiet)
+
+
 def _corpus_and_data(ckpt, fam, corpus: str | None):
     """The corpus to evaluate on and the data settings to read it with: the model's own
     settings on its own corpus, so that the splits hold the same items."""
