@@ -53,6 +53,15 @@ def test_each_outcome_is_named(strict, argv, outcome):
     assert result.outcome == outcome, result.line()
 
 
+def test_a_blowup_is_named_before_it_could_count_as_a_hang(tmp_path):
+    """Touching 400 MiB page by page under a 150 MiB limit is a blow-up. Its own runner
+    allows 5 s of CPU, not the strict 0.5 s: on a busy machine, starting Python and
+    touching the first 150 MiB can use more than 0.5 s, and the case then read as a hang."""
+    patient = Runner(tmp_path, seconds=5, memory=150 << 20)
+    result = patient.run(fake("allocate", 400, files=[("in.mid", b"MThd")], outputs=["out"]))
+    assert result.outcome == "blowup", result.line()
+
+
 def test_a_hang_is_killed_with_what_it_started(strict, tmp_path):
     pidfile = tmp_path / "pid"
     start = time.monotonic()
