@@ -293,12 +293,10 @@ def _read_line(reader: _Reader, line: str, offset: int) -> None:
                 reader.tuplet = (Fraction(q, p), r)
         elif m.group("chord"):
             first = _FIRST_NOTE.search(m.group("inner"))
-            lowest = re.findall(r"[A-Ga-g]", m.group("inner"))
+            lowest = re.search(r"[A-Ga-g]", m.group("inner"))
             if lowest:  # a chord's written first note is its bass in folk tunes
-                reader.final = (lowest[0].upper(), reader.key)
-                inner = m.start("inner")
-                reader.final_at = offset + inner + re.search(r"[A-Ga-g]",
-                                                             m.group("inner")).start()
+                reader.final = (lowest.group().upper(), reader.key)
+                reader.final_at = offset + m.start("inner") + lowest.start()
             if first:
                 reader.note(_length(first.group(1), first.group(2))
                             * _length(m.group("cn"), m.group("cs")))
