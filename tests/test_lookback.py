@@ -382,6 +382,18 @@ def test_train_with_ends_composes_tunes_of_the_bars_asked_for(tmp_path, abc_corp
     assert "the primer already has 3 bars" in capsys.readouterr().err
 
 
+def test_bars_lift_the_default_character_limit_but_not_one_given():
+    from tunesmith import families
+    from tunesmith.families.base import ComposeOptions
+
+    abc = families.get("abc")
+    assert abc.compose_options(ComposeOptions()).max_len == 1500
+    assert abc.compose_options(ComposeOptions(bars=8)).max_len == 1500
+    long = abc.compose_options(ComposeOptions(bars=100)).max_len
+    assert long >= 100 * abc.CHARS_PER_BAR
+    assert abc.compose_options(ComposeOptions(bars=100, max_len=900)).max_len == 900
+
+
 # --- REMI tokens: a bar is the tokens after its Bar ----------------------------------
 
 

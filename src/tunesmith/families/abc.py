@@ -144,6 +144,18 @@ class AbcFamily(Family):
     def model_sizes(self, representation) -> dict:
         return {"vocab_size": len(representation.vocab), "inputs": representation.inputs}
 
+    CHARS_PER_BAR = 40  # room a bar may take (folk bars: ~10 characters, 13 at most in
+    # the seed lab's tunes; chord names, grace notes and spacing can triple that)
+
+    def compose_options(self, opts: ComposeOptions) -> ComposeOptions:
+        """As every family's, and ``--bars`` without ``--max-len`` lifts the character
+        limit to what that many bars may take, so a long tune is not cut off short of its
+        bars by the default limit."""
+        if opts.bars is not None and opts.max_len is None:
+            opts = dataclasses.replace(opts, max_len=max(
+                self.defaults["max_len"], 300 + self.CHARS_PER_BAR * opts.bars))
+        return super().compose_options(opts)
+
     def can(self, control: str, representation) -> bool:
         if control == "bars":  # a tune's length is what a model trained with --ends reads
             return bool(getattr(representation, "end_inputs", False))
