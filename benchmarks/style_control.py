@@ -14,7 +14,8 @@ For each label set of the model (tradition, tune type), on its own corpus and sp
    the tune's own labels and once with the labels of a held-out tune of another style
    (shuffled); the classifier reads only the generated bars. Share classified as the
    phrase's own style: with its own labels it should reach >= 80% of the real recall
-   (the issue's target); shuffled, it must drop, or the label is ignored.
+   (the issue's target); shuffled, it must drop, or the label is ignored. ``--draws K``
+   continues each phrase K times (K seeds), for styles with few held-out phrases.
 3. **Asked for, against the primer.** ``--asked`` held-out phrases of any style are
    continued once with no label and once asking for each style (that set only; the other
    set "any"): share classified as the asked style, against no label asked.
@@ -64,6 +65,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--guidance", type=float, default=0.0,
                     help="classifier-free guidance weight of the labelled continuations")
+    ap.add_argument("--draws", type=int, default=1,
+                    help="continuations of each phrase of part 2 (each with its own seed)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     from tunesmith.evaluation.style_classifier import StyleClassifier, recall
@@ -79,7 +82,7 @@ def main() -> None:
     train, test = rows("train"), rows("test")
     print(f"{corpus}: {len(train)} training pairs, {len(test)} test pairs; model at step "
           f"{ckpt.meta['summary']['step']}; continuations of {rep.target_bars} bars, raw, "
-          f"style guidance {args.guidance:g}")
+          f"style guidance {args.guidance:g}, {args.draws} of each phrase (part 2)")
     rng = random.Random(args.seed)
     asked = rng.sample(test, min(args.asked, len(test)))
     t0 = time.time()
@@ -112,13 +115,16 @@ def main() -> None:
         others = {st: [r[2] for r in held if r[2][key] != st] for st in styles}
         shuffled = [rng.choice(others[lab[key]]) for _, _, lab in picked]
         sources = [s for s, _, _ in picked]
-        own = clf.predict(continuations(ckpt, sources, [rep.style_ids(**lab)
-                                                         for _, _, lab in picked], args.seed,
-                                        args.guidance))
-        wrong = clf.predict(continuations(ckpt, sources, [rep.style_ids(**lab)
-                                                           for lab in shuffled], args.seed,
-                                          args.guidance))
-        want = [lab[key] for _, _, lab in picked]
+        own, wrong = [], []
+        for d in range(args.draws):  # draw d: seed + 1000 d (draw 0: the seed itself)
+            seed = args.seed + 1000 * d
+            own += clf.predict(continuations(ckpt, sources, [rep.style_ids(**lab)
+                                                             for _, _, lab in picked], seed,
+                                             args.guidance))
+            wrong += clf.predict(continuations(ckpt, sources, [rep.style_ids(**lab)
+                                                               for lab in shuffled], seed,
+                                               args.guidance))
+        want = [lab[key] for _, _, lab in picked] * args.draws
         # part 3: asked for each style, phrases of any style
         no_label = Counter(clf.predict(free))
         print("\n| style | training tunes | real recall | own label | ratio | shuffled | "
