@@ -62,6 +62,37 @@ def test_compose_with_a_trained_model(capsys, debug_run, tmp_path):
         assert abc.read_text().startswith(f"X:{int(abc.stem.split('_')[1])}\n")
 
 
+def test_compose_continues_an_abc_file_or_a_primer_with_a_full_header(capsys, debug_run,
+                                                                      tmp_path):
+    tune = "X:7\nT:A tune with a title\nR:jig\nM:6/8\nL:1/8\nK:D\n% a comment\nDEFGAB|\n"
+    (tmp_path / "tune.abc").write_text(tune)
+    for k, primer in enumerate((tmp_path / "tune.abc", tune.replace("\n", "\\n"))):
+        rc, out, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 2,
+                               "--seed", 1, "--primer", primer, "--max-len", 60,
+                               "--no-wav", "--out", tmp_path / f"c{k}")
+        assert rc == 0, err
+        for abc in (tmp_path / f"c{k}").glob("*.abc"):  # the title is compose's own
+            assert "M:6/8\nL:1/8\nK:D\nDEFGAB|\n" in abc.read_text()
+            assert "R:" not in abc.read_text() and "comment" not in abc.read_text()
+    for missing, says in ((tmp_path / "nosuch.abc", "no such file"),
+                          (tmp_path, "is a folder, not a file")):
+        rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--primer",
+                             missing, "--no-wav", "--out", tmp_path / "refused")
+        assert rc == 2 and f"{missing}: {says}" in err
+        assert not (tmp_path / "refused").exists()  # no empty folder left behind
+
+
+def test_a_missing_soundfont_is_refused_before_composing(capsys, debug_run, tmp_path):
+    from tunesmith.io.audio import fluidsynth_available
+
+    if not fluidsynth_available():
+        pytest.skip("FluidSynth is not installed: compose writes no WAV to refuse")
+    rc, out, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 1,
+                           "--soundfont", tmp_path / "nosuch.sf2", "--out", tmp_path / "c")
+    assert rc == 2 and err.strip().endswith("nosuch.sf2: soundfont not found")
+    assert not out and not (tmp_path / "c").exists()
+
+
 def test_compose_is_reproducible_with_a_seed(capsys, debug_run, tmp_path):
     for name in ("a", "b"):
         run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 2, "--seed", 7,

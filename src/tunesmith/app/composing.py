@@ -24,7 +24,8 @@ MANIFEST = "composition.json"  # what a writer wrote into a folder, and how it w
 class Output:
     """Which files a composition gets beside its text / MIDI."""
 
-    wav: bool = opt(True, "render a WAV per piece (FluidSynth)", flag="no-wav", negate=True)
+    wav: bool = opt(True, "write no WAV (by default each piece is also rendered to a WAV "
+                    "with FluidSynth)", flag="no-wav", negate=True)
     png: bool | None = opt(None, "draw a piano roll per piece (default: on for events and "
                            "pianoroll, off for abc)")
     soundfont: str | None = opt(None, "a .sf2 soundfont for the WAV (default: pretty_midi's "
@@ -124,6 +125,9 @@ class CompositionWriter:
         self.out_dir = Path(out_dir)
         self.family, self.output = family, output
         self.wav = output.wav and fluidsynth_available()
+        if self.wav and output.soundfont and not Path(output.soundfont).is_file():
+            raise TunesmithError("is a folder, not a soundfont file" if Path(
+                output.soundfont).is_dir() else "soundfont not found", output.soundfont)
         self.png = family.draws_by_default if output.png is None else output.png
         self.log = log or _quiet
         self.about = about or {}
@@ -143,6 +147,7 @@ class CompositionWriter:
         from concurrent.futures import ThreadPoolExecutor
 
         self._clear()
+        self._made = not self.out_dir.exists()  # removed again if composing fails at once
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=2)
         return self
@@ -236,6 +241,8 @@ class CompositionWriter:
         if exc[0] is None:
             self.result.files.sort()
             self._write_manifest()
+        elif self._made and not any(self.out_dir.iterdir()):
+            self.out_dir.rmdir()  # a refused option leaves no empty folder behind
 
     def _write_manifest(self) -> None:
         data = dict(self.about, family=self.family.name,

@@ -295,7 +295,7 @@ class ComposeTarget:
     model: str | None = opt(None, "checkpoint folder, e.g. runs/abc-small/best (default: "
                             "the shipped ABC model)")
     family: str | None = opt(None, "use the shipped model of this family (abc, events, "
-                             "pianoroll)")
+                             "remi, pianoroll, continue, continue-events, gan)")
     out: str | None = opt(None, "output folder; one that is not empty is refused unless "
                           "--overwrite (default: a new numbered folder, compositions/001, "
                           "002, ...)")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from tunesmith.io.read import piece_problem
 from tunesmith.music import Piece, Track
+from tunesmith.options import opt
 
 PIANO_PROGRAMS = frozenset(range(8))  # GM 1-8: acoustic grand ... clavinet
 
@@ -27,10 +28,11 @@ class IngestFilter:
     or last less than ``min_seconds`` or more than ``max_seconds`` (seconds through the
     tempo map, from beat 0 to the last note's end)."""
 
-    programs: str = "all"
-    min_seconds: float = 2.0
-    max_seconds: float = 3600.0
-    min_notes: int = 8
+    programs: str = opt("all", "tracks to keep: all (every non-drum track), piano (GM "
+                        "programs 0-7), or a list of GM programs, e.g. 0,1,40")
+    min_seconds: float = opt(2.0, "drop pieces shorter than this (seconds)")
+    max_seconds: float = opt(3600.0, "drop pieces longer than this (seconds)")
+    min_notes: int = opt(8, "drop pieces with fewer notes than this in the tracks kept")
 
     def __post_init__(self):
         parse_programs(self.programs)  # raises ValueError

@@ -101,7 +101,8 @@ class ComposeOptions:
                        "any length), sample this many beats more and end the piece at "
                        "the first beat after its length that closes on a cadence (V-I or "
                        "IV-I into the tonic, the tonic in the bass); 0 cuts at the length")
-    primer: str = opt("", r"abc: the start of each tune, e.g. 'M:6/8\nK:D\n'; events, "
+    primer: str = opt("", r"abc: the start of each tune, e.g. 'M:6/8\nK:D\n', or an "
+                      "ABC file whose first tune is continued; events, "
                       "pianoroll: a MIDI / MusicXML / ABC file, or 'corpus' for a random "
                       "piece of the family's corpus; continue: an ABC file, "
                       "continue-events: a MIDI / MusicXML file or 'corpus' (the model's), "
