@@ -4,6 +4,7 @@ and prints what came back."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -330,6 +331,12 @@ class Compose(Command):
         if target.model is not None and target.family is not None:
             raise TunesmithError("give --model or --family, not both")
         ckpt = app.load_model(target.model, target.family, target.device)
+        from tunesmith import families
+
+        if families.for_representation(ckpt.representation.name).primer == "text":
+            from tunesmith.families.abc import primer_file  # an ABC file named: its tune
+
+            options = dataclasses.replace(options, primer=primer_file(options.primer))
         if output.wav and not _fluidsynth():
             out("note: FluidSynth is not installed, skipping WAV (apt-get install "
                 "libfluidsynth3)", "warning")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tunesmith.abc_text import primer_text
 from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.families.base import (
     ComposeOptions,
@@ -262,28 +263,23 @@ class AbcFamily(Family):
 MUSIC_SUFFIXES = (".abc", ".mid", ".midi", ".xml", ".musicxml", ".mxl", ".krn")
 
 
-def abc_primer(primer: str) -> str:
-    """``compose --primer`` as the model reads it: the first tune of an ABC file when it
-    names one (continued from its end), else the text given (``\\n`` written as two
-    characters is a newline), with the header fields a model does not learn left out
-    (:func:`~tunesmith.abc_text.primer_text`). A name of a music file that does not exist
-    is a one-line error, not a primer."""
-    from pathlib import Path
-
-    from tunesmith.abc_text import primer_text
-
+def primer_file(primer: str) -> str:
+    """``compose --primer`` on the command line: the text of the first tune of the ABC
+    file it names (the tune is continued from its end), else ``primer`` as it is. The name
+    of a music file that does not exist, or of a folder, is a one-line error. (The CLI's
+    alone: a web page's primer is text, never a path on the server.)"""
     text = primer.replace("\\n", "\n")
-    if text and "\n" not in text and ":" not in text[:2]:
-        path = Path(text).expanduser()
-        if path.is_file():
-            return read_tune_text(path)
-        if path.is_dir():
-            raise TunesmithError("is a folder, not a file (--primer takes ABC text or an "
-                                 "ABC file)", path)
-        if path.suffix.lower() in MUSIC_SUFFIXES:
-            raise TunesmithError("no such file (--primer takes ABC text or an ABC file)",
-                                 path)
-    return primer_text(text)
+    if not text or "\n" in text or ":" in text[:2]:
+        return primer
+    path = Path(text).expanduser()
+    if path.is_file():
+        return read_tune_text(path)
+    if path.is_dir():
+        raise TunesmithError("is a folder, not a file (--primer takes ABC text or an ABC "
+                             "file)", path)
+    if path.suffix.lower() in MUSIC_SUFFIXES:
+        raise TunesmithError("no such file (--primer takes ABC text or an ABC file)", path)
+    return primer
 
 
 def read_tune_text(path, tune: int = 1) -> str:
@@ -534,7 +530,7 @@ class _Drafts:
         self.model = with_inputs(model, rep, AbcFamily().repeat_bias_of(opts, rep),
                                  new_reader=self.lengths)
         self.rep, self.opts, self.device = rep, opts, device
-        self.primer = abc_primer(opts.primer)
+        self.primer = primer_text(opts.primer.replace("\\n", "\n"))
         self.keep = len(self.primer)
         self.settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
         self.unfinished: set[str] = set()

@@ -283,6 +283,9 @@ class Family:
             if getattr(opts, f.name) != getattr(blank, f.name):
                 raise OptionError(f.name, f"is not an option of the {self.name} family's "
                                   "composer")
+        if opts.seconds is not None and opts.max_len is not None:
+            raise OptionError("max_len", "and --seconds both given: give one (--seconds "
+                              "sets the length)")
         if opts.seconds is not None:
             from tunesmith.io.limits import limits
 
