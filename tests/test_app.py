@@ -90,6 +90,17 @@ def test_an_option_the_family_does_not_take_is_refused_by_name():
     assert e.value.option == "temperature"
 
 
+def test_a_length_in_seconds_and_in_steps_together_are_refused():
+    from tunesmith import families
+
+    for name in ("events", "pianoroll", "remi"):
+        with pytest.raises(OptionError, match="and --seconds both given") as e:
+            families.get(name).compose_options(app.ComposeOptions(seconds=10, max_len=50))
+        assert e.value.option == "max_len"
+        filled = families.get(name).compose_options(app.ComposeOptions(seconds=10))
+        assert families.get(name).compose_options(filled) == filled  # filled in, not given
+
+
 def test_a_writer_refuses_a_folder_that_is_not_empty_and_overwrites_only_its_own(tmp_path):
     ckpt = app.load_model(family="pianoroll")
     out = tmp_path / "out"

@@ -283,7 +283,9 @@ class Family:
             if getattr(opts, f.name) != getattr(blank, f.name):
                 raise OptionError(f.name, f"is not an option of the {self.name} family's "
                                   "composer")
-        if opts.seconds is not None and opts.max_len is not None:
+        if opts.seconds is not None and opts.max_len not in (None, self.defaults.get("max_len")):
+            # (a max_len equal to the family's default is taken as filled in by an earlier
+            # call: options pass through here more than once on their way to a composer)
             raise OptionError("max_len", "and --seconds both given: give one (--seconds "
                               "sets the length)")
         if opts.seconds is not None:
