@@ -118,7 +118,10 @@ def _corpus_and_data(ckpt, fam, corpus: str | None):
     trained_on = summary.get("corpus", {})
     corpus = corpus or trained_on.get("corpus") or fam.default_corpus
     values, notes = {}, []
-    if corpus == trained_on.get("corpus"):
+    from tunesmith.app.training import corpus_on_disk
+
+    if corpus_on_disk(corpus, fam.name) == trained_on.get("corpus") or corpus == trained_on.get(
+            "corpus"):  # the run's own corpus, however the path is written
         values = dict(summary.get("data") or {"clean": trained_on.get("clean", False)})
     values = {k: v for k, v in values.items()
               if k in {f.name for f in dataclasses.fields(fam.data_options)}}

@@ -61,7 +61,8 @@ class ResumeRequest:
     steps: int | None = opt(None, "go on until this step (the schedule stretches from here)")
     patience: int | None = opt(None, "validations without improvement before stopping")
     device: str | None = opt(None, "auto, cpu, cuda, cuda:N (default: the run's)")
-    samples: int = opt(4, "pieces to compose from the best checkpoint at the end")
+    samples: int | None = opt(None, "pieces to compose from the best checkpoint at the end "
+                              "(default: the run's own --samples)")
     stop_at: int | None = opt(None, "stop at this step, as an interruption would (tests)",
                               derived=True)
     command: str = opt("", "the command line that asked for it", derived=True)
@@ -81,6 +82,7 @@ class RunPlan:
     model: dict  # the architecture's settings (sizes from the representation added later)
     train: Any  # TrainConfig
     command: str = ""
+    samples: int = 4  # pieces composed at the end (resuming composes as many)
     resumed_with: list[str] = field(default_factory=list)
     # how it was last launched: world_size, backend, global / per-rank / micro batch
     distributed: dict | None = None
@@ -88,7 +90,8 @@ class RunPlan:
     def to_json(self) -> dict:
         out = {"family": self.family, "arch": self.arch, "corpus": self.corpus,
                "data": to_dict(self.data), "preset": self.preset, "model": dict(self.model),
-               "train": to_dict(self.train), "command": self.command}
+               "train": to_dict(self.train), "samples": self.samples,
+               "command": self.command}
         if self.resumed_with:
             out["resumed_with"] = list(self.resumed_with)
         if self.distributed is not None:
@@ -129,8 +132,29 @@ def plan(request: TrainRequest) -> RunPlan:
     data = build(fam.data_options, dict(p.data) | dict(request.data),
                  f"the {fam.name} family's data")
     return RunPlan(family=fam.name, arch=arch, preset=request.preset,
-                   corpus=request.corpus or fam.default_corpus, data=data, model=model,
-                   train=train, command=request.command)
+                   corpus=corpus_on_disk(request.corpus or fam.default_corpus, fam.name),
+                   data=data, model=model, train=train, command=request.command,
+                   samples=request.samples)
+
+
+def corpus_on_disk(corpus: str, family: str) -> str:
+    """``corpus`` with every part that is a file or folder on disk made absolute, so that
+    the run's record (config.json, its checkpoints) reads the same corpus from any folder
+    (``train --resume``, ``evaluate``). A built-in name, a path that is not there (its
+    error names it as given) and continue-events' ``LABEL=`` labels stay as they are."""
+    from tunesmith.corpora import BUILTIN
+
+    def absolute(source: str) -> str:
+        path = Path(source).expanduser()
+        return str(path.absolute()) if source not in BUILTIN and path.exists() else source
+
+    if family == "continue-events":  # LABEL=PATH,... (corpora.labelled)
+        from tunesmith.corpora.labelled import parts
+
+        named = parts(corpus)
+        if named:
+            return ",".join(f"{label}={absolute(source)}" for label, source in named)
+    return absolute(corpus)
 
 
 def read_plan(run_dir: Path) -> RunPlan:
@@ -149,11 +173,14 @@ def read_plan(run_dir: Path) -> RunPlan:
             raise ValueError("missing keys")
         fam = families.get(run["family"])
         data = run.get("data", {"clean": run.get("clean", False)})  # runs before "data"
+        samples = run.get("samples", 4)  # runs before "samples" composed the default
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+            raise ValueError(f"samples is {samples!r}, not a count")
         return RunPlan(family=fam.name, arch=run.get("arch", fam.default_model),
                        preset=str(run.get("preset", "")), corpus=str(run["corpus"]),
                        data=build(fam.data_options, data), model=dict(run["model"]),
                        train=build(TrainConfig, run["train"]),
-                       command=str(run.get("command", "")),
+                       command=str(run.get("command", "")), samples=samples,
                        resumed_with=list(run.get("resumed_with", [])),
                        distributed=_record(run.get("distributed")))
     except (ValueError, TypeError, AttributeError, TunesmithError) as e:
@@ -212,7 +239,8 @@ def train(request: TrainRequest, progress: Progress | None = None, log=None) -> 
 
 def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -> RunResult:
     """Continue a run from its ``last`` checkpoint (finishing an interrupted checkpoint
-    write first: this is the run's writer)."""
+    write first: this is the run's writer). ``steps`` below the step the run is at is an
+    OptionError, and the run folder is left as it was."""
     import dataclasses
 
     from tunesmith.options import replace
@@ -224,6 +252,11 @@ def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -
     p = read_plan(run_dir)
     if not distributed.from_main(_has_last(run_dir)):
         raise TunesmithError("nothing to resume: the run has no 'last' checkpoint", run_dir)
+    if request.steps is not None:
+        done = distributed.from_main(_last_step(run_dir))
+        if done is not None and request.steps < done:
+            raise OptionError("steps", f"is {request.steps}, but the run is already at step "
+                              f"{done}: ask for more")
     if request.device:
         p.train = dataclasses.replace(p.train, device=request.device)
     longer = {k: getattr(request, k) for k in ("steps", "patience")
@@ -232,13 +265,15 @@ def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -
         p.train = replace(p.train, "training", **longer)
         p.resumed_with.append(request.command or f"resume {longer}")
     launch = _launch(p.train)
-    if (longer or launch != p.distributed) and distributed.current().main:
-        p.distributed = launch
-        write_json(run_dir / "config.json", p.to_json())
     distributed.barrier()  # the others read the checkpoint once rank 0 has recovered it
     rep = load_checkpoint(run_dir / "last").representation
     prepared = _prepare(p, rep, progress, log)
-    return _fit(p, run_dir, prepared, resume=True, samples=request.samples,
+    # config.json changes once the run can go on (a missing corpus leaves it as it was)
+    if (longer or launch != p.distributed) and distributed.current().main:
+        p.distributed = launch
+        write_json(run_dir / "config.json", p.to_json())
+    samples = p.samples if request.samples is None else request.samples
+    return _fit(p, run_dir, prepared, resume=True, samples=samples,
                 stop_at=request.stop_at, progress=progress, log=log)
 
 
@@ -251,6 +286,24 @@ def _has_last(run_dir: Path) -> bool:
     if not distributed.current().main:
         return False  # not asked: rank 0's answer is the one taken
     return (recover(run_dir / "last") / "tunesmith.json").is_file()
+
+
+def _last_step(run_dir: Path) -> int | None:
+    """The step of the run's ``last`` checkpoint, from its summary (rank 0 only; None
+    where it does not say: loading the checkpoint then says what is wrong)."""
+    from tunesmith.jsonfile import read_json
+    from tunesmith.training import distributed
+    from tunesmith.training.checkpoint import META_FILE
+
+    if not distributed.current().main:
+        return None  # not asked: rank 0's answer is the one taken
+    try:
+        meta = read_json(run_dir / "last" / META_FILE)
+    except TunesmithError:
+        return None
+    summary = meta.get("summary") if isinstance(meta, dict) else None
+    step = summary.get("step") if isinstance(summary, dict) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def _launch(train) -> dict:

@@ -219,7 +219,7 @@ class Train(Command):
         t, r = values["train"], values["request"]
         return app.ResumeRequest(run=args.resume, steps=t.get("steps"),
                                  patience=t.get("patience"), device=t.get("device"),
-                                 samples=r.get("samples", 4), stop_at=args.stop_at,
+                                 samples=r.get("samples"), stop_at=args.stop_at,
                                  command=command_line(args))
 
     def _report(self, result) -> int:
