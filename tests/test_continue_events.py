@@ -307,6 +307,9 @@ def test_label_counts_show_in_corpora_and_the_ingest_report(capsys, styled_folde
     rc, out, _ = run_cli(capsys, "corpora", "--corpus", f"a={styled_folder / 'march'}",
                          "--corpus", f"b={styled_folder / 'waltz'}")
     assert rc == 0 and "a          12" in out
+    (tmp_path / "empty").mkdir()
+    rc, _, err = run_cli(capsys, "corpora", "--styles", "--corpus", tmp_path / "empty")
+    assert rc == 2 and "empty: no MIDI, MusicXML or ABC files to count" in err
     report = tmp_path / "report.csv"
     rc, out, _ = run_cli(capsys, "prepare", "--family", "continue-events", "--corpus",
                          styled_folder, "--report", report)

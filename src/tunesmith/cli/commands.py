@@ -117,6 +117,8 @@ class Corpora(Command):
             name = ",".join(args.corpus or ["folk-abc"])
             if is_labelled(name):
                 counts = count_labels(name)
+                if not counts:
+                    raise TunesmithError("no MIDI, MusicXML or ABC files to count", name)
                 print(f"{name}: files per style label (continue-events; training drops "
                       "files it cannot use, the ingest report says which)\n")
                 width = max([5, *map(len, counts)])
