@@ -97,7 +97,7 @@ def main() -> None:
                                                    out=str(Path(args.out) / name),
                                                    grace=None if family == "abc" else args.grace,
                                                    repeat_bias=args.repeat_bias,
-                                                   **extra))
+                                                   overwrite=True, **extra))
         counts = report.counts()
         print(f"\n### {name}: {model} ({time.perf_counter() - t:.0f} s)\n")
         print(f"{len(report.generated.pieces)} generated ({len(report.generated.skipped)} "

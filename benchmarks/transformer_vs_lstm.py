@@ -89,7 +89,8 @@ def judge(arch: str, out: Path, num: int, validity: int) -> dict:
     fam = families.get("abc")
     valid = fam.sample_validity(ckpt, validity, 1.0, 0)
     report = app.music_report(app.MusicRequest(model=str(best), num=num, seed=0,
-                                               out=str(out / f"music-{arch}")))
+                                               out=str(out / f"music-{arch}"),
+                                               overwrite=True))
     meta = json.loads((best / "tunesmith.json").read_text())
     return {"bits": e.results["valid"]["bits"], "validity": valid, "report": report,
             "step": meta["summary"].get("step"),

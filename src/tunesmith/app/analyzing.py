@@ -41,6 +41,8 @@ class MusicRequest:
                                     "compose's)")
     draws: int = opt(10, "real samples that make the real-vs-real band")
     out: str = opt("music_report", "folder for report.html, features.csv, summary.json")
+    overwrite: bool = opt(False, "replace the report already in --out (by default a folder "
+                          "that holds one is refused)")
     device: str = opt("auto", "auto, cpu, cuda, cuda:N")
 
     def __post_init__(self):
@@ -62,6 +64,7 @@ def music_report(request: MusicRequest, progress: Progress | None = None, log=No
     from tunesmith.evaluation.report import PieceSet, Report, compare_sets, write
 
     log = log or _quiet
+    report_folder(request.out, request.overwrite)  # before the slow work, not after it
     ckpt = load_model(request.model, device=request.device)
     fam = families.for_representation(ckpt.representation.name)
     opts = _compose_options(fam, request)
@@ -158,11 +161,29 @@ def _memorisation(fam, train_items, generated, real):
                         index.longest_matches([fam.memory(p) for p in real.pieces]))
 
 
+def report_folder(out: str | Path, overwrite: bool) -> Path:
+    """``out`` as the folder a report will be written into, checked before any work: a
+    path that is a file is refused, and so is a folder that already holds a report
+    (report.html, features.csv or summary.json) unless ``overwrite``. Nothing is made
+    yet: a request that fails later leaves no empty folder behind."""
+    from tunesmith.evaluation.report import REPORT_FILES
+    from tunesmith.io.paths import output_folder
+
+    folder = output_folder(out, make=False)
+    present = [n for n in REPORT_FILES if (folder / n).exists()] if folder.is_dir() else []
+    if present and not overwrite:
+        raise TunesmithError(f"already holds a report ({', '.join(present)}): pass "
+                             "--overwrite to replace it, or choose another --out", folder)
+    return folder
+
+
 # --- any folders --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
     out: str = opt("analysis", "folder for report.html, features.csv, summary.json")
+    overwrite: bool = opt(False, "replace the report already in --out (by default a folder "
+                          "that holds one is refused)")
     draws: int = opt(10, "random splits of the real set that make the real-vs-real band")
     seed: int = opt(0, "random seed of those splits")
 
@@ -170,23 +191,27 @@ class AnalyzeOptions:
 def analyze(paths: Sequence[str | Path], real: Sequence[str | Path] = (),
             options: AnalyzeOptions = AnalyzeOptions(), progress: Progress | None = None,
             log=None):
-    """Measure every piece under ``paths`` (MIDI, MusicXML, ABC: every tune of a book);
-    with ``real``, compare them with the pieces under it (the band from halves of the real
-    set). Writes the report into ``out``; returns it."""
+    """Measure every piece under ``paths`` (MIDI, MusicXML, ABC: every tune of a book;
+    a piece a folder holds as several renderings with one name, as compose writes
+    ``tune_01.abc`` and ``tune_01.mid``, once); with ``real``, compare them with the
+    pieces under it (the band from halves of the real set). Writes the report into
+    ``out``, which must not hold one already unless ``overwrite``; returns it."""
     from tunesmith.evaluation.report import PieceSet, Report, compare_sets, write
 
     log = log or _quiet
     if not paths:
         raise OptionError("paths", "give at least one file or folder to analyze")
-    sets = [_read_set(paths, "pieces", progress, log)]
+    report_folder(options.out, options.overwrite)  # before the reading, not after it
+    notes: list[str] = []
+    sets = [_read_set(paths, "pieces", progress, log, notes)]
     if real:
-        sets.append(_read_set(real, "real", progress, log))
+        sets.append(_read_set(real, "real", progress, log, notes))
     for s in sets:
         s.measure(lambda i, n, name=s.name: report(progress, f"measure {name}", i, n, "piece"))
     generated, reference = sets[0], sets[-1] if real else PieceSet("(no real set)")
     rows = compare_sets(generated, reference, None, draws=options.draws, seed=options.seed)
-    notes = [] if real else ["no real set given (--real): the distributions are shown, "
-                             "not compared"]
+    if not real:
+        notes.append("no real set given (--real): the distributions are shown, not compared")
     settings = {"pieces": ", ".join(map(str, paths)),
                 "real": ", ".join(map(str, real)) or "none",
                 "band": f"{options.draws} random splits of the real set into halves"}
@@ -195,12 +220,16 @@ def analyze(paths: Sequence[str | Path], real: Sequence[str | Path] = (),
     return result
 
 
-def _read_set(paths, name: str, progress, log):
+def _read_set(paths, name: str, progress, log, notes: list[str]):
     from tunesmith.corpora import IngestFilter, load_piece_corpus
     from tunesmith.evaluation.report import PieceSet
 
     s = PieceSet(name)
     keep_all = IngestFilter(min_seconds=0.0, min_notes=1)  # analysis drops only the unreadable
+    # per piece of s, and per entry of s.skipped: the file found in a folder it came from
+    # (None for a file named on its own, or a built-in corpus)
+    sources: list[Path | None] = []
+    failed: list[Path | None] = []
     for path in paths:
         try:
             corpus = load_piece_corpus(str(path), keep_all, progress=progress)
@@ -208,10 +237,25 @@ def _read_set(paths, name: str, progress, log):
             if len(paths) == 1:
                 raise
             s.skipped.append(str(e))
+            failed.append(None)
             continue
         s.pieces += corpus.pieces
         s.labels += [f"{Path(path).name}/{k}" for k in corpus.keys]
-        s.skipped += [f"{r.path}: {r.reason}" for r in corpus.rows if r.status != "kept"]
+        searched = Path(path).expanduser().is_dir()
+        sources += [Path(path).expanduser() / _file_part(k) if searched else None
+                    for k in corpus.keys]
+        for r in corpus.rows:
+            if r.status != "kept":
+                s.skipped.append(f"{r.path}: {r.reason}")
+                failed.append(Path(_file_part(r.path)) if searched else None)
+    extra = _one_per_piece(s, sources, failed)
+    if extra:
+        shown = ", ".join(str(p) for p in extra[:3]) + (", ..." if len(extra) > 3 else "")
+        said = (f"{name}: {len(extra)} duplicate rendering{'s' * (len(extra) != 1)} "
+                f"skipped ({shown}): a piece written as several files with one name in one "
+                "folder is counted once, from its ABC, else its MusicXML, else its MIDI")
+        log(said)
+        notes.append(said)
     _within_budget(s)
     if not s.pieces and len(s.skipped) == 1:
         raise TunesmithError(s.skipped[0])
@@ -220,6 +264,48 @@ def _read_set(paths, name: str, progress, log):
     if not s.pieces:
         raise TunesmithError(f"no pieces to analyze in {', '.join(map(str, paths))}")
     return s
+
+
+# the most faithful source of a piece first: ABC text and MusicXML carry the meter and key
+# a MIDI rendering of them may lose or only approximate
+_FAITHFUL = {".abc": 0, ".musicxml": 1, ".xml": 1, ".mxl": 1, ".mid": 2, ".midi": 2}
+
+
+def _file_part(key: str) -> str:
+    """The file of a corpus key or label: ``book.abc#3`` -> ``book.abc``."""
+    head, sep, tail = key.rpartition("#")
+    return head if sep and tail.isdigit() else key
+
+
+def _one_per_piece(s, sources: list, failed: list) -> list[Path]:
+    """Count once a piece written as several files with the same stem in one folder
+    (compose writes ``tune_01.abc`` and ``tune_01.mid``; an exporter may add
+    ``tune_01.musicxml``): keep the most faithful file that could be read
+    (:data:`_FAITHFUL`), drop the others' pieces and failures from ``s``. Only files
+    found by searching a folder are grouped (files named one by one are each counted),
+    and not a group with a tune book in it (a file of several pieces is not one piece
+    written twice). Returns the files dropped."""
+    from collections import Counter
+
+    items = Counter(f for f in sources + failed if f is not None)
+    groups: dict[tuple[Path, str], set[Path]] = {}
+    for f in items:
+        groups.setdefault((f.parent.resolve(), f.stem), set()).add(f)
+    read = {f for f in sources if f is not None}
+    dropped: set[Path] = set()
+    for files in groups.values():
+        if len(files) < 2 or any(items[f] > 1 for f in files):
+            continue
+        rank = sorted(files, key=lambda f: (f not in read, _FAITHFUL.get(f.suffix.lower(), 3),
+                                            f.name))
+        dropped.update(rank[1:])
+    if not dropped:
+        return []
+    keep = [i for i, f in enumerate(sources) if f not in dropped]
+    s.pieces = [s.pieces[i] for i in keep]
+    s.labels = [s.labels[i] for i in keep]
+    s.skipped = [line for line, f in zip(s.skipped, failed, strict=True) if f not in dropped]
+    return sorted(dropped)
 
 
 def _within_budget(s) -> None:

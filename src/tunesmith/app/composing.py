@@ -154,10 +154,11 @@ class CompositionWriter:
 
     def _clear(self) -> None:
         """Refuse a non-empty folder, or (overwrite) remove an earlier writer's files."""
+        from tunesmith.io.paths import output_folder
+
+        output_folder(self.out_dir, make=False)  # a file in the way is refused
         if not self.out_dir.exists():
             return
-        if not self.out_dir.is_dir():
-            raise TunesmithError("not a folder", self.out_dir)
         present = sorted(p.name for p in self.out_dir.iterdir())
         if not present:
             return

@@ -6,11 +6,23 @@ import json
 import shutil
 from pathlib import Path
 
+from tunesmith.errors import TunesmithError
+
+# what a run folder holds (app/training.py, training/trainer.py) and an exported model
+# folder never does
+RUN_FILES = ("config.json", "metrics.csv", "best", "last", "checkpoints", "tensorboard",
+             "curves.png", "samples", "ingest_report.csv")
+
 
 def export(run: str | Path, out: str | Path, note: str | None = None) -> Path:
     """Copy ``run``'s best checkpoint (weights + tunesmith.json only) to ``out`` and write
     ``RECIPE.md`` beside it (the command that made it, corpus, settings, figures). Reads
-    the run; never changes it. Returns the checkpoint copied."""
+    the run; never changes it. Returns the checkpoint copied.
+
+    ``out`` must be a new or empty folder, or an earlier export (re-exporting is how a
+    shipped model is updated: its weights, tunesmith.json and RECIPE.md are replaced,
+    other files there stay); a run folder, a folder inside the run, or a folder with
+    other things in it is refused before anything is written."""
     from tunesmith.jsonfile import read_json
     from tunesmith.training.checkpoint import META_FILE, WEIGHTS_FILE, read_meta
 
@@ -24,12 +36,43 @@ def export(run: str | Path, out: str | Path, note: str | None = None) -> Path:
     # makes a plainer recipe, not a traceback)
     config = {k: v for k, v in config.items()
               if (k == "train" and isinstance(v, dict)) or isinstance(v, (str, int, float))}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = export_folder(out, run_dir)
     for name in (WEIGHTS_FILE, META_FILE):
         shutil.copyfile(best / name, out / name)
     (out / "RECIPE.md").write_text(recipe(run_dir, out, meta, config, note))
     return best
+
+
+def export_folder(out: str | Path, run_dir: Path) -> Path:
+    """``out`` made ready for an export of ``run_dir`` (see :func:`export`); raises a
+    one-line :class:`TunesmithError` naming it when it may not take one."""
+    from tunesmith.io.paths import output_folder
+    from tunesmith.training.checkpoint import META_FILE, WEIGHTS_FILE
+
+    out = output_folder(out, make=False)
+    here, run = out.resolve(), run_dir.resolve()
+    if here == run or here.is_relative_to(run):
+        raise TunesmithError(f"is {'' if here == run else 'inside '}the run being exported: "
+                             "export to a folder of its own", out)
+    if out.name in ("best", "last") and _is_run(out.parent):
+        raise TunesmithError(f"is a checkpoint of the run {out.parent}: export to a folder "
+                             "of its own", out)
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if present:
+        run_like = [n for n in present if n in RUN_FILES]
+        if run_like:
+            raise TunesmithError(f"is a run folder ({', '.join(run_like[:3])}), not an "
+                                 "exported model: export to a folder of its own", out)
+        if not {META_FILE, WEIGHTS_FILE} <= set(present):
+            shown = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
+            raise TunesmithError(f"is not empty ({shown}) and holds no earlier export "
+                                 f"({WEIGHTS_FILE} + {META_FILE}): choose another --out",
+                                 out)
+    return output_folder(out)
+
+
+def _is_run(folder: Path) -> bool:
+    return any((folder / n).exists() for n in ("config.json", "metrics.csv"))
 
 
 def recipe(run_dir: Path, out: Path, meta: dict, config: dict, note: str | None) -> str:

@@ -224,6 +224,9 @@ def train(request: TrainRequest, progress: Progress | None = None, log=None) -> 
         raise TunesmithError("run folder already holds a run: continue it with "
                              f"`tunesmith train --resume {run_dir}`, or pass --force "
                              "to start over", run_dir)
+    from tunesmith.io.paths import output_folder
+
+    output_folder(run_dir, make=False)  # a file in the way fails before the data too
     p.distributed = _launch(p.train)  # a bad device or batch split fails before the data
     prepared = _prepare(p, None, progress, log)
     from tunesmith import models

@@ -163,8 +163,9 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
     layout: models as rows, datasets as columns, LL = -NLL with both ACCs in %, expected
     and predicted frame, ours beside the published figure)."""
     from tunesmith.io.boulanger import DATASETS
+    from tunesmith.io.paths import output_folder
 
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     csv_path = out / "results.csv"
     merged = {r.run: r for r in read_rows(csv_path)}  # earlier invocations' results stay
     merged.update({r.run: r for r in rows})

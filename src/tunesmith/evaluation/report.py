@@ -228,12 +228,15 @@ def _jsonable(d: dict) -> dict:
     return {k: fix(v) for k, v in d.items()}
 
 
+REPORT_FILES = ("report.html", "features.csv", "summary.json")  # what :func:`write` writes
+
+
 def write(report: Report, out_dir: str | Path) -> list[Path]:
     """``report.html``, ``features.csv`` and ``summary.json`` in ``out_dir``."""
     from tunesmith.evaluation.report_html import write_html
+    from tunesmith.io.paths import output_folder
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out_dir)
     scores = typicality(report.generated, report.real)
     return [write_html(report, out / "report.html", scores),
             write_csv(report, out / "features.csv"),

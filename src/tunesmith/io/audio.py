@@ -12,6 +12,7 @@ import wave
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
+from tunesmith.io.paths import output_folder
 from tunesmith.music import Piece
 
 SAMPLE_RATE = 44100
@@ -91,7 +92,7 @@ def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = Non
     path = Path(path)
     try:  # the file opened first: wave.open on a path it cannot write leaves a half-made
         # writer whose cleanup prints "Exception ignored" after the error
-        path.parent.mkdir(parents=True, exist_ok=True)
+        output_folder(path.parent)
         with open(path, "wb") as fh, wave.open(fh, "wb") as w:
             w.setnchannels(2)
             w.setsampwidth(2)

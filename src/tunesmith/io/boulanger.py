@@ -40,6 +40,7 @@ import numpy as np
 
 from tunesmith.errors import TunesmithError
 from tunesmith.io.limits import check_file_size, limits
+from tunesmith.io.paths import input_file
 from tunesmith.representations.pianoroll import HIGH, LOW, N_KEYS, frames_from_notes
 
 SPLITS = ("train", "valid", "test")
@@ -99,8 +100,7 @@ def read_boulanger(path: str | Path) -> dict[str, list[np.ndarray]]:
     """``{"train": [...], "valid": [...], "test": [...]}``, each sequence a ``(T, 88)``
     uint8 piano roll. TunesmithError (one line, naming the file) for any problem."""
     path = Path(path)
-    if not path.is_file():
-        raise TunesmithError("no such file" if not path.exists() else "not a file", path)
+    input_file(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise TunesmithError(f"not a Boulanger piano-roll file: expected a name ending in "

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tunesmith.errors import TunesmithError, first_line
 from tunesmith.io.limits import OverLimit, check_file_size, limits
+from tunesmith.io.paths import input_file, output_folder
 from tunesmith.music import Piece, Tempo
 from tunesmith.scores import TICKS_PER_QUARTER, piece_to_score, score_to_piece
 
@@ -102,8 +103,7 @@ def read_midi(path: str | Path) -> Piece:
     """Read a MIDI file (type 0 or 1). Every problem with the file is a one-line
     :class:`TunesmithError` naming it: missing, not MIDI, truncated, type 2, ..."""
     path = Path(path)
-    if not path.is_file():
-        raise TunesmithError("no such file", path)
+    input_file(path)
     check_file_size(path)
     try:
         data = path.read_bytes()
@@ -184,6 +184,6 @@ def write_midi(piece: Piece, path: str | Path) -> Path:
     """Write ``piece`` as a type-1 MIDI file (one track per Piece track)."""
     path = Path(path)
     score = piece_to_score(piece, TICKS_PER_QUARTER)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    output_folder(path.parent)
     score.dump_midi(str(path))
     return path

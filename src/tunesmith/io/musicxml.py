@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tunesmith.errors import TunesmithError, first_line
 from tunesmith.io.limits import check_file_size, limits
+from tunesmith.io.paths import input_file
 from tunesmith.music import Note, Piece
 
 MUSICXML_SUFFIXES = (".xml", ".mxl", ".musicxml")
@@ -39,8 +40,7 @@ def read_musicxml(path: str | Path) -> Piece:
     from tunesmith.io.m21 import quiet, score_to_piece
 
     path = Path(path)
-    if not path.is_file():
-        raise TunesmithError("no such file", path)
+    input_file(path)
     check_file_size(path)
     _check_unpacked_size(path)
     try:

@@ -21,11 +21,12 @@ def _figure(figsize, dpi: int = 100, cols: int = 1, rows: int = 1):
 
 def _save(fig, path: str | Path) -> Path:
     from tunesmith.errors import TunesmithError
+    from tunesmith.io.paths import output_folder
 
     fig.tight_layout()
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        output_folder(path.parent)
         fig.savefig(path)
     except OSError as e:
         raise TunesmithError(f"cannot write ({e.strerror or e})", path) from None

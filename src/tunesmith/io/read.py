@@ -27,6 +27,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.io import deadline
 from tunesmith.io.abc import MUSIC21  # imported before a child is forked (it inherits it)
 from tunesmith.io.limits import OverLimit, check_file_size, limits
+from tunesmith.io.paths import input_file
 from tunesmith.music import Piece
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -88,8 +89,7 @@ def _what(head: bytes) -> str:
 
 
 def _head(path: Path) -> bytes:
-    if not path.is_file():
-        raise TunesmithError("no such file", path)
+    input_file(path)
     check_file_size(path)
     try:
         with open(path, "rb") as fh:

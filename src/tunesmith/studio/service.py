@@ -109,7 +109,7 @@ class Studio:
                         "items": ev.items, "validity": ev.validity, "notes": ev.notes}
         else:
             request = app.MusicRequest(model=str(entry.path), num=num, out=str(out),
-                                       device=self.settings.device)
+                                       device=self.settings.device, overwrite=True)
 
             def work(job: Job) -> dict:
                 app.music_report(request, progress=_progress(job), log=_log(job))
