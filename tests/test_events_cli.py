@@ -119,6 +119,37 @@ def test_compose_continues_a_primer_file(capsys, events_run, midi_folder, tmp_pa
     assert (got[0].start, got[0].pitch) == (first.start, first.pitch)
 
 
+def test_prepare_never_writes_its_report_over_a_file_that_is_not_one(capsys, midi_folder,
+                                                                     tmp_path):
+    before = (midi_folder / "piece0.mid").read_bytes()
+    rc, _, err = run_cli(capsys, "prepare", "--corpus", midi_folder, "--report",
+                         midi_folder / "piece0.mid", "--no-progress")
+    assert rc == 2 and "give --report a name ending in .csv" in err
+    other = tmp_path / "notes.csv"
+    other.write_text("my,own\n1,2\n")
+    rc, _, err = run_cli(capsys, "prepare", "--corpus", midi_folder, "--report", other,
+                         "--no-progress")
+    assert rc == 2 and "exists and is not an ingest report" in err
+    assert (midi_folder / "piece0.mid").read_bytes() == before
+    assert other.read_text() == "my,own\n1,2\n"
+    report = tmp_path / "r.csv"
+    for _ in range(2):  # an earlier report is replaced
+        rc, _, _ = run_cli(capsys, "prepare", "--corpus", midi_folder, "--report", report,
+                           "--no-progress")
+        assert rc == 0
+
+
+def test_primer_corpus_draws_from_the_corpus_the_model_was_trained_on(capsys, events_run,
+                                                                      tmp_path):
+    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--num", 1,
+                         "--primer", "corpus", "--primer-len", 10, "--max-len", 40,
+                         "--no-wav", "--seed", 0, "--out", tmp_path)
+    assert rc == 0, err
+    got = read_midi(tmp_path / "piece_01.mid").notes
+    openings = {(n.start, n.pitch) for i in range(6) for n in sorted(make_piece(i).notes)[:1]}
+    assert (got[0].start, got[0].pitch) in openings  # one of the fixture's, not a chorale
+
+
 def test_evaluate_reports_each_head(capsys, events_run, midi_folder):
     rc, out, _ = run_cli(capsys, "evaluate", "--model", events_run / "best")
     assert rc == 0

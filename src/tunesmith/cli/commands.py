@@ -280,6 +280,9 @@ class Prepare(Command):
         if args.print_config:
             print(dump(values["request"] | values["data"]), end="")
             return 0
+        from tunesmith.corpora.report import PieceCorpus
+
+        PieceCorpus.check_csv_path(request.report)  # before the corpus is read
         corpus = app.prepare(request.corpus, request.family, values["data"],
                              progress=progress_for(args))
         for row in corpus.rows:

@@ -56,6 +56,30 @@ class PieceCorpus:
         """Dropped rows by kind of reason (the reason up to its parenthesis)."""
         return Counter(r.reason.split(" (")[0] for r in self.rows if r.status == "dropped")
 
+    @staticmethod
+    def check_csv_path(path: str | Path) -> Path:
+        """``path`` as where :meth:`write_csv` may write: a ``.csv`` file that is not
+        there yet, or an earlier ingest report (which it replaces); anything else, such as
+        a MIDI file of the corpus, is a one-line error and is left as it is."""
+        from tunesmith.errors import TunesmithError
+
+        path = Path(path)
+        if path.suffix.lower() != ".csv":
+            raise TunesmithError("the report is a CSV file: give --report a name ending "
+                                 "in .csv", path)
+        if path.is_dir():
+            raise TunesmithError("is a folder, not a file", path)
+        if path.exists():
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    head = fh.readline()
+            except (OSError, UnicodeDecodeError):
+                head = ""
+            if not head.startswith(",".join(CSV_COLUMNS)):
+                raise TunesmithError("exists and is not an ingest report: give --report "
+                                     "another file", path)
+        return path
+
     def write_csv(self, path: str | Path) -> Path:
         """Write the report (columns path,status,reason,notes,seconds,tracks, and label
         for a labelled corpus)."""

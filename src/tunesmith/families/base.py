@@ -303,6 +303,13 @@ class Family:
         :attr:`controls` (the studio leaves out of its form what it cannot). Default: yes."""
         return True
 
+    def own_corpus(self, checkpoint) -> str:
+        """The corpus ``checkpoint`` was trained on, as its run recorded it (``--primer
+        corpus`` draws from it), else the family's default corpus."""
+        corpus = (getattr(checkpoint, "meta", None) or {}).get("summary", {}).get("corpus", {})
+        return (corpus.get("corpus") if isinstance(corpus, dict) else None) or \
+            self.default_corpus
+
     def repeat_bias_of(self, opts: ComposeOptions, representation, model=None) -> float | None:
         """The tilt towards an earlier bar that composing ``opts`` with a model of
         ``representation`` uses (``--repeat-bias``, its default filled in), or None for a

@@ -167,9 +167,8 @@ class ContinueEventsFamily(Family):
         ``opts.num`` times; each the primer's bars joined to the continuation."""
         rep, model = checkpoint.representation, checkpoint.model
         if opts.primer:
-            corpus = checkpoint.meta.get("summary", {}).get("corpus", {}).get(
-                "corpus", self.default_corpus)  # --primer corpus: the model's own corpus
-            primers = [read_primer(opts.primer, rep, opts.seed, corpus)] * opts.num
+            primers = [read_primer(opts.primer, rep, opts.seed,
+                                   self.own_corpus(checkpoint))] * opts.num
         elif rep.openings:
             primers = [opening(rep, (start - 1 + k) % len(rep.openings))
                        for k in range(opts.num)]

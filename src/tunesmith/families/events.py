@@ -239,7 +239,8 @@ class EventsFamily(Family):
         rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
         device = next(model.parameters()).device
-        messages = sample_messages(model, rep, opts, self.default_corpus, device=device)
+        messages = sample_messages(model, rep, opts, self.own_corpus(checkpoint),
+                                   device=device)
         pieces = [rep.decode(m) for m in messages]
         if opts.seconds is None:
             return publish(pieces, sink, start)

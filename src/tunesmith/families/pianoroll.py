@@ -238,7 +238,7 @@ class PianorollFamily(Family):
             raise OptionError("gibbs_steps", f"is for RBM models; this one is {model.family}")
         bias = self.repeat_bias_of(opts, rep, model)
         steps = self._steps(opts, rep)
-        primer, bar, lead = self.primer_frames(rep, opts)
+        primer, bar, lead = self.primer_frames(rep, opts, self.own_corpus(checkpoint))
         grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
         plan = self.inputs_plan(rep, primer, steps + grace, bar)
         keys = rep.heads["frame"]
@@ -306,7 +306,7 @@ class PianorollFamily(Family):
         own = np.zeros((0, width), np.uint8) if primer is None else primer[:, keys:]
         return np.concatenate([own, rep.follow(own, steps, beats_per_bar)], 0)
 
-    def primer_frames(self, rep, opts: ComposeOptions):
+    def primer_frames(self, rep, opts: ComposeOptions, corpus: str | None = None):
         """The primer's first ``primer_len`` frames from its first note (with the
         representation's inputs as more columns), or None; the length in beats of its
         bars where those frames end (4 without a time signature); and the frames before
@@ -315,7 +315,7 @@ class PianorollFamily(Family):
 
         if not opts.primer:
             return None, 4.0, None
-        piece = primer_piece(opts.primer, opts.seed, self.default_corpus)
+        piece = primer_piece(opts.primer, opts.seed, corpus or self.default_corpus)
         check_frames(piece, rep, opts.primer)
         frames = rep.with_inputs(rep.encode(piece), piece)
         first = np.flatnonzero(frames[:, : rep.heads["frame"]].any(-1))
