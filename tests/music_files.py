@@ -113,6 +113,8 @@ FILES = {
                  "dropped", "absurd tempo (3.576 qpm)"),
     "few.mid": (smf(0, [mtrk(notes(0, [60, 64, 67], beats=2))]), "dropped",
                 "too few notes (3 < 8)"),
+    "off_keys.mid": (smf(0, [mtrk(notes(0, [p - 55 for p in SCALE] + [p + 50 for p in SCALE]))]),
+                     "dropped", "no notes on the piano keys (MIDI 21-108)"),
 }
 
 
