@@ -91,3 +91,19 @@ def test_a_run_started_without_samples_composes_none_when_resumed(tmp_path, abc_
     assert not (run / "samples").exists()
     result = app.resume(app.ResumeRequest(run=str(run), steps=8, samples=1))  # asked for
     assert len(list((run / "samples").glob("*.abc"))) == 1
+
+
+def test_resuming_on_a_corpus_that_changed_says_so(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_book(data / "a.abc", 40, seed=3)
+    write_book(data / "b.abc", 40, seed=4, start=41)
+    run = tmp_path / "run"
+    train_debug(data, run)
+    assert main(["train", "--resume", str(run), "--steps", "6", "--no-progress"]) == 0
+    assert "corpus has changed" not in capsys.readouterr().err
+    (data / "b.abc").unlink()
+    assert main(["train", "--resume", str(run), "--steps", "8", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "the corpus has changed since the run's last checkpoint (train " in err
+    assert "it no longer continues exactly" in err

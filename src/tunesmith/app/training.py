@@ -269,8 +269,12 @@ def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -
         p.resumed_with.append(request.command or f"resume {longer}")
     launch = _launch(p.train)
     distributed.barrier()  # the others read the checkpoint once rank 0 has recovered it
-    rep = load_checkpoint(run_dir / "last").representation
-    prepared = _prepare(p, rep, progress, log)
+    last = load_checkpoint(run_dir / "last")
+    prepared = _prepare(p, last.representation, progress, log)
+    changed = _corpus_change(last.meta.get("summary", {}).get("corpus"), prepared.info)
+    if changed:
+        log(f"the corpus has changed since the run's last checkpoint ({changed}): the run "
+            "goes on with it as it is now, so it no longer continues exactly", "warning")
     # config.json changes once the run can go on (a missing corpus leaves it as it was)
     if (longer or launch != p.distributed) and distributed.current().main:
         p.distributed = launch
@@ -289,6 +293,22 @@ def _has_last(run_dir: Path) -> bool:
     if not distributed.current().main:
         return False  # not asked: rank 0's answer is the one taken
     return (recover(run_dir / "last") / "tunesmith.json").is_file()
+
+
+def _corpus_change(before, now: dict) -> str:
+    """How the splits of the corpus a run resumes on differ from what its checkpoint
+    recorded (``"train 24 -> 18 pieces, ..."``), or "" when they are alike (or the
+    checkpoint did not record them)."""
+    if not isinstance(before, dict):
+        return ""
+    unit = now.get("unit", "tokens")
+    out = []
+    for key, name in (("tunes", "items"), ("tokens", unit)):
+        old, new = before.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += [f"{split} {old.get(split)} -> {new.get(split)} {name}"
+                    for split in ("train", "valid", "test") if old.get(split) != new.get(split)]
+    return ", ".join(out)
 
 
 def _last_step(run_dir: Path) -> int | None:
