@@ -48,6 +48,9 @@ def test_any_rows_decode_to_playable_notes_on_the_grid():
     rep = NoteFeatures(grid=4)
     once = rep.quantise(make_piece(3))
     assert rep.quantise(once).notes == once.notes
+    # a key struck again while it sounds ends there: it never sounds twice at once
+    again = rep.decode(np.array([[0.25, 0, 2.0, 0], [0.25, 0.5, 2.0, 0], [0.25, 0, 1.0, 0]]))
+    assert [(n.start, n.end, n.pitch) for n in again.notes] == [(0, 0.5, 63), (0.5, 4.5, 63)]
 
 
 # --- the model -------------------------------------------------------------------------

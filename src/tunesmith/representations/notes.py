@@ -37,6 +37,7 @@ import numpy as np
 
 from tunesmith.music import Note, Piece, Tempo, Track
 from tunesmith.representations.base import FixedTempo, Positions, beat_positions
+from tunesmith.representations.events import _merge_same_pitch as merge_same_pitch
 
 LOW, HIGH = 21, 108  # the piano keys
 COLUMNS = ("pitch", "step", "length", "velocity")
@@ -94,9 +95,11 @@ class NoteFeatures(FixedTempo):
                                       * g), 1) / g
         pitches = np.round(r[:, 0] * 12 + 60).clip(LOW, HIGH).astype(int)
         velocities = np.round(r[:, 3] * 64 + 64).clip(1, 127).astype(int)
-        notes = sorted(Note(float(s), float(s + d), int(p), int(v))
-                       for s, d, p, v in zip(onsets, lengths, pitches, velocities,
-                                             strict=True))
+        # one key sounds once at a time, as in every other representation's pieces: a
+        # note struck again while it sounds ends there (same-start copies merge)
+        notes = merge_same_pitch(Note(float(s), float(s + d), int(p), int(v))
+                                 for s, d, p, v in zip(onsets, lengths, pitches, velocities,
+                                                       strict=True))
         return Piece(tracks=[Track(notes=notes, program=0, name="piano")],
                      tempos=[Tempo(0.0, self.qpm)])
 
