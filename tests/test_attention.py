@@ -162,6 +162,14 @@ def test_an_abc_model_reads_only_abc(capsys, tmp_path, abc_transformer):
     assert_one_line_error(rc, err, "an ABC model reads ABC text, this is a midi file")
 
 
+def test_a_file_without_notes_is_refused(capsys, tmp_path, events_transformer):
+    empty = tmp_path / "empty.mid"
+    write_midi(Piece(tracks=[]), empty)
+    model, _ = events_transformer
+    rc, _, err = run_cli(capsys, "attention", "--model", model, empty)
+    assert_one_line_error(rc, err, f"{empty}: no notes on the piano keys to read")
+
+
 def test_a_piece_is_read_as_the_model_reads_it():
     """``Family.encoded``: a composed events piece re-encodes to its messages, in bars of
     its own meter."""

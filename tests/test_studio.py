@@ -335,6 +335,8 @@ def test_an_uploaded_abc_tune_gives_a_text_primer(client):
     ("broken.mid", b"MThd\x00\x00\x00\x06\x00\x01\x00\x05\x01\xe0MTrk\xff\xff", 400,
      "broken.mid"),
     ("nokey.abc", b"X:1\nT:no key\n", 400, "nokey.abc"),
+    ("silent.mid", b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0"
+     b"MTrk\x00\x00\x00\x04\x00\xff\x2f\x00", 422, "silent.mid: no notes to continue"),
     ("../../etc/passwd", b"X:1\nT:t\nL:1/8\nK:C\nCDEF GABc|\n", 201, ""),
 ])
 def test_uploads_are_checked_by_content_and_read_by_the_cli_reader(client, name, data,

@@ -380,9 +380,15 @@ class Family:
     def read_encoded(self, path, representation, tune: int = 1) -> tuple[object, object]:
         """A music file (any format :func:`~tunesmith.io.read.read_piece` reads; ``tune``
         of an ABC book) as :meth:`encoded`; a file it cannot read is a one-line error."""
+        from tunesmith.corpora.filter import PIANO_KEYS
+        from tunesmith.errors import TunesmithError
         from tunesmith.io.read import read_piece
 
-        return self.encoded(read_piece(path, tune=tune), representation)
+        piece = read_piece(path, tune=tune)
+        low, high = PIANO_KEYS
+        if not any(low <= n.pitch <= high for n in piece.notes):
+            raise TunesmithError("no notes on the piano keys to read", path)
+        return self.encoded(piece, representation)
 
     # --- the musical report ----------------------------------------------------------
     def corpus_items(self, corpus: str, data, representation, progress=None,

@@ -84,6 +84,9 @@ class Uploads:
         except (OSError, ValueError) as e:
             path.unlink(missing_ok=True)
             raise UploadError(f"{shown}: could not be read ({e})") from None
+        if not piece.notes:
+            path.unlink(missing_ok=True)
+            raise UploadError(f"{shown}: no notes to continue", 422)
         up = Upload(uid, shown, KIND[found], piece.title or shown, len(piece.notes),
                     round(piece.duration_seconds, 2), primer)
         (self.folder / f"{uid}.json").write_text(json.dumps(up.to_json()))
