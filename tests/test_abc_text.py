@@ -1,6 +1,8 @@
 """ABC as text (tunesmith.abc_text): cutting tune books, header fields, model text."""
 
-from tunesmith.abc_text import model_text, read_header, split_tunes
+import pytest
+
+from tunesmith.abc_text import model_text, primer_text, read_header, split_tunes
 
 BOOK = """% a tune book with a file header
 %%abc-version 2.1
@@ -43,3 +45,16 @@ def test_model_text_keeps_music_only():
     a, b = (model_text(t) for t in split_tunes(BOOK))
     assert a == "M:6/8\nL:1/8\nK:D\nDFA dAF|GBd gdB|\nAFD DFA|d3 d3|]\n"
     assert b == "M:4/4\nK:G\nGABc d2B2|c2A2 G4|]\n"
+
+
+@pytest.mark.parametrize("primer, read", [
+    ("X:1\nT:A title\nR:jig\nM:6/8\nL:1/8\nK:D\n", "M:6/8\nL:1/8\nK:D\n"),
+    ("%abc-2.1\n\nX:1\nK:G\nM:3/4\n% a comment\nT:Part two\nGAB|", "K:G\nM:3/4\nGAB|"),
+    ("X:1\n K:D\nABc|\n", "K:D\nABc|\n"),  # a field line read as the ABC tools read it
+    ("X:1\nM:6/8\nL:1/8\nABc def|\n", "M:6/8\nL:1/8\nABc def|\n"),  # no K: yet
+    ("M:6/8\nL:1/8\nK:D\nFA", "M:6/8\nL:1/8\nK:D\nFA"),  # the last line goes on as it is
+    ("FAA dAA|", "FAA dAA|"),  # music alone: as given
+    ("", ""),
+])
+def test_a_primer_keeps_what_a_model_reads(primer, read):
+    assert primer_text(primer) == read

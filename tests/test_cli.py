@@ -71,6 +71,7 @@ def test_compose_continues_an_abc_file_or_a_primer_with_a_full_header(capsys, de
                                "--seed", 1, "--primer", primer, "--max-len", 60,
                                "--no-wav", "--out", tmp_path / f"c{k}")
         assert rc == 0, err
+        assert len(list((tmp_path / f"c{k}").glob("*.abc"))) == 2
         for abc in (tmp_path / f"c{k}").glob("*.abc"):  # the title is compose's own
             assert "M:6/8\nL:1/8\nK:D\nDEFGAB|\n" in abc.read_text()
             assert "R:" not in abc.read_text() and "comment" not in abc.read_text()
@@ -80,6 +81,13 @@ def test_compose_continues_an_abc_file_or_a_primer_with_a_full_header(capsys, de
                              missing, "--no-wav", "--out", tmp_path / "refused")
         assert rc == 2 and f"{missing}: {says}" in err
         assert not (tmp_path / "refused").exists()  # no empty folder left behind
+
+
+def test_a_primer_that_is_music_is_never_read_as_a_path():
+    from tunesmith.families.abc import primer_file
+
+    for music in ("~G3 ABc|", "~", "A/B/c/d/ e2|", "M:6/8", "GAB"):  # ~ is the ABC roll
+        assert primer_file(music) == music
 
 
 def test_a_missing_soundfont_is_refused_before_composing(capsys, debug_run, tmp_path):

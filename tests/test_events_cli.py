@@ -150,6 +150,24 @@ def test_primer_corpus_draws_from_the_corpus_the_model_was_trained_on(capsys, ev
     assert (got[0].start, got[0].pitch) in openings  # one of the fixture's, not a chorale
 
 
+def test_primer_corpus_of_a_model_whose_corpus_is_not_here(capsys, events_run, tmp_path):
+    import json
+    import shutil
+
+    moved = tmp_path / "model"
+    shutil.copytree(events_run / "best", moved)  # as a model shared with another machine
+    meta = json.loads((moved / "tunesmith.json").read_text())
+    meta["summary"]["corpus"]["corpus"] = str(tmp_path / "someone-elses-midi")
+    (moved / "tunesmith.json").write_text(json.dumps(meta))
+    rc, _, err = run_cli(capsys, "compose", "--model", moved, "--primer", "corpus",
+                         "--max-len", 20, "--no-wav", "--out", tmp_path / "c")
+    assert_one_line_error(rc, err, "someone-elses-midi, which is not on this machine: give "
+                          "--primer a file instead")
+    rc, _, err = run_cli(capsys, "compose", "--model", moved, "--num", 1, "--max-len", 20,
+                         "--no-wav", "--out", tmp_path / "d")
+    assert rc == 0, err  # without --primer corpus the corpus is not needed
+
+
 def test_evaluate_reports_each_head(capsys, events_run, midi_folder):
     rc, out, _ = run_cli(capsys, "evaluate", "--model", events_run / "best")
     assert rc == 0

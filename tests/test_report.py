@@ -84,7 +84,8 @@ def test_a_feature_that_needs_a_time_signature_is_na_without_one():
     (["analyze", "{tmp}"], "no music files"),
 ])
 def test_bad_analyze_input_is_one_line(capsys, tmp_path, argv, fragment):
-    rc, _, err = run_cli(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    rc, _, err = run_cli(capsys, *[a.format(tmp=tmp_path) for a in argv], "--out",
+                         tmp_path / "report")
     assert_one_line_error(rc, err, fragment)
 
 

@@ -319,7 +319,25 @@ def test_an_uploaded_midi_file_primes_the_events_model(client, tmp_path):
     assert job["status"] == "done", job
     piece = client.get(f"/api/compositions/{job['result']['pieces'][0]}").json()
     assert piece["options"]["primer"] == "file"  # no server path in the gallery
-    assert {"mid", "wav", "png", "svg", "musicxml"} <= set(piece["kinds"])
+    assert {"mid", "wav", "png", "svg", "musicxml"} <= set(piece["kinds"]), piece
+
+
+def test_a_primer_error_names_the_upload_not_the_servers_copy(client, tmp_path, monkeypatch):
+    from tunesmith import app
+    from tunesmith.errors import TunesmithError
+
+    up = client.post("/api/uploads", files={"file": ("mine.mid", midi_bytes(tmp_path),
+                                                     "audio/midi")}).json()
+
+    def refuse(ckpt, opts, **kw):  # as a reader refuses a primer: naming the file it read
+        raise TunesmithError("primer is shorter than 4 bars", opts.primer)
+
+    monkeypatch.setattr(app, "compose", refuse)
+    r = client.post("/api/compose", json={"model": "shipped-events", "primer_upload": up["id"],
+                                          "options": {"num": 1, "max_len": 20}})
+    job = wait(client, r.json()["job"])
+    assert job["status"] == "failed" and "the uploaded primer: primer is shorter" in str(job)
+    assert str(client.studio.data) not in str(job)
 
 
 def test_an_uploaded_abc_tune_gives_a_text_primer(client):
@@ -336,7 +354,7 @@ def test_an_uploaded_abc_tune_gives_a_text_primer(client):
      "broken.mid"),
     ("nokey.abc", b"X:1\nT:no key\n", 400, "nokey.abc"),
     ("silent.mid", b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0"
-     b"MTrk\x00\x00\x00\x04\x00\xff\x2f\x00", 422, "silent.mid: no notes to continue"),
+     b"MTrk\x00\x00\x00\x04\x00\xff\x2f\x00", 422, "silent.mid: no notes on the piano keys"),
     ("../../etc/passwd", b"X:1\nT:t\nL:1/8\nK:C\nCDEF GABc|\n", 201, ""),
 ])
 def test_uploads_are_checked_by_content_and_read_by_the_cli_reader(client, name, data,

@@ -115,31 +115,31 @@ def model_text(tune: AbcTune) -> str:
 
 def primer_text(text: str) -> str:
     """A primer as a model reads it (:func:`model_text`'s form): where it opens with a
-    header, the header lines a model learns (``M:``, ``L:``, ``K:``, in that order once
-    ``K:`` ends the header) and no others (``X:``, ``T:``, ``R:`` ...), comments and empty
-    lines left out, body fields as :func:`model_text` keeps them. The last line, when
-    the primer does not end with a newline, is kept as it is: the model goes on from it.
-    Text that does not open with a field line is returned unchanged."""
+    header (after any comment or empty lines), the header lines a model learns (``M:``,
+    ``L:``, ``K:``, in that order once ``K:`` ends the header) and no others (``X:``,
+    ``T:``, ``R:`` ...), comments and empty lines left out, body fields as
+    :func:`model_text` keeps them, music lines as they are. The last line, when the
+    primer does not end with a newline, is kept as it is: the model goes on from it. Text
+    that does not open with a field line is returned unchanged."""
     *lines, tail = text.split("\n")
+    lines = [ln for ln in lines if _strip_comment(ln).strip()]
     if not _FIELD_RE.match((lines or [tail])[0].strip()):
         return text
-    k_at = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), None)
+    k_at = next((i for i, ln in enumerate(lines) if ln.strip().startswith("K:")), None)
     header = lines if k_at is None else lines[:k_at + 1]
     fields: dict[str, str] = {}
     for line in header:
         m = _FIELD_RE.match(_strip_comment(line).strip())
         if m and m.group(1) in MODEL_HEADER and m.group(1) not in fields:
             fields[m.group(1)] = m.group(2).strip()
-    if k_at is None:  # no K: yet: the model fields in the primer's own order
-        kept = [ln for ln in header if (m := _FIELD_RE.match(ln.strip()))
-                and m.group(1) in MODEL_HEADER]
-        kept = [f"{ln.strip()[0]}:{fields[ln.strip()[0]]}" for ln in kept]
-    else:
-        kept = [f"{k}:{fields[k]}" for k in MODEL_HEADER if fields.get(k)]
-    for line in lines[len(header):]:
+    kept = [f"{k}:{fields[k]}" for k in MODEL_HEADER if fields.get(k)]
+    body = lines[len(header):]
+    if k_at is None:  # no K: yet: the model fields in the primer's own order, the music kept
+        kept, body = [], lines
+    for line in body:
         line = _strip_comment(line).rstrip()
-        m = _FIELD_RE.match(line)
-        if not line.strip() or (m and m.group(1) not in BODY_FIELDS):
+        m = _FIELD_RE.match(line.strip())
+        if m and (m.group(1) not in (MODEL_HEADER if k_at is None else BODY_FIELDS)):
             continue
         kept.append(f"{m.group(1)}:{m.group(2).strip()}" if m else line)
     return "".join(ln + "\n" for ln in kept) + tail

@@ -242,7 +242,7 @@ class CompositionWriter:
         if exc[0] is None:
             self.result.files.sort()
             self._write_manifest()
-        elif self._made and not any(self.out_dir.iterdir()):
+        elif self._made and self.out_dir.is_dir() and not any(self.out_dir.iterdir()):
             self.out_dir.rmdir()  # a refused option leaves no empty folder behind
 
     def _write_manifest(self) -> None:

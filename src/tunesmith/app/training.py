@@ -145,7 +145,10 @@ def corpus_on_disk(corpus: str, family: str) -> str:
     from tunesmith.corpora import BUILTIN
 
     def absolute(source: str) -> str:
-        path = Path(source).expanduser()
+        try:
+            path = Path(source).expanduser()
+        except RuntimeError:  # ~user of no such user: not on disk
+            return source
         return str(path.absolute()) if source not in BUILTIN and path.exists() else source
 
     if family == "continue-events":  # LABEL=PATH,... (corpora.labelled)

@@ -67,9 +67,12 @@ class PieceCorpus:
         if path.suffix.lower() != ".csv":
             raise TunesmithError("the report is a CSV file: give --report a name ending "
                                  "in .csv", path)
+        from tunesmith.io.paths import output_folder
+
         if path.is_dir():
             raise TunesmithError("is a folder, not a file", path)
-        if path.exists():
+        output_folder(path.parent, make=False)  # not under a file
+        if path.exists() and path.stat().st_size:
             try:
                 with open(path, encoding="utf-8") as fh:
                     head = fh.readline()

@@ -271,7 +271,9 @@ def primer_file(primer: str) -> str:
     text = primer.replace("\\n", "\n")
     if not text or "\n" in text or ":" in text[:2]:
         return primer
-    path = Path(text).expanduser()
+    path = Path(text)  # ("~" is the ABC roll: expanded only as a folder, "~/")
+    if text.startswith("~/"):
+        path = path.expanduser()
     if path.is_file():
         return read_tune_text(path)
     if path.is_dir():

@@ -303,12 +303,25 @@ class Family:
         :attr:`controls` (the studio leaves out of its form what it cannot). Default: yes."""
         return True
 
-    def own_corpus(self, checkpoint) -> str:
+    def own_corpus(self, checkpoint, primer: str = "corpus") -> str:
         """The corpus ``checkpoint`` was trained on, as its run recorded it (``--primer
-        corpus`` draws from it), else the family's default corpus."""
+        corpus`` draws from it), else the family's default corpus. When ``primer`` is
+        ``"corpus"``, a corpus that is not on this machine (a model trained on someone's
+        own folder) is a one-line error saying so."""
+        from pathlib import Path
+
+        from tunesmith.corpora import BUILTIN
+        from tunesmith.errors import TunesmithError
+
         corpus = (getattr(checkpoint, "meta", None) or {}).get("summary", {}).get("corpus", {})
-        return (corpus.get("corpus") if isinstance(corpus, dict) else None) or \
+        corpus = (corpus.get("corpus") if isinstance(corpus, dict) else None) or \
             self.default_corpus
+        sources = [part.partition("=")[2] or part for part in corpus.split(",")]
+        if primer == "corpus" and not all(s in BUILTIN or Path(s).exists() for s in sources):
+            raise TunesmithError(f"--primer corpus draws from the model's own corpus, "
+                                 f"{corpus}, which is not on this machine: give --primer "
+                                 "a file instead")
+        return corpus
 
     def repeat_bias_of(self, opts: ComposeOptions, representation, model=None) -> float | None:
         """The tilt towards an earlier bar that composing ``opts`` with a model of

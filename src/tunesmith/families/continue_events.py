@@ -168,7 +168,7 @@ class ContinueEventsFamily(Family):
         rep, model = checkpoint.representation, checkpoint.model
         if opts.primer:
             primers = [read_primer(opts.primer, rep, opts.seed,
-                                   self.own_corpus(checkpoint))] * opts.num
+                                   self.own_corpus(checkpoint, opts.primer))] * opts.num
         elif rep.openings:
             primers = [opening(rep, (start - 1 + k) % len(rep.openings))
                        for k in range(opts.num)]

@@ -239,7 +239,7 @@ class EventsFamily(Family):
         rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
         device = next(model.parameters()).device
-        messages = sample_messages(model, rep, opts, self.own_corpus(checkpoint),
+        messages = sample_messages(model, rep, opts, self.own_corpus(checkpoint, opts.primer),
                                    device=device)
         pieces = [rep.decode(m) for m in messages]
         if opts.seconds is None:

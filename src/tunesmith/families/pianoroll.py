@@ -238,7 +238,7 @@ class PianorollFamily(Family):
             raise OptionError("gibbs_steps", f"is for RBM models; this one is {model.family}")
         bias = self.repeat_bias_of(opts, rep, model)
         steps = self._steps(opts, rep)
-        primer, bar, lead = self.primer_frames(rep, opts, self.own_corpus(checkpoint))
+        primer, bar, lead = self.primer_frames(rep, opts, self.own_corpus(checkpoint, opts.primer))
         grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
         plan = self.inputs_plan(rep, primer, steps + grace, bar)
         keys = rep.heads["frame"]

@@ -138,7 +138,8 @@ class RemiFamily(Family):
         rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
         device = next(model.parameters()).device
-        seqs = sample_tokens(model, rep, opts, self.own_corpus(checkpoint), device=device)
+        seqs = sample_tokens(model, rep, opts, self.own_corpus(checkpoint, opts.primer),
+                             device=device)
         pieces = [rep.decode(s) for s in seqs]
         if opts.seconds is None and opts.bars is None:
             return publish(pieces, sink, start)

@@ -123,7 +123,14 @@ def compose(studio, p: Plan, job) -> dict:
         if len(notes) < 50:
             notes.append(first_line(Exception(message), 300))
 
-    app.compose(p.checkpoint, p.options, sink=sink, log=log, progress=progress)
+    try:
+        app.compose(p.checkpoint, p.options, sink=sink, log=log, progress=progress)
+    except TunesmithError as e:  # a primer's error names the server's copy: say which
+        folder = str(studio.uploads.folder)
+        if folder not in str(e):
+            raise
+        raise TunesmithError(re.sub(re.escape(folder) + r"/[\w.]+", "the uploaded primer",
+                                    str(e))) from None
     return {"pieces": pieces, "notes": notes}
 
 

@@ -59,6 +59,7 @@ class Uploads:
         folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, data: bytes, name: str | None) -> Upload:
+        from tunesmith.corpora.filter import PIANO_KEYS
         from tunesmith.io.read import SNIFF_BYTES, read_piece, sniff
 
         shown = display_name(name)
@@ -84,9 +85,10 @@ class Uploads:
         except (OSError, ValueError) as e:
             path.unlink(missing_ok=True)
             raise UploadError(f"{shown}: could not be read ({e})") from None
-        if not piece.notes:
+        low, high = PIANO_KEYS
+        if not any(low <= n.pitch <= high for n in piece.notes):
             path.unlink(missing_ok=True)
-            raise UploadError(f"{shown}: no notes to continue", 422)
+            raise UploadError(f"{shown}: no notes on the piano keys to continue", 422)
         up = Upload(uid, shown, KIND[found], piece.title or shown, len(piece.notes),
                     round(piece.duration_seconds, 2), primer)
         (self.folder / f"{uid}.json").write_text(json.dumps(up.to_json()))
