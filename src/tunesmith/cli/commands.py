@@ -258,7 +258,8 @@ class PrepareRequest:
                              "MusicXML / ABC file or folder (recursive); default: the "
                              "family's; continue-events also takes LABEL=CORPUS, repeated",
                              repeat=",")
-    report: str = opt("ingest_report.csv", "CSV file to write")
+    report: str = opt("ingest_report.csv", "CSV file to write (a .csv name; an earlier "
+                      "report there is replaced, any other file is refused)")
 
 
 class Prepare(Command):
