@@ -305,7 +305,8 @@ class Family:
 
     def own_corpus(self, checkpoint, primer: str = "corpus") -> str:
         """The corpus ``checkpoint`` was trained on, as its run recorded it (``--primer
-        corpus`` draws from it), else the family's default corpus. When ``primer`` is
+        corpus`` draws from it), else the family's default corpus (also for a benchmark's
+        frames, which hold no pieces to prime with). When ``primer`` is
         ``"corpus"``, a corpus that is not on this machine (a model trained on someone's
         own folder) is a one-line error saying so."""
         from pathlib import Path
@@ -316,6 +317,10 @@ class Family:
         corpus = (getattr(checkpoint, "meta", None) or {}).get("summary", {}).get("corpus", {})
         corpus = (corpus.get("corpus") if isinstance(corpus, dict) else None) or \
             self.default_corpus
+        from tunesmith.io.boulanger import is_boulanger_file
+
+        if is_boulanger_file(corpus):  # frames, not pieces: the family's own corpus instead
+            return self.default_corpus
         sources = [part.partition("=")[2] or part for part in corpus.split(",")]
         if primer == "corpus" and not all(s in BUILTIN or Path(s).exists() for s in sources):
             raise TunesmithError(f"--primer corpus draws from the model's own corpus, "
