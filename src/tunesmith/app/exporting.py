@@ -11,7 +11,7 @@ from tunesmith.errors import TunesmithError
 # what a run folder holds (app/training.py, training/trainer.py) and an exported model
 # folder never does
 RUN_FILES = ("config.json", "metrics.csv", "best", "last", "checkpoints", "tensorboard",
-             "curves.png", "samples", "ingest_report.csv")
+             "curves.png", "ingest_report.csv")  # (not samples/: a shipper may keep some)
 
 
 def export(run: str | Path, out: str | Path, note: str | None = None) -> Path:

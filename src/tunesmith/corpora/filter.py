@@ -97,9 +97,10 @@ def _apply_filter(piece: Piece, filt: IngestFilter) -> tuple[Piece | None, str]:
     if not kept.tracks:
         return None, f"no notes after filtering (programs={filt.programs})"
     # every piece family plays the 88 piano keys and drops the notes outside them
-    n = sum(PIANO_KEYS[0] <= x.pitch <= PIANO_KEYS[1] for t in kept.tracks for x in t.notes)
-    if not n:
+    if not any(PIANO_KEYS[0] <= x.pitch <= PIANO_KEYS[1] for t in kept.tracks
+               for x in t.notes):
         return None, "no notes on the piano keys (MIDI 21-108)"
+    n = sum(len(t.notes) for t in kept.tracks)  # as the report's notes column counts
     seconds = kept.duration_seconds
     if n < filt.min_notes:
         return kept, f"too few notes ({n} < {filt.min_notes})"
