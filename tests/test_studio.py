@@ -234,6 +234,9 @@ def test_composing_streams_pieces_into_the_gallery_with_their_files(client, comp
     ({"model": "shipped-abc", "primer_upload": "0123456789abcdef"}, 400, "primer_upload"),
     ({"model": "shipped-abc", "options": [], }, 400, "options"),
     ({"model": "shipped-abc", "path": "/tmp"}, 400, "path"),
+    ({"model": "shipped-abc", "options": {"primer": "M:4/4\nK:C\n" + "C" * 3000}}, 400,
+     "primer"),  # longer than the tune may be
+    ({"model": "shipped-abc", "options": {"primer": "/etc/passwd"}}, 400, "primer"),
     ({"model": ["shipped-abc"]}, 400, "model"),
 ])
 def test_bad_compose_requests_are_400s_naming_the_field(client, body, status, field):
@@ -310,6 +313,7 @@ def test_an_uploaded_midi_file_primes_the_events_model(client, tmp_path):
     assert r.status_code == 201, r.text
     up = r.json()
     assert up["format"] == "MIDI" and up["notes"] == 40 and up["name"] == "my tune.mid"
+    assert up["title"] == "my tune.mid"  # not the server's id for its copy
     r = client.post("/api/compose", json={"model": "shipped-events", "primer_upload": up["id"],
                                           "options": {"num": 1, "seed": 2, "max_len": 60,
                                                       "primer_len": 12,
@@ -413,7 +417,8 @@ def test_star_rename_search_and_delete(client, composed):
 
 @pytest.mark.parametrize("params, field", [
     ({"starred": "maybe"}, "starred"), ({"since": "yesterday"}, "since"),
-    ({"until": "2024-13-45"}, "until"), ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
+    ({"until": "2024-13-45"}, "until"), ({"until": "0001-01-01"}, "until"),
+    ({"since": "0001-01-01"}, "since"), ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
     ({"offset": "-1"}, "offset"), ({"sort": "title"}, "sort"),
 ])
 def test_bad_gallery_filters_are_400s(client, params, field):
@@ -666,6 +671,15 @@ def test_importing_the_studio_is_light_and_it_never_sees_the_cli():
             names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
                      [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             assert not any(n.startswith("tunesmith.cli") or n == "argparse" for n in names), path
+
+
+def test_log_lines_tell_the_page_no_server_paths():
+    from tunesmith.studio.jobs import no_paths
+
+    assert no_paths("skipped: /usr/lib/python3/site-packages/music21/corpus/a/book1.abc#58 "
+                    "(X:59 'T')") == "skipped: book1.abc#58 (X:59 'T')"
+    assert no_paths("report: /srv/data/reports/shipped-gan/report.html") == "report: report.html"
+    assert no_paths("M:6/8 L:1/8 d/e/ 3/4 of a bar") == "M:6/8 L:1/8 d/e/ 3/4 of a bar"
 
 
 def test_a_writer_file_is_known_by_its_suffix_or_what_it_adds_to_the_stem():

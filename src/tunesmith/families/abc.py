@@ -198,6 +198,10 @@ class AbcFamily(Family):
             raise OptionError("bars", "needs a model trained with --ends (this one is not "
                               "told a tune's length; --max-len limits its characters)")
         drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
+        if drafts.keep >= opts.max_len:  # the primer counts against the tune's length
+            raise OptionError("primer", f"is {drafts.keep:,} characters, and --max-len "
+                              f"({opts.max_len:,}) counts it: raise --max-len or give a "
+                              "shorter primer")
         if opts.bars is not None:
             from tunesmith.abc_meter import bars_closed
 

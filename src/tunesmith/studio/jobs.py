@@ -13,6 +13,7 @@ on; nothing a job does can stop the server.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -166,4 +167,13 @@ class Board:
             return next((j for j in reversed(self._jobs.values()) if j.kind == kind), None)
 
 
-__all__ = ["FINAL", "Board", "Busy", "Job", "Lane"]
+_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\":/]+/)+([^\s'\":/]*)")
+
+
+def no_paths(message: str) -> str:
+    """``message`` with every absolute path cut to its last part (a corpus file, a report,
+    a run folder): what a log line tells the page, never where the server keeps it."""
+    return _PATH.sub(lambda m: m.group(1) or "/", message)
+
+
+__all__ = ["FINAL", "Board", "Busy", "Job", "Lane", "no_paths"]

@@ -577,9 +577,10 @@ def _date(text: str | None, name: str, end: bool = False) -> float | None:
         return None
     try:
         day = datetime.strptime(text, "%Y-%m-%d")
-    except ValueError:
-        raise OptionError(name, f"must be a date as YYYY-MM-DD, got {text[:30]!r}") from None
-    return day.timestamp() + (86400 if end else 0)
+        return day.timestamp() + (86400 if end else 0)
+    except (ValueError, OverflowError, OSError):  # not a date, or one no clock reaches
+        raise OptionError(name, f"must be a date as YYYY-MM-DD from 1970 on, got "
+                          f"{text[:30]!r}") from None
 
 
 def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:

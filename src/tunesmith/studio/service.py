@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tunesmith.errors import OptionError
 from tunesmith.studio.config import StudioSettings
-from tunesmith.studio.jobs import Board, Busy, Job, Lane
+from tunesmith.studio.jobs import Board, Busy, Job, Lane, no_paths
 from tunesmith.studio.store import Store, new_id
 
 
@@ -142,9 +142,10 @@ def _progress(job: Job):
 
 def _log(job: Job):
     def log(message: str, level: str = "info") -> None:
-        job.emit("log", message=str(message)[:500], level=level)
+        job.emit("log", message=no_paths(str(message))[:500], level=level)
 
     return log
+
 
 
 def _plain(d: dict) -> dict:

@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 
 from tunesmith.errors import OptionError, TunesmithError, first_line
-from tunesmith.studio.jobs import Job
+from tunesmith.studio.jobs import Job, no_paths
 from tunesmith.studio.store import NotFound, new_id
 
 MAX_METRICS_BYTES = 16 << 20
@@ -236,7 +236,7 @@ class Training:
                 job.emit("progress", **msg)
                 self._maybe_sample(job, folder, samples)
             elif kind == "log":
-                job.emit("log", message=str(msg.get("message", ""))[:500],
+                job.emit("log", message=no_paths(str(msg.get("message", "")))[:500],
                          level=msg.get("level", "info"))
             elif kind in ("done", "error"):
                 outcome = {"type": kind, **msg}

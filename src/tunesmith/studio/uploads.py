@@ -89,7 +89,8 @@ class Uploads:
         if not any(low <= n.pitch <= high for n in piece.notes):
             path.unlink(missing_ok=True)
             raise UploadError(f"{shown}: no notes on the piano keys to continue", 422)
-        up = Upload(uid, shown, KIND[found], piece.title or shown, len(piece.notes),
+        title = piece.title if piece.title and piece.title != uid else shown  # not the id
+        up = Upload(uid, shown, KIND[found], title, len(piece.notes),
                     round(piece.duration_seconds, 2), primer)
         (self.folder / f"{uid}.json").write_text(json.dumps(up.to_json()))
         return up
