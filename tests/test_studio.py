@@ -237,6 +237,7 @@ def test_composing_streams_pieces_into_the_gallery_with_their_files(client, comp
     ({"model": "shipped-abc", "options": {"primer": "M:4/4\nK:C\n" + "C" * 3000}}, 400,
      "primer"),  # longer than the tune may be
     ({"model": "shipped-abc", "options": {"primer": "/etc/passwd"}}, 400, "primer"),
+    ({"model": "shipped-continue", "options": {"style": "x" * 10_000}}, 400, "style"),
     ({"model": ["shipped-abc"]}, 400, "model"),
 ])
 def test_bad_compose_requests_are_400s_naming_the_field(client, body, status, field):

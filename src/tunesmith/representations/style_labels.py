@@ -42,7 +42,7 @@ class StyleLabelled:
             if not sets:
                 known = "; ".join(f"{k.replace('_', ' ')}: {', '.join(names[1:])}"
                                   for k, names in self.styles.items())
-                raise OptionError("style", f"unknown style {part!r} (known: "
+                raise OptionError("style", f"unknown style {part[:40]!r} (known: "
                                   f"{known or 'none: the model was trained without styles'})")
             if sets[0] in out:
                 other = " and one of the other set" if len(self.styles) > 1 else ""

@@ -93,6 +93,9 @@ def plan(studio, body: dict, source: str = "compose") -> Plan:
                               "corpus) or an uploaded file (primer_upload); no paths")
     opts = build(ComposeOptions, values, "composing")
     opts = family.compose_options(opts)
+    style = getattr(opts, "style", None)
+    if style and hasattr(ckpt.representation, "parse_style"):
+        ckpt.representation.parse_style(style)  # an unknown style: a 400 now, not a failed job
     if family.primer == "text" and opts.primer:  # what compose would refuse, refused now
         from tunesmith.abc_text import primer_text
 
