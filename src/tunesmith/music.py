@@ -15,6 +15,7 @@ import bisect
 from dataclasses import dataclass, field
 
 DEFAULT_QPM = 120.0
+PIANO_KEYS = (21, 108)  # MIDI numbers of the lowest and highest piano keys
 PIECE_DICT_FORMAT = 1  # version of the layout written by Piece.to_dict
 
 
@@ -80,6 +81,13 @@ class Piece:
     def notes(self) -> list[Note]:
         """All notes of all non-drum tracks, sorted by (start, end, pitch, velocity)."""
         return sorted(n for t in self.tracks if not t.is_drum for n in t.notes)
+
+    def plays_piano_keys(self) -> bool:
+        """Whether any note of a non-drum track lies on the 88 piano keys
+        (:data:`PIANO_KEYS`), which every piece family plays: the others are dropped."""
+        low, high = PIANO_KEYS
+        return any(low <= n.pitch <= high for t in self.tracks if not t.is_drum
+                   for n in t.notes)
 
     @property
     def end_beat(self) -> float:

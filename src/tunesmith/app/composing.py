@@ -120,14 +120,13 @@ class CompositionWriter:
 
     def __init__(self, out_dir: str | Path, family: Family, output: Output = Output(),
                  log=None, about: dict | None = None, while_rendering=None, attend=None):
-        from tunesmith.io.audio import fluidsynth_available
+        from tunesmith.io.audio import fluidsynth_available, soundfont_file
 
         self.out_dir = Path(out_dir)
         self.family, self.output = family, output
         self.wav = output.wav and fluidsynth_available()
-        if self.wav and output.soundfont and not Path(output.soundfont).is_file():
-            raise TunesmithError("is a folder, not a soundfont file" if Path(
-                output.soundfont).is_dir() else "soundfont not found", output.soundfont)
+        if self.wav and output.soundfont:
+            soundfont_file(output.soundfont)  # one given and missing: refused at once
         self.png = family.draws_by_default if output.png is None else output.png
         self.log = log or _quiet
         self.about = about or {}

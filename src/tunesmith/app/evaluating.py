@@ -120,8 +120,8 @@ def _corpus_and_data(ckpt, fam, corpus: str | None):
     values, notes = {}, []
     from tunesmith.app.training import corpus_on_disk
 
-    if corpus_on_disk(corpus, fam.name) == trained_on.get("corpus") or corpus == trained_on.get(
-            "corpus"):  # the run's own corpus, however the path is written
+    if trained_on.get("corpus") in (corpus, corpus_on_disk(corpus, fam.name)):  # its own,
+        # however the path is written (runs before absolute paths recorded it as given)
         values = dict(summary.get("data") or {"clean": trained_on.get("clean", False)})
     values = {k: v for k, v in values.items()
               if k in {f.name for f in dataclasses.fields(fam.data_options)}}

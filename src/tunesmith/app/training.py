@@ -143,6 +143,7 @@ def corpus_on_disk(corpus: str, family: str) -> str:
     (``train --resume``, ``evaluate``). A built-in name, a path that is not there (its
     error names it as given) and continue-events' ``LABEL=`` labels stay as they are."""
     from tunesmith.corpora import BUILTIN
+    from tunesmith.corpora.labelled import sources
 
     def absolute(source: str) -> str:
         try:
@@ -151,13 +152,8 @@ def corpus_on_disk(corpus: str, family: str) -> str:
             return source
         return str(path.absolute()) if source not in BUILTIN and path.exists() else source
 
-    if family == "continue-events":  # LABEL=PATH,... (corpora.labelled)
-        from tunesmith.corpora.labelled import parts
-
-        named = parts(corpus)
-        if named:
-            return ",".join(f"{label}={absolute(source)}" for label, source in named)
-    return absolute(corpus)
+    return ",".join(absolute(source) if label is None else f"{label}={absolute(source)}"
+                    for label, source in sources(corpus, family))
 
 
 def read_plan(run_dir: Path) -> RunPlan:

@@ -18,9 +18,6 @@ from tunesmith.options import opt
 PIANO_PROGRAMS = frozenset(range(8))  # GM 1-8: acoustic grand ... clavinet
 
 
-PIANO_KEYS = (21, 108)  # MIDI numbers of the lowest and highest piano keys
-
-
 @dataclass(frozen=True)
 class IngestFilter:
     """Which tracks of a piece to keep, and which pieces are usable.
@@ -96,9 +93,7 @@ def _apply_filter(piece: Piece, filt: IngestFilter) -> tuple[Piece | None, str]:
                                               if t.notes and filt.keeps(t)])
     if not kept.tracks:
         return None, f"no notes after filtering (programs={filt.programs})"
-    # every piece family plays the 88 piano keys and drops the notes outside them
-    if not any(PIANO_KEYS[0] <= x.pitch <= PIANO_KEYS[1] for t in kept.tracks
-               for x in t.notes):
+    if not kept.plays_piano_keys():
         return None, "no notes on the piano keys (MIDI 21-108)"
     n = sum(len(t.notes) for t in kept.tracks)  # as the report's notes column counts
     seconds = kept.duration_seconds

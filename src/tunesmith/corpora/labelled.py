@@ -29,6 +29,14 @@ from tunesmith.errors import TunesmithError
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9 _.-]{0,39}$")
 
 
+def sources(corpus: str, family: str) -> list[tuple[str | None, str]]:
+    """Where a ``family``'s corpus spec reads from: continue-events' ``LABEL=PATH`` parts
+    (:func:`parts`), else the spec itself, unlabelled (``[(None, corpus)]``: every other
+    family reads a name or path that may hold ``=`` and ``,``)."""
+    named = parts(corpus) if family == "continue-events" else []
+    return list(named) or [(None, corpus)]
+
+
 def parts(corpus: str) -> list[tuple[str, str]]:
     """``label=source`` parts of a corpus spec, in order: ``[(label, source), ...]``;
     ``[]`` for a plain corpus (a name, folder or file without ``=``). A part without a

@@ -62,13 +62,12 @@ class PieceCorpus:
         there yet, or an earlier ingest report (which it replaces); anything else, such as
         a MIDI file of the corpus, is a one-line error and is left as it is."""
         from tunesmith.errors import TunesmithError
+        from tunesmith.io.paths import output_folder
 
         path = Path(path)
         if path.suffix.lower() != ".csv":
             raise TunesmithError("the report is a CSV file: give --report a name ending "
                                  "in .csv", path)
-        from tunesmith.io.paths import output_folder
-
         if path.is_dir():
             raise TunesmithError("is a folder, not a file", path)
         output_folder(path.parent, make=False)  # not under a file

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.abc_text import primer_text
-from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.errors import OptionError, TunesmithError, first_line
 from tunesmith.families.base import (
     ComposeOptions,
     Composition,
@@ -157,6 +157,20 @@ class AbcFamily(Family):
                 self.defaults["max_len"], 300 + self.CHARS_PER_BAR * opts.bars))
         return super().compose_options(opts)
 
+    def check_primer(self, opts: ComposeOptions, representation) -> None:
+        """The primer as the model reads it (:func:`~tunesmith.abc_text.primer_text`)
+        must leave room in ``opts.max_len``, which counts it, and hold only characters
+        the model knows: else an OptionError on ``primer``."""
+        text = primer_text(opts.primer.replace("\\n", "\n"))
+        if opts.max_len is not None and len(text) >= opts.max_len:
+            raise OptionError("primer", f"is {len(text):,} characters, and --max-len "
+                              f"({opts.max_len:,}) counts it: raise --max-len or give a "
+                              "shorter primer")
+        try:
+            representation.primer_ids(text)
+        except TunesmithError as e:
+            raise OptionError("primer", first_line(e).removeprefix("primer ")) from None
+
     def can(self, control: str, representation) -> bool:
         if control == "bars":  # a tune's length is what a model trained with --ends reads
             return bool(getattr(representation, "end_inputs", False))
@@ -197,11 +211,8 @@ class AbcFamily(Family):
         if opts.bars is not None and not self.can("bars", checkpoint.representation):
             raise OptionError("bars", "needs a model trained with --ends (this one is not "
                               "told a tune's length; --max-len limits its characters)")
+        self.check_primer(opts, checkpoint.representation)
         drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
-        if drafts.keep >= opts.max_len:  # the primer counts against the tune's length
-            raise OptionError("primer", f"is {drafts.keep:,} characters, and --max-len "
-                              f"({opts.max_len:,}) counts it: raise --max-len or give a "
-                              "shorter primer")
         if opts.bars is not None:
             from tunesmith.abc_meter import bars_closed
 

@@ -303,6 +303,11 @@ class Family:
         :attr:`controls` (the studio leaves out of its form what it cannot). Default: yes."""
         return True
 
+    def check_primer(self, opts: ComposeOptions, representation) -> None:
+        """Refuse what composing ``opts`` would refuse of its primer, before any work (the
+        studio answers at once, not in a failed job). Default: nothing to check before
+        the primer is read."""
+
     def own_corpus(self, checkpoint, primer: str = "corpus") -> str:
         """The corpus ``checkpoint`` was trained on, as its run recorded it (``--primer
         corpus`` draws from it), else the family's default corpus (also for a benchmark's
@@ -312,17 +317,17 @@ class Family:
         from pathlib import Path
 
         from tunesmith.corpora import BUILTIN
+        from tunesmith.corpora.labelled import sources
         from tunesmith.errors import TunesmithError
-
-        corpus = (getattr(checkpoint, "meta", None) or {}).get("summary", {}).get("corpus", {})
-        corpus = (corpus.get("corpus") if isinstance(corpus, dict) else None) or \
-            self.default_corpus
         from tunesmith.io.boulanger import is_boulanger_file
 
+        recorded = (getattr(checkpoint, "meta", None) or {}).get("summary", {}).get("corpus")
+        corpus = (recorded.get("corpus") if isinstance(recorded, dict) else None) or \
+            self.default_corpus
         if is_boulanger_file(corpus):  # frames, not pieces: the family's own corpus instead
             return self.default_corpus
-        sources = [part.partition("=")[2] or part for part in corpus.split(",")]
-        if primer == "corpus" and not all(s in BUILTIN or Path(s).exists() for s in sources):
+        if primer == "corpus" and not all(s in BUILTIN or Path(s).exists()
+                                          for _, s in sources(corpus, self.name)):
             raise TunesmithError(f"--primer corpus draws from the model's own corpus, "
                                  f"{corpus}, which is not on this machine: give --primer "
                                  "a file instead")
@@ -398,13 +403,11 @@ class Family:
     def read_encoded(self, path, representation, tune: int = 1) -> tuple[object, object]:
         """A music file (any format :func:`~tunesmith.io.read.read_piece` reads; ``tune``
         of an ABC book) as :meth:`encoded`; a file it cannot read is a one-line error."""
-        from tunesmith.corpora.filter import PIANO_KEYS
         from tunesmith.errors import TunesmithError
         from tunesmith.io.read import read_piece
 
         piece = read_piece(path, tune=tune)
-        low, high = PIANO_KEYS
-        if not any(low <= n.pitch <= high for n in piece.notes):
+        if not piece.plays_piano_keys():
             raise TunesmithError("no notes on the piano keys to read", path)
         return self.encoded(piece, representation)
 

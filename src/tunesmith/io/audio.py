@@ -25,6 +25,16 @@ def default_soundfont() -> Path:
     return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
+def soundfont_file(soundfont: str | Path | None = None) -> Path:
+    """The .sf2 file to render with (default: :func:`default_soundfont`); one that is
+    missing, or a folder, is a one-line error naming it."""
+    sf = Path(soundfont) if soundfont else default_soundfont()
+    if not sf.is_file():
+        raise TunesmithError("is a folder, not a soundfont file" if sf.is_dir()
+                             else "soundfont not found", sf)
+    return sf
+
+
 def fluidsynth_available() -> bool:
     try:
         import fluidsynth  # noqa: F401 - pyfluidsynth loads libfluidsynth at import
@@ -51,9 +61,7 @@ def write_wav(piece: Piece, path: str | Path, soundfont: str | Path | None = Non
     budget.check("render_notes", sum(len(t.notes) for t in piece.tracks), "notes to render",
                  path)
     budget.check("wav_seconds", piece.duration_seconds, "seconds of audio", path)
-    sf = Path(soundfont) if soundfont else default_soundfont()
-    if not sf.exists():
-        raise TunesmithError("soundfont not found", sf)
+    sf = soundfont_file(soundfont)
     if not fluidsynth_available():
         raise TunesmithError("FluidSynth is not installed (Debian: apt-get install libfluidsynth3)")
     import fluidsynth

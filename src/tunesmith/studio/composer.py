@@ -96,17 +96,7 @@ def plan(studio, body: dict, source: str = "compose") -> Plan:
     style = getattr(opts, "style", None)
     if style and hasattr(ckpt.representation, "parse_style"):
         ckpt.representation.parse_style(style)  # an unknown style: a 400 now, not a failed job
-    if family.primer == "text" and opts.primer:  # what compose would refuse, refused now
-        from tunesmith.abc_text import primer_text
-
-        text = primer_text(opts.primer.replace("\\n", "\n"))
-        if opts.max_len is not None and len(text) >= opts.max_len:
-            raise OptionError("primer", f"is {len(text):,} characters, and the length "
-                              f"({opts.max_len:,}) counts it: give a shorter primer")
-        try:
-            ckpt.representation.primer_ids(text)
-        except TunesmithError as e:
-            raise OptionError("primer", first_line(e).removeprefix("primer ")[:200]) from None
+    family.check_primer(opts, ckpt.representation)  # what compose would refuse, now
     try:
         per_head(list(ckpt.representation.heads), opts.temperature, opts.top_k, opts.top_p)
     except (TypeError, ValueError) as e:

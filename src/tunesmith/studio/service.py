@@ -147,7 +147,6 @@ def _log(job: Job):
     return log
 
 
-
 def _plain(d: dict) -> dict:
     return {k: v for k, v in d.items() if not (k == "primer" and isinstance(v, str)
                                                and v.startswith("/"))}

@@ -59,7 +59,6 @@ class Uploads:
         folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, data: bytes, name: str | None) -> Upload:
-        from tunesmith.corpora.filter import PIANO_KEYS
         from tunesmith.io.read import SNIFF_BYTES, read_piece, sniff
 
         shown = display_name(name)
@@ -85,8 +84,7 @@ class Uploads:
         except (OSError, ValueError) as e:
             path.unlink(missing_ok=True)
             raise UploadError(f"{shown}: could not be read ({e})") from None
-        low, high = PIANO_KEYS
-        if not any(low <= n.pitch <= high for n in piece.notes):
+        if not piece.plays_piano_keys():
             path.unlink(missing_ok=True)
             raise UploadError(f"{shown}: no notes on the piano keys to continue", 422)
         title = piece.title if piece.title and piece.title != uid else shown  # not the id
