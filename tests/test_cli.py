@@ -78,9 +78,9 @@ def test_compose_continues_an_abc_file_or_a_primer_with_a_full_header(capsys, de
     for missing, says in ((tmp_path / "nosuch.abc", "no such file"),
                           (tmp_path, "is a folder, not a file")):
         rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--primer",
-                             missing, "--no-wav", "--out", tmp_path / "refused")
+                             missing, "--no-wav", "--out", tmp_path / "refused" / "a" / "b")
         assert rc == 2 and f"{missing}: {says}" in err
-        assert not (tmp_path / "refused").exists()  # no empty folder left behind
+        assert not (tmp_path / "refused").exists()  # no empty folder left behind, nor parent
 
 
 def test_a_primer_that_is_music_is_never_read_as_a_path():
@@ -384,5 +384,8 @@ def test_a_flag_two_families_declare_says_what_it_does_in_each(capsys):
             "however many tunes it has") in out
     assert "| continue-events: draw training pairs so that every style is seen alike, however "\
            "many pairs it has" in out
+    # a text that names its family already is not prefixed twice
+    assert "--home abc: the model also reads the letter of the key's tonic" in out
+    assert "| remi: the model also reads the pitch class" in out and "abc: abc:" not in out
     # a flag only one family declares keeps its own text, with no family named
     assert "--phrases the model also reads where the phrases end" in out

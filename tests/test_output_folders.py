@@ -251,3 +251,20 @@ def test_an_events_primer_that_is_a_folder(capsys, tmp_path):
                          "--num", 1, "--no-wav", "--out", tmp_path / "refused")
     assert_one_line_error(rc, err, f"{tmp_path}: is a folder, not a file")
     assert not (tmp_path / "refused").exists()
+
+
+def test_only_the_folders_a_command_made_are_taken_away_again(tmp_path):
+    from tunesmith.io.paths import first_missing, remove_made
+
+    (tmp_path / "kept").mkdir()
+    out = tmp_path / "kept" / "a" / "b"
+    top = first_missing(out)
+    assert top == tmp_path / "kept" / "a" and first_missing(tmp_path) is None
+    out.mkdir(parents=True)
+    (out.parent / "theirs.txt").write_text("x")  # something else landed in a meanwhile
+    remove_made(out, top)
+    assert not out.exists() and (tmp_path / "kept" / "a" / "theirs.txt").exists()
+    (out).mkdir()
+    (out.parent / "theirs.txt").unlink()
+    remove_made(out, top)
+    assert not (tmp_path / "kept" / "a").exists() and (tmp_path / "kept").is_dir()

@@ -345,6 +345,20 @@ def test_a_primer_error_names_the_upload_not_the_servers_copy(client, tmp_path, 
     assert str(client.studio.data) not in str(job)
 
 
+def test_a_primer_the_model_cannot_read_is_a_400_naming_the_upload(client, tmp_path):
+    up = client.post("/api/uploads", files={"file": ("mine.mid", midi_bytes(tmp_path),
+                                                     "audio/midi")}).json()
+    # the continue model continues ABC tunes: a MIDI file is refused at once
+    message = bad(client.post("/api/compose", json={"model": "shipped-continue",
+                                                    "primer_upload": up["id"]}), 400)
+    assert message == "the uploaded primer: not an ABC file (binary data)"
+    message = bad(client.post("/api/compose", json={"model": "shipped-events",
+                                                    "primer_upload": up["id"],
+                                                    "options": {"primer": "corpus"}}),
+                  400, "primer")
+    assert message == "primer and primer_upload cannot both be given: give one"
+
+
 def test_an_uploaded_abc_tune_gives_a_text_primer(client):
     tune = b"X:1\nT:Upload\nM:6/8\nL:1/8\nK:G\n|:GAB cde|dcB A2G:|\n"
     up = client.post("/api/uploads", files={"file": ("t.abc", tune, "text/plain")}).json()
@@ -405,7 +419,8 @@ def test_star_rename_search_and_delete(client, composed):
     html = client.get("/fragments/gallery", params={"starred": "true"}).text
     assert "Jig for Ann" in html and "★" in html
     for body, field in (({"title": ""}, "title"), ({"title": 3}, "title"),
-                        ({"title": "x" * 201}, "title"), ({"starred": "yes"}, "starred"),
+                        ({"title": "x" * 201}, "title"), ({"title": "a\x00b"}, "title"),
+                        ({"starred": "yes"}, "starred"),
                         ({"model_id": "x"}, "model_id")):
         bad(client.patch(f"/api/compositions/{a['id']}", json=body), 400, field)
     bad(client.patch("/api/compositions/0123456789abcdef", json={"starred": True}), 404)
@@ -559,6 +574,13 @@ def test_train_stop_resume_with_live_curves_and_samples(tmp_path, abc_corpus):
                             ({"arch": "rnn_rbm"}, "arch")):
             bad(c.post("/api/train", json={"corpus": "dir-0", "preset": "debug"} | body), 400,
                 field)
+        # a built-in corpus of the other kind is refused now, not in the run's first minute
+        for family, corpus, says in (("abc", "bach-chorales", "bach-chorales holds MIDI and "
+                                      "MusicXML pieces; the abc family learns from ABC tunes"),
+                                     ("events", "folk-abc", "folk-abc holds ABC tunes; the "
+                                      "events family learns from MIDI and MusicXML pieces")):
+            assert says in bad(c.post("/api/train", json={"corpus": corpus, "family": family,
+                                                          "preset": "debug"}), 400, "corpus")
         r = c.post("/api/train", json={"corpus": "dir-0", "family": "abc", "preset": "debug",
                                        "steps": 2000, "name": "mine"})
         assert r.status_code == 202, r.text

@@ -145,8 +145,10 @@ class CompositionWriter:
     def __enter__(self) -> CompositionWriter:
         from concurrent.futures import ThreadPoolExecutor
 
+        from tunesmith.io.paths import first_missing
+
         self._clear()
-        self._made = not self.out_dir.exists()  # removed again if composing fails at once
+        self._made = first_missing(self.out_dir)  # removed again if composing fails at once
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=2)
         return self
@@ -241,8 +243,10 @@ class CompositionWriter:
         if exc[0] is None:
             self.result.files.sort()
             self._write_manifest()
-        elif self._made and self.out_dir.is_dir() and not any(self.out_dir.iterdir()):
-            self.out_dir.rmdir()  # a refused option leaves no empty folder behind
+        else:
+            from tunesmith.io.paths import remove_made
+
+            remove_made(self.out_dir, self._made)  # a refused option leaves no empty folder
 
     def _write_manifest(self) -> None:
         data = dict(self.about, family=self.family.name,

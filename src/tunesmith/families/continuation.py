@@ -172,6 +172,12 @@ class ContinueFamily(Family):
                 PairSet(prepared.sequences["valid"], max_items=cfg.eval_max_items))
 
     # --- composing -----------------------------------------------------------------------
+    def check_primer(self, opts: ComposeOptions, representation) -> None:
+        """A primer file that is not an ABC tune with enough bars, refused before any work
+        (the studio's 400): reading it costs a few milliseconds."""
+        if opts.primer:
+            read_primer(opts.primer, representation)
+
     def compose(self, checkpoint, opts: ComposeOptions, sink: Sink | None = None,
                 log=_quiet, progress=None, start: int = 1) -> list[Composition]:
         """Continue the primer's first ``source_bars`` bars by ``opts.bars`` bars (default:

@@ -40,3 +40,28 @@ def output_folder(path: str | Path, make: bool = True) -> Path:
             raise TunesmithError(f"cannot make this folder ({e.strerror or e})",
                                  path) from None
     return path
+
+
+def first_missing(path: str | Path) -> Path | None:
+    """The outermost part of ``path`` that does not exist yet (``a`` of ``a/b/c`` when
+    none does; None when ``path`` exists): what :func:`remove_made` may take away again."""
+    path = Path(path)
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def remove_made(path: Path, top: Path | None) -> None:
+    """Remove ``path`` and its parents up to ``top`` (:func:`first_missing` before they
+    were made) while they are empty folders: a command refused at once leaves none."""
+    if top is None:
+        return
+    for p in (path, *path.parents):
+        if not p.is_dir() or any(p.iterdir()):
+            return
+        p.rmdir()
+        if p == top:
+            return

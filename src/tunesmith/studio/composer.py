@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tunesmith.errors import OptionError, TunesmithError, first_line
@@ -85,7 +86,7 @@ def plan(studio, body: dict, source: str = "compose") -> Plan:
             raise OptionError("primer_upload", "is not an upload of this studio (upload the "
                               "file first)")
         if values.get("primer"):
-            raise OptionError("primer", "give a primer upload or a primer, not both")
+            raise OptionError("primer", "and primer_upload cannot both be given: give one")
         values["primer"] = str(found[1])
     elif primer_field is not None and primer_field.kind == "primer_piece":
         if values.get("primer", "") not in ("", "corpus"):
@@ -96,7 +97,8 @@ def plan(studio, body: dict, source: str = "compose") -> Plan:
     style = getattr(opts, "style", None)
     if style and hasattr(ckpt.representation, "parse_style"):
         ckpt.representation.parse_style(style)  # an unknown style: a 400 now, not a failed job
-    family.check_primer(opts, ckpt.representation)  # what compose would refuse, now
+    with _uploaded_primer(studio):
+        family.check_primer(opts, ckpt.representation)  # what compose would refuse, now
     try:
         per_head(list(ckpt.representation.heads), opts.temperature, opts.top_k, opts.top_p)
     except (TypeError, ValueError) as e:
@@ -127,15 +129,27 @@ def compose(studio, p: Plan, job) -> dict:
         if len(notes) < 50:
             notes.append(first_line(Exception(message), 300))
 
-    try:
+    with _uploaded_primer(studio):
         app.compose(p.checkpoint, p.options, sink=sink, log=log, progress=progress)
-    except TunesmithError as e:  # a primer's error names the server's copy: say which
+    return {"pieces": pieces, "notes": notes}
+
+
+@contextmanager
+def _uploaded_primer(studio):
+    """A primer's error names the server's copy of the upload: say "the uploaded primer"."""
+    try:
+        yield
+    except TunesmithError as e:
         folder = str(studio.uploads.folder)
         if folder not in str(e):
             raise
-        raise TunesmithError(re.sub(re.escape(folder) + r"/[\w.]+", "the uploaded primer",
-                                    str(e))) from None
-    return {"pieces": pieces, "notes": notes}
+
+        def said(text: str) -> str:
+            return re.sub(re.escape(folder) + r"/[\w.]+", "the uploaded primer", text)
+
+        if isinstance(e, OptionError):
+            raise OptionError(e.option, said(e.problem)) from None
+        raise TunesmithError(said(str(e))) from None
 
 
 def write_piece(studio, p: Plan, job_id: str, c) -> Composition:

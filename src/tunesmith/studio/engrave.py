@@ -7,7 +7,8 @@ nothing is fetched).
   runs in a forked child with a time budget (:mod:`tunesmith.io.deadline`), as every
   music21 read of tunesmith does, so an odd piece cannot hang a worker; the MusicXML is
   kept beside the SVG as a download.
-- Verovio runs in a forked child too: an input that crashes it costs one score.
+- Verovio runs in a child too, a fresh interpreter (``verovio_child.py``) rather than a
+  fork of the threaded server: an input that crashes it costs one score.
 
 Verovio lays the music out on pages as tall as it needs; a piece longer than one page
 gets its pages stacked in one SVG. A piece that cannot be engraved gets no score and a
@@ -16,13 +17,15 @@ one-line reason; the rest of the composition is unaffected.
 
 from __future__ import annotations
 
+import json
 import re
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError, first_line
 
-_VEROVIO = threading.Lock()  # one toolkit at a time: Verovio keeps process-wide resources
+CHILD = Path(__file__).with_name("verovio_child.py")  # run as a script, never imported
 OPTIONS = {"pageWidth": 2200, "pageHeight": 60000, "adjustPageHeight": True, "scale": 40,
            "header": "none", "footer": "none", "breaks": "auto", "pageMarginTop": 40,
            "pageMarginBottom": 40, "pageMarginLeft": 40, "pageMarginRight": 40}
@@ -38,12 +41,11 @@ def available() -> bool:
 
 
 def warm() -> None:
-    """Import what an engraving needs, so that each forked child inherits it (about 0.8 s
-    less per score)."""
+    """Import what an engraving needs, so that each forked music21 child inherits it
+    (about 0.8 s less per score)."""
     try:
         import music21.converter  # noqa: F401
         import music21.musicxml.m21ToXml  # noqa: F401
-        import verovio  # noqa: F401
     except ImportError:
         pass
 
@@ -110,29 +112,28 @@ def musicxml_of_piece(piece) -> str:
 
 
 def _verovio(data: str, kind: str) -> str:
-    """``data`` (ABC or MusicXML text) engraved by Verovio in a forked child with a time
+    """``data`` (ABC or MusicXML text) engraved by Verovio in a child process with a time
     budget: Verovio's readers crash the whole process on some input (a sampled ABC tune
     took its ABC reader down with a segmentation fault, and the studio with it), so a
-    crash, like a hang, costs one score, not the server."""
-    from tunesmith.io import deadline
-
-    return deadline.call(_verovio_here, data, kind, where="score", seconds=SECONDS,
-                         imports=("verovio",))
-
-
-def _verovio_here(data: str, kind: str) -> str:
-    import verovio
-
-    with _VEROVIO:
-        verovio.enableLog(verovio.LOG_OFF)  # its warnings say nothing a user can act on
-        # the toolkit finds its fonts by itself only on the thread that imported it:
-        # name them (the wheel's data folder) on every toolkit
-        tk = verovio.toolkit(False)
-        tk.setResourcePath(str(Path(verovio.__file__).resolve().parent / "data"))
-        tk.setOptions(OPTIONS | {"inputFrom": kind})
-        if not tk.loadData(data):
-            raise TunesmithError(f"Verovio could not read the {kind.upper()}")
-        pages = [tk.renderToSVG(p) for p in range(1, tk.getPageCount() + 1)]
+    crash, like a hang, costs one score, not the server. The child is a fresh interpreter
+    (``verovio_child.py``), not a fork: see that file for why."""
+    request = json.dumps({"data": data, "kind": kind, "options": OPTIONS})
+    try:
+        done = subprocess.run([sys.executable, str(CHILD)], input=request, text=True,
+                              capture_output=True, timeout=SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise TunesmithError(f"took longer than {SECONDS:g} s to engrave", "score") from None
+    if done.returncode != 0:
+        why = (f"killed by signal {-done.returncode}" if done.returncode < 0
+               else f"exit status {done.returncode}")
+        raise TunesmithError(f"Verovio's process died ({why})", "score")
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:
+        raise TunesmithError("Verovio's process gave no score", "score") from None
+    if "error" in answer:
+        raise TunesmithError(answer["error"])
+    pages = answer.get("pages") or []
     if not pages:
         raise TunesmithError("Verovio engraved no page")
     return pages[0] if len(pages) == 1 else stack(pages)

@@ -411,6 +411,8 @@ def _gallery_routes(app: FastAPI, studio: Studio) -> None:
             if not isinstance(title, str) or not title.strip():
                 raise OptionError("title", "must be some text")
             title = " ".join(title.split())
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in title):
+                raise OptionError("title", "must not hold control characters")
             if len(title) > 200:
                 raise OptionError("title", "must be at most 200 characters")
         if starred is not None and not isinstance(starred, bool):

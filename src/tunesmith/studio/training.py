@@ -95,10 +95,13 @@ class Training:
         if corpus_id is not None and not isinstance(corpus_id, str):
             raise OptionError("corpus", "must be a corpus id (GET /api/corpora)")
         try:
-            corpus = self.studio.catalog.corpus(corpus_id).path if corpus_id else None
+            entry = self.studio.catalog.corpus(corpus_id) if corpus_id else None
         except LookupError:
             raise OptionError("corpus", f"{corpus_id[:60]!r} is not a corpus of this studio "
                               "(built-in, or a folder it was started with)") from None
+        corpus = entry.path if entry else None
+        if entry is not None:
+            _check_kind(entry, family)
         train = {}
         steps = body.get("steps")
         if steps is not None:
@@ -349,6 +352,30 @@ def _tell(job: Job, step, sample: Job) -> None:
 
 class Busy409(TunesmithError):
     """A training job is already running."""
+
+
+_HOLDS = {"abc": "ABC tunes", "score": "MIDI and MusicXML pieces"}
+
+
+def _check_kind(entry, family: str) -> None:
+    """A built-in corpus of ABC tunes for a family that learns from MIDI pieces, or the
+    other way round: a 400 now (the run would fail in its first minute). A family it
+    does not know is left to :func:`tunesmith.app.plan`, which names the known ones."""
+    from tunesmith import families
+    from tunesmith.corpora import BUILTIN
+    from tunesmith.corpora.labelled import sources
+
+    if entry.kind not in _HOLDS:
+        return  # a folder: what it holds is found when it is read
+    try:
+        fam = families.get(family)
+    except OptionError:
+        return
+    wants = {BUILTIN[s].kind for _, s in sources(fam.default_corpus, fam.name) if s in BUILTIN}
+    if wants and entry.kind not in wants:
+        raise OptionError("corpus", f"{entry.label} holds {_HOLDS[entry.kind]}; the "
+                          f"{fam.name} family learns from "
+                          f"{' or '.join(_HOLDS.get(k, k) for k in sorted(wants))}")
 
 
 def read_metrics(path: Path) -> list[dict]:
