@@ -440,7 +440,8 @@ def test_remi_rows_offer_the_bar_four_back_and_move_with_transposition():
 
 
 @pytest.mark.parametrize("flags", [{"lookback_inputs": True}, {"register_inputs": True},
-                                   {"lookback_inputs": True, "register_inputs": True}])
+                                   {"lookback_inputs": True, "register_inputs": True},
+                                   {"register_inputs": True, "home_inputs": True}])
 def test_remi_sampling_reads_the_inputs_training_would_have_given(flags):
     from tests.test_positions import assert_sampling_reads_training_inputs
     from tunesmith.models.transformer import Transformer, TransformerConfig
@@ -480,6 +481,37 @@ def test_remi_register_says_how_far_the_last_bar_lies_from_the_first():
         assert (moved[:, 3] == rows[:, 3]).all()  # a difference of pitches does not move
 
 
+def test_remi_home_says_where_the_last_bar_lies_from_the_first_bars_lowest_note():
+    import numpy as np
+
+    from tunesmith.data.augment import TransposeIds
+    from tunesmith.representations.remi import HOME_CLASSES, Remi
+
+    rep = Remi(lookback_inputs=True, register_inputs=True, home_inputs=True)
+    assert list(rep.inputs) == ["copy", "run", "register", "home"]
+    assert rep.inputs["home"] == HOME_CLASSES == 13
+    assert Remi.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    assert Remi.from_dict(json.loads(json.dumps(Remi().to_dict()))).home_inputs is False
+    # C3 (home), G2 a fifth up (a twelfth below: the class is by pitch class), C4, F2, A2
+    # each bar sounds a higher note first, then its lowest
+    lows, highs = (48, 43, 60, 41, 45), (64, 62, 79, 70, 61)
+    ids = [rep.bos] + [i for low, high in zip(lows, highs, strict=True)
+                       for i in remi_bar(rep, high) + remi_bar(rep, low)[3:]] + [rep.eos]
+    rows = rep.with_inputs(ids)
+    assert rows.shape == (len(ids), 5)
+    bar = len(remi_bar(rep, 60)) + 3
+    at_bars = rows[[1 + bar * k for k in range(len(lows))], 4].tolist()
+    # the lowest note of each bar counts, not its first or its mean
+    assert at_bars == [HOME_CLASSES - 1, HOME_CLASSES - 1, 7, 0, 5]
+    assert rows[-1, 4] == 5  # the last bar (A2) is closed by no Bar token: not counted
+    augment = TransposeIds(3, rep.pitch_ids, id_columns=2)
+    for seed in range(5):
+        moved = augment(rows[None].copy(), np.random.default_rng(seed))[0]
+        assert (moved[:, 4] == rows[:, 4]).all()  # an interval does not move
+    with pytest.raises(ValueError, match="home_inputs"):
+        Remi.from_dict(rep.to_dict() | {"home_inputs": "yes"})
+
+
 def test_train_remi_with_lookback_compose_and_evaluate(tmp_path, capsys):
     from tunesmith.io.midi import write_midi
     from tunesmith.music import TimeSignature
@@ -492,11 +524,12 @@ def test_train_remi_with_lookback_compose_and_evaluate(tmp_path, capsys):
         write_midi(piece, tmp_path / f"piece{i}.mid")
     run = tmp_path / "run"
     assert main(["train", "--family", "remi", "--preset", "debug", "--lookback", "--register",
-                 "--transpose", "3", "--corpus", str(tmp_path), "--out", str(run),
+                 "--home", "--transpose", "3", "--corpus", str(tmp_path), "--out", str(run),
                  "--no-progress", "--samples", "0", "--steps", "8"]) == 0
     meta = json.loads((run / "best" / "tunesmith.json").read_text())
     assert meta["representation"]["lookback_inputs"] is True
     assert meta["representation"]["register_inputs"] is True
+    assert meta["representation"]["home_inputs"] is True
     assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
                  "--no-wav", "--bars", "3", "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.mid"))) == 2

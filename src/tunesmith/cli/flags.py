@@ -62,8 +62,10 @@ class Section:
         for name, texts in helps.items():
             if len(texts) > 1 and all(all(owners) for owners in texts.values()):
                 # the same flag means something a little different per family: say each
+                said = ", ".join  # a text that names its family already keeps its own name
                 merged[name] = _with(merged[name], help=" | ".join(
-                    f"{', '.join(owners)}: {text}" for text, owners in texts.items()))
+                    text if text.startswith(f"{said(owners)}: ") else f"{said(owners)}: {text}"
+                    for text, owners in texts.items()))
         return list(merged.values())
 
 

@@ -53,6 +53,8 @@ class RemiData(PieceData):
     register: bool = opt(False, "remi: the model also reads how far the mean pitch of the "
                          "last bar lies from the first bar's (semitones, +-8), so it can "
                          "come back to where the piece began")
+    home: bool = opt(False, "remi: the model also reads the pitch class of the last bar's "
+                     "lowest note above the first bar's (0-11), so it knows where home is")
 
 
 TOKENS_PER_BEAT = 32  # a token budget per quarter note: twice the densest Bach chorale's
@@ -85,7 +87,7 @@ class RemiFamily(Family):
         from tunesmith.representations.remi import Remi
 
         make = partial(Remi, lookback_inputs=data.lookback,
-                       register_inputs=data.register)
+                       register_inputs=data.register, home_inputs=data.home)
         return prepare_pieces(self, corpus, data, make, representation, progress, log)
 
     def model_sizes(self, representation) -> dict:
@@ -99,7 +101,7 @@ class RemiFamily(Family):
         from tunesmith.data.tokens import SequenceBatches, TokenWindows
 
         rep = prepared.representation
-        # the lookback's proposal (column 1) moves with the ids; the register does not
+        # the lookback's proposal (column 1) moves with the ids; register and home do not
         augment = (TransposeIds(data.transpose, rep.pitch_ids,
                                 id_columns=1 + ("copy" in rep.inputs))
                    if data.transpose else None)

@@ -33,6 +33,14 @@ two bars have closed. Real chorales end about where they began (a mean drift of 
 semitones from the first to the last third); a model that sees how far it has wandered
 can come back. Transposition leaves the difference as it is.
 
+``home_inputs=True`` (``train --family remi --home``): each step also carries ``"home"``
+(:data:`HOME_CLASSES`): the pitch class of the lowest note of the last bar that closed,
+above that of the first bar with notes (0-11; 12 before two bars have closed). A
+chorale's first bass note is nearly always its tonic, and its last bar's lowest note
+tells the key area it has reached (7: the dominant); where the register input says how
+far the texture has moved, this says where home is, as the ABC model's ``--home``
+does. Transposition leaves it as it is.
+
 Encoding (what "equal after quantisation" means)
 - All non-drum tracks are merged into one piano stream; pitches outside 21-108 dropped.
 - A pickup is kept a pickup: when the piece's written bar lines (``Piece.bar_lines``)
@@ -77,6 +85,7 @@ KINDS = ("PAD", "BOS", "EOS", "Bar", "TimeSig", "Position", "Pitch", "Velocity",
 PAD, BOS, EOS, BAR, TIMESIG, POSITION, PITCH, VELOCITY, DURATION = range(len(KINDS))
 REGISTER_SPAN = 8  # semitones either way the register input tells apart
 REGISTER_CLASSES = 2 * REGISTER_SPAN + 2  # -span..span, then "not two bars yet"
+HOME_CLASSES = 13  # 0-11 the last bar's lowest pitch class above the first's, 12 not yet
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ class Remi(FixedTempo):
     name: str = "remi"
     lookback_inputs: bool = False  # steps carry what the best matching earlier bar has next
     register_inputs: bool = False  # ... how far the last bar's pitches are from the first's
+    home_inputs: bool = False  # ... the last bar's lowest pitch class above the first's
 
     MAX_POSITIONS_PER_BEAT: ClassVar[int] = 64
     MAX_DURATION: ClassVar[int] = 64
@@ -187,11 +197,12 @@ class Remi(FixedTempo):
     @property
     def inputs(self) -> dict[str, int]:
         """``{input: classes}`` in the order of the rows' columns after the id: ``copy``
-        and ``run`` (the lookback's), then ``register``."""
+        and ``run`` (the lookback's), then ``register``, then ``home``."""
         from tunesmith.lookback import RUN_CLASSES
 
         out = {"copy": len(self.vocab) + 3, "run": RUN_CLASSES} if self.lookback_inputs else {}
-        return out | ({"register": REGISTER_CLASSES} if self.register_inputs else {})
+        out |= {"register": REGISTER_CLASSES} if self.register_inputs else {}
+        return out | ({"home": HOME_CLASSES} if self.home_inputs else {})
 
     def with_inputs(self, ids: Sequence[int]) -> np.ndarray:
         """``ids`` as rows ``(id, inputs...)`` (T, 1 + F): each id with the inputs after
@@ -208,7 +219,8 @@ class Remi(FixedTempo):
         from tunesmith.lookback import Lookback
 
         return _Reader(self, Lookback() if self.lookback_inputs else None,
-                       _Register() if self.register_inputs else None, started=False)
+                       _Register() if self.register_inputs else None,
+                       _Home() if self.home_inputs else None, started=False)
 
     # --- the spec a model sizes itself from
     @property
@@ -320,7 +332,8 @@ class Remi(FixedTempo):
                 "tokenizer": "miditok.REMI", "miditok": version("miditok"),
                 "vocab": list(self.vocab)} | ({"lookback_inputs": True}
                                              if self.lookback_inputs else {}) | (
-            {"register_inputs": True} if self.register_inputs else {})
+            {"register_inputs": True} if self.register_inputs else {}) | (
+            {"home_inputs": True} if self.home_inputs else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> Remi:
@@ -339,11 +352,11 @@ class Remi(FixedTempo):
         meters = d.get("meters")
         if not (isinstance(meters, list) and all(isinstance(m, str) for m in meters)):
             raise ValueError(f"meters must be a list of 'n/d' strings, got {meters!r}")
-        for flag in ("lookback_inputs", "register_inputs"):
+        flags = ("lookback_inputs", "register_inputs", "home_inputs")
+        for flag in flags:
             if not isinstance(d.get(flag, False), bool):
                 raise ValueError(f"{flag} must be true or false")
-        rep = cls(meters=tuple(meters), lookback_inputs=d.get("lookback_inputs", False),
-                  register_inputs=d.get("register_inputs", False), **fields)
+        rep = cls(meters=tuple(meters), **{f: d.get(f, False) for f in flags}, **fields)
         stored = d.get("vocab")
         if stored != list(rep.vocab):
             raise ValueError(f"the stored vocabulary ({_size(stored)} tokens) differs from "
@@ -356,10 +369,12 @@ class Remi(FixedTempo):
 class _Reader:
     """See :meth:`Remi.input_reader`: a ``Bar`` token closes the bar so far, every other
     token but ``PAD``, ``BOS`` and ``EOS`` belongs to it; the lookback reads them all,
-    the register the ``Pitch`` ones."""
+    the register and home the ``Pitch`` ones."""
 
-    def __init__(self, rep: Remi, lookback, register: _Register | None, started: bool):
+    def __init__(self, rep: Remi, lookback, register: _Register | None, home: _Home | None,
+                 started: bool):
         self.rep, self.lookback, self.register, self.started = rep, lookback, register, started
+        self.home = home
         self.kind, self.size = rep.kinds(), len(rep.vocab)
         self.value = rep.values()
 
@@ -368,21 +383,26 @@ class _Reader:
         if kind == BAR:
             if self.lookback is not None:
                 self.lookback.close()
-            if self.register is not None:
-                self.register.close()
+            for bar in (self.register, self.home):
+                if bar is not None:
+                    bar.close()
             self.started = True
         elif kind not in (PAD, BOS, EOS):
             if self.lookback is not None:
                 self.lookback.feed(i)
-            if kind == PITCH and self.register is not None:
-                self.register.feed(int(self.value[i]))
+            if kind == PITCH:
+                for bar in (self.register, self.home):
+                    if bar is not None:
+                        bar.feed(int(self.value[i]))
         out = () if self.lookback is None else self.lookback.classes(self.size,
                                                                      started=self.started)
-        return out + (() if self.register is None else (self.register.classes(),))
+        return out + tuple(bar.classes() for bar in (self.register, self.home)
+                           if bar is not None)
 
     def copy(self) -> _Reader:
         return _Reader(self.rep, None if self.lookback is None else self.lookback.copy(),
-                       None if self.register is None else self.register.copy(), self.started)
+                       None if self.register is None else self.register.copy(),
+                       None if self.home is None else self.home.copy(), self.started)
 
 
 class _Register:
@@ -417,6 +437,39 @@ class _Register:
             return REGISTER_CLASSES - 1
         return int(np.clip(round(self.last - self.anchor), -REGISTER_SPAN, REGISTER_SPAN)
                    ) + REGISTER_SPAN
+
+
+class _Home:
+    """The home input: fed the pitches of a bar, told when it closes; the lowest pitch
+    of the first bar with pitches is home, that of the last that closed with pitches is
+    compared with it."""
+
+    def __init__(self):
+        self.lowest: int | None = None  # of the bar so far
+        self.anchor: int | None = None
+        self.last: int | None = None  # lowest pitch of the last closed bar with notes
+
+    def copy(self) -> _Home:
+        new = _Home()
+        new.lowest, new.anchor, new.last = self.lowest, self.anchor, self.last
+        return new
+
+    def feed(self, pitch: int) -> None:
+        self.lowest = pitch if self.lowest is None else min(self.lowest, pitch)
+
+    def close(self) -> None:
+        if self.lowest is None:
+            return
+        if self.anchor is None:
+            self.anchor = self.lowest
+        else:
+            self.last = self.lowest
+        self.lowest = None
+
+    def classes(self) -> int:
+        if self.last is None:
+            return HOME_CLASSES - 1
+        return (self.last - self.anchor) % 12
 
 
 class _Walk:
