@@ -111,22 +111,23 @@ def test_a_primer_in_a_meter_the_model_hardly_saw_is_warned_about():
         TUNE.replace("M:4/4", "M:7/8"))
 
 
-def small_model(rep):
+def small_model(rep, **kw):
     from tunesmith.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
     torch.manual_seed(0)
     return Seq2Seq(Seq2SeqConfig(vocab_size=len(rep.vocab), styles=rep.style_sizes,
                                  embedding_dim=8, style_dim=4, encoder_size=12,
-                                 decoder_size=16, dropout=0.0, style_dropout=0.0))
+                                 decoder_size=16, dropout=0.0, style_dropout=0.0, **kw))
 
 
-def test_sampling_steps_equal_the_teacher_forced_pass():
+@pytest.mark.parametrize("style_steps", [False, True])
+def test_sampling_steps_equal_the_teacher_forced_pass(style_steps):
     from tunesmith.data.pairs import collate
     from tunesmith.families.continuation import encode_pair
     from tunesmith.models.seq2seq import Conditioned
 
     rep = phrases(source_bars=2)
-    model = small_model(rep).eval()
+    model = small_model(rep, style_steps=style_steps).eval()
     pairs = [encode_pair(rep, s, t, e, rep.style_ids(tradition="irish"))
              for s, t, e in rep.pairs(TUNE)]
     batch = collate(pairs[:2])
@@ -142,6 +143,35 @@ def test_sampling_steps_equal_the_teacher_forced_pass():
     w = state["weights"]
     assert torch.allclose(w.sum(-1), torch.ones(2))
     assert (w[0, int(batch["source_len"][0]):] == 0).all()
+
+
+def test_with_style_steps_every_decoder_step_reads_the_style():
+    from tunesmith.data.pairs import collate
+    from tunesmith.families.continuation import encode_pair
+    from tunesmith.models.seq2seq import Guided
+
+    rep = phrases(source_bars=2)
+    pairs = [encode_pair(rep, s, t, e, rep.style_ids(tradition="irish"))
+             for s, t, e in rep.pairs(TUNE)][:1]
+    batch = collate(pairs)
+    other = rep.style_ids(tradition="scottish")
+    assert "style" not in small_model(rep).encode(batch["source"], batch["source_len"],
+                                                 batch["style"])
+    model = small_model(rep, style_steps=True).eval()
+    assert model.cell.input_size == 8 + 16 + 2 * 4  # token, attentional vector, two sets
+    with torch.no_grad():
+        state = model.encode(batch["source"], batch["source_len"], batch["style"])
+        swapped = state | {"style": model._style(torch.tensor([other]))}
+        token = batch["target"][:, :1]
+        same, _ = model.step(token, state)
+        changed, _ = model.step(token, swapped)  # the same first state, another style
+        assert not torch.allclose(same["token"], changed["token"])
+        # guidance carries the style of each half through beam search's row selection
+        plain = model.encode(batch["source"], batch["source_len"], torch.zeros_like(
+            batch["style"]))
+        guided = Guided(model, state, plain, 1.0)
+        rows = guided.select_state(guided.init_state(1), torch.tensor([0, 0]))
+        assert rows["style"].shape == (4, 8)
 
 
 def test_validation_reports_free_running_next_to_teacher_forcing():

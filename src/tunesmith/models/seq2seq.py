@@ -7,6 +7,10 @@ writes what follows (the seq2seq composer write-up's model).
 - **Decoder**: an LSTM cell whose first state is made from the encoder's last states and
   the style (a linear bridge, tanh), with Luong's "general" attention over the encoder
   states and input feeding (the previous step's attentional vector joins the next input).
+- With ``style_steps`` the decoder also reads the style embeddings at every step (the
+  input of each step, beside the token and the attentional vector), as conditional
+  language models read their condition, so that the label does not fade from a state
+  that began with it over the bars it writes.
 - **Training**: teacher forcing with a ratio: at each target step a row reads the true
   previous token with probability ``teacher_forcing``, else its own most probable one
   (scheduled sampling, Bengio et al. 2015, with argmax as the seq2seq write-up does);
@@ -63,6 +67,8 @@ class Seq2SeqConfig:
                                             "teacher_forcing at the first step to this at "
                                             "the last, linearly (default: constant)")
     style_dropout: float = opt(0.2, "share of training pairs whose style labels are hidden")
+    style_steps: bool = opt(False, "the decoder also reads the style at every step, not "
+                            "only through its first state and the phrase it attends to")
     empty_source: list = opt(None, "the ids of a phrase with nothing in it (a start and an "
                              "end marker), set from a representation with several heads",
                              derived=True, factory=list)
@@ -116,7 +122,8 @@ class Seq2Seq(nn.Module):
         self.encoder = nn.LSTM(c.embedding_dim + width, c.encoder_size, batch_first=True,
                                bidirectional=True)
         self.bridge = nn.Linear(2 * c.encoder_size + width, 2 * c.decoder_size)
-        self.cell = nn.LSTMCell(c.embedding_dim + c.decoder_size, c.decoder_size)
+        self.cell = nn.LSTMCell(c.embedding_dim + c.decoder_size
+                                + (width if c.style_steps else 0), c.decoder_size)
         self.keys = nn.Linear(2 * c.encoder_size, c.decoder_size, bias=False)
         self.combine = nn.Linear(2 * c.encoder_size + c.decoder_size, c.decoder_size)
         self.head = nn.Linear(c.decoder_size, sum(sizes))
@@ -159,12 +166,13 @@ class Seq2Seq(nn.Module):
         mask = torch.arange(source.shape[1], device=source.device)[None] < lengths[:, None]
         feed = h0.new_zeros(h0.shape)
         return {"memory": memory, "keys": self.keys(memory), "mask": mask, "h": h0,
-                "c": c0, "feed": feed}
+                "c": c0, "feed": feed} | ({"style": s} if self.config.style_steps else {})
 
     def _decode(self, tokens: torch.Tensor, state: dict):
         """One decoder step: tokens (B,) (or (B, K)) -> logits (B, V), attention (B, S),
         state."""
-        x = torch.cat([self.drop(self._embed(tokens)), state["feed"]], -1)
+        x = torch.cat([self.drop(self._embed(tokens)), state["feed"]]
+                      + ([state["style"]] if "style" in state else []), -1)
         h, c = self.cell(x, (state["h"], state["c"]))
         scores = torch.einsum("bsd,bd->bs", state["keys"], h)
         scores = scores.masked_fill(~state["mask"], float("-inf"))
