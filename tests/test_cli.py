@@ -217,9 +217,23 @@ def test_bad_model_settings(capsys, tmp_path, abc_corpus):
     assert_one_line_error(rc, err, "hidden_size must be >= 1")
 
 
-def test_resume_refuses_flags_it_would_ignore(capsys, debug_run):
+def test_resume_refuses_flags_it_would_ignore(capsys, debug_run, tmp_path):
     rc, _, err = run_cli(capsys, "train", "--resume", debug_run, "--lr", "0.1")
     assert_one_line_error(rc, err, "drop --lr")
+    config = tmp_path / "c.yaml"
+    config.write_text("train:\n  lr: 0.1\n")
+    rc, _, err = run_cli(capsys, "train", "--resume", debug_run, "--config", config)
+    assert_one_line_error(rc, err)
+    assert err.rstrip().endswith("drop --config")  # the flag given, not the file's settings
+
+
+def test_resume_print_config_prints_the_runs_settings_and_trains_nothing(capsys, debug_run):
+    before = {p: p.stat().st_mtime_ns for p in debug_run.rglob("*") if p.is_file()}
+    rc, out, err = run_cli(capsys, "train", "--resume", debug_run, "--steps", 500,
+                           "--print-config")
+    assert rc == 0, err
+    assert "steps: 500" in out and "hidden_size:" in out and "command" not in out
+    assert before == {p: p.stat().st_mtime_ns for p in debug_run.rglob("*") if p.is_file()}
 
 
 def test_resume_with_more_steps_trains_on_and_records_it(capsys, abc_corpus, tmp_path):
@@ -344,6 +358,7 @@ def test_print_config_shows_the_resolved_run_and_config_reads_it_back(capsys, ab
     ("model:\n  hidden_sise: 3\n", "model.hidden_sise is not a setting"),
     ("colour: blue\n", "colour is not a setting"),
     ("[1, 2", "not a YAML or JSON file"),
+    ("train:\n  lr: 1e-3e\n", "train.lr expected float, got '1e-3e'"),
     # nested by indentation: a RecursionError in PyYAML before (found by the fuzz suite)
     ("".join("  " * i + "a:\n" for i in range(3000)), "config file nested too deeply"),
 ])
@@ -352,6 +367,18 @@ def test_a_bad_config_file_is_one_line_naming_the_file(capsys, tmp_path, text, f
     config.write_text(text)
     rc, _, err = run_cli(capsys, "train", "--config", config, "--print-config")
     assert_one_line_error(rc, err, config, fragment)
+
+
+@pytest.mark.parametrize("name,text", [
+    ("c.yaml", "train:\n  lr: 1e-3\n  weight_decay: 1e-05\n"),  # YAML 1.2 floats
+    ("c.json", '{"train": {"lr": 1e-3, "weight_decay": 1E-5}}'),  # any JSON number
+])
+def test_a_number_with_an_exponent_is_a_float(capsys, tmp_path, name, text):
+    config = tmp_path / name
+    config.write_text(text)
+    rc, out, err = run_cli(capsys, "train", "--config", config, "--print-config")
+    assert rc == 0, err
+    assert "lr: 0.001" in out and "weight_decay: 1.0e-05" in out
 
 
 def test_compose_config_file(capsys, debug_run, tmp_path):

@@ -140,6 +140,41 @@ def test_benchmark_debug_run_writes_the_table(capsys, bench_dir, tmp_path):
     assert rc == 0 and "tunesmith train" not in out
 
 
+def test_benchmark_interrupted_writes_no_result_and_says_so(capsys, bench_dir, tmp_path,
+                                                             monkeypatch):
+    from tunesmith.app import training
+
+    class Cut:  # what train returns after Ctrl-C: the checkpoint saved, interrupted
+        interrupted = True
+
+    monkeypatch.setattr(training, "train", lambda *a, **kw: Cut())
+    rc, out, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
+                         "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress")
+    assert rc == 130 and "interrupted while training" in out and "same command" in out
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_benchmark_refuses_a_run_trained_on_another_file_and_marks_slices(
+        capsys, bench_dir, tmp_path):
+    import shutil
+
+    rc, _, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
+                       "jsb", "--preset", "debug", "--out", tmp_path / "b", "--no-progress",
+                       "--slice", "2")
+    assert rc == 0
+    md = (tmp_path / "b" / "results.md").read_text()
+    assert "| rnn_nade `debug`, first 2 sequences of each split (--slice 2) (tunesmith) |" in md
+    assert "jsb-rnn_nade-debug-slice2 " in md  # the wall-time line names the run
+    other = tmp_path / "other"
+    shutil.copytree(bench_dir, other)
+    rc, _, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
+                       "jsb", "--preset", "debug", "--out", tmp_path / "c", "--no-progress")
+    assert rc == 0
+    rc, _, err = run_cli(capsys, "benchmark", "boulanger", "--data", other, "--datasets",
+                         "jsb", "--preset", "debug", "--out", tmp_path / "c", "--no-progress")
+    assert_one_line_error(rc, err, "was trained on", "--retrain")
+
+
 def test_benchmark_on_a_slice_of_real_jsb(capsys, tmp_path):
     data = SHARED_DATA / "boulanger2012"
     if not (data / "jsb_chorales.json").is_file():
@@ -155,6 +190,14 @@ def test_benchmark_on_a_slice_of_real_jsb(capsys, tmp_path):
 def test_benchmark_bad_input(capsys, tmp_path):
     rc, _, err = run_cli(capsys, "benchmark", "boulanger", "--data", tmp_path / "nope")
     assert_one_line_error(rc, err, "no such folder")
+    (tmp_path / "jsb_chorales.json").write_text("{}")
+    for args, says in ((["--data", tmp_path / "jsb_chorales.json"],
+                        "jsb_chorales.json: is a file; --data takes the folder that holds it"),
+                       ([], "--data is needed"),
+                       (["--data", tmp_path, "--datasets", ","], "--datasets is empty")):
+        rc, _, err = run_cli(capsys, "benchmark", "boulanger", *args, "--out", tmp_path / "o")
+        assert_one_line_error(rc, err, says)
+    (tmp_path / "jsb_chorales.json").unlink()
     rc, _, err = run_cli(capsys, "benchmark", "boulanger", "--data", tmp_path,
                           "--datasets", "jsb")
     assert_one_line_error(rc, err, "jsb_chorales.json")

@@ -55,10 +55,18 @@ def check_request(request: BoulangerRequest) -> dict[str, Path]:
     from tunesmith.io.boulanger import DATASETS, find_dataset
     from tunesmith.presets import preset
 
+    if not request.data:
+        raise OptionError("data", "is needed: the folder that holds the benchmark's JSON or "
+                          "pickle files")
     data = Path(request.data)
+    if data.is_file():
+        raise TunesmithError("is a file; --data takes the folder that holds it (the "
+                             "datasets are found there by name)", data)
     if not data.is_dir():
         raise TunesmithError("no such folder (give the folder that holds the benchmark's "
                              "JSON or pickle files)", data)
+    if not request.datasets:
+        raise OptionError("datasets", f"is empty: give some of {', '.join(DATASETS)}, or all")
     keys = list(DATASETS) if request.datasets == ("all",) else list(request.datasets)
     files = {}
     for key in keys:
@@ -101,7 +109,8 @@ def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -
         for arch in request.arch:
             run_dir = out / (f"{key}-{arch}-{request.preset}"
                              + (f"-slice{request.slice}" if request.slice else ""))
-            _train_or_take(request, key, arch, path, run_dir, device, progress, log)
+            if _train_or_take(request, key, arch, path, run_dir, device, progress, log):
+                raise Interrupted(run_dir)
             ckpt = load_model(run_dir / "best", device=device)
             log(f"== {DATASETS[key].name} / {arch}: evaluating {len(test)} test sequences")
             m = frame_protocol(ckpt.model, test, device, request.ais_chains, request.ais_betas,
@@ -118,9 +127,20 @@ def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -
     return rows
 
 
+class Interrupted(Exception):
+    """Training was interrupted (Ctrl-C): the run's checkpoint is saved and no result was
+    written for it; running the same command again resumes it."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        super().__init__(f"interrupted while training {run_dir}; checkpoint saved")
+
+
 def _train_or_take(request: BoulangerRequest, key: str, arch: str, path: Path, run_dir: Path,
-                   device: str, progress, log) -> None:
-    """Train a new run, resume an interrupted one, or take a finished one."""
+                   device: str, progress, log) -> bool:
+    """Train a new run, resume an interrupted one, or take a finished one; True when the
+    training was interrupted. A run trained on another file is refused (its test figures
+    would be another benchmark's), unless ``retrain``."""
     from tunesmith.app.training import ResumeRequest, TrainRequest, resume, train
     from tunesmith.io.boulanger import DATASETS
     from tunesmith.training.checkpoint import recover
@@ -128,18 +148,35 @@ def _train_or_take(request: BoulangerRequest, key: str, arch: str, path: Path, r
     name = DATASETS[key].name
     resumable = (recover(run_dir / "last") / "tunesmith.json").is_file()  # we write runs here
     flags = " (training settings ignored; --retrain to train again)" if request.train else ""
+    if resumable and not request.retrain:
+        _same_data(run_dir, path)
     if request.retrain or not resumable:
         log(f"== {name} / {arch}: training {request.preset} on {path} into {run_dir}")
-        train(TrainRequest(family="pianoroll", arch=arch, preset=request.preset,
+        return train(TrainRequest(family="pianoroll", arch=arch, preset=request.preset,
                            corpus=str(path), out=str(run_dir), samples=0, force=request.retrain,
                            train=dict(request.train) | {"device": device}),
-              progress=progress, log=log)
-    elif not _finished(run_dir):
+                     progress=progress, log=log).interrupted
+    if not _finished(run_dir):
         log(f"== {name} / {arch}: resuming {run_dir} with its own settings{flags}")
-        resume(ResumeRequest(run=str(run_dir), samples=0, device=device), progress=progress,
-               log=log)
-    else:
-        log(f"== {name} / {arch}: taking the finished run in {run_dir}{flags}")
+        return resume(ResumeRequest(run=str(run_dir), samples=0, device=device),
+                      progress=progress, log=log).interrupted
+    log(f"== {name} / {arch}: taking the finished run in {run_dir}{flags}")
+    return False
+
+
+def _same_data(run_dir: Path, path: Path) -> None:
+    """Refuse to take or resume a run trained on another file than ``path``."""
+    from tunesmith.jsonfile import read_json
+
+    try:
+        meta = read_json(run_dir / "last" / "tunesmith.json")
+    except TunesmithError:
+        return
+    recorded = (meta.get("summary", {}).get("corpus") or {}) if isinstance(meta, dict) else {}
+    corpus = recorded.get("corpus") if isinstance(recorded, dict) else None
+    if corpus and Path(corpus).resolve() != path.resolve():
+        raise TunesmithError(f"was trained on {corpus}, not {path}: give --retrain to train "
+                             "it again on this file, or another --out", run_dir)
 
 
 def _finished(run_dir: Path) -> bool:

@@ -147,6 +147,23 @@ class Corpora(Command):
 
 # --- train ---------------------------------------------------------------------------------
 
+def _resumed_settings(request, records: tuple[str, ...]) -> dict:
+    """A run's config.json as ``train --resume RUN`` would go on with it: its settings,
+    with the ``--steps`` / ``--patience`` given; the records (how it was made) left out."""
+    from tunesmith.jsonfile import read_json
+
+    path = Path(request.run) / "config.json"
+    settings = read_json(path)
+    if not isinstance(settings, dict):
+        raise TunesmithError("not a run's config (a map of settings)", path)
+    settings = {k: v for k, v in settings.items() if k not in records}
+    train = dict(settings.get("train") or {})
+    for name in ("steps", "patience"):
+        if getattr(request, name) is not None:
+            train[name] = getattr(request, name)
+    return settings | ({"train": train} if train else {})
+
+
 class Train(Command):
     name = "train"
     help = "train a model; writes a run folder"
@@ -192,7 +209,11 @@ class Train(Command):
 
         values = self.values(args)
         if args.resume:
-            result = app.resume(self._resume_request(args, values), progress_for(args), log)
+            request = self._resume_request(args, values)
+            if args.print_config:  # the run's own settings, with what --resume may change
+                print(dump(_resumed_settings(request, self.records)), end="")
+                return 0
+            result = app.resume(request, progress_for(args), log)
         else:
             request = app.TrainRequest(**values["request"], model=values["model"],
                                        train=values["train"], data=values["data"],
@@ -208,6 +229,9 @@ class Train(Command):
     def _resume_request(self, args, values):
         from tunesmith import app
 
+        if getattr(args, "config", None):
+            raise TunesmithError("--resume continues the run with its own settings "
+                                 f"({Path(args.resume) / 'config.json'}); drop --config")
         keep = {"steps", "patience", "device", "samples"}
         extra = [(section, name) for section, v in values.items() for name in v
                  if name not in keep]
@@ -671,12 +695,19 @@ class BenchmarkBoulanger(Command):
 
             print(dump(to_dict(request)), end="")
             return 0
-        rows = app.benchmark_boulanger(request, progress_for(args), out)
+        from tunesmith.app.benchmarking import Interrupted
+
+        try:
+            rows = app.benchmark_boulanger(request, progress_for(args), out)
+        except Interrupted as e:
+            print(f"{e} (no result written for it). Continue with the same command: "
+                  "finished runs are taken, this one is resumed")
+            return 130
         outdir = Path(request.out)
         print()
         print((outdir / "results.md").read_text())
         print(f"tables: {outdir / 'results.csv'}, {outdir / 'results.md'} ({len(rows)} "
-              "results)")
+              "new in this run)")
         return 0
 
 

@@ -17,6 +17,7 @@ flat sections at the top level, nested ones (``model``, ``train``, ``data``) as 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +162,27 @@ def _kind(s: Setting) -> str:
 
 # --- config files ------------------------------------------------------------------------
 
+def _loader():
+    """PyYAML's safe loader reading floats as YAML 1.2 does: ``1e-3`` and ``1e-05`` are
+    numbers (YAML 1.1, PyYAML's, wants a dot, ``1.0e-3``, and reads them as text)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X),
+        list("-+0123456789."))
+    return Loader
+
+
 def read_config(path: str | Path, sections: Iterable[Section],
                 ignore: tuple[str, ...] = ()) -> dict[str, dict]:
     """A YAML or JSON config file as values per section, checked against the settings:
@@ -178,10 +200,11 @@ def read_config(path: str | Path, sections: Iterable[Section],
         text = path.read_text(encoding="utf-8")
         if nesting_depth(text) > 8:
             raise TunesmithError("config file nested too deeply", path)
-        data = yaml.safe_load(text) or {}
+        data = (json.loads(text) if path.suffix.lower() == ".json" else
+                yaml.load(text, Loader=_loader())) or {}
     except OSError as e:
         raise TunesmithError(f"cannot read config file ({e.strerror or e})", path) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as e:
         raise TunesmithError(f"not a YAML or JSON file ({str(e).splitlines()[0]})",
                              path) from None
     except RecursionError:  # YAML nests by indentation too, which the count above misses

@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -158,6 +159,13 @@ def read_rows(csv_path: Path) -> list[Row]:
                 for r in csv.DictReader(f)]
 
 
+def _sliced(row: Row) -> int:
+    """N of a run on the first N sequences of each split (``--slice N``: its folder's name
+    ends ``-sliceN``), else 0."""
+    m = re.search(r"-slice(\d+)$", Path(row.run).name)
+    return int(m.group(1)) if m else 0
+
+
 def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
     """``results.csv`` (one row per dataset x model) and ``results.md`` (the paper's
     layout: models as rows, datasets as columns, LL = -NLL with both ACCs in %, expected
@@ -189,10 +197,10 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
              "accuracy on the test splits: ours as (expected ACC / predicted-frame ACC), "
              "the published as (ACC).", "", head,
              "|---|" + "---|" * len(keys)]
-    order = sorted(dict.fromkeys((r.arch, r.preset) for r in rows))
-    last_of_arch = {arch: (arch, preset) for arch, preset in order}
-    for arch, preset in order:
-        ours = {r.dataset: r for r in rows if (r.arch, r.preset) == (arch, preset)}
+    order = sorted(dict.fromkeys((r.arch, r.preset, _sliced(r)) for r in rows))
+    last_of_arch = {arch: (arch, preset, n) for arch, preset, n in order}
+    for arch, preset, n in order:
+        ours = {r.dataset: r for r in rows if (r.arch, r.preset, _sliced(r)) == (arch, preset, n)}
         cells = []
         for k in keys:
             r = ours.get(k)
@@ -202,10 +210,13 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
             spread = f" ± {r.nll_spread:.2f}" if r.ais else ""
             cells.append(f"{-r.nll:.2f}{spread} ({100 * r.accuracy:.2f}% / "
                          f"{100 * r.accuracy_bl2012:.2f}%)")
-        lines.append(f"| {arch} `{preset}` (tunesmith) | " + " | ".join(cells) + " |")
-        if (arch, preset) != last_of_arch[arch]:
+        what = f", first {n} sequences of each split (--slice {n})" if n else ""
+        lines.append(f"| {arch} `{preset}`{what} (tunesmith) | " + " | ".join(cells) + " |")
+        if (arch, preset, n) != last_of_arch[arch]:
             continue  # the published row once per architecture, after its last preset
         pub = PUBLISHED.get(arch, {})
+        if not pub:
+            continue  # no published figures for this architecture
         cells = []
         for k in keys:
             nll, acc, status = pub.get(k, (None, None, ""))
@@ -214,7 +225,7 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
         lines.append(f"| {PUBLISHED_LABEL.get(arch, arch)} (BL2012, published) | "
                      + " | ".join(cells) + " |")
     lines += ["", "Wall time (train / test evaluation, seconds): " + "; ".join(
-        f"{r.dataset} {r.arch} {r.train_seconds:.0f} / {r.eval_seconds:.0f}" for r in rows),
+        f"{Path(r.run).name} {r.train_seconds:.0f} / {r.eval_seconds:.0f}" for r in rows),
         "", "Expected ACC: TP, FP, FN the expected counts under the model's marginals "
         "(a sampled frame's accuracy, in expectation). Predicted-frame ACC: the counts of "
         "one predicted frame per step, the model's most probable frame (approximately, "
