@@ -391,6 +391,22 @@ def test_compose_config_file(capsys, debug_run, tmp_path):
     assert manifest["options"]["temperature"] == {"token": 0.8}
 
 
+def test_compose_without_a_seed_records_the_seed_it_drew(capsys, debug_run, tmp_path):
+    import re
+
+    rc, out, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 2,
+                           "--no-wav", "--out", tmp_path / "a")
+    assert rc == 0, err
+    seed = json.loads((tmp_path / "a" / "composition.json").read_text())["options"]["seed"]
+    assert isinstance(seed, int) and f"(seed {seed})" in out
+    rc, again, _ = run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 2,
+                           "--no-wav", "--out", tmp_path / "b", "--seed", seed)
+    assert rc == 0
+    for a in sorted((tmp_path / "a").glob("*.abc")):  # the recorded seed composes them again
+        assert a.read_text() == (tmp_path / "b" / a.name).read_text()
+    assert re.search(r"\(seed \d+\)", again)
+
+
 def test_a_runs_config_json_is_a_config_file(capsys, debug_run):
     """README: a run's config.json works as --config; the sizes the data decides (the
     vocabulary) are recomputed, not refused."""

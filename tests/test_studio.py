@@ -345,6 +345,16 @@ def test_a_primer_error_names_the_upload_not_the_servers_copy(client, tmp_path, 
     assert str(client.studio.data) not in str(job)
 
 
+def test_a_composition_without_a_seed_records_the_seed_it_was_drawn_with(client, debug_id):
+    r = client.post("/api/compose", json={"model": debug_id, "options": {
+        "num": 1, "primer": PRIMER, "max_len": 60}})
+    assert r.status_code == 202, r.text
+    job = wait(client, r.json()["job"])
+    assert job["status"] == "done", job
+    piece = client.get(f"/api/compositions/{job['result']['pieces'][0]}").json()
+    assert isinstance(piece["options"]["seed"], int)
+
+
 def test_a_primer_the_model_cannot_read_is_a_400_naming_the_upload(client, tmp_path):
     up = client.post("/api/uploads", files={"file": ("mine.mid", midi_bytes(tmp_path),
                                                      "audio/midi")}).json()

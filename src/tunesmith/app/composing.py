@@ -46,11 +46,13 @@ class ComposeResult:
     errors: list[str] = field(default_factory=list)
     label: str = "pieces"  # what the items are called in the summary
     count_valid: bool = False  # whether the summary says how many were valid
+    seed: int | None = None  # the seed composed with (drawn when none was given)
 
     @property
     def summary(self) -> str:
         valid = f", {self.valid} valid" if self.count_valid else ""
-        return f"{self.total} {self.label}{valid}"
+        seed = f" (seed {self.seed})" if self.seed is not None else ""
+        return f"{self.total} {self.label}{valid}{seed}"
 
 
 def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sink | None = None,
@@ -306,10 +308,16 @@ def _writing(writer, piece, path: Path, **kw) -> Path:
 def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Output = Output(),
           log=None, progress: Progress | None = None, while_rendering=None) -> ComposeResult:
     """Compose and write in one call (what ``tunesmith compose`` does); see
-    :class:`CompositionWriter` for ``while_rendering``."""
+    :class:`CompositionWriter` for ``while_rendering``. Without a seed one is drawn and
+    recorded (the manifest's ``options.seed``, the result's ``seed``), so that any
+    composition can be made again."""
     from tunesmith import families
 
     family = families.for_representation(checkpoint.representation.name)
+    if options.seed is None:  # drawn here, so that the manifest can say how to compose again
+        import secrets
+
+        options = replace(options, seed=secrets.randbelow(2**31))
     recorded = to_dict(options)
     bias = family.repeat_bias_of(options, checkpoint.representation, checkpoint.model)
     if bias is not None:  # recorded as composed: the family's default filled in
@@ -326,4 +334,5 @@ def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Outp
     with CompositionWriter(out_dir, family, output, log=log, about=about,
                            while_rendering=while_rendering, attend=attend) as writer:
         compose(checkpoint, options, sink=writer, log=log, progress=progress)
+    writer.result.seed = options.seed
     return writer.result
