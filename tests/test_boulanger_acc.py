@@ -183,3 +183,19 @@ def test_a_results_csv_from_before_the_new_column_still_reads(tmp_path):
     with open(tmp_path / "results.csv", newline="") as f:
         got = {r["run"]: r["test_acc_bl2012"] for r in csv.DictReader(f)}
     assert got == {"old/run": "nan", "new/run": "0.3456"}
+
+
+@pytest.mark.parametrize("text, says", [
+    ("x\n", "not a results table of `tunesmith benchmark`"),
+    ("dataset,model,preset,test_nll,run\njsb,rnn_nade,tuned,5.27\n", "a row is damaged"),
+])
+def test_a_results_csv_not_ours_or_damaged_is_refused_not_written_over(tmp_path, text, says):
+    from tunesmith.errors import TunesmithError
+    from tunesmith.evaluation.boulanger import read_rows, write_tables
+
+    (tmp_path / "results.csv").write_text(text)
+    for call in (lambda: read_rows(tmp_path / "results.csv"),
+                 lambda: write_tables([_row(run="new/run")], tmp_path)):
+        with pytest.raises(TunesmithError, match=says):
+            call()
+    assert (tmp_path / "results.csv").read_text() == text

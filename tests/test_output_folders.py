@@ -192,6 +192,9 @@ def test_export_again_over_an_earlier_export_updates_it(capsys, run, tmp_path):
     assert sorted(tree(shipped)) == ["RECIPE.md", "model.safetensors", "tunesmith.json"]
     (shipped / "LICENSE").write_text("CC-BY")  # the shipper's own file stays
     rc, out, err = run_cli(capsys, "export", run, "--out", shipped, "--note", "second")
+    assert_one_line_error(rc, err, shipped, "holds an earlier export: give --overwrite")
+    rc, out, err = run_cli(capsys, "export", run, "--out", shipped, "--note", "second",
+                           "--overwrite")
     assert rc == 0, err
     recipe = (shipped / "RECIPE.md").read_text()  # export always writes one: the new one
     assert recipe.rstrip().endswith("second") and "first" not in recipe

@@ -99,6 +99,9 @@ def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -
 
     log = log or _quiet
     files = check_request(request)
+    from tunesmith.evaluation.boulanger import read_rows
+
+    read_rows(Path(request.out) / "results.csv")  # not ours, or damaged: said before training
     device = str(resolve_device(request.device))
     out, rows = Path(request.out), []
     for key, path in files.items():

@@ -14,15 +14,16 @@ RUN_FILES = ("config.json", "metrics.csv", "best", "last", "checkpoints", "tenso
              "curves.png", "ingest_report.csv")  # (not samples/: a shipper may keep some)
 
 
-def export(run: str | Path, out: str | Path, note: str | None = None) -> Path:
+def export(run: str | Path, out: str | Path, note: str | None = None,
+           overwrite: bool = False) -> Path:
     """Copy ``run``'s best checkpoint (weights + tunesmith.json only) to ``out`` and write
     ``RECIPE.md`` beside it (the command that made it, corpus, settings, figures). Reads
     the run; never changes it. Returns the checkpoint copied.
 
-    ``out`` must be a new or empty folder, or an earlier export (re-exporting is how a
-    shipped model is updated: its weights, tunesmith.json and RECIPE.md are replaced,
-    other files there stay); a run folder, a folder inside the run, or a folder with
-    other things in it is refused before anything is written."""
+    ``out`` must be a new or empty folder, or with ``overwrite`` an earlier export
+    (re-exporting is how a shipped model is updated: its weights, tunesmith.json and
+    RECIPE.md are replaced, other files there stay); a run folder, a folder inside the
+    run, or a folder with other things in it is refused before anything is written."""
     from tunesmith.jsonfile import read_json
     from tunesmith.training.checkpoint import META_FILE, WEIGHTS_FILE, read_meta
 
@@ -36,14 +37,14 @@ def export(run: str | Path, out: str | Path, note: str | None = None) -> Path:
     # makes a plainer recipe, not a traceback)
     config = {k: v for k, v in config.items()
               if (k == "train" and isinstance(v, dict)) or isinstance(v, (str, int, float))}
-    out = export_folder(out, run_dir)
+    out = export_folder(out, run_dir, overwrite)
     for name in (WEIGHTS_FILE, META_FILE):
         shutil.copyfile(best / name, out / name)
     (out / "RECIPE.md").write_text(recipe(run_dir, out, meta, config, note))
     return best
 
 
-def export_folder(out: str | Path, run_dir: Path) -> Path:
+def export_folder(out: str | Path, run_dir: Path, overwrite: bool = False) -> Path:
     """``out`` made ready for an export of ``run_dir`` (see :func:`export`); raises a
     one-line :class:`TunesmithError` naming it when it may not take one."""
     from tunesmith.io.paths import output_folder
@@ -67,6 +68,10 @@ def export_folder(out: str | Path, run_dir: Path) -> Path:
             shown = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
             raise TunesmithError(f"is not empty ({shown}) and holds no earlier export "
                                  f"({WEIGHTS_FILE} + {META_FILE}): choose another --out",
+                                 out)
+        if not overwrite:
+            raise TunesmithError("holds an earlier export: give --overwrite to replace its "
+                                 "model (other files there stay), or choose another --out",
                                  out)
     return output_folder(out)
 
@@ -100,7 +105,7 @@ def recipe(run_dir: Path, out: Path, meta: dict, config: dict, note: str | None)
         "",
         "```bash",
         command,
-        f"tunesmith export {run_dir} --out {out}",
+        f"tunesmith export {run_dir} --out {out} --overwrite",
         "```",
         "",
         f"- corpus: `{corpus.get('corpus', config.get('corpus', '?'))}` "

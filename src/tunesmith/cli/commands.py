@@ -583,11 +583,13 @@ class Export(Command):
         parser.add_argument("--out", required=True, help="destination folder")
         parser.add_argument("--note", help="extra text for RECIPE.md (e.g. the machine it "
                             "ran on)")
+        parser.add_argument("--overwrite", action="store_true", help="replace an earlier "
+                            "export in --out (how a shipped model is updated)")
 
     def run(self, args) -> int:
         from tunesmith import app
 
-        best = app.export(args.run, args.out, note=args.note)
+        best = app.export(args.run, args.out, note=args.note, overwrite=args.overwrite)
         print(f"exported {best} -> {args.out}")
         return 0
 

@@ -41,6 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tunesmith.errors import TunesmithError
+
 # BL2012 Table 1, NLL per frame (= -LL) and ACC %, as quoted by later papers; the status
 # of each figure is in ../shared/data/boulanger2012/PUBLISHED_RESULTS.md: Q = quoted by a
 # later paper, S = secondary source only, M = from memory, unconfirmed.
@@ -150,13 +152,28 @@ def read_rows(csv_path: Path) -> list[Row]:
     if not csv_path.is_file():
         return []
     with open(csv_path, newline="") as f:
-        return [Row(r["dataset"], r["model"], r["preset"], float(r["test_nll"]),
-                    float(r["nll_spread"]), float(r["test_acc"]),
-                    float(r.get("test_acc_bl2012") or "nan"), int(r["test_frames"]),
-                    float(r["train_seconds"]), float(r["eval_seconds"]), int(r["steps"]),
-                    r["stopped_early"] == "True", r["run"], json.loads(r["ais"]),
-                    PUBLISHED.get(r["model"], {}).get(r["dataset"], (None, None, "")))
-                for r in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+        f.seek(0)
+        header = next(csv.reader(f), [])
+    if header[:3] != ["dataset", "model", "preset"] or "run" not in header:
+        raise TunesmithError("not a results table of `tunesmith benchmark` (it would be "
+                             "written over): give another --out", csv_path)
+    try:
+        return [_row(r) for r in rows]
+    except (TypeError, ValueError, KeyError):
+        raise TunesmithError("a row is damaged (cut short?): mend or remove it, then run "
+                             "again (the runs' folders are kept)", csv_path) from None
+
+
+def _row(r: dict) -> Row:
+    if None in r.values() or None in r:
+        raise ValueError("a row of another length than the header")
+    return Row(r["dataset"], r["model"], r["preset"], float(r["test_nll"]),
+               float(r["nll_spread"]), float(r["test_acc"]),
+               float(r.get("test_acc_bl2012") or "nan"), int(r["test_frames"]),
+               float(r["train_seconds"]), float(r["eval_seconds"]), int(r["steps"]),
+               r["stopped_early"] == "True", r["run"], json.loads(r["ais"]),
+               PUBLISHED.get(r["model"], {}).get(r["dataset"], (None, None, "")))
 
 
 def _sliced(row: Row) -> int:
