@@ -344,6 +344,7 @@ def test_print_config_shows_the_resolved_run_and_config_reads_it_back(capsys, ab
                              "--hidden-size", 32, "--lr", "0.02", "--print-config")
     assert rc == 0 and "hidden_size: 32" in printed and "lr: 0.02" in printed
     assert "steps: 40" in printed  # the preset's
+    assert "cell: lstm" in printed and "num_layers: 1" in printed  # defaults pinned too
     assert not (tmp_path / "o").exists()
     config = tmp_path / "run.yaml"
     config.write_text(printed.replace("lr: 0.02", "lr: 0.03"))
