@@ -358,6 +358,8 @@ def test_print_config_shows_the_resolved_run_and_config_reads_it_back(capsys, ab
     ("train:\n  lr: fast\n", "train.lr expected float"),
     ("model:\n  hidden_sise: 3\n", "model.hidden_sise is not a setting"),
     ("colour: blue\n", "colour is not a setting"),
+    ("data: [1]\n", "data must be a map of settings"),
+    ('{"train": [[60]], "valid": []}', "train must be a map of settings (train: then"),
     ("[1, 2", "not a YAML or JSON file"),
     ("train:\n  lr: 1e-3e\n", "train.lr expected float, got '1e-3e'"),
     # nested by indentation: a RecursionError in PyYAML before (found by the fuzz suite)

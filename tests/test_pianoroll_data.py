@@ -281,6 +281,7 @@ def test_pickles_hold_only_lists_dicts_ints_and_strings(tmp_path, value, found):
 @pytest.mark.parametrize("name, content, problem", [
     ("bad.json", b'{"train": [', "not valid JSON: Expecting value at line 1 column 12"),
     ("latin1.json", b'{"t\xe9st": []}', "not UTF-8 text"),
+    ("empty.json", b" \n", "the file is empty"),
     ("text.pickle", b"hello, world", "not a readable pickle"),
     ("empty.pkl", b"", "not a readable pickle"),
     ("notes.txt", b"{}", "expected a name ending in .json, .pickle, .pkl"),

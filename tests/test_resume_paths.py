@@ -46,6 +46,14 @@ def test_a_run_on_a_relative_corpus_resumes_and_evaluates_from_any_folder(
     assert "resuming at step 4 of 8" in capsys.readouterr().out
     assert main(["evaluate", "--model", str(run / "best"), "--samples", "0"]) == 0
     assert "valid" in capsys.readouterr().out
+    # the corpus moved: evaluate says so and how to go on, not "no such file"
+    (data / "small.abc").rename(data / "moved.abc")
+    assert main(["evaluate", "--model", str(run / "best"), "--samples", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"{data / 'small.abc'}: the corpus this model was trained on is not here" in err
+    assert "give --corpus" in err
+    assert main(["evaluate", "--model", str(run / "best"), "--samples", "0", "--corpus",
+                 str(data / "moved.abc")]) == 0
 
 
 def test_only_the_paths_of_a_corpus_become_absolute(tmp_path, monkeypatch):

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from tunesmith.errors import OptionError
+from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.options import opt
 from tunesmith.progress import Progress
 from tunesmith.sampling.settings import DEFAULTS, HeadValue, parse_head_values
@@ -71,6 +72,8 @@ def evaluate(request: EvaluateRequest, progress: Progress | None = None,
     fam = families.for_representation(ckpt.representation.name)
     per_head(list(ckpt.representation.heads), request.temperature)  # names and values
     corpus, data, notes = _corpus_and_data(ckpt, fam, request.corpus)
+    if request.corpus is None:
+        _own_corpus_here(corpus, fam.name)
     prepared = fam.prepare_data(corpus, data, representation=ckpt.representation,
                                 progress=progress, log=log or _quiet)
     out = Evaluation(str(ckpt.path), corpus, prepared.info.get("unit", "tokens"),
@@ -95,6 +98,19 @@ def evaluate(request: EvaluateRequest, progress: Progress | None = None,
         out.validity = fam.sample_validity(ckpt, request.samples, request.temperature,
                                            request.seed, progress=progress)
     return out
+
+
+def _own_corpus_here(corpus: str, family: str) -> None:
+    """A model's own corpus that is not on this machine (moved, or someone else's): say
+    so, and how to evaluate on another, rather than "no such file"."""
+    from tunesmith.corpora import BUILTIN
+    from tunesmith.corpora.labelled import sources
+
+    for _, source in sources(corpus, family):
+        if source not in BUILTIN and not Path(source).expanduser().exists():
+            raise TunesmithError("the corpus this model was trained on is not here (moved, "
+                                 "or trained on another machine): give --corpus to "
+                                 "evaluate on another", source)
 
 
 def held_out(ckpt, log=None):

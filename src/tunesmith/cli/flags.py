@@ -234,6 +234,9 @@ def read_config(path: str | Path, sections: Iterable[Section],
                 section, s = flat[key]
                 _check(s, value, key)
                 out[section.name][key] = value
+            elif key in nested:
+                raise OptionError(key, f"must be a map of settings ({key}: then one "
+                                  f"'name: value' a line), got {type(value).__name__}")
             else:
                 raise OptionError(key, "is not a setting of this command")
         except OptionError as e:

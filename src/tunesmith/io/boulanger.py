@@ -178,6 +178,9 @@ def _load_json(path: Path):
         raise TunesmithError(f"cannot read: {e.strerror or e}", path) from None
     except UnicodeDecodeError as e:
         raise TunesmithError(f"not UTF-8 text (byte {e.start}); expected JSON", path) from None
+    if not text.strip():
+        raise TunesmithError("the file is empty (expected the benchmark's JSON: train, valid "
+                             "and test lists of pieces)", path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
