@@ -247,6 +247,14 @@ def test_resume_with_more_steps_trains_on_and_records_it(capsys, abc_corpus, tmp
     assert config["train"]["steps"] == 10 and "--steps 10" in config["resumed_with"][0]
     assert config["train"]["eval_max_items"] == 3
     assert json.loads((run / "last" / "training_state.json").read_text())["step"] == 10
+    # the recipe of an export says how it was resumed, and that validation was a subset
+    assert run_cli(capsys, "export", run, "--out", tmp_path / "x")[0] == 0
+    recipe = (tmp_path / "x" / "RECIPE.md").read_text()
+    block = recipe.split("```bash\n")[1].split("```")[0].splitlines()
+    assert block[0].startswith("tunesmith train --preset debug")
+    assert block[1].startswith("# then resumed (1x") and "--resume" in block[2]
+    assert "--steps 10" in block[2] and block[3].startswith("tunesmith export")
+    assert "on the first 3 items of valid" in recipe
 
 
 def test_force_starts_a_clean_run(capsys, abc_corpus, tmp_path):

@@ -36,7 +36,9 @@ def export(run: str | Path, out: str | Path, note: str | None = None,
     # only what RECIPE.md shows, and only of the kinds it shows (a damaged config.json
     # makes a plainer recipe, not a traceback)
     config = {k: v for k, v in config.items()
-              if (k == "train" and isinstance(v, dict)) or isinstance(v, (str, int, float))}
+              if (k == "train" and isinstance(v, dict)) or isinstance(v, (str, int, float))
+              or (k == "resumed_with" and isinstance(v, list)
+                  and all(isinstance(c, str) for c in v))}
     out = export_folder(out, run_dir, overwrite)
     for name in (WEIGHTS_FILE, META_FILE):
         shutil.copyfile(best / name, out / name)
@@ -92,6 +94,7 @@ def recipe(run_dir: Path, out: Path, meta: dict, config: dict, note: str | None)
         f"tunesmith train --family {config.get('family', '?')} --preset "
         f"{config.get('preset', '?')} --corpus {config.get('corpus', '?')} --seed "
         f"{config.get('train', {}).get('seed', '?')} --out {run_dir}")
+    resumed = list(config.get("resumed_with", []))
     n_params = sum(t.numel() for t in load_file(str(out / WEIGHTS_FILE)).values())
     unit = corpus.get("unit", "characters")
     short = {"characters": "char", "messages": "message", "frames": "frame"}.get(unit, "token")
@@ -105,6 +108,8 @@ def recipe(run_dir: Path, out: Path, meta: dict, config: dict, note: str | None)
         "",
         "```bash",
         command,
+        *([f"# then resumed ({len(resumed)}x; a cosine schedule stretches to the new "
+           "--steps from where it was):"] + resumed if resumed else []),
         f"tunesmith export {run_dir} --out {out} --overwrite",
         "```",
         "",
@@ -118,7 +123,8 @@ def recipe(run_dir: Path, out: Path, meta: dict, config: dict, note: str | None)
         + (" (early stopping)" if s.get("stopped_early") else ""),
         (f"- best validation (step {b.get('step', '?')}): loss {b.get('loss', nan):.4f} "
          f"nats/{short}, {b.get('bits', nan):.4f} bits/{short}, perplexity "
-         f"{b.get('ppl', nan):.3f}, accuracy {b.get('accuracy', nan):.4f}") if "nll" in b
+         f"{b.get('ppl', nan):.3f}, accuracy {b.get('accuracy', nan):.4f}"
+         + _subset(s.get("train_config", config.get("train", {})))) if "nll" in b
         else (f"- best validation (step {b.get('step', '?')}): distance {b.get('loss', nan):.4f}"
               " (no likelihood: the mean 1-D Wasserstein distance of generated to real "
               "values)"),
@@ -127,3 +133,10 @@ def recipe(run_dir: Path, out: Path, meta: dict, config: dict, note: str | None)
     if note:
         lines += ["", note]
     return "\n".join(lines) + "\n"
+
+
+def _subset(train: dict) -> str:
+    """A note when validation scored only the first items of the split."""
+    n = train.get("eval_max_items") if isinstance(train, dict) else None
+    return (f" (on the first {n} items of valid, as training validated; `tunesmith evaluate`"
+            " scores them all)") if isinstance(n, int) and n > 0 else ""
