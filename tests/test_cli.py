@@ -362,6 +362,16 @@ def test_print_config_shows_the_resolved_run_and_config_reads_it_back(capsys, ab
     assert "hidden_size: 32" in again
 
 
+def test_a_benchmark_file_given_to_an_abc_family_names_the_family_to_use(capsys, tmp_path):
+    corpus = tmp_path / "jsb_chorales.json"
+    corpus.write_text('{"train": [], "valid": [], "test": []}')
+    for family in ("abc", "continue"):
+        rc, _, err = run_cli(capsys, "train", "--family", family, "--corpus", corpus,
+                             "--print-config")
+        assert_one_line_error(rc, err, "is a piano-roll benchmark file: give --family "
+                                       "pianoroll")
+
+
 @pytest.mark.parametrize("text,fragment", [
     ("train:\n  lr: fast\n", "train.lr expected float"),
     ("model:\n  hidden_sise: 3\n", "model.hidden_sise is not a setting"),

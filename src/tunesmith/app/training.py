@@ -119,6 +119,13 @@ def plan(request: TrainRequest) -> RunPlan:
     from tunesmith.presets import preset
 
     fam = families.get(request.family)
+    if request.corpus and fam.name in ("abc", "continue"):
+        from tunesmith.io.boulanger import is_boulanger_file
+
+        if is_boulanger_file(request.corpus):  # before a config is printed for it
+            raise OptionError("family", f"is {fam.name}, which learns from ABC tunes; "
+                              f"{request.corpus} is a piano-roll benchmark file: give "
+                              "--family pianoroll")
     arch = fam.check_arch(request.arch)
     p = preset(arch, request.preset)
     config_class = models.registry()[arch].config_class

@@ -248,11 +248,12 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
         "one predicted frame per step, the model's most probable frame (approximately, "
         "for NADE and RBM models; our reading of BL2012's ACC). Both sum the counts over "
         "all test frames (Bay et al. 2009).",
-        "", "RBM figures are AIS estimates: mean ± std over independent runs "
-        "(chains x inverse temperatures x runs: "
-        + ", ".join(f"{r.dataset} {r.ais}" for r in rows if r.ais) + "). Published-figure "
-        "status: Q quoted by a later paper, S secondary source, M unconfirmed (see "
-        "PUBLISHED_RESULTS.md of the data)."]
+        "", ("RBM figures are AIS estimates: mean ± std over independent runs "
+             "(chains x inverse temperatures x runs: "
+             + ", ".join(f"{r.dataset} {r.ais}" for r in rows if r.ais) + "). "
+             if any(r.ais for r in rows) else "")
+        + "Published-figure status: Q quoted by a later paper, S secondary source, M "
+        "unconfirmed (see PUBLISHED_RESULTS.md of the data)."]
     md_path = out / "results.md"
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path
