@@ -124,6 +124,15 @@ def test_a_malformed_benchmark_file_is_a_one_line_error(capsys, tmp_path):
     assert_one_line_error(rc, err, "note 12 outside 21-108")
 
 
+def test_a_benchmark_file_with_no_valid_pieces_says_so(capsys, tmp_path):
+    corpus = tmp_path / "ev.json"
+    corpus.write_text(json.dumps({"train": [[[60], [62]], [[64]]], "valid": [],
+                                  "test": [[[60]]]}))
+    rc, _, err = run_cli(capsys, "train", "--family", "pianoroll", "--preset", "debug",
+                         "--corpus", corpus, "--out", tmp_path / "r", "--no-progress")
+    assert_one_line_error(rc, err, f"{corpus}: its valid split is empty")
+
+
 def test_benchmark_debug_run_writes_the_table(capsys, bench_dir, tmp_path):
     rc, out, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
                          "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress",

@@ -378,6 +378,9 @@ def _prepare(p: RunPlan, rep, progress, log):
         prepared = fam.prepare_data(p.corpus, p.data, representation=rep, progress=progress,
                                     log=log)
     log(corpus_line(prepared.info))
+    if not prepared.sequences["valid"] and prepared.info.get("split") == "benchmark":
+        raise TunesmithError("its valid split is empty (a benchmark file's splits are its "
+                             "own: give it valid pieces)", prepared.info["corpus"])
     if not prepared.sequences["valid"]:
         # say how many *distinct* items there are: copies of one tune share a split
         import numpy as np
