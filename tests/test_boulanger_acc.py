@@ -199,3 +199,10 @@ def test_a_results_csv_not_ours_or_damaged_is_refused_not_written_over(tmp_path,
         with pytest.raises(TunesmithError, match=says):
             call()
     assert (tmp_path / "results.csv").read_text() == text
+
+
+def test_an_empty_results_csv_is_no_rows(tmp_path):
+    from tunesmith.evaluation.boulanger import read_rows
+
+    (tmp_path / "results.csv").write_text("")  # a crash while it was being written
+    assert read_rows(tmp_path / "results.csv") == []

@@ -172,6 +172,9 @@ def test_with_style_steps_every_decoder_step_reads_the_style():
         guided = Guided(model, state, plain, 1.0)
         rows = guided.select_state(guided.init_state(1), torch.tensor([0, 0]))
         assert rows["style"].shape == (4, 8)
+        assert torch.equal(rows["style"][0], state["style"][0])  # the styled half
+        assert torch.equal(rows["style"][2], plain["style"][0])  # the plain half, no label
+        assert not torch.equal(rows["style"][0], rows["style"][2])
 
 
 def test_validation_reports_free_running_next_to_teacher_forcing():

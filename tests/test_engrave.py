@@ -25,6 +25,12 @@ def test_a_verovio_crash_is_one_lines_error_and_this_process_lives_on(monkeypatc
     with pytest.raises(TunesmithError) as e:
         engrave.engrave_abc(TUNE)
     assert str(e.value) == f"score: Verovio's process died (killed by signal {signal.SIGSEGV})"
+    fails = tmp_path / "fails.py"  # a Python error: its last line is said
+    fails.write_text("raise ValueError('no such option')\n")
+    monkeypatch.setattr(engrave, "CHILD", fails)
+    with pytest.raises(TunesmithError, match=r"died \(exit status 1: ValueError: no such "
+                                             r"option\)$"):
+        engrave.engrave_abc(TUNE)
     hang = tmp_path / "hang.py"
     hang.write_text("import time\ntime.sleep(30)\n")
     monkeypatch.setattr(engrave, "CHILD", hang)

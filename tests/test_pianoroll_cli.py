@@ -159,8 +159,12 @@ def test_benchmark_interrupted_writes_no_result_and_says_so(capsys, bench_dir, t
     monkeypatch.setattr(training, "train", lambda *a, **kw: Cut())
     rc, out, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
                          "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress")
-    assert rc == 130 and "interrupted while training" in out and "same command" in out
+    assert rc == 130 and "interrupted while training" in out and "same command:" in out
     assert not (tmp_path / "results.csv").exists()
+    rc, out, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
+                         "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress",
+                         "--retrain")
+    assert rc == 130 and "the same command without --retrain" in out
 
 
 def test_benchmark_refuses_a_run_trained_on_another_file_and_marks_slices(

@@ -702,14 +702,16 @@ class BenchmarkBoulanger(Command):
         try:
             rows = app.benchmark_boulanger(request, progress_for(args), out)
         except Interrupted as e:
-            print(f"{e} (no result written for it). Continue with the same command: "
-                  "finished runs are taken, this one is resumed")
+            again = "the same command without --retrain" if request.retrain else \
+                "the same command"
+            print(f"{e} (no result written for it). Continue with {again}: finished runs "
+                  "are taken, this one is resumed")
             return 130
         outdir = Path(request.out)
         print()
         print((outdir / "results.md").read_text())
         print(f"tables: {outdir / 'results.csv'}, {outdir / 'results.md'} ({len(rows)} "
-              "new in this run)")
+              "evaluated in this run)")
         return 0
 
 

@@ -149,8 +149,8 @@ def format_row(r: Row) -> str:
 
 def read_rows(csv_path: Path) -> list[Row]:
     """The rows of a ``results.csv`` written by :func:`write_tables` (none if absent)."""
-    if not csv_path.is_file():
-        return []
+    if not csv_path.is_file() or not csv_path.read_text(errors="replace").strip():
+        return []  # none yet, or emptied by a crash while it was being written
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
         f.seek(0)

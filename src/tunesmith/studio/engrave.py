@@ -117,7 +117,8 @@ def _verovio(data: str, kind: str) -> str:
     took its ABC reader down with a segmentation fault, and the studio with it), so a
     crash, like a hang, costs one score, not the server. The child is a fresh interpreter
     (``verovio_child.py``), not a fork: see that file for why."""
-    request = json.dumps({"data": data, "kind": kind, "options": OPTIONS})
+    request = json.dumps({"data": data, "kind": kind, "options": OPTIONS,
+                          "seconds": SECONDS})
     try:
         done = subprocess.run([sys.executable, str(CHILD)], input=request, text=True,
                               capture_output=True, timeout=SECONDS, check=False)
@@ -126,7 +127,9 @@ def _verovio(data: str, kind: str) -> str:
     if done.returncode != 0:
         why = (f"killed by signal {-done.returncode}" if done.returncode < 0
                else f"exit status {done.returncode}")
-        raise TunesmithError(f"Verovio's process died ({why})", "score")
+        said = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        raise TunesmithError(f"Verovio's process died ({why}"
+                             + (f": {said[-1].strip()[:200]}" if said else "") + ")", "score")
     try:
         answer = json.loads(done.stdout)
     except ValueError:

@@ -354,28 +354,22 @@ class Busy409(TunesmithError):
     """A training job is already running."""
 
 
-_HOLDS = {"abc": "ABC tunes", "score": "MIDI and MusicXML pieces"}
-
-
 def _check_kind(entry, family: str) -> None:
-    """A built-in corpus of ABC tunes for a family that learns from MIDI pieces, or the
-    other way round: a 400 now (the run would fail in its first minute). A family it
-    does not know is left to :func:`tunesmith.app.plan`, which names the known ones."""
+    """A built-in corpus of MIDI pieces for a family that learns from ABC text alone
+    (abc, continue): a 400 now (the run would fail in its first minute). The families
+    that read pieces read ABC tunes too, as pieces. A family it does not know is left to
+    :func:`tunesmith.app.plan`, which names the known ones."""
     from tunesmith import families
-    from tunesmith.corpora import BUILTIN
-    from tunesmith.corpora.labelled import sources
 
-    if entry.kind not in _HOLDS:
-        return  # a folder: what it holds is found when it is read
+    if entry.kind != "score":
+        return  # ABC tunes, or a folder: what a folder holds is found when it is read
     try:
         fam = families.get(family)
     except OptionError:
         return
-    wants = {BUILTIN[s].kind for _, s in sources(fam.default_corpus, fam.name) if s in BUILTIN}
-    if wants and entry.kind not in wants:
-        raise OptionError("corpus", f"{entry.label} holds {_HOLDS[entry.kind]}; the "
-                          f"{fam.name} family learns from "
-                          f"{' or '.join(_HOLDS.get(k, k) for k in sorted(wants))}")
+    if not fam.reads_pieces:
+        raise OptionError("corpus", f"{entry.label} holds MIDI and MusicXML pieces; the "
+                          f"{fam.name} family learns from ABC tunes")
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -10,12 +10,20 @@ inherits no threads and no locks; it imports nothing of tunesmith (about 0.2 s t
 """
 
 import json
+import signal
 import sys
 from pathlib import Path
+
+# run as a script, its folder comes first on sys.path: none of the studio's modules
+# (config, jobs, store ...) may stand in for a library's of the same name
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
 
 
 def main() -> None:
     request = json.loads(sys.stdin.read())
+    # a deadline of its own, should the server that waits for it be gone
+    signal.alarm(int(request.get("seconds", 60)) + 5)
     try:
         import verovio
     except ImportError:
@@ -34,4 +42,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001 - one line back to the server, not a traceback
+        text = str(e).strip().splitlines()
+        json.dump({"error": f"Verovio failed ({text[0][:200] if text else type(e).__name__})"},
+                  sys.stdout)
