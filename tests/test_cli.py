@@ -426,16 +426,6 @@ def test_compose_without_a_seed_records_the_seed_it_drew(capsys, debug_run, tmp_
     for a in sorted((tmp_path / "a").glob("*.abc")):  # the recorded seed composes them again
         assert a.read_text() == (tmp_path / "b" / a.name).read_text()
     assert re.search(r"\(seed \d+\)", again)
-    # plain beam search draws nothing: no seed drawn, the same tunes every time
-    for name in ("c", "d"):
-        rc, out, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 1,
-                               "--beam", 2, "--max-len", 60, "--no-wav", "--out",
-                               tmp_path / name)
-        assert rc == 0 and "(seed" not in out, err
-    assert json.loads((tmp_path / "c" / "composition.json").read_text())["options"]["seed"] \
-        is None
-    assert [p.read_text() for p in sorted((tmp_path / "c").glob("*.abc"))] == \
-        [p.read_text() for p in sorted((tmp_path / "d").glob("*.abc"))]
 
 
 def test_a_runs_config_json_is_a_config_file(capsys, debug_run):

@@ -305,22 +305,16 @@ def _writing(writer, piece, path: Path, **kw) -> Path:
                              path) from None
 
 
-def draws(options: ComposeOptions) -> bool:
-    """Whether composing ``options`` is random (a seed changes it): anything but plain
-    beam search, which finds the same pieces every time without one."""
-    return not options.beam or options.stochastic_beam
-
-
 def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Output = Output(),
           log=None, progress: Progress | None = None, while_rendering=None) -> ComposeResult:
     """Compose and write in one call (what ``tunesmith compose`` does); see
     :class:`CompositionWriter` for ``while_rendering``. Without a seed one is drawn and
     recorded (the manifest's ``options.seed``, the result's ``seed``), so that any
-    composition can be made again (plain beam search, which draws nothing, keeps none)."""
+    composition can be made again (beam search too: a rejected tune's drafts are drawn)."""
     from tunesmith import families
 
     family = families.for_representation(checkpoint.representation.name)
-    if options.seed is None and draws(options):  # so the manifest says how to compose again
+    if options.seed is None:  # drawn here, so that the manifest can say how to compose again
         import secrets
 
         options = replace(options, seed=secrets.randbelow(2**31))

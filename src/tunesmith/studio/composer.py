@@ -94,9 +94,7 @@ def plan(studio, body: dict, source: str = "compose") -> Plan:
             raise OptionError("primer", "takes 'corpus' (a random piece of the model's "
                               "corpus) or an uploaded file (primer_upload); no paths")
     opts = build(ComposeOptions, values, "composing")
-    from tunesmith.app.composing import draws
-
-    if opts.seed is None and draws(opts):  # so that the gallery says how to compose it again
+    if opts.seed is None:  # drawn now, so that the gallery can say how to compose it again
         import secrets
 
         opts = dataclasses.replace(opts, seed=secrets.randbelow(2**31))
