@@ -187,17 +187,17 @@ def test_export_refuses_another_run_and_its_checkpoints(capsys, run, tmp_path):
 
 def test_export_again_over_an_earlier_export_updates_it(capsys, run, tmp_path):
     shipped = tmp_path / "shipped"
-    rc, out, err = run_cli(capsys, "export", run, "--out", shipped, "--note", "first")
+    rc, out, err = run_cli(capsys, "export", run, "--out", shipped, "--note", "note one")
     assert rc == 0, err
     assert sorted(tree(shipped)) == ["RECIPE.md", "model.safetensors", "tunesmith.json"]
     (shipped / "LICENSE").write_text("CC-BY")  # the shipper's own file stays
-    rc, out, err = run_cli(capsys, "export", run, "--out", shipped, "--note", "second")
+    rc, out, err = run_cli(capsys, "export", run, "--out", shipped, "--note", "note two")
     assert_one_line_error(rc, err, shipped, "holds an earlier export: give --overwrite")
-    rc, out, err = run_cli(capsys, "export", run, "--out", shipped, "--note", "second",
+    rc, out, err = run_cli(capsys, "export", run, "--out", shipped, "--note", "note two",
                            "--overwrite")
     assert rc == 0, err
     recipe = (shipped / "RECIPE.md").read_text()  # export always writes one: the new one
-    assert recipe.rstrip().endswith("second") and "first" not in recipe
+    assert recipe.rstrip().endswith("note two") and "note one" not in recipe
     assert (shipped / "LICENSE").read_text() == "CC-BY"
     assert (shipped / "model.safetensors").read_bytes() == \
         (run / "best" / "model.safetensors").read_bytes()
