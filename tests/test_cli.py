@@ -233,6 +233,9 @@ def test_resume_print_config_prints_the_runs_settings_and_trains_nothing(capsys,
                            "--print-config")
     assert rc == 0, err
     assert "steps: 500" in out and "hidden_size:" in out and "command" not in out
+    rc, _, err = run_cli(capsys, "train", "--resume", debug_run, "--steps", 2,
+                         "--print-config")  # what resuming would refuse, refused here too
+    assert_one_line_error(rc, err, "--steps is 2, but the run is already at step")
     assert before == {p: p.stat().st_mtime_ns for p in debug_run.rglob("*") if p.is_file()}
 
 

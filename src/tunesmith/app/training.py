@@ -275,14 +275,7 @@ def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -
 
     log = log or _quiet
     run_dir = Path(request.run)
-    p = read_plan(run_dir)
-    if not distributed.from_main(_has_last(run_dir)):
-        raise TunesmithError("nothing to resume: the run has no 'last' checkpoint", run_dir)
-    if request.steps is not None:
-        done = distributed.from_main(_last_step(run_dir))
-        if done is not None and request.steps < done:
-            raise OptionError("steps", f"is {request.steps}, but the run is already at step "
-                              f"{done}: ask for more")
+    p = check_resume(request)
     if request.device:
         p.train = dataclasses.replace(p.train, device=request.device)
     longer = {k: getattr(request, k) for k in ("steps", "patience")
@@ -332,6 +325,23 @@ def _corpus_change(before, now: dict) -> str:
             out += [f"{split} {old.get(split)} -> {new.get(split)} {name}"
                     for split in ("train", "valid", "test") if old.get(split) != new.get(split)]
     return ", ".join(out)
+
+
+def check_resume(request: ResumeRequest) -> RunPlan:
+    """The run's plan, when ``request`` may resume it: it has a ``last`` checkpoint, and
+    ``steps`` (if given) is not below the step it is at; one-line errors otherwise."""
+    from tunesmith.training import distributed
+
+    run_dir = Path(request.run)
+    p = read_plan(run_dir)
+    if not distributed.from_main(_has_last(run_dir)):
+        raise TunesmithError("nothing to resume: the run has no 'last' checkpoint", run_dir)
+    if request.steps is not None:
+        done = distributed.from_main(_last_step(run_dir))
+        if done is not None and request.steps < done:
+            raise OptionError("steps", f"is {request.steps}, but the run is already at step "
+                              f"{done}: ask for more")
+    return p
 
 
 def _last_step(run_dir: Path) -> int | None:

@@ -150,8 +150,10 @@ class Corpora(Command):
 def _resumed_settings(request, records: tuple[str, ...]) -> dict:
     """A run's config.json as ``train --resume RUN`` would go on with it: its settings,
     with the ``--steps`` / ``--patience`` given; the records (how it was made) left out."""
+    from tunesmith.app.training import check_resume
     from tunesmith.jsonfile import read_json
 
+    check_resume(request)  # what resuming would refuse, refused here too
     path = Path(request.run) / "config.json"
     settings = read_json(path)
     if not isinstance(settings, dict):
