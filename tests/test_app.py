@@ -109,6 +109,11 @@ def test_a_writer_refuses_a_folder_that_is_not_empty_and_overwrites_only_its_own
     with pytest.raises(OptionError, match="not empty"):
         app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8), out,
                   app.Output(wav=False))
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(OptionError):  # refused after the folder was accepted: nothing lost
+        app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8, temperature=0.0), out,
+                  app.Output(wav=False, overwrite=True))
+    assert sorted(p.name for p in out.iterdir()) == before
     app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8), out,
               app.Output(wav=False, overwrite=True))
     names = sorted(p.name for p in out.iterdir())

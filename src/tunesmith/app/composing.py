@@ -117,8 +117,10 @@ class CompositionWriter:
     releases the GIL, so rendering overlaps with the composing still going on) and PNG.
 
     A folder that is not empty is refused unless ``output.overwrite``; then the files an
-    earlier writer listed in its ``composition.json`` are removed first, and nothing
-    else. The new ``composition.json`` records the model, the options and the files."""
+    earlier writer listed in its ``composition.json`` are removed, and nothing else, when
+    the first new piece arrives (or the writing ends well with none): a command refused
+    before it composes leaves them alone. The new ``composition.json`` records the model,
+    the options and the files."""
 
     def __init__(self, out_dir: str | Path, family: Family, output: Output = Output(),
                  log=None, about: dict | None = None, while_rendering=None, attend=None):
@@ -149,27 +151,32 @@ class CompositionWriter:
 
         from tunesmith.io.paths import first_missing
 
-        self._clear()
+        self._check()
+        self._earlier = True  # an earlier writer's files may still be there
         self._made = first_missing(self.out_dir)  # removed again if composing fails at once
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=2)
         return self
 
-    def _clear(self) -> None:
-        """Refuse a non-empty folder, or (overwrite) remove an earlier writer's files."""
+    def _check(self) -> None:
+        """Refuse a non-empty folder unless ``overwrite``."""
         from tunesmith.io.paths import output_folder
 
         output_folder(self.out_dir, make=False)  # a file in the way is refused
         if not self.out_dir.exists():
             return
         present = sorted(p.name for p in self.out_dir.iterdir())
-        if not present:
-            return
-        if not self.output.overwrite:
+        if present and not self.output.overwrite:
             shown = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
             raise OptionError("out", f"{self.out_dir} is not empty ({shown}): pass "
                               "--overwrite to replace what an earlier compose wrote there, "
                               "or choose another folder")
+
+    def _clear(self) -> None:
+        """Remove an earlier writer's files (those its composition.json lists), once."""
+        if not self._earlier:
+            return
+        self._earlier = False
         for name in _listed_files(self.out_dir):
             target = self.out_dir / name
             if target.is_file() and not target.is_symlink():
@@ -177,6 +184,8 @@ class CompositionWriter:
         (self.out_dir / MANIFEST).unlink(missing_ok=True)
 
     def __call__(self, c: Composition) -> None:
+        with self._lock:
+            self._clear()  # the first new piece replaces what an earlier writer left
         stem = self.out_dir / f"{self.family.stem}_{c.index:0{self._width()}d}"
         renders, files = [], []
         if c.valid and self.wav:  # first: the render threads start while the rest is written
@@ -243,6 +252,7 @@ class CompositionWriter:
                 self._rendering.__exit__(None, None, None)
                 self._rendering = None
         if exc[0] is None:
+            self._clear()
             self.result.files.sort()
             self._write_manifest()
         else:
