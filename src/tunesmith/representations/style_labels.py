@@ -40,10 +40,11 @@ class StyleLabelled:
         for part in (p.strip().lower() for p in style.split(",") if p.strip()):
             sets = [k for k, names in self.styles.items() if part in names[1:]]
             if not sets:
-                known = "; ".join(f"{k.replace('_', ' ')}: {', '.join(names[1:])}"
-                                  for k, names in self.styles.items())
-                raise OptionError("style", f"unknown style {part[:40]!r} (known: "
-                                  f"{known or 'none: the model was trained without styles'})")
+                many = len(self.styles) > 1  # a set's name only where there are several
+                known = "; ".join((f"{k.replace('_', ' ')}: " if many else "")
+                                  + ", ".join(names[1:]) for k, names in self.styles.items())
+                raise OptionError("style", f"{part[:40]!r} is not a style this model knows "
+                                  f"({known or 'none: it was trained without styles'})")
             if sets[0] in out:
                 other = " and one of the other set" if len(self.styles) > 1 else ""
                 raise OptionError("style", f"gives two labels of one set ({out[sets[0]]!r} "
