@@ -111,4 +111,7 @@ def test_real_vs_real_needs_enough_pieces():
     assert math.isnan(c.oa)  # 2 x 3 > 4
     hists = [np.array([1.0, 0.0]), np.array([0.0, 1.0])]
     c = C.real_vs_real(hists, np.random.default_rng(0), splits=1)
-    assert c.oa == 0.0  # one piece each, disjoint bins
+    # one piece against one is a single number, not a band: histograms need 2 a set too
+    assert math.isnan(c.oa) and "two disjoint sets of at least 2" in c.reason
+    c = C.real_vs_real(hists * 2, np.random.default_rng(0), splits=1)
+    assert 0.0 <= c.oa <= 1.0

@@ -23,7 +23,7 @@ generated pieces miss what real pieces do. NaN values (a feature undefined for a
 are left out and the counts used are reported. Too few values give NaN with the reason
 in :attr:`Comparison.reason` rather than an exception, so one sparse feature does not
 stop a report: a density needs :data:`MIN_VALUES` values per set (two, for a spread),
-a pooled histogram one piece; :func:`real_vs_real` needs twice that. Estimates from a
+a pooled histogram one piece; :func:`real_vs_real` needs two sets of two, either kind. Estimates from a
 handful of pieces are noisy: the real-vs-real band says how noisy.
 
 References: L.-C. Yang & A. Lerch, "On the evaluation of generative models in music",
@@ -156,14 +156,14 @@ def real_vs_real(values, rng: np.random.Generator, splits: int = 20,
     subsets of that many pieces instead of halves (to match the generated set's size:
     needs 2 x size pieces). Pieces whose value is undefined (nan) are dropped first.
     NaN with the reason when there are too few pieces for two sets (2 x
-    :data:`MIN_VALUES` values for scalars, 2 pieces for histograms)."""
+    :data:`MIN_VALUES` defined values, scalars or histograms)."""
     items = list(values)
     hist = bool(items) and np.ndim(items[0]) > 0
     if hist:
         items = [h for h in items if not np.isnan(np.asarray(h, dtype=float)).any()]
     else:
         items = list(_finite(items))
-    need = 1 if hist else MIN_VALUES
+    need = MIN_VALUES  # a band of one piece against one is one number, not a spread
     half = len(items) // 2 if size is None else size
     if half < need or 2 * half > len(items):
         return Comparison(math.nan, math.nan, half, half,
