@@ -75,8 +75,9 @@ class ComposeOptions:
     must keep their defaults; ``None`` means the family's own default."""
 
     num: int = opt(8, "how many pieces")
-    seed: int | None = opt(None, "random seed: the same seed writes the same pieces "
-                           "(default: a fresh one)")
+    seed: int | None = opt(None, "random seed: the same seed and options (--num too: "
+                           "the pieces are drawn side by side) write the same pieces "
+                           "(default: a fresh one, recorded in composition.json)")
     max_len: int | None = opt(None, "length limit: characters per tune (abc, default "
                               "1500), messages per piece (events, 600), tokens per piece "
                               "(remi, 2000) or frames after the primer (pianoroll, 128)")
