@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from tunesmith import families
 from tunesmith.training.checkpoint import load_checkpoint
 
@@ -87,3 +89,21 @@ def test_shipped_remi_model_composes_offline(tmp_path):
     for piece in composed(tmp_path, "remi", "--bars", "4"):
         assert len(piece.notes) > 10 and piece.end_beat <= 4 * longest + 8 + 1
         assert all((n.start * 8) % 1 == 0 for n in piece.notes)  # REMI's 8 positions a beat
+
+
+@pytest.mark.parametrize("family", ["events", "remi"])
+def test_a_primer_longer_than_seconds_is_refused_not_given_back(capsys, tmp_path, family):
+    from tunesmith.io.midi import write_midi
+    from tunesmith.music import Note, Piece, Track
+
+    from .test_cli import assert_one_line_error, run_cli
+
+    primer = tmp_path / "long.mid"  # 40 beats of quarter-note pairs: 20 s at 120 qpm
+    write_midi(Piece(tracks=[Track(notes=[Note(i * 0.5, i * 0.5 + 0.5, 60 + i % 12, 80)
+                                          for i in range(80)])]), primer)
+    rc, _, err = run_cli(capsys, "compose", "--family", family, "--primer", primer,
+                         "--primer-len", 600, "--seconds", 8, "--num", 1, "--no-wav",
+                         "--out", tmp_path / "out")
+    assert_one_line_error(rc, err, "--seconds is 8, but the primer already lasts",
+                          "primer included")
+    assert not (tmp_path / "out").exists()

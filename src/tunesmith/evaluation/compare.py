@@ -23,8 +23,8 @@ generated pieces miss what real pieces do. NaN values (a feature undefined for a
 are left out and the counts used are reported. Too few values give NaN with the reason
 in :attr:`Comparison.reason` rather than an exception, so one sparse feature does not
 stop a report: a density needs :data:`MIN_VALUES` values per set (two, for a spread),
-a pooled histogram one piece; :func:`real_vs_real` needs two sets of two, either kind. Estimates from a
-handful of pieces are noisy: the real-vs-real band says how noisy.
+a pooled histogram one piece; :func:`real_vs_real` needs two sets of two, either kind.
+Estimates from a handful of pieces are noisy: the real-vs-real band says how noisy.
 
 References: L.-C. Yang & A. Lerch, "On the evaluation of generative models in music",
 Neural Computing and Applications 32 (2020) (OA and KL of feature distributions);

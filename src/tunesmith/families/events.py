@@ -380,10 +380,15 @@ def sample_messages(model, rep, opts: ComposeOptions, corpus: str = "bach-choral
     opts = EventsFamily().compose_options(opts)  # the family's defaults for what is unset
     model = with_inputs(model, rep)  # a model trained with --positions reads them too
     settings = per_head(list(rep.heads), opts.temperature, opts.top_k, opts.top_p)
-    primer = primer_messages(rep, opts, corpus) if primer is None else primer
+    given, primer = primer is None, (primer_messages(rep, opts, corpus) if primer is None
+                                     else primer)
     until, max_steps, stop, banned = None, opts.max_len, ("note", rep.eos), rep.never_sample()
     if opts.seconds is not None:  # the clock ends each piece, not the model's end marker
         primer_beats = sum(rep.time_bins[m[2]] for m in primer)
+        if given:  # (a redrawn ending's prefix reaches the length by design)
+            from tunesmith.sampling.endings import check_primer_fits
+
+            check_primer_fits(opts.seconds, primer_beats, rep)
         beats = rep.beats_for_seconds(opts.seconds) + opts.grace
         until = _Clock(rep, beats, primer_beats)
         # and a model that lets no time pass still stops (MAX_MESSAGES_PER_BEAT)

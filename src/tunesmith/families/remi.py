@@ -193,6 +193,12 @@ def primer_ids(rep, opts: ComposeOptions, corpus: str) -> list[int]:
     return ids[: whole[-1] + 1] if whole else ids
 
 
+def _primer_beats(rep, ids: list[int]) -> float:
+    """How long the primer's notes last, in beats from its first bar line."""
+    piece = rep.decode(ids)
+    return max((n.end for t in piece.tracks for n in t.notes), default=0.0)
+
+
 def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales",
                   device="cpu", primer: list[int] | None = None) -> list[list[int]]:
     """Sample ``opts.num`` pieces as token lists (primer included); ``primer``, ids from
@@ -203,7 +209,12 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
 
     family = RemiFamily()
     opts = family.compose_options(opts)
+    given = primer is None
     primer = [[i] for i in (primer_ids(rep, opts, corpus) if primer is None else primer)]
+    if given and opts.seconds is not None and len(primer) > 1:
+        from tunesmith.sampling.endings import check_primer_fits
+
+        check_primer_fits(opts.seconds, _primer_beats(rep, [s[0] for s in primer]), rep)
     # a model trained with --lookback reads them too, tilted towards the offer by W
     model = with_inputs(model, rep, family.repeat_bias_of(opts, rep))
     rows = opts.num * (opts.beam or 1)

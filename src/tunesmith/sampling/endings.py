@@ -103,6 +103,18 @@ def finish(piece: Piece, length: float, grace: float = GRACE_BEATS) -> Piece:
     return out
 
 
+def check_primer_fits(seconds: float, primer_beats: float, rep) -> None:
+    """``--seconds`` counts the whole piece, primer included (events, REMI): a primer that
+    already lasts as long would come back with nothing new. One-line OptionError."""
+    from tunesmith.errors import OptionError
+
+    if primer_beats >= rep.beats_for_seconds(seconds) - 1e-9:
+        lasts = primer_beats * 60.0 / rep.qpm
+        raise OptionError("seconds", f"is {seconds:g}, but the primer already lasts "
+                          f"{lasts:.1f} s: --seconds counts the whole piece, primer "
+                          "included (ask for more, or a shorter --primer-len)")
+
+
 def redraw_options(opts, piece: int, n: int):
     """Compose options (a :class:`~tunesmith.families.base.ComposeOptions`) for ``n``
     fresh endings of piece ``piece``: sampled, not beam-searched (tries should differ),
