@@ -259,3 +259,19 @@ def test_a_run_of_another_architecture_gets_its_own_default_folder():
     other = app.plan(app.TrainRequest(family="abc", arch="transformer", preset="small"))
     assert default_run_dir(own) == "runs/abc-small"
     assert default_run_dir(other) == "runs/abc-transformer-small"
+
+
+def test_seconds_longer_than_a_wav_may_hold_is_refused_before_composing(tmp_path,
+                                                                          monkeypatch):
+    from tunesmith.io import audio
+
+    monkeypatch.setenv("TUNESMITH_LIMITS", "wav_seconds=5")
+    monkeypatch.setattr(audio, "fluidsynth_available", lambda: True)
+    ckpt = app.load_model(family="events")
+    with pytest.raises(OptionError, match="seconds is 10, but a WAV may hold at most 5 s"):
+        app.write(ckpt, app.ComposeOptions(num=1, seed=0, seconds=10.0), tmp_path / "a",
+                  app.Output())
+    assert not (tmp_path / "a").exists()
+    app.write(ckpt, app.ComposeOptions(num=1, seed=0, seconds=10.0), tmp_path / "b",
+              app.Output(wav=False))  # no WAV asked: composed
+    assert (tmp_path / "b" / "piece_01.mid").exists()

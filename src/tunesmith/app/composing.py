@@ -315,6 +315,19 @@ def _writing(writer, piece, path: Path, **kw) -> Path:
                              path) from None
 
 
+def _check_wav_length(options: ComposeOptions, output: Output) -> None:
+    """``--seconds`` longer than a WAV may hold, refused before composing (not after)."""
+    from tunesmith.io.audio import fluidsynth_available
+    from tunesmith.io.limits import ENV, limits
+
+    most = limits().wav_seconds
+    if options.seconds is not None and options.seconds > most and output.wav \
+            and fluidsynth_available():
+        raise OptionError("seconds", f"is {options.seconds:g}, but a WAV may hold at most "
+                          f"{most:g} s (wav_seconds limit; raise it with "
+                          f"{ENV}=wav_seconds=N), or give --no-wav")
+
+
 def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Output = Output(),
           log=None, progress: Progress | None = None, while_rendering=None) -> ComposeResult:
     """Compose and write in one call (what ``tunesmith compose`` does); see
@@ -324,6 +337,7 @@ def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Outp
     from tunesmith import families
 
     family = families.for_representation(checkpoint.representation.name)
+    _check_wav_length(options, output)
     if options.seed is None:  # drawn here, so that the manifest can say how to compose again
         import secrets
 
