@@ -151,15 +151,16 @@ def _train_or_take(request: BoulangerRequest, key: str, arch: str, path: Path, r
     name = DATASETS[key].name
     resumable = (recover(run_dir / "last") / "tunesmith.json").is_file()  # we write runs here
     flags = " (training settings ignored; --retrain to train again)" if request.train else ""
-    if resumable and not request.retrain:
-        _same_data(run_dir, path)
+    summary = _last_summary(run_dir) if resumable else {}
+    if summary and not request.retrain:
+        _same_data(summary, run_dir, path)
     if request.retrain or not resumable:
         log(f"== {name} / {arch}: training {request.preset} on {path} into {run_dir}")
         return train(TrainRequest(family="pianoroll", arch=arch, preset=request.preset,
                            corpus=str(path), out=str(run_dir), samples=0, force=request.retrain,
                            train=dict(request.train) | {"device": device}),
                      progress=progress, log=log).interrupted
-    if not _finished(run_dir):
+    if not _finished(run_dir, summary):
         log(f"== {name} / {arch}: resuming {run_dir} with its own settings{flags}")
         return resume(ResumeRequest(run=str(run_dir), samples=0, device=device),
                       progress=progress, log=log).interrupted
@@ -167,33 +168,34 @@ def _train_or_take(request: BoulangerRequest, key: str, arch: str, path: Path, r
     return False
 
 
-def _same_data(run_dir: Path, path: Path) -> None:
-    """Refuse to take or resume a run trained on another file than ``path``."""
+def _last_summary(run_dir: Path) -> dict:
+    """The trainer's summary in the run's ``last`` checkpoint ({} where it says none)."""
     from tunesmith.jsonfile import read_json
 
     try:
         meta = read_json(run_dir / "last" / "tunesmith.json")
     except TunesmithError:
-        return
-    recorded = (meta.get("summary", {}).get("corpus") or {}) if isinstance(meta, dict) else {}
+        return {}
+    s = meta.get("summary") if isinstance(meta, dict) else None
+    return s if isinstance(s, dict) else {}
+
+
+def _same_data(summary: dict, run_dir: Path, path: Path) -> None:
+    """Refuse to take or resume a run trained on another file than ``path``."""
+    recorded = summary.get("corpus")
     corpus = recorded.get("corpus") if isinstance(recorded, dict) else None
     if corpus and Path(corpus).resolve() != path.resolve():
         raise TunesmithError(f"was trained on {corpus}, not {path}: give --retrain to train "
                              "it again on this file, or another --out", run_dir)
 
 
-def _finished(run_dir: Path) -> bool:
+def _finished(run_dir: Path, summary: dict | None = None) -> bool:
     """Whether the run's ``last`` checkpoint says training is over (all steps, or early
-    stopping) and a ``best`` checkpoint exists."""
-    from tunesmith.jsonfile import read_json
-
-    try:
-        meta = read_json(run_dir / "last" / "tunesmith.json")
-    except TunesmithError:
-        return False
-    s = meta.get("summary", {}) if isinstance(meta, dict) else {}
-    step, steps = s.get("step"), s.get("train_config", {}).get("steps")
-    done = bool(s.get("stopped_early")) or (step is not None and step == steps)
+    stopping) and a ``best`` checkpoint exists (``summary``: that checkpoint's, when read
+    already)."""
+    summary = _last_summary(run_dir) if summary is None else summary
+    step, steps = summary.get("step"), summary.get("train_config", {}).get("steps")
+    done = bool(summary.get("stopped_early")) or (step is not None and step == steps)
     return done and (run_dir / "best").is_dir()
 
 

@@ -315,6 +315,16 @@ def _writing(writer, piece, path: Path, **kw) -> Path:
                              path) from None
 
 
+def seeded(options: ComposeOptions) -> ComposeOptions:
+    """``options`` with a seed: its own, or one drawn now (to be recorded with what it
+    makes, so that any composition can be made again)."""
+    if options.seed is not None:
+        return options
+    import secrets
+
+    return replace(options, seed=secrets.randbelow(2**31))
+
+
 def _check_wav_length(options: ComposeOptions, output: Output) -> None:
     """``--seconds`` longer than a WAV may hold, refused before composing (not after)."""
     from tunesmith.io.audio import fluidsynth_available
@@ -338,10 +348,7 @@ def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Outp
 
     family = families.for_representation(checkpoint.representation.name)
     _check_wav_length(options, output)
-    if options.seed is None:  # drawn here, so that the manifest can say how to compose again
-        import secrets
-
-        options = replace(options, seed=secrets.randbelow(2**31))
+    options = seeded(options)  # so that the manifest can say how to compose again
     recorded = to_dict(options)
     bias = family.repeat_bias_of(options, checkpoint.representation, checkpoint.model)
     if bias is not None:  # recorded as composed: the family's default filled in

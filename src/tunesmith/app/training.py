@@ -119,7 +119,7 @@ def plan(request: TrainRequest) -> RunPlan:
     from tunesmith.presets import preset
 
     fam = families.get(request.family)
-    if request.corpus and fam.name in ("abc", "continue"):
+    if request.corpus and not fam.reads_pieces:  # an ABC-text family
         from tunesmith.io.boulanger import is_boulanger_file
 
         if is_boulanger_file(request.corpus):  # before a config is printed for it
@@ -131,7 +131,8 @@ def plan(request: TrainRequest) -> RunPlan:
     config_class = models.registry()[arch].config_class
     # every setting of the model written out, its defaults too: a printed config or a
     # run's config.json pins the model whatever a later version's defaults are
-    model = _model_defaults(config_class) | dict(p.model) | dict(request.model)
+    model = {s.name: s.default for s in settings(config_class)} | dict(p.model) \
+        | dict(request.model)
     known = {s.name for s in settings(config_class)}
     for name in request.model:
         if name not in known:
@@ -144,21 +145,6 @@ def plan(request: TrainRequest) -> RunPlan:
                    corpus=corpus_on_disk(request.corpus or fam.default_corpus, fam.name),
                    data=data, model=model, train=train, command=request.command,
                    samples=request.samples)
-
-
-def _model_defaults(config_class) -> dict:
-    """The defaults of a model config's settings, but those the representation sets."""
-    import dataclasses
-
-    out = {}
-    for f in dataclasses.fields(config_class):
-        if f.metadata.get("derived"):
-            continue
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
 
 
 def corpus_on_disk(corpus: str, family: str) -> str:

@@ -148,22 +148,15 @@ class Corpora(Command):
 # --- train ---------------------------------------------------------------------------------
 
 def _resumed_settings(request, records: tuple[str, ...]) -> dict:
-    """A run's config.json as ``train --resume RUN`` would go on with it: its settings,
-    with the ``--steps`` / ``--patience`` given; the records (how it was made) left out."""
+    """A run's settings as ``train --resume RUN`` would go on with them (refused as
+    resuming would refuse them): its config.json, with the ``--steps`` / ``--patience``
+    given; the records (how it was made) left out."""
     from tunesmith.app.training import check_resume
-    from tunesmith.jsonfile import read_json
 
-    check_resume(request)  # what resuming would refuse, refused here too
-    path = Path(request.run) / "config.json"
-    settings = read_json(path)
-    if not isinstance(settings, dict):
-        raise TunesmithError("not a run's config (a map of settings)", path)
-    settings = {k: v for k, v in settings.items() if k not in records}
-    train = dict(settings.get("train") or {})
-    for name in ("steps", "patience"):
-        if getattr(request, name) is not None:
-            train[name] = getattr(request, name)
-    return settings | ({"train": train} if train else {})
+    settings = {k: v for k, v in check_resume(request).to_json().items() if k not in records}
+    settings["train"] |= {name: getattr(request, name) for name in ("steps", "patience")
+                          if getattr(request, name) is not None}
+    return settings
 
 
 class Train(Command):

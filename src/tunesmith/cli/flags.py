@@ -17,6 +17,7 @@ flat sections at the top level, nested ones (``model``, ``train``, ``data``) as 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -162,6 +163,7 @@ def _kind(s: Setting) -> str:
 
 # --- config files ------------------------------------------------------------------------
 
+@functools.cache
 def _loader():
     """PyYAML's safe loader reading floats as YAML 1.2 does: ``1e-3`` and ``1e-05`` are
     numbers (YAML 1.1, PyYAML's, wants a dot, ``1.0e-3``, and reads them as text)."""

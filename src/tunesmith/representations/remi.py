@@ -65,6 +65,7 @@ tokenizer is first needed, not with this module.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -371,8 +372,8 @@ class _Reader:
     token but ``PAD``, ``BOS`` and ``EOS`` belongs to it; the lookback reads them all,
     the register and home the ``Pitch`` ones."""
 
-    def __init__(self, rep: Remi, lookback, register: _Register | None, home: _Home | None,
-                 started: bool):
+    def __init__(self, rep: Remi, lookback, register: _BarAnchor | None,
+                 home: _BarAnchor | None, started: bool):
         self.rep, self.lookback, self.register, self.started = rep, lookback, register, started
         self.home = home
         self.kind, self.size = rep.kinds(), len(rep.vocab)
@@ -405,18 +406,21 @@ class _Reader:
                        None if self.home is None else self.home.copy(), self.started)
 
 
-class _Register:
-    """The register input: fed the pitches of a bar, told when it closes; the first bar
-    with pitches is the anchor, the last that closed with pitches is compared with it."""
+class _BarAnchor:
+    """An input read bar by bar: fed the pitches of a bar, told when it closes; the first
+    bar with pitches is the anchor, the last that closed with pitches is compared with it
+    (:meth:`classes`). ``summary`` is what a bar's pitches come to."""
+
+    none: int  # the class before two bars with pitches have closed
 
     def __init__(self):
         self.pitches: list[int] = []  # of the bar so far
         self.anchor: float | None = None
-        self.last: float | None = None  # mean pitch of the last closed bar with notes
+        self.last: float | None = None  # the summary of the last closed bar with notes
 
-    def copy(self) -> _Register:
-        new = _Register()
-        new.pitches, new.anchor, new.last = list(self.pitches), self.anchor, self.last
+    def copy(self) -> _BarAnchor:
+        new = copy.copy(self)
+        new.pitches = list(self.pitches)
         return new
 
     def feed(self, pitch: int) -> None:
@@ -425,51 +429,53 @@ class _Register:
     def close(self) -> None:
         if not self.pitches:
             return
-        mean = sum(self.pitches) / len(self.pitches)
+        value = self.summary(self.pitches)
         if self.anchor is None:
-            self.anchor = mean
+            self.anchor = value
         else:
-            self.last = mean
+            self.last = value
         self.pitches = []
 
     def classes(self) -> int:
-        if self.last is None:
-            return REGISTER_CLASSES - 1
-        return int(np.clip(round(self.last - self.anchor), -REGISTER_SPAN, REGISTER_SPAN)
-                   ) + REGISTER_SPAN
+        return self.none if self.last is None else self.compare(self.last, self.anchor)
+
+    @staticmethod
+    def summary(pitches: list[int]) -> float:
+        raise NotImplementedError
+
+    @staticmethod
+    def compare(last: float, anchor: float) -> int:
+        raise NotImplementedError
 
 
-class _Home:
-    """The home input: fed the pitches of a bar, told when it closes; the lowest pitch
-    of the first bar with pitches is home, that of the last that closed with pitches is
-    compared with it."""
+class _Register(_BarAnchor):
+    """The register input: the mean pitch of the last closed bar against the first's, in
+    semitones rounded and clipped to +-:data:`REGISTER_SPAN`."""
 
-    def __init__(self):
-        self.lowest: int | None = None  # of the bar so far
-        self.anchor: int | None = None
-        self.last: int | None = None  # lowest pitch of the last closed bar with notes
+    none = REGISTER_CLASSES - 1
 
-    def copy(self) -> _Home:
-        new = _Home()
-        new.lowest, new.anchor, new.last = self.lowest, self.anchor, self.last
-        return new
+    @staticmethod
+    def summary(pitches: list[int]) -> float:
+        return sum(pitches) / len(pitches)
 
-    def feed(self, pitch: int) -> None:
-        self.lowest = pitch if self.lowest is None else min(self.lowest, pitch)
+    @staticmethod
+    def compare(last: float, anchor: float) -> int:
+        return int(np.clip(round(last - anchor), -REGISTER_SPAN, REGISTER_SPAN)) + REGISTER_SPAN
 
-    def close(self) -> None:
-        if self.lowest is None:
-            return
-        if self.anchor is None:
-            self.anchor = self.lowest
-        else:
-            self.last = self.lowest
-        self.lowest = None
 
-    def classes(self) -> int:
-        if self.last is None:
-            return HOME_CLASSES - 1
-        return (self.last - self.anchor) % 12
+class _Home(_BarAnchor):
+    """The home input: the lowest pitch of the last closed bar above the first's, as a
+    pitch class."""
+
+    none = HOME_CLASSES - 1
+
+    @staticmethod
+    def summary(pitches: list[int]) -> float:
+        return min(pitches)
+
+    @staticmethod
+    def compare(last: float, anchor: float) -> int:
+        return int(last - anchor) % 12
 
 
 class _Walk:

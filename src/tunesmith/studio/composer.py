@@ -17,7 +17,6 @@ and tells the page.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from contextlib import contextmanager
@@ -94,11 +93,9 @@ def plan(studio, body: dict, source: str = "compose") -> Plan:
             raise OptionError("primer", "takes 'corpus' (a random piece of the model's "
                               "corpus) or an uploaded file (primer_upload); no paths")
     opts = build(ComposeOptions, values, "composing")
-    if opts.seed is None:  # drawn now, so that the gallery can say how to compose it again
-        import secrets
+    from tunesmith.app.composing import seeded
 
-        opts = dataclasses.replace(opts, seed=secrets.randbelow(2**31))
-    opts = family.compose_options(opts)
+    opts = family.compose_options(seeded(opts))  # the gallery records the seed
     style = getattr(opts, "style", None)
     if style and hasattr(ckpt.representation, "parse_style"):
         ckpt.representation.parse_style(style)  # an unknown style: a 400 now, not a failed job
