@@ -119,6 +119,21 @@ def test_compose_continues_a_primer_file(capsys, events_run, midi_folder, tmp_pa
     assert (got[0].start, got[0].pitch) == (first.start, first.pitch)
 
 
+def test_a_primer_keeps_its_tempo_and_seconds_count_at_it(capsys, events_run, tmp_path):
+    from dataclasses import replace
+
+    slow = replace(make_piece(0), tempos=[Tempo(0.0, 60.0)])  # the model decodes at 100
+    write_midi(slow, tmp_path / "slow.mid")
+    rc, out, err = run_cli(capsys, "compose", "--model", events_run / "best", "--num", 1,
+                           "--primer", tmp_path / "slow.mid", "--primer-len", 10,
+                           "--seconds", 12, "--no-wav", "--seed", 0, "--out", tmp_path / "o")
+    assert rc == 0, err
+    assert "primer's tempo, 60 BPM" in out + err
+    piece = read_midi(tmp_path / "o" / "piece_01.mid")
+    assert [t.qpm for t in piece.tempos] == [60.0]
+    assert piece.end_beat <= 12 + 8 + 1  # 12 s at 60 BPM are 12 beats (and the grace's 8)
+
+
 def test_prepare_never_writes_its_report_over_a_file_that_is_not_one(capsys, midi_folder,
                                                                      tmp_path):
     before = (midi_folder / "piece0.mid").read_bytes()

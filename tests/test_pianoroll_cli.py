@@ -88,6 +88,24 @@ def test_compose_from_a_primer_continues_it(capsys, pianoroll_run, tmp_path):
     assert [n.pitch for n in notes if n.start == 0] == [60, 64, 67]
 
 
+def test_a_primer_keeps_its_tempo(capsys, pianoroll_run, tmp_path):
+    from dataclasses import replace
+
+    from tunesmith.io.midi import write_midi
+    from tunesmith.music import Tempo
+    from tunesmith.representations.pianoroll import PianoRoll
+
+    rep = PianoRoll(steps_per_beat=1)
+    primer = rep.decode(PianoRoll.from_lists([[60, 64, 67]] * 4 + [[62, 65, 69]] * 4))
+    write_midi(replace(primer, tempos=[Tempo(0.0, 75.0)]), tmp_path / "primer.mid")
+    rc, _, err = run_cli(capsys, "compose", "--model", pianoroll_run / "best", "--num", "1",
+                         "--max-len", "8", "--primer", tmp_path / "primer.mid", "--no-wav",
+                         "--seed", "0", "--out", tmp_path / "out",
+                         *(["--gibbs-steps", "3"] if pianoroll_run.name == "rnn_rbm" else []))
+    assert rc == 0, err
+    assert [t.qpm for t in read_midi(tmp_path / "out" / "piece_01.mid").tempos] == [75.0]
+
+
 def test_evaluate_prints_nll_per_frame_and_accuracy(capsys, pianoroll_run):
     rc, out, _ = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best",
                          "--ais-chains", "4", "--ais-betas", "20")

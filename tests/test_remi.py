@@ -260,6 +260,18 @@ def test_train_compose_and_evaluate(tmp_path, capsys, midi_corpus, arch):
                              "--seed", "1", "--no-wav", "--out", out_dir, *length)
         assert rc == 0, err
         assert len(list(out_dir.glob("*.mid"))) == 2
+    from dataclasses import replace
+
+    from tunesmith.io.midi import read_midi, write_midi
+
+    fast = tmp_path / "fast.mid"  # the corpus is at 100 BPM; a primer at 150 goes on at 150
+    write_midi(replace(read_midi(midi_corpus / "piece1.mid"), tempos=[Tempo(0.0, 150.0)]),
+               fast)
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--num", "1", "--seed",
+                         "1", "--no-wav", "--primer", fast, "--primer-len", "20", "--seconds",
+                         "8", "--out", tmp_path / "primed")
+    assert rc == 0, err
+    assert [t.qpm for t in read_midi(tmp_path / "primed" / "piece_01.mid").tempos] == [150.0]
     rc, out, err = run_cli(capsys, "evaluate", "--model", run / "best")
     assert rc == 0 and "valid" in out, err
 

@@ -71,6 +71,7 @@ def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sin
 
     family = families.for_representation(checkpoint.representation.name)
     opts = family.compose_options(options)
+    checkpoint = family.at_primer_tempo(checkpoint, opts, log or _quiet)
     per_head(list(checkpoint.representation.heads), opts.temperature, opts.top_k,
              opts.top_p)  # bad head names fail before any work
     size = batch_size(family, opts, checkpoint.representation)

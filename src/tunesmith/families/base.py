@@ -309,6 +309,34 @@ class Family:
         studio answers at once, not in a failed job). Default: nothing to check before
         the primer is read."""
 
+    def at_primer_tempo(self, checkpoint, opts: ComposeOptions, log: Log = _quiet):
+        """``checkpoint`` with its representation decoding at the tempo of the primer
+        piece (its first tempo), so that a primer at 90 BPM goes on at 90, and
+        ``--seconds`` counts at that tempo; ``checkpoint`` itself without a primer piece,
+        for a representation that keeps no single tempo, or when the primer has none.
+
+        The beat-based representations (events, REMI, piano roll) encode time in beats,
+        so a piece's tempo is not in what the model reads: it is how the beats are
+        played back, and the primer's is the one a musician expects to hear."""
+        from tunesmith.representations.base import FixedTempo
+
+        rep = checkpoint.representation
+        if (self.primer != "piece" or "primer" not in self.controls or not opts.primer
+                or not isinstance(rep, FixedTempo)):
+            return checkpoint
+        from tunesmith.families.events import primer_piece
+
+        piece = primer_piece(opts.primer, opts.seed, self.own_corpus(checkpoint, opts.primer))
+        qpm = piece.tempos[0].qpm if piece.tempos else None
+        if qpm is None or abs(qpm - rep.qpm) < 1e-6:
+            return checkpoint
+        try:
+            rep = dataclasses.replace(rep, qpm=float(qpm))
+        except ValueError:  # a tempo the representation cannot hold: its own, as before
+            return checkpoint
+        log(f"at the primer's tempo, {qpm:g} BPM (the model's default: {checkpoint.representation.qpm:g})")
+        return dataclasses.replace(checkpoint, representation=rep)
+
     def own_corpus(self, checkpoint, primer: str = "corpus") -> str:
         """The corpus ``checkpoint`` was trained on, as its run recorded it (``--primer
         corpus`` draws from it), else the family's default corpus (also for a benchmark's
