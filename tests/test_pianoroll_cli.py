@@ -106,6 +106,25 @@ def test_a_primer_keeps_its_tempo(capsys, pianoroll_run, tmp_path):
     assert [t.qpm for t in read_midi(tmp_path / "out" / "piece_01.mid").tempos] == [75.0]
 
 
+def test_seconds_count_the_primer_too(capsys, pianoroll_run, tmp_path):
+    from tunesmith.io.midi import write_midi
+    from tunesmith.representations.pianoroll import PianoRoll
+
+    primer = PianoRoll(steps_per_beat=1).decode(PianoRoll.from_lists([[60, 64, 67]] * 8))
+    write_midi(primer, tmp_path / "primer.mid")  # 8 beats at 120 BPM: 4 s
+    gibbs = ["--gibbs-steps", "3"] if pianoroll_run.name == "rnn_rbm" else []
+    rc, _, err = run_cli(capsys, "compose", "--model", pianoroll_run / "best", "--num", "1",
+                         "--seconds", "6", "--grace", "0", "--primer", tmp_path / "primer.mid",
+                         "--primer-len", "64", "--no-wav", "--seed", "0", "--out",
+                         tmp_path / "out", *gibbs)
+    assert rc == 0, err
+    assert read_midi(tmp_path / "out" / "piece_01.mid").end_beat <= 12 + 1e-6  # 6 s, not 10
+    rc, _, err = run_cli(capsys, "compose", "--model", pianoroll_run / "best", "--num", "1",
+                         "--seconds", "3", "--primer", tmp_path / "primer.mid", "--primer-len",
+                         "64", "--no-wav", "--out", tmp_path / "short", *gibbs)
+    assert_one_line_error(rc, err, "the primer already lasts 4.0 s")
+
+
 def test_evaluate_prints_nll_per_frame_and_accuracy(capsys, pianoroll_run):
     rc, out, _ = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best",
                          "--ais-chains", "4", "--ais-betas", "20")

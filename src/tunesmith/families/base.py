@@ -82,8 +82,8 @@ class ComposeOptions:
                               "1500), messages per piece (events, 600), tokens per piece "
                               "(remi, 2000) or frames after the primer (pianoroll, 128)")
     seconds: float | None = opt(None, "events, pianoroll, remi: length of each piece in "
-                                "seconds (instead of --max-len; remi finishes the bar "
-                                "running then)")
+                                "seconds, a primer's included (instead of --max-len; "
+                                "remi finishes the bar running then)")
     bars: int | None = opt(None, "remi: length of each piece in bars (instead of "
                            "--max-len); the model may end a piece sooner; continue, "
                            "continue-events: bars written after the primer's (default: "

@@ -239,6 +239,11 @@ class PianorollFamily(Family):
         bias = self.repeat_bias_of(opts, rep, model)
         steps = self._steps(opts, rep)
         primer, bar, lead = self.primer_frames(rep, opts, self.own_corpus(checkpoint, opts.primer))
+        if opts.seconds is not None and primer is not None:  # the whole piece, as for events
+            from tunesmith.sampling.endings import check_primer_fits
+
+            check_primer_fits(opts.seconds, len(primer) / rep.steps_per_beat, rep)
+            steps = max(1, steps - len(primer))
         grace, device = self._grace_frames(opts, rep), next(model.parameters()).device
         plan = self.inputs_plan(rep, primer, steps + grace, bar)
         keys = rep.heads["frame"]

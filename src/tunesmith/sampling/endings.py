@@ -104,8 +104,9 @@ def finish(piece: Piece, length: float, grace: float = GRACE_BEATS) -> Piece:
 
 
 def check_primer_fits(seconds: float, primer_beats: float, rep) -> None:
-    """``--seconds`` counts the whole piece, primer included (events, REMI): a primer that
-    already lasts as long would come back with nothing new. One-line OptionError."""
+    """``--seconds`` counts the whole piece, primer included (events, REMI, piano roll):
+    a primer that already lasts as long would come back with nothing new. One-line
+    OptionError."""
     from tunesmith.errors import OptionError
 
     if primer_beats >= rep.beats_for_seconds(seconds) - 1e-9:
