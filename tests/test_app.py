@@ -83,6 +83,17 @@ def test_compose_returns_pieces_in_memory_and_writes_nothing(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("family", ["events", "remi", "pianoroll"])
+def test_a_long_piece_shows_its_sampling_as_it_goes(family):
+    events = []
+    app.compose(app.load_model(family=family), app.ComposeOptions(num=1, seed=0, seconds=8),
+                progress=events.append)
+    sampling = [e for e in events if e.task == "sampling"]
+    assert len(sampling) >= 2 and sampling[-1].finished  # counted on the way, then closed
+    assert all(a.done < b.done for a, b in zip(sampling, sampling[1:], strict=False))
+    assert sampling[0].unit == families.get(family).unit
+
+
 def test_an_option_the_family_does_not_take_is_refused_by_name():
     ckpt = app.load_model(family="pianoroll")
     with pytest.raises(OptionError) as e:

@@ -34,3 +34,25 @@ def report(progress: Progress | None, task: str, done: int, total: int | None = 
     """Call ``progress`` (if any: None and False mean nobody listens) with one event."""
     if progress:
         progress(ProgressEvent(task, done, total, unit, dict(info or {}), initial))
+
+
+class StepCounter:
+    """Progress of a loop of steps (a sampler's tokens or frames): call it with the steps
+    done after each step; it reports every ``every`` steps (a bar per token would cost
+    more than the token), and :meth:`close` reports the last count as finished. ``total``
+    None: a counter, for a loop that a clock or an end token stops, whose length is not
+    known ahead."""
+
+    def __init__(self, progress: Progress | None, task: str, unit: str,
+                 total: int | None = None, every: int = 16):
+        self.progress, self.task, self.unit, self.total = progress, task, unit, total
+        self.every, self.done = every, 0
+
+    def __call__(self, done: int) -> None:
+        self.done = done
+        if done % self.every == 0 and (self.total is None or done < self.total):
+            report(self.progress, self.task, done, self.total, self.unit)
+
+    def close(self) -> None:
+        if self.done:
+            report(self.progress, self.task, self.done, self.done, self.unit)

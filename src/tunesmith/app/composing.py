@@ -52,7 +52,8 @@ class ComposeResult:
     def summary(self) -> str:
         valid = f", {self.valid} valid" if self.count_valid else ""
         seed = f" (seed {self.seed})" if self.seed is not None else ""
-        return f"{self.total} {self.label}{valid}{seed}"
+        label = self.label[:-1] if self.total == 1 and self.label.endswith("s") else self.label
+        return f"{self.total} {label}{valid}{seed}"
 
 
 def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sink | None = None,

@@ -334,7 +334,8 @@ class Family:
             rep = dataclasses.replace(rep, qpm=float(qpm))
         except ValueError:  # a tempo the representation cannot hold: its own, as before
             return checkpoint
-        log(f"at the primer's tempo, {qpm:g} BPM (the model's default: {checkpoint.representation.qpm:g})")
+        own = checkpoint.representation.qpm
+        log(f"at the primer's tempo, {qpm:g} BPM (the model's default: {own:g})")
         return dataclasses.replace(checkpoint, representation=rep)
 
     def own_corpus(self, checkpoint, primer: str = "corpus") -> str:

@@ -19,6 +19,7 @@ from tunesmith.families.base import (
     _quiet,
 )
 from tunesmith.options import opt
+from tunesmith.progress import StepCounter
 
 MIN_PIECES_FOR_PIECE_SPLIT = 20  # fewer pieces than this: split each piece by time
 TIME_SPLIT = 0.9  # first 90% of each piece's messages train, the last 10% validate
@@ -239,8 +240,10 @@ class EventsFamily(Family):
         rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
         device = next(model.parameters()).device
+        counter = StepCounter(progress, "sampling", self.unit)
         messages = sample_messages(model, rep, opts, self.own_corpus(checkpoint, opts.primer),
-                                   device=device)
+                                   device=device, on_step=counter)
+        counter.close()
         pieces = [rep.decode(m) for m in messages]
         if opts.seconds is None:
             return publish(pieces, sink, start)
@@ -369,10 +372,11 @@ class OnOffConstraint:
 
 
 def sample_messages(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales",
-                    device="cpu", primer: list[list[int]] | None = None):
+                    device="cpu", primer: list[list[int]] | None = None, on_step=None):
     """Sample ``opts.num`` pieces as message lists (primer included, EOS dropped);
     ``corpus`` is where a ``corpus`` primer comes from; ``primer``, messages from
-    ``BOS`` on, replaces the one ``opts`` names."""
+    ``BOS`` on, replaces the one ``opts`` names; ``on_step``: the sampler's (progress;
+    beam search has none)."""
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.inputs import with_inputs
     from tunesmith.sampling.settings import per_head
@@ -407,5 +411,6 @@ def sample_messages(model, rep, opts: ComposeOptions, corpus: str = "bach-choral
     else:
         steps = sample(model, primer, num=opts.num, max_steps=max_steps,
                        heads=list(rep.heads), settings=settings, stop=stop, banned=banned,
-                       seed=opts.seed, device=device, until=until, constraint=constraint)
+                       seed=opts.seed, device=device, until=until, constraint=constraint,
+                       on_step=on_step)
     return [primer + s for s in steps]

@@ -37,6 +37,7 @@ from tunesmith.families.events import (
 )
 from tunesmith.lookback import LOOKBACK_HELP
 from tunesmith.options import opt
+from tunesmith.progress import StepCounter
 
 # compose's --repeat-bias for a model that reads a lookback: of W = 0, 2, 3, 4, 5 on
 # bach-chorales (benchmarks/RESULTS.md, "A lookback over frames"), 4 brought the most
@@ -251,8 +252,10 @@ class PianorollFamily(Family):
         reader = self.warm_reader(rep, lead)
         common = dict(mode=opts.mode, gibbs_steps=opts.gibbs_steps, device=device,
                       inputs=plan, reader=reader, repeat_bias=bias)
+        counter = StepCounter(progress, "sampling", self.unit, total=steps + grace)
         rolls, drawn = sample_drawn(model, primer, num=opts.num, steps=steps + grace,
-                                    seed=opts.seed, **common)
+                                    seed=opts.seed, on_step=counter, **common)
+        counter.close()
         frames = steps + (0 if primer is None else len(primer))
 
         def redraw(i: int, n: int):

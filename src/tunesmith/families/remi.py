@@ -42,6 +42,7 @@ from tunesmith.families.events import (
 )
 from tunesmith.lookback import LOOKBACK_HELP
 from tunesmith.options import opt
+from tunesmith.progress import StepCounter
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,10 @@ class RemiFamily(Family):
         rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
         device = next(model.parameters()).device
+        counter = StepCounter(progress, "sampling", self.unit)
         seqs = sample_tokens(model, rep, opts, self.own_corpus(checkpoint, opts.primer),
-                             device=device)
+                             device=device, on_step=counter)
+        counter.close()
         pieces = [rep.decode(s) for s in seqs]
         if opts.seconds is None and opts.bars is None:
             return publish(pieces, sink, start)
@@ -200,9 +203,11 @@ def _primer_beats(rep, ids: list[int]) -> float:
 
 
 def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales",
-                  device="cpu", primer: list[int] | None = None) -> list[list[int]]:
+                  device="cpu", primer: list[int] | None = None,
+                  on_step=None) -> list[list[int]]:
     """Sample ``opts.num`` pieces as token lists (primer included); ``primer``, ids from
-    ``BOS`` on, replaces the one ``opts`` names."""
+    ``BOS`` on, replaces the one ``opts`` names; ``on_step``: the sampler's (progress;
+    beam search has none)."""
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.inputs import with_inputs
     from tunesmith.sampling.settings import per_head
@@ -236,7 +241,8 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
                             stochastic=opts.stochastic_beam, **common)
     else:
         settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
-        steps = sample(model, primer, num=opts.num, settings=settings, **common)
+        steps = sample(model, primer, num=opts.num, settings=settings, on_step=on_step,
+                       **common)
     return [[s[0] for s in primer + seq] for seq in steps]
 
 

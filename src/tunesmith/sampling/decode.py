@@ -23,7 +23,7 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
            seed: int | None = None, device="cpu",
            until: Callable[[torch.Tensor], torch.Tensor] | None = None,
            constraint=None, primers: Sequence[Sequence[Sequence[int]]] | None = None,
-           ) -> list[list[list[int]]]:
+           on_step: Callable[[int], None] | None = None) -> list[list[list[int]]]:
     """Sample ``num`` continuations of ``primer`` (a list of steps, each a list of one id
     per head). Returns, per sequence, the generated steps (primer excluded), cut after the
     ``stop`` token (which is kept) when ``stop = (head, id)`` is given, or after the step
@@ -41,7 +41,10 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
     A model that declares ``primes = True`` offers ``prime(ids (B, P, n_heads), lengths
     (B,), state) -> (logits after each row's last step, state)``, equal to ``lengths``
     calls of ``step``: the sampler then reads the primers in that one call (the fused
-    RNN: ~100x faster than step() per token for a long primer)."""
+    RNN: ~100x faster than step() per token for a long primer).
+
+    ``on_step(n)`` (optional) hears the number of steps drawn after each step (progress:
+    :class:`~tunesmith.progress.StepCounter`)."""
     primers, ragged = _primers(model, primer, primers, num, max_steps, constraint)
     model.eval()
     logits, state = _read_primers(model, primers, ragged, num, len(heads), device, constraint)
@@ -56,6 +59,8 @@ def sample(model, primer: Sequence[Sequence[int]] | None = None, *, num: int, ma
         if constraint is not None:
             constraint.update(ids)
         out.append(ids)
+        if on_step is not None:
+            on_step(t + 1)
         if until is not None:
             hit = until(ids).cpu()
             if stop is not None:

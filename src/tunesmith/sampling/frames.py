@@ -43,7 +43,8 @@ def sample_drawn(model, primer: np.ndarray | None, *, num: int, steps: int,
                  mode: str = "sample", gibbs_steps: int | None = None,
                  seed: int | None = None, device="cpu",
                  inputs: np.ndarray | None = None, reader=None,
-                 repeat_bias: float = 0.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                 repeat_bias: float = 0.0, on_step=None
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``num`` pieces of ``steps`` new frames each, after ``primer`` (P, V) frames (or
     none). Returns each piece's frames (primer included) as a (P + steps, V) uint8 array,
     and the frames the model drew and read on from, the same but in ``argmax`` mode (a
@@ -66,7 +67,9 @@ def sample_drawn(model, primer: np.ndarray | None, *, num: int, steps: int,
     same pieces as without it.
 
     In ``argmax`` mode the model still continues from the full frame it drew (which keeps
-    it on the kind of music it was trained on); only the output keeps the top key."""
+    it on the kind of music it was trained on); only the output keeps the top key.
+
+    ``on_step(n)`` (optional) hears the number of new frames drawn after each one."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if num < 1 or steps < 1:
@@ -105,6 +108,8 @@ def sample_drawn(model, primer: np.ndarray | None, *, num: int, steps: int,
             frame = online.tilt(model, dist, frame, t, repeat_bias, gen)
         outputs.append((melody(frame, probs) if mode == "argmax" else frame)[:, None])
         drawn.append(frame[:, None])
+        if on_step is not None:
+            on_step(t + 1 - first)
         if online:
             online.feed(frame, t + 1)
         context, state = model.context_step(frame, state, *_at(plan, t + 1))
