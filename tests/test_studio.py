@@ -298,6 +298,42 @@ def test_a_full_queue_answers_429_and_a_crashed_job_fails_alone(tmp_path, debug_
         assert studio.store.job(first)["status"] == "failed"
 
 
+def test_a_compose_job_stops_when_asked_and_keeps_what_it_finished(client, debug_id):
+    r = client.post("/api/compose", json={"model": "shipped-events", "options": {
+        "num": 2, "seed": 1, "seconds": 400}})  # minutes of sampling, unless stopped
+    assert r.status_code == 202, r.text
+    job = r.json()["job"]
+    end = time.monotonic() + 60
+    while client.get(f"/api/jobs/{job}").json()["events"] < 3 and time.monotonic() < end:
+        time.sleep(0.05)  # running, and the sampler has reported
+    r = client.post(f"/api/jobs/{job}/stop")
+    assert r.status_code == 202, r.text
+    stopped = wait(client, job)
+    assert stopped["status"] == "stopped", stopped
+    assert "0 pieces kept" in stopped["error"] and stopped["result"]["pieces"] == []
+    assert client.post(f"/api/jobs/{job}/stop").json()["status"] == "stopped"  # again: as is
+    bad(client.post("/api/jobs/not-a-job/stop"), 404)
+    finished = client.post("/api/compose", json={"model": debug_id, "options": {
+        "num": 1, "seed": 5, "primer": PRIMER, "max_len": 60}}).json()["job"]
+    assert wait(client, finished)["status"] == "done"
+    assert client.post(f"/api/jobs/{finished}/stop").json()["status"] == "done"
+
+
+def test_a_queued_job_that_is_stopped_never_runs():
+    import threading
+
+    from tunesmith.studio.jobs import Job, Lane
+
+    lane, gate, ran = Lane("compose", workers=1, queue=2), threading.Event(), []
+    first = lane.submit(Job("a", "compose"), lambda j: gate.wait(30) and None)
+    second = lane.submit(Job("b", "compose"), lambda j: ran.append(j.id))
+    second.ask_stop()
+    assert second.status == "stopped" and second.error == "stopped before it began"
+    gate.set()
+    lane.shutdown(wait=True)
+    assert first.status == "done" and second.status == "stopped" and ran == []
+
+
 # --- uploads -------------------------------------------------------------------------------
 
 def midi_bytes(tmp_path: Path) -> bytes:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tunesmith.errors import OptionError, TunesmithError, first_line
+from tunesmith.studio.jobs import Stopped
 from tunesmith.studio.store import Composition, new_id
 
 
@@ -121,8 +122,10 @@ def compose(studio, p: Plan, job) -> dict:
         comp = write_piece(studio, p, job.id, c)
         pieces.append(comp.id)
         job.emit("piece", id=comp.id, index=c.index, valid=comp.valid)
+        job.check_stop()  # a finished piece is kept; the next one is not begun
 
     def progress(e) -> None:
+        job.check_stop()  # the samplers report every few tokens: a stop comes soon
         job.emit("progress", task=e.task, done=e.done, total=e.total, unit=e.unit)
 
     notes: list[str] = []
@@ -131,8 +134,14 @@ def compose(studio, p: Plan, job) -> dict:
         if len(notes) < 50:
             notes.append(first_line(Exception(message), 300))
 
-    with _uploaded_primer(studio):
-        app.compose(p.checkpoint, p.options, sink=sink, log=log, progress=progress)
+    try:
+        with _uploaded_primer(studio):
+            app.compose(p.checkpoint, p.options, sink=sink, log=log, progress=progress)
+    except Stopped:  # asked to stop: the pieces finished so far stay in the gallery
+        n = len(pieces)
+        job.finish("stopped", f"stopped on request; {n} piece{'' if n == 1 else 's'} kept",
+                   pieces=pieces, notes=notes)
+        return None
     return {"pieces": pieces, "notes": notes}
 
 

@@ -29,6 +29,11 @@ class Busy(Exception):
     """The lane's queue is full."""
 
 
+class Stopped(Exception):
+    """Raised inside a job's work (from its own callbacks, :meth:`Job.check_stop`) once
+    someone asked the job to stop; the work ends there, keeping what it finished."""
+
+
 class Job:
     def __init__(self, job_id: str, kind: str, about: dict | None = None):
         self.id, self.kind = job_id, kind
@@ -40,6 +45,7 @@ class Job:
         self.events: list[dict] = []
         self._cond = threading.Condition()
         self.on_finish: list[Callable[[Job], None]] = []
+        self.stop_asked = threading.Event()
 
     def emit(self, kind: str, **data) -> None:
         with self._cond:
@@ -61,6 +67,18 @@ class Job:
                 hook(self)
             except Exception:  # noqa: BLE001 - a listener's failure must not undo the job
                 pass
+
+    def ask_stop(self) -> None:
+        """Ask the job to stop: a queued job stops now; a running one at the next check
+        its work makes (:meth:`check_stop`: a composer checks between tokens)."""
+        self.stop_asked.set()
+        if self.status == "queued":
+            self.finish("stopped", "stopped before it began")
+
+    def check_stop(self) -> None:
+        """Raise :class:`Stopped` when the job was asked to stop."""
+        if self.stop_asked.is_set():
+            raise Stopped
 
     @property
     def finished(self) -> bool:
@@ -117,9 +135,13 @@ class Lane:
             if self.closed:
                 job.finish("failed", "the studio is shutting down")
                 return
+            if job.finished:  # stopped while it waited
+                return
             job.start()
             result = work(job) or {}
             job.finish("done", **result)
+        except Stopped:
+            job.finish("stopped", "stopped on request")
         except OptionError as e:
             job.finish("failed", str(e), field=e.option)
         except TunesmithError as e:

@@ -363,6 +363,10 @@ def _job_routes(app: FastAPI, studio: Studio, settings: StudioSettings) -> None:
         job = await run_in_threadpool(studio.compose, body)
         return {"job": job.id, "events": f"/api/jobs/{job.id}/events"}
 
+    @app.post("/api/jobs/{job_id}/stop", status_code=202)
+    def stop_job(job_id: str):
+        return studio.stop_compose(job_id).to_json()
+
     @app.get("/api/jobs/{job_id}")
     def job_status(job_id: str):
         job = studio.board.get(job_id)

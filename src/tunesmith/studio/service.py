@@ -75,6 +75,20 @@ class Studio:
         return self.submit_compose(Job(new_id(), "compose", {"model": plan.entry.id,
                                                              "label": plan.entry.label}), plan)
 
+    def stop_compose(self, job_id: str) -> Job:
+        """Stop a compose job: one still queued at once, a running one within a few
+        tokens (the pieces it finished stay in the gallery); a finished one is left as it
+        is. A training stops through :meth:`Training.stop
+        <tunesmith.studio.training.Training.stop>` (it keeps its last checkpoint)."""
+        from tunesmith.studio.store import NotFound
+
+        job = self.board.get(job_id)
+        if job is None or job.kind != "compose":
+            raise NotFound(f"compose job {job_id[:40]!r}")
+        if not job.finished:
+            job.ask_stop()
+        return job
+
     def evaluate(self, body: dict) -> Job:
         """Likelihood figures (``app.evaluate``) or the musical report
         (``app.music_report``) of a model, in the evaluation lane."""

@@ -206,9 +206,22 @@ async function compose(event) {
   status.textContent = "composing…";
   bar.hidden = false;
   bar.removeAttribute("value");
+  const stop = $("#compose-stop");
+  stop.hidden = false;
+  stop.disabled = false;
+  stop.onclick = async () => {
+    stop.disabled = true;
+    try { await api("POST", `/api/jobs/${job.job}/stop`); status.textContent = "stopping…"; }
+    catch (err) { show($("#compose-error"), err.message); stop.disabled = false; }
+  };
   let count = 0;
   follow(job.job, {
     progress: (p) => {
+      if (stop.disabled) return;  // "stopping…" stays until the job ends
+      if (p.task === "sampling") {  // tokens or frames of the pieces being drawn
+        status.textContent = `composing… ${p.done} ${p.unit || ""}`;
+        return;
+      }
       if (p.total) { bar.max = p.total; bar.value = p.done; }
       status.textContent = `composing… ${p.done}${p.total ? " / " + p.total : ""} ${p.unit || ""}`;
     },
@@ -221,8 +234,11 @@ async function compose(event) {
     end: (kind, data) => {
       button.disabled = false;
       bar.hidden = true;
+      stop.hidden = true;
       if (kind === "done") {
         status.textContent = `${count} piece${count === 1 ? "" : "s"} composed`;
+      } else if (kind === "stopped") {
+        status.textContent = `stopped: ${count} piece${count === 1 ? "" : "s"} composed`;
       } else {
         status.textContent = "";
         show($("#compose-error"), data.error || kind);
