@@ -134,6 +134,13 @@ def test_a_primer_keeps_its_tempo_and_seconds_count_at_it(capsys, events_run, tm
     assert piece.end_beat <= 12 + 8 + 1  # 12 s at 60 BPM are 12 beats (and the grace's 8)
 
 
+def test_max_len_and_seconds_together_are_refused_even_at_the_default(capsys, tmp_path):
+    rc, _, err = run_cli(capsys, "compose", "--family", "events", "--max-len", 600,
+                         "--seconds", 10, "--out", tmp_path / "o")
+    assert_one_line_error(rc, err, "--max-len and --seconds both given")
+    assert not (tmp_path / "o").exists()
+
+
 def test_prepare_never_writes_its_report_over_a_file_that_is_not_one(capsys, midi_folder,
                                                                      tmp_path):
     before = (midi_folder / "piece0.mid").read_bytes()
