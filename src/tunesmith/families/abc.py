@@ -23,6 +23,7 @@ from tunesmith.families.base import (
 )
 from tunesmith.lookback import LOOKBACK_HELP
 from tunesmith.options import opt
+from tunesmith.progress import StepCounter
 
 MIN_CHAR_COUNT = 3  # characters rarer than this in training become <unk>
 # abc2midi plays repeats as written; a sampled tune whose repeat signs nest badly can
@@ -212,7 +213,8 @@ class AbcFamily(Family):
             raise OptionError("bars", "needs a model trained with --ends (this one is not "
                               "told a tune's length; --max-len limits its characters)")
         self.check_primer(opts, checkpoint.representation)
-        drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device)
+        drafts = _Drafts(model, checkpoint.representation, opts, next(model.parameters()).device,
+                         progress)
         if opts.bars is not None:
             from tunesmith.abc_meter import bars_closed
 
@@ -536,7 +538,7 @@ class _Drafts:
     primer (``keep`` characters) counts against ``opts.max_len``. ``check`` is abc2midi's
     check, which also rejects a draft that its limit stopped before the model ended it."""
 
-    def __init__(self, model, rep, opts: ComposeOptions, device):
+    def __init__(self, model, rep, opts: ComposeOptions, device, progress=None):
         from tunesmith.sampling.inputs import with_inputs
         from tunesmith.sampling.settings import per_head
 
@@ -551,6 +553,7 @@ class _Drafts:
         self.keep = len(self.primer)
         self.settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
         self.unfinished: set[str] = set()
+        self.progress, self.draws = progress, 0  # characters drawn, a bar per draw
 
     def first(self) -> list[str]:
         """The batch compose starts from: sampled, or by beam search (``opts.beam``; the
@@ -581,11 +584,15 @@ class _Drafts:
         left = [a if cap is None else min(a, cap) for a, cap in zip(left, caps, strict=True)]
         if self.lengths is not None:
             self.lengths.start(rows, seed)
+        counter = StepCounter(self.progress, "resampling" if self.draws else "sampling",
+                              "characters")
+        self.draws += 1
         steps = sample(self.model, num=len(rows),
                        primers=[[[i] for i in rep.primer_ids(p)] for p in rows],
                        max_steps=max(left), heads=["token"], settings=self.settings,
                        stop=("token", rep.eos), banned={"token": rep.never_sample()},
-                       seed=seed, device=self.device)
+                       seed=seed, device=self.device, on_step=counter)
+        counter.close()
         texts = []
         for p, seq, m, cap in zip(rows, steps, left, caps, strict=True):
             texts.append(p + rep.decode_text([s[0] for s in seq[:m]]))
