@@ -130,6 +130,13 @@ def test_a_writer_refuses_a_folder_that_is_not_empty_and_overwrites_only_its_own
               app.Output(wav=False, overwrite=True))
     names = sorted(p.name for p in out.iterdir())
     assert names == ["composition.json", "mine.txt", "piece_01.mid", "piece_01.png"]
+    theirs = tmp_path / "theirs"  # someone's own files, no compose's: never replaced
+    theirs.mkdir()
+    (theirs / "piece_01.mid").write_bytes(b"my own piece")
+    with pytest.raises(OptionError, match="holds files no compose wrote"):
+        app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8), theirs,
+                  app.Output(wav=False, overwrite=True))
+    assert (theirs / "piece_01.mid").read_bytes() == b"my own piece"
 
 
 def test_composition_json_records_the_repeat_bias_a_family_filled_in(tmp_path):

@@ -168,11 +168,16 @@ class CompositionWriter:
         if not self.out_dir.exists():
             return
         present = sorted(p.name for p in self.out_dir.iterdir())
+        shown = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
         if present and not self.output.overwrite:
-            shown = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
             raise OptionError("out", f"{self.out_dir} is not empty ({shown}): pass "
                               "--overwrite to replace what an earlier compose wrote there, "
                               "or choose another folder")
+        if present and not (self.out_dir / MANIFEST).is_file():
+            # --overwrite replaces a compose's files; these are someone else's
+            raise OptionError("out", f"{self.out_dir} holds files no compose wrote "
+                              f"({shown}; it has no {MANIFEST}): --overwrite replaces only "
+                              "a compose's own; choose another folder")
 
     def _clear(self) -> None:
         """Remove an earlier writer's files (those its composition.json lists), once."""
