@@ -141,6 +141,22 @@ def test_max_len_and_seconds_together_are_refused_even_at_the_default(capsys, tm
     assert not (tmp_path / "o").exists()
 
 
+def test_a_run_folder_inside_the_corpus_or_holding_other_files_is_refused(capsys, midi_folder,
+                                                                         tmp_path):
+    rc, _, err = run_cli(capsys, "train", "--family", "events", "--preset", "debug",
+                         "--corpus", midi_folder, "--out", midi_folder / "runs" / "mine",
+                         "--no-progress")
+    assert_one_line_error(rc, err, "lies inside the corpus folder")
+    assert not (midi_folder / "runs").exists()
+    music = tmp_path / "my-music"
+    music.mkdir()
+    (music / "song.mid").write_bytes(b"MThd")
+    rc, _, err = run_cli(capsys, "train", "--family", "events", "--preset", "debug",
+                         "--corpus", midi_folder, "--out", music, "--no-progress")
+    assert_one_line_error(rc, err, "holds files but no run (song.mid; no config.json)")
+    assert [p.name for p in music.iterdir()] == ["song.mid"]
+
+
 def test_prepare_never_writes_its_report_over_a_file_that_is_not_one(capsys, midi_folder,
                                                                      tmp_path):
     before = (midi_folder / "piece0.mid").read_bytes()

@@ -236,6 +236,7 @@ def train(request: TrainRequest, progress: Progress | None = None, log=None) -> 
     from tunesmith.io.paths import output_folder
 
     output_folder(run_dir, make=False)  # a file in the way fails before the data too
+    _check_run_folder(run_dir, p)
     p.distributed = _launch(p.train)  # a bad device or batch split fails before the data
     prepared = _prepare(p, None, progress, log)
     from tunesmith import models
@@ -247,6 +248,26 @@ def train(request: TrainRequest, progress: Progress | None = None, log=None) -> 
         _start_folder(run_dir, p, fresh=request.force or restarted)
     return _fit(p, run_dir, prepared, resume=False, samples=request.samples,
                 stop_at=request.stop_at, progress=progress, log=log)
+
+
+def _check_run_folder(run_dir: Path, p: RunPlan) -> None:
+    """Refuse a run folder inside the corpus it reads (its sample pieces would join the
+    corpus the next time it is read) and a folder that holds files but no run (a run
+    writes its own files there: someone's folder of music is not one)."""
+    from tunesmith.corpora.labelled import sources
+
+    here = run_dir.resolve()
+    for _, source in sources(p.corpus, p.family):
+        folder = Path(source)
+        if folder.is_dir() and here.is_relative_to(folder.resolve()):
+            raise TunesmithError(f"lies inside the corpus folder {source}: the run's sample "
+                                 "pieces would be read as corpus pieces next time; choose an "
+                                 "--out outside it", run_dir)
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "config.json").exists():
+        names = sorted(x.name for x in run_dir.iterdir())
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise TunesmithError(f"holds files but no run ({shown}; no config.json): "
+                             "choose an empty or new --out", run_dir)
 
 
 def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -> RunResult:
