@@ -157,6 +157,36 @@ def test_a_run_folder_inside_the_corpus_or_holding_other_files_is_refused(capsys
     assert [p.name for p in music.iterdir()] == ["song.mid"]
 
 
+def test_a_run_resumes_from_its_corpus_where_it_moved(capsys, midi_folder, tmp_path):
+    import json
+    import shutil
+
+    corpus, run = tmp_path / "mine", tmp_path / "run"
+    shutil.copytree(midi_folder, corpus)
+    rc, _, err = run_cli(capsys, "train", "--family", "events", "--preset", "debug", "--corpus",
+                         corpus, "--out", run, "--no-progress", "--samples", 0, "--steps", 20,
+                         "--stop-at", 10)
+    assert rc == 0, err
+    corpus.rename(tmp_path / "moved")
+    rc, _, err = run_cli(capsys, "train", "--resume", run, "--no-progress")
+    assert_one_line_error(rc, err, f"the corpus this run was trained on, {corpus}, is not "
+                          "here: give --corpus")
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    shutil.copy(tmp_path / "moved" / "piece0.mid", fewer)
+    rc, _, err = run_cli(capsys, "train", "--resume", run, "--corpus", fewer, "--no-progress")
+    assert rc == 2 and "does not read as the corpus the run was trained on" in err
+    assert json.loads((run / "config.json").read_text())["corpus"] == str(corpus)  # as it was
+    rc, out, err = run_cli(capsys, "train", "--resume", run, "--corpus", tmp_path / "moved",
+                           "--no-progress", "--samples", 0)
+    assert rc == 0, err
+    config = json.loads((run / "config.json").read_text())
+    assert config["corpus"] == str(tmp_path / "moved") and "--corpus" in config["resumed_with"][-1]
+    rc, _, err = run_cli(capsys, "train", "--resume", run, "--corpus", fewer, "--steps", 30,
+                         "--no-progress")
+    assert_one_line_error(rc, err, "is still there: drop --corpus")
+
+
 def test_prepare_never_writes_its_report_over_a_file_that_is_not_one(capsys, midi_folder,
                                                                      tmp_path):
     before = (midi_folder / "piece0.mid").read_bytes()

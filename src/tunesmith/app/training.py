@@ -63,11 +63,13 @@ class ResumeRequest:
     device: str | None = opt(None, "auto, cpu, cuda, cuda:N (default: the run's)")
     samples: int | None = opt(None, "pieces to compose from the best checkpoint at the end "
                               "(default: the run's own --samples)")
+    corpus: str | None = opt(None, "where the run's corpus is now, when it has moved (it "
+                             "must read as the same pieces)")
     stop_at: int | None = opt(None, "stop at this step, as an interruption would (tests)",
                               derived=True)
     command: str = opt("", "the command line that asked for it", derived=True)
 
-    MAY_CHANGE = ("steps", "patience", "device")
+    MAY_CHANGE = ("steps", "patience", "device", "corpus")
 
 
 @dataclass
@@ -290,21 +292,51 @@ def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -
     if longer:  # the run goes on for longer: config.json says so from now on
         p.train = replace(p.train, "training", **longer)
         p.resumed_with.append(request.command or f"resume {longer}")
+    moved = _moved_corpus(p, request, run_dir)
     launch = _launch(p.train)
     distributed.barrier()  # the others read the checkpoint once rank 0 has recovered it
     last = load_checkpoint(run_dir / "last")
     prepared = _prepare(p, last.representation, progress, log)
     changed = _corpus_change(last.meta.get("summary", {}).get("corpus"), prepared.info)
+    if changed and moved:
+        raise TunesmithError(f"does not read as the corpus the run was trained on "
+                             f"({changed}): give --corpus the folder or file it was",
+                             request.corpus)
     if changed:
         log(f"the corpus has changed since the run's last checkpoint ({changed}): the run "
             "goes on with it as it is now, so it no longer continues exactly", "warning")
+    if moved:
+        log(f"the run's corpus is now read from {p.corpus}")
+        p.resumed_with.append(request.command or f"resume --corpus {request.corpus}")
     # config.json changes once the run can go on (a missing corpus leaves it as it was)
-    if (longer or launch != p.distributed) and distributed.current().main:
+    if (longer or moved or launch != p.distributed) and distributed.current().main:
         p.distributed = launch
         write_json(run_dir / "config.json", p.to_json())
     samples = p.samples if request.samples is None else request.samples
     return _fit(p, run_dir, prepared, resume=True, samples=samples,
                 stop_at=request.stop_at, progress=progress, log=log)
+
+
+def _moved_corpus(p: RunPlan, request: ResumeRequest, run_dir: Path) -> bool:
+    """Whether ``request`` names where a run's moved corpus is now (``p.corpus`` then
+    reads from there). A recorded corpus that is missing without it is a one-line error
+    saying so; ``--corpus`` while the recorded one is still there is refused."""
+    from tunesmith.corpora import BUILTIN
+    from tunesmith.corpora.labelled import sources
+
+    missing = [s for _, s in sources(p.corpus, p.family)
+               if s not in BUILTIN and not Path(s).exists()]
+    if request.corpus is None:
+        if missing:
+            raise TunesmithError(f"the corpus this run was trained on, {missing[0]}, is not "
+                                 "here: give --corpus where it is now to resume from it",
+                                 run_dir)
+        return False
+    if not missing:
+        raise OptionError("corpus", f"is for a corpus that moved; the run's own, {p.corpus}, "
+                          "is still there: drop --corpus")
+    p.corpus = corpus_on_disk(request.corpus, p.family)
+    return True
 
 
 def _has_last(run_dir: Path) -> bool:

@@ -227,7 +227,7 @@ class Train(Command):
         if getattr(args, "config", None):
             raise TunesmithError("--resume continues the run with its own settings "
                                  f"({Path(args.resume) / 'config.json'}); drop --config")
-        keep = {"steps", "patience", "device", "samples"}
+        keep = {"steps", "patience", "device", "samples", "corpus"}
         extra = [(section, name) for section, v in values.items() for name in v
                  if name not in keep]
         if extra:
@@ -235,13 +235,13 @@ class Train(Command):
 
             flags = ", ".join(flag_of(n, self.sections()) for _, n in extra)
             raise TunesmithError(f"--resume continues the run with its own settings "
-                                 f"({Path(args.resume) / 'config.json'}; only --steps and "
-                                 f"--patience may change); drop {flags}")
+                                 f"({Path(args.resume) / 'config.json'}; only --steps, "
+                                 f"--patience and a moved --corpus may change); drop {flags}")
         t, r = values["train"], values["request"]
         return app.ResumeRequest(run=args.resume, steps=t.get("steps"),
                                  patience=t.get("patience"), device=t.get("device"),
-                                 samples=r.get("samples"), stop_at=args.stop_at,
-                                 command=command_line(args))
+                                 samples=r.get("samples"), corpus=r.get("corpus"),
+                                 stop_at=args.stop_at, command=command_line(args))
 
     def _report(self, result) -> int:
         summary = result.summary
