@@ -135,9 +135,14 @@ def test_evaluate_prints_nll_per_frame_and_accuracy(capsys, pianoroll_run):
 def test_evaluate_only_the_splits_asked_for(capsys, pianoroll_run, tmp_path):
     rc, out, _ = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best", "--splits",
                          "test", "--ais-chains", "4", "--ais-betas", "20", "--json",
-                         tmp_path / "m.json")
+                         tmp_path / "new" / "m.json")  # its folder is made
     assert rc == 0 and "test " in out and "valid " not in out
-    assert list(json.loads((tmp_path / "m.json").read_text())) == ["test"]
+    assert list(json.loads((tmp_path / "new" / "m.json").read_text())) == ["test"]
+    (tmp_path / "file").write_text("")
+    rc, out, err = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best", "--json",
+                           tmp_path / "file" / "m.json")
+    assert_one_line_error(rc, err, "is a file, not a folder")
+    assert out == ""  # refused before the work
     rc, _, err = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best", "--splits",
                          "tset")
     assert_one_line_error(rc, err, "--splits")

@@ -428,6 +428,12 @@ class Evaluate(Command):
 
             print(dump(to_dict(request)), end="")
             return 0
+        if args.json:  # checked (its folder made) before the work, not after it
+            from tunesmith.io.paths import output_folder
+
+            if Path(args.json).is_dir():
+                raise TunesmithError("is a folder: give --json a file name", args.json)
+            output_folder(Path(args.json).parent)
         result = app.evaluate(request, progress_for(args), out)
         print_evaluation(result, request)
         if args.json:
