@@ -99,6 +99,11 @@ def test_a_missing_soundfont_is_refused_before_composing(capsys, debug_run, tmp_
                            "--soundfont", tmp_path / "nosuch.sf2", "--out", tmp_path / "c")
     assert rc == 2 and err.strip().endswith("nosuch.sf2: soundfont not found")
     assert not out and not (tmp_path / "c").exists()
+    (tmp_path / "notes.sf2").write_text("my notes, not a soundfont")
+    rc, out, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 1,
+                           "--soundfont", tmp_path / "notes.sf2", "--out", tmp_path / "c")
+    assert_one_line_error(rc, err, "notes.sf2: is not a SoundFont (.sf2) file")
+    assert not (tmp_path / "c").exists()
 
 
 def test_compose_is_reproducible_with_a_seed(capsys, debug_run, tmp_path):

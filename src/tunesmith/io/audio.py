@@ -27,11 +27,19 @@ def default_soundfont() -> Path:
 
 def soundfont_file(soundfont: str | Path | None = None) -> Path:
     """The .sf2 file to render with (default: :func:`default_soundfont`); one that is
-    missing, or a folder, is a one-line error naming it."""
+    missing, a folder, or not a SoundFont (an SF2 / SF3 or DLS file: a RIFF file of form
+    ``sfbk`` or ``DLS ``, which FluidSynth reads) is a one-line error naming it."""
     sf = Path(soundfont) if soundfont else default_soundfont()
     if not sf.is_file():
         raise TunesmithError("is a folder, not a soundfont file" if sf.is_dir()
                              else "soundfont not found", sf)
+    try:
+        with open(sf, "rb") as f:
+            head = f.read(12)
+    except OSError as e:
+        raise TunesmithError(f"cannot be read ({e.strerror})", sf) from None
+    if head[:4] != b"RIFF" or head[8:12] not in (b"sfbk", b"DLS "):
+        raise TunesmithError("is not a SoundFont (.sf2) file", sf)
     return sf
 
 
