@@ -187,6 +187,14 @@ def test_a_run_resumes_from_its_corpus_where_it_moved(capsys, midi_folder, tmp_p
     assert_one_line_error(rc, err, "is still there: drop --corpus")
 
 
+def test_training_a_midi_folder_without_a_family_says_which_families_read_it(capsys,
+                                                                            midi_folder):
+    rc, _, err = run_cli(capsys, "train", "--corpus", midi_folder, "--preset", "debug",
+                         "--no-progress")
+    assert_one_line_error(rc, err, "no .abc files", "it holds 8 MIDI or MusicXML files",
+                          "--family events")
+
+
 def test_prepare_never_writes_its_report_over_a_file_that_is_not_one(capsys, midi_folder,
                                                                      tmp_path):
     before = (midi_folder / "piece0.mid").read_bytes()

@@ -100,7 +100,13 @@ def user_abc_files(path: str | Path) -> list[Path]:
         return [path]
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".abc" and p.is_file())
     if not files:
-        raise TunesmithError("empty corpus: no .abc files in this folder", path)
+        from tunesmith.io.read import MIDI_SUFFIXES, SCORE_SUFFIXES
+
+        music = sum(1 for p in path.rglob("*")
+                    if p.suffix.lower() in MIDI_SUFFIXES + SCORE_SUFFIXES and p.is_file())
+        hint = (f" (it holds {music} MIDI or MusicXML files: the ABC families read ABC; give "
+                "--family events, remi, pianoroll or continue-events)") if music else ""
+        raise TunesmithError(f"empty corpus: no .abc files in this folder{hint}", path)
     return files
 
 
