@@ -185,6 +185,13 @@ def test_export_refuses_another_run_and_its_checkpoints(capsys, run, tmp_path):
     assert tree(tmp_path / "other") == before
 
 
+def test_export_of_a_checkpoint_folder_asks_for_the_run(capsys, run, tmp_path):
+    rc, _, err = run_cli(capsys, "export", run / "best", "--out", tmp_path / "x")
+    assert_one_line_error(rc, err, f"{run / 'best'}: is a checkpoint of the run {run}",
+                          "give the run folder")
+    assert not (tmp_path / "x").exists()
+
+
 def test_export_again_over_an_earlier_export_updates_it(capsys, run, tmp_path):
     shipped = tmp_path / "shipped"
     rc, out, err = run_cli(capsys, "export", run, "--out", shipped, "--note", "note one")

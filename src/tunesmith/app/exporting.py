@@ -28,6 +28,10 @@ def export(run: str | Path, out: str | Path, note: str | None = None,
     from tunesmith.training.checkpoint import META_FILE, WEIGHTS_FILE, read_meta
 
     run_dir = Path(run)
+    if run_dir.name in ("best", "last") and (run_dir.parent / "config.json").is_file() \
+            and not (run_dir / "best").exists():
+        raise TunesmithError(f"is a checkpoint of the run {run_dir.parent}: give the run "
+                             "folder (export takes its best checkpoint)", run_dir)
     best = run_dir / "best"
     meta = read_meta(best)
     cfg_path = run_dir / "config.json"

@@ -335,7 +335,8 @@ class Family:
         except ValueError:  # a tempo the representation cannot hold: its own, as before
             return checkpoint
         own = checkpoint.representation.qpm
-        log(f"at the primer's tempo, {qpm:g} BPM (the model's default: {own:g})")
+        log(f"at the primer's tempo, {round(qpm, 1):g} BPM (the model's default: "
+            f"{round(own, 1):g})")
         return dataclasses.replace(checkpoint, representation=rep)
 
     def own_corpus(self, checkpoint, primer: str = "corpus") -> str:
