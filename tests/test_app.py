@@ -95,6 +95,36 @@ def test_a_long_piece_shows_its_sampling_as_it_goes(family):
     assert sampling[0].unit == families.get(family).unit
 
 
+def test_a_piece_much_shorter_than_the_seconds_asked_is_said_to_be_short():
+    from tunesmith.app.composing import _say_short
+    from tunesmith.families.base import Composition
+    from tunesmith.music import Note, Piece, Tempo, Track
+
+    def piece(beats: float) -> Piece:
+        return Piece(tracks=[Track(notes=[Note(0.0, beats, 60, 80)])], tempos=[Tempo(0.0, 120)])
+
+    heard = []
+    _say_short([Composition(1, "a", piece(4.0)), Composition(2, "b", piece(18.0))],
+               app.ComposeOptions(seconds=10, beam=2), families.get("events"),
+               lambda m, level="info": heard.append((m, level)))
+    assert heard == [("piece 1 lasts 2.0 s of the 10 s asked: the model let little time "
+                      "pass (beam search keeps the likeliest steps, often no time)", "warning")]
+
+
+def test_remi_never_ends_a_piece_by_its_own_token_before_the_seconds_asked(monkeypatch):
+    import tunesmith.sampling.decode as decode
+    from tunesmith.families.remi import sample_tokens
+
+    ckpt, seen = app.load_model(family="remi"), []
+    real = decode.sample
+    monkeypatch.setattr(decode, "sample", lambda *a, **k: seen.append(k["banned"]) or real(*a, **k))
+    eos = ckpt.representation.eos
+    for length in ({"seconds": 4.0}, {"bars": 2}):
+        sample_tokens(ckpt.model, ckpt.representation, app.ComposeOptions(num=1, seed=0, **length))
+    assert eos in seen[0]["token"]  # the clock ends it
+    assert eos not in seen[1]["token"]  # --bars: the model may end sooner, as documented
+
+
 def test_an_option_the_family_does_not_take_is_refused_by_name():
     ckpt = app.load_model(family="pianoroll")
     with pytest.raises(OptionError) as e:

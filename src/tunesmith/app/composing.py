@@ -80,10 +80,28 @@ def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sin
     for k, first in enumerate(range(0, opts.num, size)):
         batch = replace(opts, num=min(size, opts.num - first),
                         seed=opts.seed if k == 0 else _derived_seed(opts.seed, k))
-        out += family.compose(checkpoint, batch, sink=sink, log=log or _quiet,
-                              progress=progress, start=first + 1)
+        pieces = family.compose(checkpoint, batch, sink=sink, log=log or _quiet,
+                                progress=progress, start=first + 1)
+        _say_short(pieces, opts, family, log or _quiet)
+        out += pieces
         report(progress, "compose", len(out), opts.num, "piece")
     return out
+
+
+SHORT = 0.75  # a piece under this share of the --seconds asked is said to be short
+
+
+def _say_short(pieces: list[Composition], opts: ComposeOptions, family: Family, log) -> None:
+    """A warning for each piece much shorter than ``--seconds`` asked (a model that lets
+    no time pass: beam search on a barely trained model picks a zero time step)."""
+    if opts.seconds is None:
+        return
+    for c in pieces:
+        if c.piece is not None and c.piece.duration_seconds < SHORT * opts.seconds:
+            log(f"{family.stem} {c.index} lasts {c.piece.duration_seconds:.1f} s of the "
+                f"{opts.seconds:g} s asked: the model let little time pass"
+                f"{' (beam search keeps the likeliest steps, often no time)' if opts.beam else ''}",
+                "warning")
 
 
 def batch_size(family: Family, opts: ComposeOptions, representation) -> int:

@@ -230,8 +230,11 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
                          else rep.beats_for_seconds(opts.seconds), grace=opts.grace)
     max_steps = max(1, family.piece_steps(opts, rep) - len(primer))
     constraint = RemiGrammar(rows, rep) if opts.constrain else None
+    banned = list(rep.never_sample())
+    if opts.seconds is not None:  # the clock ends each piece, not the model's end token
+        banned.append(rep.eos)
     common = dict(max_steps=max_steps, heads=["token"], stop=("token", rep.eos),
-                  banned={"token": rep.never_sample()}, seed=opts.seed, device=device,
+                  banned={"token": banned}, seed=opts.seed, device=device,
                   until=until, constraint=constraint)
     if opts.beam:
         from tunesmith.sampling.beam import beam_search
