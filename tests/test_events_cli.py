@@ -122,7 +122,11 @@ def test_compose_continues_a_primer_file(capsys, events_run, midi_folder, tmp_pa
 def test_a_primer_keeps_its_tempo_and_seconds_count_at_it(capsys, events_run, tmp_path):
     from dataclasses import replace
 
-    slow = replace(make_piece(0), tempos=[Tempo(0.0, 60.0)])  # the model decodes at 100
+    from tunesmith.music import TimeSignature
+
+    strings = [replace(t, program=48) for t in make_piece(0).tracks]  # one instrument
+    slow = replace(make_piece(0), tracks=strings, tempos=[Tempo(0.0, 60.0)],  # not 100
+                   time_signatures=[TimeSignature(0.0, 3, 4)])
     write_midi(slow, tmp_path / "slow.mid")
     rc, out, err = run_cli(capsys, "compose", "--model", events_run / "best", "--num", 1,
                            "--primer", tmp_path / "slow.mid", "--primer-len", 10,
@@ -131,6 +135,8 @@ def test_a_primer_keeps_its_tempo_and_seconds_count_at_it(capsys, events_run, tm
     assert "primer's tempo, 60 BPM" in out + err
     piece = read_midi(tmp_path / "o" / "piece_01.mid")
     assert [t.qpm for t in piece.tempos] == [60.0]
+    assert [(s.numerator, s.denominator) for s in piece.time_signatures] == [(3, 4)]
+    assert {t.program for t in piece.tracks} == {48}  # the primer's meter and instrument
     assert piece.end_beat <= 12 + 8 + 1  # 12 s at 60 BPM are 12 beats (and the grace's 8)
 
 

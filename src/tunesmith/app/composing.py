@@ -72,7 +72,10 @@ def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sin
 
     family = families.for_representation(checkpoint.representation.name)
     opts = family.compose_options(options)
-    checkpoint = family.at_primer_tempo(checkpoint, opts, log or _quiet)
+    primer = family.primer_piece_of(checkpoint, opts)
+    checkpoint = family.at_primer_tempo(checkpoint, primer, log or _quiet)
+    if primer is not None:
+        sink = _as_primer(sink, primer)
     per_head(list(checkpoint.representation.heads), opts.temperature, opts.top_k,
              opts.top_p)  # bad head names fail before any work
     size = batch_size(family, opts, checkpoint.representation)
@@ -86,6 +89,35 @@ def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sin
         out += pieces
         report(progress, "compose", len(out), opts.num, "piece")
     return out
+
+
+def _as_primer(sink: Sink | None, primer) -> Sink:
+    """``sink`` (or none), handed each composition with what its representation does
+    not keep taken from the ``primer`` piece it continues: the primer's meter (its first
+    time signature) for a piece that has none, so a notation program shows a waltz in
+    3/4, and the primer's instrument when all its tracks play one (a piece decoded on
+    the piano, program 0)."""
+    from dataclasses import replace as copy_with
+
+    from tunesmith.music import TimeSignature
+
+    sigs = sorted(primer.time_signatures, key=lambda s: s.beat)
+    programs = {t.program for t in primer.tracks if not t.is_drum and t.notes}
+
+    def dress(c: Composition) -> None:
+        piece = c.piece
+        if piece is not None and not c.midi:
+            if sigs and not piece.time_signatures:
+                piece.time_signatures = [TimeSignature(0.0, sigs[0].numerator,
+                                                       sigs[0].denominator)]
+            if len(programs) == 1 and all(t.program == 0 and not t.is_drum
+                                          for t in piece.tracks):
+                piece.tracks = [copy_with(t, program=next(iter(programs)))
+                                for t in piece.tracks]
+        if sink is not None:
+            sink(c)
+
+    return dress
 
 
 SHORT = 0.75  # a piece under this share of the --seconds asked is said to be short

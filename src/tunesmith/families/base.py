@@ -309,11 +309,21 @@ class Family:
         studio answers at once, not in a failed job). Default: nothing to check before
         the primer is read."""
 
-    def at_primer_tempo(self, checkpoint, opts: ComposeOptions, log: Log = _quiet):
-        """``checkpoint`` with its representation decoding at the tempo of the primer
-        piece (its first tempo), so that a primer at 90 BPM goes on at 90, and
-        ``--seconds`` counts at that tempo; ``checkpoint`` itself without a primer piece,
-        for a representation that keeps no single tempo, or when the primer has none.
+    def primer_piece_of(self, checkpoint, opts: ComposeOptions):
+        """The piece ``opts.primer`` names (a music file, or ``corpus``: a piece of the
+        model's own corpus), or None for a family whose primer is not a piece, or
+        without one."""
+        if self.primer != "piece" or "primer" not in self.controls or not opts.primer:
+            return None
+        from tunesmith.families.events import primer_piece
+
+        return primer_piece(opts.primer, opts.seed, self.own_corpus(checkpoint, opts.primer))
+
+    def at_primer_tempo(self, checkpoint, primer, log: Log = _quiet):
+        """``checkpoint`` with its representation decoding at the tempo of ``primer`` (a
+        piece, or None; its first tempo), so that a primer at 90 BPM goes on at 90, and
+        ``--seconds`` counts at that tempo; ``checkpoint`` itself without a primer, for a
+        representation that keeps no single tempo, or when the primer has none.
 
         The beat-based representations (events, REMI, piano roll) encode time in beats,
         so a piece's tempo is not in what the model reads: it is how the beats are
@@ -321,14 +331,10 @@ class Family:
         from tunesmith.representations.base import FixedTempo
 
         rep = checkpoint.representation
-        if (self.primer != "piece" or "primer" not in self.controls or not opts.primer
-                or not isinstance(rep, FixedTempo)):
+        if primer is None or not primer.tempos or not isinstance(rep, FixedTempo):
             return checkpoint
-        from tunesmith.families.events import primer_piece
-
-        piece = primer_piece(opts.primer, opts.seed, self.own_corpus(checkpoint, opts.primer))
-        qpm = piece.tempos[0].qpm if piece.tempos else None
-        if qpm is None or abs(qpm - rep.qpm) < 1e-6:
+        qpm = primer.tempos[0].qpm
+        if abs(qpm - rep.qpm) < 1e-6:
             return checkpoint
         try:
             rep = dataclasses.replace(rep, qpm=float(qpm))
