@@ -85,8 +85,10 @@ class ContinueEventsFamily(Family):
 
         c, labels = load_labelled(corpus, data.ingest_filter(), progress)
         dropped = report_dropped(c, log)
-        log("style labels: " + ", ".join(f"{k} {n} piece{'s' * (n != 1)}"
-                                         for k, n in Counter(labels).most_common()))
+        log("style labels: " + ", ".join(
+            f"{k} {n} piece{'s' * (n != 1)}"
+            + (" (in no style's folder: no style to ask for)" if k == UNKNOWN else "")
+            for k, n in Counter(labels).most_common()))
         splits = split_items(c.keys)
         rep = representation
         if rep is None:
