@@ -111,18 +111,41 @@ def test_a_piece_much_shorter_than_the_seconds_asked_is_said_to_be_short():
                       "pass (beam search keeps the likeliest steps, often no time)", "warning")]
 
 
-def test_remi_never_ends_a_piece_by_its_own_token_before_the_seconds_asked(monkeypatch):
-    import tunesmith.sampling.decode as decode
-    from tunesmith.families.remi import sample_tokens
+class _EagerToEnd:
+    """A model that wants to end every piece at once (its end token's logit raised)."""
 
-    ckpt, seen = app.load_model(family="remi"), []
-    real = decode.sample
-    monkeypatch.setattr(decode, "sample", lambda *a, **k: seen.append(k["banned"]) or real(*a, **k))
-    eos = ckpt.representation.eos
-    for length in ({"seconds": 4.0}, {"bars": 2}):
-        sample_tokens(ckpt.model, ckpt.representation, app.ComposeOptions(num=1, seed=0, **length))
-    assert eos in seen[0]["token"]  # the clock ends it
-    assert eos not in seen[1]["token"]  # --bars: the model may end sooner, as documented
+    def __init__(self, model, end: int):
+        self.model, self.end = model, end
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def _raised(self, out):
+        logits, state = out
+        token = logits["token"].clone()
+        token[..., self.end] += 50.0
+        return {**logits, "token": token}, state
+
+    def step(self, ids, state):
+        return self._raised(self.model.step(ids, state))
+
+    def prime(self, ids, lengths, state):
+        return self._raised(self.model.prime(ids, lengths, state))
+
+
+def test_remi_ends_a_piece_by_its_own_token_only_past_the_seconds_asked():
+    from tunesmith.families.remi import sample_tokens
+    from tunesmith.representations.remi import BAR
+
+    ckpt = app.load_model(family="remi")
+    rep = ckpt.representation
+    eager = _EagerToEnd(ckpt.model, rep.eos)
+    for seq in sample_tokens(eager, rep, app.ComposeOptions(num=2, seed=0, seconds=4.0)):
+        bars = sum(1 for k in rep.kinds()[seq] if k == BAR)  # 4 s at 120 BPM: two 4/4 bars
+        assert seq[-1] == rep.eos and bars >= 3, (bars, seq[-5:])  # ended, past the length
+    for seq in sample_tokens(eager, rep, app.ComposeOptions(num=2, seed=0, bars=2)):
+        bars = sum(1 for k in rep.kinds()[seq] if k == BAR)
+        assert seq[-1] == rep.eos and bars == 1  # --bars: the model may end sooner
 
 
 def test_an_option_the_family_does_not_take_is_refused_by_name():

@@ -230,11 +230,12 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
                          else rep.beats_for_seconds(opts.seconds), grace=opts.grace)
     max_steps = max(1, family.piece_steps(opts, rep) - len(primer))
     constraint = RemiGrammar(rows, rep) if opts.constrain else None
-    banned = list(rep.never_sample())
-    if opts.seconds is not None:  # the clock ends each piece, not the model's end token
-        banned.append(rep.eos)
+    if opts.seconds is not None:  # the model may end a piece only past the length asked
+        from tunesmith.sampling.endings import EndAfter
+
+        constraint = EndAfter(until, "token", rep.eos, constraint)
     common = dict(max_steps=max_steps, heads=["token"], stop=("token", rep.eos),
-                  banned={"token": banned}, seed=opts.seed, device=device,
+                  banned={"token": rep.never_sample()}, seed=opts.seed, device=device,
                   until=until, constraint=constraint)
     if opts.beam:
         from tunesmith.sampling.beam import beam_search

@@ -146,3 +146,41 @@ def finish_all(pieces: list[Piece], length: float, grace: float,
                             break
         out.append(finish(piece, length, grace))
     return out
+
+
+class EndAfter:
+    """A sampler constraint (``mask`` / ``update`` / ``select``, as
+    :func:`~tunesmith.sampling.decode.sample` and beam search take one): the end token
+    ``end`` of ``head`` only in rows whose ``clock`` has reached the length asked (its
+    ``reached``: finite once it has), so a piece composed for ``--seconds`` is never ended
+    by the model before that length (a weak model's came back 0.4 s long) but may end on
+    its own in the grace window after it, as a player may stop at the end of a phrase.
+    ``inner``: another constraint applied first (a grammar), or None."""
+
+    def __init__(self, clock, head: str, end: int, inner=None):
+        self.clock, self.head, self.end, self.inner = clock, head, end, inner
+        self.order = inner.order if inner is not None else (head,)
+
+    def mask(self, head, logits, picks, rows=None):
+        import torch
+
+        if self.inner is not None:
+            logits = self.inner.mask(head, logits, picks, rows)
+        if head != self.head:
+            return logits
+        reached = torch.isfinite(self.clock.reached)
+        if rows is not None:
+            reached = reached[rows]
+        if bool(reached.all()):
+            return logits
+        column = torch.zeros(logits.shape[-1], dtype=torch.bool)
+        column[self.end] = True
+        return logits.masked_fill(~reached[:, None] & column, float("-inf"))
+
+    def update(self, ids) -> None:
+        if self.inner is not None:
+            self.inner.update(ids)
+
+    def select(self, rows) -> None:
+        if self.inner is not None:
+            self.inner.select(rows)
