@@ -39,3 +39,17 @@ def test_a_verovio_crash_is_one_lines_error_and_this_process_lives_on(monkeypatc
         engrave.engrave_abc(TUNE)
     monkeypatch.undo()
     assert "</svg>" in engrave.engrave_abc(TUNE)  # and the next score is engraved
+
+
+def test_a_piece_in_three_four_has_both_staves_in_three_four():
+    import re
+
+    from tunesmith.music import Note, Piece, Tempo, TimeSignature, Track
+
+    notes = ([Note(i * 1.0, i * 1.0 + 1.5, 72 if i % 2 else 48, 80) for i in range(24)]
+             + [Note(i * 1.0, i * 1.0 + 1.0, 55, 80) for i in range(24)])
+    piece = Piece(tracks=[Track(notes=notes)], tempos=[Tempo(0.0, 80.0)],
+                  time_signatures=[TimeSignature(0.0, 3, 4)])
+    xml = engrave.musicxml_of_piece(piece)  # treble and bass staff: both barred in 3/4
+    assert re.findall(r"<beats>(\d+)</beats>", xml) == ["3", "3"]
+    assert xml.count("<clef") == 2

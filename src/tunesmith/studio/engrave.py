@@ -96,6 +96,7 @@ def musicxml_of_piece(piece) -> str:
         write_midi(two, path)
         try:
             score = converter.parse(str(path), format="midi", quantizePost=True)
+            _one_meter(score)
             for part, (_, kind) in zip(score.parts, hands, strict=False):
                 part.partName = part.partAbbreviation = ""
                 for old in list(part.recurse().getElementsByClass(clef.Clef)):
@@ -109,6 +110,32 @@ def musicxml_of_piece(piece) -> str:
         except Exception as e:  # noqa: BLE001 - music21 raises many kinds; one line back
             raise TunesmithError(f"music21 could not notate it ({first_line(e)})") from None
     return data.decode("utf-8")
+
+
+def _one_meter(score) -> None:
+    """Every part of ``score`` barred in the first part's first time signature: music21
+    reads a MIDI file's time signature into its first part only, and bars the others in
+    4/4 (a 3/4 piece's bass staff came out in 4/4, its bar lines out of line)."""
+    import copy
+
+    from music21 import meter, stream
+
+    parts = list(score.parts)
+    first = parts[0].recurse().getElementsByClass(meter.TimeSignature).first() if parts else None
+    if first is None:
+        return
+    for part in parts[1:]:
+        own = part.recurse().getElementsByClass(meter.TimeSignature).first()
+        if own is not None and own.ratioString == first.ratioString:
+            continue
+        flat = part.flatten()
+        for old in list(flat.getElementsByClass(meter.TimeSignature)):
+            flat.remove(old)
+        flat.insert(0, copy.deepcopy(first))
+        barred = stream.Part()
+        for measure in flat.makeMeasures().makeTies():
+            barred.append(measure)
+        score.replace(part, barred)
 
 
 def _verovio(data: str, kind: str) -> str:
