@@ -319,6 +319,24 @@ def test_a_compose_job_stops_when_asked_and_keeps_what_it_finished(client, debug
     assert client.post(f"/api/jobs/{finished}/stop").json()["status"] == "done"
 
 
+def test_a_stop_after_the_sampling_keeps_every_piece_it_sampled(client, monkeypatch):
+    from tunesmith.studio import composer
+
+    real = composer.write_piece
+
+    def writing(studio, p, job_id, c):
+        studio.board.get(job_id).ask_stop()  # the click comes while the pieces are written
+        return real(studio, p, job_id, c)
+
+    monkeypatch.setattr(composer, "write_piece", writing)
+    r = client.post("/api/compose", json={"model": "shipped-pianoroll", "options": {
+        "num": 2, "seed": 1, "max_len": 16}})
+    assert r.status_code == 202, r.text
+    job = wait(client, r.json()["job"])
+    assert job["status"] == "stopped" and "2 pieces kept" in job["error"], job
+    assert len(job["result"]["pieces"]) == 2
+
+
 def test_a_queued_job_that_is_stopped_never_runs():
     import threading
 

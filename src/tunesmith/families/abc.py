@@ -566,11 +566,14 @@ class _Drafts:
         if self.lengths is not None:  # seeded unless asked to draw: beam search repeats
             self.lengths.start([self.primer] * (o.num * o.beam),
                                o.seed if o.seed is not None or o.stochastic_beam else 0)
+        counter = StepCounter(self.progress, "sampling", "characters")
         steps = beam_search(self.model, [[i] for i in rep.primer_ids(self.primer)],
                             num=o.num, beam=o.beam, max_steps=o.max_len, heads=["token"],
                             stop=("token", rep.eos), banned={"token": rep.never_sample()},
                             length_penalty=o.length_penalty, stochastic=o.stochastic_beam,
-                            seed=o.seed, device=self.device)
+                            seed=o.seed, device=self.device, on_step=counter)
+        counter.close()
+        self.draws += 1
         return [self.primer + rep.decode_text([s[0] for s in seq]) for seq in steps]
 
     def __call__(self, prefixes: list[str], n: int, seed: int | None,

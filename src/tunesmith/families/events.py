@@ -375,8 +375,7 @@ def sample_messages(model, rep, opts: ComposeOptions, corpus: str = "bach-choral
                     device="cpu", primer: list[list[int]] | None = None, on_step=None):
     """Sample ``opts.num`` pieces as message lists (primer included, EOS dropped);
     ``corpus`` is where a ``corpus`` primer comes from; ``primer``, messages from
-    ``BOS`` on, replaces the one ``opts`` names; ``on_step``: the sampler's (progress;
-    beam search has none)."""
+    ``BOS`` on, replaces the one ``opts`` names; ``on_step``: the sampler's (progress)."""
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.inputs import with_inputs
     from tunesmith.sampling.settings import per_head
@@ -407,7 +406,7 @@ def sample_messages(model, rep, opts: ComposeOptions, corpus: str = "bach-choral
                             heads=list(rep.heads), stop=stop, banned=banned,
                             length_penalty=opts.length_penalty,
                             stochastic=opts.stochastic_beam, seed=opts.seed, device=device,
-                            until=until, constraint=constraint)
+                            until=until, constraint=constraint, on_step=on_step)
     else:
         steps = sample(model, primer, num=opts.num, max_steps=max_steps,
                        heads=list(rep.heads), settings=settings, stop=stop, banned=banned,

@@ -206,8 +206,7 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
                   device="cpu", primer: list[int] | None = None,
                   on_step=None) -> list[list[int]]:
     """Sample ``opts.num`` pieces as token lists (primer included); ``primer``, ids from
-    ``BOS`` on, replaces the one ``opts`` names; ``on_step``: the sampler's (progress;
-    beam search has none)."""
+    ``BOS`` on, replaces the one ``opts`` names; ``on_step``: the sampler's (progress)."""
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.inputs import with_inputs
     from tunesmith.sampling.settings import per_head
@@ -242,7 +241,7 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
 
         steps = beam_search(model, primer, num=opts.num, beam=opts.beam,
                             length_penalty=opts.length_penalty,
-                            stochastic=opts.stochastic_beam, **common)
+                            stochastic=opts.stochastic_beam, on_step=on_step, **common)
     else:
         settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
         steps = sample(model, primer, num=opts.num, settings=settings, on_step=on_step,

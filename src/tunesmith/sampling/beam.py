@@ -41,12 +41,14 @@ def beam_search(model, primer: Sequence[Sequence[int]], *, num: int, beam: int,
                 banned: Mapping[str, Sequence[int]] = (), length_penalty: float = 0.0,
                 stochastic: bool = False, seed: int | None = None, device="cpu",
                 until: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                constraint=None) -> list[list[list[int]]]:
+                constraint=None, on_step: Callable[[int], None] | None = None
+                ) -> list[list[list[int]]]:
     """The best hypothesis of each of ``num`` pieces continuing ``primer`` (steps, each a
     list of one id per head): per piece its generated steps, the stop step kept.
     ``until(ids (R, n_heads)) -> done (R,)`` ends a hypothesis like the stop token does
     (a clock keeping time per row: it must offer ``select(rows)`` like a constraint).
-    Deterministic unless ``stochastic``."""
+    ``on_step(n)`` hears the steps searched after each one (progress). Deterministic
+    unless ``stochastic``."""
     if beam < 1 or num < 1 or max_steps < 1:
         raise ValueError(f"beam, num and max_steps must be >= 1, got {beam}, {num}, "
                          f"{max_steps}")
@@ -64,6 +66,8 @@ def beam_search(model, primer: Sequence[Sequence[int]], *, num: int, beam: int,
         if constraint is not None:
             constraint.update(ids)
         search.record(ids, parent, until(ids).cpu() if until is not None else None)
+        if on_step is not None:
+            on_step(t + 1)
         if search.done():
             break
         state = model.select_state(state, parent.to(device))

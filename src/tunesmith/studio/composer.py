@@ -122,10 +122,13 @@ def compose(studio, p: Plan, job) -> dict:
         comp = write_piece(studio, p, job.id, c)
         pieces.append(comp.id)
         job.emit("piece", id=comp.id, index=c.index, valid=comp.valid)
-        job.check_stop()  # a finished piece is kept; the next one is not begun
 
     def progress(e) -> None:
-        job.check_stop()  # the samplers report every few tokens: a stop comes soon
+        # the samplers report every few tokens, so a stop comes soon; the event that
+        # closes a sampling is not a stop's place: what it sampled is written first (a
+        # stop never throws away a finished piece)
+        if not e.finished:
+            job.check_stop()
         job.emit("progress", task=e.task, done=e.done, total=e.total, unit=e.unit)
 
     notes: list[str] = []
@@ -138,6 +141,8 @@ def compose(studio, p: Plan, job) -> dict:
         with _uploaded_primer(studio):
             app.compose(p.checkpoint, p.options, sink=sink, log=log, progress=progress)
     except Stopped:  # asked to stop: the pieces finished so far stay in the gallery
+        pass
+    if job.stop_asked.is_set():  # (also when it came after the last sampling)
         n = len(pieces)
         job.finish("stopped", f"stopped on request; {n} piece{'' if n == 1 else 's'} kept",
                    pieces=pieces, notes=notes)

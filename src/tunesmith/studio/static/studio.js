@@ -182,6 +182,7 @@ async function compose(event) {
   const button = $("#compose-button"), status = $("#compose-status");
   const bar = $("#compose-progress");
   show($("#compose-error"), "");
+  show($("#compose-notes"), "");
   markField(null);
   let body;
   try {
@@ -235,6 +236,8 @@ async function compose(event) {
       button.disabled = false;
       bar.hidden = true;
       stop.hidden = true;
+      // what the composer said on the way: the primer's tempo kept, tunes resampled ...
+      show($("#compose-notes"), (data.notes || []).join(" · "));
       if (kind === "done") {
         status.textContent = `${count} piece${count === 1 ? "" : "s"} composed`;
       } else if (kind === "stopped") {
