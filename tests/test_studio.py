@@ -678,6 +678,10 @@ def test_train_stop_resume_with_live_curves_and_samples(tmp_path, abc_corpus):
         # a run ends with a piece from its best checkpoint, told before its end
         assert kinds[-1] == "done" and "progress" in kinds and "sample" in kinds, kinds
         assert c.get(f"/api/jobs/{job2}").json()["result"]["step"] == until
+        for steps in (until - 1, until):  # nothing to do: refused now, not a failed job
+            error = bad(c.post("/api/train/resume", json={"run": run, "steps": steps}), 400,
+                        "steps")
+            assert "is already at step" in error
         models = c.get("/api/models").json()["models"]
         mine = next(m["id"] for m in models if m["label"] == "mine" and m["source"] == "run")
         pieces = c.get("/api/compositions", params={"model": mine}).json()["compositions"]

@@ -383,6 +383,11 @@ def check_resume(request: ResumeRequest) -> RunPlan:
     return p
 
 
+def steps_done(run_dir: Path) -> int | None:
+    """The step a run's ``last`` checkpoint is at (None where it does not say)."""
+    return _last_step(run_dir)
+
+
 def _last_step(run_dir: Path) -> int | None:
     """The step of the run's ``last`` checkpoint, from its summary (rank 0 only; None
     where it does not say: loading the checkpoint then says what is wrong)."""

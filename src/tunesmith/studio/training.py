@@ -150,6 +150,13 @@ class Training:
             if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
                 raise OptionError("steps", f"must be a whole number >= 1, got {steps!r}")
             fields["steps"] = steps
+        from tunesmith.app.training import ResumeRequest, check_resume, steps_done
+
+        plan = check_resume(ResumeRequest(run=str(folder), steps=steps))  # a 400 now
+        done = steps_done(folder)
+        if done is not None and (steps or plan.train.steps) <= done:
+            raise OptionError("steps", f"the run is already at step {done}: ask for more "
+                              "steps to go on")
         about = _describe_run(folder, rid)
         return self._launch("resume", fields, folder,
                             {"family": about.get("family", ""), "run": rid,
