@@ -191,3 +191,28 @@ def test_compose_listen_look_star_reload_download(server, browser, downloads,
     assert read_midi(mid[0]).notes
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors  # no script error, no failed request
+
+
+def test_a_long_composition_survives_a_reload_and_stops_from_the_page(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(server)
+    Select(browser.find_element(By.ID, "model")).select_by_value("shipped-events")
+    until(lambda: browser.find_element(By.CSS_SELECTOR, "#form-fields .form-fields")
+          .get_attribute("data-model") == "shipped-events", 30, what="the events form")
+    seconds = browser.find_element(By.CSS_SELECTOR, '#form-fields [data-field="seconds"]')
+    seconds.clear()
+    seconds.send_keys("600")  # minutes of sampling, unless stopped
+    browser.find_element(By.ID, "compose-button").click()
+    until(lambda: "composing" in browser.find_element(By.ID, "compose-status").text, 30,
+          what="the job to start")
+    browser.refresh()  # the page comes back to the job still running
+    stop = until(lambda: (lambda b: b if b.is_displayed() else None)(
+        browser.find_element(By.ID, "compose-stop")), 30, what="the Stop button after a reload")
+    assert not browser.find_element(By.ID, "compose-button").is_enabled()
+    stop.click()
+    until(lambda: browser.find_element(By.ID, "compose-status").text.startswith("stopped"), 60,
+          what="the job to stop")
+    assert browser.find_element(By.ID, "compose-button").is_enabled()
+    assert not browser.find_element(By.ID, "compose-stop").is_displayed()

@@ -271,7 +271,8 @@ def _pages(app: FastAPI, studio: Studio, settings: StudioSettings) -> None:
             "index.html", models=models, first=first, form=form, comps=comps, total=total,
             facets=studio.store.facets(), corpora=studio.catalog.corpora(),
             trainables=_trainables(), runs=studio.training.runs(),
-            training=studio.board.latest("train"), engrave=studio.engrave))
+            training=studio.board.latest("train"), engrave=studio.engrave,
+            composing=studio.board.running("compose")))
 
     @app.get("/fragments/form/{model_id}", response_class=HTMLResponse)
     def form_fragment(model_id: str):

@@ -180,7 +180,6 @@ function markField(name) {
 async function compose(event) {
   event.preventDefault();
   const button = $("#compose-button"), status = $("#compose-status");
-  const bar = $("#compose-progress");
   show($("#compose-error"), "");
   show($("#compose-notes"), "");
   markField(null);
@@ -204,6 +203,15 @@ async function compose(event) {
     markField(err.field);
     return;
   }
+  watchCompose(job.job);
+}
+
+// A compose job's progress, pieces and end on the page: the one just sent, or one still
+// running when the page was (re)loaded (its events replay from the start).
+function watchCompose(jobId) {
+  const button = $("#compose-button"), status = $("#compose-status");
+  const bar = $("#compose-progress");
+  button.disabled = true;
   status.textContent = "composing…";
   bar.hidden = false;
   bar.removeAttribute("value");
@@ -212,11 +220,11 @@ async function compose(event) {
   stop.disabled = false;
   stop.onclick = async () => {
     stop.disabled = true;
-    try { await api("POST", `/api/jobs/${job.job}/stop`); status.textContent = "stopping…"; }
+    try { await api("POST", `/api/jobs/${jobId}/stop`); status.textContent = "stopping…"; }
     catch (err) { show($("#compose-error"), err.message); stop.disabled = false; }
   };
   let count = 0;
-  follow(job.job, {
+  follow(jobId, {
     progress: (p) => {
       if (stop.disabled) return;  // "stopping…" stays until the job ends
       if (p.task === "sampling") {  // tokens or frames of the pieces being drawn
@@ -228,7 +236,8 @@ async function compose(event) {
     },
     piece: async (p) => {
       count += 1;
-      await addCard(p.id, $("#results"), true);
+      const counted = document.querySelector(`.card[data-id="${p.id}"]`) !== null;
+      await addCard(p.id, $("#results"), true, !counted);  // (a replayed piece: counted)
       $("#results-empty").hidden = true;
       galleryStale = true;
     },
@@ -251,11 +260,11 @@ async function compose(event) {
   });
 }
 
-async function addCard(id, where, first) {
+async function addCard(id, where, first, bump = true) {
   const frag = await fragment(`/fragments/composition/${id}`);
   const card = frag.firstElementChild;
   if (first) where.prepend(frag); else where.append(frag);
-  bumpCount(1);
+  if (bump) bumpCount(1);
   return card;
 }
 
@@ -599,6 +608,8 @@ document.addEventListener("DOMContentLoaded", () => {
       } catch (err) { show($("#train-error"), err.message); }
     }
   });
+  const composing = $("#compose-job");
+  if (composing.dataset.job) watchCompose(composing.dataset.job);
   const live = $("#train-job");
   if (live.dataset.job) watchTraining(live.dataset.job, live.dataset.run, false);
   else if (live.dataset.run) drawCurves(live.dataset.run);
