@@ -337,6 +337,19 @@ def test_a_stop_after_the_sampling_keeps_every_piece_it_sampled(client, monkeypa
     assert len(job["result"]["pieces"]) == 2
 
 
+def test_title_numbers_are_never_given_twice(client, composed):
+    import re
+
+    from tunesmith.studio.store import Query
+
+    store = client.studio.store
+    first, second = store.next_number(), store.next_number()  # two jobs at once
+    assert second == first + 1
+    given = [int(m.group(1)) for c in store.search(Query(limit=500))[0]
+             if (m := re.fullmatch(r"\w+ (\d+)", c.title))]
+    assert first > max(given, default=0)
+
+
 def test_a_queued_job_that_is_stopped_never_runs():
     import threading
 

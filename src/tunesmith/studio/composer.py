@@ -177,7 +177,7 @@ def write_piece(studio, p: Plan, job_id: str, c) -> Composition:
 
     comp_id = new_id()
     folder = studio.store.folder_of(comp_id)
-    title = p.title_prefix or f"{p.family.stem.capitalize()} {studio.store.count() + 1}"
+    title = p.title_prefix or f"{p.family.stem.capitalize()} {studio.store.next_number()}"
     c.title = title  # the piano roll's title is the gallery's
     about = {"model": p.entry.label, "num": p.options.num, "options": to_dict(p.options)}
     attends = p.checkpoint.model.attends  # a Transformer's picture beside its piano roll

@@ -141,6 +141,7 @@ class Store:
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
+        self._numbered = 0  # the last title number given (next_number)
         self.pieces = self.folder / "pieces"
         try:
             self.pieces.mkdir(parents=True, exist_ok=True)
@@ -269,6 +270,15 @@ class Store:
     def count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM compositions").fetchone()[0]
+
+    def next_number(self) -> int:
+        """A number for a new piece's title ("Piece 12") that no piece of this gallery
+        has been given before: two compositions running at once, or a deleted piece,
+        never make two titles alike (the gallery's count did)."""
+        with self._lock:
+            top = self._db.execute("SELECT MAX(rowid) FROM compositions").fetchone()[0] or 0
+            self._numbered = max(self._numbered, top) + 1
+            return self._numbered
 
     def facets(self) -> dict[str, list]:
         """The models, families and styles the gallery holds (for its filters)."""
