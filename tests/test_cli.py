@@ -64,7 +64,8 @@ def test_compose_with_a_trained_model(capsys, debug_run, tmp_path):
 
 def test_compose_continues_an_abc_file_or_a_primer_with_a_full_header(capsys, debug_run,
                                                                       tmp_path):
-    tune = "X:7\nT:A tune with a title\nR:jig\nM:6/8\nL:1/8\nK:D\n% a comment\nDEFGAB|\n"
+    tune = ("X:7\nT:A tune with a title\nR:jig\nQ:3/8=60\nM:6/8\nL:1/8\nK:D\n% a comment\n"
+            "DEFGAB|\n")
     (tmp_path / "tune.abc").write_text(tune)
     for k, primer in enumerate((tmp_path / "tune.abc", tune.replace("\n", "\\n"))):
         rc, out, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--num", 2,
@@ -75,6 +76,7 @@ def test_compose_continues_an_abc_file_or_a_primer_with_a_full_header(capsys, de
         for abc in (tmp_path / f"c{k}").glob("*.abc"):  # the title is compose's own
             assert "M:6/8\nL:1/8\nK:D\nDEFGAB|\n" in abc.read_text()
             assert "R:" not in abc.read_text() and "comment" not in abc.read_text()
+            assert "\nQ:3/8=60\n" in abc.read_text()  # the primer's tempo, for the player
     for missing, says in ((tmp_path / "nosuch.abc", "no such file"),
                           (tmp_path, "is a folder, not a file")):
         rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--primer",

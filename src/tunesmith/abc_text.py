@@ -153,7 +153,23 @@ def _strip_comment(line: str) -> str:
     return line[: m.start()] if m else line
 
 
-def as_tune_book_entry(text: str, number: int = 1, title: str = "") -> str:
-    """Make model text a complete tune: prepend ``X:`` (and ``T:``) so ABC tools accept it."""
-    head = f"X:{number}\n" + (f"T:{title}\n" if title else "")
+def as_tune_book_entry(text: str, number: int = 1, title: str = "", fields: str = "") -> str:
+    """Make model text a complete tune: prepend ``X:`` (and ``T:``, and ``fields``: header
+    lines the model does not write, such as a primer's ``Q:``) so ABC tools accept it."""
+    head = f"X:{number}\n" + (f"T:{title}\n" if title else "") + fields
     return head + text.rstrip("\n") + "\n"
+
+
+def tempo_field(text: str) -> str:
+    """The ``Q:`` line of the first header of ``text`` (a primer, an ABC file), as a header
+    line for the tune composed from it (``"Q:1/4=80\n"``), or "": the models do not read
+    or write ``Q:``, so a tune continuing a primer would play at abc2midi's default tempo,
+    not at the primer's."""
+    for line in text.split("\n"):
+        field = _strip_comment(line).strip()
+        if field.startswith("K:"):
+            break
+        m = _FIELD_RE.match(field)
+        if m and m.group(1) == "Q" and m.group(2).strip():
+            return f"Q:{m.group(2).strip()}\n"
+    return ""

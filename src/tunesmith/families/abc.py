@@ -223,7 +223,9 @@ class AbcFamily(Family):
                 raise OptionError("bars", f"is {opts.bars}, but the primer already has "
                                   f"{closed} bars: ask for more")
         texts = drafts.first()
-        tunes = _Tunes(texts, sink, start)
+        from tunesmith.abc_text import tempo_field
+
+        tunes = _Tunes(texts, sink, start, fields=tempo_field(opts.primer.replace("\\n", "\n")))
         form = drafts.form(texts) if opts.constrain else {}
         rejected = tunes.publish(i for i in range(len(texts)) if i not in form)
         if (rejected or form) and opts.constrain:
@@ -291,8 +293,10 @@ def primer_file(primer: str) -> str:
     path = Path(text)  # ("~" is the ABC roll: expanded only as a folder, "~/")
     if text.startswith("~/"):
         path = path.expanduser()
-    if path.is_file():
-        return read_tune_text(path)
+    if path.is_file():  # (its tempo kept for the tune composed: the model reads no Q:)
+        from tunesmith.abc_text import tempo_field
+
+        return tempo_field(path.read_text(errors="replace")) + read_tune_text(path)
     if path.is_dir():
         raise TunesmithError("is a folder, not a file (--primer takes ABC text or an ABC "
                              "file)", path)
@@ -361,8 +365,8 @@ class _Tunes:
     once, with its text (a tune-book entry) and its music."""
 
     def __init__(self, texts: list[str], sink: Sink | None, start: int = 1,
-                 title: str = "tunesmith"):
-        self.texts = texts
+                 title: str = "tunesmith", fields: str = ""):
+        self.texts, self.fields = texts, fields  # fields: header lines (a primer's Q:)
         self.sink = sink
         self.start = start  # the number of the first tune (a batch of a larger request)
         n = len(texts)
@@ -374,7 +378,7 @@ class _Tunes:
         from tunesmith.io.abc import as_tune_book_entry
 
         self.entries[i] = as_tune_book_entry(self.texts[i], number=self.start + i,
-                                             title=self.titles[i])
+                                             title=self.titles[i], fields=self.fields)
         return self.entries[i]
 
     def emit(self, i: int, piece=None, error: str = "", midi: bytes = b"") -> None:

@@ -217,7 +217,12 @@ class ContinueFamily(Family):
             log(f"{bad} of {opts.num} continuations: none of {drafts} drafts both plays and "
                 "keeps its meter; kept the first", "warning")
         texts = [texts[k * drafts + (i or 0)] for k, i in enumerate(chosen)]
-        tunes = _Tunes(texts, sink, start, title="continuation")
+        from pathlib import Path
+
+        from tunesmith.abc_text import tempo_field
+
+        tempo = tempo_field(Path(opts.primer).read_text(errors="replace")) if opts.primer else ""
+        tunes = _Tunes(texts, sink, start, title="continuation", fields=tempo)
         rejected = tunes.publish(range(len(texts)))
         for i in range(len(texts)) if not abc2midi.available() else sorted(rejected):
             tunes.by_music21(i, rejected.get(i))

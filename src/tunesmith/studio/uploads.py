@@ -114,7 +114,7 @@ def _renamed(e: TunesmithError, path: Path, shown: str) -> str:
 
 def _abc_primer(path: Path) -> str:
     """The first tune's model text cut after its header and first line of music."""
-    from tunesmith.abc_text import model_text
+    from tunesmith.abc_text import model_text, tempo_field
     from tunesmith.io.abc import check_abc_text, read_tune_book
 
     tune = read_tune_book(path)[0]
@@ -122,7 +122,7 @@ def _abc_primer(path: Path) -> str:
     text = model_text(tune)
     lines = text.splitlines()
     k_at = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), len(lines) - 1)
-    return "\n".join(lines[: k_at + 2]) + "\n"
+    return tempo_field(tune.text) + "\n".join(lines[: k_at + 2]) + "\n"  # its Q: kept
 
 
 __all__ = ["Upload", "UploadError", "Uploads", "display_name"]
