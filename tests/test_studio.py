@@ -725,6 +725,7 @@ def test_evaluate_and_the_musical_report(client, debug_id):
     assert result["status"] == "done", result
     report = client.get(f"/api/models/{debug_id}/report")
     assert report.status_code == 200 and "<html" in report.text.lower()
+    assert "tunesmith music report: debug" in report.text  # its name, not the server's path
     assert "sandbox" in report.headers["content-security-policy"]
     assert client.get(f"/api/models/{debug_id}").json()["report"] is True
 

@@ -44,6 +44,8 @@ class MusicRequest:
     overwrite: bool = opt(False, "replace the report already in --out (by default a folder "
                           "that holds one is refused)")
     device: str = opt("auto", "auto, cpu, cuda, cuda:N")
+    label: str = opt("", "what the report calls the model (default: its folder); a web "
+                     "page gives its own name, not where the server keeps it", derived=True)
 
     def __post_init__(self):
         if self.num is not None and self.num < 1:
@@ -87,11 +89,12 @@ def music_report(request: MusicRequest, progress: Progress | None = None, log=No
     for s in (generated, real, pool):
         s.measure(lambda i, n, name=s.name: report(progress, f"measure {name}", i, n, "piece"))
     rows = compare_sets(generated, real, pool, draws=request.draws, seed=request.seed)
-    settings = {"model": str(ckpt.path), "family": fam.name, "corpus": corpus,
+    name = request.label or str(ckpt.path)
+    settings = {"model": name, "family": fam.name, "corpus": corpus,
                 "compose": _described(opts, fam), "real": "held-out pieces (valid and test "
                 "splits), whole, as the representation keeps them",
                 "band": f"{request.draws} samples of {opts.num} training pieces"}
-    out = Report(f"tunesmith music report: {ckpt.path}", generated, real, rows, settings,
+    out = Report(f"tunesmith music report: {name}", generated, real, rows, settings,
                  _memorisation(fam, items["train"], generated, real), notes)
     paths = write(out, request.out)
     log(f"report: {paths[0]}")

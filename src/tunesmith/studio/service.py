@@ -123,7 +123,8 @@ class Studio:
                         "items": ev.items, "validity": ev.validity, "notes": ev.notes}
         else:
             request = app.MusicRequest(model=str(entry.path), num=num, out=str(out),
-                                       device=self.settings.device, overwrite=True)
+                                       device=self.settings.device, overwrite=True,
+                                       label=entry.label)
 
             def work(job: Job) -> dict:
                 app.music_report(request, progress=_progress(job), log=_log(job))
