@@ -223,10 +223,11 @@ def test_prepare_never_writes_its_report_over_a_file_that_is_not_one(capsys, mid
 
 def test_primer_corpus_draws_from_the_corpus_the_model_was_trained_on(capsys, events_run,
                                                                       tmp_path):
-    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--num", 1,
-                         "--primer", "corpus", "--primer-len", 10, "--max-len", 40,
-                         "--no-wav", "--seed", 0, "--out", tmp_path)
+    rc, out, err = run_cli(capsys, "compose", "--model", events_run / "best", "--num", 1,
+                           "--primer", "corpus", "--primer-len", 10, "--max-len", 40,
+                           "--no-wav", "--seed", 0, "--out", tmp_path)
     assert rc == 0, err
+    assert "primer: piece" in out + err and "from the model's corpus" in out + err
     got = read_midi(tmp_path / "piece_01.mid").notes
     openings = {(n.start, n.pitch) for i in range(6) for n in sorted(make_piece(i).notes)[:1]}
     assert (got[0].start, got[0].pitch) in openings  # one of the fixture's, not a chorale

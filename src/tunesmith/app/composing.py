@@ -73,6 +73,8 @@ def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sin
     family = families.for_representation(checkpoint.representation.name)
     opts = family.compose_options(options)
     primer = family.primer_piece_of(checkpoint, opts)
+    if primer is not None and opts.primer == "corpus":  # which one, so it can be found
+        (log or _quiet)(f"primer: {primer.title or 'a piece'} from the model's corpus")
     checkpoint = family.at_primer_tempo(checkpoint, primer, log or _quiet)
     if primer is not None:
         sink = _as_primer(sink, primer)
