@@ -148,6 +148,29 @@ def test_remi_ends_a_piece_by_its_own_token_only_past_the_seconds_asked():
         assert seq[-1] == rep.eos and bars == 1  # --bars: the model may end sooner
 
 
+def test_each_batch_plays_at_the_tempo_of_the_corpus_piece_it_continues(monkeypatch):
+    import tunesmith.families.events as events
+    from tunesmith.music import Tempo
+
+    real = events.primer_piece
+
+    def primer_piece(primer, seed, corpus):  # a corpus whose pieces differ in tempo
+        piece = real(primer, seed, corpus)
+        piece.tempos = [Tempo(0.0, 60.0 + (seed or 0) % 50)]
+        return piece
+
+    monkeypatch.setattr(events, "primer_piece", primer_piece)
+    monkeypatch.setenv("TUNESMITH_LIMITS", "batch_tokens=200")  # one piece a batch
+    heard = []
+    pieces = app.compose(app.load_model(family="events"),
+                         app.ComposeOptions(num=3, seed=1, primer="corpus", max_len=120),
+                         log=lambda m, level="info": heard.append(m))
+    drawn = [float(m.split("tempo, ")[1].split(" BPM")[0]) for m in heard if "tempo, " in m]
+    assert len(drawn) == 3 and len(set(drawn)) == 3  # a piece of the corpus per batch
+    assert [c.piece.tempos[0].qpm for c in pieces] == drawn  # each at its own primer's
+    assert sum("from the model's corpus" in m for m in heard) == 3
+
+
 def test_an_option_the_family_does_not_take_is_refused_by_name():
     ckpt = app.load_model(family="pianoroll")
     with pytest.raises(OptionError) as e:
@@ -186,10 +209,19 @@ def test_a_writer_refuses_a_folder_that_is_not_empty_and_overwrites_only_its_own
     theirs = tmp_path / "theirs"  # someone's own files, no compose's: never replaced
     theirs.mkdir()
     (theirs / "piece_01.mid").write_bytes(b"my own piece")
+    (theirs / "my_song.mid").write_bytes(b"and my song")
     with pytest.raises(OptionError, match="holds files no compose wrote"):
         app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8), theirs,
                   app.Output(wav=False, overwrite=True))
     assert (theirs / "piece_01.mid").read_bytes() == b"my own piece"
+    cut = tmp_path / "cut"  # an interrupted compose's pieces, no composition.json yet
+    cut.mkdir()
+    for name in ("piece_01.mid", "piece_01.png", "piece_02.mid"):
+        (cut / name).write_bytes(b"half done")
+    app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8), cut,
+              app.Output(wav=False, overwrite=True))
+    assert sorted(p.name for p in cut.iterdir()) == ["composition.json", "piece_01.mid",
+                                                     "piece_01.png"]
 
 
 def test_composition_json_records_the_repeat_bias_a_family_filled_in(tmp_path):

@@ -249,6 +249,23 @@ def test_beam_search_and_openings_without_a_primer(capsys, events_run, tmp_path)
     assert len(list((tmp_path / "b").glob("*.mid"))) == 2
 
 
+def test_a_model_of_labelled_parts_continues_a_piece_of_its_corpus(capsys, events_run,
+                                                                   styled_folder, tmp_path):
+    import json
+    import shutil
+
+    model = tmp_path / "model"  # as trained on --corpus a=march --corpus b=waltz
+    shutil.copytree(events_run / "best", model)
+    meta = json.loads((model / "tunesmith.json").read_text())
+    meta["summary"]["corpus"]["corpus"] = (f"a={styled_folder / 'march'},"
+                                           f"b={styled_folder / 'waltz'}")
+    (model / "tunesmith.json").write_text(json.dumps(meta))
+    rc, _, err = run_cli(capsys, "compose", "--model", model, "--primer", "corpus", "--num",
+                         "1", "--seed", "3", "--out", tmp_path / "c", "--no-wav")
+    assert rc == 0, err
+    assert len(list((tmp_path / "c").glob("*.mid"))) == 1
+
+
 def test_bad_input_is_a_one_line_error(capsys, events_run, styled_folder, tmp_path):
     rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--style", "jazz",
                          "--out", tmp_path / "x")

@@ -53,3 +53,17 @@ def test_a_piece_in_three_four_has_both_staves_in_three_four():
     xml = engrave.musicxml_of_piece(piece)  # treble and bass staff: both barred in 3/4
     assert re.findall(r"<beats>(\d+)</beats>", xml) == ["3", "3"]
     assert xml.count("<clef") == 2
+
+
+def test_a_meter_change_bars_both_staves_alike():
+    import re
+
+    from tunesmith.music import Note, Piece, Tempo, TimeSignature, Track
+
+    notes = ([Note(i * 1.0, i * 1.0 + 1.0, 72, 80) for i in range(24)]
+             + [Note(i * 1.0, i * 1.0 + 1.0, 48, 80) for i in range(24)])
+    piece = Piece(tracks=[Track(notes=notes)], tempos=[Tempo(0.0, 80.0)],
+                  time_signatures=[TimeSignature(0.0, 3, 4), TimeSignature(12.0, 4, 4)])
+    xml = engrave.musicxml_of_piece(piece)  # 4 bars of 3/4, then 3 of 4/4, on each staff
+    assert re.findall(r"<beats>(\d+)</beats>", xml) == ["3", "4", "3", "4"]
+    assert xml.count("<measure ") == 14

@@ -201,6 +201,16 @@ def test_training_a_midi_folder_without_a_family_says_which_families_read_it(cap
                           "--family events")
 
 
+def test_a_primer_without_a_tempo_mark_leaves_the_models_tempo(capsys, events_run, tmp_path):
+    (tmp_path / "noq.abc").write_text("X:1\nM:4/4\nL:1/8\nK:C\nCDEF GABc|cBAG FEDC|\n")
+    rc, out, err = run_cli(capsys, "compose", "--model", events_run / "best", "--num", 1,
+                           "--primer", tmp_path / "noq.abc", "--max-len", 40, "--no-wav",
+                           "--seed", 0, "--out", tmp_path / "o")
+    assert rc == 0, err
+    assert "primer's tempo" not in out + err  # music21 reads no Q: as 120: says nothing
+    assert [t.qpm for t in read_midi(tmp_path / "o" / "piece_01.mid").tempos] == [100.0]
+
+
 def test_prepare_never_writes_its_report_over_a_file_that_is_not_one(capsys, midi_folder,
                                                                      tmp_path):
     before = (midi_folder / "piece0.mid").read_bytes()

@@ -143,6 +143,9 @@ def test_evaluate_only_the_splits_asked_for(capsys, pianoroll_run, tmp_path):
                            tmp_path / "file" / "m.json")
     assert_one_line_error(rc, err, "is a file, not a folder")
     assert out == ""  # refused before the work
+    rc, _, err = run_cli(capsys, "evaluate", "--model", tmp_path / "no-model", "--json",
+                         tmp_path / "made" / "deep" / "m.json")
+    assert rc == 2 and not (tmp_path / "made").exists()  # a failed evaluation leaves none
     rc, _, err = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best", "--splits",
                          "tset")
     assert_one_line_error(rc, err, "--splits")

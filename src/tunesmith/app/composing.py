@@ -8,6 +8,7 @@ threads of one process (tested).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,25 +73,41 @@ def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sin
 
     family = families.for_representation(checkpoint.representation.name)
     opts = family.compose_options(options)
-    primer = family.primer_piece_of(checkpoint, opts)
-    if primer is not None and opts.primer == "corpus":  # which one, so it can be found
-        (log or _quiet)(f"primer: {primer.title or 'a piece'} from the model's corpus")
-    checkpoint = family.at_primer_tempo(checkpoint, primer, log or _quiet)
-    if primer is not None:
-        sink = _as_primer(sink, primer)
+    log = log or _quiet
     per_head(list(checkpoint.representation.heads), opts.temperature, opts.top_k,
              opts.top_p)  # bad head names fail before any work
     size = batch_size(family, opts, checkpoint.representation)
     out: list[Composition] = []
+    primers: dict = {}  # the primer pieces read, by what names them (a file, a seed)
     for k, first in enumerate(range(0, opts.num, size)):
         batch = replace(opts, num=min(size, opts.num - first),
                         seed=opts.seed if k == 0 else _derived_seed(opts.seed, k))
-        pieces = family.compose(checkpoint, batch, sink=sink, log=log or _quiet,
-                                progress=progress, start=first + 1)
-        _say_short(pieces, opts, family, log or _quiet)
+        primed, dressed = _primed(family, checkpoint, batch, sink, log, primers)
+        pieces = family.compose(primed, batch, sink=dressed, log=log, progress=progress,
+                                start=first + 1)
+        _say_short(pieces, opts, family, log)
         out += pieces
         report(progress, "compose", len(out), opts.num, "piece")
     return out
+
+
+def _primed(family: Family, checkpoint, opts: ComposeOptions, sink: Sink | None, log,
+            primers: dict):
+    """The checkpoint and sink a batch composes with: at its primer piece's tempo, and
+    dressed in its meter and instrument (:func:`_as_primer`). A file is read once for all
+    batches; ``--primer corpus`` draws a piece per batch, by the batch's seed, as the
+    family's composer does."""
+    key = ("corpus", opts.seed) if opts.primer == "corpus" else opts.primer
+    fresh = key not in primers
+    if fresh:
+        primers[key] = family.primer_piece_of(checkpoint, opts)
+    primer = primers[key]
+    if primer is None:
+        return checkpoint, sink
+    said = log if fresh else _quiet
+    if fresh and opts.primer == "corpus":  # which one, so it can be found
+        log(f"primer: {primer.title or 'a piece'} from the model's corpus")
+    return family.at_primer_tempo(checkpoint, primer, said), _as_primer(sink, primer)
 
 
 def _as_primer(sink: Sink | None, primer) -> Sink:
@@ -225,8 +242,10 @@ class CompositionWriter:
             raise OptionError("out", f"{self.out_dir} is not empty ({shown}): pass "
                               "--overwrite to replace what an earlier compose wrote there, "
                               "or choose another folder")
-        if present and not (self.out_dir / MANIFEST).is_file():
-            # --overwrite replaces a compose's files; these are someone else's
+        if present and not (self.out_dir / MANIFEST).is_file() and not all(
+                _PIECE_FILE.match(name) for name in present):
+            # --overwrite replaces a compose's files (an interrupted one's too, which
+            # wrote no manifest yet); these are someone else's
             raise OptionError("out", f"{self.out_dir} holds files no compose wrote "
                               f"({shown}; it has no {MANIFEST}): --overwrite replaces only "
                               "a compose's own; choose another folder")
@@ -236,7 +255,9 @@ class CompositionWriter:
         if not self._earlier:
             return
         self._earlier = False
-        for name in _listed_files(self.out_dir):
+        listed = _listed_files(self.out_dir) if (self.out_dir / MANIFEST).is_file() else [
+            p.name for p in self.out_dir.iterdir() if _PIECE_FILE.match(p.name)]
+        for name in listed:
             target = self.out_dir / name
             if target.is_file() and not target.is_symlink():
                 target.unlink()
@@ -340,6 +361,10 @@ def fresh_folder(parent: str | Path = "compositions") -> Path:
             return folder
         except FileExistsError:  # another compose took it a moment ago
             n += 1
+
+
+# what a writer names its files: tune_01.abc, piece_12.mid / .wav / .png, ..._attention.png
+_PIECE_FILE = re.compile(r"^[a-z]+_\d+(_attention)?\.(abc|mid|wav|png)$")
 
 
 def _listed_files(folder: Path) -> list[str]:

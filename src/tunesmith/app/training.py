@@ -307,7 +307,8 @@ def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -
             "goes on with it as it is now, so it no longer continues exactly", "warning")
     if moved:
         log(f"the run's corpus is now read from {p.corpus}")
-        p.resumed_with.append(request.command or f"resume --corpus {request.corpus}")
+        if not longer:  # (else the command is recorded already)
+            p.resumed_with.append(request.command or f"resume --corpus {request.corpus}")
     # config.json changes once the run can go on (a missing corpus leaves it as it was)
     if (longer or moved or launch != p.distributed) and distributed.current().main:
         p.distributed = launch
@@ -376,7 +377,7 @@ def check_resume(request: ResumeRequest) -> RunPlan:
     if not distributed.from_main(_has_last(run_dir)):
         raise TunesmithError("nothing to resume: the run has no 'last' checkpoint", run_dir)
     if request.steps is not None:
-        done = distributed.from_main(_last_step(run_dir))
+        done = distributed.from_main(steps_done(run_dir))
         if done is not None and request.steps < done:
             raise OptionError("steps", f"is {request.steps}, but the run is already at step "
                               f"{done}: ask for more")
@@ -384,11 +385,6 @@ def check_resume(request: ResumeRequest) -> RunPlan:
 
 
 def steps_done(run_dir: Path) -> int | None:
-    """The step a run's ``last`` checkpoint is at (None where it does not say)."""
-    return _last_step(run_dir)
-
-
-def _last_step(run_dir: Path) -> int | None:
     """The step of the run's ``last`` checkpoint, from its summary (rank 0 only; None
     where it does not say: loading the checkpoint then says what is wrong)."""
     from tunesmith.jsonfile import read_json

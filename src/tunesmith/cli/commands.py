@@ -428,13 +428,22 @@ class Evaluate(Command):
 
             print(dump(to_dict(request)), end="")
             return 0
+        made = None
         if args.json:  # checked (its folder made) before the work, not after it
-            from tunesmith.io.paths import output_folder
+            from tunesmith.io.paths import first_missing, output_folder
 
             if Path(args.json).is_dir():
                 raise TunesmithError("is a folder: give --json a file name", args.json)
+            made = first_missing(Path(args.json).parent)
             output_folder(Path(args.json).parent)
-        result = app.evaluate(request, progress_for(args), out)
+        try:
+            result = app.evaluate(request, progress_for(args), out)
+        except BaseException:
+            if made is not None:  # the folders made for --json, still empty
+                from tunesmith.io.paths import remove_made
+
+                remove_made(Path(args.json).parent, made)
+            raise
         print_evaluation(result, request)
         if args.json:
             figures = dict(result.results)

@@ -105,7 +105,7 @@ def user_abc_files(path: str | Path) -> list[Path]:
         music = sum(1 for p in path.rglob("*")
                     if p.suffix.lower() in MIDI_SUFFIXES + SCORE_SUFFIXES and p.is_file())
         hint = (f" (it holds {music} MIDI or MusicXML files: the ABC families read ABC; give "
-                "--family events, remi, pianoroll or continue-events)") if music else ""
+                "--family events, remi, pianoroll, continue-events or gan)") if music else ""
         raise TunesmithError(f"empty corpus: no .abc files in this folder{hint}", path)
     return files
 

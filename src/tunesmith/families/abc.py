@@ -294,15 +294,24 @@ def primer_file(primer: str) -> str:
     if text.startswith("~/"):
         path = path.expanduser()
     if path.is_file():  # (its tempo kept for the tune composed: the model reads no Q:)
-        from tunesmith.abc_text import tempo_field
-
-        return tempo_field(path.read_text(errors="replace")) + read_tune_text(path)
+        text = read_tune_text(path)
+        return primer_tempo(path) + text
     if path.is_dir():
         raise TunesmithError("is a folder, not a file (--primer takes ABC text or an ABC "
                              "file)", path)
     if path.suffix.lower() in MUSIC_SUFFIXES:
         raise TunesmithError("no such file (--primer takes ABC text or an ABC file)", path)
     return primer
+
+
+def primer_tempo(path) -> str:
+    """The ``Q:`` line of the first tune of the ABC book ``path``
+    (:func:`~tunesmith.abc_text.tempo_field`), or ""."""
+    from tunesmith.abc_text import tempo_field
+    from tunesmith.io.abc import read_tune_book
+
+    tunes = read_tune_book(path)
+    return tempo_field(tunes[0].text) if tunes else ""
 
 
 def read_tune_text(path, tune: int = 1) -> str:

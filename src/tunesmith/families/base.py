@@ -254,6 +254,7 @@ class Family:
     reads_pieces: ClassVar[bool] = True
     report_defaults: ClassVar[Mapping[str, Any]] = {"num": 30, "seconds": 30.0}
     repeat_bias_default: ClassVar[float] = 0.0  # compose's --repeat-bias, lookback models
+    keeps_primer_tempo: ClassVar[bool] = False  # its composer keeps a primer's tempo itself
     memory_unit: ClassVar[str] = "notes"  # what memorisation counts
     long_copy: ClassVar[int] = 32  # a copied run at least this long is a long copy
 
@@ -311,30 +312,44 @@ class Family:
 
     def primer_piece_of(self, checkpoint, opts: ComposeOptions):
         """The piece ``opts.primer`` names (a music file, or ``corpus``: a piece of the
-        model's own corpus), or None for a family whose primer is not a piece, or
-        without one."""
-        if self.primer != "piece" or "primer" not in self.controls or not opts.primer:
+        model's own corpus, chosen by ``opts.seed``) where its tempo, meter and instrument
+        are to be kept (:meth:`at_primer_tempo`, ``app.composing``), else None: a family
+        whose primer is not a piece, a representation that keeps no single tempo, a
+        composer that keeps the primer's tempo itself (``keeps_primer_tempo``), no
+        primer."""
+        from tunesmith.representations.base import FixedTempo
+
+        if (self.primer != "piece" or "primer" not in self.controls or not opts.primer
+                or self.keeps_primer_tempo
+                or not isinstance(checkpoint.representation, FixedTempo)):
             return None
         from tunesmith.families.events import primer_piece
+        from tunesmith.io.read import file_format
+        from tunesmith.music import DEFAULT_QPM
 
-        return primer_piece(opts.primer, opts.seed, self.own_corpus(checkpoint, opts.primer))
+        piece = primer_piece(opts.primer, opts.seed, self.own_corpus(checkpoint, opts.primer))
+        if (opts.primer == "corpus" or file_format(opts.primer) != "midi") and \
+                [(t.beat, t.qpm) for t in piece.tempos] == [(0.0, DEFAULT_QPM)]:
+            # a score without a metronome mark reads as the default 120, which says
+            # nothing (a MIDI file without a tempo is at 120 by the standard)
+            piece = dataclasses.replace(piece, tempos=[])
+        return piece
 
     def at_primer_tempo(self, checkpoint, primer, log: Log = _quiet):
         """``checkpoint`` with its representation decoding at the tempo of ``primer`` (a
-        piece, or None; its first tempo), so that a primer at 90 BPM goes on at 90, and
-        ``--seconds`` counts at that tempo; ``checkpoint`` itself without a primer, for a
-        representation that keeps no single tempo, or when the primer has none.
+        piece from :meth:`primer_piece_of`, or None; its first tempo), so that a primer at
+        90 BPM goes on at 90, and ``--seconds`` counts at that tempo; ``checkpoint``
+        itself without a primer or a tempo written in it (:meth:`primer_piece_of` leaves
+        out the default a score without a metronome mark reads as).
 
         The beat-based representations (events, REMI, piano roll) encode time in beats,
         so a piece's tempo is not in what the model reads: it is how the beats are
         played back, and the primer's is the one a musician expects to hear."""
-        from tunesmith.representations.base import FixedTempo
-
         rep = checkpoint.representation
-        if primer is None or not primer.tempos or not isinstance(rep, FixedTempo):
+        if primer is None or not primer.tempos or not hasattr(rep, "qpm"):
             return checkpoint
         qpm = primer.tempos[0].qpm
-        if abs(qpm - rep.qpm) < 1e-6:
+        if round(qpm, 1) == round(rep.qpm, 1):  # (a MIDI round trip: 70 -> 69.99999)
             return checkpoint
         try:
             rep = dataclasses.replace(rep, qpm=float(qpm))

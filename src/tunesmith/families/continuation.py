@@ -217,11 +217,9 @@ class ContinueFamily(Family):
             log(f"{bad} of {opts.num} continuations: none of {drafts} drafts both plays and "
                 "keeps its meter; kept the first", "warning")
         texts = [texts[k * drafts + (i or 0)] for k, i in enumerate(chosen)]
-        from pathlib import Path
+        from tunesmith.families.abc import primer_tempo
 
-        from tunesmith.abc_text import tempo_field
-
-        tempo = tempo_field(Path(opts.primer).read_text(errors="replace")) if opts.primer else ""
+        tempo = primer_tempo(opts.primer) if opts.primer else ""  # the model reads no Q:
         tunes = _Tunes(texts, sink, start, title="continuation", fields=tempo)
         rejected = tunes.publish(range(len(texts)))
         for i in range(len(texts)) if not abc2midi.available() else sorted(rejected):

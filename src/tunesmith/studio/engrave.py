@@ -113,25 +113,31 @@ def musicxml_of_piece(piece) -> str:
 
 
 def _one_meter(score) -> None:
-    """Every part of ``score`` barred in the first part's first time signature: music21
-    reads a MIDI file's time signature into its first part only, and bars the others in
-    4/4 (a 3/4 piece's bass staff came out in 4/4, its bar lines out of line)."""
+    """Every part of ``score`` barred in the first part's time signatures (each at its
+    offset): music21 reads a MIDI file's time signatures into its first part only, and
+    bars the others in 4/4 (a 3/4 piece's bass staff came out in 4/4, its bar lines out of
+    line)."""
     import copy
 
     from music21 import meter, stream
 
     parts = list(score.parts)
-    first = parts[0].recurse().getElementsByClass(meter.TimeSignature).first() if parts else None
-    if first is None:
+    if not parts:
         return
+    meters = [(float(ts.offset), ts) for ts in
+              parts[0].flatten().getElementsByClass(meter.TimeSignature)]
+    if not meters:
+        return
+    wanted = [(at, ts.ratioString) for at, ts in meters]
     for part in parts[1:]:
-        own = part.recurse().getElementsByClass(meter.TimeSignature).first()
-        if own is not None and own.ratioString == first.ratioString:
-            continue
         flat = part.flatten()
-        for old in list(flat.getElementsByClass(meter.TimeSignature)):
+        own = flat.getElementsByClass(meter.TimeSignature)
+        if [(float(ts.offset), ts.ratioString) for ts in own] == wanted:
+            continue
+        for old in list(own):
             flat.remove(old)
-        flat.insert(0, copy.deepcopy(first))
+        for at, ts in meters:
+            flat.insert(at, copy.deepcopy(ts))
         barred = stream.Part()
         for measure in flat.makeMeasures().makeTies():
             barred.append(measure)

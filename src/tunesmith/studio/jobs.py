@@ -52,15 +52,22 @@ class Job:
             self.events.append({"id": len(self.events) + 1, "event": kind, "data": data})
             self._cond.notify_all()
 
-    def start(self) -> None:
-        self.status = "running"
+    def start(self) -> bool:
+        """Mark the job running; False (and nothing changed) when it is over already (a
+        stop came while it waited)."""
+        with self._cond:
+            if self.status in FINAL:
+                return False
+            self.status = "running"
         self.emit("status", status="running")
+        return True
 
     def finish(self, status: str, error: str = "", **result) -> None:
-        if self.status in FINAL:
-            return
-        self.status, self.error = status, error
-        self.result.update(result)
+        with self._cond:  # once: a stop and the work's own end may race
+            if self.status in FINAL:
+                return
+            self.status, self.error = status, error
+            self.result.update(result)
         self.emit(status, error=error, **result)
         for hook in self.on_finish:
             try:
@@ -72,8 +79,9 @@ class Job:
         """Ask the job to stop: a queued job stops now; a running one at the next check
         its work makes (:meth:`check_stop`: a composer checks between tokens)."""
         self.stop_asked.set()
-        if self.status == "queued":
-            self.finish("stopped", "stopped before it began")
+        with self._cond:  # (not while start() marks it running)
+            if self.status == "queued":
+                self.finish("stopped", "stopped before it began")
 
     def check_stop(self) -> None:
         """Raise :class:`Stopped` when the job was asked to stop."""
@@ -135,9 +143,8 @@ class Lane:
             if self.closed:
                 job.finish("failed", "the studio is shutting down")
                 return
-            if job.finished:  # stopped while it waited
+            if not job.start():  # stopped while it waited
                 return
-            job.start()
             result = work(job) or {}
             job.finish("done", **result)
         except Stopped:
