@@ -521,10 +521,11 @@ def test_train_remi_with_lookback_compose_and_evaluate(tmp_path, capsys):
     for i in range(6):
         piece = make_piece(i)
         piece.time_signatures = [TimeSignature(0.0, 4, 4)]
-        write_midi(piece, tmp_path / f"piece{i}.mid")
+        write_midi(piece, tmp_path / "corpus" / f"piece{i}.mid")
     run = tmp_path / "run"
     assert main(["train", "--family", "remi", "--preset", "debug", "--lookback", "--register",
-                 "--home", "--transpose", "3", "--corpus", str(tmp_path), "--out", str(run),
+                 "--home", "--transpose", "3", "--corpus", str(tmp_path / "corpus"),
+                 "--out", str(run),
                  "--no-progress", "--samples", "0", "--steps", "8"]) == 0
     meta = json.loads((run / "best" / "tunesmith.json").read_text())
     assert meta["representation"]["lookback_inputs"] is True

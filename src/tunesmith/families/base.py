@@ -254,7 +254,6 @@ class Family:
     reads_pieces: ClassVar[bool] = True
     report_defaults: ClassVar[Mapping[str, Any]] = {"num": 30, "seconds": 30.0}
     repeat_bias_default: ClassVar[float] = 0.0  # compose's --repeat-bias, lookback models
-    keeps_primer_tempo: ClassVar[bool] = False  # its composer keeps a primer's tempo itself
     memory_unit: ClassVar[str] = "notes"  # what memorisation counts
     long_copy: ClassVar[int] = 32  # a copied run at least this long is a long copy
 
@@ -311,29 +310,11 @@ class Family:
         the primer is read."""
 
     def primer_piece_of(self, checkpoint, opts: ComposeOptions):
-        """The piece ``opts.primer`` names (a music file, or ``corpus``: a piece of the
-        model's own corpus, chosen by ``opts.seed``) where its tempo, meter and instrument
-        are to be kept (:meth:`at_primer_tempo`, ``app.composing``), else None: a family
-        whose primer is not a piece, a representation that keeps no single tempo, a
-        composer that keeps the primer's tempo itself (``keeps_primer_tempo``), no
-        primer."""
-        from tunesmith.representations.base import FixedTempo
-
-        if (self.primer != "piece" or "primer" not in self.controls or not opts.primer
-                or self.keeps_primer_tempo
-                or not isinstance(checkpoint.representation, FixedTempo)):
-            return None
-        from tunesmith.families.events import primer_piece
-        from tunesmith.io.read import file_format
-        from tunesmith.music import DEFAULT_QPM
-
-        piece = primer_piece(opts.primer, opts.seed, self.own_corpus(checkpoint, opts.primer))
-        if (opts.primer == "corpus" or file_format(opts.primer) != "midi") and \
-                [(t.beat, t.qpm) for t in piece.tempos] == [(0.0, DEFAULT_QPM)]:
-            # a score without a metronome mark reads as the default 120, which says
-            # nothing (a MIDI file without a tempo is at 120 by the standard)
-            piece = dataclasses.replace(piece, tempos=[])
-        return piece
+        """The piece ``opts.primer`` names where its tempo, meter and instrument are to be
+        kept (:meth:`at_primer_tempo`, ``app.composing``), else None. Default: None (a
+        family whose primer is text, or whose composer keeps the primer's tempo itself);
+        the beat-based families read it (``families.events.primer_piece_to_keep``)."""
+        return None
 
     def at_primer_tempo(self, checkpoint, primer, log: Log = _quiet):
         """``checkpoint`` with its representation decoding at the tempo of ``primer`` (a

@@ -63,7 +63,6 @@ class ContinueEventsFamily(Family):
                           "top_k", "top_p",
                           "constrain", "beam", "length_penalty", "stochastic_beam"})
     unit = "messages"
-    keeps_primer_tempo = True  # its pieces take the primer's tempo and meter (continued)
 
     # --- training ------------------------------------------------------------------------
     def ingest(self, corpus, filt, progress=None):

@@ -154,6 +154,27 @@ def primer_piece(primer: str, seed: int | None, corpus: str):
     return read_piece(primer)
 
 
+def primer_piece_to_keep(family, checkpoint, opts):
+    """For :meth:`Family.primer_piece_of` of a family whose representation decodes at
+    one tempo (events, REMI, piano roll): the piece ``opts.primer`` names (a music file,
+    or ``corpus``: a piece of the model's own corpus, chosen by ``opts.seed``), or None
+    without one. A score without a metronome mark reads as the default 120, which says
+    nothing: such a tempo is left out (a MIDI file without a tempo is at 120 by the
+    standard, and keeps it)."""
+    from dataclasses import replace
+
+    from tunesmith.io.read import file_format
+    from tunesmith.music import DEFAULT_QPM
+
+    if not opts.primer:
+        return None
+    piece = primer_piece(opts.primer, opts.seed, family.own_corpus(checkpoint, opts.primer))
+    if (opts.primer == "corpus" or file_format(opts.primer) != "midi") and \
+            [(t.beat, t.qpm) for t in piece.tempos] == [(0.0, DEFAULT_QPM)]:
+        piece = replace(piece, tempos=[])
+    return piece
+
+
 # Tries at a cadence for a piece whose own grace window has none: this model writes a
 # V-I / IV-I at ~2% of beats (the piano-roll model at ~6%, which the default 8 tries
 # serve); 8 tries found one for 2 of 8 pieces, 24 for 5 of 8 (compose --num 8
@@ -179,6 +200,9 @@ class EventsFamily(Family):
                           "length_penalty", "stochastic_beam"})
     defaults = {"max_len": 600, "primer_len": 30}
     unit = "messages"
+
+    def primer_piece_of(self, checkpoint, opts: ComposeOptions):
+        return primer_piece_to_keep(self, checkpoint, opts)
 
     def prepare_data(self, corpus, data: EventsData, representation=None, progress=None,
                      log=_quiet) -> Prepared:

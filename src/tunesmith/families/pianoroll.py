@@ -30,6 +30,7 @@ from tunesmith.families.events import (
     items_of,
     load_corpus,
     primer_piece,
+    primer_piece_to_keep,
     publish,
     report_dropped,
     split_keys,
@@ -87,6 +88,9 @@ class PianorollFamily(Family):
     defaults = {"max_len": 128, "primer_len": 16}
     repeat_bias_default = REPEAT_BIAS
     unit = "frames"
+
+    def primer_piece_of(self, checkpoint, opts: ComposeOptions):
+        return primer_piece_to_keep(self, checkpoint, opts)
 
     def prepare_data(self, corpus, data: PianorollData, representation=None, progress=None,
                      log=_quiet) -> Prepared:

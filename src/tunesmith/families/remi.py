@@ -37,6 +37,7 @@ from tunesmith.families.events import (
     load_corpus,
     prepare_pieces,
     primer_piece,
+    primer_piece_to_keep,
     publish,
     split_keys,
 )
@@ -77,6 +78,9 @@ class RemiFamily(Family):
     # tilt for characters and tokens" and "The shipped REMI model reads a lookback")
     repeat_bias_default = 1.0
     unit = "tokens"
+
+    def primer_piece_of(self, checkpoint, opts: ComposeOptions):
+        return primer_piece_to_keep(self, checkpoint, opts)
 
     def prepare_data(self, corpus, data: PieceData, representation=None, progress=None,
                      log=_quiet) -> Prepared:
