@@ -468,7 +468,13 @@ def test_uploads_are_checked_by_content_and_read_by_the_cli_reader(client, name,
 
 def test_uploads_over_the_limit_or_not_multipart_are_refused(client):
     big = b"MThd" + b"\0" * (5 * 1024 * 1024 + 10)
-    bad(client.post("/api/uploads", files={"file": ("big.mid", big, "audio/midi")}), 413)
+    error = bad(client.post("/api/uploads", files={"file": ("big.mid", big, "audio/midi")}),
+                413)
+    assert "upload limit of 5 MB" in error, error  # in the MB the studio was given
+    huge = b"MThd" + b"\0" * (6 * 1024 * 1024)
+    error = bad(client.post("/api/uploads", files={"file": ("huge.mid", huge, "audio/midi")}),
+                413)
+    assert "upload limit of 5 MB" in error, error
     bad(client.post("/api/uploads", content=b"MThd", headers={
         "content-type": "audio/midi"}), 415)
     bad(client.post("/api/uploads", data={"other": "x"}, files={
@@ -497,6 +503,8 @@ def test_star_rename_search_and_delete(client, composed):
     assert len(abc["compositions"]) == 1 and abc["compositions"][0]["family"] == "abc"
     html = client.get("/fragments/gallery", params={"starred": "true"}).text
     assert "Jig for Ann" in html and "★" in html
+    html = client.get("/fragments/gallery", params={"until": "2001-01-01"}).text
+    assert "No piece matches these filters" in html and "compose something" not in html
     for body, field in (({"title": ""}, "title"), ({"title": 3}, "title"),
                         ({"title": "x" * 201}, "title"), ({"title": "a\x00b"}, "title"),
                         ({"starred": "yes"}, "starred"),

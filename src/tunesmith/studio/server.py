@@ -59,9 +59,17 @@ FILE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbo
 
 
 class BodyTooLarge(Exception):
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, upload_mb: float | None = None):
         self.limit = limit
-        super().__init__(f"the request body is over the limit of {limit:,} bytes")
+        super().__init__(_too_large(limit, upload_mb))
+
+
+def _too_large(limit: int, upload_mb: float | None) -> str:
+    """What a refused body is told: an upload, in the MB the studio was given
+    (``max_upload_mb``); any other request, in bytes."""
+    if upload_mb is not None:
+        return f"the file is over the studio's upload limit of {upload_mb:g} MB (max_upload_mb)"
+    return f"the request body is over the limit of {limit:,} bytes"
 
 
 # --- the guard -----------------------------------------------------------------------------
@@ -72,7 +80,8 @@ class Guard:
     def __init__(self, app, settings: StudioSettings, hosts: tuple[str, ...] | None):
         self.app = app
         self.token = settings.token if settings.needs_token else None
-        self.upload_limit = settings.max_upload_bytes + 64 * 1024
+        self.upload_limit = settings.max_upload_bytes + 64 * 1024  # and the form around it
+        self.upload_mb = settings.max_upload_mb
         self.hosts = hosts
 
     async def __call__(self, scope, receive, send):
@@ -98,11 +107,12 @@ class Guard:
             origin = headers.get("origin")
             if origin is not None and (origin == "null" or urlsplit(origin).netloc != host):
                 return await _plain(send, 403, "cross-origin requests are refused")
-        limit = self.upload_limit if scope["path"] == "/api/uploads" else JSON_LIMIT
+        uploading = scope["path"] == "/api/uploads"
+        limit = self.upload_limit if uploading else JSON_LIMIT
+        mb = self.upload_mb if uploading else None
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            return await _plain(send, 413, f"the request body is over the limit of "
-                                f"{limit:,} bytes")
+            return await _plain(send, 413, _too_large(limit, mb))
         seen = 0
 
         async def counted():
@@ -111,7 +121,7 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(limit, mb)
             return message
 
         async def sending(message):
@@ -283,7 +293,10 @@ def _pages(app: FastAPI, studio: Studio, settings: StudioSettings) -> None:
     def gallery_fragment(request: Request):
         q = _query(request)
         comps, total = studio.store.search(q)
-        return HTMLResponse(render("gallery.html", comps=comps, total=total, query=q))
+        filtered = any(getattr(q, f) not in (None, "") for f in
+                       ("model", "family", "style", "text", "starred", "since", "until", "job"))
+        return HTMLResponse(render("gallery.html", comps=comps, total=total, query=q,
+                                   filtered=filtered))
 
     @app.get("/fragments/composition/{comp_id}", response_class=HTMLResponse)
     def card_fragment(comp_id: str):

@@ -63,8 +63,8 @@ class Uploads:
 
         shown = display_name(name)
         if len(data) > self.max_bytes:
-            raise UploadError(f"{shown}: {len(data):,} bytes is over the upload limit of "
-                              f"{self.max_bytes:,} bytes", 413)
+            raise UploadError(f"{shown}: the file is over the studio's upload limit of "
+                              f"{self.max_bytes / 2**20:g} MB (max_upload_mb)", 413)
         if not data:
             raise UploadError(f"{shown}: empty file", 400)
         found = sniff(data[:SNIFF_BYTES])
