@@ -91,7 +91,8 @@ def test_a_long_piece_shows_its_sampling_as_it_goes(family):
                 progress=events.append)
     sampling = [e for e in events if e.task == "sampling"]
     assert len(sampling) >= 2 and sampling[-1].finished  # counted on the way, then closed
-    assert all(a.done < b.done for a, b in zip(sampling, sampling[1:], strict=False))
+    counts = [e.done for e in sampling]  # (the closing event may repeat the last count)
+    assert counts[:-1] == sorted(set(counts[:-1])) and counts[-1] >= counts[-2]
     assert sampling[0].unit == families.get(family).unit
 
 
