@@ -13,6 +13,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -516,6 +517,16 @@ def test_star_rename_search_and_delete(client, composed):
     assert not client.studio.store.folder_of(b["id"]).exists()
     bad(client.delete(f"/api/compositions/{b['id']}"), 404)
     bad(client.get(f"/api/compositions/{b['id']}/files/wav"), 404)
+
+
+def test_a_title_in_any_script_names_the_downloaded_file(client, debug_id):
+    r = client.post("/api/compose", json={"model": debug_id, "options": {
+        "num": 1, "seed": 5, "primer": PRIMER, "max_len": 60}})
+    (cid,) = wait(client, r.json()["job"])["result"]["pieces"]
+    r = client.patch(f"/api/compositions/{cid}", json={"title": "Minuet für Klasse 3b!"})
+    assert r.status_code == 200, r.text
+    mid = client.get(f"/api/compositions/{cid}/files/mid?download=true")
+    assert quote("Minuet_für_Klasse_3b.mid") in mid.headers["content-disposition"]
 
 
 @pytest.mark.parametrize("params, field", [

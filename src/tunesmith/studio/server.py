@@ -456,7 +456,9 @@ def _gallery_routes(app: FastAPI, studio: Studio) -> None:
         path = studio.store.folder_of(c.id) / Path(name).name
         if not path.is_file():
             raise NotFound(f"this composition's .{kind} file is gone")
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", c.title).strip("_") or "tunesmith"
+        # letters of any script stay ("Minuet für Klasse 3b" -> Minuet_für_Klasse_3b.mid;
+        # the header then carries filename*=utf-8''...); anything else becomes "_"
+        stem = re.sub(r"[^\w.-]+", "_", c.title).strip("_.") or "tunesmith"
         suffix = Path(name).suffix.lstrip(".")
         extra = "" if suffix == kind else f"_{kind}"
         return FileResponse(path, media_type=KINDS[kind],
