@@ -83,10 +83,10 @@ def test_compose_returns_pieces_in_memory_and_writes_nothing(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("family", ["events", "remi", "pianoroll", "abc"])
+@pytest.mark.parametrize("family", ["events", "remi", "pianoroll", "abc", "continue"])
 def test_a_long_piece_shows_its_sampling_as_it_goes(family):
     events = []
-    length = {"max_len": 300} if family == "abc" else {"seconds": 8}
+    length = {"abc": {"max_len": 300}, "continue": {"bars": 4}}.get(family, {"seconds": 8})
     app.compose(app.load_model(family=family), app.ComposeOptions(num=1, seed=0, **length),
                 progress=events.append)
     sampling = [e for e in events if e.task == "sampling"]

@@ -53,6 +53,11 @@ class StepCounter:
         if done % self.every == 0 and (self.total is None or done < self.total):
             report(self.progress, self.task, done, self.total, self.unit)
 
+    def after(self, done: int) -> Callable[[int], None]:
+        """This counter for a loop that goes on from ``done`` steps (a sampler called
+        again for the next bars of the same pieces)."""
+        return lambda n: self(done + n)
+
     def close(self) -> None:
         if self.done:
             report(self.progress, self.task, self.done, self.done, self.unit)

@@ -13,6 +13,7 @@ from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.families.abc import MAX_PLAYED_SECONDS, MIN_CHAR_COUNT, _Tunes, load_abc_tunes
 from tunesmith.families.base import ComposeOptions, Composition, Family, Prepared, Sink, _quiet
 from tunesmith.options import opt
+from tunesmith.progress import StepCounter
 
 MAX_SOURCE = 320  # characters of a source phrase (the header and its bars) a pair keeps
 MAX_TARGET = 320  # characters of a target a pair keeps
@@ -206,10 +207,12 @@ class ContinueFamily(Family):
         varied = opts.constrain and (not opts.beam or opts.stochastic_beam)
         drafts = DRAFTS if varied else 1
         seed = opts.seed if opts.seed is not None else secrets.randbits(31)
+        counter = StepCounter(progress, "sampling", self.unit)
         texts = continue_texts(model, rep, [s for s in sources for _ in range(drafts)],
                                style, bars, opts, seed,
                                device=next(model.parameters()).device,
-                               step_drafts=STEP_DRAFTS if varied else 1)
+                               step_drafts=STEP_DRAFTS if varied else 1, counter=counter)
+        counter.close()
         chosen = [_first_good(texts[k * drafts:(k + 1) * drafts], len(sources[k]))
                   if opts.constrain else 0 for k in range(opts.num)]
         bad = sum(i is None for i in chosen)
@@ -409,7 +412,7 @@ def read_primer(path: str, rep) -> str:
 
 def continue_texts(model, rep, sources: list[str], style: list, bars: int,
                    opts: ComposeOptions, seed: int, device="cpu",
-                   step_drafts: int = 1) -> list[str]:
+                   step_drafts: int = 1, counter=None) -> list[str]:
     """Each source continued by ``bars`` bars (or until the model ends the tune), in steps
     of the model's ``target_bars``: each step reads the header and the last
     ``source_bars`` bars written so far. ``style`` is one list of style ids
@@ -421,7 +424,8 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
     keeps the first whose bars keep the tune's ``M:`` (:func:`_keeps_meter`; none: the one
     whose first bad bar comes latest), so a continuation is mended step by step rather
     than drawn again whole. ``opts.style_guidance`` > 0 guides each step towards the
-    style (:func:`guided`)."""
+    style (:func:`guided`). ``counter``: a :class:`~tunesmith.progress.StepCounter` that
+    hears the characters drawn, step after step (or None)."""
     import numpy as np
 
     from tunesmith.data.pairs import collate
@@ -433,7 +437,7 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
     texts, ended = list(sources), [False] * len(sources)
     styles = style if style and isinstance(style[0], list) else [style] * len(sources)
     settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
-    left, k = bars, 0
+    left, k, drawn = bars, 0, 0
     model.eval()
     while left > 0 and not all(ended):
         chunk = min(left, rep.target_bars)
@@ -445,13 +449,15 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
                       heads=["token"], stop=("token", rep.eos),
                       banned={"token": rep.never_sample()},
                       seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
-                      device=device, until=bar_counter(rep, chunk))
+                      device=device, until=bar_counter(rep, chunk),
+                      on_step=None if counter is None else counter.after(drawn))
         reader = guided(model, batch, device, opts.style_guidance, opts.beam)
         if opts.beam:
             steps = beam_search(reader, beam=opts.beam, length_penalty=opts.length_penalty,
                                 stochastic=opts.stochastic_beam, **common)
         else:
             steps = sample(reader, settings=settings, **common)
+        drawn += max((len(seq) for seq in steps), default=0)
         for n, i in enumerate(going):
             drafts = [[s[0] for s in seq]
                       for seq in steps[n * step_drafts:(n + 1) * step_drafts]]

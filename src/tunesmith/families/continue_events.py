@@ -22,6 +22,7 @@ from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.families.base import ComposeOptions, Composition, Family, Prepared, Sink, _quiet
 from tunesmith.families.events import MESSAGES_PER_BEAT, PieceData, publish, report_dropped
 from tunesmith.options import opt
+from tunesmith.progress import StepCounter
 from tunesmith.representations.events import N_KEYS
 
 MAX_SOURCE = 256  # messages of a source phrase a pair keeps (its last ones)
@@ -182,8 +183,11 @@ class ContinueEventsFamily(Family):
         style = rep.style_ids(**rep.parse_style(opts.style))
         check_guidance(opts)
         seed = opts.seed if opts.seed is not None else secrets.randbits(31)
+        counter = StepCounter(progress, "sampling", self.unit)
         written = continue_messages(model, rep, primers, style, opts.bars or rep.target_bars,
-                                    opts, seed, device=next(model.parameters()).device)
+                                    opts, seed, device=next(model.parameters()).device,
+                                    counter=counter)
+        counter.close()
         return publish([joined_piece(rep, p, w) for p, w in zip(primers, written, strict=True)],
                        sink, start)
 
@@ -362,7 +366,7 @@ def _with_openings(rep, pieces):
 
 def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
                       opts: ComposeOptions, seed: int,
-                      device="cpu") -> list[list[list[int]]]:
+                      device="cpu", counter=None) -> list[list[list[int]]]:
     """Each primer continued by ``bars`` bars (the model's end marker is never drawn:
     the bars asked for end the piece), in steps of the model's ``target_bars``. Each step
     reads the last ``source_bars`` bars written so far (by their starts, as training cuts
@@ -371,7 +375,9 @@ def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
     bars are held to their bar line. Returns the primers' messages followed by their
     continuations. ``style`` is one list of style ids for every primer, or one per
     primer. Sampled, or by beam search with ``opts.beam`` hypotheses per primer; guided
-    towards the style with ``opts.style_guidance`` > 0 (as the ABC family does)."""
+    towards the style with ``opts.style_guidance`` > 0 (as the ABC family does).
+    ``counter``: a :class:`~tunesmith.progress.StepCounter` that hears the messages drawn,
+    step after step (or None)."""
     import torch
 
     from tunesmith.data.pairs import collate
@@ -387,7 +393,7 @@ def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
     heads = list(rep.heads)
     settings = per_head(heads, opts.temperature, opts.top_k, opts.top_p)
     rows = range(len(primers))
-    left, k = bars, 0
+    left, k, drawn = bars, 0, 0
     model.eval()
     while left > 0:
         chunk = min(left, rep.target_bars)
@@ -406,7 +412,8 @@ def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
                       banned={"note": rep.never_sample()["note"] + [EOS]}, device=device,
                       until=until, max_steps=int(MESSAGES_PER_BEAT * (longest + 1)),
                       seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
-                      constraint=constraint)
+                      constraint=constraint,
+                      on_step=None if counter is None else counter.after(drawn))
         if opts.beam:  # each piece's clock and constraint once per hypothesis
             until.repeat(opts.beam)
             if constraint is not None:
@@ -415,6 +422,7 @@ def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
                                 stochastic=opts.stochastic_beam, **common)
         else:
             steps = sample(reader, settings=settings, **common)
+        drawn += max((len(seq) for seq in steps), default=0)
         for i in rows:
             t = now[i]
             for m in steps[i]:

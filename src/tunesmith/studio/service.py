@@ -77,9 +77,8 @@ class Studio:
 
     def stop_compose(self, job_id: str) -> Job:
         """Stop a compose job: one still queued at once, a running one within a few
-        tokens where its family's sampler reports progress (abc, events, REMI, piano
-        roll; the continue families and the GAN, which compose in seconds, between
-        batches), keeping the pieces it sampled; a finished one is left as it is. A
+        tokens (the GAN, which draws a piece in one pass, between batches), keeping the
+        pieces it sampled; a finished one is left as it is. A
         training stops through :meth:`Training.stop
         <tunesmith.studio.training.Training.stop>` (it keeps its last checkpoint)."""
         from tunesmith.studio.store import NotFound
