@@ -69,11 +69,18 @@ def compose(checkpoint, options: ComposeOptions = ComposeOptions(), *, sink: Sin
     comes; the first batch uses ``options.seed`` itself (a request that fits one batch
     is the same as ever), the k-th a seed derived from it and k."""
     from tunesmith import families
-    from tunesmith.sampling.settings import per_head
+    from tunesmith.families.events import primers_read_once
 
     family = families.for_representation(checkpoint.representation.name)
-    opts = family.compose_options(options)
-    log = log or _quiet
+    with primers_read_once():  # a primer piece: read for its tempo and its notes alike
+        return _compose(family, checkpoint, family.compose_options(options), sink,
+                        log or _quiet, progress)
+
+
+def _compose(family: Family, checkpoint, opts: ComposeOptions, sink: Sink | None, log,
+             progress: Progress | None) -> list[Composition]:
+    from tunesmith.sampling.settings import per_head
+
     per_head(list(checkpoint.representation.heads), opts.temperature, opts.top_k,
              opts.top_p)  # bad head names fail before any work
     size = batch_size(family, opts, checkpoint.representation)

@@ -350,8 +350,9 @@ class Compose(Command):
         if options.max_len is not None and options.seconds is not None:
             # (checked here, as typed: the family's check cannot tell a --max-len equal to
             # its default from the default it filled in itself)
-            raise OptionError("max_len", "and --seconds both given: give one (--seconds "
-                              "sets the length)")
+            from tunesmith.families.base import both_lengths
+
+            raise both_lengths()
         output = app.Output(**values["output"])
         if args.print_config:
             from tunesmith.options import to_dict

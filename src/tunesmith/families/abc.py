@@ -294,8 +294,10 @@ def primer_file(primer: str) -> str:
     if text.startswith("~/"):
         path = path.expanduser()
     if path.is_file():  # (its tempo kept for the tune composed: the model reads no Q:)
-        text = read_tune_text(path)
-        return primer_tempo(path) + text
+        from tunesmith.abc_text import tempo_field
+
+        tune = _tune_of(path, 1)
+        return tempo_field(tune.text) + _model_text_of(tune, 1, path)
     if path.is_dir():
         raise TunesmithError("is a folder, not a file (--primer takes ABC text or an ABC "
                              "file)", path)
@@ -304,20 +306,14 @@ def primer_file(primer: str) -> str:
     return primer
 
 
-def primer_tempo(path) -> str:
-    """The ``Q:`` line of the first tune of the ABC book ``path``
-    (:func:`~tunesmith.abc_text.tempo_field`), or ""."""
-    from tunesmith.abc_text import tempo_field
-    from tunesmith.io.abc import read_tune_book
-
-    tunes = read_tune_book(path)
-    return tempo_field(tunes[0].text) if tunes else ""
-
-
 def read_tune_text(path, tune: int = 1) -> str:
     """The model text of tune ``tune`` (1-based) of the ABC book ``path``; a file that is
     not ABC, a tune out of range or an unusable one is a one-line error."""
-    from tunesmith.abc_text import model_text
+    return _model_text_of(_tune_of(path, tune), tune, path)
+
+
+def _tune_of(path, tune: int):
+    """Tune ``tune`` (1-based) of the ABC book ``path``, as the book reader gives it."""
     from tunesmith.io.abc import read_tune_book
     from tunesmith.io.read import TuneOutOfRange, file_format
 
@@ -327,10 +323,16 @@ def read_tune_text(path, tune: int = 1) -> str:
     tunes = read_tune_book(path)
     if not 1 <= tune <= len(tunes):
         raise TuneOutOfRange(tune, len(tunes), path)
+    return tunes[tune - 1]
+
+
+def _model_text_of(tune, number: int, path) -> str:
+    from tunesmith.abc_text import model_text
+
     try:
-        return model_text(tunes[tune - 1])
+        return model_text(tune)
     except ValueError as e:
-        raise TunesmithError(f"tune {tune} is not a usable ABC tune ({e})", path) from None
+        raise TunesmithError(f"tune {number} is not a usable ABC tune ({e})", path) from None
 
 
 def load_abc_tunes(corpus: str, clean: bool, log=_quiet):

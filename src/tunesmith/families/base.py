@@ -59,6 +59,12 @@ def _quiet(message: str, level: str = "info") -> None:
     pass
 
 
+def both_lengths() -> OptionError:
+    """The error for a length given both as ``--max-len`` and as ``--seconds``."""
+    return OptionError("max_len", "and --seconds both given: give one (--seconds sets the "
+                       "length)")
+
+
 @dataclass
 class Prepared:
     """A corpus made ready for training and evaluation."""
@@ -287,8 +293,7 @@ class Family:
         if opts.seconds is not None and opts.max_len not in (None, self.defaults.get("max_len")):
             # (a max_len equal to the family's default is taken as filled in by an earlier
             # call: options pass through here more than once on their way to a composer)
-            raise OptionError("max_len", "and --seconds both given: give one (--seconds "
-                              "sets the length)")
+            raise both_lengths()
         if opts.seconds is not None:
             from tunesmith.io.limits import limits
 

@@ -187,11 +187,16 @@ class ContinueFamily(Family):
         keeps the tune's ``M:`` is kept, and of :data:`DRAFTS` continuations so made per
         piece the first that abc2midi plays and whose bars keep ``M:`` (one draft of each
         under plain beam search, which would find the same one each time)."""
+        from tunesmith.abc_text import tempo_field
         from tunesmith.io import abc2midi
+        from tunesmith.io.abc import read_tune_book
 
         rep, model = checkpoint.representation, checkpoint.model
+        tempo = ""  # the primer's Q: (the model reads none)
         if opts.primer:
-            sources = [read_primer(opts.primer, rep)] * opts.num
+            first = read_tune_book(opts.primer)[0]
+            sources = [primer_source(first, rep, opts.primer)] * opts.num
+            tempo = tempo_field(first.text)
             warning = rep.unseen_meter(sources[0])
             if warning:
                 log(f"{opts.primer}: {warning}", "warning")
@@ -220,9 +225,6 @@ class ContinueFamily(Family):
             log(f"{bad} of {opts.num} continuations: none of {drafts} drafts both plays and "
                 "keeps its meter; kept the first", "warning")
         texts = [texts[k * drafts + (i or 0)] for k, i in enumerate(chosen)]
-        from tunesmith.families.abc import primer_tempo
-
-        tempo = primer_tempo(opts.primer) if opts.primer else ""  # the model reads no Q:
         tunes = _Tunes(texts, sink, start, title="continuation", fields=tempo)
         rejected = tunes.publish(range(len(texts)))
         for i in range(len(texts)) if not abc2midi.available() else sorted(rejected):
@@ -391,12 +393,17 @@ def encode_pair(rep, source: str, target: str, ends: bool, style: list[int]):
 def read_primer(path: str, rep) -> str:
     """The header and first ``source_bars`` bars of the first tune of the ABC file
     ``path``, as model text; a file without enough bars is a one-line error."""
-    from tunesmith.abc_text import model_text
     from tunesmith.io.abc import read_tune_book
 
-    tunes = read_tune_book(path)
+    return primer_source(read_tune_book(path)[0], rep, path)
+
+
+def primer_source(tune, rep, path) -> str:
+    """:func:`read_primer` of the tune the book reader gave (``path``: its file)."""
+    from tunesmith.abc_text import model_text
+
     try:
-        text = model_text(tunes[0])
+        text = model_text(tune)
     except ValueError as e:
         raise TunesmithError(f"the first tune is not a usable ABC tune ({e})", path) from None
     cuts = rep.cuts(text)

@@ -3,6 +3,8 @@ messages) -> ``event_lstm`` -> MIDI, WAV and piano-roll PNG files."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,17 +143,42 @@ def prepare_pieces(family, corpus: str, data, make, representation=None, progres
     return Prepared(representation, splits, info, corpus=c)
 
 
+# the primer pieces read during one composition (primers_read_once), by what names them
+_PRIMERS: ContextVar[dict | None] = ContextVar("primers", default=None)
+
+
+@contextmanager
+def primers_read_once():
+    """Within it, :func:`primer_piece` reads each primer once: the application layer
+    reads a primer piece for its tempo and meter, and the family's composer again for its
+    notes (a user's folder behind ``--primer corpus`` is parsed, not cached)."""
+    token = _PRIMERS.set({})
+    try:
+        yield
+    finally:
+        _PRIMERS.reset(token)
+
+
 def primer_piece(primer: str, seed: int | None, corpus: str):
     """The piece named by a primer: a music file, or ``corpus`` for a random piece of
-    ``corpus`` (chosen by ``seed``)."""
+    ``corpus`` (chosen by ``seed``). Read once within :func:`primers_read_once`; the
+    piece is shared, so it is read, never changed."""
+    read = _PRIMERS.get()
+    key = (primer, seed if primer == "corpus" else None, corpus)
+    if read is not None and key in read:
+        return read[key]
     if primer == "corpus":
         import random
 
         pieces = load_corpus(corpus).pieces
-        return pieces[random.Random(seed).randrange(len(pieces))]
-    from tunesmith.io.read import read_piece
+        piece = pieces[random.Random(seed).randrange(len(pieces))]
+    else:
+        from tunesmith.io.read import read_piece
 
-    return read_piece(primer)
+        piece = read_piece(primer)
+    if read is not None:
+        read[key] = piece
+    return piece
 
 
 def primer_piece_to_keep(family, checkpoint, opts):

@@ -168,14 +168,14 @@ class EndAfter:
             logits = self.inner.mask(head, logits, picks, rows)
         if head != self.head:
             return logits
-        reached = torch.isfinite(self.clock.reached)
+        early = ~torch.isfinite(self.clock.reached)
         if rows is not None:
-            reached = reached[rows]
-        if bool(reached.all()):
+            early = early[rows]
+        if not bool(early.any()):
             return logits
-        column = torch.zeros(logits.shape[-1], dtype=torch.bool)
-        column[self.end] = True
-        return logits.masked_fill(~reached[:, None] & column, float("-inf"))
+        logits = logits.clone()
+        logits[early, self.end] = float("-inf")
+        return logits
 
     def update(self, ids) -> None:
         if self.inner is not None:

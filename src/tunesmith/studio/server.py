@@ -293,10 +293,8 @@ def _pages(app: FastAPI, studio: Studio, settings: StudioSettings) -> None:
     def gallery_fragment(request: Request):
         q = _query(request)
         comps, total = studio.store.search(q)
-        filtered = any(getattr(q, f) not in (None, "") for f in
-                       ("model", "family", "style", "text", "starred", "since", "until", "job"))
         return HTMLResponse(render("gallery.html", comps=comps, total=total, query=q,
-                                   filtered=filtered))
+                                   filtered=q.filtered))
 
     @app.get("/fragments/composition/{comp_id}", response_class=HTMLResponse)
     def card_fragment(comp_id: str):

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,12 @@ class Query:
     job: str | None = None
     limit: int = 50
     offset: int = 0
+
+    @property
+    def filtered(self) -> bool:
+        """Whether any filter is set (paging is not one)."""
+        return any(getattr(self, f.name) not in (None, "") for f in fields(self)
+                   if f.name not in ("limit", "offset"))
 
 
 class Store:
