@@ -18,6 +18,18 @@ def test_an_abc_tune_engraves_to_one_svg():
     assert svg.lstrip().startswith(("<svg", "<?xml")) and "</svg>" in svg
 
 
+def test_an_abc_tune_has_a_musicxml_download_with_its_notes_and_title(tmp_path):
+    from music21 import converter
+
+    engrave.write_abc_musicxml(TUNE.replace("T:x", "T:Kesh"), tmp_path / "score.musicxml")
+    score = converter.parse(str(tmp_path / "score.musicxml"))
+    assert score.metadata.bestTitle == "Kesh"
+    assert [n.name for n in score.flatten().notes][:4] == ["A", "D", "F#", "A"]  # K:D
+    assert score.flatten().getTimeSignatures()[0].ratioString == "6/8"
+    with pytest.raises(TunesmithError, match="MusicXML"):
+        engrave.musicxml_of_abc("X:1\nL:0/0\nK:D\nabc|\n")  # no length a note can have
+
+
 def test_a_verovio_crash_is_one_lines_error_and_this_process_lives_on(monkeypatch, tmp_path):
     crash = tmp_path / "crash.py"  # what Verovio's ABC reader did on one tune
     crash.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")

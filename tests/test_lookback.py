@@ -524,13 +524,14 @@ def test_train_remi_with_lookback_compose_and_evaluate(tmp_path, capsys):
         write_midi(piece, tmp_path / "corpus" / f"piece{i}.mid")
     run = tmp_path / "run"
     assert main(["train", "--family", "remi", "--preset", "debug", "--lookback", "--register",
-                 "--home", "--transpose", "3", "--corpus", str(tmp_path / "corpus"),
+                 "--home", "--ends", "--transpose", "3", "--corpus", str(tmp_path / "corpus"),
                  "--out", str(run),
                  "--no-progress", "--samples", "0", "--steps", "8"]) == 0
     meta = json.loads((run / "best" / "tunesmith.json").read_text())
     assert meta["representation"]["lookback_inputs"] is True
     assert meta["representation"]["register_inputs"] is True
     assert meta["representation"]["home_inputs"] is True
+    assert meta["representation"]["end_inputs"] is True
     assert main(["compose", "--model", str(run / "best"), "--num", "2", "--seed", "1",
                  "--no-wav", "--bars", "3", "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.mid"))) == 2
@@ -613,3 +614,78 @@ def test_a_remi_repeat_bias_raises_the_copy_column_with_the_register_after_it():
         raised = torch.nonzero(logits["token"][0]).flatten().tolist()
         assert raised == ([row[1]] if row[1] < len(rep.vocab) else [])  # the copy column
     assert any(row[1] < len(rep.vocab) for row in rows.tolist())  # something was offered
+
+
+def test_remi_end_counts_down_the_bars_left_to_the_length_given():
+    import numpy as np
+
+    from tunesmith.data.augment import TransposeIds
+    from tunesmith.representations.remi import END_BARS, END_CLASSES, Remi
+
+    rep = Remi(home_inputs=True, end_inputs=True)
+    assert list(rep.inputs) == ["home", "end"] and rep.inputs["end"] == END_CLASSES == 18
+    assert Remi.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    assert Remi.from_dict(json.loads(json.dumps(Remi().to_dict()))).end_inputs is False
+    body = [i for p in (60, 62, 64, 65, 67) for i in remi_bar(rep, p)]
+    at_bars = [1 + 6 * k for k in range(5)]  # each Bar token, after BOS
+
+    def read(reader, ids):
+        return [reader(i)[-1] for i in ids]
+
+    ids = [rep.bos] + body + [rep.eos]
+    # five bars asked for: 5 left in the first (the one running counts), 1 in the last
+    assert [read(rep.input_reader(bars=5), ids)[k] for k in at_bars] == [5, 4, 3, 2, 1]
+    assert read(rep.input_reader(bars=3), ids)[at_bars[-1]] == 1  # past the length: 1
+    assert read(rep.input_reader(bars=40), ids)[at_bars[0]] == END_BARS + 1  # more
+    assert set(read(rep.input_reader(), ids)) == {0}  # no length given
+    # seconds: the bar line at or after 14 quarter notes ends 4/4 bars at 16: four bars
+    assert [read(rep.input_reader(beats=14.0), ids)[k] for k in at_bars] == [4, 3, 2, 1, 1]
+    # the same bars in 3/4: 14 quarter notes end at the bar line at 15, five bars (a
+    # bar's meter is known from its TimeSig token on, the token after its Bar)
+    three = [{rep.vocab.index("TimeSig_4/4"): rep.vocab.index("TimeSig_3/4")}.get(i, i)
+             for i in ids]
+    assert [read(rep.input_reader(beats=14.0), three)[k + 1]
+            for k in at_bars] == [5, 4, 3, 2, 1]
+    # training tells a piece its own bars (here five), or, one piece in ten, none
+    rows = rep.with_inputs(ids)
+    told = rep.training_bars(ids)
+    assert told == 5 and rows[at_bars, 2].tolist() == [5, 4, 3, 2, 1]
+    lengths = [rep.training_bars([rep.bos] + body[: 6 * k] + [rep.eos]) for k in range(1, 6)]
+    many = [rep.training_bars([rep.bos] + remi_bar(rep, 40 + k) + [rep.eos])
+            for k in range(60)]
+    assert lengths.count(None) <= 1 and 2 <= many.count(None) <= 12
+    augment = TransposeIds(3, rep.pitch_ids, id_columns=1)
+    for seed in range(3):
+        moved = augment(rows[None].copy(), np.random.default_rng(seed))[0]
+        assert (moved[:, 2] == rows[:, 2]).all()  # transposing does not move the length
+    with pytest.raises(ValueError, match="end_inputs"):
+        Remi.from_dict(rep.to_dict() | {"end_inputs": 1})
+
+
+def test_remi_compose_tells_an_ends_model_the_length_asked():
+    from tunesmith.families.base import ComposeOptions
+    from tunesmith.families.remi import RemiFamily, sample_tokens
+    from tunesmith.models.transformer import Transformer, TransformerConfig
+    from tunesmith.representations.remi import END_BARS, Remi
+
+    rep = Remi(end_inputs=True)
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(d_model=16, num_layers=1, attention_heads=2,
+                                          ff_size=32, context=64, heads=dict(rep.heads),
+                                          inputs=rep.inputs)).eval()
+    seen, step = [], model.step
+
+    def recording_step(rows, state):
+        seen.append(rows)
+        return step(rows, state)
+
+    model.step = recording_step
+    for asked, first in (({"bars": 6}, 6), ({"seconds": 5.0}, rep.beats_for_seconds(5.0) / 4),
+                         ({"max_len": 30}, 0)):
+        seen.clear()
+        opts = RemiFamily().compose_options(ComposeOptions(num=2, seed=0, **asked))
+        sample_tokens(model, rep, opts)
+        told = {int(r[0, -1]) for r in seen}  # the end column of each step's rows
+        expected = min(END_BARS + 1, -(-first // 1)) if first else 0
+        # before the first Bar token the whole length is left; later steps count down
+        assert int(seen[0][0, -1]) == expected and max(told) == expected

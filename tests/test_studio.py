@@ -378,6 +378,23 @@ def midi_bytes(tmp_path: Path) -> bytes:
     return write_midi(Piece(tracks=[Track(notes=notes)]), tmp_path / "p.mid").read_bytes()
 
 
+def test_a_shipped_abc_tune_comes_with_its_musicxml(client):
+    from music21 import converter
+
+    r = client.post("/api/compose", json={"model": "shipped-abc", "options": {
+        "num": 1, "seed": 1}})
+    assert r.status_code == 202, r.text
+    job = wait(client, r.json()["job"])
+    assert job["status"] == "done", job
+    piece = client.get(f"/api/compositions/{job['result']['pieces'][0]}").json()
+    assert {"abc", "mid", "svg", "musicxml"} <= set(piece["kinds"]), piece
+    xml = client.get(f"/api/compositions/{piece['id']}/files/musicxml?download=true")
+    assert xml.status_code == 200 and "musicxml" in xml.headers["content-type"]
+    abc = client.get(f"/api/compositions/{piece['id']}/files/abc").text
+    notes = converter.parseData(xml.text, format="musicxml").flatten().notes
+    assert len(notes) == len(converter.parseData(abc, format="abc").flatten().notes) > 10
+
+
 def test_an_uploaded_midi_file_primes_the_events_model(client, tmp_path):
     data = midi_bytes(tmp_path)
     r = client.post("/api/uploads", files={"file": ("my tune.mid", data, "audio/midi")})

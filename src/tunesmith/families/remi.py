@@ -57,6 +57,9 @@ class RemiData(PieceData):
                          "come back to where the piece began")
     home: bool = opt(False, "remi: the model also reads the pitch class of the last bar's "
                      "lowest note above the first bar's (0-11), so it knows where home is")
+    ends: bool = opt(False, "remi: the model also reads how many bars are left before the "
+                     "length asked (compose's --bars or --seconds; none without them), so "
+                     "it knows when its last bars come")
 
 
 TOKENS_PER_BEAT = 32  # a token budget per quarter note: twice the densest Bach chorale's
@@ -91,8 +94,8 @@ class RemiFamily(Family):
 
         from tunesmith.representations.remi import Remi
 
-        make = partial(Remi, lookback_inputs=data.lookback,
-                       register_inputs=data.register, home_inputs=data.home)
+        make = partial(Remi, lookback_inputs=data.lookback, register_inputs=data.register,
+                       home_inputs=data.home, end_inputs=data.ends)
         return prepare_pieces(self, corpus, data, make, representation, progress, log)
 
     def model_sizes(self, representation) -> dict:
@@ -223,14 +226,16 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
         from tunesmith.sampling.endings import check_primer_fits
 
         check_primer_fits(opts.seconds, _primer_beats(rep, [s[0] for s in primer]), rep)
-    # a model trained with --lookback reads them too, tilted towards the offer by W
-    model = with_inputs(model, rep, family.repeat_bias_of(opts, rep))
+    beats = None if opts.seconds is None else rep.beats_for_seconds(opts.seconds)
+    # a model trained with --lookback reads them too, tilted towards the offer by W; one
+    # trained with --ends counts down to the length asked
+    model = with_inputs(model, rep, family.repeat_bias_of(opts, rep),
+                        new_reader=lambda: rep.input_reader(bars=opts.bars, beats=beats))
     rows = opts.num * (opts.beam or 1)
     until = None
     if opts.seconds is not None or opts.bars is not None:
-        until = BarClock(rep, rows, [s[0] for s in primer], bars=opts.bars,
-                         beats=None if opts.seconds is None
-                         else rep.beats_for_seconds(opts.seconds), grace=opts.grace)
+        until = BarClock(rep, rows, [s[0] for s in primer], bars=opts.bars, beats=beats,
+                         grace=opts.grace)
     max_steps = max(1, family.piece_steps(opts, rep) - len(primer))
     constraint = RemiGrammar(rows, rep) if opts.constrain else None
     if opts.seconds is not None:  # the model may end a piece only past the length asked

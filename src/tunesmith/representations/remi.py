@@ -41,6 +41,14 @@ tells the key area it has reached (7: the dominant); where the register input sa
 far the texture has moved, this says where home is, as the ABC model's ``--home``
 does. Transposition leaves it as it is.
 
+``end_inputs=True`` (``train --family remi --ends``): each step also carries ``"end"``
+(:data:`END_CLASSES`): how many bars are left to write, the one running included (1: the
+last bar, or past the length; 2-16; 17: more), or 0 when no length is given. Training
+tells each piece its own bars and one piece in ten none (by a hash of its ids), so the
+model also writes pieces of no given length; ``compose --bars N`` gives N, ``--seconds``
+the bars until the first bar line at or after that time (in the meter running). Why:
+a model that knows its last bars are coming can head home and cadence there on purpose.
+
 Encoding (what "equal after quantisation" means)
 - All non-drum tracks are merged into one piano stream; pitches outside 21-108 dropped.
 - A pickup is kept a pickup: when the piece's written bar lines (``Piece.bar_lines``)
@@ -87,6 +95,8 @@ PAD, BOS, EOS, BAR, TIMESIG, POSITION, PITCH, VELOCITY, DURATION = range(len(KIN
 REGISTER_SPAN = 8  # semitones either way the register input tells apart
 REGISTER_CLASSES = 2 * REGISTER_SPAN + 2  # -span..span, then "not two bars yet"
 HOME_CLASSES = 13  # 0-11 the last bar's lowest pitch class above the first's, 12 not yet
+END_BARS = 16  # bars left the end input tells apart
+END_CLASSES = END_BARS + 2  # 0 no length given, 1 the last bar (or past it), ..16, more
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class Remi(FixedTempo):
     lookback_inputs: bool = False  # steps carry what the best matching earlier bar has next
     register_inputs: bool = False  # ... how far the last bar's pitches are from the first's
     home_inputs: bool = False  # ... the last bar's lowest pitch class above the first's
+    end_inputs: bool = False  # ... how many bars are left before the length given
 
     MAX_POSITIONS_PER_BEAT: ClassVar[int] = 64
     MAX_DURATION: ClassVar[int] = 64
@@ -198,30 +209,47 @@ class Remi(FixedTempo):
     @property
     def inputs(self) -> dict[str, int]:
         """``{input: classes}`` in the order of the rows' columns after the id: ``copy``
-        and ``run`` (the lookback's), then ``register``, then ``home``."""
+        and ``run`` (the lookback's), then ``register``, then ``home``, then ``end``."""
         from tunesmith.lookback import RUN_CLASSES
 
         out = {"copy": len(self.vocab) + 3, "run": RUN_CLASSES} if self.lookback_inputs else {}
         out |= {"register": REGISTER_CLASSES} if self.register_inputs else {}
-        return out | ({"home": HOME_CLASSES} if self.home_inputs else {})
+        out |= {"home": HOME_CLASSES} if self.home_inputs else {}
+        return out | ({"end": END_CLASSES} if self.end_inputs else {})
 
     def with_inputs(self, ids: Sequence[int]) -> np.ndarray:
         """``ids`` as rows ``(id, inputs...)`` (T, 1 + F): each id with the inputs after
-        it (the ids alone, (T, 1), without inputs)."""
+        it (the ids alone, (T, 1), without inputs); the end input is told the piece's own
+        bars (:meth:`training_bars`)."""
         if not self.inputs:
             return np.asarray(ids, dtype=np.int64)[:, None]
-        reader = self.input_reader()
+        reader = self.input_reader(bars=self.training_bars(ids) if self.end_inputs else None)
         return np.array([(int(i), *reader(int(i))) for i in ids],
                         dtype=np.int64).reshape(-1, 1 + len(self.inputs))
 
-    def input_reader(self) -> _Reader:
+    def training_bars(self, ids: Sequence[int]) -> int | None:
+        """The length training tells a piece for the end input: its ``Bar`` tokens, but
+        none for one piece in ten (by a hash of its ids), so that the model also learns
+        to write a piece of no given length."""
+        import zlib
+
+        ids = [int(i) for i in ids]
+        if zlib.crc32(np.asarray(ids, dtype=np.int64).tobytes()) % 10 == 0:
+            return None
+        kind = self.kinds()
+        return sum(1 for i in ids if 0 <= i < len(kind) and kind[i] == BAR)
+
+    def input_reader(self, bars: int | None = None, beats: float | None = None) -> _Reader:
         """A reader ``id -> inputs`` of one id at a time, for a sampler; ``.copy()``
-        gives an independent one at the same place."""
+        gives an independent one at the same place. ``bars`` / ``beats``: the length the
+        end input counts down to (whole bars, or quarter notes: the bar line at or after
+        them ends it); neither: no length given."""
         from tunesmith.lookback import Lookback
 
         return _Reader(self, Lookback() if self.lookback_inputs else None,
                        _Register() if self.register_inputs else None,
-                       _Home() if self.home_inputs else None, started=False)
+                       _Home() if self.home_inputs else None, started=False,
+                       end=_BarsLeft(self, bars, beats) if self.end_inputs else None)
 
     # --- the spec a model sizes itself from
     @property
@@ -331,10 +359,8 @@ class Remi(FixedTempo):
                 "max_duration": self.max_duration, "velocity_bins": self.velocity_bins,
                 "meters": list(self.meters), "qpm": self.qpm,
                 "tokenizer": "miditok.REMI", "miditok": version("miditok"),
-                "vocab": list(self.vocab)} | ({"lookback_inputs": True}
-                                             if self.lookback_inputs else {}) | (
-            {"register_inputs": True} if self.register_inputs else {}) | (
-            {"home_inputs": True} if self.home_inputs else {})
+                "vocab": list(self.vocab)} | {
+            flag: True for flag in _INPUT_FLAGS if getattr(self, flag)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Remi:
@@ -353,11 +379,10 @@ class Remi(FixedTempo):
         meters = d.get("meters")
         if not (isinstance(meters, list) and all(isinstance(m, str) for m in meters)):
             raise ValueError(f"meters must be a list of 'n/d' strings, got {meters!r}")
-        flags = ("lookback_inputs", "register_inputs", "home_inputs")
-        for flag in flags:
+        for flag in _INPUT_FLAGS:
             if not isinstance(d.get(flag, False), bool):
                 raise ValueError(f"{flag} must be true or false")
-        rep = cls(meters=tuple(meters), **{f: d.get(f, False) for f in flags}, **fields)
+        rep = cls(meters=tuple(meters), **{f: d.get(f, False) for f in _INPUT_FLAGS}, **fields)
         stored = d.get("vocab")
         if stored != list(rep.vocab):
             raise ValueError(f"the stored vocabulary ({_size(stored)} tokens) differs from "
@@ -367,15 +392,18 @@ class Remi(FixedTempo):
         return rep
 
 
+_INPUT_FLAGS = ("lookback_inputs", "register_inputs", "home_inputs", "end_inputs")
+
+
 class _Reader:
     """See :meth:`Remi.input_reader`: a ``Bar`` token closes the bar so far, every other
     token but ``PAD``, ``BOS`` and ``EOS`` belongs to it; the lookback reads them all,
-    the register and home the ``Pitch`` ones."""
+    the register and home the ``Pitch`` ones, the end input the clock's."""
 
     def __init__(self, rep: Remi, lookback, register: _BarAnchor | None,
-                 home: _BarAnchor | None, started: bool):
+                 home: _BarAnchor | None, started: bool, end: _BarsLeft | None = None):
         self.rep, self.lookback, self.register, self.started = rep, lookback, register, started
-        self.home = home
+        self.home, self.end = home, end
         self.kind, self.size = rep.kinds(), len(rep.vocab)
         self.value = rep.values()
 
@@ -395,15 +423,43 @@ class _Reader:
                 for bar in (self.register, self.home):
                     if bar is not None:
                         bar.feed(int(self.value[i]))
+        if self.end is not None and kind not in (PAD, BOS, EOS):
+            self.end.walk.step(i)
         out = () if self.lookback is None else self.lookback.classes(self.size,
                                                                      started=self.started)
-        return out + tuple(bar.classes() for bar in (self.register, self.home)
+        return out + tuple(bar.classes() for bar in (self.register, self.home, self.end)
                            if bar is not None)
 
     def copy(self) -> _Reader:
         return _Reader(self.rep, None if self.lookback is None else self.lookback.copy(),
                        None if self.register is None else self.register.copy(),
-                       None if self.home is None else self.home.copy(), self.started)
+                       None if self.home is None else self.home.copy(), self.started,
+                       None if self.end is None else self.end.copy())
+
+
+class _BarsLeft:
+    """The end input: bars left to write, the one running included, before ``bars``
+    whole bars or the first bar line at or after ``beats`` quarter notes (counted in
+    the meter running), as :data:`END_CLASSES`; 0 when neither is given."""
+
+    def __init__(self, rep: Remi, bars: int | None, beats: float | None):
+        self.walk, self.bars, self.beats = _Walk(rep), bars, beats
+
+    def copy(self) -> _BarsLeft:
+        new = copy.copy(self)
+        new.walk = copy.copy(self.walk)
+        new.walk.starts, new.walk.meters = list(self.walk.starts), list(self.walk.meters)
+        return new
+
+    def classes(self) -> int:
+        walk = self.walk
+        if self.bars is not None:
+            left = self.bars - max(walk.bar, 0)
+        elif self.beats is not None:
+            left = math.ceil((self.beats - walk.bar_start) / walk.length - _EPS)
+        else:
+            return 0
+        return int(np.clip(left, 1, END_BARS + 1))
 
 
 class _BarAnchor:

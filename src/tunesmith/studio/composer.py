@@ -220,8 +220,8 @@ def _primer_shown(family, primer: str) -> str:
 
 
 def _engrave(family, c, folder, files: dict) -> str:
-    """Write ``score.svg`` (and ``score.musicxml`` for MIDI pieces); '' or the reason why
-    not."""
+    """Write ``score.svg`` and ``score.musicxml``; '' or the reason why there is no score
+    (an ABC tune that music21 cannot read has its score but no MusicXML)."""
     from tunesmith.studio import engrave
 
     try:
@@ -233,6 +233,11 @@ def _engrave(family, c, folder, files: dict) -> str:
             if svg is not None:
                 (folder / "score.svg").write_text(svg, encoding="utf-8")
                 files["svg"] = "score.svg"
+                try:
+                    engrave.write_abc_musicxml(c.text, folder / "score.musicxml")
+                    files["musicxml"] = "score.musicxml"
+                except TunesmithError:
+                    pass  # the score is there; the download is music21's, and it is not
                 return ""
         svg = engrave.engrave_piece(c.piece, folder / "score.musicxml")
         files["musicxml"] = "score.musicxml"

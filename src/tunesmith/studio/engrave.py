@@ -1,7 +1,8 @@
 """Sheet music as SVG, engraved on the server by Verovio (its PyPI wheel carries its fonts:
 nothing is fetched).
 
-- An ABC tune goes to Verovio as ABC.
+- An ABC tune goes to Verovio as ABC; music21 writes its MusicXML, kept as a download
+  (in a forked child with a time budget, as below).
 - Any other piece (events, piano rolls) is split at middle C onto a grand staff and goes
   MIDI -> music21 (quantised to sixteenths and triplets) -> MusicXML -> Verovio. music21
   runs in a forked child with a time budget (:mod:`tunesmith.io.deadline`), as every
@@ -65,6 +66,31 @@ def engrave_piece(piece, xml_path: Path | None = None) -> str:
     if xml_path is not None:
         xml_path.write_text(xml, encoding="utf-8")
     return _verovio(xml, "musicxml")
+
+
+def write_abc_musicxml(text: str, xml_path: Path) -> None:
+    """An ABC tune's MusicXML (music21's reading of it, title kept) written to
+    ``xml_path``; TunesmithError when music21 cannot read the tune in time."""
+    from tunesmith.io import deadline
+
+    xml = deadline.call(musicxml_of_abc, text, where="score", seconds=SECONDS)
+    xml_path.write_text(xml, encoding="utf-8")
+
+
+def musicxml_of_abc(text: str) -> str:
+    """MusicXML text of one ABC tune, as music21 reads it."""
+    from music21 import converter
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    from tunesmith.io.m21 import quiet
+
+    with quiet():
+        try:
+            score = converter.parseData(text, format="abc")  # never read as a path
+            return GeneralObjectExporter().parse(score).decode("utf-8")
+        except Exception as e:  # noqa: BLE001 - music21 raises many kinds on a bad tune
+            raise TunesmithError(f"music21 cannot write this tune as MusicXML "
+                                 f"({first_line(e) or type(e).__name__})") from None
 
 
 SPLIT = 60  # middle C: notes from here up go to the treble staff, the rest to the bass
@@ -193,4 +219,5 @@ def stack(pages: list[str]) -> str:
             + "".join(parts) + "</svg>")
 
 
-__all__ = ["available", "engrave_abc", "engrave_piece", "musicxml_of_piece", "stack"]
+__all__ = ["available", "engrave_abc", "engrave_piece", "musicxml_of_abc", "musicxml_of_piece",
+           "stack", "write_abc_musicxml"]
