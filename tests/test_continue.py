@@ -369,6 +369,32 @@ def test_beam_search_continues_each_primer_through_its_encoded_phrase(continue_r
         assert alone == [text]
 
 
+def test_a_continuation_the_character_limit_stops_ends_at_a_bar_line(continue_run,
+                                                                      monkeypatch):
+    from tunesmith import app
+    from tunesmith.abc_meter import bars
+    from tunesmith.families import continuation
+    from tunesmith.families.base import ComposeOptions
+
+    src = "X:1\nM:4/4\nL:1/8\nK:D\nABcd efga|bagf edcB|"
+    more = src + "ABcd efga|"
+    assert continuation._to_bar_line(more + "AB", len(src)) == more  # a half bar goes
+    assert continuation._to_bar_line(more + "AB|]", len(src)) == more + "AB|]"
+    # never the source's bars, nor the continuation's only bar
+    assert continuation._to_bar_line(more + "AB", len(more) + 1) == more + "AB"
+    assert continuation._to_bar_line(src + "AB", len(src)) == src + "AB"
+    ckpt = app.load_model(str(continue_run / "best"))
+    rep = ckpt.representation
+    sources = list(rep.openings[:4])
+    monkeypatch.setattr(continuation, "MAX_CHARS_PER_BAR", 6)  # bars of the debug model
+    # are longer: the limit stops each step inside a bar
+    texts = continuation.continue_texts(ckpt.model, rep, sources, rep.style_ids(), 4,
+                                        ComposeOptions(num=4, temperature=1.0), seed=0)
+    for source, text in zip(sources, texts, strict=True):
+        assert text.startswith(source.rstrip("\n"))
+        assert bars(text)[-1].closes, text  # the debug model does not end them sooner
+
+
 def test_each_step_keeps_the_first_draft_that_keeps_the_meter():
     from tunesmith.families.continuation import _keeps_meter
 

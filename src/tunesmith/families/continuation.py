@@ -422,7 +422,8 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
                    step_drafts: int = 1, counter=None) -> list[str]:
     """Each source continued by ``bars`` bars (or until the model ends the tune), in steps
     of the model's ``target_bars``: each step reads the header and the last
-    ``source_bars`` bars written so far. ``style`` is one list of style ids
+    ``source_bars`` bars written so far. A continuation that the character limit stopped
+    inside a bar ends at the bar line before it. ``style`` is one list of style ids
     (:meth:`~tunesmith.representations.abc_phrases.AbcPhrases.style_ids`) for every
     source, or one such list per source. Sampled, or by beam search with ``opts.beam``
     hypotheses per source (each step's bars the best hypothesis of that step).
@@ -475,7 +476,22 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
             texts[i] += rep.decode_text(ids)
             ended[i] = bool(ids) and ids[-1] == rep.eos
         left, k = left - chunk, k + 1
+    texts = [t if e else _to_bar_line(t, len(src))
+             for t, e, src in zip(texts, ended, sources, strict=True)]
     return [t if t.endswith("\n") else t + "\n" for t in texts]
+
+
+def _to_bar_line(text: str, keep: int) -> str:
+    """``text`` without a last bar that no bar line closes (the character limit stopped
+    the model inside it), unless that would cut into its first ``keep`` characters (the
+    source) or leave the continuation without a bar."""
+    from tunesmith.abc_meter import bars
+
+    found = bars(text)
+    if len(found) < 2 or found[-1].closes:
+        return text
+    end = found[-2].end + len(found[-2].closes)
+    return text[:end] if end > keep else text
 
 
 def check_guidance(opts: ComposeOptions) -> None:
