@@ -146,6 +146,53 @@ def test_missing_empty_and_useless_folders(tmp_path):
                               "(1 not a readable MIDI file, 1 drums only)")
 
 
+def test_folders_tunesmith_wrote_are_left_out_and_linked_folders_read(tmp_path):
+    """A corpus folder that holds a composition, a run or a checkpoint would feed the model
+    its own pieces: they are left out and said so; a linked sub-folder is read (once)."""
+    import os
+
+    from tunesmith.corpora import load_abc_corpus
+
+    good = FILES["multi.mid"][0]
+    root = tmp_path / "midi"
+    for folder, marker in (("mine", None), ("mine/generated", "composition.json"),
+                           ("runs/r1/samples", None), ("old-model", "tunesmith.json")):
+        (root / folder).mkdir(parents=True)
+        if marker:
+            (root / folder / marker).write_text("{}")
+        (root / folder / "piece.mid").write_bytes(good)
+    (root / "runs" / "r1" / "config.json").write_text("{}")
+    (root / "runs" / "r1" / "metrics.csv").write_text("step\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "linked.mid").write_bytes(good)
+    os.symlink(elsewhere, root / "link")
+    os.symlink(root, root / "mine" / "up")  # a loop: read once
+    corpus = load_piece_corpus(str(root), progress=None)
+    assert corpus.keys == ["link/linked.mid", "mine/piece.mid"]
+    assert corpus.summary().endswith(
+        "; 3 folders tunesmith wrote left out (mine/generated: a composition, old-model: a "
+        "checkpoint, runs/r1: a training run)")
+    only = tmp_path / "only"
+    (only / "out").mkdir(parents=True)
+    (only / "out" / "composition.json").write_text("{}")
+    (only / "out" / "piece_01.mid").write_bytes(good)
+    with pytest.raises(TunesmithError, match=r"no music files in this folder \(.*; 1 folder "
+                                             r"tunesmith wrote left out \(out: a composition"):
+        load_piece_corpus(str(only), progress=None)
+    assert load_piece_corpus(str(only / "out"), progress=None).keys == ["piece_01.mid"]
+    abc = tmp_path / "abc"
+    (abc / "tunes").mkdir(parents=True)
+    (abc / "tunes" / "book.abc").write_text(BOOK)
+    (abc / "tunes" / "composed").mkdir()
+    (abc / "tunes" / "composed" / "composition.json").write_text("{}")
+    (abc / "tunes" / "composed" / "tune_01.abc").write_text(BOOK)
+    c = load_abc_corpus(str(abc))
+    assert {t.source for t in c.tunes} == {str(abc / "tunes" / "book.abc")}
+    assert c.problems == [f"{abc / 'tunes' / 'composed'}: left out, a composition "
+                          "tunesmith wrote"]
+
+
 # --- MusicXML and ABC ---------------------------------------------------------------------
 
 def test_musicxml_and_abc_books_in_a_folder(tmp_path):

@@ -30,11 +30,12 @@ class AbcCorpus:
         return len(self.texts)
 
 
-def corpus_files(name: str) -> list[Path]:
-    """The files behind a corpus name or path, sorted (so loading order is deterministic)."""
+def corpus_files(name: str, left_out: list | None = None) -> list[Path]:
+    """The files behind a corpus name or path, sorted (so loading order is deterministic);
+    ``left_out`` hears of the sub-folders tunesmith wrote, not read."""
     if name in BUILTIN:
         return builtin_files(BUILTIN[name])
-    return user_abc_files(name)
+    return user_abc_files(name, left_out)
 
 
 def load_abc_corpus(name: str, clean: bool = False) -> AbcCorpus:
@@ -44,8 +45,11 @@ def load_abc_corpus(name: str, clean: bool = False) -> AbcCorpus:
     ``clean=True`` also skips every tune whose model text abc2midi reports an error for
     (1,003 of folk-abc's 12,949 tunes: unmatched ties, '[1' before '|:', bad chord
     symbols, ...)."""
-    files = corpus_files(name)
+    left_out: list = []
+    files = corpus_files(name, left_out)
     corpus = AbcCorpus(name=name)
+    for folder, what in left_out:
+        corpus.problems.append(f"{folder}: left out, {what} tunesmith wrote")
     single_file = len(files) == 1
     for f in files:
         try:

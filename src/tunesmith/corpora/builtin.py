@@ -89,24 +89,32 @@ def builtin_files(spec: BuiltinCorpus) -> list[Path]:
                   and p.is_file())
 
 
-def user_abc_files(path: str | Path) -> list[Path]:
-    """The ABC files of a user's file or folder (searched recursively for ``.abc``),
-    sorted. A missing path, or a folder without any, is a :class:`TunesmithError`."""
+def user_abc_files(path: str | Path, left_out: list | None = None) -> list[Path]:
+    """The ABC files of a user's file or folder (searched recursively for ``.abc``, less
+    the sub-folders tunesmith wrote: :func:`~tunesmith.io.paths.corpus_walk`, which
+    ``left_out`` hears of), sorted. A missing path, or a folder without any, is a
+    :class:`TunesmithError`."""
+    from tunesmith.io.paths import corpus_walk, said_left_out
+
     path = Path(path).expanduser()
     if not path.exists():
         known = ", ".join(BUILTIN)
         raise TunesmithError(f"no such file or folder (built-in corpora: {known})", path)
     if path.is_file():
         return [path]
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".abc" and p.is_file())
+    everything, own = corpus_walk(path)
+    if left_out is not None:
+        left_out += own
+    files = [p for p in everything if p.suffix.lower() == ".abc"]
     if not files:
         from tunesmith.io.read import MIDI_SUFFIXES, SCORE_SUFFIXES
 
-        music = sum(1 for p in path.rglob("*")
-                    if p.suffix.lower() in MIDI_SUFFIXES + SCORE_SUFFIXES and p.is_file())
+        music = sum(1 for p in everything if p.suffix.lower() in MIDI_SUFFIXES + SCORE_SUFFIXES)
         hint = (f" (it holds {music} MIDI or MusicXML files: the ABC families read ABC; give "
                 "--family events, remi, pianoroll, continue-events or gan)") if music else ""
-        raise TunesmithError(f"empty corpus: no .abc files in this folder{hint}", path)
+        said = said_left_out(own, path)
+        raise TunesmithError(f"empty corpus: no .abc files in this folder{hint}"
+                             + (f" ({said})" if said else ""), path)
     return files
 
 

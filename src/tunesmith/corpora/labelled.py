@@ -25,6 +25,7 @@ from tunesmith.corpora.filter import IngestFilter
 from tunesmith.corpora.report import PieceCorpus
 from tunesmith.corpora.styles import folder_tradition
 from tunesmith.errors import TunesmithError
+from tunesmith.io.paths import corpus_walk
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9 _.-]{0,39}$")
 
@@ -89,6 +90,7 @@ def load_labelled(corpus: str, filt: IngestFilter = IngestFilter(), progress=Non
         joined.keys += c.keys
         joined.rows += [replace(r, label=label) for r in c.rows]
         joined.ignored += c.ignored
+        joined.left_out = "; ".join(x for x in (joined.left_out, c.left_out) if x)
         labels += [label] * len(c.pieces)
     return joined, labels
 
@@ -106,7 +108,7 @@ def is_labelled(corpus: str) -> bool:
         return builtin.BUILTIN[corpus].kind != "abc"
     path = Path(corpus).expanduser()
     if path.is_dir():
-        return not any(p.suffix.lower() == ".abc" for p in path.rglob("*"))
+        return not any(p.suffix.lower() == ".abc" for p in corpus_walk(path)[0])
     return path.suffix.lower() != ".abc"
 
 
@@ -124,7 +126,7 @@ def count_labels(corpus: str) -> Counter:
             raise TunesmithError("no such file or folder", path)
         if path.is_file():
             return [path]
-        return [p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES]
+        return [p for p in corpus_walk(path)[0] if p.suffix.lower() in SUPPORTED_SUFFIXES]
 
     named = parts(corpus)
     if named:

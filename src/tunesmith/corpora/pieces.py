@@ -32,6 +32,7 @@ from tunesmith.corpora.filter import IngestFilter, _apply_filter
 from tunesmith.corpora.report import IngestRow, PieceCorpus
 from tunesmith.errors import TunesmithError
 from tunesmith.io import deadline
+from tunesmith.io.paths import corpus_walk, said_left_out
 from tunesmith.io.read import (
     MIDI_SUFFIXES,
     MUSIC21,
@@ -76,11 +77,13 @@ def load_piece_corpus(name: str, filt: IngestFilter = IngestFilter(),
     in-process), each item within the ``parse_seconds`` limit."""
     if name in builtin.BUILTIN:
         results, ignored, where = _load_builtin(name, progress, workers), [], Path(name)
+        left_out = []
     else:
         where = Path(name).expanduser()
-        items, ignored = _user_items(where)
+        items, ignored, left_out = _user_items(where)
         results = _parse_all(items, progress, workers, task=where.name or str(where))
-    corpus = PieceCorpus(name=name, ignored=ignored)
+    corpus = PieceCorpus(name=name, ignored=ignored,
+                         left_out=said_left_out(left_out, where) if left_out else "")
     for res in results:
         _add(corpus, res, filt)
     if not corpus.pieces:
@@ -110,9 +113,10 @@ def _add(corpus: PieceCorpus, res: _Result, filt: IngestFilter) -> None:
 
 # --- the inputs of a corpus ----------------------------------------------------------------
 
-def _user_items(path: Path) -> tuple[list[_Item], list[str]]:
-    """The inputs under a user's file or folder, and the folder's non-music files. A
-    folder's music files are chosen by suffix; a single file by its content too."""
+def _user_items(path: Path) -> tuple[list[_Item], list[str], list]:
+    """The inputs under a user's file or folder, the folder's non-music files, and its
+    sub-folders that tunesmith wrote, left out (:func:`~tunesmith.io.paths.corpus_walk`).
+    A folder's music files are chosen by suffix; a single file by its content too."""
     if not path.exists():
         if "=" in str(path) or "," in str(path):
             raise TunesmithError("no such file or folder (LABEL=PATH parts and repeated "
@@ -122,14 +126,17 @@ def _user_items(path: Path) -> tuple[list[_Item], list[str]]:
     if path.is_file():
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             file_format(path)  # raises the "unsupported file type" error unless it is music
-        return _items(path, path.name), []
-    files = sorted(p for p in path.rglob("*") if p.is_file())
+        return _items(path, path.name), [], []
+    files, left_out = corpus_walk(path)
     music = [p for p in files if p.suffix.lower() in SUPPORTED_SUFFIXES]
     if not music:
+        said = said_left_out(left_out, path)
         raise TunesmithError(f"no music files in this folder (searched recursively for "
-                             f"{' '.join(SUPPORTED_SUFFIXES)})", path)
+                             f"{' '.join(SUPPORTED_SUFFIXES)}" + (f"; {said}" if said else "")
+                             + ")", path)
     items = [it for p in music for it in _items(p, p.relative_to(path).as_posix())]
-    return items, [str(p) for p in files if p.suffix.lower() not in SUPPORTED_SUFFIXES]
+    return (items, [str(p) for p in files if p.suffix.lower() not in SUPPORTED_SUFFIXES],
+            left_out)
 
 
 def _items(path: Path, key: str, label: str | None = None) -> list[_Item]:

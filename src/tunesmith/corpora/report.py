@@ -33,13 +33,15 @@ class PieceCorpus:
 
     ``keys[i]`` names ``pieces[i]`` stably (its path relative to the corpus root, plus
     ``#n`` for the n-th tune of an ABC book, 0-based): split train/valid/test on it.
-    ``ignored`` lists files in a folder that are not music by their suffix."""
+    ``ignored`` lists files in a folder that are not music by their suffix; ``left_out``
+    says which of its sub-folders tunesmith wrote (compositions, runs), not read."""
 
     name: str
     pieces: list[Piece] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     rows: list[IngestRow] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    left_out: str = ""
 
     def __len__(self) -> int:
         return len(self.pieces)
@@ -110,6 +112,8 @@ class PieceCorpus:
         if self.ignored:
             kinds = sorted({Path(p).suffix.lower() or Path(p).name for p in self.ignored})
             text += f"; {len(self.ignored)} other files ignored ({', '.join(kinds[:5])})"
+        if self.left_out:
+            text += f"; {self.left_out}"
         labels = self.label_counts()
         if labels:
             text += "; kept per style: " + ", ".join(f"{k} {n}" for k, n in

@@ -4,6 +4,7 @@ one-line :class:`TunesmithError` naming the path, said the same way by every com
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
@@ -65,3 +66,52 @@ def remove_made(path: Path, top: Path | None) -> None:
         p.rmdir()
         if p == top:
             return
+
+
+def written_by_tunesmith(folder: Path) -> str | None:
+    """What tunesmith wrote ``folder`` as ("a composition", "a checkpoint", "a training
+    run"), or None: a corpus folder that holds such a folder would otherwise feed the
+    model its own pieces (compose's, or the samples a run writes)."""
+    if (folder / "composition.json").is_file():
+        return "a composition"
+    if (folder / "tunesmith.json").is_file():
+        return "a checkpoint"
+    if (folder / "config.json").is_file() and (folder / "metrics.csv").is_file():
+        return "a training run"
+    return None
+
+
+def corpus_walk(root: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every file under the folder ``root``, sorted, following linked sub-folders (each
+    real folder once: a link to a folder above cannot loop), less the sub-folders that
+    tunesmith wrote (:func:`written_by_tunesmith`), which come back as ``(folder,
+    what)``. ``root`` itself is read whatever it is: the user named it."""
+    root = Path(root)
+    files: list[Path] = []
+    left_out: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    # os.walk rather than Path.rglob: rglob does not follow a linked folder (Python 3.11)
+    for where, folders, names in os.walk(root, followlinks=True):
+        here = Path(where)
+        real = os.path.realpath(here)
+        what = written_by_tunesmith(here) if here != root else None
+        if real in seen or what:
+            folders[:] = []
+            if what:
+                left_out.append((here, what))
+            continue
+        seen.add(real)
+        folders.sort()
+        files += [here / n for n in names if (here / n).is_file()]
+    return sorted(files), left_out
+
+
+def said_left_out(left_out: list[tuple[Path, str]], root: Path) -> str:
+    """``2 folders tunesmith wrote left out (gen: a composition, runs/x: a training
+    run)`` for :func:`corpus_walk`'s second list ('' when empty)."""
+    if not left_out:
+        return ""
+    named = [f"{p.relative_to(root).as_posix()}: {what}" for p, what in left_out[:3]]
+    more = ", ..." if len(left_out) > 3 else ""
+    noun = "folder" if len(left_out) == 1 else "folders"
+    return f"{len(left_out)} {noun} tunesmith wrote left out ({', '.join(named)}{more})"
