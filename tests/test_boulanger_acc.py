@@ -168,6 +168,26 @@ def test_the_tables_report_both_accuracies(tmp_path):
     assert back.accuracy == pytest.approx(0.2012) and back.accuracy_bl2012 == pytest.approx(0.3456)
 
 
+def test_one_ais_run_shows_no_spread_and_one_run_is_one_row_however_written(tmp_path,
+                                                                              monkeypatch):
+    from tunesmith.evaluation.boulanger import format_row, read_rows, write_tables
+
+    one = _row(arch="rnn_rbm", nll_spread=math.nan, ais=[16, 1000, 1],
+               published=(None, None, ""))
+    two = _row(arch="rnn_rbm", nll_spread=0.0123, ais=[16, 1000, 2], run="runs/two",
+               published=(None, None, ""))
+    assert "(one AIS run)" in format_row(one) and "+/-" not in format_row(one)
+    assert "+/- 0.012" in format_row(two) and "+/-" not in format_row(_row())
+    monkeypatch.chdir(tmp_path)
+    write_tables([one], tmp_path)
+    write_tables([_row(arch="rnn_rbm", nll_spread=math.nan, ais=[16, 1000, 1],
+                       run=str(tmp_path / "runs" / "jsb"))], tmp_path)  # the same run
+    (back,) = read_rows(tmp_path / "results.csv")
+    assert math.isnan(back.nll_spread)
+    md = (tmp_path / "results.md").read_text()
+    assert "-5.50 (one AIS run) (20.12%" in md and md.count("jsb 10 / 2") == 1
+
+
 def test_a_results_csv_from_before_the_new_column_still_reads(tmp_path):
     from tunesmith.evaluation.boulanger import read_rows, write_tables
 

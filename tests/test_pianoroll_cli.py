@@ -183,15 +183,21 @@ def test_benchmark_debug_run_writes_the_table(capsys, bench_dir, tmp_path):
                          "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress",
                          "--lr", "0.02", "--eval-max-items", "2")
     assert rc == 0
-    train = json.loads((tmp_path / "jsb-rnn_nade-debug" / "config.json").read_text())["train"]
+    # a run of settings given over the preset is named for them, folder and row alike
+    run = tmp_path / "jsb-rnn_nade-debug-eval_max_items2-lr0.02"
+    train = json.loads((run / "config.json").read_text())["train"]
     assert train["lr"] == 0.02 and train["eval_max_items"] == 2  # overrides reach the run
-    assert "| rnn_nade `debug` (tunesmith) |" in out and "RNN-NADE (BL2012, published)" in out
+    assert "| rnn_nade `debug eval_max_items=2 lr=0.02` (tunesmith) |" in out
+    assert "RNN-NADE (BL2012, published)" in out
     rows = (tmp_path / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("dataset,model") and rows[1].startswith("jsb,rnn_nade,debug")
+    assert rows[0].startswith("dataset,model")
+    assert rows[1].startswith("jsb,rnn_nade,debug eval_max_items=2 lr=0.02,")
     # a second call takes the finished run instead of training again
     rc, out, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
-                         "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress")
-    assert rc == 0 and "tunesmith train" not in out
+                         "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress",
+                         "--eval-max-items", "2", "--lr", "0.02")
+    assert rc == 0 and "tunesmith train" not in out and "taking the finished run" in out
+    assert len((tmp_path / "results.csv").read_text().splitlines()) == 2
 
 
 def test_benchmark_interrupted_writes_no_result_and_says_so(capsys, bench_dir, tmp_path,
@@ -223,6 +229,16 @@ def test_benchmark_refuses_a_run_trained_on_another_file_and_marks_slices(
     md = (tmp_path / "b" / "results.md").read_text()
     assert "| rnn_nade `debug`, first 2 sequences of each split (--slice 2) (tunesmith) |" in md
     assert "jsb-rnn_nade-debug-slice2 " in md  # the wall-time line names the run
+    changed = tmp_path / "changed"  # a file whose first two sequences are others
+    changed.mkdir()
+    data = json.loads((bench_dir / "jsb_chorales.json").read_text())
+    data["train"][0] = data["train"][0][:-1]
+    (changed / "jsb_chorales.json").write_text(json.dumps(data))
+    rc, _, err = run_cli(capsys, "benchmark", "boulanger", "--data", changed, "--datasets",
+                         "jsb", "--preset", "debug", "--out", tmp_path / "b", "--no-progress",
+                         "--slice", "2")
+    assert_one_line_error(rc, err, "data-slice2/jsb_chorales.json: holds the first 2 "
+                          "sequences of another file", "--retrain")
     other = tmp_path / "other"
     shutil.copytree(bench_dir, other)
     rc, _, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
@@ -252,7 +268,9 @@ def test_benchmark_bad_input(capsys, tmp_path):
     for args, says in ((["--data", tmp_path / "jsb_chorales.json"],
                         "jsb_chorales.json: is a file; --data takes the folder that holds it"),
                        ([], "--data is needed"),
-                       (["--data", tmp_path, "--datasets", ","], "--datasets is empty")):
+                       (["--data", tmp_path, "--datasets", ","], "--datasets is empty"),
+                       (["--data", tmp_path, "--datasets", "jsb", "--arch", ","],
+                        "--arch is empty")):
         rc, _, err = run_cli(capsys, "benchmark", "boulanger", *args, "--out", tmp_path / "o")
         assert_one_line_error(rc, err, says)
     (tmp_path / "jsb_chorales.json").unlink()
@@ -345,3 +363,13 @@ def test_stepping_the_rnn_frame_by_frame_equals_the_whole_sequence(cell):
         for t in range(6):
             ctx, state = rnn.step(frames[:, t], state)
             assert torch.allclose(ctx, context[:, t + 1], atol=1e-5)
+
+
+def test_a_music_report_refuses_what_a_piano_roll_composer_does_not_take(capsys, tmp_path,
+                                                                          pianoroll_run):
+    for flag in (["--temperature", "0.5"], ["--unconstrained"]):
+        rc, out, err = run_cli(capsys, "evaluate", "--music", "--model",
+                               pianoroll_run / "best", "--num", 2, "--out", tmp_path / "m",
+                               *flag)
+        assert_one_line_error(rc, err, f"{flag[0]} is not an option of the pianoroll "
+                              "family's composer")

@@ -91,10 +91,15 @@ def test_bad_analyze_input_is_one_line(capsys, tmp_path, argv, fragment):
 
 def test_music_report_of_a_trained_model(debug_run, tmp_path, capsys):
     rc, out, _ = run_cli(capsys, "evaluate", "--music", "--model", debug_run / "best",
-                         "--num", 4, "--draws", 2, "--out", tmp_path / "m", "--no-progress")
+                         "--num", 4, "--draws", 2, "--out", tmp_path / "m", "--no-progress",
+                         "--json", tmp_path / "figures" / "music.json")
     assert rc == 0 and "within the real-vs-real band" in out and "memorisation" in out
     summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert json.loads((tmp_path / "figures" / "music.json").read_text()) == summary
     assert summary["real"]["pieces"] == 4
+    n = max(1, summary["generated"]["pieces"])  # those the debug model wrote readably
+    assert summary["settings"]["band"] == (f"2 samples of {n} training "
+                                           f"{'piece' if n == 1 else 'pieces'} (of 12)")
     assert summary["memorisation"]["unit"] == "characters"
     rows = {r["name"]: r for r in summary["features"]}
     # the fixture tunes are written bar by bar to their meter
@@ -107,3 +112,27 @@ def test_likelihood_flags_and_music_flags_do_not_mix(capsys, tmp_path):
     assert_one_line_error(rc, err, "--draws", "--music")
     rc, _, err = run_cli(capsys, "evaluate", "--music", "--splits", "test")
     assert_one_line_error(rc, err, "--splits", "not --music")
+
+
+def test_a_music_report_of_a_model_whose_corpus_moved(tmp_path, capsys):
+    """Said before any piece is composed; --corpus says where the corpus is now."""
+    import shutil
+
+    from tests.conftest import write_book
+
+    (tmp_path / "tunes").mkdir()
+    write_book(tmp_path / "tunes" / "book.abc", 40, seed=3)
+    rc, _, err = run_cli(capsys, "train", "--preset", "debug", "--corpus", tmp_path / "tunes",
+                         "--out", tmp_path / "run", "--no-progress", "--samples", 0,
+                         "--steps", 4)
+    assert rc == 0, err
+    shutil.move(tmp_path / "tunes", tmp_path / "moved")
+    argv = ["evaluate", "--music", "--model", tmp_path / "run" / "best", "--num", 2,
+            "--draws", 2, "--no-progress"]
+    rc, out, err = run_cli(capsys, *argv, "--out", tmp_path / "m")
+    assert_one_line_error(rc, err, "the corpus this model was trained on is not here",
+                          "--corpus")
+    assert "composing" not in out + err
+    rc, _, err = run_cli(capsys, *argv, "--out", tmp_path / "m", "--corpus",
+                         tmp_path / "moved")
+    assert rc == 0, err

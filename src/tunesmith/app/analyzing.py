@@ -40,6 +40,8 @@ class MusicRequest:
                                     "--lookback: compose's --repeat-bias (default: "
                                     "compose's)")
     draws: int = opt(10, "real samples that make the real-vs-real band")
+    corpus: str | None = opt(None, "the model's corpus where it is now, if it moved (its "
+                             "real pieces are read from it; default: where it was trained)")
     out: str = opt("music_report", "folder for report.html, features.csv, summary.json")
     overwrite: bool = opt(False, "replace the report already in --out (by default a folder "
                           "that holds one is refused)")
@@ -61,7 +63,7 @@ def music_report(request: MusicRequest, progress: Progress | None = None, log=No
     Returns the :class:`~tunesmith.evaluation.report.Report`."""
     from tunesmith import families
     from tunesmith.app.composing import compose
-    from tunesmith.app.evaluating import _corpus_and_data
+    from tunesmith.app.evaluating import _corpus_and_data, _own_corpus_here
     from tunesmith.app.models import load_model
     from tunesmith.evaluation.report import PieceSet, Report, compare_sets, write
 
@@ -70,12 +72,14 @@ def music_report(request: MusicRequest, progress: Progress | None = None, log=No
     ckpt = load_model(request.model, device=request.device)
     fam = families.for_representation(ckpt.representation.name)
     opts = _compose_options(fam, request)
+    corpus, data, notes = _corpus_and_data(ckpt, fam, request.corpus)
+    if request.corpus is None:  # not found wanting after the composing
+        _own_corpus_here(corpus, fam.name)
     log(f"composing {opts.num} {fam.item} with {ckpt.path}")
     generated = PieceSet("generated")
     for c in compose(ckpt, opts, progress=progress):
         piece = fam.report_piece(c)
         _add(generated, f"{fam.stem}_{c.index:02d}", piece, c.error or "cannot be read")
-    corpus, data, notes = _corpus_and_data(ckpt, fam, None)
     log(f"reading the corpus {corpus}")
     items = fam.corpus_items(corpus, data, ckpt.representation, progress=progress, log=log)
     rng = random.Random(request.seed)
@@ -89,11 +93,18 @@ def music_report(request: MusicRequest, progress: Progress | None = None, log=No
     for s in (generated, real, pool):
         s.measure(lambda i, n, name=s.name: report(progress, f"measure {name}", i, n, "piece"))
     rows = compare_sets(generated, real, pool, draws=request.draws, seed=request.seed)
+    n = max(1, len(generated.pieces))
+    if len(real.pieces) < n:
+        notes.append(f"only {len(real.pieces)} held-out real pieces against {n} generated "
+                     "ones: the comparison is noisier than the band from more pieces says")
+    pieces = "piece" if n == 1 else "pieces"
+    band = (f"{request.draws} samples of {n} training {pieces} (of {len(pool.pieces)})"
+            if len(pool.pieces) >= n else f"{request.draws} random splits of the "
+            f"{len(real.pieces)} real pieces into halves (fewer than {n} training {pieces})")
     name = request.label or str(ckpt.path)
     settings = {"model": name, "family": fam.name, "corpus": corpus,
                 "compose": _described(opts, fam), "real": "held-out pieces (valid and test "
-                "splits), whole, as the representation keeps them",
-                "band": f"{request.draws} samples of {opts.num} training pieces"}
+                "splits), whole, as the representation keeps them", "band": band}
     out = Report(f"tunesmith music report: {name}", generated, real, rows, settings,
                  _memorisation(fam, items["train"], generated, real), notes)
     paths = write(out, request.out)
@@ -115,8 +126,14 @@ def _compose_options(fam, request: MusicRequest):
         values["grace"] = request.grace
     if "temperature" in fam.controls:
         values["temperature"] = request.temperature
+    elif request.temperature != DEFAULTS.temperature:
+        raise OptionError("temperature", f"is not an option of the {fam.name} family's "
+                          "composer")
     if "constrain" in fam.controls:
         values["constrain"] = request.constrain
+    elif not request.constrain:
+        raise OptionError("constrain", f"is not an option of the {fam.name} family's "
+                          "composer: its samples are raw")
     if request.repeat_bias is not None:
         if "repeat_bias" not in fam.controls:
             raise OptionError("repeat_bias", f"is not an option of the {fam.name} family's "

@@ -16,7 +16,7 @@ from tunesmith.progress import Progress
 
 
 def _comma(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in str(text).split(",") if s.strip())
+    return tuple(dict.fromkeys(s.strip() for s in str(text).split(",") if s.strip()))
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,11 @@ class BoulangerRequest:
                                     "piano, or all", cast=_comma)
     arch: tuple[str, ...] = opt(("rnn_nade",), "comma list of piano-roll architectures",
                                 cast=_comma)
-    preset: str = opt("small", "debug | paper | small, and tuned for rnn_nade and rnn_rbm")
+    preset: str = opt("small", "debug or small (every architecture); paper and tuned "
+                      "(rnn_nade, rnn_rbm); big (transformer_nade)")
     out: str = opt("bench/boulanger", "runs and result tables; a finished run there is "
-                   "taken, not retrained")
+                   "taken, not retrained (a run's folder names its preset and the training "
+                   "settings given over it)")
     retrain: bool = opt(False, "train again even if a run exists")
     slice: int = opt(0, "use only the first N sequences of each split (a quick check)")
     train: Mapping[str, Any] = opt(factory=dict, help="training settings over the "
@@ -74,6 +76,8 @@ def check_request(request: BoulangerRequest) -> dict[str, Path]:
             raise TunesmithError(f"unknown dataset {key!r} (choose from: {', '.join(DATASETS)})")
         files[key] = find_dataset(data, key)
     models = families.get("pianoroll").models()
+    if not request.arch:
+        raise OptionError("arch", f"is empty: give some of {', '.join(models)}")
     for arch in request.arch:
         if arch not in models:
             raise OptionError("arch", f"{arch}: choose from {', '.join(models)}")
@@ -107,10 +111,10 @@ def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -
     for key, path in files.items():
         if request.slice:  # under the canonical name, so that the file's grid is still known
             path = write_slice(path, out / f"data-slice{request.slice}" / DATASETS[key].files[0],
-                               request.slice)
+                               request.slice, replace=request.retrain)
         test = read_boulanger(path)["test"]
         for arch in request.arch:
-            run_dir = out / (f"{key}-{arch}-{request.preset}"
+            run_dir = out / (f"{key}-{arch}-{request.preset}{_given_over(request, '-')}"
                              + (f"-slice{request.slice}" if request.slice else ""))
             if _train_or_take(request, key, arch, path, run_dir, device, progress, log):
                 raise Interrupted(run_dir)
@@ -119,7 +123,8 @@ def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -
             m = frame_protocol(ckpt.model, test, device, request.ais_chains, request.ais_betas,
                                request.ais_runs)
             summary = ckpt.meta.get("summary", {})
-            rows.append(Row(key, arch, request.preset, m["nll"], m["nll_spread"],
+            rows.append(Row(key, arch, request.preset + _given_over(request, " "),
+                            m["nll"], m["nll_spread"],
                             m["accuracy"], m["accuracy_bl2012"], m["frames"],
                             train_seconds(run_dir), m["seconds"],
                             int(summary.get("step", 0)), bool(summary.get("stopped_early")),
@@ -128,6 +133,16 @@ def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -
             log(format_row(rows[-1]))
             write_tables(rows, out)
     return rows
+
+
+def _given_over(request: BoulangerRequest, sep: str) -> str:
+    """The training settings given over the preset, as a run's folder and its table row
+    name them (``-lr0.01-steps10000``, `` lr=0.01 steps=10000``; '' for none): runs of
+    other settings are other runs. The device is not a setting of the model."""
+    given = sorted((k, v) for k, v in request.train.items() if k != "device")
+    if sep == "-":
+        return "".join(f"-{k}{v}" for k, v in given)
+    return "".join(f"{sep}{k}={v}" for k, v in given)
 
 
 class Interrupted(Exception):
@@ -150,7 +165,6 @@ def _train_or_take(request: BoulangerRequest, key: str, arch: str, path: Path, r
 
     name = DATASETS[key].name
     resumable = (recover(run_dir / "last") / "tunesmith.json").is_file()  # we write runs here
-    flags = " (training settings ignored; --retrain to train again)" if request.train else ""
     summary = _last_summary(run_dir) if resumable else {}
     if summary and not request.retrain:
         _same_data(summary, run_dir, path)
@@ -161,10 +175,10 @@ def _train_or_take(request: BoulangerRequest, key: str, arch: str, path: Path, r
                            train=dict(request.train) | {"device": device}),
                      progress=progress, log=log).interrupted
     if not _finished(run_dir, summary):
-        log(f"== {name} / {arch}: resuming {run_dir} with its own settings{flags}")
+        log(f"== {name} / {arch}: resuming {run_dir}")
         return resume(ResumeRequest(run=str(run_dir), samples=0, device=device),
                       progress=progress, log=log).interrupted
-    log(f"== {name} / {arch}: taking the finished run in {run_dir}{flags}")
+    log(f"== {name} / {arch}: taking the finished run in {run_dir}")
     return False
 
 

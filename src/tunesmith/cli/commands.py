@@ -396,7 +396,7 @@ class Evaluate(Command):
     help = ("likelihood and sample validity of a model; with --music, what its music is "
             "like against real pieces of its corpus")
     progress = True
-    SHARED = ("model", "seed", "temperature", "device")  # the music report takes these too
+    SHARED = ("model", "seed", "temperature", "device", "corpus")  # --music takes them too
 
     def sections(self, args=None) -> list[Section]:
         from tunesmith.app.analyzing import MusicRequest
@@ -407,7 +407,8 @@ class Evaluate(Command):
                         skip=self.SHARED)]
 
     def add_extra(self, parser) -> None:
-        parser.add_argument("--json", help="also write the figures to this JSON file")
+        parser.add_argument("--json", help="also write the figures to this JSON file (with "
+                            "--music: the report's summary.json)")
         parser.add_argument("--music", action="store_true", help="the musical report "
                             "instead of likelihood: compose, compare with held-out real "
                             "pieces feature by feature, write report.html")
@@ -429,22 +430,7 @@ class Evaluate(Command):
 
             print(dump(to_dict(request)), end="")
             return 0
-        made = None
-        if args.json:  # checked (its folder made) before the work, not after it
-            from tunesmith.io.paths import first_missing, output_folder
-
-            if Path(args.json).is_dir():
-                raise TunesmithError("is a folder: give --json a file name", args.json)
-            made = first_missing(Path(args.json).parent)
-            output_folder(Path(args.json).parent)
-        try:
-            result = app.evaluate(request, progress_for(args), out)
-        except BaseException:
-            if made is not None:  # the folders made for --json, still empty
-                from tunesmith.io.paths import remove_made
-
-                remove_made(Path(args.json).parent, made)
-            raise
+        result = _for_json(args, lambda: app.evaluate(request, progress_for(args), out))
         print_evaluation(result, request)
         if args.json:
             figures = dict(result.results)
@@ -470,7 +456,11 @@ class Evaluate(Command):
         if args.print_config:
             print(dump(to_dict(request)), end="")
             return 0
-        result = app.music_report(request, progress_for(args), out)
+        result = _for_json(args, lambda: app.music_report(request, progress_for(args), out))
+        if args.json:
+            from tunesmith.evaluation.report import write_summary
+
+            write_summary(result, Path(args.json))
         print(format_table(result))
         counts = result.counts()
         print(f"within the real-vs-real band: {counts['within']}, near: {counts['near']}, "
@@ -485,6 +475,24 @@ class Evaluate(Command):
         for note in result.notes:
             out(f"note: {note}", "warning")
         return 0
+
+
+def _for_json(args, work):
+    """``work()``, with ``--json``'s file checked and its folder made first (not found
+    wanting after the work), and the folders made for it removed when the work fails."""
+    if not args.json:
+        return work()
+    from tunesmith.io.paths import first_missing, output_folder, remove_made
+
+    if Path(args.json).is_dir():
+        raise TunesmithError("is a folder: give --json a file name", args.json)
+    made = first_missing(Path(args.json).parent)
+    output_folder(Path(args.json).parent)
+    try:
+        return work()
+    except BaseException:
+        remove_made(Path(args.json).parent, made)  # the folders made for --json, still empty
+        raise
 
 
 def print_evaluation(e, request) -> None:

@@ -63,9 +63,9 @@ def frame_protocol(model, sequences, device="cpu", ais_chains: int = 16,
                    ais_betas: int = 1000, ais_runs: int = 2, seed: int = 0) -> dict:
     """Test figures of ``model`` on ``sequences`` ((T, 88) arrays) by the protocol above:
     ``nll`` (mean over AIS runs for RBM models), ``nll_spread`` (std across runs; 0 when
-    exact), ``nll_runs``, ``accuracy`` (expected counts), ``accuracy_bl2012`` (a predicted
-    frame per step; NaN for a model that does not report its counts), ``frames``,
-    ``seconds``."""
+    exact, NaN for a single AIS run: no spread was measured), ``nll_runs``, ``accuracy``
+    (expected counts), ``accuracy_bl2012`` (a predicted frame per step; NaN for a model
+    that does not report its counts), ``frames``, ``seconds``."""
     from tunesmith.data.frames import FrameBatches
     from tunesmith.evaluation.likelihood import evaluate
 
@@ -81,7 +81,8 @@ def frame_protocol(model, sequences, device="cpu", ais_chains: int = 16,
         results.append(evaluate(model, batches, device))
     nlls = [m["nll"] for m in results]
     return {"nll": statistics.fmean(nlls),
-            "nll_spread": statistics.stdev(nlls) if len(nlls) > 1 else 0.0,
+            "nll_spread": (statistics.stdev(nlls) if len(nlls) > 1
+                           else 0.0 if exact else math.nan),
             "nll_runs": nlls, "accuracy": results[0]["accuracy"],
             "accuracy_bl2012": results[0].get("accuracy_predicted", math.nan),
             "frames": int(results[0]["count"]), "seconds": time.perf_counter() - t0,
@@ -107,16 +108,22 @@ class Row:
     published: tuple = field(default=(None, None, ""))
 
 
-def write_slice(src: Path, dst: Path, n: int) -> Path:
+def write_slice(src: Path, dst: Path, n: int, replace: bool = False) -> Path:
     """The first ``n`` sequences of each split of a benchmark file, as JSON (a quick
-    debug benchmark: ``--slice``)."""
+    debug benchmark: ``--slice``). A slice of other sequences already at ``dst`` (the runs
+    beside it were trained on it) is refused unless ``replace``."""
     from tunesmith.io.boulanger import read_boulanger
     from tunesmith.representations.pianoroll import PianoRoll
 
     splits = read_boulanger(src)
+    text = json.dumps({s: [PianoRoll.to_lists(x) for x in seqs[:n]]
+                       for s, seqs in splits.items()})
+    if not replace and dst.is_file() and dst.read_text(errors="replace") != text:
+        raise TunesmithError(f"holds the first {n} sequences of another file than {src}, "
+                             "which the runs beside it were trained on: give --retrain to "
+                             "train them again on this one, or another --out", dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text(json.dumps({s: [PianoRoll.to_lists(x) for x in seqs[:n]]
-                               for s, seqs in splits.items()}))
+    dst.write_text(text)
     return dst
 
 
@@ -137,8 +144,18 @@ def train_seconds(run_dir: Path) -> float:
     return total + last
 
 
+def _spread(r: Row, digits: int, sign: str) -> str:
+    """`` +/- 0.012`` after an AIS estimate made more than once; '' for an exact NLL, and
+    ``(one AIS run)`` for an estimate with no spread measured."""
+    if not r.ais:
+        return ""
+    if not math.isfinite(r.nll_spread):
+        return " (one AIS run)"
+    return f" {sign} {r.nll_spread:.{digits}f}"
+
+
 def format_row(r: Row) -> str:
-    spread = f" +/- {r.nll_spread:.3f}" if r.ais else ""
+    spread = _spread(r, 3, "+/-")
     pub = f"; published {r.published[0]:.2f}" if r.published[0] else ""
     if r.published[0] and r.published[1]:
         pub += f" (ACC {r.published[1]:.2f}%)"
@@ -192,8 +209,11 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
 
     output_folder(out)
     csv_path = out / "results.csv"
-    merged = {r.run: r for r in read_rows(csv_path)}  # earlier invocations' results stay
-    merged.update({r.run: r for r in rows})
+    def run_of(r: Row) -> str:  # one run however its path was written
+        return str(Path(r.run).resolve())
+
+    merged = {run_of(r): r for r in read_rows(csv_path)}  # earlier invocations' results stay
+    merged.update({run_of(r): r for r in rows})
     rows = list(merged.values())
     with open(csv_path, "w", newline="") as f:
         w = csv.writer(f)
@@ -224,7 +244,7 @@ def write_tables(rows: list[Row], out: Path) -> tuple[Path, Path]:
             if r is None:
                 cells.append("")
                 continue
-            spread = f" ± {r.nll_spread:.2f}" if r.ais else ""
+            spread = _spread(r, 2, "±")
             cells.append(f"{-r.nll:.2f}{spread} ({100 * r.accuracy:.2f}% / "
                          f"{100 * r.accuracy_bl2012:.2f}%)")
         what = f", first {n} sequences of each split (--slice {n})" if n else ""

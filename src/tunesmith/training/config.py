@@ -35,8 +35,8 @@ class TrainConfig:
                          "else fp32), fp32, bf16", choices=("auto", "fp32", "bf16"))
     compile: bool = opt(False, "torch.compile the training step (slow first step; "
                         "benchmarks/gpu.py measures it against eager)")
-    tf32: bool = opt(True, "fp32 matmuls on CUDA in TF32 while training", flag="no-tf32",
-                     negate=True)
+    tf32: bool = opt(True, "full-precision fp32 matmuls on CUDA (by default they run in "
+                     "TF32 while training)", flag="no-tf32", negate=True)
 
     def __post_init__(self):
         positive = ("steps", "batch_size", "eval_every", "log_every", "grad_accum")
