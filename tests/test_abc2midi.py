@@ -94,3 +94,22 @@ def test_played_piece_plays_the_repeats():
     assert [n.pitch for n in piece.notes] == [60, 62, 64, 65] * 2
     with pytest.raises(ValueError, match="abc2midi: Could not find note to be tied"):
         abc2midi.played_piece(DANGLING_TIE)
+
+
+def test_a_tune_only_music21_plays_is_written_with_a_warning_said_beside_it(tmp_path):
+    """abc2midi refuses a first ending before any repeat; music21 reads it: the tune is
+    kept (it plays), and the file, the summary and composition.json say what happened."""
+    from tunesmith.app.composing import ComposeResult
+    from tunesmith.families.abc import _Tunes
+
+    tunes = _Tunes(["M:4/4\nL:1/8\nK:D\n[1 ABcd efga|abag fedc|\n", GOOD], None)
+    rejected = tunes.publish([0, 1])
+    assert list(rejected) == [0]
+    tunes.by_music21(0, rejected[0])
+    first, second = tunes.done()
+    assert first.valid and first.warning == ("abc2midi refused it (found [1 or like before "
+                                             "|:); its MIDI is music21's reading")
+    assert second.valid and not second.warning
+    result = ComposeResult(total=2, valid=2, label="tunes", count_valid=True,
+                           warnings=[f"tune_01.abc: {first.warning}"])
+    assert result.summary == "2 tunes, 2 valid (1 with a warning)"

@@ -58,3 +58,26 @@ def test_model_text_keeps_music_only():
 ])
 def test_a_primer_keeps_what_a_model_reads(primer, read):
     assert primer_text(primer) == read
+
+
+@pytest.mark.parametrize("value, spelled", [
+    ("D Major", "D"), ("Dmaj", "D"), ("D", "D"), ("A Dorian", "Ador"), ("Ador", "Ador"),
+    ("E Minor", "Em"), ("Amin", "Am"), ("Eaeolian", "Em"), ("F# mixolydian", "F#mix"),
+    ("Bb Lydian", "Bblyd"), ("G Ionian", "G"), ("C#m", "C#m"),
+    # more than a tonic and a mode: as written
+    ("D exp ^f", "D exp ^f"), ("A dorian clef=bass", "A dorian clef=bass"), ("none", "none"),
+    ("HP", "HP"), ("D Majestic", "D Majestic"), ("Dmi", "Dmi"),
+])
+def test_a_key_has_one_spelling(value, spelled):
+    from tunesmith.abc_text import canonical_key
+
+    assert canonical_key(value) == spelled
+
+
+def test_keys_written_out_read_as_the_short_spelling_in_training_and_in_a_primer():
+    """irish.abc writes K:D Major: a model trained on it and a primer saying K:D agree."""
+    tune = split_tunes("X:1\nT:Reel\nM:4/4\nL:1/8\nK:D Major\nABcd efga|\nK:A Dorian\n"
+                       "abag fedB|]\n")[0]
+    assert model_text(tune) == "M:4/4\nL:1/8\nK:D\nABcd efga|\nK:Ador\nabag fedB|]\n"
+    assert primer_text("X:1\nM:6/8\nK:E Minor\nB|") == "M:6/8\nK:Em\nB|"
+    assert primer_text("M:6/8\nK:D\n") == "M:6/8\nK:D\n"

@@ -24,6 +24,11 @@ MODEL_HEADER = ("M", "L", "K")
 BODY_FIELDS = ("K", "M", "L", "P")
 
 _FIELD_RE = re.compile(r"^([A-Za-z]):\s?(.*)$")
+_KEY_VALUE_RE = re.compile(r"([A-G])([#b]?)\s*([A-Za-z]*)")
+# a mode word (any prefix of three letters or more, in any case, as the ABC standard reads
+# it) -> its short spelling
+_MODES = {"major": "", "ionian": "", "minor": "m", "aeolian": "m", "dorian": "dor",
+          "phrygian": "phr", "lydian": "lyd", "mixolydian": "mix", "locrian": "loc"}
 
 
 @dataclass
@@ -84,6 +89,32 @@ def read_header(text: str) -> dict[str, str]:
     return fields
 
 
+def canonical_key(value: str) -> str:
+    """A ``K:`` value in one spelling: ``D Major`` and ``Dmaj`` -> ``D``, ``A Dorian`` ->
+    ``Ador``, ``E Minor`` -> ``Em``, ``F# mixolydian`` -> ``F#mix``. Corpora write a key
+    either way (irish.abc: ``K:D Major``; music21's tunes mostly ``K:D``), and a model
+    that learned one spelling reads the other as other characters; anything more than a
+    tonic and a mode (explicit accidentals, a clef, ``none``) is left as it is."""
+    m = _KEY_VALUE_RE.fullmatch(value.strip())
+    if not m:
+        return value
+    mode = m.group(3).lower()
+    if mode in ("", "m"):
+        short = mode
+    else:
+        short = next((v for k, v in _MODES.items() if len(mode) >= 3 and k.startswith(mode)),
+                     None)
+        if short is None:
+            return value
+    return f"{m.group(1)}{m.group(2)}{short}"
+
+
+def _with_key(line: str) -> str:
+    """A ``K:`` field line with :func:`canonical_key`'s spelling; any other line as is."""
+    m = _FIELD_RE.match(line)
+    return f"K:{canonical_key(m.group(2))}" if m and m.group(1) == "K" else line
+
+
 def model_text(tune: AbcTune) -> str:
     """The text a model learns for ``tune``: ``M:``, ``L:``, ``K:`` header lines, then the
     body with comments, lyrics and non-musical fields removed.
@@ -96,7 +127,7 @@ def model_text(tune: AbcTune) -> str:
     if k_at is None:
         raise ValueError("no K: (key) line ends the header")
     fields = tune.fields
-    header = [f"{k}:{fields[k]}" for k in MODEL_HEADER if fields.get(k)]
+    header = [_with_key(f"{k}:{fields[k]}") for k in MODEL_HEADER if fields.get(k)]
     body = []
     for line in lines[k_at + 1 :]:
         line = _strip_comment(line).rstrip()
@@ -106,7 +137,7 @@ def model_text(tune: AbcTune) -> str:
         if m:
             if m.group(1) not in BODY_FIELDS:
                 continue
-            line = f"{m.group(1)}:{m.group(2).strip()}"
+            line = _with_key(f"{m.group(1)}:{m.group(2).strip()}")
         body.append(line)
     if not body:
         raise ValueError("no music after the K: line")
@@ -132,7 +163,7 @@ def primer_text(text: str) -> str:
         m = _FIELD_RE.match(_strip_comment(line).strip())
         if m and m.group(1) in MODEL_HEADER and m.group(1) not in fields:
             fields[m.group(1)] = m.group(2).strip()
-    kept = [f"{k}:{fields[k]}" for k in MODEL_HEADER if fields.get(k)]
+    kept = [_with_key(f"{k}:{fields[k]}") for k in MODEL_HEADER if fields.get(k)]
     body = lines[len(header):]
     if k_at is None:  # no K: yet: the model fields in the primer's own order, the music kept
         kept, body = [], lines
@@ -141,7 +172,7 @@ def primer_text(text: str) -> str:
         m = _FIELD_RE.match(line.strip())
         if m and (m.group(1) not in (MODEL_HEADER if k_at is None else BODY_FIELDS)):
             continue
-        kept.append(f"{m.group(1)}:{m.group(2).strip()}" if m else line)
+        kept.append(_with_key(f"{m.group(1)}:{m.group(2).strip()}") if m else line)
     return "".join(ln + "\n" for ln in kept) + tail
 
 

@@ -45,6 +45,7 @@ class ComposeResult:
     valid: int = 0
     total: int = 0
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # pieces that play, with a caveat
     label: str = "pieces"  # what the items are called in the summary
     count_valid: bool = False  # whether the summary says how many were valid
     seed: int | None = None  # the seed composed with (drawn when none was given)
@@ -52,6 +53,9 @@ class ComposeResult:
     @property
     def summary(self) -> str:
         valid = f", {self.valid} valid" if self.count_valid else ""
+        if self.warnings:
+            valid += f" ({len(self.warnings)} with a warning)" if valid else (
+                f", {len(self.warnings)} with a warning")
         seed = f" (seed {self.seed})" if self.seed is not None else ""
         label = self.label[:-1] if self.total == 1 and self.label.endswith("s") else self.label
         return f"{self.total} {label}{valid}{seed}"
@@ -309,6 +313,10 @@ class CompositionWriter:
             self._renders += renders
             if c.valid:
                 self.result.valid += 1
+                if c.warning:
+                    primary = files[0] if files else stem
+                    self.result.warnings.append(f"{primary}: {c.warning}")
+                    self.log(self.result.warnings[-1], "warning")
             else:
                 primary = files[0] if files else stem
                 self.result.errors.append(f"{primary}: {c.error or 'nothing to play'}")
@@ -349,7 +357,8 @@ class CompositionWriter:
 
     def _write_manifest(self) -> None:
         data = dict(self.about, family=self.family.name,
-                    files=[p.name for p in self.result.files], errors=self.result.errors)
+                    files=[p.name for p in self.result.files], errors=self.result.errors,
+                    warnings=self.result.warnings)
         _write_text(self.out_dir / MANIFEST, json.dumps(data, indent=2, default=str) + "\n")
 
 

@@ -451,9 +451,9 @@ def _prepare(p: RunPlan, rep, progress, log):
                       f"{distinct:,} distinct {many if distinct != 1 else one}{why}")
         else:
             counts = f"{len(items):,} {many if len(items) != 1 else one}"
+        need = "at least 3 distinct tunes" if abc else f"about 20 distinct {many} or more"
         raise TunesmithError(f"corpus too small: nothing landed in the validation split: "
-                             f"{counts}; it needs about 20 distinct {many} or more",
-                             prepared.info["corpus"])
+                             f"{counts}; it needs {need}", prepared.info["corpus"])
     return prepared
 
 

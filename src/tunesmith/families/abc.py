@@ -229,8 +229,11 @@ class AbcFamily(Family):
         form = drafts.form(texts) if opts.constrain else {}
         rejected = tunes.publish(i for i in range(len(texts)) if i not in form)
         if (rejected or form) and opts.constrain:
-            tunes.texts = _repair(tunes.texts, rejected | form, drafts, opts, log,
-                                  form=len(form))
+            tunes.texts, kept = _repair(tunes.texts, rejected | form, drafts, opts, log,
+                                        form=len(form))
+            found = drafts.check([tunes.texts[i] for i in kept])
+            tunes.warnings = {i: f"kept as drawn: {found[k][1]}" for k, i in enumerate(kept)
+                              if k in found}
             rejected = tunes.publish(sorted(rejected | form))
         for i in range(len(texts)) if not abc2midi.available() else sorted(rejected):
             tunes.by_music21(i, rejected.get(i))
@@ -384,6 +387,7 @@ class _Tunes:
         self.titles = [f"{title} {i}" for i in range(start, start + n)]
         self.entries = [""] * n
         self.final: dict[int, Composition] = {}
+        self.warnings: dict[int, str] = {}  # a tune that plays, but not as the checks wanted
 
     def entry(self, i: int) -> str:
         from tunesmith.io.abc import as_tune_book_entry
@@ -394,7 +398,7 @@ class _Tunes:
 
     def emit(self, i: int, piece=None, error: str = "", midi: bytes = b"") -> None:
         c = Composition(self.start + i, self.titles[i], piece, text=self.entries[i], error=error,
-                        midi=midi)
+                        midi=midi, warning="" if error else self.warnings.get(i, ""))
         self.final[i] = c
         if self.sink is not None:
             self.sink(c)
@@ -448,6 +452,9 @@ class _Tunes:
             why = f"abc2midi: {rejection[1]}; music21: " if rejection else ""
             self.emit(i, error=f"invalid ABC ({why}{e})")
             return
+        if rejection is not None:  # played, but by the lenient reader
+            said = f"abc2midi refused it ({rejection[1]}); its MIDI is music21's reading"
+            self.warnings[i] = "; ".join(filter(None, (self.warnings.get(i), said)))
         self.emit(i, piece)
 
     def done(self) -> list[Composition]:
@@ -465,21 +472,21 @@ def sample_texts(model, rep, opts: ComposeOptions, device="cpu", log=None,
     drafts = _Drafts(model, rep, opts, device)
     texts = drafts.first()
     if opts.constrain:
-        texts = _repair(texts, drafts.check(texts), drafts, opts, log, cuts)
+        texts, _ = _repair(texts, drafts.check(texts), drafts, opts, log, cuts)
     return texts
 
 
 def _repair(texts, rejected, drafts: _Drafts, opts, log, cuts: int = CUTS,
-            form: int | None = None) -> list[str]:
-    """``texts`` with the ``rejected`` ones resampled; ``form``: how many of those were
-    rejected for their bars or their ending alone (for the log line; None: not
-    counted)."""
+            form: int | None = None) -> tuple[list[str], list[int]]:
+    """``texts`` with the ``rejected`` ones resampled, and the indices of those no draft
+    mended (kept as drawn); ``form``: how many were rejected for their bars or their
+    ending before abc2midi heard them (for the log line; None: not counted)."""
     import secrets
 
     from tunesmith.sampling.repair import resample_invalid
 
     if not rejected:
-        return texts
+        return texts, []
     seed = opts.seed if opts.seed is not None else secrets.randbits(31)
     before = list(texts)
     texts, report = resample_invalid(texts, keep=drafts.keep, check=drafts.check,
@@ -496,13 +503,14 @@ def _repair(texts, rejected, drafts: _Drafts, opts, log, cuts: int = CUTS,
         texts[kept[k]] = before[kept[k]]
     if log is not None:
         per_cut = ", ".join(map(str, report.by_attempt[:cuts]))
-        why = "" if form is None else (f" ({report.rejected - form} by abc2midi, {form} "
-                                       "for a bar that breaks M: or an end off the tonic)")
+        why = "" if form is None else (f" ({report.rejected - form} by abc2midi; {form} "
+                                       "for a bar that breaks M: or an end off the tonic, "
+                                       "before abc2midi heard them)")
         log(f"{report.rejected} of {len(texts)} tunes rejected{why}; {report.repaired} "
             f"resampled: {report.repaired - report.restarted} from the error (per cut: "
             f"{per_cut}), {report.restarted} afresh ({report.drafts} drafts); "
             f"{len(report.still_invalid)} kept as drawn", "warning")
-    return texts
+    return texts, kept
 
 
 class _Lengths:

@@ -219,6 +219,7 @@ class Composition:
     text: str = ""  # the text form (an ABC tune-book entry), "" where there is none
     error: str = ""
     midi: bytes = b""  # the MIDI file as the family's player wrote it (abc2midi), if any
+    warning: str = ""  # plays, but not as the family's checks wanted (said beside the file)
 
     @property
     def valid(self) -> bool:

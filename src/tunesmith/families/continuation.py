@@ -226,6 +226,9 @@ class ContinueFamily(Family):
                 "keeps its meter; kept the first", "warning")
         texts = [texts[k * drafts + (i or 0)] for k, i in enumerate(chosen)]
         tunes = _Tunes(texts, sink, start, title="continuation", fields=tempo)
+        if opts.constrain:
+            tunes.warnings = {k: f"none of {drafts} drafts both plays and keeps its meter: "
+                                 "kept the first" for k, i in enumerate(chosen) if i is None}
         rejected = tunes.publish(range(len(texts)))
         for i in range(len(texts)) if not abc2midi.available() else sorted(rejected):
             tunes.by_music21(i, rejected.get(i))

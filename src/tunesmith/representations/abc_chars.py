@@ -204,8 +204,11 @@ class AbcChars:
         """``[BOS] + ids(primer)``; a character outside the vocabulary is a user error."""
         bad = sorted({c for c in primer if c not in self.vocab})
         if bad:
+            line = next(ln for ln in primer.split("\n") if any(c in ln for c in bad))
             raise TunesmithError(
-                f"primer has characters outside the model's vocabulary: {''.join(bad)!r}")
+                f"primer has characters outside the model's vocabulary: {''.join(bad)!r} "
+                f"(in {line.strip()[:60]!r}; its corpus never had them: write that line "
+                "another way)")
         return [self.vocab.bos] + [self.vocab.id(c) for c in primer]
 
     # --- Piece level (the shared representation contract)
