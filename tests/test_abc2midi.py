@@ -28,7 +28,7 @@ def test_clean_skips_and_reports_tunes_abc2midi_rejects(capsys, tmp_path):
                "--out", str(tmp_path / "r"), "--no-progress", "--samples", "0"])
     out, err = capsys.readouterr()
     assert rc == 0
-    assert f"skipped: {corpus / 'tie.abc'}#0 (X:1 'Tied'): abc2midi: " in err
+    assert f"skipped: {corpus / 'tie.abc'}, tune 1 (X:1 'Tied'): abc2midi: " in err
     assert "1 skipped" in out
 
 

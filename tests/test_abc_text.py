@@ -31,7 +31,7 @@ def test_split_by_x_not_blank_lines():
     tunes = split_tunes(BOOK, source="book.abc")
     assert [t.fields["X"] for t in tunes] == ["1", "2"]
     assert "AFD DFA" in tunes[0].text  # the blank line inside tune 1 did not split it
-    assert tunes[1].label == "book.abc#1 (X:2 'Second')"
+    assert tunes[1].label == "book.abc, tune 2 (X:2 'Second')"
 
 
 def test_header_fields():

@@ -225,6 +225,31 @@ def test_a_writer_refuses_a_folder_that_is_not_empty_and_overwrites_only_its_own
                                                      "piece_01.png"]
 
 
+def test_an_interrupted_compose_lists_what_it_wrote_and_its_seed(tmp_path, monkeypatch):
+    import json
+
+    from tunesmith import families
+
+    ckpt = app.load_model(family="pianoroll")
+    fam = families.get("pianoroll")
+    compose = type(fam).compose
+
+    def cut_short(self, checkpoint, opts, sink=None, log=None, progress=None, start=1):
+        compose(self, checkpoint, opts, sink=sink, log=log, progress=progress, start=start)
+        raise KeyboardInterrupt  # Ctrl-C after the first batch's pieces were written
+
+    monkeypatch.setattr(type(fam), "compose", cut_short)
+    said = []
+    with pytest.raises(KeyboardInterrupt):
+        app.write(ckpt, app.ComposeOptions(num=2, seed=7, max_len=8), tmp_path / "out",
+                  app.Output(wav=False), log=lambda m, level="info": said.append(m))
+    manifest = json.loads((tmp_path / "out" / "composition.json").read_text())
+    assert manifest["interrupted"] is True and manifest["options"]["seed"] == 7
+    assert manifest["files"] == sorted(p.name for p in (tmp_path / "out").iterdir()
+                                       if p.name != "composition.json")
+    assert any(m.startswith("interrupted: 2 of 2 pieces written") for m in said)
+
+
 def test_composition_json_records_the_repeat_bias_a_family_filled_in(tmp_path):
     import json
 

@@ -168,7 +168,7 @@ def test_malformed_tune_is_reported_and_skipped(capsys, tmp_path):
     rc, out, err = run_cli(capsys, "train", "--corpus", corpus, "--preset", "debug", "--steps",
                            4, "--out", tmp_path / "r", "--no-progress", "--samples", 0)
     assert rc == 0
-    assert f"skipped: {corpus / 'bad.abc'}#0 (X:1 'Broken'): no K: (key) line" in out + err
+    assert f"skipped: {corpus / 'bad.abc'}, tune 1 (X:1 'Broken'): no K: (key) line" in out + err
     assert f"{corpus / 'bin.abc'}: not an ABC file" in out + err
 
 
@@ -463,3 +463,13 @@ def test_a_flag_two_families_declare_says_what_it_does_in_each(capsys):
     assert "| remi: the model also reads the pitch class" in out and "abc: abc:" not in out
     # a flag only one family declares keeps its own text, with no family named
     assert "--phrases the model also reads where the phrases end" in out
+
+
+def test_a_mistyped_flag_is_said_with_the_commands_usage_and_the_flag_meant(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["compose", "--nmu", "4"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: tunesmith compose")
+    assert err.rstrip().endswith("tunesmith compose: error: unrecognized arguments: --nmu 4 "
+                                 "(did you mean --num?)")

@@ -259,7 +259,7 @@ def test_the_text_family_skips_a_tune_over_a_limit_and_keeps_the_book(tmp_path):
     book.write_text(BOOK + "\n" + TINY_HANG_ABC.replace("X:1", "X:3"))
     corpus = load_abc_corpus(str(book))
     assert len(corpus) == 2
-    assert len(corpus.problems) == 1 and "#2 (X:3): M:99999/1" in corpus.problems[0]
+    assert len(corpus.problems) == 1 and ", tune 3 (X:3): M:99999/1" in corpus.problems[0]
     assert names_the_limit(corpus.problems[0], "abc_meter")
 
 

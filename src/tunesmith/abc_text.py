@@ -46,10 +46,11 @@ class AbcTune:
 
     @property
     def label(self) -> str:
-        """How to name this tune in a message: ``file.abc#3 (X:12 'Title')``."""
+        """How to name this tune in a message: ``file.abc, tune 4 (X:12 'Title')``
+        (counted from 1, as ``render --tune`` and ``--primer``'s tune are)."""
         x = self.fields.get("X", "?")
         t = f" {self.title!r}" if self.title else ""
-        return f"{self.source}#{self.index} (X:{x}{t})"
+        return f"{self.source}, tune {self.index + 1} (X:{x}{t})"
 
 
 def split_tunes(text: str, source: str = "") -> list[AbcTune]:

@@ -350,15 +350,23 @@ class CompositionWriter:
             self._clear()
             self.result.files.sort()
             self._write_manifest()
+        elif exc[0] is KeyboardInterrupt and self.result.files:  # Ctrl-C: what was written
+            self._clear()  # and with which seed, for the pieces on disk
+            self.result.files = sorted(p for p in self.result.files if p.is_file())
+            self._write_manifest(interrupted=True)
+            self.log(f"interrupted: {self.result.total} of {self.about.get('num', '?')} "
+                     f"pieces written to {self.out_dir} ({MANIFEST} lists them; some "
+                     "may have no audio)", "warning")
         else:
             from tunesmith.io.paths import remove_made
 
             remove_made(self.out_dir, self._made)  # a refused option leaves no empty folder
 
-    def _write_manifest(self) -> None:
+    def _write_manifest(self, interrupted: bool = False) -> None:
         data = dict(self.about, family=self.family.name,
                     files=[p.name for p in self.result.files], errors=self.result.errors,
-                    warnings=self.result.warnings)
+                    warnings=self.result.warnings) | ({"interrupted": True}
+                                                      if interrupted else {})
         _write_text(self.out_dir / MANIFEST, json.dumps(data, indent=2, default=str) + "\n")
 
 

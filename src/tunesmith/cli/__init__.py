@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # said by the command's own parser (its usage), with the flag meant
+        _unknown(args.command_parser, unknown)
     args.argv = argv  # recorded in a run's config.json as the command that made it
     command = args.command_spec
     try:
@@ -55,6 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         _err(f"tunesmith: error: {where}{e.strerror or e}")
         return 2
+
+
+def _unknown(parser: argparse.ArgumentParser, unknown: list[str]) -> None:
+    """Exit with the command's usage and ``unrecognized arguments``, naming the flag a
+    typo most likely meant (``--nmu``: did you mean --num?)."""
+    import difflib
+
+    flags = [f for action in parser._actions for f in action.option_strings]
+    meant = next((m for u in unknown if u.startswith("-")
+                  for m in difflib.get_close_matches(u.split("=")[0], flags, n=1)), None)
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}"
+                 + (f" (did you mean {meant}?)" if meant else ""))
 
 
 def _err(message: str) -> None:

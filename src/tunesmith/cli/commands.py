@@ -69,7 +69,7 @@ class Command:
         if self.progress:
             parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         self.add_extra(parser)
-        parser.set_defaults(command_spec=self)
+        parser.set_defaults(command_spec=self, command_parser=parser)
         return parser
 
     def add_positionals(self, parser) -> None:

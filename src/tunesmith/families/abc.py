@@ -249,8 +249,9 @@ class AbcFamily(Family):
 
         opts = ComposeOptions(num=num, temperature=temperature, seed=seed, constrain=False,
                               max_len=self.defaults["max_len"])
-        texts = sample_texts(checkpoint.model, checkpoint.representation, opts,
-                             device=next(checkpoint.model.parameters()).device)
+        drafts = _Drafts(checkpoint.model, checkpoint.representation, opts,
+                         next(checkpoint.model.parameters()).device, progress)
+        texts = drafts.first()
         return sum(reason is None for reason in check_tunes(texts)) / len(texts)
 
 
