@@ -473,3 +473,19 @@ def test_a_mistyped_flag_is_said_with_the_commands_usage_and_the_flag_meant(caps
     assert err.startswith("usage: tunesmith compose")
     assert err.rstrip().endswith("tunesmith compose: error: unrecognized arguments: --nmu 4 "
                                  "(did you mean --num?)")
+
+
+def test_resuming_a_finished_run_says_so_and_composes_nothing(capsys, debug_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(debug_run, run)
+    samples = sorted((run / "samples").rglob("*")) if (run / "samples").exists() else []
+    rc, out, err = run_cli(capsys, "train", "--resume", run, "--no-progress")
+    assert rc == 0, err
+    assert "the run is finished (step 30 of 30): nothing to train; give --steps N" in out + err
+    now = sorted((run / "samples").rglob("*")) if (run / "samples").exists() else []
+    assert now == samples
+    rc, _, err = run_cli(capsys, "train", "--resume", tmp_path / "nope")
+    assert_one_line_error(rc, err, "nope: no such run folder")
+    rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best" / "model.safetensors",
+                         "--no-wav", "--out", tmp_path / "c")
+    assert_one_line_error(rc, err, "not a tunesmith checkpoint", "give its folder")

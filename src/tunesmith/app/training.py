@@ -176,6 +176,8 @@ def read_plan(run_dir: Path) -> RunPlan:
     from tunesmith.training.config import TrainConfig
 
     cfg_path = run_dir / "config.json"
+    if not run_dir.exists():
+        raise TunesmithError("no such run folder", run_dir)
     if not cfg_path.is_file():
         raise TunesmithError("not a run folder (no config.json)", run_dir)
     run = read_json(cfg_path)
@@ -375,7 +377,9 @@ def check_resume(request: ResumeRequest) -> RunPlan:
     run_dir = Path(request.run)
     p = read_plan(run_dir)
     if not distributed.from_main(_has_last(run_dir)):
-        raise TunesmithError("nothing to resume: the run has no 'last' checkpoint", run_dir)
+        raise TunesmithError("nothing to resume: the run has no 'last' checkpoint (it "
+                             "stopped before its first one: run its train command again, "
+                             "with --force to start it afresh in this folder)", run_dir)
     if request.steps is not None:
         done = distributed.from_main(steps_done(run_dir))
         if done is not None and request.steps < done:
@@ -503,13 +507,18 @@ def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_a
     trainer = Trainer(model, prepared.representation, train_data, valid_data, p.train,
                       run_dir, resume=resume, progress=progress, log=log,
                       summary_extra={"corpus": prepared.info, "data": data})
-    if resume:
+    finished = resume and trainer.step >= p.train.steps
+    if finished:  # nothing to train: said, and its samples are not composed again
+        log(f"the run is finished (step {trainer.step} of {p.train.steps}): nothing to "
+            "train; give --steps N to train it further", "warning")
+    elif resume:
         log(f"resuming at step {trainer.step} of {p.train.steps}")
     t0 = time.perf_counter()
     summary = trainer.fit(stop_at=stop_at)
     result = RunResult(run_dir, summary, time.perf_counter() - t0,
                        prepared.info.get("unit", "tokens"))
-    if main and not result.interrupted and samples and (run_dir / "best").exists():
+    if (main and not result.interrupted and samples and not finished
+            and (run_dir / "best").exists()):
         result.samples = _samples(run_dir, samples, p.train.seed, log)
     return result
 

@@ -319,6 +319,8 @@ def _open(folder: Path) -> _Opened:
         hint = ""
         if folder.is_dir() and (folder / "best" / META_FILE).is_file():
             hint = f" (this looks like a run folder: try {folder / 'best'})"
+        elif folder.is_file() and (folder.parent / META_FILE).is_file():
+            hint = f" (a file of one: give its folder, {folder.parent})"
         raise CheckpointError(f"not a tunesmith checkpoint (no {META_FILE}){hint}", folder)
     meta_path = folder / META_FILE
     try:
