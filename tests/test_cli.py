@@ -478,14 +478,37 @@ def test_a_mistyped_flag_is_said_with_the_commands_usage_and_the_flag_meant(caps
 def test_resuming_a_finished_run_says_so_and_composes_nothing(capsys, debug_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(debug_run, run)
-    samples = sorted((run / "samples").rglob("*")) if (run / "samples").exists() else []
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(config | {"samples": 2}))  # its own: 2
     rc, out, err = run_cli(capsys, "train", "--resume", run, "--no-progress")
     assert rc == 0, err
     assert "the run is finished (step 30 of 30): nothing to train; give --steps N" in out + err
-    now = sorted((run / "samples").rglob("*")) if (run / "samples").exists() else []
-    assert now == samples
+    assert not (run / "samples").exists()  # its own samples are not composed again
+    rc, out, err = run_cli(capsys, "train", "--resume", run, "--no-progress", "--samples", 1)
+    assert rc == 0, err
+    assert len(list((run / "samples").glob("*.abc"))) == 1  # asked for: composed
     rc, _, err = run_cli(capsys, "train", "--resume", tmp_path / "nope")
     assert_one_line_error(rc, err, "nope: no such run folder")
     rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best" / "model.safetensors",
                          "--no-wav", "--out", tmp_path / "c")
     assert_one_line_error(rc, err, "not a tunesmith checkpoint", "give its folder")
+
+
+def test_a_corpus_that_spells_keys_out_trains_a_model_that_reads_k_d(capsys, tmp_path):
+    """irish.abc writes K:D Major: the model learns K:D, and a primer saying K:D (the
+    README's) reads as its training tunes did."""
+    from tests.conftest import write_book
+
+    book = write_book(tmp_path / "book.abc", 40, seed=4)
+    book.write_text(book.read_text().replace("K:D\n", "K:D Major\n"))
+    assert "K:D Major" in book.read_text()
+    rc, _, err = run_cli(capsys, "train", "--preset", "debug", "--corpus", book, "--out",
+                         tmp_path / "run", "--no-progress", "--samples", 0, "--steps", 3)
+    assert rc == 0, err
+    meta = json.loads((tmp_path / "run" / "best" / "tunesmith.json").read_text())
+    assert meta["representation"]["canonical_keys"] is True
+    assert "j" not in meta["representation"]["vocab"]  # no "Major" left to learn
+    rc, _, err = run_cli(capsys, "compose", "--model", tmp_path / "run" / "best", "--num", 1,
+                         "--primer", "M:4/4\\nK:D Major\\n", "--no-wav", "--max-len", 60,
+                         "--out", tmp_path / "c")
+    assert rc == 0, err  # the primer's key is read as the model's tunes were

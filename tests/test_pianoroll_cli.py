@@ -198,6 +198,13 @@ def test_benchmark_debug_run_writes_the_table(capsys, bench_dir, tmp_path):
                          "--eval-max-items", "2", "--lr", "0.02")
     assert rc == 0 and "tunesmith train" not in out and "taking the finished run" in out
     assert len((tmp_path / "results.csv").read_text().splitlines()) == 2
+    # a run made before folders named their settings is taken when its settings match
+    run.rename(tmp_path / "jsb-rnn_nade-debug")
+    (tmp_path / "results.csv").unlink()
+    rc, out, _ = run_cli(capsys, "benchmark", "boulanger", "--data", bench_dir, "--datasets",
+                         "jsb", "--preset", "debug", "--out", tmp_path, "--no-progress",
+                         "--eval-max-items", "2", "--lr", "0.02", "--log-every", "5")
+    assert rc == 0 and f"taking the finished run in {tmp_path / 'jsb-rnn_nade-debug'}" in out
 
 
 def test_benchmark_interrupted_writes_no_result_and_says_so(capsys, bench_dir, tmp_path,

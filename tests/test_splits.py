@@ -27,3 +27,11 @@ def test_a_small_corpus_gets_a_validation_tune_and_a_large_one_is_split_by_hash_
     assert split_items(small) == split_items(list(small))  # a function of the tunes
     assert split_items(["a", "b"])["valid"] == []  # too few to hold one out: said by train
     assert split_items(tunes) == plain  # validation not empty: the hash split as it was
+
+
+def test_too_few_training_tunes_to_lend_one_keep_the_hash_split():
+    held = ["k27", "k57", "k100"]  # each hashes into test
+    assert [split_of(k) for k in held] == ["test"] * 3
+    assert split_items(held) == {"train": [], "valid": [], "test": [0, 1, 2]}
+    two = split_items(held[:2] + ["a", "b"])  # 2 train tunes: none lent to validation
+    assert two["valid"] == [] and len(two["train"]) == 2

@@ -110,10 +110,13 @@ def canonical_key(value: str) -> str:
     return f"{m.group(1)}{m.group(2)}{short}"
 
 
-def _with_key(line: str) -> str:
-    """A ``K:`` field line with :func:`canonical_key`'s spelling; any other line as is."""
-    m = _FIELD_RE.match(line)
-    return f"K:{canonical_key(m.group(2))}" if m and m.group(1) == "K" else line
+def respell_keys(text: str) -> str:
+    """Model text (or a primer as a model reads it) with every ``K:`` line in
+    :func:`canonical_key`'s spelling. A representation fitted since keys had one spelling
+    (``AbcChars.canonical_keys``) reads every text through it; a model trained before
+    reads its keys as they were written, as it learned them."""
+    return "\n".join(f"K:{canonical_key(line[2:])}" if line.startswith("K:") else line
+                     for line in text.split("\n"))
 
 
 def model_text(tune: AbcTune) -> str:
@@ -128,7 +131,7 @@ def model_text(tune: AbcTune) -> str:
     if k_at is None:
         raise ValueError("no K: (key) line ends the header")
     fields = tune.fields
-    header = [_with_key(f"{k}:{fields[k]}") for k in MODEL_HEADER if fields.get(k)]
+    header = [f"{k}:{fields[k]}" for k in MODEL_HEADER if fields.get(k)]
     body = []
     for line in lines[k_at + 1 :]:
         line = _strip_comment(line).rstrip()
@@ -138,7 +141,7 @@ def model_text(tune: AbcTune) -> str:
         if m:
             if m.group(1) not in BODY_FIELDS:
                 continue
-            line = _with_key(f"{m.group(1)}:{m.group(2).strip()}")
+            line = f"{m.group(1)}:{m.group(2).strip()}"
         body.append(line)
     if not body:
         raise ValueError("no music after the K: line")
@@ -164,7 +167,7 @@ def primer_text(text: str) -> str:
         m = _FIELD_RE.match(_strip_comment(line).strip())
         if m and m.group(1) in MODEL_HEADER and m.group(1) not in fields:
             fields[m.group(1)] = m.group(2).strip()
-    kept = [_with_key(f"{k}:{fields[k]}") for k in MODEL_HEADER if fields.get(k)]
+    kept = [f"{k}:{fields[k]}" for k in MODEL_HEADER if fields.get(k)]
     body = lines[len(header):]
     if k_at is None:  # no K: yet: the model fields in the primer's own order, the music kept
         kept, body = [], lines
@@ -173,7 +176,7 @@ def primer_text(text: str) -> str:
         m = _FIELD_RE.match(line.strip())
         if m and (m.group(1) not in (MODEL_HEADER if k_at is None else BODY_FIELDS)):
             continue
-        kept.append(_with_key(f"{m.group(1)}:{m.group(2).strip()}") if m else line)
+        kept.append(f"{m.group(1)}:{m.group(2).strip()}" if m else line)
     return "".join(ln + "\n" for ln in kept) + tail
 
 

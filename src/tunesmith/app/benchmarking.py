@@ -114,8 +114,7 @@ def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -
                                request.slice, replace=request.retrain)
         test = read_boulanger(path)["test"]
         for arch in request.arch:
-            run_dir = out / (f"{key}-{arch}-{request.preset}{_given_over(request, '-')}"
-                             + (f"-slice{request.slice}" if request.slice else ""))
+            run_dir = _run_dir(request, out, key, arch)
             if _train_or_take(request, key, arch, path, run_dir, device, progress, log):
                 raise Interrupted(run_dir)
             ckpt = load_model(run_dir / "best", device=device)
@@ -128,18 +127,36 @@ def run(request: BoulangerRequest, progress: Progress | None = None, log=None) -
                             m["accuracy"], m["accuracy_bl2012"], m["frames"],
                             train_seconds(run_dir), m["seconds"],
                             int(summary.get("step", 0)), bool(summary.get("stopped_early")),
-                            str(run_dir), m["ais"],
+                            str(run_dir.resolve()), m["ais"],
                             PUBLISHED.get(arch, {}).get(key, (None, None, ""))))
             log(format_row(rows[-1]))
             write_tables(rows, out)
     return rows
 
 
+BOOKKEEPING = frozenset({"device", "log_every", "checkpoint_every", "compile"})  # not the model's
+
+
+def _run_dir(request: BoulangerRequest, out: Path, key: str, arch: str) -> Path:
+    """``OUT/jsb-rnn_nade-small[-lr0.01...][-sliceN]``: a run of settings given over the
+    preset is another run. A run made before the folder named them (the preset's name
+    alone) is taken when its recorded settings are the ones given."""
+    sliced = f"-slice{request.slice}" if request.slice else ""
+    named = out / f"{key}-{arch}-{request.preset}{_given_over(request, '-')}{sliced}"
+    plain = out / f"{key}-{arch}-{request.preset}{sliced}"
+    if named == plain or named.exists() or not plain.exists():
+        return named
+    recorded = _last_summary(plain).get("train_config", {})
+    given = {k: v for k, v in request.train.items() if k not in BOOKKEEPING}
+    return plain if given and all(recorded.get(k) == v for k, v in given.items()) else named
+
+
 def _given_over(request: BoulangerRequest, sep: str) -> str:
     """The training settings given over the preset, as a run's folder and its table row
     name them (``-lr0.01-steps10000``, `` lr=0.01 steps=10000``; '' for none): runs of
-    other settings are other runs. The device is not a setting of the model."""
-    given = sorted((k, v) for k, v in request.train.items() if k != "device")
+    other settings are other runs. Bookkeeping (the device, how often to log or save)
+    is not a setting of the model."""
+    given = sorted((k, v) for k, v in request.train.items() if k not in BOOKKEEPING)
     if sep == "-":
         return "".join(f"-{k}{v}" for k, v in given)
     return "".join(f"{sep}{k}={v}" for k, v in given)

@@ -343,6 +343,9 @@ class CompositionWriter:
                         self.log(str(e), "warning")
         finally:
             pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+            if exc[0] is KeyboardInterrupt:  # the audio that was done is on disk: listed
+                self.result.files += [r.result() for r in self._renders if r.done()
+                                      and not r.cancelled() and r.exception() is None]
             if self._rendering is not None:
                 self._rendering.__exit__(None, None, None)
                 self._rendering = None

@@ -100,6 +100,18 @@ def evaluate(request: EvaluateRequest, progress: Progress | None = None,
     return out
 
 
+def _missing(corpus: str, family: str) -> bool:
+    """Whether a recorded corpus (or a part of one) is no longer on this machine."""
+    from tunesmith.corpora import BUILTIN
+    from tunesmith.corpora.labelled import sources
+
+    try:
+        return any(source not in BUILTIN and not Path(source).expanduser().exists()
+                   for _, source in sources(corpus, family))
+    except TunesmithError:
+        return False
+
+
 def _own_corpus_here(corpus: str, family: str) -> None:
     """A model's own corpus that is not on this machine (moved, or someone else's): say
     so, and how to evaluate on another, rather than "no such file"."""
@@ -136,8 +148,11 @@ def _corpus_and_data(ckpt, fam, corpus: str | None):
     values, notes = {}, []
     from tunesmith.app.training import corpus_on_disk
 
-    if trained_on.get("corpus") in (corpus, corpus_on_disk(corpus, fam.name)):  # its own,
-        # however the path is written (runs before absolute paths recorded it as given)
+    recorded = trained_on.get("corpus")
+    if recorded in (corpus, corpus_on_disk(corpus, fam.name)) or (
+            recorded and _missing(recorded, fam.name)):  # its own, however the path is
+        # written (runs before absolute paths recorded it as given), or given anew for a
+        # corpus that moved: read with the run's own data settings, so its splits hold
         values = dict(summary.get("data") or {"clean": trained_on.get("clean", False)})
     values = {k: v for k, v in values.items()
               if k in {f.name for f in dataclasses.fields(fam.data_options)}}

@@ -317,7 +317,8 @@ def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -
         write_json(run_dir / "config.json", p.to_json())
     samples = p.samples if request.samples is None else request.samples
     return _fit(p, run_dir, prepared, resume=True, samples=samples,
-                stop_at=request.stop_at, progress=progress, log=log)
+                stop_at=request.stop_at, progress=progress, log=log,
+                samples_asked=request.samples is not None)
 
 
 def _moved_corpus(p: RunPlan, request: ResumeRequest, run_dir: Path) -> bool:
@@ -482,7 +483,9 @@ def _start_folder(run_dir: Path, p: RunPlan, fresh: bool) -> None:
 
 
 def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_at,
-         progress, log) -> RunResult:
+         progress, log, samples_asked: bool = False) -> RunResult:
+    """Train (or go on training) and, at the end, compose ``samples`` pieces; a finished
+    run resumed composes its samples again only when they were asked for."""
     import torch
 
     from tunesmith import models
@@ -510,14 +513,15 @@ def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_a
     finished = resume and trainer.step >= p.train.steps
     if finished:  # nothing to train: said, and its samples are not composed again
         log(f"the run is finished (step {trainer.step} of {p.train.steps}): nothing to "
-            "train; give --steps N to train it further", "warning")
+            "train; give --steps N to train it further"
+            + ("" if samples_asked else " (or --samples N for new samples)"), "warning")
     elif resume:
         log(f"resuming at step {trainer.step} of {p.train.steps}")
     t0 = time.perf_counter()
     summary = trainer.fit(stop_at=stop_at)
     result = RunResult(run_dir, summary, time.perf_counter() - t0,
                        prepared.info.get("unit", "tokens"))
-    if (main and not result.interrupted and samples and not finished
+    if (main and not result.interrupted and samples and (samples_asked or not finished)
             and (run_dir / "best").exists()):
         result.samples = _samples(run_dir, samples, p.train.seed, log)
     return result

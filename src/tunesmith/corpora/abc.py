@@ -25,6 +25,7 @@ class AbcCorpus:
     tunes: list[AbcTune] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # reported and skipped
+    left_out: list[str] = field(default_factory=list)  # folders tunesmith wrote, not read
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -48,8 +49,8 @@ def load_abc_corpus(name: str, clean: bool = False) -> AbcCorpus:
     left_out: list = []
     files = corpus_files(name, left_out)
     corpus = AbcCorpus(name=name)
-    for folder, what in left_out:
-        corpus.problems.append(f"{folder}: left out, {what} tunesmith wrote")
+    corpus.left_out = [f"{folder}: left out, {what} tunesmith wrote"
+                       for folder, what in left_out]
     single_file = len(files) == 1
     for f in files:
         try:

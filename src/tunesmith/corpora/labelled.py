@@ -68,7 +68,8 @@ def load_labelled(corpus: str, filt: IngestFilter = IngestFilter(), progress=Non
     corpus gives it, so it lands in the same split (:func:`~tunesmith.data.splits.
     split_items` hashes keys) as when that corpus is trained on alone: a model of
     ``bach=bach-chorales,...`` holds out the chorales that the events family's models
-    hold out."""
+    hold out. (Not for a part so small that, alone, no piece of it hashes into validation:
+    alone it gives its lowest-hash piece to validation, joined it need not.)"""
     from tunesmith.corpora import builtin
     from tunesmith.corpora.pieces import load_piece_corpus
 

@@ -27,10 +27,11 @@ def split_of(key: str, valid: float = 0.05, test: float = 0.05) -> str:
 def split_items(keys: list[str], valid: float = 0.05, test: float = 0.05) -> dict[str, list[int]]:
     """Indices of ``keys`` per split (order kept); a corpus whose validation split would
     be empty gets one distinct item there, and one in test when that is empty too (the
-    train items of lowest hash; only with 3 distinct items or more, so that some train)."""
+    train items of lowest hash; only with 3 distinct train items or more, so that some
+    train)."""
     which = {k: split_of(k, valid, test) for k in dict.fromkeys(keys)}
-    if len(which) >= 3 and "valid" not in which.values():
-        lowest = sorted((k for k, s in which.items() if s == "train"), key=_rank)
+    lowest = sorted((k for k, s in which.items() if s == "train"), key=_rank)
+    if len(lowest) >= 3 and "valid" not in which.values():
         which[lowest[0]] = "valid"
         if "test" not in which.values():
             which[lowest[1]] = "test"

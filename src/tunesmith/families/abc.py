@@ -102,16 +102,18 @@ class AbcFamily(Family):
                      log=_quiet) -> Prepared:
         """Load the corpus, split by tune, fit (or reuse) the vocabulary, encode every
         tune. ``data.clean`` skips tunes abc2midi rejects."""
+        from tunesmith.abc_text import respell_keys
         from tunesmith.data.splits import split_items
         from tunesmith.representations.abc_chars import AbcChars
 
         c = load_abc_tunes(corpus, data.clean, log)
-        splits = split_items(c.texts)
+        splits = split_items(c.texts)  # by the text as written: held-out tunes stay so
         if representation is None:
             if not splits["train"]:
                 raise TunesmithError("corpus too small: no tune landed in the training split",
                                      corpus)
-            representation = AbcChars.fit((c.texts[i] for i in splits["train"]),
+            representation = AbcChars.fit((respell_keys(c.texts[i]) for i in splits["train"]),
+                                          canonical_keys=True,
                                           min_count=MIN_CHAR_COUNT,
                                           bar_inputs=data.positions,
                                           degree_inputs=data.degrees,
@@ -120,8 +122,8 @@ class AbcFamily(Family):
                                           section_reading=data.section_reading,
                                           end_inputs=data.ends,
                                           lookback_inputs=data.lookback)
-        seqs = {s: [representation.encode_text(c.texts[i]) for i in idx]
-                for s, idx in splits.items()}
+        seqs = {s: [representation.encode_text(representation.read_text(c.texts[i]))
+                    for i in idx] for s, idx in splits.items()}
         info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
                 "tokens": {s: sum(len(x) for x in v) for s, v in seqs.items()},
                 "skipped": len(c.problems), "clean": data.clean, "unit": self.unit}
@@ -162,7 +164,7 @@ class AbcFamily(Family):
         """The primer as the model reads it (:func:`~tunesmith.abc_text.primer_text`)
         must leave room in ``opts.max_len``, which counts it, and hold only characters
         the model knows: else an OptionError on ``primer``."""
-        text = primer_text(opts.primer.replace("\\n", "\n"))
+        text = representation.read_text(primer_text(opts.primer.replace("\\n", "\n")))
         if opts.max_len is not None and len(text) >= opts.max_len:
             raise OptionError("primer", f"is {len(text):,} characters, and --max-len "
                               f"({opts.max_len:,}) counts it: raise --max-len or give a "
@@ -258,7 +260,7 @@ class AbcFamily(Family):
     def read_encoded(self, path, representation, tune: int = 1):
         """Tune ``tune`` of an ABC book as the model reads it: its model text, characters
         (nothing is parsed: the model reads text, not notes)."""
-        ids = representation.encode_text(read_tune_text(path, tune))
+        ids = representation.encode_text(representation.read_text(read_tune_text(path, tune)))
         return ids, representation.positions(ids)
 
     # --- the musical report ----------------------------------------------------------
@@ -271,8 +273,9 @@ class AbcFamily(Family):
 
         c = load_abc_corpus(corpus, clean=data.clean)
         idx = split_items(c.texts)
-        return {s: [CorpusItem(c.tunes[i].label, lambda t=c.texts[i]: parse_tune(t),
-                               tune_body(c.texts[i])) for i in ix] for s, ix in idx.items()}
+        texts = [representation.read_text(t) for t in c.texts]  # as the model's own are
+        return {s: [CorpusItem(c.tunes[i].label, lambda t=texts[i]: parse_tune(t),
+                               tune_body(texts[i])) for i in ix] for s, ix in idx.items()}
 
     def report_piece(self, composition: Composition):
         """A tune as music21 reads it (written bar lines, repeats played): the same reader
@@ -348,6 +351,8 @@ def load_abc_tunes(corpus: str, clean: bool, log=_quiet):
         raise TunesmithError(f"{corpus} is a {BUILTIN[corpus].kind} corpus, not ABC text: "
                              "train on it with --family events or pianoroll")
     c = load_abc_corpus(corpus, clean=clean)
+    for line in c.left_out:
+        log(line, "warning")
     if len(c.problems) > 20:
         log(f"skipped {len(c.problems)} tunes or files; the first 20:", "warning")
     for problem in c.problems[:20]:
@@ -573,7 +578,7 @@ class _Drafts:
         self.model = with_inputs(model, rep, AbcFamily().repeat_bias_of(opts, rep),
                                  new_reader=self.lengths)
         self.rep, self.opts, self.device = rep, opts, device
-        self.primer = primer_text(opts.primer.replace("\\n", "\n"))
+        self.primer = rep.read_text(primer_text(opts.primer.replace("\\n", "\n")))
         self.keep = len(self.primer)
         self.settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
         self.unfinished: set[str] = set()

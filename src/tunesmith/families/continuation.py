@@ -84,15 +84,19 @@ class ContinueFamily(Family):
         parts also gives a pair from each part to the next
         (:meth:`~tunesmith.representations.abc_phrases.AbcPhrases.part_pairs`).
         Validation and test tunes are cut as compose reads a tune, nothing added."""
+        from tunesmith.abc_text import respell_keys
         from tunesmith.corpora.styles import MIN_LABEL_TUNES, OTHER, UNKNOWN
         from tunesmith.data.splits import split_items
         from tunesmith.representations.abc_phrases import AbcPhrases
 
         c = load_abc_tunes(corpus, data.clean, log)
         labels = tune_styles(corpus, c.tunes)
-        splits = split_items(c.texts)
-        copies = transposed_training(c.texts, splits["train"], data.transpose, log)
+        splits = split_items(c.texts)  # by the text as written: held-out tunes stay so
         fitted = representation is None
+        spell = respell_keys if fitted else representation.read_text  # keys as it reads them
+        texts = [spell(t) for t in c.texts]
+        copies = [(i, k, spell(t)) for i, k, t in
+                  transposed_training(texts, splits["train"], data.transpose, log)]
         if fitted:
             train = splits["train"]
             if not train:
@@ -110,11 +114,11 @@ class ContinueFamily(Family):
                         f"a label needs {MIN_LABEL_TUNES} tunes): train with --no-styles, "
                         "or give a folder with a sub-folder per tradition", corpus)
             representation = AbcPhrases.fit_phrases(
-                (c.texts[i] for i in train), sets, min_count=MIN_CHAR_COUNT,
+                (texts[i] for i in train), sets, min_count=MIN_CHAR_COUNT,
                 source_bars=data.source_bars, target_bars=data.target_bars,
-                copies=(t for _, _, t in copies))
+                copies=(t for _, _, t in copies), canonical_keys=True)
             held_out = splits["valid"] or train
-            openings = [p[0][0] for p in (representation.pairs(c.texts[i])
+            openings = [p[0][0] for p in (representation.pairs(texts[i])
                                           for i in held_out) if p][:OPENINGS]
             representation = dataclasses.replace(
                 representation, openings=tuple(o for o in openings
@@ -124,7 +128,7 @@ class ContinueFamily(Family):
         part_pairs = 0
         for s, idx in splits.items():
             seqs[s] = []
-            tunes = [(c.texts[i], i) for i in idx]
+            tunes = [(texts[i], i) for i in idx]
             if s == "train":
                 tunes += [(t, i) for i, _, t in copies]
             for text, i in tunes:
@@ -247,7 +251,7 @@ class ContinueFamily(Family):
         from tunesmith.abc_text import model_text, split_tunes
 
         tunes = split_tunes(composition.text or "")
-        text = model_text(tunes[0]) if tunes else composition.text
+        text = representation.read_text(model_text(tunes[0]) if tunes else composition.text)
         return text if len(representation.cuts(text)) > representation.source_bars else None
 
     def source_attention(self, checkpoint, text: str, style: dict[str, str]):
@@ -363,7 +367,9 @@ def model_corpus(checkpoint):
     summary = checkpoint.meta["summary"]
     name, clean = summary["corpus"]["corpus"], summary["data"]["clean"]
     c = load_abc_corpus(name, clean=clean)
-    return name, c, tune_styles(name, c.tunes), split_items(c.texts)
+    splits = split_items(c.texts)  # by the text as written, as training split it
+    c.texts = [checkpoint.representation.read_text(t) for t in c.texts]  # as the model reads
+    return name, c, tune_styles(name, c.tunes), splits
 
 
 def tune_styles(corpus: str, tunes) -> list[dict[str, str]]:
@@ -406,7 +412,7 @@ def primer_source(tune, rep, path) -> str:
     from tunesmith.abc_text import model_text
 
     try:
-        text = model_text(tune)
+        text = rep.read_text(model_text(tune))
     except ValueError as e:
         raise TunesmithError(f"the first tune is not a usable ABC tune ({e})", path) from None
     cuts = rep.cuts(text)

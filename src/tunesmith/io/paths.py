@@ -87,6 +87,7 @@ def corpus_walk(root: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     tunesmith wrote (:func:`written_by_tunesmith`), which come back as ``(folder,
     what)``. ``root`` itself is read whatever it is: the user named it."""
     root = Path(root)
+    top = os.path.realpath(root)
     files: list[Path] = []
     left_out: list[tuple[Path, str]] = []
     seen: set[str] = set()
@@ -101,7 +102,10 @@ def corpus_walk(root: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
                 left_out.append((here, what))
             continue
         seen.add(real)
-        folders.sort()
+        # a link to a folder inside the root is not followed: that folder is read under
+        # its own name (a piece's split and a folder's style label go by it)
+        folders[:] = sorted(f for f in folders if not (here / f).is_symlink() or not (
+            os.path.realpath(here / f) + os.sep).startswith(top + os.sep))
         files += [here / n for n in names if (here / n).is_file()]
     return sorted(files), left_out
 

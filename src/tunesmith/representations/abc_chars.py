@@ -79,6 +79,9 @@ class AbcChars:
     section_reading: str = "marks"  # how section_inputs count sections: "marks" or "parts"
     end_inputs: bool = False  # ... the bars left before the tune's end (a length it is given)
     tune_lengths: tuple[tuple[int, int], ...] = ()  # (bars, training tunes) to draw one from
+    # keys in one spelling (K:D Major -> K:D, abc_text.respell_keys) in every text it reads:
+    # fitted so since 2026-12-07; a model fitted before reads keys as they were written
+    canonical_keys: bool = False
 
     def __post_init__(self):
         if self.section_reading not in SECTION_READINGS:
@@ -89,7 +92,8 @@ class AbcChars:
     def fit(cls, texts: Iterable[str], min_count: int = 1, bar_inputs: bool = False,
             degree_inputs: bool = False, lookback_inputs: bool = False,
             section_inputs: bool = False, section_reading: str = "marks",
-            end_inputs: bool = False, home_inputs: bool = False) -> AbcChars:
+            end_inputs: bool = False, home_inputs: bool = False,
+            canonical_keys: bool = False) -> AbcChars:
         from tunesmith.abc_meter import tune_bars
 
         texts = list(texts)
@@ -98,7 +102,15 @@ class AbcChars:
                    degree_inputs=degree_inputs, lookback_inputs=lookback_inputs,
                    section_inputs=section_inputs, section_reading=section_reading,
                    end_inputs=end_inputs, home_inputs=home_inputs,
-                   tune_lengths=tuple(sorted((b, n) for b, n in lengths.items() if b)))
+                   tune_lengths=tuple(sorted((b, n) for b, n in lengths.items() if b)),
+                   canonical_keys=canonical_keys)
+
+    def read_text(self, text: str) -> str:
+        """Model text (a corpus tune, a primer) as this model reads it: its keys in one
+        spelling when it was fitted so (:attr:`canonical_keys`), else as written."""
+        from tunesmith.abc_text import respell_keys
+
+        return respell_keys(text) if self.canonical_keys else text
 
     # --- inputs a model reads beside the ids (none unless asked for)
     @property
@@ -204,11 +216,13 @@ class AbcChars:
         """``[BOS] + ids(primer)``; a character outside the vocabulary is a user error."""
         bad = sorted({c for c in primer if c not in self.vocab})
         if bad:
-            line = next(ln for ln in primer.split("\n") if any(c in ln for c in bad))
+            at = min(primer.index(c) for c in bad)
+            start = primer.rfind("\n", 0, at) + 1
+            line = primer[start:].split("\n", 1)[0] or primer[start:at + 1]
+            near = line[max(0, at - start - 30):at - start + 30]
             raise TunesmithError(
                 f"primer has characters outside the model's vocabulary: {''.join(bad)!r} "
-                f"(in {line.strip()[:60]!r}; its corpus never had them: write that line "
-                "another way)")
+                f"(in {near!r}; its corpus never had them: write that another way)")
         return [self.vocab.bos] + [self.vocab.id(c) for c in primer]
 
     # --- Piece level (the shared representation contract)
@@ -297,7 +311,7 @@ class AbcChars:
 
 
 _INPUT_FLAGS = ("bar_inputs", "degree_inputs", "home_inputs", "section_inputs",
-                "end_inputs", "lookback_inputs")
+                "end_inputs", "lookback_inputs", "canonical_keys")
 SECTION_READINGS = ("marks", "parts")  # PositionReader.sections, PositionReader.parts
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # field names
 

@@ -51,7 +51,8 @@ class AbcPhrases(StyleLabelled, AbcChars):
     @classmethod
     def fit_phrases(cls, texts: Iterable[str], labels: dict[str, Iterable[str]],
                     min_count: int = 1, source_bars: int = 4,
-                    target_bars: int = 4, copies: Iterable[str] = ()) -> AbcPhrases:
+                    target_bars: int = 4, copies: Iterable[str] = (),
+                    canonical_keys: bool = False) -> AbcPhrases:
         """The vocabulary of ``texts`` and ``copies`` (more training texts: transposed
         copies of ``texts``, whose meters are not counted again), the meters of
         ``texts``, and the label sets seen in ``labels`` (set -> the labels of the
@@ -64,7 +65,8 @@ class AbcPhrases(StyleLabelled, AbcChars):
             meters[m] = meters.get(m, 0) + 1
         return cls(Vocab.build([*texts, *copies], min_count=min_count), styles=styles,
                    source_bars=source_bars, target_bars=target_bars,
-                   meters=dict(sorted(meters.items(), key=lambda kv: (-kv[1], kv[0]))))
+                   meters=dict(sorted(meters.items(), key=lambda kv: (-kv[1], kv[0]))),
+                   canonical_keys=canonical_keys)
 
     def unseen_meter(self, text: str) -> str | None:
         """A warning when the tune ``text`` is in a meter the model saw in fewer than
@@ -163,7 +165,8 @@ class AbcPhrases(StyleLabelled, AbcChars):
         return {"name": self.name, "vocab": self.vocab.to_list(),
                 "styles": {k: list(v) for k, v in self.styles.items()},
                 "source_bars": self.source_bars, "target_bars": self.target_bars,
-                "openings": list(self.openings), "meters": dict(self.meters)}
+                "openings": list(self.openings), "meters": dict(self.meters)} | (
+                    {"canonical_keys": True} if self.canonical_keys else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> AbcPhrases:
@@ -182,10 +185,13 @@ class AbcPhrases(StyleLabelled, AbcChars):
                 isinstance(k, str) and isinstance(n, int) and n > 0 for k, n in meters.items()):
             raise ValueError("abc_phrases representation: meters must map an M: field to "
                              "its count of tunes")
+        if not isinstance(d.get("canonical_keys", False), bool):
+            raise ValueError("abc_phrases representation: canonical_keys must be true or "
+                             "false")
         return cls(Vocab.from_list(d.get("vocab", [])),
                    styles=styles,
                    source_bars=bars[0], target_bars=bars[1], openings=tuple(openings),
-                   meters=dict(meters))
+                   meters=dict(meters), canonical_keys=d.get("canonical_keys", False))
 
 
 def meter_of(text: str) -> str:

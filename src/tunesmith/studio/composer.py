@@ -236,7 +236,7 @@ def _engrave(family, c, folder, files: dict) -> str:
                 try:
                     engrave.write_abc_musicxml(c.text, folder / "score.musicxml")
                     files["musicxml"] = "score.musicxml"
-                except TunesmithError:
+                except (TunesmithError, OSError):
                     pass  # the score is there; the download is music21's, and it is not
                 return ""
         svg = engrave.engrave_piece(c.piece, folder / "score.musicxml")
