@@ -405,3 +405,23 @@ def test_seconds_longer_than_a_wav_may_hold_is_refused_before_composing(tmp_path
     app.write(ckpt, app.ComposeOptions(num=1, seed=0, seconds=10.0), tmp_path / "b",
               app.Output(wav=False))  # no WAV asked: composed
     assert (tmp_path / "b" / "piece_01.mid").exists()
+
+
+def test_a_second_compose_into_a_folder_being_written_is_refused(tmp_path):
+    from tunesmith.errors import TunesmithError
+    from tunesmith.io.paths import WRITING, writing_lock
+
+    ckpt = app.load_model(family="pianoroll")
+    out = tmp_path / "out"
+    out.mkdir()
+    with writing_lock(out, "compose"):  # another compose, still writing (this process
+        (out / WRITING).write_text("1 compose\n")  # stands in for it: pid 1 is alive)
+        with pytest.raises(TunesmithError, match=r"another tunesmith compose \(process 1\) "
+                                                 "is writing into this folder"):
+            app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8), out,
+                      app.Output(wav=False, overwrite=True))
+    assert not (out / WRITING).exists()
+    (out / WRITING).write_text(f"{2 ** 22 + 12345} compose\n")  # its writer is gone
+    app.write(ckpt, app.ComposeOptions(num=1, seed=0, max_len=8), out, app.Output(wav=False))
+    assert sorted(p.name for p in out.iterdir()) == ["composition.json", "piece_01.mid",
+                                                     "piece_01.png"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.families.base import ComposeOptions, Composition, Family, Sink
+from tunesmith.io.paths import WRITING
 from tunesmith.options import opt, to_dict
 from tunesmith.progress import Progress, report
 
@@ -231,12 +232,18 @@ class CompositionWriter:
     def __enter__(self) -> CompositionWriter:
         from concurrent.futures import ThreadPoolExecutor
 
-        from tunesmith.io.paths import first_missing
+        from tunesmith.io.paths import first_missing, remove_made, writing_lock
 
         self._check()
         self._earlier = True  # an earlier writer's files may still be there
         self._made = first_missing(self.out_dir)  # removed again if composing fails at once
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = writing_lock(self.out_dir, "compose")
+        try:
+            self._lock_file.__enter__()  # a second compose into this folder meanwhile: refused
+        except TunesmithError:
+            remove_made(self.out_dir, self._made)
+            raise
         self._pool = ThreadPoolExecutor(max_workers=2)
         return self
 
@@ -247,7 +254,7 @@ class CompositionWriter:
         output_folder(self.out_dir, make=False)  # a file in the way is refused
         if not self.out_dir.exists():
             return
-        present = sorted(p.name for p in self.out_dir.iterdir())
+        present = sorted(p.name for p in self.out_dir.iterdir() if p.name != WRITING)
         shown = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
         if present and not self.output.overwrite:
             raise OptionError("out", f"{self.out_dir} is not empty ({shown}): pass "
@@ -332,6 +339,16 @@ class CompositionWriter:
         return max(2, len(str(self.about.get("num", 0))))
 
     def __exit__(self, *exc) -> None:
+        try:
+            self._finish(exc)
+        finally:
+            self._lock_file.__exit__(None, None, None)  # the folder is free again
+            if exc[0] is not None:
+                from tunesmith.io.paths import remove_made
+
+                remove_made(self.out_dir, self._made)  # a refused option leaves no folder
+
+    def _finish(self, exc) -> None:
         pool, self._pool = self._pool, None
         try:
             for r in self._renders:
@@ -360,10 +377,6 @@ class CompositionWriter:
             self.log(f"interrupted: {self.result.total} of {self.about.get('num', '?')} "
                      f"pieces written to {self.out_dir} ({MANIFEST} lists them; some "
                      "may have no audio)", "warning")
-        else:
-            from tunesmith.io.paths import remove_made
-
-            remove_made(self.out_dir, self._made)  # a refused option leaves no empty folder
 
     def _write_manifest(self, interrupted: bool = False) -> None:
         data = dict(self.about, family=self.family.name,

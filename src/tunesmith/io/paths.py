@@ -5,6 +5,7 @@ one-line :class:`TunesmithError` naming the path, said the same way by every com
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
@@ -119,3 +120,46 @@ def said_left_out(left_out: list[tuple[Path, str]], root: Path) -> str:
     more = ", ..." if len(left_out) > 3 else ""
     noun = "folder" if len(left_out) == 1 else "folders"
     return f"{len(left_out)} {noun} tunesmith wrote left out ({', '.join(named)}{more})"
+
+
+WRITING = ".tunesmith-writing"  # a command writing into a folder holds this file there
+
+
+@contextmanager
+def writing_lock(folder: Path, command: str):
+    """Hold ``folder`` for one command while it writes there: a second command given the
+    same folder meanwhile is refused (one line naming the first's process) instead of
+    mixing its files with the first's. A lock left by a process that is gone is taken
+    over. ``folder`` must exist."""
+    path = folder / WRITING
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pid = 0
+            if pid and pid != os.getpid() and _alive(pid):
+                raise TunesmithError(f"another tunesmith {command} (process {pid}) is "
+                                     "writing into this folder: wait for it to finish, or "
+                                     "choose another", folder) from None
+            path.unlink(missing_ok=True)  # its writer is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()} {command}\n")
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

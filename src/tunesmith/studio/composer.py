@@ -195,7 +195,8 @@ def write_piece(studio, p: Plan, job_id: str, c) -> Composition:
         id=comp_id, job_id=job_id, idx=c.index, title=title,
         model_id=p.entry.id, model_label=p.entry.label, family=p.family.name,
         style=str(getattr(p.options, "style", "") or ""), created=time.time(),
-        valid=c.valid, error=c.error or (score_error and f"score: {score_error}") or "",
+        valid=c.valid, error="; ".join(filter(None, (  # a valid piece's: said beside it
+            c.error, c.warning, score_error and f"score: {score_error}"))),
         seconds=round(piece.duration_seconds, 2) if piece is not None else None,
         notes=len(piece.notes) if piece is not None else None, text=c.text,
         options=to_dict(p.options) | {"primer": _primer_shown(p.family, p.options.primer)},
