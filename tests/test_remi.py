@@ -286,6 +286,10 @@ def test_the_musical_report_runs(tmp_path, capsys, midi_corpus):
     assert rc == 0, err
     assert "grid_onset_rate" in out and "bar_length_match_rate" in out
     assert (tmp_path / "report" / "report.html").is_file()
+    assert "cadence and tonic endings count compose's ending search too" in err
+    rc, out, err = run_cli(capsys, "evaluate", "--music", "--model", run / "best", "--num",
+                           "3", "--seconds", "4", "--grace", "0", "--out", tmp_path / "r0")
+    assert rc == 0 and "ending search" not in err
 
 
 def test_composing_without_a_model_says_how_to_get_one(capsys, tmp_path, monkeypatch):

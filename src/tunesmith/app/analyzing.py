@@ -75,6 +75,11 @@ def music_report(request: MusicRequest, progress: Progress | None = None, log=No
     corpus, data, notes = _corpus_and_data(ckpt, fam, request.corpus)
     if request.corpus is None:  # not found wanting after the composing
         _own_corpus_here(corpus, fam.name)
+    grace = getattr(opts, "grace", 0) if "grace" in fam.controls else 0
+    if grace and opts.seconds is not None:
+        notes.append(f"cadence and tonic endings count compose's ending search too (it "
+                     f"looks {grace:g} beats past the length for a cadence): --grace 0 "
+                     "measures the model's own endings")
     log(f"composing {opts.num} {fam.item} with {ckpt.path}")
     generated = PieceSet("generated")
     for c in compose(ckpt, opts, progress=progress):
