@@ -502,9 +502,11 @@ def test_a_corpus_that_spells_keys_out_trains_a_model_that_reads_k_d(capsys, tmp
     book = write_book(tmp_path / "book.abc", 40, seed=4)
     book.write_text(book.read_text().replace("K:D\n", "K:D Major\n"))
     assert "K:D Major" in book.read_text()
-    rc, _, err = run_cli(capsys, "train", "--preset", "debug", "--corpus", book, "--out",
-                         tmp_path / "run", "--no-progress", "--samples", 0, "--steps", 3)
+    rc, out, err = run_cli(capsys, "train", "--preset", "debug", "--corpus", book, "--out",
+                           tmp_path / "run", "--no-progress", "--samples", 0, "--steps", 3)
     assert rc == 0, err
+    assert "best valid loss" in out and " nats/character (bits/character " in out
+    assert "valid items; `tunesmith evaluate` scores them all)" in out  # debug: a subset
     meta = json.loads((tmp_path / "run" / "best" / "tunesmith.json").read_text())
     assert meta["representation"]["canonical_keys"] is True
     assert "j" not in meta["representation"]["vocab"]  # no "Major" left to learn

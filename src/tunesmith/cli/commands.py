@@ -253,8 +253,12 @@ class Train(Command):
         msg = f"done at step {summary['step']} in {result.seconds:.0f} s"
         if best and "bits" in best:
             unit = result.unit.rstrip("s")
-            msg += (f"; best valid loss {best['loss']:.4f} (bits/{unit} {best['bits']:.3f}, "
-                    f"accuracy {best['accuracy']:.3f}) at step {best['step']}")
+            msg += (f"; best valid loss {best['loss']:.4f} nats/{unit} (bits/{unit} "
+                    f"{best['bits']:.3f}, accuracy {best['accuracy']:.3f}) at step "
+                    f"{best['step']}")
+            n = (summary.get("train_config") or {}).get("eval_max_items")
+            if isinstance(n, int) and n > 0:
+                msg += f" (the first {n} valid items; `tunesmith evaluate` scores them all)"
         elif best:  # a model without a likelihood (a GAN: a distance to the real rows)
             msg += f"; best valid loss {best['loss']:.4f} at step {best['step']}"
         if summary["stopped_early"]:
