@@ -514,3 +514,12 @@ def test_a_corpus_that_spells_keys_out_trains_a_model_that_reads_k_d(capsys, tmp
                          "--primer", "M:4/4\\nK:D Major\\n", "--no-wav", "--max-len", 60,
                          "--out", tmp_path / "c")
     assert rc == 0, err  # the primer's key is read as the model's tunes were
+
+
+def test_a_primer_file_an_abc_model_cannot_read_says_what_it_takes(capsys, debug_run,
+                                                                   tmp_path):
+    (tmp_path / "take.wav").write_bytes(b"RIFF\0\0\0\0WAVE")
+    rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best", "--primer",
+                         tmp_path / "take.wav", "--no-wav", "--out", tmp_path / "o")
+    assert_one_line_error(rc, err, "take.wav: an ABC model reads ABC text: give an .abc file")
+    assert ".mid" not in err

@@ -324,7 +324,11 @@ def _tune_of(path, tune: int):
     from tunesmith.io.abc import read_tune_book
     from tunesmith.io.read import TuneOutOfRange, file_format
 
-    fmt = file_format(path)
+    try:
+        fmt = file_format(path)
+    except TunesmithError:  # its message lists the MIDI types, which an ABC model refuses
+        raise TunesmithError("an ABC model reads ABC text: give an .abc file or the text "
+                             "itself", path) from None
     if fmt != "abc":
         raise TunesmithError(f"an ABC model reads ABC text, this is a {fmt} file", path)
     tunes = read_tune_book(path)
