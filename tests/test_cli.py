@@ -523,3 +523,31 @@ def test_a_primer_file_an_abc_model_cannot_read_says_what_it_takes(capsys, debug
                          tmp_path / "take.wav", "--no-wav", "--out", tmp_path / "o")
     assert_one_line_error(rc, err, "take.wav: an ABC model reads ABC text: give an .abc file")
     assert ".mid" not in err
+
+
+def test_a_second_train_into_a_run_being_written_is_refused(capsys, debug_run, abc_corpus,
+                                                             tmp_path):
+    from tunesmith.io.paths import WRITING
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / WRITING).write_text("1 train\n")  # another train, alive (pid 1), writing here
+    rc, _, err = run_cli(capsys, "train", "--preset", "debug", "--corpus", abc_corpus,
+                         "--out", busy, "--no-progress", "--samples", 0, "--steps", 2)
+    assert_one_line_error(rc, err, "another tunesmith train (process 1) is writing into "
+                          "this folder")
+    assert [p.name for p in busy.iterdir()] == [WRITING]  # nothing of this run written
+    run = tmp_path / "run"
+    shutil.copytree(debug_run, run)
+    (run / WRITING).write_text("1 train\n")
+    rc, _, err = run_cli(capsys, "train", "--resume", run, "--steps", 40, "--no-progress")
+    assert_one_line_error(rc, err, "another tunesmith train (process 1)")
+    (run / WRITING).write_text(f"{2 ** 22 + 7} train\n")  # its writer is gone: taken over
+    rc, _, err = run_cli(capsys, "train", "--resume", run, "--steps", 32, "--no-progress",
+                         "--samples", 0)
+    assert rc == 0, err
+    assert not (run / WRITING).exists()
+    fresh = tmp_path / "fresh" / "run"  # a train that fails on its data leaves no folder
+    rc, _, err = run_cli(capsys, "train", "--preset", "debug", "--corpus", tmp_path / "none",
+                         "--out", fresh, "--no-progress")
+    assert rc == 2 and not (tmp_path / "fresh").exists()

@@ -13,11 +13,13 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.io.paths import WRITING
 from tunesmith.options import opt, to_dict
 from tunesmith.progress import Progress
 
@@ -241,17 +243,39 @@ def train(request: TrainRequest, progress: Progress | None = None, log=None) -> 
 
     output_folder(run_dir, make=False)  # a file in the way fails before the data too
     _check_run_folder(run_dir, p)
-    p.distributed = _launch(p.train)  # a bad device or batch split fails before the data
-    prepared = _prepare(p, None, progress, log)
-    from tunesmith import models
-    from tunesmith.families.base import model_sizes
+    with _holding(run_dir, "train"):  # a second train into this folder meanwhile: refused
+        p.distributed = _launch(p.train)  # a bad device or batch split fails before the data
+        prepared = _prepare(p, None, progress, log)
+        from tunesmith import models
+        from tunesmith.families.base import model_sizes
 
-    config_class = models.registry()[p.arch].config_class
-    p.model.update(model_sizes(_family(p), config_class, prepared.representation))
-    if distributed.current().main:
-        _start_folder(run_dir, p, fresh=request.force or restarted)
-    return _fit(p, run_dir, prepared, resume=False, samples=request.samples,
-                stop_at=request.stop_at, progress=progress, log=log)
+        config_class = models.registry()[p.arch].config_class
+        p.model.update(model_sizes(_family(p), config_class, prepared.representation))
+        if distributed.current().main:
+            _start_folder(run_dir, p, fresh=request.force or restarted)
+        return _fit(p, run_dir, prepared, resume=False, samples=request.samples,
+                    stop_at=request.stop_at, progress=progress, log=log)
+
+
+@contextmanager
+def _holding(run_dir: Path, command: str):
+    """Rank 0 holds the run folder while it writes there
+    (:func:`~tunesmith.io.paths.writing_lock`: a second command into it meanwhile is
+    refused rather than mixing its files with this one's); a folder made here and left
+    empty (the data failed) is removed again."""
+    from tunesmith.io.paths import first_missing, remove_made, writing_lock
+    from tunesmith.training import distributed
+
+    if not distributed.from_env().main:
+        yield
+        return
+    made = first_missing(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with writing_lock(run_dir, command):
+            yield
+    finally:
+        remove_made(run_dir, made)
 
 
 def _check_run_folder(run_dir: Path, p: RunPlan) -> None:
@@ -267,8 +291,9 @@ def _check_run_folder(run_dir: Path, p: RunPlan) -> None:
             raise TunesmithError(f"lies inside the corpus folder {source}: the run's sample "
                                  "pieces would be read as corpus pieces next time; choose an "
                                  "--out outside it", run_dir)
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "config.json").exists():
-        names = sorted(x.name for x in run_dir.iterdir())
+    names = sorted(x.name for x in run_dir.iterdir() if x.name != WRITING) if (
+        run_dir.is_dir()) else []
+    if names and not (run_dir / "config.json").exists():
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         raise TunesmithError(f"holds files but no run ({shown}; no config.json): "
                              "choose an empty or new --out", run_dir)
@@ -277,7 +302,16 @@ def _check_run_folder(run_dir: Path, p: RunPlan) -> None:
 def resume(request: ResumeRequest, progress: Progress | None = None, log=None) -> RunResult:
     """Continue a run from its ``last`` checkpoint (finishing an interrupted checkpoint
     write first: this is the run's writer). ``steps`` below the step the run is at is an
-    OptionError, and the run folder is left as it was."""
+    OptionError, and the run folder is left as it was. A second command writing into the
+    run meanwhile is refused (:func:`_holding`)."""
+    run_dir = Path(request.run)
+    if not run_dir.is_dir():
+        read_plan(run_dir)  # says what it is instead: missing, or a file
+    with _holding(run_dir, "train --resume"):
+        return _resume(request, progress, log)
+
+
+def _resume(request: ResumeRequest, progress: Progress | None, log) -> RunResult:
     import dataclasses
 
     from tunesmith.options import replace

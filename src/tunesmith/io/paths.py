@@ -137,12 +137,13 @@ def writing_lock(folder: Path, command: str):
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             try:
-                pid = int(path.read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                pid = 0
+                held, _, other = path.read_text().strip().partition(" ")
+                pid = int(held)
+            except (OSError, ValueError):
+                pid, other = 0, ""
             if pid and pid != os.getpid() and _alive(pid):
-                raise TunesmithError(f"another tunesmith {command} (process {pid}) is "
-                                     "writing into this folder: wait for it to finish, or "
+                raise TunesmithError(f"another tunesmith {other or command} (process {pid}) "
+                                     "is writing into this folder: wait for it to finish, or "
                                      "choose another", folder) from None
             path.unlink(missing_ok=True)  # its writer is gone
             continue
