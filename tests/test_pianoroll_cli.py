@@ -380,3 +380,18 @@ def test_a_music_report_refuses_what_a_piano_roll_composer_does_not_take(capsys,
                                *flag)
         assert_one_line_error(rc, err, f"{flag[0]} is not an option of the pianoroll "
                               "family's composer")
+
+
+def test_evaluating_on_a_benchmark_file_of_another_frame_grid_is_refused(capsys, tmp_path,
+                                                                          bench_dir,
+                                                                          pianoroll_run):
+    import shutil
+
+    shutil.copy(bench_dir / "jsb_chorales.json", tmp_path / "nottingham.json")
+    rc, _, err = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best", "--corpus",
+                         tmp_path / "nottingham.json", "--samples", 0)
+    assert_one_line_error(rc, err, "is Nottingham, 2 frame(s) per quarter note; this model "
+                          "reads 1")
+    rc, out, _ = run_cli(capsys, "evaluate", "--model", pianoroll_run / "best", "--splits",
+                         "test,test", "--samples", 0)
+    assert rc == 0 and out.count("\ntest ") == 1  # a split asked twice is scored once

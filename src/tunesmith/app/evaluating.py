@@ -17,7 +17,7 @@ SPLITS = ("train", "valid", "test")
 
 
 def _parse_splits(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in str(text).split(",") if s.strip())
+    return tuple(dict.fromkeys(s.strip() for s in str(text).split(",") if s.strip()))
 
 
 @dataclass(frozen=True)

@@ -499,6 +499,11 @@ def _for_json(args, work):
         raise
 
 
+def _ppl(value: float) -> str:
+    """A perplexity in its column's 8 characters: ``1.594``, or ``8.77e+07`` when large."""
+    return f"{value:.3f}" if value < 1e4 else f"{value:.3g}"
+
+
 def print_evaluation(e, request) -> None:
     for note in e.notes:
         out(f"note: {note}", "warning")
@@ -519,7 +524,7 @@ def print_evaluation(e, request) -> None:
             print(f"{split:<6} {0:>6}  (nothing in this split)")
             continue
         print(f"{split:<6} {e.items[split]:>6} {int(m['count']):>10,} {m['nll']:>7.4f} "
-              f"{m['ppl']:>8.3f} {m['bits']:>9.4f} {m['accuracy']:>8.4f}")
+              f"{_ppl(m['ppl']):>8} {m['bits']:>9.4f} {m['accuracy']:>8.4f}")
         if "accuracy_predicted" in m:
             print(f"       accuracy of the predicted frame (BL2012's ACC, as we read it): "
                   f"{m['accuracy_predicted']:.4f}")

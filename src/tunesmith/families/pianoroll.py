@@ -145,6 +145,12 @@ class PianorollFamily(Family):
                               "--lookback)")
         known = dataset_for(corpus)
         spb = data.steps_per_beat
+        if known and representation is not None and (
+                representation.steps_per_beat != known.steps_per_beat):
+            raise OptionError("corpus", f"{corpus} is {known.name}, {known.steps_per_beat} "
+                              "frame(s) per quarter note; this model reads "
+                              f"{representation.steps_per_beat}: its likelihood there would "
+                              "score another grid")
         if known and spb and spb != known.steps_per_beat:
             raise OptionError("steps_per_beat", f"{spb}: {known.name} has "
                               f"{known.steps_per_beat} frame(s) per quarter note ({corpus})")
