@@ -487,6 +487,7 @@ def test_resuming_a_finished_run_says_so_and_composes_nothing(capsys, debug_run,
     rc, out, err = run_cli(capsys, "train", "--resume", run, "--no-progress", "--samples", 1)
     assert rc == 0, err
     assert len(list((run / "samples").glob("*.abc"))) == 1  # asked for: composed
+    assert "done at step 30 in " in out and " s (this session)" in out  # not the run's time
     rc, _, err = run_cli(capsys, "train", "--resume", tmp_path / "nope")
     assert_one_line_error(rc, err, "nope: no such run folder")
     rc, _, err = run_cli(capsys, "compose", "--model", debug_run / "best" / "model.safetensors",

@@ -110,6 +110,7 @@ class RunResult:
     seconds: float
     unit: str  # what the model's loss is counted in (characters, messages, frames)
     samples: object = None  # ComposeResult of the samples composed at the end
+    resumed: bool = False  # ``seconds`` is this session's, not the run's whole training
 
     @property
     def interrupted(self) -> bool:
@@ -554,7 +555,7 @@ def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_a
     t0 = time.perf_counter()
     summary = trainer.fit(stop_at=stop_at)
     result = RunResult(run_dir, summary, time.perf_counter() - t0,
-                       prepared.info.get("unit", "tokens"))
+                       prepared.info.get("unit", "tokens"), resumed=resume)
     if (main and not result.interrupted and samples and (samples_asked or not finished)
             and (run_dir / "best").exists()):
         result.samples = _samples(run_dir, samples, p.train.seed, log)

@@ -250,7 +250,8 @@ class Train(Command):
                   f"tunesmith train --resume {result.run_dir}")
             return 130
         best = summary["best_valid"] or {}
-        msg = f"done at step {summary['step']} in {result.seconds:.0f} s"
+        msg = (f"done at step {summary['step']} in {result.seconds:.0f} s"
+               + (" (this session)" if result.resumed else ""))
         if best and "bits" in best:
             unit = result.unit.rstrip("s")
             msg += (f"; best valid loss {best['loss']:.4f} nats/{unit} (bits/{unit} "
