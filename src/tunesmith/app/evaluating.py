@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.options import opt
@@ -102,12 +101,10 @@ def evaluate(request: EvaluateRequest, progress: Progress | None = None,
 
 def _missing(corpus: str, family: str) -> bool:
     """Whether a recorded corpus (or a part of one) is no longer on this machine."""
-    from tunesmith.corpora import BUILTIN
-    from tunesmith.corpora.labelled import sources
+    from tunesmith.corpora.labelled import missing_sources
 
     try:
-        return any(source not in BUILTIN and not Path(source).expanduser().exists()
-                   for _, source in sources(corpus, family))
+        return bool(missing_sources(corpus, family))
     except TunesmithError:
         return False
 
@@ -115,14 +112,13 @@ def _missing(corpus: str, family: str) -> bool:
 def _own_corpus_here(corpus: str, family: str) -> None:
     """A model's own corpus that is not on this machine (moved, or someone else's): say
     so, and how to evaluate on another, rather than "no such file"."""
-    from tunesmith.corpora import BUILTIN
-    from tunesmith.corpora.labelled import sources
+    from tunesmith.corpora.labelled import missing_sources
 
-    for _, source in sources(corpus, family):
-        if source not in BUILTIN and not Path(source).expanduser().exists():
-            raise TunesmithError("the corpus this model was trained on is not here (moved, "
-                                 "or trained on another machine): give --corpus to "
-                                 "evaluate on another", source)
+    missing = missing_sources(corpus, family)
+    if missing:
+        raise TunesmithError("the corpus this model was trained on is not here (moved, "
+                             "or trained on another machine): give --corpus to "
+                             "evaluate on another", missing[0])
 
 
 def held_out(ckpt, log=None):

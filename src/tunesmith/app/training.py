@@ -360,11 +360,9 @@ def _moved_corpus(p: RunPlan, request: ResumeRequest, run_dir: Path) -> bool:
     """Whether ``request`` names where a run's moved corpus is now (``p.corpus`` then
     reads from there). A recorded corpus that is missing without it is a one-line error
     saying so; ``--corpus`` while the recorded one is still there is refused."""
-    from tunesmith.corpora import BUILTIN
-    from tunesmith.corpora.labelled import sources
+    from tunesmith.corpora.labelled import missing_sources
 
-    missing = [s for _, s in sources(p.corpus, p.family)
-               if s not in BUILTIN and not Path(s).exists()]
+    missing = missing_sources(p.corpus, p.family)
     if request.corpus is None:
         if missing:
             raise TunesmithError(f"the corpus this run was trained on, {missing[0]}, is not "

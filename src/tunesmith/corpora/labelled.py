@@ -38,6 +38,15 @@ def sources(corpus: str, family: str) -> list[tuple[str | None, str]]:
     return list(named) or [(None, corpus)]
 
 
+def missing_sources(corpus: str, family: str) -> list[str]:
+    """The :func:`sources` of a corpus spec that are not on this machine (a moved folder,
+    a run trained elsewhere); built-in corpora are always here."""
+    from tunesmith.corpora.builtin import BUILTIN
+
+    return [s for _, s in sources(corpus, family)
+            if s not in BUILTIN and not Path(s).expanduser().exists()]
+
+
 def parts(corpus: str) -> list[tuple[str, str]]:
     """``label=source`` parts of a corpus spec, in order: ``[(label, source), ...]``;
     ``[]`` for a plain corpus (a name, folder or file without ``=``). A part without a

@@ -108,11 +108,13 @@ class AbcFamily(Family):
 
         c = load_abc_tunes(corpus, data.clean, log)
         splits = split_items(c.texts)  # by the text as written: held-out tunes stay so
+        spell = respell_keys if representation is None else representation.read_text
+        texts = [spell(t) for t in c.texts]  # keys as the model reads them
         if representation is None:
             if not splits["train"]:
                 raise TunesmithError("corpus too small: no tune landed in the training split",
                                      corpus)
-            representation = AbcChars.fit((respell_keys(c.texts[i]) for i in splits["train"]),
+            representation = AbcChars.fit((texts[i] for i in splits["train"]),
                                           canonical_keys=True,
                                           min_count=MIN_CHAR_COUNT,
                                           bar_inputs=data.positions,
@@ -122,8 +124,8 @@ class AbcFamily(Family):
                                           section_reading=data.section_reading,
                                           end_inputs=data.ends,
                                           lookback_inputs=data.lookback)
-        seqs = {s: [representation.encode_text(representation.read_text(c.texts[i]))
-                    for i in idx] for s, idx in splits.items()}
+        seqs = {s: [representation.encode_text(texts[i]) for i in idx]
+                for s, idx in splits.items()}
         info = {"corpus": corpus, "tunes": {s: len(v) for s, v in seqs.items()},
                 "tokens": {s: sum(len(x) for x in v) for s, v in seqs.items()},
                 "skipped": len(c.problems), "clean": data.clean, "unit": self.unit}

@@ -424,7 +424,7 @@ class _Reader:
                     if bar is not None:
                         bar.feed(int(self.value[i]))
         if self.end is not None and kind not in (PAD, BOS, EOS):
-            self.end.walk.step(i)
+            self.end.feed(i)
         out = () if self.lookback is None else self.lookback.classes(self.size,
                                                                      started=self.started)
         return out + tuple(bar.classes() for bar in (self.register, self.home, self.end)
@@ -444,6 +444,9 @@ class _BarsLeft:
 
     def __init__(self, rep: Remi, bars: int | None, beats: float | None):
         self.walk, self.bars, self.beats = _Walk(rep), bars, beats
+
+    def feed(self, i: int) -> None:
+        self.walk.step(i)
 
     def copy(self) -> _BarsLeft:
         new = copy.copy(self)
