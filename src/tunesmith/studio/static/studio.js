@@ -219,9 +219,16 @@ function watchCompose(jobId) {
   stop.hidden = false;
   stop.disabled = false;
   stop.onclick = async () => {
+    // said before the request: a job that stops at once ends (its "stopped" event) before
+    // the answer to this request arrives, and "stopping…" must not then cover that
     stop.disabled = true;
-    try { await api("POST", `/api/jobs/${jobId}/stop`); status.textContent = "stopping…"; }
-    catch (err) { show($("#compose-error"), err.message); stop.disabled = false; }
+    status.textContent = "stopping…";
+    try { await api("POST", `/api/jobs/${jobId}/stop`); }
+    catch (err) {
+      show($("#compose-error"), err.message);
+      stop.disabled = false;
+      status.textContent = "composing…";
+    }
   };
   let count = 0;
   follow(jobId, {
