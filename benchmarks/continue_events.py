@@ -171,45 +171,51 @@ def piece_rows(rep, piece, label: str) -> list[Row]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="a continue-events checkpoint folder")
-    ap.add_argument("--primed", default="", help="an events model reading the source as its "
-                    "primer (default: the shipped bach-events-small)")
+def arguments(description: str, family: str, primed: str, per_style: int):
+    """The command line both MIDI continue benchmarks take."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--model", required=True, help=f"a {family} checkpoint folder")
+    ap.add_argument("--primed", default="", help="a model without styles reading the source "
+                    f"as its primer (default: the shipped {primed})")
     ap.add_argument("--pairs", type=int, default=400, help="test pairs scored per style")
-    ap.add_argument("--per-style", type=int, default=60, help="sources continued per style")
+    ap.add_argument("--per-style", type=int, default=per_style,
+                    help="sources continued per style")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--guidance", type=float, default=0.0,
                     help="style guidance of the continuations (compose --style-guidance)")
     ap.add_argument("--control-only", action="store_true",
                     help="the style control alone (part 3), not the likelihoods")
-    args = ap.parse_args()
-    from tunesmith import families
+    return ap.parse_args()
+
+
+def model_rows(ckpt, piece_rows):
+    """The model's corpus, split as it trained, as rows per split (``piece_rows(rep,
+    piece, label)`` cuts a piece), and its styles; the header line printed."""
     from tunesmith.corpora.labelled import load_labelled
     from tunesmith.data.splits import split_items
-    from tunesmith.evaluation.style_classifier import StyleClassifier, recall
-    from tunesmith.families.continue_events import encode_pair
 
-    ckpt = app.load_model(args.model)
-    rep = ckpt.representation
-    summary = ckpt.meta["summary"]
+    rep, summary = ckpt.representation, ckpt.meta["summary"]
     corpus = summary["corpus"]["corpus"]
     c, labels = load_labelled(corpus)
     splits = split_items(c.keys)
     styles = list(rep.styles.get("style", ("any",))[1:])
-    rng = random.Random(args.seed)
     rows = {s: [r for i in splits[s] for r in piece_rows(rep, c.pieces[i], labels[i])]
             for s in ("train", "valid", "test")}
     print(f"{corpus}: pieces {', '.join(f'{s} {len(v)}' for s, v in splits.items())}; "
           f"model at step {summary['step']}; styles {styles}")
+    return rows, styles
 
-    # 1-2. likelihoods
-    primed = app.load_model(args.primed or families.pretrained_dir("events"))
-    print("\n| style of the test pairs | pairs | seq2seq, own style | no style | other style "
-          "| events LSTM, source as primer | accuracy teacher-forced | free-running |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for style in [] if args.control_only else styles:
-        test = [r for r in rows["test"] if r.label == style]
+
+def likelihood_table(ckpt, encode_pair, primed_score, rows, styles, args, unit: str,
+                     control: str) -> None:
+    """Parts 1-2: NLL per target ``unit`` of held-out test pairs, with each style label,
+    and of ``primed_score(rows)`` (the control reading the source as its primer)."""
+    rep, rng = ckpt.representation, random.Random(args.seed)
+    print(f"\n| style of the test pairs | pairs | seq2seq, own style | no style | other style "
+          f"| {control}, source as primer | accuracy teacher-forced | free-running |"
+          f"\n|---|---:|---:|---:|---:|---:|---:|---:|   (nats per {unit})")
+    for style in styles:
+        test = [r for r in rows if r.label == style]
         rng.shuffle(test)
         test = test[:args.pairs]
         if not test:
@@ -219,34 +225,47 @@ def main() -> None:
         scores = {name: seq2seq_nll(ckpt.model, [
             encode_pair(rep, r.source, r.target, r.ends, rep.style_ids(style=lab))
             for r in test]) for name, lab in (("own", style), ("none", ""), ("other", other))}
-        lstm = primed_nll(primed, test)
+        primed = primed_score(test)
         print(f"| {style} | {len(test)} | {scores['own'][0]:.3f} | {scores['none'][0]:.3f} | "
-              f"{scores['other'][0]:.3f} | {lstm:.3f} | {scores['own'][1]:.3f} | "
+              f"{scores['other'][0]:.3f} | {primed:.3f} | {scores['own'][1]:.3f} | "
               f"{scores['own'][2]:.3f} |   ({time.time() - t0:.0f} s)")
 
-    # 3. style control, by two judges: n-grams of messages, and musical features
-    from tunesmith.evaluation.passage_features import FeatureClassifier, passage_features
 
-    def feats(passages, of_rows):  # onset places counted from the target's bar line
-        return np.array([passage_features(rep, m, bar_line(rep, r))
-                         for m, r in zip(passages, of_rows, strict=True)])
+def control_table(ckpt, events, passage, rows, styles, args, write, control_write,
+                  control: str) -> None:
+    """Part 3: the style control by two judges over event messages (``events``: an
+    ``event_phrases`` representation, for their times). ``passage(row, steps)`` -> (the
+    steps as messages, beats from their clock to the target's bar line); ``write(rows,
+    style ids, seed)`` and ``control_write(rows)`` continue the rows' sources."""
+    from tunesmith.evaluation.passage_features import FeatureClassifier, passage_features
+    from tunesmith.evaluation.style_classifier import StyleClassifier, recall
+
+    rep = ckpt.representation
+
+    def read(of_rows, passages):  # (messages, bar lines) of each passage
+        return [passage(r, p) for r, p in zip(of_rows, passages, strict=True)]
+
+    def feats(read_rows):  # onset places counted from the target's bar line
+        return np.array([passage_features(events, m, line) for m, line in read_rows])
+
+    def texts(read_rows):
+        return [message_text(m) for m, _ in read_rows]
 
     train = rows["train"]
-    judges = {
-        "n-grams": (StyleClassifier(styles).fit([message_text(r.target) for r in train],
-                                                [r.label for r in train], seed=args.seed),
-                    lambda passages, _: [message_text(m) for m in passages]),
-        "features": (FeatureClassifier(styles).fit(feats([r.target for r in train], train),
-                                                   [r.label for r in train],
-                                                   seed=args.seed), feats)}
+    real_train = read(train, [r.target for r in train])
+    labels = [r.label for r in train]
+    judges = {"n-grams": (StyleClassifier(styles).fit(texts(real_train), labels,
+                                                      seed=args.seed), texts),
+              "features": (FeatureClassifier(styles).fit(feats(real_train), labels,
+                                                         seed=args.seed), feats)}
     held = rows["valid"] + rows["test"]
     wanted = [r.label for r in held]
-    real_pred = {name: clf.predict(read([r.target for r in held], held))
-                 for name, (clf, read) in judges.items()}
+    real_held = read(held, [r.target for r in held])
+    real_pred = {name: clf.predict(judge(real_held)) for name, (clf, judge) in judges.items()}
     rng = random.Random(args.seed)  # the same sources with and without --control-only
     print(f"\nstyle guidance {args.guidance:g}")
     print("\n| style | judge | real held-out targets: recall | continuations, own style | "
-          "ratio | other style asked: classified as asked | events LSTM continuing the "
+          f"ratio | other style asked: classified as asked | {control} continuing the "
           "same sources | sources |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for style in styles:
@@ -255,20 +274,37 @@ def main() -> None:
         src = src[:args.per_style]
         other = [s for s in styles if s != style][0]
         t0 = time.time()
-        own = continuations(ckpt, src, [rep.style_ids(style=style)] * len(src), args.seed,
-                            args.guidance)
-        asked = continuations(ckpt, src, [rep.style_ids(style=other)] * len(src),
-                              args.seed + 1, args.guidance)
-        lstm = lstm_continuations(primed, src, args.seed, rep)
-        for name, (clf, read) in judges.items():
+        own = read(src, write(src, [rep.style_ids(style=style)] * len(src), args.seed))
+        asked = read(src, write(src, [rep.style_ids(style=other)] * len(src), args.seed + 1))
+        controlled = read(src, control_write(src))
+        for name, (clf, judge) in judges.items():
             hits, n = recall(real_pred[name], wanted, style)
             real = hits / max(n, 1)
-            shares = [sum(p == want for p in clf.predict(read(passages, src))) / len(src)
-                      for passages, want in ((own, style), (asked, other), (lstm, style))]
+            shares = [sum(p == want for p in clf.predict(judge(passages))) / len(src)
+                      for passages, want in ((own, style), (asked, other),
+                                             (controlled, style))]
             print(f"| {style} | {name} | {real:.3f} ({hits}/{n}) | {shares[0]:.3f} | "
                   f"{shares[0] / max(real, 1e-9):.2f} | {shares[1]:.3f} ({other}) | "
                   f"{shares[2]:.3f} | {len(src)} |")
         print(f"   ({time.time() - t0:.0f} s)")
+
+
+def main() -> None:
+    args = arguments(__doc__.split("\n\n")[0], "continue-events", "bach-events-small", 60)
+    from tunesmith import families
+    from tunesmith.families.continue_events import encode_pair
+
+    ckpt = app.load_model(args.model)
+    rep = ckpt.representation
+    rows, styles = model_rows(ckpt, piece_rows)
+    primed = app.load_model(args.primed or families.pretrained_dir("events"))
+    if not args.control_only:
+        likelihood_table(ckpt, encode_pair, lambda test: primed_nll(primed, test),
+                         rows["test"], styles, args, "message", "events LSTM")
+    control_table(ckpt, rep, lambda r, messages: (messages, bar_line(rep, r)), rows, styles,
+                  args, lambda src, ids, seed: continuations(ckpt, src, ids, seed,
+                                                             args.guidance),
+                  lambda src: lstm_continuations(primed, src, args.seed, rep), "events LSTM")
 
 
 if __name__ == "__main__":

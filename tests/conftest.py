@@ -53,3 +53,47 @@ def debug_run(tmp_path_factory, abc_corpus) -> Path:
                "--no-progress", "--samples", "0", "--steps", "30"])
     assert rc == 0
     return run
+
+
+# --- the MIDI continue families (tests/test_continue_*.py) --------------------------------
+
+@pytest.fixture(scope="session")
+def styled_folder(tmp_path_factory) -> Path:
+    """A MIDI folder with a sub-folder per style: 12 marches, 12 waltzes (3/4, a pickup)."""
+    from tunesmith.io.midi import write_midi
+
+    from .test_continue_events import three_four
+    from .test_events_cli import make_piece
+
+    root = tmp_path_factory.mktemp("styled")
+    for i in range(12):
+        write_midi(make_piece(i, bars=10), root / "march" / f"m{i}.mid")
+        write_midi(three_four(i), root / "waltz" / f"w{i}.mid")
+    return root
+
+
+def _continue_run(tmp_path_factory, styled_folder, family: str, *more: str) -> Path:
+    from tunesmith.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / family
+    assert main(["train", "--family", family, "--preset", "debug", "--corpus",
+                 str(styled_folder), "--source-bars", "2", "--target-bars", "1",
+                 "--transpose", "2", "--samples", "2", *more, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def events_run(tmp_path_factory, styled_folder) -> Path:
+    return _continue_run(tmp_path_factory, styled_folder, "continue-events")
+
+
+@pytest.fixture(scope="session")
+def remi_run(tmp_path_factory, styled_folder) -> Path:
+    return _continue_run(tmp_path_factory, styled_folder, "continue-remi", "--steps", "40")
+
+
+@pytest.fixture(params=["continue-events", "continue-remi"])
+def midi_run(request) -> tuple[str, Path]:
+    """(family, run folder) of each MIDI continue family, trained on :func:`styled_folder`."""
+    return request.param, request.getfixturevalue(
+        {"continue-events": "events_run", "continue-remi": "remi_run"}[request.param])

@@ -456,8 +456,8 @@ def test_a_flag_two_families_declare_says_what_it_does_in_each(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert ("--balance-styles continue: draw training pairs so that every style is seen alike, "
             "however many tunes it has") in out
-    assert "| continue-events: draw training pairs so that every style is seen alike, however "\
-           "many pairs it has" in out
+    assert "| continue-events, continue-remi: draw training pairs so that every style is seen "\
+           "alike, however many pairs it has" in out
     # a text that names its family already is not prefixed twice
     assert "--home abc: the model also reads the letter of the key's tonic" in out
     assert "| remi: the model also reads the pitch class" in out and "abc: abc:" not in out

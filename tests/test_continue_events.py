@@ -11,13 +11,12 @@ import torch
 from tunesmith.corpora.labelled import load_labelled, parts
 from tunesmith.data.pairs import collate
 from tunesmith.errors import TunesmithError
-from tunesmith.io.midi import read_midi, write_midi
 from tunesmith.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from tunesmith.music import Note, Piece, Tempo, TimeSignature, Track
 from tunesmith.representations import from_dict
 from tunesmith.representations.event_phrases import EventPhrases
 
-from .test_cli import assert_one_line_error, run_cli
+from .test_cli import run_cli
 from .test_events_cli import make_piece
 
 
@@ -30,26 +29,6 @@ def three_four(seed: int, bars: int = 9) -> Piece:
     return Piece(tracks=[Track(notes=top), Track(notes=bass, program=32)],
                  tempos=[Tempo(0.0, 90.0)], time_signatures=[TimeSignature(0.0, 3, 4)],
                  bar_lines=[0.0] + [1.0 + 3 * b for b in range(bars + 1)])
-
-
-@pytest.fixture(scope="module")
-def styled_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("styled")
-    for i in range(12):
-        write_midi(make_piece(i, bars=10), root / "march" / f"m{i}.mid")
-        write_midi(three_four(i), root / "waltz" / f"w{i}.mid")
-    return root
-
-
-@pytest.fixture(scope="module")
-def events_run(styled_folder, tmp_path_factory):
-    from tunesmith.cli import main
-
-    out = tmp_path_factory.mktemp("runs") / "ce"
-    assert main(["train", "--family", "continue-events", "--preset", "debug", "--corpus",
-                 str(styled_folder), "--source-bars", "2", "--target-bars", "1",
-                 "--transpose", "2", "--samples", "2", "--out", str(out)]) == 0
-    return out
 
 
 # --- labelled corpora ------------------------------------------------------------------
@@ -223,32 +202,6 @@ def test_seq2seq_reads_and_writes_three_heads():
 
 # --- as a user runs it ------------------------------------------------------------------
 
-def test_train_then_continue_a_primer_in_a_style(capsys, events_run, styled_folder, tmp_path):
-    meta = json.loads((events_run / "best" / "tunesmith.json").read_text())
-    assert meta["representation"]["styles"] == {"style": ["any", "march", "waltz"]}
-    assert len(list((events_run / "samples").glob("*.mid"))) == 2
-    primer = styled_folder / "waltz" / "w3.mid"
-    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--primer", primer,
-                         "--style", "march", "--bars", "3", "--num", "2", "--seed", "1",
-                         "--out", tmp_path / "c", "--no-wav")
-    assert rc == 0, err
-    written = read_midi(tmp_path / "c" / "piece_01.mid")
-    # a MIDI file keeps no bar lines: the primer's bars are its 3/4's, from beat 0, and
-    # its first two (6 beats) come back as they were, in its meter and tempo
-    first = [(n.start, n.pitch) for n in read_midi(primer).notes if n.start < 6.0 - 1e-6]
-    assert [(n.start, n.pitch) for n in written.notes if n.start < 6.0 - 1e-6] == first
-    assert [(t.numerator, t.denominator) for t in written.time_signatures] == [(3, 4)]
-    assert round(written.tempos[0].qpm) == 90
-    assert written.end_beat <= 6.0 + 3 * 3.0 + 1e-6  # three 3/4 bars, and not a note more
-
-
-def test_beam_search_and_openings_without_a_primer(capsys, events_run, tmp_path):
-    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--beam", "2",
-                         "--num", "2", "--out", tmp_path / "b", "--no-wav")
-    assert rc == 0, err
-    assert len(list((tmp_path / "b").glob("*.mid"))) == 2
-
-
 def test_a_model_of_labelled_parts_continues_a_piece_of_its_corpus(capsys, events_run,
                                                                    styled_folder, tmp_path):
     import json
@@ -264,59 +217,6 @@ def test_a_model_of_labelled_parts_continues_a_piece_of_its_corpus(capsys, event
                          "1", "--seed", "3", "--out", tmp_path / "c", "--no-wav")
     assert rc == 0, err
     assert len(list((tmp_path / "c").glob("*.mid"))) == 1
-
-
-def test_bad_input_is_a_one_line_error(capsys, events_run, styled_folder, tmp_path):
-    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--style", "jazz",
-                         "--out", tmp_path / "x")
-    assert_one_line_error(rc, err, "--style 'jazz' is not a style this model knows (march, "
-                                   "waltz")
-    short = tmp_path / "short.mid"
-    write_midi(three_four(0, bars=0), short)
-    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--primer", short,
-                         "--out", tmp_path / "y")
-    assert_one_line_error(rc, err, "the primer has 1 bar; the model reads the first 2")
-    rc, _, err = run_cli(capsys, "train", "--family", "continue-events", "--preset", "debug",
-                         "--corpus", f"all={styled_folder}", "--out", tmp_path / "z")
-    assert_one_line_error(rc, err, "do not have two style labels", "--no-styles")
-    rc, _, err = run_cli(capsys, "train", "--family", "continue-events", "--preset", "debug",
-                         "--corpus", styled_folder / "march", "--out", tmp_path / "v")
-    assert_one_line_error(rc, err, "12 usable pieces", "at least 20")
-    silent = tmp_path / "silent.mid"
-    late = three_four(4)
-    for track in late.tracks:  # MIDI keeps no bar lines: bars of 3/4 from 0, two resting
-        track.notes = [n for n in track.notes if n.start >= 6.0]
-    write_midi(late, silent)
-    rc, _, err = run_cli(capsys, "compose", "--model", events_run / "best", "--primer", silent,
-                         "--out", tmp_path / "u")
-    assert_one_line_error(rc, err, "first 2 bars hold no note")
-    rc, _, err = run_cli(capsys, "train", "--family", "continue-events", "--preset", "debug",
-                         "--corpus", styled_folder, "--split", "time", "--out", tmp_path / "w")
-    assert_one_line_error(rc, err, "split")
-
-
-def test_attention_of_a_continuation_spans_what_each_step_read(capsys, events_run,
-                                                               styled_folder, tmp_path):
-    from tunesmith import app
-    from tunesmith.families.continue_events import source_attention
-
-    ckpt = app.load_model(events_run / "best")
-    rep = ckpt.representation
-    piece = read_midi(styled_folder / "waltz" / "w2.mid")
-    w, row_bars, col_bars = source_attention(ckpt.model, rep, piece, rep.style_ids())
-    messages, cuts = rep.split_piece(piece)
-    assert w.shape == (len(messages) - cuts[2] + 1, len(messages) + 2)  # + the end marker
-    assert np.allclose(w.sum(1), 1.0)
-    assert (row_bars >= 2).all() and col_bars[0] == -1 and col_bars[-1] == -2
-    # a row writing bar b reads only bars b - 2 and b - 1 (and the two markers)
-    for r in range(0, len(w), 7):
-        read = {int(col_bars[c]) for c in np.nonzero(w[r])[0]} - {-1, -2}
-        assert read <= {row_bars[r] - 2, row_bars[r] - 1}, (r, read)
-    rc, _, err = run_cli(capsys, "attention", "--model", events_run / "best",
-                         styled_folder / "waltz" / "w2.mid", "--style", "waltz",
-                         "--out", tmp_path / "a.png")
-    assert rc == 0, err
-    assert (tmp_path / "a.png").stat().st_size > 1000
 
 
 def test_label_counts_show_in_corpora_and_the_ingest_report(capsys, styled_folder, tmp_path):

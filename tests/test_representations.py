@@ -41,6 +41,11 @@ def fitted(name: str):
         return EventPhrases(velocity_bins=8, styles={"style": ("any", "bach", "jazz")},
                             source_bars=2, target_bars=1, openings=(((40, 3, 5),),),
                             opening_grid=((3.0, 0.0, 3.0, 6.0),))
+    if name == "remi_phrases":
+        from tunesmith.representations.remi_phrases import RemiPhrases
+
+        return RemiPhrases(velocity_bins=8, styles={"style": ("any", "bach", "jazz")},
+                           source_bars=2, target_bars=1, openings=((3, 270, 26),))
     raise AssertionError(f"add a fitted example of {name} here")
 
 

@@ -22,7 +22,8 @@ def prepare(corpus: str | None = None, family: str = "events",
     fam = families.get(family)
     if not fam.reads_pieces:
         raise TunesmithError(f"prepare reads MIDI / score corpora (--family events, remi, "
-                             f"pianoroll, gan or continue-events); the {fam.name} family "
+                             f"pianoroll, gan, continue-events or -remi); the {fam.name} "
+                             "family "
                              "reads ABC text directly")
     filt = build(IngestFilter, dict(filters or {}))
     return fam.ingest(corpus or fam.default_corpus, filt, progress=progress)

@@ -31,11 +31,11 @@ class TrainRequest:
     :class:`~tunesmith.training.config.TrainConfig`, of the family's data options)."""
 
     family: str = opt("abc", "model family: abc, events, pianoroll, remi, continue, "
-                      "continue-events or gan")
+                      "continue-events, continue-remi or gan")
     arch: str | None = opt(None, "architecture (default: the family's first)")
     preset: str = opt("small", "named settings to start from")
     corpus: str | None = opt(None, "a built-in corpus (`tunesmith corpora`) or a file or "
-                             "folder (default: the family's); continue-events also takes "
+                             "folder (default: the family's); continue-events and -remi take "
                              "LABEL=CORPUS, repeated, one style each", repeat=",")
     out: str | None = opt(None, "run folder (default: runs/FAMILY-PRESET, or "
                           "runs/FAMILY-ARCH-PRESET for a model other than the family's own)")

@@ -103,7 +103,7 @@ class Corpora(Command):
                             "of an ABC corpus (--corpus, default folk-abc) per style label: "
                             "tradition (collection, or sub-folder of your folder) and tune "
                             "type (R: field, else title); for a MIDI / MusicXML corpus, its "
-                            "files per sub-folder or LABEL= part (continue-events)")
+                            "files per sub-folder or LABEL= part (continue-events, -remi)")
         parser.add_argument("--corpus", metavar="NAME_OR_PATH", action="append",
                             help="the corpus for --styles (implies it): folk-abc or your "
                             "file or folder of .abc files; a MIDI folder; LABEL=PATH "
@@ -119,7 +119,7 @@ class Corpora(Command):
                 counts = count_labels(name)
                 if not counts:
                     raise TunesmithError("no MIDI, MusicXML or ABC files to count", name)
-                print(f"{name}: files per style label (continue-events; training drops "
+                print(f"{name}: files per style label (continue-events, -remi; training drops "
                       "files it cannot use, the ingest report says which)\n")
                 width = max([5, *map(len, counts)])
                 print("\n".join([f"{'label':<{width}}  {'files':>6}"] + [
@@ -280,7 +280,7 @@ class PrepareRequest:
     family: str = opt("events", "task family")
     corpus: str | None = opt(None, "built-in corpus (see `tunesmith corpora`) or a MIDI / "
                              "MusicXML / ABC file or folder (recursive); default: the "
-                             "family's; continue-events also takes LABEL=CORPUS, repeated",
+                             "family's; continue-events and -remi take LABEL=CORPUS, repeated",
                              repeat=",")
     report: str = opt("ingest_report.csv", "CSV file to write (a .csv name; an earlier "
                       "report there is replaced, any other file is refused)")
@@ -326,7 +326,8 @@ class ComposeTarget:
     model: str | None = opt(None, "checkpoint folder, e.g. runs/abc-small/best (default: "
                             "the shipped ABC model)")
     family: str | None = opt(None, "use the shipped model of this family (abc, events, "
-                             "remi, pianoroll, continue, continue-events, gan)")
+                             "remi, pianoroll, continue, continue-events, continue-remi, "
+                             "gan)")
     out: str | None = opt(None, "output folder; one that is not empty is refused unless "
                           "--overwrite (default: a new numbered folder, compositions/001, "
                           "002, ...)")

@@ -111,7 +111,8 @@ def user_abc_files(path: str | Path, left_out: list | None = None) -> list[Path]
 
         music = sum(1 for p in everything if p.suffix.lower() in MIDI_SUFFIXES + SCORE_SUFFIXES)
         hint = (f" (it holds {music} MIDI or MusicXML files: the ABC families read ABC; give "
-                "--family events, remi, pianoroll, continue-events or gan)") if music else ""
+                "--family events, remi, pianoroll, continue-events, continue-remi or gan)"
+                ) if music else ""
         said = said_left_out(own, path)
         raise TunesmithError(f"empty corpus: no .abc files in this folder{hint}"
                              + (f" ({said})" if said else ""), path)

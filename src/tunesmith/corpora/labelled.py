@@ -1,5 +1,5 @@
-"""MIDI / MusicXML corpora whose pieces carry a style label (the ``continue-events``
-family conditions on it).
+"""MIDI / MusicXML corpora whose pieces carry a style label (the ``continue-events`` and
+``continue-remi`` families condition on it).
 
 A corpus names its labels in one of two ways:
 
@@ -28,13 +28,15 @@ from tunesmith.errors import TunesmithError
 from tunesmith.io.paths import corpus_walk
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9 _.-]{0,39}$")
+# the families whose corpus spec may name LABEL=PATH parts
+LABELLED_FAMILIES = ("continue-events", "continue-remi")
 
 
 def sources(corpus: str, family: str) -> list[tuple[str | None, str]]:
-    """Where a ``family``'s corpus spec reads from: continue-events' ``LABEL=PATH`` parts
+    """Where a ``family``'s corpus spec reads from: a labelled family's ``LABEL=PATH`` parts
     (:func:`parts`), else the spec itself, unlabelled (``[(None, corpus)]``: every other
     family reads a name or path that may hold ``=`` and ``,``)."""
-    named = parts(corpus) if family == "continue-events" else []
+    named = parts(corpus) if family in LABELLED_FAMILIES else []
     return list(named) or [(None, corpus)]
 
 

@@ -120,7 +120,8 @@ def _user_items(path: Path) -> tuple[list[_Item], list[str], list]:
     if not path.exists():
         if "=" in str(path) or "," in str(path):
             raise TunesmithError("no such file or folder (LABEL=PATH parts and repeated "
-                                 "--corpus are for --family continue-events)", path)
+                                 "--corpus are for --family continue-events or "
+                                 "continue-remi)", path)
         raise TunesmithError(f"no such file or folder (built-in corpora: "
                              f"{', '.join(builtin.BUILTIN)})", path)
     if path.is_file():

@@ -62,10 +62,11 @@ class TransposePair:
     """Transpose a (source, target, style) pair of ``events`` messages by one random
     number of semitones in ``[-max_shift, max_shift]``, source and target alike, chosen
     among the shifts that keep all their keys on the piano (:class:`Transpose`'s rule
-    over the two phrases as one window)."""
+    over the two phrases as one window). ``window``: another transposer of windows
+    (:class:`TransposeIds` for ``remi`` tokens) in place of :class:`Transpose`."""
 
-    def __init__(self, max_shift: int, n_keys: int = 88):
-        self.window = Transpose(max_shift, n_keys)
+    def __init__(self, max_shift: int, n_keys: int = 88, window=None):
+        self.window = window or Transpose(max_shift, n_keys)
 
     def __call__(self, pair, rng: np.random.Generator):
         source, target, style = pair

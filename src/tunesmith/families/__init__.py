@@ -17,6 +17,8 @@ FAMILIES: dict[str, str] = {"abc": "tunesmith.families.abc:AbcFamily",
                             "continue": "tunesmith.families.continuation:ContinueFamily",
                             "continue-events":
                                 "tunesmith.families.continue_events:ContinueEventsFamily",
+                            "continue-remi":
+                                "tunesmith.families.continue_remi:ContinueRemiFamily",
                             "gan": "tunesmith.families.gan:GanFamily"}
 DEFAULT_FAMILY = "abc"
 _LOADED: dict[str, object] = {}

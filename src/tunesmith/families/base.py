@@ -30,10 +30,11 @@ A family declares (class attributes):
 and implements :meth:`prepare_data`, :meth:`model_sizes`, :meth:`batches` and
 :meth:`compose` (and, where it applies, :meth:`init_model`, :meth:`sample_validity`).
 A family that continues a phrase (its model declares ``attends_source``: ``continue``,
-``continue-events``) also has ``read_continued(path, tune)`` (what it reads of a file: an
-ABC tune's text, a MIDI piece), ``continued(composition, representation)`` (the same of a
-composition, None when no bar follows the source's) and ``source_attention(checkpoint,
-continued, style) -> (weights, row bars, column bars)`` for ``tunesmith attention``.
+``continue-events``, ``continue-remi``) also has ``read_continued(path, tune)`` (what it
+reads of a file: an ABC tune's text, a MIDI piece), ``continued(composition,
+representation)`` (the same of a composition, None when no bar follows the source's) and
+``source_attention(checkpoint, continued, style) -> (weights, row bars, column bars)``
+for ``tunesmith attention``.
 
 The models a family can train are those of the model registry that read its
 representation (:meth:`models`): adding a model over an existing representation
@@ -92,15 +93,16 @@ class ComposeOptions:
                                 "remi finishes the bar running then)")
     bars: int | None = opt(None, "remi: length of each piece in bars (instead of "
                            "--max-len); the model may end a piece sooner; continue, "
-                           "continue-events: bars written after the primer's (default: "
+                           "continue-events, -remi: bars written after the primer's (default: "
                            "the model's target bars); abc: the length of each tune in "
                            "bars, for a model trained with --ends (default: drawn as the "
                            "training tunes have them)")
     style: str = opt("", "continue: the style of the continuation, a tradition or a tune "
                      "type or one of each ('irish,reel'; tunesmith corpora --styles); "
-                     "continue-events: a label of its corpus (a sub-folder or LABEL=); "
+                     "continue-events, -remi: a label of its corpus (a sub-folder or "
+                     "LABEL=); "
                      "default: none given, the model goes by the primer")
-    style_guidance: float = opt(0.0, "continue, continue-events: with --style, push the "
+    style_guidance: float = opt(0.0, "continue, continue-events, -remi: with --style, push the "
                                 "continuation towards the style (classifier-free guidance "
                                 "of weight W: log p(style) + W (log p(style) - log p(none)); "
                                 "0 = plain sampling)")
@@ -112,7 +114,8 @@ class ComposeOptions:
                       "ABC file whose first tune is continued; events, "
                       "pianoroll: a MIDI / MusicXML / ABC file, or 'corpus' for a random "
                       "piece of the family's corpus; continue: an ABC file, "
-                      "continue-events: a MIDI / MusicXML file or 'corpus' (the model's), "
+                      "continue-events, -remi: a MIDI / MusicXML file or 'corpus' (the "
+                      "model's), "
                       "whose first bars are continued")
     primer_len: int | None = opt(None, "events: messages (default 30), remi: tokens "
                                  "(64), pianoroll: frames (16) taken from the primer")
@@ -139,7 +142,7 @@ class ComposeOptions:
                                     "model gives it (0 = the model's own odds; default: 4 "
                                     "for a piano roll, 1 for remi, 0 for abc)")
     beam: int | None = opt(None, "beam search with N hypotheses per piece instead of "
-                           "sampling (abc, events, remi, continue, continue-events)")
+                           "sampling (abc, events, remi, continue, continue-events, -remi)")
     length_penalty: float = opt(0.0, "beam search: divide a hypothesis's log-probability "
                                 "by ((5 + length) / 6) ** this (0 = none; longer pieces "
                                 "win as it grows)")

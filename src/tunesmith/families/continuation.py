@@ -447,8 +447,6 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
 
     from tunesmith.data.pairs import collate
     from tunesmith.representations.abc_phrases import bar_counter
-    from tunesmith.sampling.beam import beam_search
-    from tunesmith.sampling.decode import sample
     from tunesmith.sampling.settings import per_head
 
     texts, ended = list(sources), [False] * len(sources)
@@ -468,12 +466,8 @@ def continue_texts(model, rep, sources: list[str], style: list, bars: int,
                       seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
                       device=device, until=bar_counter(rep, chunk),
                       on_step=None if counter is None else counter.after(drawn))
-        reader = guided(model, batch, device, opts.style_guidance, opts.beam)
-        if opts.beam:
-            steps = beam_search(reader, beam=opts.beam, length_penalty=opts.length_penalty,
-                                stochastic=opts.stochastic_beam, **common)
-        else:
-            steps = sample(reader, settings=settings, **common)
+        steps = draw(guided(model, batch, device, opts.style_guidance, opts.beam), opts,
+                     settings, common)
         drawn += max((len(seq) for seq in steps), default=0)
         for n, i in enumerate(going):
             drafts = [[s[0] for s in seq]
@@ -532,6 +526,19 @@ def guided(model, batch: dict, device, weight: float = 0.0, beam: int | None = N
     if not weight:
         return Conditioned(model, read(style))
     return Guided(model, read(style), read(torch.zeros_like(style)), weight)
+
+
+def draw(reader, opts: ComposeOptions, settings, common: dict) -> list:
+    """One step of a continue family: each row's steps by beam search with
+    ``opts.beam`` hypotheses, else sampled under ``settings``; ``common``: the
+    sampler's other arguments, alike for both."""
+    from tunesmith.sampling.beam import beam_search
+    from tunesmith.sampling.decode import sample
+
+    if opts.beam:
+        return beam_search(reader, beam=opts.beam, length_penalty=opts.length_penalty,
+                           stochastic=opts.stochastic_beam, **common)
+    return sample(reader, settings=settings, **common)
 
 
 def _keeps_meter(rep, text: str, drafts: list[str], ended: list[bool], bars: int) -> int:

@@ -81,7 +81,6 @@ class ContinueEventsFamily(Family):
         from tunesmith.corpora.labelled import load_labelled
         from tunesmith.corpora.styles import OTHER, UNKNOWN
         from tunesmith.data.splits import split_items
-        from tunesmith.representations.event_phrases import EventPhrases
         from tunesmith.representations.style_labels import ANY
 
         c, labels = load_labelled(corpus, data.ingest_filter(), progress)
@@ -111,13 +110,13 @@ class ContinueEventsFamily(Family):
                         "train with --no-styles", corpus)
                 styles = {"style": (ANY, *named)}
             qpms = [p.tempos[0].qpm for p in c.pieces if p.tempos]
-            rep = EventPhrases(qpm=float(round(np.median(qpms))) if qpms else 120.0,
-                               styles=styles, source_bars=data.source_bars,
-                               target_bars=data.target_bars)
-            rep = _with_openings(rep, [c.pieces[i] for i in splits["valid"] or train])
+            rep = self.new_representation(
+                qpm=float(round(np.median(qpms))) if qpms else 120.0, styles=styles,
+                source_bars=data.source_bars, target_bars=data.target_bars)
+            rep = self.with_openings(rep, [c.pieces[i] for i in splits["valid"] or train])
         seqs: dict[str, list] = {}
         for s, idx in splits.items():
-            seqs[s] = [encode_pair(rep, src, tgt, ends, rep.style_ids(style=labels[i]))
+            seqs[s] = [self.encode_pair(rep, src, tgt, ends, rep.style_ids(style=labels[i]))
                        for i in idx for src, tgt, ends in rep.pairs(c.pieces[i])]
         if representation is None and not seqs["train"]:
             raise TunesmithError(f"no piece of the corpus has more than {rep.source_bars} "
@@ -133,6 +132,23 @@ class ContinueEventsFamily(Family):
                 "labels": dict(Counter(labels)),
                 "styles": {k: len(v) - 1 for k, v in rep.styles.items()}}
         return Prepared(rep, seqs, info, corpus=c)
+
+    # --- what the MIDI continue families do differently (continue-remi: tokens)
+    def new_representation(self, **settings):
+        """The representation a new run fits: ``qpm``, ``styles``, ``source_bars``,
+        ``target_bars``."""
+        from tunesmith.representations.event_phrases import EventPhrases
+
+        return EventPhrases(**settings)
+
+    def with_openings(self, rep, pieces):
+        """``rep`` with the first bars of a few of ``pieces`` (held out) as openings."""
+        return _with_openings(rep, pieces)
+
+    max_source = MAX_SOURCE  # steps of a source a pair keeps (its last ones)
+
+    def encode_pair(self, rep, source, target, ends: bool, style: list[int]):
+        return encode_pair(rep, source, target, ends, style)
 
     def model_sizes(self, representation) -> dict:
         return {"styles": representation.style_sizes,
@@ -170,13 +186,13 @@ class ContinueEventsFamily(Family):
         ``opts.num`` times; each the primer's bars joined to the continuation."""
         rep, model = checkpoint.representation, checkpoint.model
         if opts.primer:
-            primers = [read_primer(opts.primer, rep, opts.seed,
-                                   self.own_corpus(checkpoint, opts.primer))] * opts.num
+            primers = [self.read_primer(opts.primer, rep, opts.seed,
+                                        self.own_corpus(checkpoint, opts.primer))] * opts.num
         elif rep.openings:
-            primers = [opening(rep, (start - 1 + k) % len(rep.openings))
+            primers = [self.opening(rep, (start - 1 + k) % len(rep.openings))
                        for k in range(opts.num)]
         else:
-            raise OptionError("primer", "the continue-events family continues a piece: give "
+            raise OptionError("primer", f"the {self.name} family continues a piece: give "
                               "--primer FILE.mid (its first bars are read)")
         from tunesmith.families.continuation import check_guidance
 
@@ -184,12 +200,31 @@ class ContinueEventsFamily(Family):
         check_guidance(opts)
         seed = opts.seed if opts.seed is not None else secrets.randbits(31)
         counter = StepCounter(progress, "sampling", self.unit)
-        written = continue_messages(model, rep, primers, style, opts.bars or rep.target_bars,
-                                    opts, seed, device=next(model.parameters()).device,
-                                    counter=counter)
+        written = self.continue_primers(model, rep, primers, style,
+                                        opts.bars or rep.target_bars, opts, seed,
+                                        device=next(model.parameters()).device,
+                                        counter=counter)
         counter.close()
-        return publish([joined_piece(rep, p, w) for p, w in zip(primers, written, strict=True)],
-                       sink, start)
+        return publish([self.joined_piece(rep, p, w)
+                        for p, w in zip(primers, written, strict=True)], sink, start)
+
+    # what compose does with the family's own steps (continue-remi: tokens)
+    @staticmethod
+    def read_primer(path, rep, seed, corpus):
+        return read_primer(path, rep, seed, corpus)
+
+    @staticmethod
+    def opening(rep, k: int):
+        return opening(rep, k)
+
+    @staticmethod
+    def continue_primers(model, rep, primers, style, bars, opts, seed, device, counter):
+        return continue_messages(model, rep, primers, style, bars, opts, seed, device=device,
+                                 counter=counter)
+
+    @staticmethod
+    def joined_piece(rep, primer, steps):
+        return joined_piece(rep, primer, steps)
 
     def piece_steps(self, opts: ComposeOptions, representation) -> int:
         """A source's messages and the continuation's, at bars of up to 8 beats."""
@@ -215,10 +250,12 @@ class ContinueEventsFamily(Family):
         bars of ``piece`` after its first ``source_bars`` under ``style``:
         :func:`source_attention`."""
         rep = checkpoint.representation
-        return source_attention(checkpoint.model, rep, piece, rep.style_ids(**style))
+        return source_attention(checkpoint.model, rep, piece, rep.style_ids(**style),
+                                 self.encode_pair, self.max_source)
 
 
-def source_attention(model, rep, piece, style: list[int]):
+def source_attention(model, rep, piece, style: list[int], encode=None,
+                     max_source: int = MAX_SOURCE):
     """What the model attends to while it writes the bars of ``piece`` after its first
     ``source_bars`` (teacher-forced, in steps of ``target_bars`` as compose writes them,
     each step reading the ``source_bars`` bars before it).
@@ -229,8 +266,12 @@ def source_attention(model, rep, piece, style: list[int]):
     -1 = the start marker, -2 = the end marker), each row's weights over the window it
     read (summing to 1) and 0 elsewhere. A piece without a bar after the first ones is a
     one-line error. A piece of more than :data:`ATTENTION_MESSAGES` messages is drawn
-    up to the bar that holds its last one."""
+    up to the bar that holds its last one. ``encode``: the family's ``encode_pair``
+    (default: :func:`encode_pair`, of messages), whose source keeps the last
+    ``max_source`` steps."""
     from tunesmith.data.pairs import collate
+
+    encode = encode or encode_pair
 
     messages, cuts = rep.split_piece(piece)
     n = rep.source_bars
@@ -248,8 +289,8 @@ def source_attention(model, rep, piece, style: list[int]):
     for s, lo, hi, end, ends in rep.windows(cuts, len(messages)):
         if hi == end and not ends:
             continue  # bars without a message (a long rest): nothing is written there
-        lo = max(lo, hi - MAX_SOURCE)  # the window encode_pair keeps
-        pair = encode_pair(rep, messages[lo:hi], messages[hi:end], ends, style)
+        lo = max(lo, hi - max_source)  # the window encode_pair keeps
+        pair = encode(rep, messages[lo:hi], messages[hi:end], ends, style)
         batch = {key: v.to(device) for key, v in collate([pair]).items()}
         w = model.source_attention(batch)[0].float().cpu().numpy()  # (T, S)
         out = np.zeros((len(w), len(messages) + 2))
@@ -292,6 +333,21 @@ def read_primer(path: str, rep, seed: int | None = None,
     """The first ``source_bars`` bars of the piece at ``path`` (or ``corpus``: a random
     piece of the model's corpus): a primer with fewer bars, or no note in them, is a
     one-line error."""
+    piece, messages = primer_bars(
+        path, rep, seed, corpus, lambda first: any(m[0] < N_KEYS and m[1] > 0 for m in first))
+    n = rep.source_bars
+    starts = rep.bar_starts(piece)
+    if len(starts) <= n:  # the last bar ends at the piece's end: the grid goes on
+        starts = np.append(starts, starts[-1] + rep.bar_length(starts))
+    return Primer(messages, [float(x) for x in starts[:n + 1]], rep.bar_length(starts),
+                  list(piece.time_signatures), piece.tempos[0].qpm if piece.tempos else None)
+
+
+def primer_bars(path: str, rep, seed: int | None, corpus: str, has_notes):
+    """(the piece at ``path``, or a random piece of ``corpus`` for ``"corpus"``, the steps
+    of its first ``source_bars`` bars); fewer bars, or no note in them
+    (``has_notes(steps)``), is a one-line error. Both MIDI continue families read their
+    primers so."""
     if path == "corpus":
         import random
 
@@ -303,20 +359,16 @@ def read_primer(path: str, rep, seed: int | None = None,
         from tunesmith.io.read import read_piece
 
         piece = read_piece(path)
-    messages, cuts = rep.split_piece(piece)
+    steps, cuts = rep.split_piece(piece)
     n = rep.source_bars
     if len(cuts) < n:
         raise TunesmithError(f"the primer has {len(cuts)} bar{'s' * (len(cuts) != 1)}; the "
                              f"model reads the first {n}", path)
-    end = len(messages) if len(cuts) == n else cuts[n]
-    if not any(m[0] < N_KEYS and m[1] > 0 for m in messages[:end]):
+    first = steps if len(cuts) == n else steps[:cuts[n]]
+    if not has_notes(first):
         raise TunesmithError(f"the primer's first {n} bar{'s' * (n != 1)} hold no note on "
                              "the piano range: nothing to continue", path)
-    starts = rep.bar_starts(piece)
-    if len(starts) <= n:  # the last bar ends at the piece's end: the grid goes on
-        starts = np.append(starts, starts[-1] + rep.bar_length(starts))
-    return Primer(messages[:end], [float(x) for x in starts[:n + 1]], rep.bar_length(starts),
-                  list(piece.time_signatures), piece.tempos[0].qpm if piece.tempos else None)
+    return piece, first
 
 
 def opening(rep, k: int) -> Primer:
@@ -381,10 +433,8 @@ def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
     import torch
 
     from tunesmith.data.pairs import collate
-    from tunesmith.families.continuation import guided
+    from tunesmith.families.continuation import draw, guided
     from tunesmith.representations.events import EOS, WAIT
-    from tunesmith.sampling.beam import beam_search
-    from tunesmith.sampling.decode import sample
     from tunesmith.sampling.settings import per_head
 
     written = [[list(m) for m in p.messages] for p in primers]
@@ -418,10 +468,7 @@ def continue_messages(model, rep, primers: list[Primer], style: list, bars: int,
             until.repeat(opts.beam)
             if constraint is not None:
                 constraint.select(torch.arange(len(primers)).repeat_interleave(opts.beam))
-            steps = beam_search(reader, beam=opts.beam, length_penalty=opts.length_penalty,
-                                stochastic=opts.stochastic_beam, **common)
-        else:
-            steps = sample(reader, settings=settings, **common)
+        steps = draw(reader, opts, settings, common)
         drawn += max((len(seq) for seq in steps), default=0)
         for i in rows:
             t = now[i]

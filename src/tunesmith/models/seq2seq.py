@@ -24,7 +24,8 @@ writes what follows (the seq2seq composer write-up's model).
   (:class:`Conditioned`); :meth:`step` is one decoder step, its attention weights kept in
   the state for pictures.
 
-Over ABC characters (``abc_phrases``) a step is one id; over MIDI messages
+Over ABC characters (``abc_phrases``) and REMI tokens (``remi_phrases``, whose id 0
+``PAD`` pads as a character vocabulary's does) a step is one id; over MIDI messages
 (``event_phrases``) a step is one id per head (note, velocity, time): the heads' embeddings
 are summed, as the events Transformer sums them, and the decoder has one softmax per head;
 the loss is the sum of the heads' NLLs (nats per message), as ``event_lstm``'s.
@@ -96,7 +97,7 @@ class Seq2SeqConfig:
 class Seq2Seq(nn.Module):
     family = "seq2seq"
     config_class = Seq2SeqConfig
-    representation = ("abc_phrases", "event_phrases")
+    representation = ("abc_phrases", "event_phrases", "remi_phrases")
     sampler = "step"
     primes = False
     likelihood = "exact"

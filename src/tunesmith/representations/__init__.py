@@ -13,10 +13,12 @@ from tunesmith.representations.events import Events
 from tunesmith.representations.notes import NoteFeatures
 from tunesmith.representations.pianoroll import PianoRoll
 from tunesmith.representations.remi import Remi
+from tunesmith.representations.remi_phrases import RemiPhrases
 
 REGISTRY: dict[str, type] = {"abc_chars": AbcChars, "abc_phrases": AbcPhrases,
                               "event_phrases": EventPhrases, "events": Events,
-                              "notes": NoteFeatures, "pianoroll": PianoRoll, "remi": Remi}
+                              "notes": NoteFeatures, "pianoroll": PianoRoll, "remi": Remi,
+                              "remi_phrases": RemiPhrases}
 
 
 def from_dict(d: dict):

@@ -12,7 +12,8 @@ heads and decoding it keeps):
   (MusicXML, ABC: a pickup stays a pickup), else those its time signatures imply, else
   bars of 4 beats. ``pairs(piece)`` cuts its messages at those bars: a source of
   ``source_bars`` bars from bar 0, ``target_bars``, 2 x ``target_bars``, ... (every window
-  compose reads, as it writes in steps of ``target_bars``); its target the next
+  compose reads, as it writes in steps of ``target_bars``:
+  :class:`~tunesmith.representations.bar_pairs.BarPairs`); its target the next
   ``target_bars`` bars (a message belongs to the bar its time falls in; at a
   bar line the note-offs of the notes it ends come first, so they start the next bar).
   A message's time is the gap since the message before it, so a target's first message
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tunesmith.music import Piece
+from tunesmith.representations.bar_pairs import BarPairs
 from tunesmith.representations.events import BOS, EOS, Events
 from tunesmith.representations.style_labels import StyleLabelled, check_styles
 
@@ -37,7 +39,7 @@ DEFAULT_BAR_BEATS = 4.0  # a piece with neither bar lines nor a time signature
 
 
 @dataclass(frozen=True)
-class EventPhrases(StyleLabelled, Events):
+class EventPhrases(StyleLabelled, BarPairs, Events):
     name: str = "event_phrases"
     styles: dict = field(default_factory=dict)  # set -> (ANY, label, ...)
     source_bars: int = 4
@@ -111,24 +113,6 @@ class EventPhrases(StyleLabelled, Events):
         """The piece's messages (without BOS/EOS) and :meth:`bar_cuts` of its bars."""
         messages = self.encode(piece)[1:-1]
         return messages, self.bar_cuts(messages, self.bar_starts(piece))
-
-    def windows(self, cuts: list[int], total: int) -> list[tuple[int, int, int, int, bool]]:
-        """The places compose writes at, as training reads them: ``(s, lo, hi, end,
-        ends)`` for a source of bars ``s .. s + source_bars`` (messages ``lo:hi``) and
-        its target, the next ``target_bars`` bars (messages ``hi:end``), ``ends`` when
-        the target is the piece's last bars; ``s`` = 0, ``target_bars``, ... ."""
-        n, m, bars = self.source_bars, self.target_bars, len(cuts)
-        at = list(cuts) + [total]
-        return [(s, at[s], at[s + n], at[min(s + n + m, bars)], s + n + m >= bars)
-                for s in range(0, bars - n, m)]
-
-    def pairs(self, piece: Piece) -> list[tuple[list, list, bool]]:
-        """``(source, target, ends)`` message lists for each place of the piece (see the
-        module docstring; a place whose source or target holds no message is left out)."""
-        messages, cuts = self.split_piece(piece)
-        return [(messages[lo:hi], messages[hi:end], ends)
-                for _, lo, hi, end, ends in self.windows(cuts, len(messages))
-                if lo < hi < end]
 
     def encode_source(self, messages) -> list[list[int]]:
         """A phrase as the encoder reads it: ``[BOS] + messages + [EOS]``."""

@@ -1,5 +1,5 @@
 """Style labels a phrase model is conditioned on: what the representations of the
-``continue`` families share (``abc_phrases``, ``event_phrases``).
+``continue`` families share (``abc_phrases``, ``event_phrases``, ``remi_phrases``).
 
 ``styles`` maps each label set to its labels, ``{"tradition": ("any", "irish", ...)}``;
 label 0 of each set, ``any``, means "no label given" (the model is trained with labels

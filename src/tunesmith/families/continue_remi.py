@@ -1,0 +1,191 @@
+"""The ``continue-remi`` family: read the first bars of a MIDI / MusicXML piece, write what
+follows in a chosen style, in REMI tokens. MIDI corpora labelled by sub-folder or
+``label=`` part (:mod:`tunesmith.corpora.labelled`) -> ``remi_phrases`` (pairs of source
+and target bars of REMI tokens) -> ``seq2seq`` with one head -> the primer's bars joined
+to their continuation, as MIDI / WAV / PNG.
+
+What it changes from ``continue-events`` (whose corpus, split, styles, training and
+options it shares): a REMI token says where in its bar a note starts and how long it
+lasts, so a continuation cannot leave a note sounding, cannot drift off the grid and
+writes a chord in one order (the events model wrote a chord's note-offs and note-ons in
+any order, which no real piece has); and a bar is a ``Bar`` token, so compose writes
+whole bars by counting them. Composing writes ``--bars`` bars in steps of the model's
+``target_bars``: each step reads the last ``source_bars`` bars written so far and draws
+until the ``Bar`` token after its bars (which the next step writes again), under the
+REMI grammar (:class:`~tunesmith.families.remi.RemiGrammar`) when constrained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tunesmith.families.base import ComposeOptions
+from tunesmith.families.continue_events import ContinueEventsFamily
+
+MAX_SOURCE = 384  # tokens of a source phrase a pair keeps (its last ones; 4 chorale bars ~230)
+MAX_TARGET = 256  # tokens of a target a pair keeps (its first ones; 2 chorale bars ~120)
+MAX_TOKENS_PER_BAR = 256  # a step stops drawing past this many tokens a bar
+OPENINGS = 8  # held-out openings a model keeps, to continue when no primer is given
+
+
+class ContinueRemiFamily(ContinueEventsFamily):
+    name = "continue-remi"
+    representation = "remi_phrases"
+    unit = "tokens"
+    max_source = MAX_SOURCE
+
+    # --- training (the corpus, split and styles are continue-events')
+    def new_representation(self, **settings):
+        from tunesmith.representations.remi_phrases import RemiPhrases
+
+        return RemiPhrases(**settings)
+
+    def with_openings(self, rep, pieces):
+        """``rep`` with the first ``source_bars`` bars of the first :data:`OPENINGS` of
+        ``pieces`` that have more bars than that and a note in them."""
+        import dataclasses
+
+        openings = []
+        for p in pieces:
+            tokens, cuts = rep.split_piece(p)
+            if len(cuts) > rep.source_bars:
+                first = tokens[:cuts[rep.source_bars]]
+                if rep.has_notes(first):
+                    openings.append(tuple(first))
+            if len(openings) == OPENINGS:
+                break
+        return dataclasses.replace(rep, openings=tuple(openings))
+
+    def encode_pair(self, rep, source, target, ends: bool, style: list[int]):
+        return encode_pair(rep, source, target, ends, style)
+
+    def model_sizes(self, representation) -> dict:
+        return {"vocab_size": len(representation.vocab),
+                "styles": representation.style_sizes}
+
+    def batches(self, prepared, cfg, data=None):
+        from tunesmith.data.augment import TransposeIds, TransposePair
+        from tunesmith.data.pairs import PairBatches, PairSet
+
+        rep = prepared.representation
+        shift = data.transpose if data is not None else 0
+        augment = (TransposePair(shift, window=TransposeIds(shift, rep.pitch_ids))
+                   if shift else None)
+        return (PairBatches(prepared.sequences["train"], cfg.batch_size, seed=cfg.seed,
+                            steps=cfg.steps, augment=augment,
+                            balance=data is not None and data.balance_styles),
+                PairSet(prepared.sequences["valid"], batch_size=16,
+                        max_items=cfg.eval_max_items))
+
+    # --- composing (the rest is continue-events')
+    @staticmethod
+    def read_primer(path, rep, seed, corpus):
+        return read_primer(path, rep, seed, corpus)
+
+    @staticmethod
+    def opening(rep, k: int):
+        return Primer(list(rep.openings[k]))
+
+    @staticmethod
+    def continue_primers(model, rep, primers, style, bars, opts, seed, device, counter):
+        return continue_tokens(model, rep, [p.tokens for p in primers], style, bars, opts,
+                               seed, device=device, counter=counter)
+
+    @staticmethod
+    def joined_piece(rep, primer, steps):
+        return joined_piece(rep, primer, steps)
+
+    def piece_steps(self, opts: ComposeOptions, representation) -> int:
+        """A source's tokens and the continuation's, at most."""
+        return MAX_SOURCE + MAX_TOKENS_PER_BAR * (opts.bars or representation.target_bars)
+
+
+def encode_pair(rep, source, target, ends: bool, style: list[int]):
+    """A pair as ids: the source ``[BOS] + its last MAX_SOURCE tokens + [EOS]``, the
+    target ``[BOS] + its first MAX_TARGET tokens (+ [EOS] when the piece ends there)``,
+    and the style ids."""
+    tgt = [rep.bos, *map(int, target[:MAX_TARGET])]
+    if ends and len(target) <= MAX_TARGET:
+        tgt.append(rep.eos)
+    return rep.encode_source(source[-MAX_SOURCE:]), tgt, style
+
+
+@dataclass
+class Primer:
+    """What a continuation starts from: the REMI ``tokens`` of its first bars (no
+    BOS/EOS), and the primer piece's tempo when it has one (the decoded piece keeps it)."""
+
+    tokens: list
+    qpm: float | None = None
+
+
+def read_primer(path: str, rep, seed: int | None = None,
+                corpus: str = ContinueEventsFamily.default_corpus) -> Primer:
+    """The first ``source_bars`` bars of the piece at ``path`` (or ``corpus``: a random
+    piece of the model's corpus): a primer with fewer bars, or no note in them, is a
+    one-line error."""
+    from tunesmith.families.continue_events import primer_bars
+
+    piece, first = primer_bars(path, rep, seed, corpus, rep.has_notes)
+    return Primer(first, piece.tempos[0].qpm if piece.tempos else None)
+
+
+def joined_piece(rep, primer: Primer, tokens):
+    """The primer and its continuation (``tokens`` from the start) as a piece at the
+    primer's tempo (else the model's), its bars as the tokens wrote them."""
+    from tunesmith.music import Tempo
+
+    piece = rep.decode([rep.bos, *tokens, rep.eos])
+    if primer.qpm:
+        piece.tempos = [Tempo(0.0, primer.qpm)]
+    return piece
+
+
+def continue_tokens(model, rep, primers: list[list[int]], style: list, bars: int,
+                    opts: ComposeOptions, seed: int, device="cpu",
+                    counter=None) -> list[list[int]]:
+    """Each primer (tokens) continued by ``bars`` bars, in steps of the model's
+    ``target_bars``: each step reads the last ``source_bars`` bars written so far and
+    draws until the ``Bar`` token that starts the bar after its bars (left for the next
+    step, where training has it), or :data:`MAX_TOKENS_PER_BAR` tokens a bar. The
+    model's end marker is never drawn: the bars asked for end the piece. Returns the
+    primers' tokens followed by their continuations. ``style``: one list of style ids
+    for every primer, or one per primer. Sampled, or by beam search with ``opts.beam``
+    hypotheses per primer; under the REMI grammar with ``opts.constrain``; guided towards
+    the style with ``opts.style_guidance`` > 0. ``counter``: a
+    :class:`~tunesmith.progress.StepCounter` that hears the tokens drawn (or None)."""
+    import numpy as np
+
+    from tunesmith.data.pairs import collate
+    from tunesmith.families.continuation import draw, guided
+    from tunesmith.families.remi import BarClock, RemiGrammar
+    from tunesmith.sampling.settings import per_head
+
+    written = [list(map(int, p)) for p in primers]
+    styles = style if style and isinstance(style[0], list) else [style] * len(primers)
+    settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
+    rows = len(primers) * (opts.beam or 1)
+    left, k, drawn = bars, 0, 0
+    model.eval()
+    while left > 0:
+        chunk = min(left, rep.target_bars)
+        batch = collate([encode_pair(rep, rep.last_bars(w, rep.source_bars), [], False,
+                                     styles[i]) for i, w in enumerate(written)])
+        common = dict(primer=[[rep.bos]], num=len(primers), heads=["token"], stop=None,
+                      banned={"token": rep.never_sample() + [rep.eos]}, device=device,
+                      until=BarClock(rep, rows, [rep.bos], bars=chunk),
+                      max_steps=MAX_TOKENS_PER_BAR * chunk + 1,
+                      seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
+                      constraint=RemiGrammar(rows, rep) if opts.constrain else None,
+                      on_step=None if counter is None else counter.after(drawn))
+        steps = draw(guided(model, batch, device, opts.style_guidance, opts.beam), opts,
+                     settings, common)
+        drawn += max((len(seq) for seq in steps), default=0)
+        for i, seq in enumerate(steps):
+            ids = [int(s[0]) for s in seq]
+            cuts = rep.bar_cuts(ids)
+            if len(cuts) > chunk:  # the next bar's Bar: the next step writes it
+                ids = ids[:cuts[chunk]]
+            written[i] += ids
+        left, k = left - chunk, k + 1
+    return written

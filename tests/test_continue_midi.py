@@ -1,0 +1,100 @@
+"""What both MIDI continue families (continue-events over messages, continue-remi over REMI
+tokens) do alike, as a user runs them: a primer's bars come back as they were and the
+continuation follows in a style; without a primer, held-out openings; bad input is a
+one-line error; attention pictures read only the bars each step read."""
+
+import json
+
+import numpy as np
+
+from tunesmith.io.midi import read_midi, write_midi
+
+from .test_cli import assert_one_line_error, run_cli
+from .test_continue_events import three_four
+
+
+def test_train_then_continue_a_primer_in_a_style(capsys, midi_run, styled_folder, tmp_path):
+    family, run = midi_run
+    meta = json.loads((run / "best" / "tunesmith.json").read_text())
+    assert meta["representation"]["styles"] == {"style": ["any", "march", "waltz"]}
+    assert len(list((run / "samples").glob("*.mid"))) == 2
+    primer = styled_folder / "waltz" / "w3.mid"
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--primer", primer,
+                         "--style", "march", "--bars", "3", "--num", "2", "--seed", "1",
+                         "--out", tmp_path / "c", "--no-wav")
+    assert rc == 0, err
+    written = read_midi(tmp_path / "c" / "piece_01.mid")
+    # a MIDI file keeps no bar lines: the primer's bars are its 3/4's, from beat 0, and
+    # its first two (6 beats) come back as they were, at its tempo
+    first = [(n.start, n.pitch) for n in read_midi(primer).notes if n.start < 6.0 - 1e-6]
+    assert [(n.start, n.pitch) for n in written.notes if n.start < 6.0 - 1e-6] == first
+    assert round(written.tempos[0].qpm) == 90
+    if family == "continue-events":  # the primer's meter, three bars of it and no more
+        assert [(t.numerator, t.denominator) for t in written.time_signatures] == [(3, 4)]
+        assert written.end_beat <= 6.0 + 3 * 3.0 + 1e-6
+
+
+def test_beam_search_and_openings_without_a_primer(capsys, midi_run, tmp_path):
+    _, run = midi_run
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--beam", "2",
+                         "--num", "2", "--out", tmp_path / "b", "--no-wav")
+    assert rc == 0, err
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--primer", "corpus",
+                         "--num", "1", "--seed", "3", "--out", tmp_path / "c", "--no-wav")
+    assert rc == 0, err
+    assert len(list((tmp_path / "b").glob("*.mid"))) == 2
+    assert len(list((tmp_path / "c").glob("*.mid"))) == 1
+
+
+def test_bad_input_is_a_one_line_error(capsys, midi_run, styled_folder, tmp_path):
+    family, run = midi_run
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--style", "jazz",
+                         "--out", tmp_path / "x")
+    assert_one_line_error(rc, err, "--style 'jazz' is not a style this model knows (march, "
+                                   "waltz")
+    short = tmp_path / "short.mid"
+    write_midi(three_four(0, bars=0), short)
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--primer", short,
+                         "--out", tmp_path / "y")
+    assert_one_line_error(rc, err, "the primer has 1 bar; the model reads the first 2")
+    silent = tmp_path / "silent.mid"
+    late = three_four(4)
+    for track in late.tracks:  # MIDI keeps no bar lines: bars of 3/4 from 0, two resting
+        track.notes = [n for n in track.notes if n.start >= 6.0]
+    write_midi(late, silent)
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--primer", silent,
+                         "--out", tmp_path / "u")
+    assert_one_line_error(rc, err, "first 2 bars hold no note")
+    rc, _, err = run_cli(capsys, "train", "--family", family, "--preset", "debug",
+                         "--corpus", f"all={styled_folder}", "--out", tmp_path / "z")
+    assert_one_line_error(rc, err, "do not have two style labels", "--no-styles")
+    rc, _, err = run_cli(capsys, "train", "--family", family, "--preset", "debug",
+                         "--corpus", styled_folder / "march", "--out", tmp_path / "v")
+    assert_one_line_error(rc, err, "12 usable pieces", "at least 20")
+    rc, _, err = run_cli(capsys, "train", "--family", family, "--preset", "debug",
+                         "--corpus", styled_folder, "--split", "time", "--out", tmp_path / "w")
+    assert_one_line_error(rc, err, "split")
+
+
+def test_attention_of_a_continuation_spans_what_each_step_read(capsys, midi_run,
+                                                               styled_folder, tmp_path):
+    from tunesmith import app
+    from tunesmith.families import get
+
+    family, run = midi_run
+    ckpt = app.load_model(run / "best")
+    piece = read_midi(styled_folder / "waltz" / "w2.mid")
+    w, row_bars, col_bars = get(family).source_attention(ckpt, piece, {})
+    steps, cuts = ckpt.representation.split_piece(piece)
+    assert w.shape == (len(steps) - cuts[2] + 1, len(steps) + 2)  # + the end marker
+    assert np.allclose(w.sum(1), 1.0)
+    assert (row_bars >= 2).all() and col_bars[0] == -1 and col_bars[-1] == -2
+    # a row writing bar b reads only bars b - 2 and b - 1 (and the two markers)
+    for r in range(0, len(w), 7):
+        read = {int(col_bars[c]) for c in np.nonzero(w[r])[0]} - {-1, -2}
+        assert read <= {row_bars[r] - 2, row_bars[r] - 1}, (r, read)
+    rc, _, err = run_cli(capsys, "attention", "--model", run / "best",
+                         styled_folder / "waltz" / "w2.mid", "--style", "waltz",
+                         "--out", tmp_path / "a.png")
+    assert rc == 0, err
+    assert (tmp_path / "a.png").stat().st_size > 1000
