@@ -84,8 +84,8 @@ def lm_continuations(ckpt, rows, seed: int, phrases) -> list[list]:
     ``target_bars`` bars, as compose continues a primer (its sampler, grammar and
     lookback tilt). Its primer is the source and the ``Bar`` token after it, so that it
     writes new bars (the seq2seq's targets start at that bar line too) rather than more
-    notes in the source's last bar; the tokens from that ``Bar`` to the bar line after
-    the target's bars."""
+    notes in the source's last bar, and its end token is never drawn (the seq2seq's is
+    not either); the tokens from that ``Bar`` to the bar line after the target's bars."""
     from tunesmith.families.base import ComposeOptions
     from tunesmith.families.remi import sample_tokens
 
@@ -95,16 +95,18 @@ def lm_continuations(ckpt, rows, seed: int, phrases) -> list[list]:
         primer = [rep.bos, *r.source, bar]
         opts = ComposeOptions(num=1, seed=seed + k, bars=len(phrases.bar_cuts(r.source))
                               + phrases.target_bars, grace=0)
-        written = [bar, *sample_tokens(ckpt.model, rep, opts, primer=primer)[0][len(primer):]]
-        cuts = phrases.bar_cuts(written)
+        written = [bar, *sample_tokens(ckpt.model, rep, opts, primer=primer,
+                                       end=False)[0][len(primer):]]
+        cuts = phrases.bar_cuts(written)  # fewer only where the step limit came first
         out.append(written[:cuts[phrases.target_bars]] if len(cuts) > phrases.target_bars
-                   else [i for i in written if i != rep.eos])
+                   else written)
     return out
 
 
 def primed_nll(ckpt, rows) -> float:
-    """NLL per target token of the REMI Transformer given the source as its primer (the
-    end marker scored where the piece ends, as the seq2seq target has it)."""
+    """NLL per target token of the REMI Transformer given the source as its primer, what
+    closes the target scored as the seq2seq's target has it (the end marker where the
+    piece ends, else the next bar's ``Bar``)."""
     from tunesmith.families.continue_remi import MAX_SOURCE, MAX_TARGET
 
     rep, model = ckpt.representation, ckpt.model
@@ -113,8 +115,9 @@ def primed_nll(ckpt, rows) -> float:
     with torch.no_grad():
         for r in rows:
             src, tgt = r.source[-MAX_SOURCE:], r.target[:MAX_TARGET]
-            ends = r.ends and len(r.target) <= MAX_TARGET
-            ids = [rep.bos, *src, *tgt, *([rep.eos] if ends else [])]
+            if len(r.target) < MAX_TARGET:
+                tgt = [*tgt, rep.eos if r.ends else rep.vocab.index("Bar_None")]
+            ids = [rep.bos, *src, *tgt]
             x = torch.as_tensor(rep.with_inputs(ids))[None]
             targets = x[:, 1:, 0].clone()
             targets[:, :len(src)] = 0  # the source is read, not scored (0 pads)
@@ -125,7 +128,7 @@ def primed_nll(ckpt, rows) -> float:
 
 
 def main() -> None:
-    args = arguments(__doc__.split("\n\n")[0], "continue-remi", "bach-remi-small", 200)
+    args = arguments(__doc__.split("\n\n")[0], "continue-remi", "bach-remi-small")
     from tunesmith import families
     from tunesmith.families.continue_remi import encode_pair
     from tunesmith.representations.event_phrases import EventPhrases

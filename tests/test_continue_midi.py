@@ -29,9 +29,27 @@ def test_train_then_continue_a_primer_in_a_style(capsys, midi_run, styled_folder
     first = [(n.start, n.pitch) for n in read_midi(primer).notes if n.start < 6.0 - 1e-6]
     assert [(n.start, n.pitch) for n in written.notes if n.start < 6.0 - 1e-6] == first
     assert round(written.tempos[0].qpm) == 90
-    if family == "continue-events":  # the primer's meter, three bars of it and no more
-        assert [(t.numerator, t.denominator) for t in written.time_signatures] == [(3, 4)]
-        assert written.end_beat <= 6.0 + 3 * 3.0 + 1e-6
+    # the primer's meter, three bars of it and no note past them
+    assert [(t.numerator, t.denominator) for t in written.time_signatures] == [(3, 4)]
+    assert written.end_beat <= 6.0 + 3 * 3.0 + 1e-6
+
+
+def test_a_primer_that_opens_with_a_rest_comes_back_where_it_was(capsys, midi_run, tmp_path):
+    from tunesmith.music import Note, Piece, Tempo, TimeSignature, Track
+
+    _, run = midi_run
+    notes = [Note(float(t), t + 1.0, 60 + (t * 5) % 12, 80) for t in range(1, 12)]
+    primer = tmp_path / "rest.mid"  # 4/4, a beat's rest before the first note
+    write_midi(Piece(tracks=[Track(notes=notes)], tempos=[Tempo(0.0, 100.0)],
+                     time_signatures=[TimeSignature(0.0, 4, 4)]), primer)
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--primer", primer,
+                         "--bars", "1", "--num", "1", "--seed", "2", "--out", tmp_path / "c",
+                         "--no-wav")
+    assert rc == 0, err
+    written = read_midi(tmp_path / "c" / "piece_01.mid")
+    first = [(n.start, n.pitch) for n in read_midi(primer).notes if n.start < 8.0 - 1e-6]
+    assert [(n.start, n.pitch) for n in written.notes if n.start < 8.0 - 1e-6] == first
+    assert written.end_beat <= 12.0 + 1e-6
 
 
 def test_beam_search_and_openings_without_a_primer(capsys, midi_run, tmp_path):

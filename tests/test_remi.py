@@ -195,6 +195,18 @@ def test_bars_and_seconds_end_at_a_bar_line():
         assert REP.decode(seq).notes
 
 
+def test_without_its_end_token_a_model_that_ends_at_once_writes_the_bars_asked():
+    from tunesmith.families.remi import sample_tokens
+
+    eager = tiny_model()
+    with torch.no_grad():
+        eager.bias[EOS] = 50.0  # a model that ends a piece as soon as the grammar lets it
+    opts = ComposeOptions(num=3, seed=1, bars=3, grace=0)
+    assert all(seq[-1] == EOS for seq in sample_tokens(eager, REP, opts))
+    for seq in sample_tokens(eager, REP, opts, end=False):  # the benchmark's control
+        assert EOS not in seq and sum(REP.kinds()[i] == BAR for i in seq) == 4
+
+
 def test_with_grace_a_piece_is_sampled_on_and_ends_between_its_bar_line_and_the_grace():
     from types import SimpleNamespace
 

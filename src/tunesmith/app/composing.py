@@ -174,7 +174,8 @@ def batch_size(family: Family, opts: ComposeOptions, representation) -> int:
     steps = max(1, family.piece_steps(opts, representation))
     budget = limits().batch_tokens
     if steps > budget:
-        raise OptionError("max_len" if opts.seconds is None else "seconds",
+        raise OptionError("seconds" if opts.seconds is not None else
+                          "bars" if opts.bars is not None else "max_len",
                           f"asks for up to {steps:,} tokens per piece, over the limit of "
                           f"{budget:,} a batch may hold (batch_tokens; raise it with "
                           "TUNESMITH_LIMITS=batch_tokens=N)")

@@ -23,7 +23,7 @@ def _parse_splits(text: str) -> tuple[str, ...]:
 class EvaluateRequest:
     model: str | None = opt(None, "checkpoint folder (default: the shipped ABC model)")
     corpus: str | None = opt(None, "corpus to evaluate on (default: the model's own; "
-                             "continue-events, -remi: LABEL=CORPUS, repeated)", repeat=",")
+                             "continue-events, continue-remi: LABEL=CORPUS, repeated)", repeat=",")
     splits: tuple[str, ...] = opt(("valid", "test"), "comma list of the splits to evaluate "
                                   "(train, valid, test)", cast=_parse_splits)
     samples: int = opt(100, "tunes to sample for the validity rate (0 = skip)")

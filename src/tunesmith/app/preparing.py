@@ -22,7 +22,7 @@ def prepare(corpus: str | None = None, family: str = "events",
     fam = families.get(family)
     if not fam.reads_pieces:
         raise TunesmithError(f"prepare reads MIDI / score corpora (--family events, remi, "
-                             f"pianoroll, gan, continue-events or -remi); the {fam.name} "
+                             f"pianoroll, gan, continue-events or continue-remi); the {fam.name} "
                              "family "
                              "reads ABC text directly")
     filt = build(IngestFilter, dict(filters or {}))

@@ -35,7 +35,8 @@ class TrainRequest:
     arch: str | None = opt(None, "architecture (default: the family's first)")
     preset: str = opt("small", "named settings to start from")
     corpus: str | None = opt(None, "a built-in corpus (`tunesmith corpora`) or a file or "
-                             "folder (default: the family's); continue-events and -remi take "
+                             "folder (default: the family's); continue-events and "
+                             "continue-remi take "
                              "LABEL=CORPUS, repeated, one style each", repeat=",")
     out: str | None = opt(None, "run folder (default: runs/FAMILY-PRESET, or "
                           "runs/FAMILY-ARCH-PRESET for a model other than the family's own)")

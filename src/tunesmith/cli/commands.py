@@ -103,7 +103,7 @@ class Corpora(Command):
                             "of an ABC corpus (--corpus, default folk-abc) per style label: "
                             "tradition (collection, or sub-folder of your folder) and tune "
                             "type (R: field, else title); for a MIDI / MusicXML corpus, its "
-                            "files per sub-folder or LABEL= part (continue-events, -remi)")
+                            "files per sub-folder or LABEL= part (continue-events, continue-remi)")
         parser.add_argument("--corpus", metavar="NAME_OR_PATH", action="append",
                             help="the corpus for --styles (implies it): folk-abc or your "
                             "file or folder of .abc files; a MIDI folder; LABEL=PATH "
@@ -119,7 +119,8 @@ class Corpora(Command):
                 counts = count_labels(name)
                 if not counts:
                     raise TunesmithError("no MIDI, MusicXML or ABC files to count", name)
-                print(f"{name}: files per style label (continue-events, -remi; training drops "
+                print(f"{name}: files per style label (continue-events, continue-remi; "
+                      "training drops "
                       "files it cannot use, the ingest report says which)\n")
                 width = max([5, *map(len, counts)])
                 print("\n".join([f"{'label':<{width}}  {'files':>6}"] + [
@@ -280,7 +281,8 @@ class PrepareRequest:
     family: str = opt("events", "task family")
     corpus: str | None = opt(None, "built-in corpus (see `tunesmith corpora`) or a MIDI / "
                              "MusicXML / ABC file or folder (recursive); default: the "
-                             "family's; continue-events and -remi take LABEL=CORPUS, repeated",
+                             "family's; continue-events and continue-remi take "
+                             "LABEL=CORPUS, repeated",
                              repeat=",")
     report: str = opt("ingest_report.csv", "CSV file to write (a .csv name; an earlier "
                       "report there is replaced, any other file is refused)")

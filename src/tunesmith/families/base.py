@@ -93,19 +93,19 @@ class ComposeOptions:
                                 "remi finishes the bar running then)")
     bars: int | None = opt(None, "remi: length of each piece in bars (instead of "
                            "--max-len); the model may end a piece sooner; continue, "
-                           "continue-events, -remi: bars written after the primer's (default: "
-                           "the model's target bars); abc: the length of each tune in "
-                           "bars, for a model trained with --ends (default: drawn as the "
-                           "training tunes have them)")
+                           "continue-events, continue-remi: bars written after the "
+                           "primer's (default: the model's target bars); abc: the "
+                           "length of each tune in bars, for a model trained with --ends "
+                           "(default: drawn as the training tunes have them)")
     style: str = opt("", "continue: the style of the continuation, a tradition or a tune "
                      "type or one of each ('irish,reel'; tunesmith corpora --styles); "
-                     "continue-events, -remi: a label of its corpus (a sub-folder or "
-                     "LABEL=); "
-                     "default: none given, the model goes by the primer")
-    style_guidance: float = opt(0.0, "continue, continue-events, -remi: with --style, push the "
-                                "continuation towards the style (classifier-free guidance "
-                                "of weight W: log p(style) + W (log p(style) - log p(none)); "
-                                "0 = plain sampling)")
+                     "continue-events, continue-remi: a label of its corpus (a "
+                     "sub-folder or LABEL=); default: none given, the model goes by the "
+                     "primer")
+    style_guidance: float = opt(0.0, "continue, continue-events, continue-remi: with "
+                                "--style, push the continuation towards the style "
+                                "(classifier-free guidance of weight W: log p(style) + "
+                                "W (log p(style) - log p(none)); 0 = plain sampling)")
     grace: float = opt(8.0, "events, pianoroll, remi: with --seconds or --bars (pianoroll: "
                        "any length), sample this many beats more and end the piece at "
                        "the first beat after its length that closes on a cadence (V-I or "
@@ -114,9 +114,8 @@ class ComposeOptions:
                       "ABC file whose first tune is continued; events, "
                       "pianoroll: a MIDI / MusicXML / ABC file, or 'corpus' for a random "
                       "piece of the family's corpus; continue: an ABC file, "
-                      "continue-events, -remi: a MIDI / MusicXML file or 'corpus' (the "
-                      "model's), "
-                      "whose first bars are continued")
+                      "continue-events, continue-remi: a MIDI / MusicXML file or "
+                      "'corpus' (the model's), whose first bars are continued")
     primer_len: int | None = opt(None, "events: messages (default 30), remi: tokens "
                                  "(64), pianoroll: frames (16) taken from the primer")
     temperature: HeadValue = opt(DEFAULTS.temperature, "sampling temperature: one value, "
@@ -131,7 +130,10 @@ class ComposeOptions:
                           "seed did (default: a note-off may only name a sounding key, a "
                           "note-on only a silent one); abc: keep a tune abc2midi rejects, "
                           "whose bars break its M: or that ends off its tonic (default: "
-                          "resample it from the error)", flag="unconstrained", negate=True)
+                          "resample it from the error); continue-events: let a message "
+                          "end a silent key; remi, continue-remi: sample without REMI's "
+                          "grammar (and, continue-remi, without the primer's meter)",
+                          flag="unconstrained", negate=True)
     mode: str = opt("sample", "pianoroll: 'argmax' keeps only the most probable sampled "
                     "key of each frame (a melody)", choices=("sample", "argmax"))
     gibbs_steps: int | None = opt(None, "pianoroll RBM models: Gibbs steps per frame "
@@ -142,7 +144,8 @@ class ComposeOptions:
                                     "model gives it (0 = the model's own odds; default: 4 "
                                     "for a piano roll, 1 for remi, 0 for abc)")
     beam: int | None = opt(None, "beam search with N hypotheses per piece instead of "
-                           "sampling (abc, events, remi, continue, continue-events, -remi)")
+                           "sampling (abc, events, remi, continue, continue-events, "
+                           "continue-remi)")
     length_penalty: float = opt(0.0, "beam search: divide a hypothesis's log-probability "
                                 "by ((5 + length) / 6) ** this (0 = none; longer pieces "
                                 "win as it grows)")

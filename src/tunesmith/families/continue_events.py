@@ -49,8 +49,8 @@ class ContinueEventsData(PieceData):
             if not 1 <= getattr(self, name) <= 64:
                 raise OptionError(name, f"must be between 1 and 64, got {getattr(self, name)}")
         if self.split == "time":
-            raise OptionError("split", "time is not a split of the continue-events family: "
-                              "its pairs are cut from whole pieces, split by piece")
+            raise OptionError("split", "time is not a split of the MIDI continue families: "
+                              "their pairs are cut from whole pieces, split by piece")
 
 
 class ContinueEventsFamily(Family):
@@ -293,6 +293,9 @@ def source_attention(model, rep, piece, style: list[int], encode=None,
         pair = encode(rep, messages[lo:hi], messages[hi:end], ends, style)
         batch = {key: v.to(device) for key, v in collate([pair]).items()}
         w = model.source_attention(batch)[0].float().cpu().numpy()  # (T, S)
+        # a row per step written, and the end marker where the piece ends (a REMI target
+        # also closes with the next bar's Bar, which the next window writes)
+        w = w[:end - hi + ends]
         out = np.zeros((len(w), len(messages) + 2))
         out[:, [0, *range(lo + 1, hi + 1), len(messages) + 1]] = w
         chunks.append(out)

@@ -102,21 +102,27 @@ class ContinueRemiFamily(ContinueEventsFamily):
 
 def encode_pair(rep, source, target, ends: bool, style: list[int]):
     """A pair as ids: the source ``[BOS] + its last MAX_SOURCE tokens + [EOS]``, the
-    target ``[BOS] + its first MAX_TARGET tokens (+ [EOS] when the piece ends there)``,
-    and the style ids."""
+    target ``[BOS] + its first MAX_TARGET tokens`` and, when they are all of it, what
+    follows its bars: ``EOS`` where the piece ends there, else the ``Bar`` token of the
+    next bar (what compose stops each step at, so the model learns when its bars are
+    done); and the style ids."""
     tgt = [rep.bos, *map(int, target[:MAX_TARGET])]
-    if ends and len(target) <= MAX_TARGET:
-        tgt.append(rep.eos)
+    if len(target) < MAX_TARGET:
+        tgt.append(rep.eos if ends else rep.bar)
     return rep.encode_source(source[-MAX_SOURCE:]), tgt, style
 
 
 @dataclass
 class Primer:
     """What a continuation starts from: the REMI ``tokens`` of its first bars (no
-    BOS/EOS), and the primer piece's tempo when it has one (the decoded piece keeps it)."""
+    BOS/EOS), the primer piece's tempo when it has one (the decoded piece keeps it), and
+    ``offset``: beats to move the decoded piece by so that its notes stand where the
+    primer's did (decoding trims the rest before a first note that the primer's bars
+    had, as a MIDI file's bars from beat 0 with a rest first)."""
 
     tokens: list
     qpm: float | None = None
+    offset: float = 0.0
 
 
 def read_primer(path: str, rep, seed: int | None = None,
@@ -125,17 +131,34 @@ def read_primer(path: str, rep, seed: int | None = None,
     piece of the model's corpus): a primer with fewer bars, or no note in them, is a
     one-line error."""
     from tunesmith.families.continue_events import primer_bars
+    from tunesmith.representations.remi import _pickup_shift
 
     piece, first = primer_bars(path, rep, seed, corpus, rep.has_notes)
-    return Primer(first, piece.tempos[0].qpm if piece.tempos else None)
+    # the rest decoding trims, less the beats encoding moved a written pickup by
+    offset = rep.clock(first)[0] - _pickup_shift(piece)
+    return Primer(first, piece.tempos[0].qpm if piece.tempos else None, offset)
 
 
 def joined_piece(rep, primer: Primer, tokens):
     """The primer and its continuation (``tokens`` from the start) as a piece at the
-    primer's tempo (else the model's), its bars as the tokens wrote them."""
-    from tunesmith.music import Tempo
+    primer's tempo (else the model's), its notes where the primer's stood
+    (:attr:`Primer.offset`), its bars as the tokens wrote them, and no note sounding
+    past the last bar line."""
+    from tunesmith.music import Note, Tempo, TimeSignature
 
     piece = rep.decode([rep.bos, *tokens, rep.eos])
+    lead, end = rep.clock(tokens)
+    end -= lead  # the last bar line, in the decoded piece's time
+    move = primer.offset
+    for track in piece.tracks:
+        track.notes = [Note(n.start + move, min(n.end, end) + move, n.pitch, n.velocity)
+                       for n in track.notes if n.start < end - 1e-9]
+    piece.time_signatures = [TimeSignature(s.beat + move if s.beat > 0 else 0.0,
+                                           s.numerator, s.denominator)
+                             for s in piece.time_signatures]
+    if piece.bar_lines:
+        piece.bar_lines = sorted({0.0} | {b + move for b in piece.bar_lines
+                                          if b + move > 1e-9})
     if primer.qpm:
         piece.tempos = [Tempo(0.0, primer.qpm)]
     return piece
@@ -162,6 +185,7 @@ def continue_tokens(model, rep, primers: list[list[int]], style: list, bars: int
     from tunesmith.sampling.settings import per_head
 
     written = [list(map(int, p)) for p in primers]
+    meters = [rep.last_meter(p) for p in written]  # each continues in its primer's meter
     styles = style if style and isinstance(style[0], list) else [style] * len(primers)
     settings = per_head(["token"], opts.temperature, opts.top_k, opts.top_p)
     rows = len(primers) * (opts.beam or 1)
@@ -176,7 +200,9 @@ def continue_tokens(model, rep, primers: list[list[int]], style: list, bars: int
                       until=BarClock(rep, rows, [rep.bos], bars=chunk),
                       max_steps=MAX_TOKENS_PER_BAR * chunk + 1,
                       seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
-                      constraint=RemiGrammar(rows, rep) if opts.constrain else None,
+                      constraint=RemiGrammar(rows, rep, meters=[
+                          m for m in meters for _ in range(opts.beam or 1)])
+                      if opts.constrain else None,
                       on_step=None if counter is None else counter.after(drawn))
         steps = draw(guided(model, batch, device, opts.style_guidance, opts.beam), opts,
                      settings, common)
@@ -186,6 +212,20 @@ def continue_tokens(model, rep, primers: list[list[int]], style: list, bars: int
             cuts = rep.bar_cuts(ids)
             if len(cuts) > chunk:  # the next bar's Bar: the next step writes it
                 ids = ids[:cuts[chunk]]
+            else:  # the token limit came first: its bars closed, empty where unwritten
+                ids = _closed(rep, ids, chunk - len(cuts), meters[i])
             written[i] += ids
         left, k = left - chunk, k + 1
     return written
+
+
+def _closed(rep, ids: list[int], missing: int, meter: int | None) -> list[int]:
+    """``ids`` without a note it left unfinished (a ``Pitch`` without its ``Velocity``
+    and ``Duration``), and ``missing`` empty bars after them (in ``meter``)."""
+    from tunesmith.representations.remi import PITCH, VELOCITY
+
+    kinds = rep.kinds()
+    while ids and kinds[ids[-1]] in (PITCH, VELOCITY):
+        ids = ids[:-1]
+    bar = [rep.bar] + ([meter] if meter is not None else [])
+    return ids + bar * missing

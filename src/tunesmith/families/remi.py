@@ -211,9 +211,11 @@ def _primer_beats(rep, ids: list[int]) -> float:
 
 def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales",
                   device="cpu", primer: list[int] | None = None,
-                  on_step=None) -> list[list[int]]:
+                  on_step=None, end: bool = True) -> list[list[int]]:
     """Sample ``opts.num`` pieces as token lists (primer included); ``primer``, ids from
-    ``BOS`` on, replaces the one ``opts`` names; ``on_step``: the sampler's (progress)."""
+    ``BOS`` on, replaces the one ``opts`` names; ``on_step``: the sampler's (progress);
+    ``end=False``: the model's end token is never drawn (the length asked ends each
+    piece)."""
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.inputs import with_inputs
     from tunesmith.sampling.settings import per_head
@@ -242,8 +244,9 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
         from tunesmith.sampling.endings import EndAfter
 
         constraint = EndAfter(until, "token", rep.eos, constraint)
-    common = dict(max_steps=max_steps, heads=["token"], stop=("token", rep.eos),
-                  banned={"token": rep.never_sample()}, seed=opts.seed, device=device,
+    common = dict(max_steps=max_steps, heads=["token"], stop=("token", rep.eos) if end else None,
+                  banned={"token": rep.never_sample() + ([] if end else [rep.eos])},
+                  seed=opts.seed, device=device,
                   until=until, constraint=constraint)
     if opts.beam:
         from tunesmith.sampling.beam import beam_search
@@ -265,11 +268,13 @@ class RemiGrammar:
     ``EOS``. A ``Position`` must be later than the last one of its bar and inside the
     bar of its meter; a ``Pitch`` higher than the last one at its position (REMI writes
     a chord lowest note first, one key once). Every encoded piece obeys it; a sampled
-    piece under it has only whole notes, each at a position of its bar."""
+    piece under it has only whole notes, each at a position of its bar. ``meters``: per
+    row, the one ``TimeSig`` id its bars may take (None: any), so that a continuation
+    keeps its primer's meter."""
 
     order = ("token",)
 
-    def __init__(self, num: int, rep):
+    def __init__(self, num: int, rep, meters: list[int | None] | None = None):
         import torch
 
         from tunesmith.representations.remi import (
@@ -299,6 +304,8 @@ class RemiGrammar:
         self.last_position = torch.full((num,), -1)  # in the current bar
         self.slots = torch.full((num,), 4 * rep.positions_per_beat)  # 4/4 until a TimeSig
         self.last_pitch = torch.full((num,), -1)  # at the current position
+        self.is_meter, self.ids = self.kind == TIMESIG, torch.arange(len(self.kind))
+        self.meter = torch.tensor([-1 if m is None else m for m in (meters or [None] * num)])
 
     def mask(self, head, logits, picks, rows=None):
         """``logits`` (R, V) with what the grammar forbids at -inf; ``rows``: which
@@ -309,6 +316,8 @@ class RemiGrammar:
         late = (self.value <= last_position[:, None]) | (self.value >= pick(self.slots)[:, None])
         allowed &= ~(self.is_position & late)
         allowed &= ~(self.is_pitch & (self.value <= last_pitch[:, None]))
+        meter = pick(self.meter)[:, None]
+        allowed &= ~(self.is_meter & (meter >= 0) & (self.ids != meter))
         return logits.masked_fill(~allowed, float("-inf"))
 
     def update(self, ids) -> None:
@@ -330,6 +339,7 @@ class RemiGrammar:
     def select(self, rows) -> None:
         """Keep the state of ``rows``, in that order (beam search)."""
         self.prev, self.last_position = self.prev[rows], self.last_position[rows]
+        self.meter = self.meter[rows]
         self.slots, self.last_pitch = self.slots[rows], self.last_pitch[rows]
 
 

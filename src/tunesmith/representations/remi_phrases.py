@@ -20,12 +20,13 @@ encoding and decoding it keeps; none of its extra inputs):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from tunesmith.music import Piece
 from tunesmith.representations.bar_pairs import BarPairs
-from tunesmith.representations.remi import _INPUT_FLAGS, BAR, BOS, EOS, PITCH, Remi
+from tunesmith.representations.remi import _INPUT_FLAGS, BAR, BOS, EOS, PITCH, TIMESIG, Remi
 from tunesmith.representations.style_labels import StyleLabelled, check_styles
 
 
@@ -36,6 +37,11 @@ class RemiPhrases(StyleLabelled, BarPairs, Remi):
     source_bars: int = 4
     target_bars: int = 2
     openings: tuple = ()  # held-out pieces' first bars, as token tuples
+
+    @cached_property
+    def bar(self) -> int:
+        """The id of the ``Bar`` token."""
+        return self.vocab.index("Bar_None")
 
     def bar_cuts(self, tokens) -> list[int]:
         """The index of each ``Bar`` token of ``tokens``."""
@@ -54,6 +60,24 @@ class RemiPhrases(StyleLabelled, BarPairs, Remi):
         no more bars)."""
         cuts = self.bar_cuts(tokens)
         return list(tokens[cuts[-bars]:]) if len(cuts) > bars else list(tokens)
+
+    def clock(self, tokens) -> tuple[float, float]:
+        """(whole beats of rest :meth:`decode` trims before the first note of ``tokens``,
+        where their last bar ends), in the tokens' own time: quarter notes from their
+        first ``Bar``."""
+        from tunesmith.representations.remi import _Walk
+
+        walk, first = _Walk(self, tokens), None
+        for i in tokens:
+            walk.step(int(i))
+            if first is None and self.kinds()[int(i)] == PITCH:
+                first = walk.now
+        return float(np.floor((first or 0.0) + 1e-6)), walk.bar_start + walk.length
+
+    def last_meter(self, tokens) -> int | None:
+        """The id of the last ``TimeSig`` token of ``tokens`` (None without one)."""
+        kinds = self.kinds()
+        return next((int(i) for i in reversed(tokens) if kinds[int(i)] == TIMESIG), None)
 
     def has_notes(self, tokens) -> bool:
         kinds = self.kinds()
