@@ -109,7 +109,8 @@ def test_a_continuation_is_whole_bars_of_whole_notes(remi_run, styled_folder):
     primer = read_primer(str(styled_folder / "march" / "m2.mid"), rep)
     assert len(rep.bar_cuts(primer.tokens)) == 2
     for opts in (ComposeOptions(num=3), ComposeOptions(num=2, beam=2),
-                 ComposeOptions(num=2, style="waltz", style_guidance=1.0)):
+                 ComposeOptions(num=2, style="waltz", style_guidance=1.0),
+                 ComposeOptions(num=3, constrain=False)):
         style = rep.style_ids(**rep.parse_style(opts.style))
         out = continue_tokens(ckpt.model, rep, [primer.tokens] * opts.num, style, 3, opts,
                               seed=0)
@@ -117,8 +118,9 @@ def test_a_continuation_is_whole_bars_of_whole_notes(remi_run, styled_folder):
             assert tokens[:len(primer.tokens)] == primer.tokens
             kinds = kinds_of(rep, tokens)
             assert kinds.count(BAR) == 2 + 3 and EOS not in tokens  # bars asked, no end
+            assert kinds[len(primer.tokens)] == BAR  # nothing added to the primer's bars
             for k, kind in enumerate(kinds):  # the grammar: pitch, velocity, duration
-                if kind == PITCH:
+                if kind == PITCH and opts.constrain:
                     assert kinds[k + 1:k + 3] == [VELOCITY, DURATION]
 
 

@@ -195,9 +195,11 @@ def continue_tokens(model, rep, primers: list[list[int]], style: list, bars: int
         chunk = min(left, rep.target_bars)
         batch = collate([encode_pair(rep, rep.last_bars(w, rep.source_bars), [], False,
                                      styles[i]) for i, w in enumerate(written)])
-        common = dict(primer=[[rep.bos]], num=len(primers), heads=["token"], stop=None,
-                      banned={"token": rep.never_sample() + [rep.eos]}, device=device,
-                      until=BarClock(rep, rows, [rep.bos], bars=chunk),
+        # each step starts at its bar line, as targets do: its first token is that Bar
+        # (unconstrained too, where the model might add notes to the bar before)
+        common = dict(primer=[[rep.bos], [rep.bar]], num=len(primers), heads=["token"],
+                      stop=None, banned={"token": rep.never_sample() + [rep.eos]},
+                      device=device, until=BarClock(rep, rows, [rep.bos, rep.bar], bars=chunk),
                       max_steps=MAX_TOKENS_PER_BAR * chunk + 1,
                       seed=int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
                       constraint=RemiGrammar(rows, rep, meters=[
@@ -208,7 +210,7 @@ def continue_tokens(model, rep, primers: list[list[int]], style: list, bars: int
                      settings, common)
         drawn += max((len(seq) for seq in steps), default=0)
         for i, seq in enumerate(steps):
-            ids = [int(s[0]) for s in seq]
+            ids = [rep.bar, *(int(s[0]) for s in seq)]
             cuts = rep.bar_cuts(ids)
             if len(cuts) > chunk:  # the next bar's Bar: the next step writes it
                 ids = ids[:cuts[chunk]]
