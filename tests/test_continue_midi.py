@@ -116,3 +116,50 @@ def test_attention_of_a_continuation_spans_what_each_step_read(capsys, midi_run,
                          "--out", tmp_path / "a.png")
     assert rc == 0, err
     assert (tmp_path / "a.png").stat().st_size > 1000
+
+
+def _compose(capsys, run, primer, out, *more):
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--primer", primer,
+                         "--bars", "1", "--num", "1", "--seed", "4", "--out", out, "--no-wav",
+                         *more)
+    assert rc == 0, err
+    return read_midi(out / "piece_01.mid")
+
+
+def test_a_pickup_tempo_changes_and_the_instrument_come_back(capsys, midi_run, tmp_path):
+    from tunesmith.io.read import read_piece
+    from tunesmith.music import Note, Piece, Tempo, TimeSignature, Track
+
+    _, run = midi_run
+    abc = tmp_path / "pickup.abc"  # a quarter-note pickup in 4/4
+    abc.write_text("X:1\nT:pickup\nM:4/4\nL:1/4\nQ:1/4=100\nK:C\nG|c d e f|g a b c'|"
+                   "c' b a g|f e d c|]\n")
+    written = _compose(capsys, run, abc, tmp_path / "a")
+    # a MIDI file writes the pickup as a short first meter, so its bar lines are the score's
+    assert [(t.beat, t.numerator, t.denominator) for t in written.time_signatures] == [
+        (0.0, 1, 4), (1.0, 4, 4)]
+    # the two bars the model reads, the pickup and the first full bar, as they were
+    first = [(n.start, n.pitch) for n in read_piece(abc).notes if n.start < 5.0 - 1e-6]
+    assert [(n.start, n.pitch) for n in written.notes if n.start < 5.0 - 1e-6] == first
+    assert written.end_beat <= 9.0 + 1e-6
+
+    notes = [Note(float(t), t + 1.0, 67 + t % 5, 80) for t in range(12)]
+    slower = tmp_path / "slower.mid"  # 3/4, 90 BPM, then 60 from its second bar; a violin
+    write_midi(Piece(tracks=[Track(notes=notes, program=40)],
+                     tempos=[Tempo(0.0, 90.0), Tempo(3.0, 60.0)],
+                     time_signatures=[TimeSignature(0.0, 3, 4)]), slower)
+    written = _compose(capsys, run, slower, tmp_path / "b")
+    assert [(t.beat, round(t.qpm)) for t in written.tempos] == [(0.0, 90), (3.0, 60)]
+    assert {t.program for t in written.tracks} == {40}
+
+
+def test_a_primer_of_drums_alone_is_a_one_line_error(capsys, midi_run, tmp_path):
+    from tunesmith.music import Note, Piece, Track
+
+    _, run = midi_run
+    drums = tmp_path / "drums.mid"
+    write_midi(Piece(tracks=[Track(notes=[Note(float(t), t + 0.5, 36, 90) for t in range(24)],
+                                   is_drum=True)]), drums)
+    rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--primer", drums,
+                         "--out", tmp_path / "x")
+    assert_one_line_error(rc, err, "drums.mid", "no pitched note")

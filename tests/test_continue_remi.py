@@ -151,3 +151,32 @@ def test_the_benchmark_reads_continuations_of_whole_bars_as_the_judges_read_real
     onsets = [t for (k, v, _), t in zip(real, times, strict=True) if v > 0 and k < 88]
     # the waltz's bar: a note on each of its three beats, the bass on the first
     assert sorted(set(np.round(onsets, 6))) == [0.0, 1.0, 2.0]
+
+
+def test_a_midi_pickup_meter_is_a_pickup_and_a_meter_without_tokens_is_refused(
+        capsys, remi_run, tmp_path):
+    from tunesmith.io.midi import read_midi, write_midi
+    from tunesmith.music import Note, Piece, Tempo, TimeSignature, Track
+
+    from .test_cli import assert_one_line_error, run_cli
+
+    notes = [Note(float(t), t + 1.0, 60 + (3 * t) % 12, 80) for t in range(13)]
+    pickup = tmp_path / "pickup.mid"  # a MIDI file's pickup: one bar of 1/4, then 4/4
+    write_midi(Piece(tracks=[Track(notes=notes)], tempos=[Tempo(0.0, 100.0)],
+                     time_signatures=[TimeSignature(0.0, 1, 4), TimeSignature(1.0, 4, 4)]),
+               pickup)
+    rc, _, err = run_cli(capsys, "compose", "--model", remi_run / "best", "--primer", pickup,
+                         "--bars", "1", "--num", "1", "--seed", "0", "--out", tmp_path / "a",
+                         "--no-wav")
+    assert rc == 0, err
+    written = read_midi(tmp_path / "a" / "piece_01.mid")
+    assert [(t.beat, t.numerator, t.denominator) for t in written.time_signatures] == [
+        (0.0, 1, 4), (1.0, 4, 4)]
+    first = [(n.start, n.pitch) for n in notes if n.start < 5.0 - 1e-6]  # pickup, one bar
+    assert [(n.start, n.pitch) for n in written.notes if n.start < 5.0 - 1e-6] == first
+    seven = tmp_path / "seven.mid"
+    write_midi(Piece(tracks=[Track(notes=notes)],
+                     time_signatures=[TimeSignature(0.0, 7, 8)]), seven)
+    rc, _, err = run_cli(capsys, "compose", "--model", remi_run / "best", "--primer", seven,
+                         "--out", tmp_path / "b")
+    assert_one_line_error(rc, err, "seven.mid", "7/8", "REMI tokens do not have")

@@ -208,6 +208,13 @@ class ContinueEventsFamily(Family):
         return publish([self.joined_piece(rep, p, w)
                         for p, w in zip(primers, written, strict=True)], sink, start)
 
+    def primer_piece_of(self, checkpoint, opts: ComposeOptions):
+        """The primer piece, whose tempo the model decodes at and whose instrument its
+        continuations keep (``app.composing``); ``--primer corpus`` says which piece."""
+        from tunesmith.families.events import primer_piece_to_keep
+
+        return primer_piece_to_keep(self, checkpoint, opts, read=primer_piece)
+
     # what compose does with the family's own steps (continue-remi: tokens)
     @staticmethod
     def read_primer(path, rep, seed, corpus):
@@ -329,6 +336,7 @@ class Primer:
     bar: float
     meter: list = field(default_factory=list)  # TimeSignature
     qpm: float | None = None
+    tempos: list = field(default_factory=list)  # Tempo, within the primer's bars
 
 
 def read_primer(path: str, rep, seed: int | None = None,
@@ -343,25 +351,37 @@ def read_primer(path: str, rep, seed: int | None = None,
     if len(starts) <= n:  # the last bar ends at the piece's end: the grid goes on
         starts = np.append(starts, starts[-1] + rep.bar_length(starts))
     return Primer(messages, [float(x) for x in starts[:n + 1]], rep.bar_length(starts),
-                  list(piece.time_signatures), piece.tempos[0].qpm if piece.tempos else None)
+                  list(piece.time_signatures), piece.tempos[0].qpm if piece.tempos else None,
+                  primer_tempos(piece, float(starts[n])))
 
 
-def primer_bars(path: str, rep, seed: int | None, corpus: str, has_notes):
-    """(the piece at ``path``, or a random piece of ``corpus`` for ``"corpus"``, the steps
-    of its first ``source_bars`` bars); fewer bars, or no note in them
-    (``has_notes(steps)``), is a one-line error. Both MIDI continue families read their
-    primers so."""
+def primer_piece(path: str, seed: int | None, corpus: str):
+    """The piece a primer names: a music file, or for ``"corpus"`` a random piece of the
+    model's (labelled) ``corpus``, chosen by ``seed``."""
     if path == "corpus":
         import random
 
         from tunesmith.corpora.labelled import load_labelled
 
         pieces = load_labelled(corpus)[0].pieces
-        piece = pieces[random.Random(seed).randrange(len(pieces))]
-    else:
-        from tunesmith.io.read import read_piece
+        return pieces[random.Random(seed).randrange(len(pieces))]
+    from tunesmith.io.read import read_piece
 
-        piece = read_piece(path)
+    return read_piece(path)
+
+
+def primer_bars(path: str, rep, seed: int | None, corpus: str, has_notes, piece=None):
+    """(the piece at ``path`` (:func:`primer_piece`; or ``piece``), the steps of its first
+    ``source_bars`` bars); a piece without a pitched note, fewer bars, or no note in them
+    (``has_notes(steps)``), is a one-line error. Both MIDI continue families read their
+    primers so."""
+    from tunesmith.representations.remi import HIGHEST, LOWEST
+
+    piece = piece if piece is not None else primer_piece(path, seed, corpus)
+    if not any(LOWEST <= n.pitch <= HIGHEST for t in piece.tracks if not t.is_drum
+               for n in t.notes):
+        raise TunesmithError("the primer holds no pitched note on the piano range (only "
+                             "drums, or nothing): nothing to continue", path)
     steps, cuts = rep.split_piece(piece)
     n = rep.source_bars
     if len(cuts) < n:
@@ -372,6 +392,35 @@ def primer_bars(path: str, rep, seed: int | None, corpus: str, has_notes):
         raise TunesmithError(f"the primer's first {n} bar{'s' * (n != 1)} hold no note on "
                              "the piano range: nothing to continue", path)
     return piece, first
+
+
+def primer_tempos(piece, end: float) -> list:
+    """The piece's tempos that start before beat ``end`` (the primer's bars), so that
+    a primer that slows down is played so, and its continuation goes on at its last."""
+    return [t for t in piece.tempos if t.beat < end - 1e-9]
+
+
+def with_pickup_meter(piece):
+    """``piece`` with a short first meter where its first bar is a pickup (its written
+    bars: ``bar_lines``), as a MIDI file writes one (a quarter-note pickup in 4/4: 1/4,
+    then 4/4 from the first full bar), so that every bar line falls where the score's
+    does in a program that reads only the file's meters. A pickup that no meter of its
+    beat unit spans whole is left as it is."""
+    from tunesmith.music import TimeSignature
+
+    lines, sigs = piece.bar_lines, sorted(piece.time_signatures, key=lambda s: s.beat)
+    if len(lines) < 2 or not sigs or sigs[0].beat > 1e-9 or len(sigs) > 1 and (
+            sigs[1].beat <= lines[1] + 1e-9):
+        return piece
+    first, beat = lines[1] - lines[0], 4.0 / sigs[0].denominator
+    units = first / beat
+    if first >= sigs[0].numerator * beat - 1e-9 or abs(units - round(units)) > 1e-6 or (
+            round(units) < 1):
+        return piece
+    piece.time_signatures = [TimeSignature(0.0, round(units), sigs[0].denominator),
+                             TimeSignature(lines[1], sigs[0].numerator,
+                                           sigs[0].denominator), *sigs[1:]]
+    return piece
 
 
 def opening(rep, k: int) -> Primer:
@@ -392,13 +441,13 @@ def joined_piece(rep, primer: Primer, messages):
         eighths = round(primer.bar * 2)
         num, den = (eighths // 2, 4) if eighths % 2 == 0 else (eighths, 8)
         piece.time_signatures = [TimeSignature(0.0, max(num, 1), den)]
-    if primer.qpm:
-        piece.tempos = [Tempo(0.0, primer.qpm)]
+    if primer.tempos or primer.qpm:
+        piece.tempos = list(primer.tempos) or [Tempo(0.0, primer.qpm)]
     bars = list(primer.starts)
     while bars[-1] < piece.end_beat - rep.bar_tolerance:
         bars.append(bars[-1] + primer.bar)
     piece.bar_lines = bars
-    return piece
+    return with_pickup_meter(piece)
 
 
 def _with_openings(rep, pieces):

@@ -17,8 +17,9 @@ REMI grammar (:class:`~tunesmith.families.remi.RemiGrammar`) when constrained.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from tunesmith.errors import TunesmithError
 from tunesmith.families.base import ComposeOptions
 from tunesmith.families.continue_events import ContinueEventsFamily
 
@@ -123,6 +124,7 @@ class Primer:
     tokens: list
     qpm: float | None = None
     offset: float = 0.0
+    tempos: list = field(default_factory=list)  # Tempo, within the primer's bars
 
 
 def read_primer(path: str, rep, seed: int | None = None,
@@ -130,13 +132,53 @@ def read_primer(path: str, rep, seed: int | None = None,
     """The first ``source_bars`` bars of the piece at ``path`` (or ``corpus``: a random
     piece of the model's corpus): a primer with fewer bars, or no note in them, is a
     one-line error."""
-    from tunesmith.families.continue_events import primer_bars
+    from tunesmith.families.continue_events import primer_bars, primer_piece, primer_tempos
     from tunesmith.representations.remi import _pickup_shift
 
-    piece, first = primer_bars(path, rep, seed, corpus, rep.has_notes)
+    piece = _meters_known(_pickup_of_meters(primer_piece(path, seed, corpus), rep), rep, path)
+    piece, first = primer_bars(path, rep, seed, corpus, rep.has_notes, piece=piece)
     # the rest decoding trims, less the beats encoding moved a written pickup by
     offset = rep.clock(first)[0] - _pickup_shift(piece)
-    return Primer(first, piece.tempos[0].qpm if piece.tempos else None, offset)
+    end = offset + rep.clock(first)[1] - rep.clock(first)[0]  # the primer's bars, in its time
+    return Primer(first, piece.tempos[0].qpm if piece.tempos else None, offset,
+                  primer_tempos(piece, end))
+
+
+def _pickup_of_meters(piece, rep):
+    """A piece without written bars whose first meter lasts one short bar before a
+    meter REMI has (a MIDI file's pickup, 1/4 then 4/4), as a piece with that pickup
+    written: its bars then fall where the file's do."""
+    import dataclasses
+
+    from tunesmith.music import TimeSignature
+
+    sigs = sorted(piece.time_signatures, key=lambda s: s.beat)
+    if piece.bar_lines or len(sigs) < 2 or sigs[0].beat > 1e-9:
+        return piece
+    first, nxt = sigs[0], sigs[1]
+    short = first.numerator * 4.0 / first.denominator
+    if abs(nxt.beat - short) > 1e-6 or short >= nxt.numerator * 4.0 / nxt.denominator or (
+            f"{nxt.numerator}/{nxt.denominator}" not in rep.meters):
+        return piece
+    return dataclasses.replace(
+        piece, bar_lines=[0.0, nxt.beat],
+        time_signatures=[TimeSignature(0.0, nxt.numerator, nxt.denominator), *sigs[2:]])
+
+
+def _meters_known(piece, rep, path):
+    """``piece``, or a one-line error when a meter of its first ``source_bars`` bars has
+    no REMI token in this model (MidiTok would read those bars as 4/4)."""
+    from tunesmith.representations.event_phrases import EventPhrases
+
+    end = EventPhrases.bar_starts(piece)
+    end = float(end[min(rep.source_bars, len(end) - 1)])
+    unknown = [f"{s.numerator}/{s.denominator}" for s in piece.time_signatures
+               if s.beat < end - 1e-9 and f"{s.numerator}/{s.denominator}" not in rep.meters]
+    if unknown:
+        raise TunesmithError(f"the primer is in {unknown[0]}, a meter this model's REMI "
+                             f"tokens do not have ({', '.join(rep.meters)}): its bars would "
+                             "be read as 4/4", path)
+    return piece
 
 
 def joined_piece(rep, primer: Primer, tokens):
@@ -144,6 +186,7 @@ def joined_piece(rep, primer: Primer, tokens):
     primer's tempo (else the model's), its notes where the primer's stood
     (:attr:`Primer.offset`), its bars as the tokens wrote them, and no note sounding
     past the last bar line."""
+    from tunesmith.families.continue_events import with_pickup_meter
     from tunesmith.music import Note, Tempo, TimeSignature
 
     piece = rep.decode([rep.bos, *tokens, rep.eos])
@@ -159,9 +202,9 @@ def joined_piece(rep, primer: Primer, tokens):
     if piece.bar_lines:
         piece.bar_lines = sorted({0.0} | {b + move for b in piece.bar_lines
                                           if b + move > 1e-9})
-    if primer.qpm:
-        piece.tempos = [Tempo(0.0, primer.qpm)]
-    return piece
+    if primer.tempos or primer.qpm:
+        piece.tempos = list(primer.tempos) or [Tempo(0.0, primer.qpm)]
+    return with_pickup_meter(piece)
 
 
 def continue_tokens(model, rep, primers: list[list[int]], style: list, bars: int,

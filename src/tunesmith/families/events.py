@@ -181,13 +181,14 @@ def primer_piece(primer: str, seed: int | None, corpus: str):
     return piece
 
 
-def primer_piece_to_keep(family, checkpoint, opts):
+def primer_piece_to_keep(family, checkpoint, opts, read=None):
     """For :meth:`Family.primer_piece_of` of a family whose representation decodes at
     one tempo (events, REMI, piano roll): the piece ``opts.primer`` names (a music file,
     or ``corpus``: a piece of the model's own corpus, chosen by ``opts.seed``), or None
     without one. A score without a metronome mark reads as the default 120, which says
     nothing: such a tempo is left out (a MIDI file without a tempo is at 120 by the
-    standard, and keeps it)."""
+    standard, and keeps it). ``read``: how the family reads a primer (default
+    :func:`primer_piece`; the continue families' corpora are labelled)."""
     from dataclasses import replace
 
     from tunesmith.io.read import file_format
@@ -195,7 +196,8 @@ def primer_piece_to_keep(family, checkpoint, opts):
 
     if not opts.primer:
         return None
-    piece = primer_piece(opts.primer, opts.seed, family.own_corpus(checkpoint, opts.primer))
+    piece = (read or primer_piece)(opts.primer, opts.seed,
+                                   family.own_corpus(checkpoint, opts.primer))
     if (opts.primer == "corpus" or file_format(opts.primer) != "midi") and \
             [(t.beat, t.qpm) for t in piece.tempos] == [(0.0, DEFAULT_QPM)]:
         piece = replace(piece, tempos=[])
