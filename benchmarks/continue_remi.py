@@ -115,7 +115,7 @@ def primed_nll(ckpt, rows) -> float:
     with torch.no_grad():
         for r in rows:
             src, tgt = r.source[-MAX_SOURCE:], r.target[:MAX_TARGET]
-            if len(r.target) < MAX_TARGET:
+            if len(r.target) <= MAX_TARGET:
                 tgt = [*tgt, rep.eos if r.ends else rep.vocab.index("Bar_None")]
             ids = [rep.bos, *src, *tgt]
             x = torch.as_tensor(rep.with_inputs(ids))[None]

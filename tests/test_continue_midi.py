@@ -6,6 +6,7 @@ one-line error; attention pictures read only the bars each step read."""
 import json
 
 import numpy as np
+import pytest
 
 from tunesmith.io.midi import read_midi, write_midi
 
@@ -34,12 +35,14 @@ def test_train_then_continue_a_primer_in_a_style(capsys, midi_run, styled_folder
     assert written.end_beat <= 6.0 + 3 * 3.0 + 1e-6
 
 
-def test_a_primer_that_opens_with_a_rest_comes_back_where_it_was(capsys, midi_run, tmp_path):
+@pytest.mark.parametrize("rest", [1, 3])
+def test_a_primer_that_opens_with_a_rest_comes_back_where_it_was(capsys, midi_run, tmp_path,
+                                                                 rest):
     from tunesmith.music import Note, Piece, Tempo, TimeSignature, Track
 
     _, run = midi_run
-    notes = [Note(float(t), t + 1.0, 60 + (t * 5) % 12, 80) for t in range(1, 12)]
-    primer = tmp_path / "rest.mid"  # 4/4, a beat's rest before the first note
+    notes = [Note(float(t), t + 1.0, 60 + (t * 5) % 12, 80) for t in range(rest, 12)]
+    primer = tmp_path / "rest.mid"  # 4/4, a rest before the first note (a MIDI pickup)
     write_midi(Piece(tracks=[Track(notes=notes)], tempos=[Tempo(0.0, 100.0)],
                      time_signatures=[TimeSignature(0.0, 4, 4)]), primer)
     rc, _, err = run_cli(capsys, "compose", "--model", run / "best", "--primer", primer,
@@ -49,6 +52,8 @@ def test_a_primer_that_opens_with_a_rest_comes_back_where_it_was(capsys, midi_ru
     written = read_midi(tmp_path / "c" / "piece_01.mid")
     first = [(n.start, n.pitch) for n in read_midi(primer).notes if n.start < 8.0 - 1e-6]
     assert [(n.start, n.pitch) for n in written.notes if n.start < 8.0 - 1e-6] == first
+    assert [(t.beat, t.numerator, t.denominator) for t in written.time_signatures] == [
+        (0.0, 4, 4)]  # its bars from beat 0, as the file's are
     assert written.end_beat <= 12.0 + 1e-6
 
 

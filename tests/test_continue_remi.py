@@ -180,3 +180,10 @@ def test_a_midi_pickup_meter_is_a_pickup_and_a_meter_without_tokens_is_refused(
     rc, _, err = run_cli(capsys, "compose", "--model", remi_run / "best", "--primer", seven,
                          "--out", tmp_path / "b")
     assert_one_line_error(rc, err, "seven.mid", "7/8", "REMI tokens do not have")
+    # after a pickup too: the model reads the pickup and a bar of 7/8
+    write_midi(Piece(tracks=[Track(notes=notes)],
+                     time_signatures=[TimeSignature(0.0, 1, 4), TimeSignature(1.0, 7, 8)]),
+               seven)
+    rc, _, err = run_cli(capsys, "compose", "--model", remi_run / "best", "--primer", seven,
+                         "--out", tmp_path / "c")
+    assert_one_line_error(rc, err, "seven.mid", "7/8", "REMI tokens do not have")

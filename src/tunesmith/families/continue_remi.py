@@ -108,7 +108,7 @@ def encode_pair(rep, source, target, ends: bool, style: list[int]):
     next bar (what compose stops each step at, so the model learns when its bars are
     done); and the style ids."""
     tgt = [rep.bos, *map(int, target[:MAX_TARGET])]
-    if len(target) < MAX_TARGET:
+    if len(target) <= MAX_TARGET:
         tgt.append(rep.eos if ends else rep.bar)
     return rep.encode_source(source[-MAX_SOURCE:]), tgt, style
 
@@ -138,8 +138,9 @@ def read_primer(path: str, rep, seed: int | None = None,
     piece = _meters_known(_pickup_of_meters(primer_piece(path, seed, corpus), rep), rep, path)
     piece, first = primer_bars(path, rep, seed, corpus, rep.has_notes, piece=piece)
     # the rest decoding trims, less the beats encoding moved a written pickup by
-    offset = rep.clock(first)[0] - _pickup_shift(piece)
-    end = offset + rep.clock(first)[1] - rep.clock(first)[0]  # the primer's bars, in its time
+    lead, bars_end, _ = rep.clock(first)
+    offset = lead - _pickup_shift(piece)
+    end = offset + bars_end - lead  # the end of the primer's bars, in its own time
     return Primer(first, piece.tempos[0].qpm if piece.tempos else None, offset,
                   primer_tempos(piece, end))
 
@@ -168,16 +169,19 @@ def _pickup_of_meters(piece, rep):
 def _meters_known(piece, rep, path):
     """``piece``, or a one-line error when a meter of its first ``source_bars`` bars has
     no REMI token in this model (MidiTok would read those bars as 4/4)."""
-    from tunesmith.representations.event_phrases import EventPhrases
-
-    end = EventPhrases.bar_starts(piece)
-    end = float(end[min(rep.source_bars, len(end) - 1)])
-    unknown = [f"{s.numerator}/{s.denominator}" for s in piece.time_signatures
-               if s.beat < end - 1e-9 and f"{s.numerator}/{s.denominator}" not in rep.meters]
+    sigs = sorted(piece.time_signatures, key=lambda s: s.beat)
+    lines = piece.bar_lines  # the first bar as written (a pickup), then the meters' grid
+    end = lines[1] - lines[0] if len(lines) >= 2 else 0.0
+    for _ in range(rep.source_bars - (len(lines) >= 2)):
+        now = [s for s in sigs if s.beat <= end + 1e-9]
+        end += now[-1].numerator * 4.0 / now[-1].denominator if now else 4.0
+    unknown = list(dict.fromkeys(
+        f"{s.numerator}/{s.denominator}" for s in sigs
+        if s.beat < end - 1e-9 and f"{s.numerator}/{s.denominator}" not in rep.meters))
     if unknown:
-        raise TunesmithError(f"the primer is in {unknown[0]}, a meter this model's REMI "
-                             f"tokens do not have ({', '.join(rep.meters)}): its bars would "
-                             "be read as 4/4", path)
+        raise TunesmithError(f"the primer's first bars are in {', '.join(unknown)}, which "
+                             f"this model's REMI tokens do not have ({', '.join(rep.meters)}"
+                             "): its bars would be read as 4/4", path)
     return piece
 
 
@@ -190,18 +194,20 @@ def joined_piece(rep, primer: Primer, tokens):
     from tunesmith.music import Note, Tempo, TimeSignature
 
     piece = rep.decode([rep.bos, *tokens, rep.eos])
-    lead, end = rep.clock(tokens)
-    end -= lead  # the last bar line, in the decoded piece's time
+    lead, end, starts = rep.clock(tokens)
     move = primer.offset
+    # the bar lines the tokens wrote, in the primer's time (the decoded piece's are
+    # counted from its first note, which a primer that opens with a rest does not have)
+    bar_lines = sorted({0.0} | {b - lead + move for b in (*starts, end)
+                                if b - lead + move > 1e-9})
+    end -= lead  # the last bar line, in the decoded piece's time
     for track in piece.tracks:
         track.notes = [Note(n.start + move, min(n.end, end) + move, n.pitch, n.velocity)
                        for n in track.notes if n.start < end - 1e-9]
     piece.time_signatures = [TimeSignature(s.beat + move if s.beat > 0 else 0.0,
                                            s.numerator, s.denominator)
                              for s in piece.time_signatures]
-    if piece.bar_lines:
-        piece.bar_lines = sorted({0.0} | {b + move for b in piece.bar_lines
-                                          if b + move > 1e-9})
+    piece.bar_lines = bar_lines if piece.notes else []
     if primer.tempos or primer.qpm:
         piece.tempos = list(primer.tempos) or [Tempo(0.0, primer.qpm)]
     return with_pickup_meter(piece)

@@ -61,10 +61,10 @@ class RemiPhrases(StyleLabelled, BarPairs, Remi):
         cuts = self.bar_cuts(tokens)
         return list(tokens[cuts[-bars]:]) if len(cuts) > bars else list(tokens)
 
-    def clock(self, tokens) -> tuple[float, float]:
+    def clock(self, tokens) -> tuple[float, float, list[float]]:
         """(whole beats of rest :meth:`decode` trims before the first note of ``tokens``,
-        where their last bar ends), in the tokens' own time: quarter notes from their
-        first ``Bar``."""
+        where their last bar ends, where each of their bars starts), in the tokens' own
+        time: quarter notes from their first ``Bar``."""
         from tunesmith.representations.remi import _Walk
 
         walk, first = _Walk(self, tokens), None
@@ -72,7 +72,8 @@ class RemiPhrases(StyleLabelled, BarPairs, Remi):
             walk.step(int(i))
             if first is None and self.kinds()[int(i)] == PITCH:
                 first = walk.now
-        return float(np.floor((first or 0.0) + 1e-6)), walk.bar_start + walk.length
+        return (float(np.floor((first or 0.0) + 1e-6)), walk.bar_start + walk.length,
+                list(walk.starts))
 
     def last_meter(self, tokens) -> int | None:
         """The id of the last ``TimeSig`` token of ``tokens`` (None without one)."""
