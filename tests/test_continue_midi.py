@@ -97,6 +97,10 @@ def test_bad_input_is_a_one_line_error(capsys, midi_run, styled_folder, tmp_path
     rc, _, err = run_cli(capsys, "train", "--family", family, "--preset", "debug",
                          "--corpus", styled_folder, "--split", "time", "--out", tmp_path / "w")
     assert_one_line_error(rc, err, "split")
+    rc, _, err = run_cli(capsys, "train", "--family", family, "--preset", "debug", "--corpus",
+                         f"any={styled_folder / 'march'}", "--corpus",
+                         f"waltz={styled_folder / 'waltz'}", "--out", tmp_path / "t")
+    assert_one_line_error(rc, err, "a style is named 'any'", "rename")
 
 
 def test_attention_of_a_continuation_spans_what_each_step_read(capsys, midi_run,

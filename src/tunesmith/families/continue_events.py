@@ -89,6 +89,9 @@ class ContinueEventsFamily(Family):
             f"{k} {n} piece{'s' * (n != 1)}"
             + (" (in no style's folder: no style to ask for)" if k == UNKNOWN else "")
             for k, n in Counter(labels).most_common()))
+        if representation is None and data.styles and ANY in labels:
+            raise TunesmithError(f"a style is named {ANY!r}, the label that means no style "
+                                 "given: rename its folder (or its LABEL=)", corpus)
         splits = split_items(c.keys)
         rep = representation
         if rep is None:
