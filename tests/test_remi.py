@@ -310,3 +310,31 @@ def test_composing_without_a_model_says_how_to_get_one(capsys, tmp_path, monkeyp
     monkeypatch.setattr(RemiFamily, "pretrained", "")  # a family that ships none
     rc, _, err = run_cli(capsys, "compose", "--family", "remi", "--out", tmp_path / "x")
     assert_one_line_error(rc, err, "ships no trained model", "train --family remi")
+
+
+def test_a_meter_without_a_token_is_said(tmp_path, capsys):
+    """REMI has tokens for eleven meters; MidiTok reads the bars of any other as 4/4.
+    compose says so of a primer, train of the corpus's pieces."""
+    from tunesmith.io.midi import read_midi, write_midi
+    from tunesmith.music import Note, Piece, TimeSignature, Track
+
+    from .test_cli import run_cli
+
+    notes = [Note(t * 0.5, t * 0.5 + 0.5, 60 + t % 7, 80) for t in range(28)]
+    seven = tmp_path / "seven.mid"
+    write_midi(Piece(tracks=[Track(notes=notes)],
+                     time_signatures=[TimeSignature(0.0, 7, 8)]), seven)
+    assert REP.unknown_meters(read_midi(seven)) == ["7/8"]
+    assert REP.unknown_meters(read_midi(seven), bars=1) == ["7/8"]
+    rc, _, err = run_cli(capsys, "compose", "--family", "remi", "--primer", seven, "--num", "1",
+                         "--bars", "2", "--out", tmp_path / "c", "--no-wav")
+    assert rc == 0 and "seven.mid: the primer is in 7/8" in err and "read as 4/4" in err
+    folder = tmp_path / "corpus"
+    for i in range(3):
+        write_midi(Piece(tracks=[Track(notes=notes)], time_signatures=[
+            TimeSignature(0.0, 7 if i else 4, 8 if i else 4)]), folder / f"p{i}.mid")
+    rc, out, err = run_cli(capsys, "train", "--family", "remi", "--preset", "debug",
+                           "--corpus", folder, "--steps", "2", "--samples", "0",
+                           "--out", tmp_path / "r")
+    assert rc == 0, err
+    assert "meters without a REMI token, their bars read as 4/4: 7/8 (2 pieces)" in out + err

@@ -169,15 +169,7 @@ def _pickup_of_meters(piece, rep):
 def _meters_known(piece, rep, path):
     """``piece``, or a one-line error when a meter of its first ``source_bars`` bars has
     no REMI token in this model (MidiTok would read those bars as 4/4)."""
-    sigs = sorted(piece.time_signatures, key=lambda s: s.beat)
-    lines = piece.bar_lines  # the first bar as written (a pickup), then the meters' grid
-    end = lines[1] - lines[0] if len(lines) >= 2 else 0.0
-    for _ in range(rep.source_bars - (len(lines) >= 2)):
-        now = [s for s in sigs if s.beat <= end + 1e-9]
-        end += now[-1].numerator * 4.0 / now[-1].denominator if now else 4.0
-    unknown = list(dict.fromkeys(
-        f"{s.numerator}/{s.denominator}" for s in sigs
-        if s.beat < end - 1e-9 and f"{s.numerator}/{s.denominator}" not in rep.meters))
+    unknown = rep.unknown_meters(piece, rep.source_bars)
     if unknown:
         raise TunesmithError(f"the primer's first bars are in {', '.join(unknown)}, which "
                              f"this model's REMI tokens do not have ({', '.join(rep.meters)}"

@@ -96,7 +96,15 @@ class RemiFamily(Family):
 
         make = partial(Remi, lookback_inputs=data.lookback, register_inputs=data.register,
                        home_inputs=data.home, end_inputs=data.ends)
-        return prepare_pieces(self, corpus, data, make, representation, progress, log)
+        prepared = prepare_pieces(self, corpus, data, make, representation, progress, log)
+        odd = {}  # pieces in meters without a token, which MidiTok reads as 4/4
+        for piece in prepared.corpus.pieces:
+            for meter in prepared.representation.unknown_meters(piece):
+                odd[meter] = odd.get(meter, 0) + 1
+        if odd:
+            log("meters without a REMI token, their bars read as 4/4: " + ", ".join(
+                f"{m} ({n} piece{'s' * (n != 1)})" for m, n in odd.items()), "warning")
+        return prepared
 
     def model_sizes(self, representation) -> dict:
         return {"vocab_size": len(representation.vocab), "inputs": representation.inputs}
@@ -147,6 +155,16 @@ class RemiFamily(Family):
 
         rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
+        if opts.primer:  # the bars the primer's tokens span, in meters it has tokens for
+            corpus = self.own_corpus(checkpoint, opts.primer)
+            from tunesmith.representations.remi import BAR
+
+            bars = sum(rep.kinds()[i] == BAR for i in primer_ids(rep, opts, corpus))
+            odd = rep.unknown_meters(primer_piece(opts.primer, opts.seed, corpus),
+                                     bars=max(int(bars), 1))
+            if odd:
+                log(f"{opts.primer}: the primer is in {', '.join(odd)}, which the model's "
+                    "REMI tokens do not have: its bars are read as 4/4", "warning")
         device = next(model.parameters()).device
         counter = StepCounter(progress, "sampling", self.unit)
         seqs = sample_tokens(model, rep, opts, self.own_corpus(checkpoint, opts.primer),

@@ -268,6 +268,22 @@ class Remi(FixedTempo):
         """Ids a sampler must never emit (they mean nothing inside a piece)."""
         return [PAD, BOS]
 
+    def unknown_meters(self, piece: Piece, bars: int | None = None) -> list[str]:
+        """The meters of ``piece`` (of its first ``bars`` bars: the first as written, a
+        pickup, then on the meters' grid) that have no token here: MidiTok reads those
+        bars as 4/4."""
+        sigs = sorted(piece.time_signatures, key=lambda s: s.beat)
+        end = float("inf")
+        if bars is not None:
+            lines = piece.bar_lines
+            end = lines[1] - lines[0] if len(lines) >= 2 else 0.0
+            for _ in range(bars - (len(lines) >= 2)):
+                now = [s for s in sigs if s.beat <= end + _EPS]
+                end += now[-1].numerator * 4.0 / now[-1].denominator if now else 4.0
+        return list(dict.fromkeys(
+            f"{s.numerator}/{s.denominator}" for s in sigs
+            if s.beat < end - _EPS and f"{s.numerator}/{s.denominator}" not in self.meters))
+
     # --- Piece <-> ids
     def encode(self, piece: Piece) -> list[int]:
         """``[BOS] + REMI ids + [EOS]`` (see the module docstring)."""
