@@ -830,3 +830,26 @@ def test_a_writer_file_is_known_by_its_suffix_or_what_it_adds_to_the_stem():
     assert [file_kind(n) for n in ("tune_01.mid", "piece_12.png", "piece_12_attention.png",
                                    "tune_01.attention.png")] == ["mid", "png", "attention",
                                                                   "attention"]
+
+
+@pytest.mark.parametrize("family", ["continue-events", "continue-remi"])
+def test_a_midi_continue_run_continues_an_uploaded_piece_in_a_style(tmp_path, styled_folder,
+                                                                    request, family):
+    run = request.getfixturevalue({"continue-events": "events_run",
+                                   "continue-remi": "remi_run"}[family])
+    c, _ = make_client(tmp_path / "data", run.parent)
+    with c:
+        model = next(m for m in c.get("/api/models").json()["models"]
+                     if m["source"] == "run" and m["family"] == family)
+        data = (styled_folder / "waltz" / "w1.mid").read_bytes()
+        up = c.post("/api/uploads", files={"file": ("w1.mid", data, "audio/midi")}).json()
+        r = c.post("/api/compose", json={"model": model["id"], "primer_upload": up["id"],
+                                         "options": {"num": 1, "seed": 1, "bars": 2,
+                                                     "style": "march"}})
+        assert r.status_code == 202, r.text
+        job = wait(c, r.json()["job"])
+        assert job["status"] == "done", job
+        piece = c.get(f"/api/compositions/{job['result']['pieces'][0]}").json()
+        assert {"mid", "png"} <= set(piece["kinds"]), piece
+        bad(c.post("/api/compose", json={"model": model["id"], "primer_upload": up["id"],
+                                         "options": {"style": "jazz"}}), 400, "style")
