@@ -338,3 +338,15 @@ def test_a_meter_without_a_token_is_said(tmp_path, capsys):
                            "--out", tmp_path / "r")
     assert rc == 0, err
     assert "meters without a REMI token, their bars read as 4/4: 7/8 (2 pieces)" in out + err
+
+
+def test_a_midi_file_s_pickup_meter_is_read_as_a_pickup():
+    from tunesmith.music import Note, Piece, TimeSignature, Track
+
+    notes = [Note(float(t), t + 1.0, 60 + t % 5, 80) for t in range(9)]
+    as_meters = Piece(tracks=[Track(notes=notes)],  # a MIDI file: 1/4, then 4/4
+                      time_signatures=[TimeSignature(0.0, 1, 4), TimeSignature(1.0, 4, 4)])
+    written = Piece(tracks=[Track(notes=notes)], bar_lines=[0.0, 1.0],  # a score's pickup
+                    time_signatures=[TimeSignature(0.0, 4, 4)])
+    assert REP.encode(as_meters) == REP.encode(written)
+    assert REP.pickup_shift(as_meters) == 3.0 and REP.unknown_meters(as_meters) == []

@@ -150,6 +150,12 @@ class ContinueEventsFamily(Family):
 
     max_source = MAX_SOURCE  # steps of a source a pair keeps (its last ones)
 
+    def transposer(self, rep, shift: int):
+        """What transposes a training pair by up to ``shift`` semitones."""
+        from tunesmith.data.augment import TransposePair
+
+        return TransposePair(shift, N_KEYS)
+
     def encode_pair(self, rep, source, target, ends: bool, style: list[int]):
         return encode_pair(rep, source, target, ends, style)
 
@@ -158,13 +164,13 @@ class ContinueEventsFamily(Family):
                 "empty_source": representation.empty_source}
 
     def batches(self, prepared: Prepared, cfg, data=ContinueEventsData()):
-        from tunesmith.data.augment import TransposePair
         from tunesmith.data.pairs import PairBatches, PairSet
 
         shift = data.transpose
         return (PairBatches(prepared.sequences["train"], cfg.batch_size, seed=cfg.seed,
                             steps=cfg.steps,
-                            augment=TransposePair(shift, N_KEYS) if shift else None,
+                            augment=self.transposer(prepared.representation, shift)
+                            if shift else None,
                             balance=data.balance_styles),
                 PairSet(prepared.sequences["valid"], batch_size=16,
                         max_items=cfg.eval_max_items))
@@ -360,17 +366,11 @@ def read_primer(path: str, rep, seed: int | None = None,
 
 def primer_piece(path: str, seed: int | None, corpus: str):
     """The piece a primer names: a music file, or for ``"corpus"`` a random piece of the
-    model's (labelled) ``corpus``, chosen by ``seed``."""
-    if path == "corpus":
-        import random
+    model's (labelled) ``corpus``, chosen by ``seed``; read once per composition, as the
+    other piece families read theirs (:func:`tunesmith.families.events.primer_piece`)."""
+    from tunesmith.families.events import primer_piece as read
 
-        from tunesmith.corpora.labelled import load_labelled
-
-        pieces = load_labelled(corpus)[0].pieces
-        return pieces[random.Random(seed).randrange(len(pieces))]
-    from tunesmith.io.read import read_piece
-
-    return read_piece(path)
+    return read(path, seed, corpus, labelled=True)
 
 
 def primer_bars(path: str, rep, seed: int | None, corpus: str, has_notes, piece=None):

@@ -64,19 +64,10 @@ class ContinueRemiFamily(ContinueEventsFamily):
         return {"vocab_size": len(representation.vocab),
                 "styles": representation.style_sizes}
 
-    def batches(self, prepared, cfg, data=None):
+    def transposer(self, rep, shift: int):
         from tunesmith.data.augment import TransposeIds, TransposePair
-        from tunesmith.data.pairs import PairBatches, PairSet
 
-        rep = prepared.representation
-        shift = data.transpose if data is not None else 0
-        augment = (TransposePair(shift, window=TransposeIds(shift, rep.pitch_ids))
-                   if shift else None)
-        return (PairBatches(prepared.sequences["train"], cfg.batch_size, seed=cfg.seed,
-                            steps=cfg.steps, augment=augment,
-                            balance=data is not None and data.balance_styles),
-                PairSet(prepared.sequences["valid"], batch_size=16,
-                        max_items=cfg.eval_max_items))
+        return TransposePair(shift, window=TransposeIds(shift, rep.pitch_ids))
 
     # --- composing (the rest is continue-events')
     @staticmethod
@@ -133,37 +124,15 @@ def read_primer(path: str, rep, seed: int | None = None,
     piece of the model's corpus): a primer with fewer bars, or no note in them, is a
     one-line error."""
     from tunesmith.families.continue_events import primer_bars, primer_piece, primer_tempos
-    from tunesmith.representations.remi import _pickup_shift
 
-    piece = _meters_known(_pickup_of_meters(primer_piece(path, seed, corpus), rep), rep, path)
+    piece = _meters_known(primer_piece(path, seed, corpus), rep, path)
     piece, first = primer_bars(path, rep, seed, corpus, rep.has_notes, piece=piece)
     # the rest decoding trims, less the beats encoding moved a written pickup by
     lead, bars_end, _ = rep.clock(first)
-    offset = lead - _pickup_shift(piece)
+    offset = lead - rep.pickup_shift(piece)
     end = offset + bars_end - lead  # the end of the primer's bars, in its own time
     return Primer(first, piece.tempos[0].qpm if piece.tempos else None, offset,
                   primer_tempos(piece, end))
-
-
-def _pickup_of_meters(piece, rep):
-    """A piece without written bars whose first meter lasts one short bar before a
-    meter REMI has (a MIDI file's pickup, 1/4 then 4/4), as a piece with that pickup
-    written: its bars then fall where the file's do."""
-    import dataclasses
-
-    from tunesmith.music import TimeSignature
-
-    sigs = sorted(piece.time_signatures, key=lambda s: s.beat)
-    if piece.bar_lines or len(sigs) < 2 or sigs[0].beat > 1e-9:
-        return piece
-    first, nxt = sigs[0], sigs[1]
-    short = first.numerator * 4.0 / first.denominator
-    if abs(nxt.beat - short) > 1e-6 or short >= nxt.numerator * 4.0 / nxt.denominator or (
-            f"{nxt.numerator}/{nxt.denominator}" not in rep.meters):
-        return piece
-    return dataclasses.replace(
-        piece, bar_lines=[0.0, nxt.beat],
-        time_signatures=[TimeSignature(0.0, nxt.numerator, nxt.denominator), *sigs[2:]])
 
 
 def _meters_known(piece, rep, path):

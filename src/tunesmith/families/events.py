@@ -159,18 +159,24 @@ def primers_read_once():
         _PRIMERS.reset(token)
 
 
-def primer_piece(primer: str, seed: int | None, corpus: str):
+def primer_piece(primer: str, seed: int | None, corpus: str, labelled: bool = False):
     """The piece named by a primer: a music file, or ``corpus`` for a random piece of
-    ``corpus`` (chosen by ``seed``). Read once within :func:`primers_read_once`; the
-    piece is shared, so it is read, never changed."""
+    ``corpus`` (chosen by ``seed``; ``labelled``: a continue family's corpus spec,
+    :func:`~tunesmith.corpora.labelled.load_labelled`). Read once within
+    :func:`primers_read_once`; the piece is shared, so it is read, never changed."""
     read = _PRIMERS.get()
-    key = (primer, seed if primer == "corpus" else None, corpus)
+    key = (primer, seed if primer == "corpus" else None, corpus, labelled)
     if read is not None and key in read:
         return read[key]
     if primer == "corpus":
         import random
 
-        pieces = load_corpus(corpus).pieces
+        if labelled:
+            from tunesmith.corpora.labelled import load_labelled
+
+            pieces = load_labelled(corpus)[0].pieces
+        else:
+            pieces = load_corpus(corpus).pieces
         piece = pieces[random.Random(seed).randrange(len(pieces))]
     else:
         from tunesmith.io.read import read_piece

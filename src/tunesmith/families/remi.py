@@ -155,20 +155,10 @@ class RemiFamily(Family):
 
         rep, model = checkpoint.representation, checkpoint.model
         opts = self.compose_options(opts)
-        if opts.primer:  # the bars the primer's tokens span, in meters it has tokens for
-            corpus = self.own_corpus(checkpoint, opts.primer)
-            from tunesmith.representations.remi import BAR
-
-            bars = sum(rep.kinds()[i] == BAR for i in primer_ids(rep, opts, corpus))
-            odd = rep.unknown_meters(primer_piece(opts.primer, opts.seed, corpus),
-                                     bars=max(int(bars), 1))
-            if odd:
-                log(f"{opts.primer}: the primer is in {', '.join(odd)}, which the model's "
-                    "REMI tokens do not have: its bars are read as 4/4", "warning")
         device = next(model.parameters()).device
         counter = StepCounter(progress, "sampling", self.unit)
         seqs = sample_tokens(model, rep, opts, self.own_corpus(checkpoint, opts.primer),
-                             device=device, on_step=counter)
+                             device=device, on_step=counter, log=log)
         counter.close()
         pieces = [rep.decode(s) for s in seqs]
         if opts.seconds is None and opts.bars is None:
@@ -229,11 +219,11 @@ def _primer_beats(rep, ids: list[int]) -> float:
 
 def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales",
                   device="cpu", primer: list[int] | None = None,
-                  on_step=None, end: bool = True) -> list[list[int]]:
+                  on_step=None, end: bool = True, log=_quiet) -> list[list[int]]:
     """Sample ``opts.num`` pieces as token lists (primer included); ``primer``, ids from
     ``BOS`` on, replaces the one ``opts`` names; ``on_step``: the sampler's (progress);
     ``end=False``: the model's end token is never drawn (the length asked ends each
-    piece)."""
+    piece); ``log`` hears of a primer whose bars are in a meter without a token."""
     from tunesmith.sampling.decode import sample
     from tunesmith.sampling.inputs import with_inputs
     from tunesmith.sampling.settings import per_head
@@ -242,6 +232,15 @@ def sample_tokens(model, rep, opts: ComposeOptions, corpus: str = "bach-chorales
     opts = family.compose_options(opts)
     given = primer is None
     primer = [[i] for i in (primer_ids(rep, opts, corpus) if primer is None else primer)]
+    if given and opts.primer:  # the bars its tokens span, in meters it has tokens for
+        from tunesmith.representations.remi import BAR
+
+        bars = sum(rep.kinds()[s[0]] == BAR for s in primer)
+        odd = rep.unknown_meters(primer_piece(opts.primer, opts.seed, corpus),
+                                 bars=max(int(bars), 1))
+        if odd:
+            log(f"{opts.primer}: the primer is in {', '.join(odd)}, which the model's "
+                "REMI tokens do not have: its bars are read as 4/4", "warning")
     if given and opts.seconds is not None and len(primer) > 1:
         from tunesmith.sampling.endings import check_primer_fits
 

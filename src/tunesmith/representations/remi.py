@@ -53,7 +53,8 @@ Encoding (what "equal after quantisation" means)
 - All non-drum tracks are merged into one piano stream; pitches outside 21-108 dropped.
 - A pickup is kept a pickup: when the piece's written bar lines (``Piece.bar_lines``)
   open with a short bar, the music is moved later by what the bar lacks, so that its
-  second bar line falls on a REMI ``Bar``.
+  second bar line falls on a REMI ``Bar``; a MIDI file's pickup, a short first meter
+  (1/4, then 4/4), is read as one (:meth:`Remi.as_written`).
 - MidiTok puts onsets and durations on its grid; then one key sounds once at a time
   (same-start duplicates merge, an earlier note is cut where a later one of its key
   starts) and the notes of one position are written lowest pitch first (the quantised
@@ -74,6 +75,7 @@ tokenizer is first needed, not with this module.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -272,6 +274,7 @@ class Remi(FixedTempo):
         """The meters of ``piece`` (of its first ``bars`` bars: the first as written, a
         pickup, then on the meters' grid) that have no token here: MidiTok reads those
         bars as 4/4."""
+        piece = self.as_written(piece)
         sigs = sorted(piece.time_signatures, key=lambda s: s.beat)
         end = float("inf")
         if bars is not None:
@@ -284,9 +287,30 @@ class Remi(FixedTempo):
             f"{s.numerator}/{s.denominator}" for s in sigs
             if s.beat < end - _EPS and f"{s.numerator}/{s.denominator}" not in self.meters))
 
+    def as_written(self, piece: Piece) -> Piece:
+        """``piece``, or, where it has no written bars and its first meter lasts one short
+        bar before a meter with a token (a MIDI file's pickup: 1/4, then 4/4), the piece
+        with that pickup written, so that its bars fall where the file's do."""
+        sigs = sorted(piece.time_signatures, key=lambda s: s.beat)
+        if piece.bar_lines or len(sigs) < 2 or sigs[0].beat > _EPS:
+            return piece
+        first, nxt = sigs[0], sigs[1]
+        short = first.numerator * 4.0 / first.denominator
+        if abs(nxt.beat - short) > _EPS or short >= nxt.numerator * 4.0 / nxt.denominator or (
+                f"{nxt.numerator}/{nxt.denominator}" not in self.meters):
+            return piece
+        return dataclasses.replace(
+            piece, bar_lines=[0.0, nxt.beat],
+            time_signatures=[TimeSignature(0.0, nxt.numerator, nxt.denominator), *sigs[2:]])
+
+    def pickup_shift(self, piece: Piece) -> float:
+        """Beats :meth:`encode` moves ``piece``'s music by to make its pickup a pickup."""
+        return _pickup_shift(self.as_written(piece))
+
     # --- Piece <-> ids
     def encode(self, piece: Piece) -> list[int]:
         """``[BOS] + REMI ids + [EOS]`` (see the module docstring)."""
+        piece = self.as_written(piece)
         shift = _pickup_shift(piece)
         notes = merge_same_pitch(
             Note(n.start + shift, n.end + shift, n.pitch, n.velocity)

@@ -67,10 +67,10 @@ class RemiPhrases(StyleLabelled, BarPairs, Remi):
         time: quarter notes from their first ``Bar``."""
         from tunesmith.representations.remi import _Walk
 
-        walk, first = _Walk(self, tokens), None
+        walk, first, kinds = _Walk(self, tokens), None, self.kinds()
         for i in tokens:
             walk.step(int(i))
-            if first is None and self.kinds()[int(i)] == PITCH:
+            if first is None and kinds[int(i)] == PITCH:
                 first = walk.now
         return (float(np.floor((first or 0.0) + 1e-6)), walk.bar_start + walk.length,
                 list(walk.starts))
