@@ -89,6 +89,23 @@ def test_abc_beam_through_compose_writes_tunes(tmp_path):
     assert len(tunes) == 2 and all(t.text.startswith("X:") for t in tunes)
 
 
+def test_a_deterministic_beam_says_when_its_pieces_are_alike(tmp_path):
+    ckpt = app.load_model(family="abc")
+    notes = []
+    tunes = app.compose(ckpt, app.ComposeOptions(num=3, seed=0, beam=2, max_len=200),
+                        log=lambda message, level="info": notes.append((level, message)))
+    assert tunes[0].text.split("\n", 2)[2] == tunes[2].text.split("\n", 2)[2]
+    assert ("warning", "beam search (--beam) is deterministic: 2 of 3 tunes repeat an "
+            "earlier one (tune 2 = 1, 3 = 1); add --stochastic-beam for different pieces "
+            "near the most probable one") in notes
+    notes.clear()
+    varied = app.compose(ckpt, app.ComposeOptions(num=3, seed=0, beam=2, max_len=200,
+                                                  stochastic_beam=True),
+                         log=lambda message, level="info": notes.append((level, message)))
+    assert len({t.text.split("\n", 2)[2] for t in varied}) == 3
+    assert not [m for _, m in notes if "deterministic" in m]
+
+
 @pytest.mark.parametrize("argv,fragment", [
     (["--beam", "0"], "--beam must be between 1 and 64"),
     (["--beam", "2", "--temperature", "0.5"], "--temperature does not apply to beam"),

@@ -169,6 +169,8 @@ def tables(out: str) -> dict[str, dict[str, int]]:
         elif current is not None and line.strip():
             label, n = line.rsplit(None, 1)
             current[label.strip()] = int(n)
+            if label.strip() == "(all)":
+                current = None
     return found
 
 
@@ -179,6 +181,17 @@ def test_corpora_styles_prints_both_tables_for_a_folder(capsys, styled_folder):
     assert got["tradition"] == {"other": 8, "unknown": 1, "(all)": 9}
     assert got["tune type"] == {"other": 9, "(all)": 9}
     assert f"fewer than {MIN_LABEL_TUNES} tunes" in out
+
+
+def test_corpora_styles_counts_the_tunes_training_uses_and_says_which_it_leaves_out(
+        capsys, styled_folder):
+    (styled_folder / "irish" / "broken.abc").write_text(
+        "X:1\nT:No Key\nM:4/4\nL:1/8\nDEFG ABcd|]\n")
+    assert main(["corpora", "--corpus", str(styled_folder)]) == 0
+    out = capsys.readouterr().out
+    assert tables(out)["tradition"]["(all)"] == 9
+    assert "1 tune left out, as training leaves them out:" in out
+    assert "broken.abc, tune 1 (X:1 'No Key'): no K: (key) line ends the header" in out
 
 
 def test_corpora_styles_counts_folk_abc_quickly(capsys):

@@ -205,3 +205,16 @@ def test_gpu_generators_resume_by_index_on_as_many_gpus_as_are_visible(tmp_path,
     restored.clear()
     make_trainer(tmp_path, cfg, resume=True)
     assert restored == []
+
+
+def test_elapsed_time_goes_on_across_a_resume(tmp_path):
+    make_trainer(tmp_path).fit(stop_at=11)
+    with open(tmp_path / "metrics.csv") as f:
+        before = [float(r["elapsed_s"]) for r in csv.DictReader(f) if r["elapsed_s"]]
+    make_trainer(tmp_path, resume=True).fit()
+    with open(tmp_path / "metrics.csv") as f:
+        logged = [(int(r["step"]), float(r["elapsed_s"])) for r in csv.DictReader(f)
+                  if r["elapsed_s"]]
+    after = [e for step, e in logged if step > 11]
+    assert before and after and min(after) >= max(before) > 0
+    assert [e for _, e in logged] == sorted(e for _, e in logged)

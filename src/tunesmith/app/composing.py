@@ -98,6 +98,7 @@ def _compose(family: Family, checkpoint, opts: ComposeOptions, sink: Sink | None
         pieces = family.compose(primed, batch, sink=dressed, log=log, progress=progress,
                                 start=first + 1)
         _say_short(pieces, opts, family, log)
+        _say_alike(pieces, opts, family, log)
         out += pieces
         report(progress, "compose", len(out), opts.num, "piece")
     return out
@@ -165,6 +166,41 @@ def _say_short(pieces: list[Composition], opts: ComposeOptions, family: Family, 
                 f"{opts.seconds:g} s asked: the model let little time pass"
                 f"{' (beam search keeps the likeliest steps, often no time)' if opts.beam else ''}",
                 "warning")
+
+
+def _music_of(c: Composition):
+    """What a composition plays, to tell two apart: its text less the lines that number
+    and name it, else its notes."""
+    if c.text:
+        return "\n".join(line for line in c.text.splitlines()
+                         if not line.startswith(("X:", "T:")))
+    if c.piece is None:
+        return None
+    return tuple((n.start, n.end, n.pitch, n.velocity) for t in c.piece.tracks
+                 for n in t.notes)
+
+
+def _say_alike(pieces: list[Composition], opts: ComposeOptions, family: Family, log) -> None:
+    """A warning when beam search wrote the same piece more than once: without
+    ``--stochastic-beam`` it is deterministic, so pieces with one primer and style are
+    alike (and a user asking ``--num 4`` would not guess it)."""
+    if not opts.beam or opts.stochastic_beam or len(pieces) < 2:
+        return
+    first: dict = {}
+    alike = []
+    for c in pieces:
+        music = _music_of(c)
+        if music is None:
+            continue
+        if music in first:
+            alike.append(f"{c.index} = {first[music]}")
+        else:
+            first[music] = c.index
+    if alike:
+        log(f"beam search (--beam) is deterministic: {len(alike)} of {len(pieces)} "
+            f"{family.stem}s repeat an earlier one ({family.stem} {', '.join(alike[:4])}"
+            f"{', ...' if len(alike) > 4 else ''}); add --stochastic-beam for different "
+            "pieces near the most probable one", "warning")
 
 
 def batch_size(family: Family, opts: ComposeOptions, representation) -> int:

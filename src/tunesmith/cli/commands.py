@@ -126,10 +126,17 @@ class Corpora(Command):
                 print("\n".join([f"{'label':<{width}}  {'files':>6}"] + [
                     f"{k:<{width}}  {n:>6}" for k, n in counts.most_common()]))
                 return 0
-            counts = style_counts(name)
+            skipped: list[str] = []
+            counts = style_counts(name, skipped=skipped)
             print(f"{name}: tunes per style label (labels with fewer than "
                   f"{MIN_LABEL_TUNES} tunes are counted as other)\n")
             print(format_counts(counts))
+            if skipped:  # not counted: training skips them too
+                print(f"\n{len(skipped)} tune{'s' * (len(skipped) != 1)} left out, as "
+                      "training leaves them out:")
+                print("\n".join(f"  {line}" for line in skipped[:10]))
+                if len(skipped) > 10:
+                    print(f"  ... and {len(skipped) - 10} more")
             return 0
         from tunesmith.corpora import BUILTIN, count_tunes
 

@@ -303,13 +303,14 @@ def fold_rare(labels: list[StyleLabels],
             for s in labels]
 
 
-def corpus_styles(name: str, min_tunes: int = MIN_LABEL_TUNES
-                  ) -> list[tuple[AbcTune, StyleLabels]]:
+def corpus_styles(name: str, min_tunes: int = MIN_LABEL_TUNES,
+                  skipped: list[str] | None = None) -> list[tuple[AbcTune, StyleLabels]]:
     """Every tune of an ABC corpus (a built-in name or a user's file or folder) with its
     labels, rare ones folded (:func:`fold_rare`). Tunes are cut from the text, not parsed
     or checked: the list holds the tunes :func:`tunesmith.corpora.load_abc_corpus` would
     skip too, so match by ``(tune.source, tune.index)``. A file that cannot be read is
-    left out."""
+    left out. Given a ``skipped`` list, the tunes training would skip are left out too
+    (before rare labels are folded) and each is said there, as training says it."""
     from tunesmith.corpora.builtin import BUILTIN, builtin_files, user_abc_files
     from tunesmith.errors import TunesmithError
     from tunesmith.io.abc import read_tune_book
@@ -333,14 +334,32 @@ def corpus_styles(name: str, min_tunes: int = MIN_LABEL_TUNES
         except TunesmithError:
             continue
         for tune in book:
+            if skipped is not None and (problem := _unusable(tune)):
+                skipped.append(f"{tune.label}: {problem}")
+                continue
             tunes.append(tune)
             labels.append(style_of(tune, f, root))
     return list(zip(tunes, fold_rare(labels, min_tunes), strict=True))
 
 
-def style_counts(name: str, min_tunes: int = MIN_LABEL_TUNES) -> dict[str, Counter]:
-    """Tunes per label of a corpus: ``{"tradition": Counter, "tune_type": Counter}``."""
-    labels = [s for _, s in corpus_styles(name, min_tunes)]
+def _unusable(tune: AbcTune) -> str | None:
+    """Why :func:`tunesmith.corpora.load_abc_corpus` skips ``tune``, or None."""
+    from tunesmith.abc_text import model_text
+    from tunesmith.io.abc import check_abc_text
+
+    try:
+        check_abc_text(tune.text)
+        model_text(tune)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def style_counts(name: str, min_tunes: int = MIN_LABEL_TUNES,
+                 skipped: list[str] | None = None) -> dict[str, Counter]:
+    """Tunes per label of a corpus: ``{"tradition": Counter, "tune_type": Counter}``; with
+    a ``skipped`` list, of the tunes training would use (:func:`corpus_styles`)."""
+    labels = [s for _, s in corpus_styles(name, min_tunes, skipped)]
     return {"tradition": Counter(s.tradition for s in labels),
             "tune_type": Counter(s.tune_type for s in labels)}
 

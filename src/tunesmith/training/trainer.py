@@ -225,6 +225,15 @@ class Trainer:
 
     request_stop = _request_stop
 
+    def _logged_elapsed(self) -> float:
+        """The ``elapsed_s`` of the last logged row that has one (0 for a new run)."""
+        for row in reversed(self.logger.rows):
+            try:
+                return float(row.get("elapsed_s") or "")
+            except ValueError:
+                continue
+        return 0.0
+
     def fit(self, stop_at: int | None = None) -> dict:
         """Train until ``cfg.steps`` (or ``stop_at``, or early stopping, or a stop request:
         a signal, or :meth:`request_stop`)."""
@@ -237,7 +246,10 @@ class Trainer:
         except ValueError:
             previous = {}
         self.model.train()
-        self._clock = {"window": time.perf_counter(), "tokens": 0, "start": time.perf_counter()}
+        now = time.perf_counter()
+        # elapsed_s counts the run's training time, across resumes: it goes on from the
+        # last row the run logged before this segment
+        self._clock = {"window": now, "tokens": 0, "start": now - self._logged_elapsed()}
         start, interrupted = self.step, False
         self._report(start)
         try:
