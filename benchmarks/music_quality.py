@@ -17,6 +17,7 @@ bar of every change to a model or sampler: run it before and after.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -44,6 +45,9 @@ RUNS = {  # name -> (family, extra request settings)
     "remi": ("remi", {}),
     "remi-raw": ("remi", {"constrain": False}),
 }
+
+
+REPEAT_SIGN = re.compile(r"\|:|:\||::")
 
 
 def row(report, name: str) -> str:
@@ -74,7 +78,27 @@ def sections(report) -> str:
         common = ", ".join(f"{k} {v}" for k, v in shapes.most_common(4))
         parts.append(f"{name}: median {np.median(n):.0f} bars, {np.mean(n % 4 == 0):.0%} "
                      f"in fours ({common})" if len(n) else f"{name}: no bars")
-    return "sections: " + "; ".join(parts)
+    return "sections: " + "; ".join(parts) + repeats(report)
+
+
+def repeats(report) -> str:
+    """For ABC: how many tunes are written with repeat signs, and of those how many have
+    every bar of its length (:func:`form.misfit_bars`: a part's last bar completes the
+    pickup after it) and play as AABB, generated against real. Empty for other
+    families (no text)."""
+    from tunesmith.evaluation import form
+
+    parts = []
+    for name, pieces in (("generated", report.generated.pieces),
+                         ("real", report.real.pieces)):
+        if not any(p.source_text for p in pieces):
+            return ""
+        marked = [p for p in pieces if REPEAT_SIGN.search(p.source_text.split("\nK:", 1)[-1])]
+        fit = sum(form.misfit_bars(p) == 0 for p in marked)
+        aabb = sum(form.section_structure(p) == "AABB" for p in marked)
+        parts.append(f"{name} {len(marked)} of {len(pieces)} (all bars fit {fit}, AABB "
+                     f"{aabb})")
+    return "\nwritten with repeat signs: " + "; ".join(parts)
 
 
 def main() -> None:

@@ -41,7 +41,9 @@ def test_a_corpus_names_its_labels_by_sub_folder_or_label_parts(styled_folder):
     c2, labels2 = load_labelled(f"x={styled_folder / 'march'},y={styled_folder / 'waltz'}")
     assert labels2 == ["x"] * 12 + ["y"] * 12
     assert c2.keys[0] == "m0.mid" and c2.keys[-1] == "w9.mid"  # split as on their own
-    for bad, why in (("a=x,b", "not LABEL=PATH"), ("a=x,a=y", "given twice"),
+    c3, labels3 = load_labelled(f"x={styled_folder / 'march'},x={styled_folder / 'waltz'}")
+    assert labels3 == ["x"] * 24 and c3.keys == c2.keys  # one label, two folders
+    for bad, why in (("a=x,b", "not LABEL=PATH"), ("a=x,b=./x", "'./x' is given twice"),
                      ("=x", "not LABEL=PATH"), ("a/b=x", "short name")):
         with pytest.raises(TunesmithError, match=why):
             parts(bad)

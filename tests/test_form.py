@@ -195,6 +195,18 @@ def test_section_structure_with_written_pickups():
     p = piece(notes, bar_lines=starts.tolist())
     assert len(form.counted_bars(p)) == 16  # 20 written, less the pickup, 3 pairs joined
     assert form.section_structure(p) == "AABB"
+    assert form.misfit_bars(p) == 0
+    # the B part's last bar a beat short: it no longer completes the pickup after it
+    lengths = [1, 4, 4, 4, 3] * 2 + [1, 4, 4, 4, 2] * 2
+    b_short = section([B1, B2, B3], [(0, 2, 74)])
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    notes = [(starts[i] + o, starts[i] + o + d, p) for i, bar in enumerate(a + a + b_short
+                                                                          + b_short)
+             for o, d, p in bar]
+    p = piece(notes, bar_lines=starts.tolist())
+    assert form.misfit_bars(p) == 2  # the first B's 2 and the pickup after it (the last aside)
+    assert form.section_structure(p) == ""
+    assert form.misfit_bars(piece(bars_of(*AABB), ts=None)) is None
 
 
 # --- time ----------------------------------------------------------------------------

@@ -51,8 +51,9 @@ def missing_sources(corpus: str, family: str) -> list[str]:
 
 def parts(corpus: str) -> list[tuple[str, str]]:
     """``label=source`` parts of a corpus spec, in order: ``[(label, source), ...]``;
-    ``[]`` for a plain corpus (a name, folder or file without ``=``). A part without a
-    label, a label used twice or one that is not a short name is a one-line error."""
+    ``[]`` for a plain corpus (a name, folder or file without ``=``). A label may name
+    several parts (``fast=DIR1,fast=DIR2``: their pieces are one style). A part without a
+    label, one that is not a short name or a source given twice is a one-line error."""
     if "=" not in corpus:
         return []
     out: list[tuple[str, str]] = []
@@ -65,10 +66,19 @@ def parts(corpus: str) -> list[tuple[str, str]]:
         if not _LABEL.match(label):
             raise TunesmithError(f"corpus label {label!r} must be a short name (letters, "
                                  "digits, space, _ . -)", corpus)
-        if label in (lbl for lbl, _ in out):
-            raise TunesmithError(f"corpus label {label!r} is given twice", corpus)
-        out.append((label, source))
+        if _same_source(source) in (_same_source(src) for _, src in out):
+            raise TunesmithError(f"corpus part {source!r} is given twice (its pieces would "
+                                 "be read twice)", corpus)
+        out.append((label, source))  # a label given twice gathers both parts' pieces
     return out
+
+
+def _same_source(source: str) -> str:
+    """A part's source as one name however it is written (a folder by its absolute path,
+    a built-in corpus by its name)."""
+    from tunesmith.corpora.builtin import BUILTIN
+
+    return source if source in BUILTIN else str(Path(source).expanduser().resolve())
 
 
 def load_labelled(corpus: str, filt: IngestFilter = IngestFilter(), progress=None

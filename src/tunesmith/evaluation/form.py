@@ -256,6 +256,25 @@ def counted_bars(piece: Piece) -> list[tuple[tuple[int, int, int], ...]] | None:
     completed by the next one (two bars shorter than the most common length that add up
     to it: a section's last bar and the next section's written pickup, as in
     ``... f2 f2 f2 :| |: (fe) | d2 ...``) merged into one. None without bars."""
+    counted = _counted(piece)
+    return None if counted is None else counted[0]
+
+
+def misfit_bars(piece: Piece) -> int | None:
+    """How many of :func:`counted_bars`'s bars, the last one aside, are not of the most
+    common bar length: a bar that breaks the meter, or a section's last bar that does
+    not complete the pickup after it (which keeps a tune from splitting into equal
+    sections, :func:`section_structure`). None without bars."""
+    counted = _counted(piece)
+    if counted is None:
+        return None
+    _, lengths, modal = counted
+    return sum(n != modal for n in lengths[:-1])
+
+
+def _counted(piece: Piece):
+    """:func:`counted_bars`, with each counted bar's length in ticks and the most common
+    written bar length: ``(bars, lengths, modal)``; None without bars."""
     bounds = bar_bounds(piece)
     if bounds is None:
         return None
@@ -265,19 +284,23 @@ def counted_bars(piece: Piece) -> list[tuple[tuple[int, int, int], ...]] | None:
     if len(contents) >= 2 and lengths[0] < modal:
         contents, lengths = contents[1:], lengths[1:]
     out: list[tuple[tuple[int, int, int], ...]] = []
+    out_lengths: list[int] = []
     i = 0
     while i < len(contents):
         if (i + 1 < len(contents) and lengths[i] < modal and lengths[i + 1] < modal
                 and lengths[i] + lengths[i + 1] == modal):
             shifted = tuple((o + lengths[i], d, p) for o, d, p in contents[i + 1])
             out.append(tuple(sorted(contents[i] + shifted, key=lambda x: (x[0], x[2], x[1]))))
+            out_lengths.append(modal)
             i += 2
         else:
             out.append(contents[i])
+            out_lengths.append(lengths[i])
             i += 1
     while out and not out[-1]:
         out.pop()
-    return out
+        out_lengths.pop()
+    return out, out_lengths, modal
 
 
 def section_structure(piece: Piece, tolerance: float = 0.75) -> str | None:
