@@ -52,6 +52,28 @@ def test_analyze_compares_two_folders_and_writes_the_report(tmp_path, capsys):
     assert len(csv_lines) == 1 + 12 and csv_lines[0].startswith("set,piece,pitch_range")
 
 
+def test_analyze_compares_with_a_benchmark_files_test_split(tmp_path, capsys):
+    mine = midi_folder(tmp_path, "mine", range(4))
+    chord = [60, 64, 67]
+    bench = tmp_path / "jsb_chorales.json"  # JSB: one frame per quarter note
+    bench.write_text(json.dumps({"train": [[chord] * 8], "valid": [[chord] * 8],
+                                 "test": [[chord] * 8, [[62]] * 4 + [[]] * 2 + [[65]] * 2]}))
+    rc, out, err = run_cli(capsys, "analyze", mine, "--real", bench, "--out", tmp_path / "r",
+                           "--no-progress")
+    assert rc == 0, err
+    assert ("jsb_chorales.json: its test split, 2 pieces, read as JSB Chorales at 1 frame(s) "
+            "per quarter note") in out + err
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["real"]["pieces"] == 2
+    rows = {r["name"]: r for r in summary["features"]}
+    assert rows["note_count"]["real"] == pytest.approx((3 + 2) / 2)  # a held chord; D, F
+    other = tmp_path / "mine.json"
+    other.write_text(bench.read_text())
+    rc, out, err = run_cli(capsys, "analyze", mine, "--real", other, "--out", tmp_path / "o",
+                           "--no-progress")
+    assert rc == 0 and "a name tunesmith does not know: the grid is assumed" in out + err
+
+
 def test_analyze_reads_mixed_formats_and_skips_pieces_without_notes(tmp_path, capsys):
     folder = tmp_path / "mixed"
     folder.mkdir()

@@ -248,6 +248,7 @@ def analyze(paths: Sequence[str | Path], real: Sequence[str | Path] = (),
 def _read_set(paths, name: str, progress, log, notes: list[str]):
     from tunesmith.corpora import IngestFilter, load_piece_corpus
     from tunesmith.evaluation.report import PieceSet
+    from tunesmith.io.boulanger import is_boulanger_file
 
     s = PieceSet(name)
     keep_all = IngestFilter(min_seconds=0.0, min_notes=1)  # analysis drops only the unreadable
@@ -256,6 +257,19 @@ def _read_set(paths, name: str, progress, log, notes: list[str]):
     sources: list[Path | None] = []
     failed: list[Path | None] = []
     for path in paths:
+        if is_boulanger_file(path):  # a benchmark file: its test split, as a benchmark reports
+            try:
+                pieces = _benchmark_test_pieces(Path(path), notes, log)
+            except TunesmithError as e:
+                if len(paths) == 1:
+                    raise
+                s.skipped.append(str(e))
+                failed.append(None)
+                continue
+            s.pieces += pieces
+            s.labels += [f"{Path(path).name}/test/{i}" for i in range(len(pieces))]
+            sources += [None] * len(pieces)
+            continue
         try:
             corpus = load_piece_corpus(str(path), keep_all, progress=progress)
         except TunesmithError as e:
@@ -289,6 +303,27 @@ def _read_set(paths, name: str, progress, log, notes: list[str]):
     if not s.pieces:
         raise TunesmithError(f"no pieces to analyze in {', '.join(map(str, paths))}")
     return s
+
+
+def _benchmark_test_pieces(path: Path, notes: list[str], log) -> list:
+    """The test split of a Boulanger-Lewandowski benchmark file (``jsb_chorales.json``...)
+    as pieces, at its data set's frames per quarter note (2 for a file of another name,
+    said). Its rolls carry neither meter nor key: the features that need them are n/a."""
+    from tunesmith.io.boulanger import dataset_for, read_boulanger
+    from tunesmith.representations.pianoroll import PianoRoll
+
+    known = dataset_for(path)
+    rolls = read_boulanger(path)["test"]
+    if not rolls:
+        raise TunesmithError("the benchmark file's test split is empty", path)
+    said = (f"{path.name}: its test split, {len(rolls)} pieces, read as "
+            f"{known.name if known else 'a piano roll'} at "
+            f"{known.steps_per_beat if known else 2} frame(s) per quarter note"
+            f"{'' if known else ' (a name tunesmith does not know: the grid is assumed)'}")
+    log(said)
+    notes.append(said)
+    rep = PianoRoll(steps_per_beat=known.steps_per_beat if known else 2)
+    return [rep.decode(roll) for roll in rolls]
 
 
 # the most faithful source of a piece first: ABC text and MusicXML carry the meter and key
