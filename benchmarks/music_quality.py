@@ -17,7 +17,6 @@ bar of every change to a model or sampler: run it before and after.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -45,9 +44,6 @@ RUNS = {  # name -> (family, extra request settings)
     "remi": ("remi", {}),
     "remi-raw": ("remi", {"constrain": False}),
 }
-
-
-REPEAT_SIGN = re.compile(r"\|:|:\||::")
 
 
 def row(report, name: str) -> str:
@@ -86,6 +82,7 @@ def repeats(report) -> str:
     every bar of its length (:func:`form.misfit_bars`: a part's last bar completes the
     pickup after it) and play as AABB, generated against real. Empty for other
     families (no text)."""
+    from tunesmith.abc_meter import bars
     from tunesmith.evaluation import form
 
     parts = []
@@ -93,7 +90,8 @@ def repeats(report) -> str:
                          ("real", report.real.pieces)):
         if not any(p.source_text for p in pieces):
             return ""
-        marked = [p for p in pieces if REPEAT_SIGN.search(p.source_text.split("\nK:", 1)[-1])]
+        marked = [p for p in pieces
+                  if any(":" in b.opens + b.closes for b in bars(p.source_text))]
         fit = sum(form.misfit_bars(p) == 0 for p in marked)
         aabb = sum(form.section_structure(p) == "AABB" for p in marked)
         parts.append(f"{name} {len(marked)} of {len(pieces)} (all bars fit {fit}, AABB "

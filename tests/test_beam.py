@@ -89,7 +89,7 @@ def test_abc_beam_through_compose_writes_tunes(tmp_path):
     assert len(tunes) == 2 and all(t.text.startswith("X:") for t in tunes)
 
 
-def test_a_deterministic_beam_says_when_its_pieces_are_alike(tmp_path):
+def test_a_deterministic_beam_says_when_its_pieces_are_alike(monkeypatch):
     ckpt = app.load_model(family="abc")
     notes = []
     tunes = app.compose(ckpt, app.ComposeOptions(num=3, seed=0, beam=2, max_len=200),
@@ -98,6 +98,14 @@ def test_a_deterministic_beam_says_when_its_pieces_are_alike(tmp_path):
     assert ("warning", "beam search (--beam) is deterministic: 2 of 3 tunes repeat an "
             "earlier one (tune 2 = 1, 3 = 1); add --stochastic-beam for different pieces "
             "near the most probable one") in notes
+    notes.clear()
+    monkeypatch.setenv("TUNESMITH_LIMITS", "batch_tokens=250")  # one tune a batch
+    app.compose(ckpt, app.ComposeOptions(num=3, seed=0, beam=2, max_len=200),
+                log=lambda message, level="info": notes.append((level, message)))
+    assert [m for _, m in notes if "deterministic" in m] == [
+        "beam search (--beam) is deterministic: 2 of 3 tunes repeat an earlier one (tune 2 "
+        "= 1, 3 = 1); add --stochastic-beam for different pieces near the most probable one"]
+    monkeypatch.delenv("TUNESMITH_LIMITS")
     notes.clear()
     varied = app.compose(ckpt, app.ComposeOptions(num=3, seed=0, beam=2, max_len=200,
                                                   stochastic_beam=True),

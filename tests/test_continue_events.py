@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tunesmith.corpora.labelled import load_labelled, parts
+from tunesmith.corpora.labelled import count_labels, load_labelled, parts
 from tunesmith.data.pairs import collate
 from tunesmith.errors import TunesmithError
 from tunesmith.models.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -43,6 +43,7 @@ def test_a_corpus_names_its_labels_by_sub_folder_or_label_parts(styled_folder):
     assert c2.keys[0] == "m0.mid" and c2.keys[-1] == "w9.mid"  # split as on their own
     c3, labels3 = load_labelled(f"x={styled_folder / 'march'},x={styled_folder / 'waltz'}")
     assert labels3 == ["x"] * 24 and c3.keys == c2.keys  # one label, two folders
+    assert count_labels(f"x={styled_folder / 'march'},x={styled_folder / 'waltz'}") == {"x": 24}
     for bad, why in (("a=x,b", "not LABEL=PATH"), ("a=x,b=./x", "'./x' is given twice"),
                      ("=x", "not LABEL=PATH"), ("a/b=x", "short name")):
         with pytest.raises(TunesmithError, match=why):

@@ -57,21 +57,27 @@ def test_analyze_compares_with_a_benchmark_files_test_split(tmp_path, capsys):
     chord = [60, 64, 67]
     bench = tmp_path / "jsb_chorales.json"  # JSB: one frame per quarter note
     bench.write_text(json.dumps({"train": [[chord] * 8], "valid": [[chord] * 8],
-                                 "test": [[chord] * 8, [[62]] * 4 + [[]] * 2 + [[65]] * 2]}))
+                                 "test": [[chord] * 8, [[62]] * 4 + [[]] * 2 + [[65]] * 2,
+                                          [[]] * 4]}))
     rc, out, err = run_cli(capsys, "analyze", mine, "--real", bench, "--out", tmp_path / "r",
                            "--no-progress")
     assert rc == 0, err
-    assert ("jsb_chorales.json: its test split, 2 pieces, read as JSB Chorales at 1 frame(s) "
-            "per quarter note") in out + err
+    assert ("jsb_chorales.json: its test split, 2 pieces (1 silent, skipped), read as JSB "
+            "Chorales at 1 frame(s) per quarter note") in out + err
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["real"]["pieces"] == 2
     rows = {r["name"]: r for r in summary["features"]}
     assert rows["note_count"]["real"] == pytest.approx((3 + 2) / 2)  # a held chord; D, F
+    # one frame a quarter note: the chord held 8 frames lasts 8 beats, D 4 beats
+    assert rows["longest_held_note"]["real"] == pytest.approx((8 + 4) / 2)
     other = tmp_path / "mine.json"
     other.write_text(bench.read_text())
     rc, out, err = run_cli(capsys, "analyze", mine, "--real", other, "--out", tmp_path / "o",
                            "--no-progress")
     assert rc == 0 and "a name tunesmith does not know: the grid is assumed" in out + err
+    report = tmp_path / "r" / "summary.json"  # a .json that is no benchmark file
+    rc, _, err = run_cli(capsys, "analyze", mine, "--real", report, "--out", tmp_path / "x")
+    assert_one_line_error(rc, err, f"{report}: not a Boulanger benchmark file (")
 
 
 def test_analyze_reads_mixed_formats_and_skips_pieces_without_notes(tmp_path, capsys):

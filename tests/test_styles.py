@@ -187,11 +187,26 @@ def test_corpora_styles_counts_the_tunes_training_uses_and_says_which_it_leaves_
         capsys, styled_folder):
     (styled_folder / "irish" / "broken.abc").write_text(
         "X:1\nT:No Key\nM:4/4\nL:1/8\nDEFG ABcd|]\n")
+    (styled_folder / "irish" / "noise.abc").write_bytes(b"\0\1\2 not a tune book")
     assert main(["corpora", "--corpus", str(styled_folder)]) == 0
     out = capsys.readouterr().out
     assert tables(out)["tradition"]["(all)"] == 9
-    assert "1 tune left out, as training leaves them out:" in out
+    assert "left out, as training leaves them out (2):" in out
     assert "broken.abc, tune 1 (X:1 'No Key'): no K: (key) line ends the header" in out
+    assert "noise.abc" in out
+
+
+def test_a_label_keeps_the_count_training_folds_it_with_when_one_of_its_tunes_is_broken(
+        styled_folder):
+    # the three Scottish tunes have labels of their own at min_tunes=3; training folds
+    # rare labels over every tune, broken ones too, and the count follows it
+    from tunesmith.corpora.abc import load_abc_corpus
+
+    (styled_folder / "scottish" / "book.abc").write_text(
+        (styled_folder / "scottish" / "book.abc").read_text().replace("K:", "Q:", 1))
+    kept = {(str(t.source), t.index) for t in load_abc_corpus(str(styled_folder)).tunes}
+    counts = style_counts(str(styled_folder), min_tunes=3, kept=kept)
+    assert counts["tradition"]["scottish"] == 2 and "other" not in counts["tradition"]
 
 
 def test_corpora_styles_counts_folk_abc_quickly(capsys):

@@ -218,3 +218,22 @@ def test_elapsed_time_goes_on_across_a_resume(tmp_path):
     after = [e for step, e in logged if step > 11]
     assert before and after and min(after) >= max(before) > 0
     assert [e for _, e in logged] == sorted(e for _, e in logged)
+    state = json.loads((tmp_path / "last" / "training_state.json").read_text())
+    assert state["elapsed_s"] >= logged[-1][1]
+
+
+def test_a_checkpoint_without_elapsed_time_goes_on_from_the_log_and_a_bad_one_is_refused(
+        tmp_path):
+    make_trainer(tmp_path).fit(stop_at=12)
+    path = tmp_path / "last" / "training_state.json"
+    state = json.loads(path.read_text())
+    del state["elapsed_s"]  # a checkpoint written before it was kept
+    path.write_text(json.dumps(state))
+    with open(tmp_path / "metrics.csv") as f:
+        logged = [float(r["elapsed_s"]) for r in csv.DictReader(f) if r["elapsed_s"]]
+    resumed = make_trainer(tmp_path, resume=True)
+    assert resumed._elapsed_before() == logged[-1]
+    state["elapsed_s"] = -1.0
+    path.write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match="elapsed_s is -1.0, not a non-negative"):
+        make_trainer(tmp_path, resume=True)

@@ -313,17 +313,26 @@ def _benchmark_test_pieces(path: Path, notes: list[str], log) -> list:
     from tunesmith.representations.pianoroll import PianoRoll
 
     known = dataset_for(path)
-    rolls = read_boulanger(path)["test"]
-    if not rolls:
-        raise TunesmithError("the benchmark file's test split is empty", path)
-    said = (f"{path.name}: its test split, {len(rolls)} pieces, read as "
-            f"{known.name if known else 'a piano roll'} at "
-            f"{known.steps_per_beat if known else 2} frame(s) per quarter note"
+    try:
+        rolls = read_boulanger(path)["test"]
+    except TunesmithError as e:  # a .json that is something else (a report's summary.json)
+        why = str(e).removeprefix(f"{e.path}: ") if e.path else str(e)
+        raise TunesmithError(f"not a Boulanger benchmark file ({why}); analyze reads music "
+                             "files (.mid .xml .mxl .musicxml .abc) and benchmark files",
+                             path) from None
+    rep = PianoRoll(steps_per_beat=known.steps_per_beat if known else 2)
+    pieces = [rep.decode(roll) for roll in rolls if roll.any()]
+    silent = len(rolls) - len(pieces)
+    if not pieces:
+        raise TunesmithError("the benchmark file's test split has no notes", path)
+    said = (f"{path.name}: its test split, {len(pieces)} pieces"
+            f"{f' ({silent} silent, skipped)' if silent else ''}, read as "
+            f"{known.name if known else 'a piano roll'} at {rep.steps_per_beat} frame(s) "
+            "per quarter note"
             f"{'' if known else ' (a name tunesmith does not know: the grid is assumed)'}")
     log(said)
     notes.append(said)
-    rep = PianoRoll(steps_per_beat=known.steps_per_beat if known else 2)
-    return [rep.decode(roll) for roll in rolls]
+    return pieces
 
 
 # the most faithful source of a piece first: ABC text and MusicXML carry the meter and key

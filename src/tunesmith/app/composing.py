@@ -98,9 +98,9 @@ def _compose(family: Family, checkpoint, opts: ComposeOptions, sink: Sink | None
         pieces = family.compose(primed, batch, sink=dressed, log=log, progress=progress,
                                 start=first + 1)
         _say_short(pieces, opts, family, log)
-        _say_alike(pieces, opts, family, log)
         out += pieces
         report(progress, "compose", len(out), opts.num, "piece")
+    _say_alike(out, opts, family, log)  # over all batches: a batch may hold one piece
     return out
 
 

@@ -126,14 +126,17 @@ class Corpora(Command):
                 print("\n".join([f"{'label':<{width}}  {'files':>6}"] + [
                     f"{k:<{width}}  {n:>6}" for k, n in counts.most_common()]))
                 return 0
-            skipped: list[str] = []
-            counts = style_counts(name, skipped=skipped)
+            from tunesmith.corpora.abc import load_abc_corpus
+
+            corpus = load_abc_corpus(name)  # the tunes training keeps, and what it skips
+            counts = style_counts(name, kept={(str(t.source), t.index)
+                                              for t in corpus.tunes})
             print(f"{name}: tunes per style label (labels with fewer than "
                   f"{MIN_LABEL_TUNES} tunes are counted as other)\n")
             print(format_counts(counts))
+            skipped = corpus.left_out + corpus.problems
             if skipped:  # not counted: training skips them too
-                print(f"\n{len(skipped)} tune{'s' * (len(skipped) != 1)} left out, as "
-                      "training leaves them out:")
+                print(f"\nleft out, as training leaves them out ({len(skipped)}):")
                 print("\n".join(f"  {line}" for line in skipped[:10]))
                 if len(skipped) > 10:
                     print(f"  ... and {len(skipped) - 10} more")
@@ -596,7 +599,8 @@ class Analyze(Command):
 
     def add_positionals(self, parser) -> None:
         parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders "
-                            "(searched recursively) of the pieces to analyze")
+                            "(searched recursively) of the pieces to analyze (a Boulanger "
+                            "benchmark file: its test split)")
         parser.add_argument("--real", nargs="+", default=[], metavar="PATH", help="files or "
                             "folders of real pieces to compare with (a Boulanger benchmark "
                             "file, jsb_chorales.json...: its test split)")

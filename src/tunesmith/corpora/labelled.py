@@ -52,7 +52,9 @@ def missing_sources(corpus: str, family: str) -> list[str]:
 def parts(corpus: str) -> list[tuple[str, str]]:
     """``label=source`` parts of a corpus spec, in order: ``[(label, source), ...]``;
     ``[]`` for a plain corpus (a name, folder or file without ``=``). A label may name
-    several parts (``fast=DIR1,fast=DIR2``: their pieces are one style). A part without a
+    several parts (``fast=DIR1,fast=DIR2``: their pieces are one style; as for parts of two
+    labels, a piece is keyed by its path within its part, so ``DIR1/a.mid`` and
+    ``DIR2/a.mid`` share a key and a split). A part without a
     label, one that is not a short name or a source given twice is a one-line error."""
     if "=" not in corpus:
         return []
@@ -78,7 +80,12 @@ def _same_source(source: str) -> str:
     a built-in corpus by its name)."""
     from tunesmith.corpora.builtin import BUILTIN
 
-    return source if source in BUILTIN else str(Path(source).expanduser().resolve())
+    if source in BUILTIN:
+        return source
+    try:
+        return str(Path(source).expanduser().resolve())
+    except (RuntimeError, OSError):  # ~nosuchuser: said where the part is read
+        return source
 
 
 def load_labelled(corpus: str, filt: IngestFilter = IngestFilter(), progress=None
@@ -152,7 +159,10 @@ def count_labels(corpus: str) -> Counter:
 
     named = parts(corpus)
     if named:
-        return Counter({label: len(files(source)) for label, source in named})
+        counts = Counter()
+        for label, source in named:  # a label may name several parts
+            counts[label] += len(files(source))
+        return counts
     if corpus in builtin.BUILTIN or Path(corpus).expanduser().is_file():
         return Counter({Path(corpus).stem.lower(): len(files(corpus))})
     root = Path(corpus).expanduser()

@@ -27,8 +27,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunesmith.abc_text import AbcTune
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
 
 UNKNOWN = "unknown"  # the file says nothing usable (no R:, '???', 'yyy', a top-level file)
 OTHER = "other"  # said, but too rare to be a label of its own (or a mixed/test collection)
@@ -303,14 +307,13 @@ def fold_rare(labels: list[StyleLabels],
             for s in labels]
 
 
-def corpus_styles(name: str, min_tunes: int = MIN_LABEL_TUNES,
-                  skipped: list[str] | None = None) -> list[tuple[AbcTune, StyleLabels]]:
+def corpus_styles(name: str, min_tunes: int = MIN_LABEL_TUNES
+                  ) -> list[tuple[AbcTune, StyleLabels]]:
     """Every tune of an ABC corpus (a built-in name or a user's file or folder) with its
     labels, rare ones folded (:func:`fold_rare`). Tunes are cut from the text, not parsed
     or checked: the list holds the tunes :func:`tunesmith.corpora.load_abc_corpus` would
     skip too, so match by ``(tune.source, tune.index)``. A file that cannot be read is
-    left out. Given a ``skipped`` list, the tunes training would skip are left out too
-    (before rare labels are folded) and each is said there, as training says it."""
+    left out."""
     from tunesmith.corpora.builtin import BUILTIN, builtin_files, user_abc_files
     from tunesmith.errors import TunesmithError
     from tunesmith.io.abc import read_tune_book
@@ -334,32 +337,18 @@ def corpus_styles(name: str, min_tunes: int = MIN_LABEL_TUNES,
         except TunesmithError:
             continue
         for tune in book:
-            if skipped is not None and (problem := _unusable(tune)):
-                skipped.append(f"{tune.label}: {problem}")
-                continue
             tunes.append(tune)
             labels.append(style_of(tune, f, root))
     return list(zip(tunes, fold_rare(labels, min_tunes), strict=True))
 
 
-def _unusable(tune: AbcTune) -> str | None:
-    """Why :func:`tunesmith.corpora.load_abc_corpus` skips ``tune``, or None."""
-    from tunesmith.abc_text import model_text
-    from tunesmith.io.abc import check_abc_text
-
-    try:
-        check_abc_text(tune.text)
-        model_text(tune)
-    except ValueError as e:
-        return str(e)
-    return None
-
-
 def style_counts(name: str, min_tunes: int = MIN_LABEL_TUNES,
-                 skipped: list[str] | None = None) -> dict[str, Counter]:
+                 kept: Collection[tuple[str, int]] | None = None) -> dict[str, Counter]:
     """Tunes per label of a corpus: ``{"tradition": Counter, "tune_type": Counter}``; with
-    a ``skipped`` list, of the tunes training would use (:func:`corpus_styles`)."""
-    labels = [s for _, s in corpus_styles(name, min_tunes, skipped)]
+    ``kept``, of those tunes only (``(str(tune.source), tune.index)``, as training keeps
+    them: rare labels are still folded over the whole corpus, as training folds them)."""
+    labels = [s for t, s in corpus_styles(name, min_tunes)
+              if kept is None or (str(t.source), t.index) in kept]
     return {"tradition": Counter(s.tradition for s in labels),
             "tune_type": Counter(s.tune_type for s in labels)}
 

@@ -128,8 +128,9 @@ def write_slice(src: Path, dst: Path, n: int, replace: bool = False) -> Path:
 
 
 def train_seconds(run_dir: Path) -> float:
-    """Training wall time of a run, from its metrics log: ``elapsed_s`` restarts at each
-    resumed segment, so the last value of each segment is summed."""
+    """Training wall time of a run, from its metrics log: ``elapsed_s`` goes on across
+    resumes; in a log written before it did, it restarts at each resumed segment, so the
+    last value of each segment is summed."""
     total, last = 0.0, 0.0
     try:
         with open(run_dir / "metrics.csv") as f:

@@ -580,7 +580,8 @@ def load_training_state(folder: str | Path, optimizer, rank: int = 0) -> dict:
     Everything is checked before anything is restored: ``training_state.json`` (read with
     size and nesting caps; ``step`` a non-negative integer, ``best`` an object of numbers
     with a ``loss`` or null, ``evals_since_best`` a non-negative integer, ``acc`` sums and
-    a count, ``stopped_early`` a boolean, ``optimizer`` with ``param_groups`` (a list of
+    a count, ``stopped_early`` a boolean, ``elapsed_s`` (if there) a non-negative number,
+    ``optimizer`` with ``param_groups`` (a list of
     objects shaped as the optimiser's own, one per group, numbering its parameters) and
     ``scalars``), and ``training_state.safetensors`` (well formed; per parameter the same
     optimiser tensors, floating point, finite, of the parameter's shape, ``step`` a
@@ -733,6 +734,9 @@ def _check_state_info(info, optimizer, bad) -> None:
         raise bad(f"evals_since_best is {since!r}, not a non-negative integer")
     if not isinstance(info.get("stopped_early", False), bool):
         raise bad("stopped_early is not true or false")
+    elapsed = info.get("elapsed_s", 0.0)
+    if not (_is_number(elapsed) and math.isfinite(elapsed) and elapsed >= 0):
+        raise bad(f"elapsed_s is {elapsed!r}, not a non-negative number of seconds")
     acc = info.get("acc", {"sums": {}, "count": 0.0})
     if not (isinstance(acc, dict) and isinstance(acc.get("sums"), dict)
             and all(isinstance(k, str) and _is_number(v) for k, v in acc["sums"].items())

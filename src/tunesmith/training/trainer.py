@@ -125,6 +125,7 @@ class Trainer:
         self.best: dict | None = None  # best validation metrics so far
         self.evals_since_best = 0
         self.acc = {"sums": {}, "count": 0.0}  # training metrics since the last log row
+        self.elapsed = None  # training seconds before this segment (from the checkpoint)
         self.stopped_early = False
         torch.manual_seed(distributed.rank_seed(config.seed, self.ranks.rank))
         resume_step = None
@@ -183,6 +184,7 @@ class Trainer:
         self.best = info.get("best")
         self.evals_since_best = info.get("evals_since_best", 0)
         self.acc = info.get("acc", self.acc)
+        self.elapsed = info.get("elapsed_s")  # None in a checkpoint written before it
         # a run that stopped early goes on when it is resumed with a larger patience
         self.stopped_early = (info.get("stopped_early", False) and bool(self.cfg.patience)
                               and self.evals_since_best >= self.cfg.patience)
@@ -202,7 +204,8 @@ class Trainer:
                 state = pack_training_state(self.optimizer, {
                     "step": self.step, "best": self.best,
                     "evals_since_best": self.evals_since_best, "acc": self.acc,
-                    "stopped_early": self.stopped_early}, rank_rng)
+                    "stopped_early": self.stopped_early,
+                    "elapsed_s": self._elapsed_now()}, rank_rng)
         if not self.ranks.main:
             return self.run_dir / name
         return save_checkpoint(self.run_dir / name, self.model, self.representation,
@@ -225,14 +228,27 @@ class Trainer:
 
     request_stop = _request_stop
 
-    def _logged_elapsed(self) -> float:
-        """The ``elapsed_s`` of the last logged row that has one (0 for a new run)."""
+    def _elapsed_before(self) -> float:
+        """Training seconds before this segment: the checkpoint's, else (a checkpoint
+        written before it kept them) the ``elapsed_s`` of the last logged row that has a
+        usable one, else 0."""
+        if self.elapsed is not None:
+            return float(self.elapsed)
         for row in reversed(self.logger.rows):
             try:
-                return float(row.get("elapsed_s") or "")
+                e = float(row.get("elapsed_s") or "")
             except ValueError:
                 continue
+            if math.isfinite(e) and e >= 0:
+                return e
         return 0.0
+
+    def _elapsed_now(self) -> float:
+        """Training seconds so far, this segment's included."""
+        clock = getattr(self, "_clock", None)
+        if clock is None:  # saved before fit() (a step-0 checkpoint)
+            return self._elapsed_before()
+        return time.perf_counter() - clock["start"]
 
     def fit(self, stop_at: int | None = None) -> dict:
         """Train until ``cfg.steps`` (or ``stop_at``, or early stopping, or a stop request:
@@ -249,7 +265,7 @@ class Trainer:
         now = time.perf_counter()
         # elapsed_s counts the run's training time, across resumes: it goes on from the
         # last row the run logged before this segment
-        self._clock = {"window": now, "tokens": 0, "start": now - self._logged_elapsed()}
+        self._clock = {"window": now, "tokens": 0, "start": now - self._elapsed_before()}
         start, interrupted = self.step, False
         self._report(start)
         try:
