@@ -257,26 +257,22 @@ def _read_set(paths, name: str, progress, log, notes: list[str]):
     sources: list[Path | None] = []
     failed: list[Path | None] = []
     for path in paths:
-        if is_boulanger_file(path):  # a benchmark file: its test split, as a benchmark reports
-            try:
-                pieces = _benchmark_test_pieces(Path(path), notes, log)
-            except TunesmithError as e:
-                if len(paths) == 1:
-                    raise
-                s.skipped.append(str(e))
-                failed.append(None)
-                continue
-            s.pieces += pieces
-            s.labels += [f"{Path(path).name}/test/{i}" for i in range(len(pieces))]
-            sources += [None] * len(pieces)
-            continue
         try:
-            corpus = load_piece_corpus(str(path), keep_all, progress=progress)
+            if is_boulanger_file(path):  # a benchmark file: its test split, as reported
+                pieces = _benchmark_test_pieces(Path(path), notes, log)
+            else:
+                corpus = load_piece_corpus(str(path), keep_all, progress=progress)
+                pieces = None
         except TunesmithError as e:
             if len(paths) == 1:
                 raise
             s.skipped.append(str(e))
             failed.append(None)
+            continue
+        if pieces is not None:
+            s.pieces += pieces
+            s.labels += [f"{Path(path).name}/test/{i}" for i in range(len(pieces))]
+            sources += [None] * len(pieces)
             continue
         s.pieces += corpus.pieces
         s.labels += [f"{Path(path).name}/{k}" for k in corpus.keys]
