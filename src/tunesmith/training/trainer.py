@@ -126,6 +126,7 @@ class Trainer:
         self.evals_since_best = 0
         self.acc = {"sums": {}, "count": 0.0}  # training metrics since the last log row
         self.elapsed = None  # training seconds before this segment (from the checkpoint)
+        self._clock: dict | None = None  # the segment's timing, while fit() runs
         self.stopped_early = False
         torch.manual_seed(distributed.rank_seed(config.seed, self.ranks.rank))
         resume_step = None
@@ -245,10 +246,9 @@ class Trainer:
 
     def _elapsed_now(self) -> float:
         """Training seconds so far, this segment's included."""
-        clock = getattr(self, "_clock", None)
-        if clock is None:  # saved before fit() (a step-0 checkpoint)
+        if self._clock is None:  # saved outside fit() (a step-0 checkpoint)
             return self._elapsed_before()
-        return time.perf_counter() - clock["start"]
+        return time.perf_counter() - self._clock["start"]
 
     def fit(self, stop_at: int | None = None) -> dict:
         """Train until ``cfg.steps`` (or ``stop_at``, or early stopping, or a stop request:
@@ -287,6 +287,7 @@ class Trainer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.elapsed, self._clock = self._elapsed_now(), None  # a later fit() goes on
         self.logger.plot()
         self.logger.close()
         summary = self._summary()
