@@ -407,6 +407,43 @@ def test_run_all_kills_one_item_and_goes_on():
     assert errors[8] == "<bug>: could not be read (KeyError: 'oops')"
 
 
+def _waits_or_spins(x):
+    if x == "wait":  # the clock runs, the processor does not: a busy machine's read
+        time.sleep(1.0)
+    if x == "spin":
+        while True:
+            pass
+    return x
+
+
+@linux_only
+def test_the_budget_is_processor_time_with_the_clock_as_a_backstop():
+    """A read that waits 1 s for the processor (as on a machine busy with a training)
+    keeps a 0.5 s budget; one that spins is ended at its budget; one that stalls (sleeps
+    in _slow) is ended by the clock at four times the budget."""
+    assert deadline.STALL_FACTOR == 4
+    start = time.monotonic()
+    got = deadline.run_all(_waits_or_spins, ["wait", "spin"], workers=2, seconds=0.5,
+                           where=lambda x: f"<{x}>")
+    assert got[0].value == "wait" and got[0].error is None
+    assert str(got[1].error).startswith("<spin>: took longer than 0.5 s to read")
+    assert time.monotonic() - start < 6
+    start = time.monotonic()
+    stalled = deadline.run_all(_slow, ["sleep"], workers=1, seconds=0.5)
+    assert "took longer than 0.5 s" in str(stalled[0].error)
+    assert 2.0 <= time.monotonic() - start < 6
+
+
+@linux_only
+def test_cpu_seconds_reads_a_process_and_gives_zero_for_none():
+    spent = deadline.cpu_seconds(os.getpid())
+    end = time.process_time() + 0.2
+    while time.process_time() < end:
+        pass
+    assert deadline.cpu_seconds(os.getpid()) >= spent + 0.1
+    assert deadline.cpu_seconds(2**22 + 12345) == 0.0
+
+
 @linux_only
 def test_a_reader_patched_to_sleep_is_killed_in_its_child(monkeypatch, tmp_path):
     from tunesmith.io import musicxml as mx

@@ -3,6 +3,13 @@ killed when it takes longer than ``limits().parse_seconds`` (30 s by default), s
 music21 stuck on odd input (its ABC tokenizer, repeats that nest badly, ...) cannot hang
 a command, and one slow file cannot stop a corpus.
 
+The budget counts the reading process's *processor* time (Linux's ``/proc/PID/stat``),
+not the clock's: on a machine busy with a training, a file that reads in 20 s alone may
+take a minute of wall time, and a wall-clock budget dropped such files from a corpus
+only when the machine was loaded (``beethoven/opus74.mxl`` once). A read that stalls
+without using the processor (waiting on something) is ended by the clock after
+:data:`STALL_FACTOR` times the budget.
+
 :func:`call` runs one read (``read_piece`` of a MusicXML or ABC file: render, compose
 ``--primer``, analyze); :func:`run_all` runs many in a few worker processes that each
 take one item after another, as a process pool would, but with a deadline per item: a
@@ -40,6 +47,7 @@ from tunesmith.errors import TunesmithError, first_line
 from tunesmith.io.limits import ENV, OverLimit, limits
 
 FORK = sys.platform.startswith("linux")  # where a forked child is safe and cheap
+STALL_FACTOR = 4  # a read's wall-clock backstop, in multiples of its processor-time budget
 _in_child = False  # set in the children: they read in-process
 
 
@@ -190,7 +198,8 @@ class _Slot:
     process: Any
     conn: Any
     index: int | None = None  # the item it is reading
-    started: float = 0.0
+    started: float = 0.0  # the clock when it began reading it
+    cpu_started: float = 0.0  # and its processor seconds then
 
 
 class _Pool:
@@ -214,13 +223,15 @@ class _Pool:
                 busy = [s for s in self.slots if s.index is not None]
                 if not busy:
                     break
-                first_due = min(s.started for s in busy) + self.seconds
+                # a child's processor time grows no faster than the clock (one thread),
+                # so none can run over its budget before the soonest of these
+                left = min(self._left(s) for s in busy)
                 ready = set(wait([s.conn for s in busy] + [s.process.sentinel for s in busy],
-                                 max(0.0, first_due - time.monotonic())))
+                                 max(0.01, left)))
                 for s in busy:
                     if s.conn in ready or s.process.sentinel in ready:
                         self._receive(s)
-                    elif time.monotonic() - s.started >= self.seconds:
+                    elif self._left(s) <= 0:
                         self._fail(s, TunesmithError(timeout_reason(self.seconds),
                                                      self.where(self.items[s.index])))
         finally:
@@ -241,8 +252,16 @@ class _Pool:
         if self.pending:
             slot.index = self.pending.popleft()
             slot.started = time.monotonic()
+            slot.cpu_started = cpu_seconds(slot.process.pid)
             slot.conn.send(slot.index)
         return slot
+
+    def _left(self, slot: _Slot) -> float:
+        """Seconds before ``slot``'s item is over its budget, at the soonest: its
+        processor time left, or the clock's backstop (:data:`STALL_FACTOR`) if sooner."""
+        cpu = cpu_seconds(slot.process.pid) - slot.cpu_started
+        wall = time.monotonic() - slot.started
+        return min(self.seconds - cpu, STALL_FACTOR * self.seconds - wall)
 
     def _finish(self, index: int, outcome: Outcome) -> None:
         self.out[index] = outcome
@@ -281,6 +300,27 @@ class _Pool:
     def _close(self) -> None:
         for s in self.slots:
             _stop(s, kill=s.index is not None)  # a worker still reading is killed
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """The processor seconds (user and system) process ``pid`` has used so far, from
+    ``/proc/PID/stat`` (Linux; where children are forked); 0.0 where it cannot be read
+    (the process has just ended: its sentinel says so)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0
+    # the name in parentheses may hold spaces: fields 14 and 15 (utime, stime) are the
+    # 12th and 13th after it
+    fields = stat[stat.rfind(b")") + 2:].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (IndexError, ValueError):
+        return 0.0
 
 
 def _stop(slot: _Slot, kill: bool) -> None:

@@ -22,8 +22,9 @@ Where each is checked (the readers; the writers check ``frames`` and ``render_no
   :func:`tunesmith.io.read.piece_problem`, with ``seconds`` (through the tempo map);
 - ``abc_line_chars``, ``abc_tune_chars``, ``abc_meter``: an ABC tune's text before music21
   or abc2midi sees it (:func:`tunesmith.io.abc.check_abc_text`);
-- ``parse_seconds``: the time one file may take to read (:mod:`tunesmith.io.deadline`),
-  and abc2midi's run on one tune;
+- ``parse_seconds``: the processor time one file may take to read
+  (:mod:`tunesmith.io.deadline`; a read that stalls is ended by the clock at four
+  times it), and abc2midi's run on one tune (wall time);
 - ``analyze_notes``: each piece ``analyze`` measures (:mod:`tunesmith.app.analyzing`; a
   piece over it is skipped with the reason).
 """
@@ -64,7 +65,7 @@ class Limits:
     abc_tune_chars: int = 64_000  # one tune of ABC (real tunes: a few KB)
     abc_meter: int = 64  # largest M: numerator or denominator, and L: denominator
     frames: int = 1_000_000  # a piano roll's frames (88 bytes each)
-    parse_seconds: float = 30.0  # time to read one file (music21 is slow on odd input)
+    parse_seconds: float = 30.0  # processor time to read one file (music21 is slow on odd input)
     render_notes: int = 100_000  # notes drawn in a picture or rendered to audio
     analyze_notes: int = 100_000  # notes of one piece `analyze` measures (40 features,
     # ~25 us a note: 450,000 notes took over 20 s)
