@@ -28,6 +28,31 @@ def test_tune_to_piece_reads_notes_meter_key():
     assert piece.key.lower().startswith("d")
 
 
+def test_invisible_and_whole_bar_rests_keep_their_time():
+    """music21 drops x and Z (and reads X as a note); abc2midi plays them as rests, and so
+    does tune_to_piece: the first A comes after the rest, as it does in abc2midi's MIDI."""
+    def first_a(body, header="M:4/4\nL:1/8\n"):
+        piece = tune_to_piece(f"X:1\n{header}K:C\n{body}\n")
+        assert piece.source_text == f"X:1\n{header}K:C\n{body}\n"  # the text as written
+        return next(n.start for n in piece.notes if n.pitch == 69)
+
+    assert first_a("x2 A2 B2 c2|d8|]") == first_a("z2 A2 B2 c2|d8|]") == 1.0
+    assert first_a("Z|A2B2c2d2|]") == 4.0
+    assert first_a("X2|A2B2c2d2|]") == 8.0
+    # a meter changed inside the tune; the default unit of 6/8 (1/8); quotes kept
+    assert first_a('"x"Z|[M:3/4]X|A2 B2 c2|]', header="M:6/8\n") == 6.0
+
+
+def test_music21_rests_spells_only_rests():
+    from tunesmith.abc_meter import music21_rests
+
+    text = 'X:1\nM:3/4\nL:1/4\nK:Amix\nx/2 "x" !x!A x3/2|Z2|\nM:none\nZ|] % x Z\n'
+    assert music21_rests(text) == ('X:1\nM:3/4\nL:1/4\nK:Amix\nz/2 "x" !x!A z3/2|z6|'
+                                   '\nM:none\nZ|] % x Z\n')
+    tune = "X:1\nK:D\nDFA|]\n"
+    assert music21_rests(tune) == tune
+
+
 def test_check_tune():
     assert check_tune(as_tune_book_entry("M:6/8\nL:1/8\nK:D\nDFA dAF|d3 d3|]\n")) is None
     assert check_tune("X:1\nT:no notes\nK:D\n") is not None  # parses, but no bar of notes

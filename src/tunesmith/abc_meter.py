@@ -593,3 +593,55 @@ def positions(text: str) -> list[tuple[int, int]]:
     """The position after each character of ``text`` (:class:`PositionReader`)."""
     reader = PositionReader()
     return [reader.feed(c) for c in text]
+
+
+def music21_rests(text: str) -> str:
+    """``text`` with its rests spelled so that music21 plays them: music21 (9.x) drops an
+    invisible rest ``x`` (``x2 A2`` starts on the A) and a rest of whole bars ``Z`` (and
+    reads ``X`` as a note), where the ABC standard and abc2midi play them as rests. An
+    ``x`` becomes a ``z`` of its length; ``Zn`` / ``Xn`` a ``z`` as long as n bars of
+    the meter in force (left as written under ``M:none``). Nothing else changes; comments,
+    quotes, decorations and fields are copied as they are. No library does this: it is
+    a work-around for music21's ABC reader, and it reads the text as :func:`bars` does."""
+    lines = text.split("\n")
+    k = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), -1) + 1
+    fields: dict[str, str] = {}
+    for ln in lines[:k]:
+        m = _FIELD_LINE.match(ln)
+        if m and m.group(1) not in fields:
+            fields[m.group(1)] = m.group(2)
+    reader = _header_reader(fields, keep_bars=False)
+    out = lines[:k]
+    for line in lines[k:]:
+        m = _FIELD_LINE.match(line)
+        if m:
+            reader.field(m.group(1), m.group(2))
+            out.append(line)
+            continue
+        music, hash_, comment = line.partition("%")
+        out.append(_rests_spelled(reader, music) + hash_ + comment)
+    return "\n".join(out)
+
+
+def _rests_spelled(reader: _Reader, music: str) -> str:
+    parts, pos = [], 0
+    while pos < len(music):
+        m = _TOKEN.match(music, pos)
+        if m is None:
+            parts.append(music[pos])
+            pos += 1
+            continue
+        token = m.group()
+        if m.group("rest") and token.startswith("x"):
+            token = "z" + token[1:]
+        elif m.group("bars_rest") and reader.meter is not None:
+            count = int(token[1:]) if len(token) > 1 else 1
+            units = reader.meter * count / reader.unit
+            token = f"z{units.numerator}" + (f"/{units.denominator}"
+                                             if units.denominator > 1 else "")
+        elif m.group("field"):
+            inner = token[1:].rstrip("]")
+            reader.field(inner[0], inner[2:])
+        parts.append(token)
+        pos = m.end()
+    return "".join(parts)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tunesmith.abc_meter import music21_rests
 from tunesmith.abc_text import (  # noqa: F401 - re-exported: the text helpers live there
     BODY_FIELDS,
     HEADER_FIELDS,
@@ -81,7 +82,8 @@ def tune_to_piece(text: str, repeats: bool = True) -> Piece:
         text = as_tune_book_entry(text)
     try:
         with quiet():
-            score = converter.parse(text, format="abc")
+            # x and Z rests as z: music21 drops them, abc2midi plays them
+            score = converter.parse(music21_rests(text), format="abc")
             if repeats:
                 try:
                     mark_implied_repeat_starts(score)
