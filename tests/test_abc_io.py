@@ -41,14 +41,21 @@ def test_invisible_and_whole_bar_rests_keep_their_time():
     assert first_a("X2|A2B2c2d2|]") == 8.0
     # a meter changed inside the tune; the default unit of 6/8 (1/8); quotes kept
     assert first_a('"x"Z|[M:3/4]X|A2 B2 c2|]', header="M:6/8\n") == 6.0
+    # a body M: keeps the header's unit (1/16 for 2/4), as abc2midi reads it
+    assert first_a("C2 D2|[M:3/4]Z|A2 B2|]", header="M:2/4\n") == 4.0
 
 
 def test_music21_rests_spells_only_rests():
-    from tunesmith.abc_meter import music21_rests
+    from tunesmith.abc_meter import MAX_BAR_RESTS, music21_rests
 
     text = 'X:1\nM:3/4\nL:1/4\nK:Amix\nx/2 "x" !x!A x3/2|Z2|\nM:none\nZ|] % x Z\n'
-    assert music21_rests(text) == ('X:1\nM:3/4\nL:1/4\nK:Amix\nz/2 "x" !x!A z3/2|z6|'
+    assert music21_rests(text) == ('X:1\nM:3/4\nL:1/4\nK:Amix\nz/2 "x" !x!A z3/2|z3|z3|'
                                    '\nM:none\nZ|] % x Z\n')
+    # whole bars one by one (music21 is slow on one long rest); past the cap, as written
+    assert music21_rests("X:1\nM:2/4\nL:1/8\nK:C\nZ3|\n+: x Z\nA4|]") == (
+        "X:1\nM:2/4\nL:1/8\nK:C\nz4|z4|z4|\n+: x Z\nA4|]")
+    many = f"X:1\nK:C\nZ{MAX_BAR_RESTS + 1}|A8|]"
+    assert music21_rests(many) == many
     tune = "X:1\nK:D\nDFA|]\n"
     assert music21_rests(tune) == tune
 

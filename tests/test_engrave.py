@@ -30,6 +30,16 @@ def test_an_abc_tune_has_a_musicxml_download_with_its_notes_and_title(tmp_path):
         engrave.musicxml_of_abc("X:1\nL:0/0\nK:D\nabc|\n")  # no length a note can have
 
 
+def test_a_tune_with_an_invisible_rest_engraves_its_notes_in_their_bars(tmp_path):
+    from music21 import converter
+
+    engrave.write_abc_musicxml("X:1\nM:2/4\nL:1/8\nK:C\nx2 AB|Z|cd e2|]\n",
+                               tmp_path / "score.musicxml")
+    score = converter.parse(str(tmp_path / "score.musicxml"))
+    bars = score.parts[0].getElementsByClass("Measure")
+    assert [[n.name for n in bar.notes] for bar in bars] == [["A", "B"], [], ["C", "D", "E"]]
+
+
 def test_a_verovio_crash_is_one_lines_error_and_this_process_lives_on(monkeypatch, tmp_path):
     crash = tmp_path / "crash.py"  # what Verovio's ABC reader did on one tune
     crash.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")

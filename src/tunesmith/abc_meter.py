@@ -595,14 +595,18 @@ def positions(text: str) -> list[tuple[int, int]]:
     return [reader.feed(c) for c in text]
 
 
+MAX_BAR_RESTS = 64  # a Z of more bars than this is left as written (music21 drops it)
+
+
 def music21_rests(text: str) -> str:
-    """``text`` with its rests spelled so that music21 plays them: music21 (9.x) drops an
-    invisible rest ``x`` (``x2 A2`` starts on the A) and a rest of whole bars ``Z`` (and
-    reads ``X`` as a note), where the ABC standard and abc2midi play them as rests. An
-    ``x`` becomes a ``z`` of its length; ``Zn`` / ``Xn`` a ``z`` as long as n bars of
-    the meter in force (left as written under ``M:none``). Nothing else changes; comments,
-    quotes, decorations and fields are copied as they are. No library does this: it is
-    a work-around for music21's ABC reader, and it reads the text as :func:`bars` does."""
+    """``text`` with its rests spelled so that music21 plays them: music21 (9 and 10)
+    drops an invisible rest ``x`` (``x2 A2`` starts on the A) and a rest of whole bars
+    ``Z`` (and reads ``X`` as a note), where the ABC standard and abc2midi play them as
+    rests. An ``x`` becomes a ``z`` of its length; ``Zn`` / ``Xn`` n bars of ``z`` in the
+    meter in force, in the header's unit (left as written under ``M:none`` and past
+    :data:`MAX_BAR_RESTS` bars). Nothing else changes: comments, quotes, decorations and
+    fields are copied as they are. No library does this: it works around music21's ABC
+    reader, reading the text as :func:`bars` does."""
     lines = text.split("\n")
     k = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), -1) + 1
     fields: dict[str, str] = {}
@@ -611,11 +615,15 @@ def music21_rests(text: str) -> str:
         if m and m.group(1) not in fields:
             fields[m.group(1)] = m.group(2)
     reader = _header_reader(fields, keep_bars=False)
+    # the header's unit holds for the whole tune, as abc2midi and music21 read it: an M:
+    # in the body changes the bar, not the unit
+    reader.explicit = k > 0
     out = lines[:k]
     for line in lines[k:]:
         m = _FIELD_LINE.match(line)
-        if m:
-            reader.field(m.group(1), m.group(2))
+        if m or line.startswith("+:"):  # a field, or a field's continuation
+            if m:
+                reader.field(m.group(1), m.group(2))
             out.append(line)
             continue
         music, hash_, comment = line.partition("%")
@@ -634,11 +642,13 @@ def _rests_spelled(reader: _Reader, music: str) -> str:
         token = m.group()
         if m.group("rest") and token.startswith("x"):
             token = "z" + token[1:]
-        elif m.group("bars_rest") and reader.meter is not None:
-            count = int(token[1:]) if len(token) > 1 else 1
-            units = reader.meter * count / reader.unit
-            token = f"z{units.numerator}" + (f"/{units.denominator}"
-                                             if units.denominator > 1 else "")
+        elif (m.group("bars_rest") and reader.meter is not None
+              and (count := int(token[1:]) if len(token) > 1 else 1) <= MAX_BAR_RESTS):
+            # one rest per bar: music21 takes time quadratic in a bar's length
+            units = reader.meter / reader.unit
+            bar = f"z{units.numerator}" + (f"/{units.denominator}"
+                                           if units.denominator > 1 else "")
+            token = "|".join([bar] * count)
         elif m.group("field"):
             inner = token[1:].rstrip("]")
             reader.field(inner[0], inner[2:])

@@ -78,15 +78,18 @@ def write_abc_musicxml(text: str, xml_path: Path) -> None:
 
 
 def musicxml_of_abc(text: str) -> str:
-    """MusicXML text of one ABC tune, as music21 reads it."""
+    """MusicXML text of one ABC tune, as music21 reads it, its invisible and whole-bar
+    rests written as rests (:func:`~tunesmith.abc_meter.music21_rests`: music21 drops
+    them, which would shift every note after one)."""
     from music21 import converter
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
+    from tunesmith.abc_meter import music21_rests
     from tunesmith.io.m21 import quiet
 
     with quiet():
-        try:
-            score = converter.parseData(text, format="abc")  # never read as a path
+        try:  # parseData: the text is never read as a path
+            score = converter.parseData(music21_rests(text), format="abc")
             return GeneralObjectExporter().parse(score).decode("utf-8")
         except Exception as e:  # noqa: BLE001 - music21 raises many kinds on a bad tune
             raise TunesmithError(f"music21 cannot write this tune as MusicXML "
