@@ -35,6 +35,36 @@ def test_a_time_signature_midi_cannot_hold_is_left_out_not_a_crash(tmp_path):
     assert back.time_signatures == [TimeSignature(0.0, 3, 4)]
 
 
+def _beats(path) -> float:
+    """How long the MIDI file is, in beats (symusic ends a track one tick after its last
+    event)."""
+    import mido
+
+    midi = mido.MidiFile(path)
+    return round(max(sum(m.time for m in t) for t in midi.tracks) / midi.ticks_per_beat, 2)
+
+
+def test_a_midi_file_ends_on_the_bar_line_after_its_last_note(tmp_path):
+    """As notation programs write it: a DAW or a loop player gets the whole last bar. The
+    notes read back are the same; a piece that ends on a bar line gets nothing more."""
+    import dataclasses
+
+    assert _beats(write_midi(PIECE, tmp_path / "whole.mid")) == 3  # 3/4, ends at 3
+    longer = dataclasses.replace(PIECE, tracks=[Track(notes=[Note(0.0, 4.0, 60)])])
+    path = write_midi(longer, tmp_path / "longer.mid")
+    assert _beats(path) == 6  # the second 3/4 bar's end
+    assert read_midi(path).tracks[0].notes == longer.tracks[0].notes
+    pickup = dataclasses.replace(longer, time_signatures=[TimeSignature(0.0, 1, 4),
+                                                          TimeSignature(1.0, 4, 4)])
+    assert _beats(write_midi(pickup, tmp_path / "pickup.mid")) == 5
+    # a meter MIDI cannot hold is not the file's: its bar is not the file's either
+    odd = dataclasses.replace(longer, time_signatures=[TimeSignature(0.0, 3, 4),
+                                                       TimeSignature(2.0, 297, 32)])
+    assert _beats(write_midi(odd, tmp_path / "odd.mid")) == 6
+    free = dataclasses.replace(longer, time_signatures=[])
+    assert _beats(write_midi(free, tmp_path / "free.mid")) == 4
+
+
 def test_seconds_follow_the_tempo_map():
     assert PIECE.seconds(2.0) == pytest.approx(1.2)  # 2 beats at 100 qpm
     assert PIECE.seconds(3.0) == pytest.approx(1.6)  # + 1 beat at 150 qpm

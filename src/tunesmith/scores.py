@@ -13,6 +13,39 @@ from __future__ import annotations
 from tunesmith.music import DEFAULT_QPM, Note, Piece, Tempo, TimeSignature, Track
 
 TICKS_PER_QUARTER = 480  # the resolution of the scores (and MIDI files) made here
+END_MARKER = "end"  # the marker at the bar line that ends a written MIDI file
+
+
+def _in_a_byte(sig: TimeSignature) -> bool:
+    return 1 <= sig.numerator <= 255 and 1 <= sig.denominator <= 255
+
+
+def bar_line_after(piece: Piece) -> float | None:
+    """The first bar line at or after the piece's last note ends (in beats), by its last
+    time signature that starts before then (of those a MIDI file can hold: see
+    :func:`piece_to_score`); None without notes or such time signatures."""
+    end = piece.end_beat
+    sigs = sorted((s for s in piece.time_signatures if s.beat < end - 1e-9
+                   and _in_a_byte(s)), key=lambda s: s.beat)
+    if end <= 0 or not sigs:
+        return None
+    last = sigs[-1]
+    bar = last.numerator * 4 / last.denominator
+    bars = -(-round((end - last.beat) / bar, 6) // 1)  # ceil, forgiving float noise
+    return last.beat + bars * bar
+
+
+def end_at_bar_line(score, piece: Piece) -> None:
+    """Give ``score`` (made by :func:`piece_to_score`) a marker at the bar line after
+    ``piece``'s last note, so that the MIDI file ends on a whole bar, as notation
+    programs write it, and a DAW or a loop player gets the full last bar; nothing when
+    the last note ends on a bar line. (symusic ends each track at its last event and
+    offers no end-of-track time of its own: a marker is the event that carries it.)"""
+    import symusic
+
+    line = bar_line_after(piece)
+    if line is not None and line > piece.end_beat + 1e-6:
+        score.markers.append(symusic.TextMeta(line, END_MARKER, ttype="quarter"))
 
 
 def piece_to_score(piece: Piece, ticks_per_quarter: int = TICKS_PER_QUARTER):
@@ -24,7 +57,7 @@ def piece_to_score(piece: Piece, ticks_per_quarter: int = TICKS_PER_QUARTER):
     for t in piece.tempos:
         score.tempos.append(symusic.Tempo(t.beat, qpm=t.qpm, ttype="quarter"))
     for s in piece.time_signatures:
-        if not 1 <= s.numerator <= 255 or not 1 <= s.denominator <= 255:
+        if not _in_a_byte(s):
             # a MIDI time signature holds each in a byte; music21 made 543/32 for
             # a sampled tune's odd bar: left out (the notes are what is heard)
             continue

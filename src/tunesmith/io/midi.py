@@ -21,7 +21,12 @@ from tunesmith.errors import TunesmithError, first_line
 from tunesmith.io.limits import OverLimit, check_file_size, limits
 from tunesmith.io.paths import input_file, output_folder
 from tunesmith.music import Piece, Tempo
-from tunesmith.scores import TICKS_PER_QUARTER, piece_to_score, score_to_piece
+from tunesmith.scores import (
+    TICKS_PER_QUARTER,
+    end_at_bar_line,
+    piece_to_score,
+    score_to_piece,
+)
 
 # SMPTE frame-rate codes (the negated top byte of the division) -> frames per second;
 # 29 means "30 drop-frame", i.e. 29.97 fps.
@@ -181,9 +186,11 @@ def _check_score(score) -> None:
 
 
 def write_midi(piece: Piece, path: str | Path) -> Path:
-    """Write ``piece`` as a type-1 MIDI file (one track per Piece track)."""
+    """Write ``piece`` as a type-1 MIDI file (one track per Piece track) that ends on the
+    bar line after its last note (:func:`~tunesmith.scores.end_at_bar_line`)."""
     path = Path(path)
     score = piece_to_score(piece, TICKS_PER_QUARTER)
+    end_at_bar_line(score, piece)
     output_folder(path.parent)
     score.dump_midi(str(path))
     return path
