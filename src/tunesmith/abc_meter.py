@@ -235,17 +235,10 @@ def _read(text: str) -> _Reader:
     a bar line closes it (``closes="\\n"``); the last bar is there when it has
     music, with ``closes=""`` when no bar line ends it."""
     lines = text.split("\n")
-    header = [ln for ln in lines[:next((i for i, ln in enumerate(lines)
-                                        if ln.startswith("K:")), -1) + 1]]
-    fields: dict[str, str] = {}
-    for ln in header:
-        m = _FIELD_LINE.match(ln)
-        if m and m.group(1) not in fields:
-            fields[m.group(1)] = m.group(2)
-    reader = _header_reader(fields)
-    offset = sum(len(ln) + 1 for ln in header)
+    k, reader = _header_of(lines)
+    offset = sum(len(ln) + 1 for ln in lines[:k])
     reader.start = offset
-    body = lines[len(header):]
+    body = lines[k:]
     for k, line in enumerate(body):
         _read_whole_line(reader, line, offset, ended=k < len(body) - 1)
         offset += len(line) + 1
@@ -254,6 +247,24 @@ def _read(text: str) -> _Reader:
         reader.bars.append(Bar(reader.start, end, reader.length, reader.meter, reader.opens,
                                "", reader.whole_rests))
     return reader
+
+
+def _header_of(lines: list[str], keep_bars: bool = True) -> tuple[int, _Reader]:
+    """How many of ``lines`` are the header (to its ``K:`` line; 0 without one), and a
+    reader set by its fields (the first of each)."""
+    k = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), -1) + 1
+    fields: dict[str, str] = {}
+    for ln in lines[:k]:
+        m = _FIELD_LINE.match(ln)
+        if m and m.group(1) not in fields:
+            fields[m.group(1)] = m.group(2)
+    return k, _header_reader(fields, keep_bars)
+
+
+def _inline_field(reader: _Reader, token: str) -> None:
+    """Read an inline field token (``[M:3/4]``)."""
+    inner = token[1:].rstrip("]")
+    reader.field(inner[0], inner[2:])
 
 
 def _header_reader(fields: dict[str, str], keep_bars: bool = True) -> _Reader:
@@ -310,8 +321,7 @@ def _read_line(reader: _Reader, line: str, offset: int) -> None:
         elif m.group("bars_rest"):
             reader.whole_rests = reader.music = True
         elif m.group("field"):
-            inner = m.group("field")[1:].rstrip("]")
-            reader.field(inner[0], inner[2:])
+            _inline_field(reader, m.group("field"))
         elif m.group("bar"):
             reader.close(offset + m.start(), m.group("bar"), offset + m.end())
         elif m.group("broken"):
@@ -608,13 +618,7 @@ def music21_rests(text: str) -> str:
     fields are copied as they are. No library does this: it works around music21's ABC
     reader, reading the text as :func:`bars` does."""
     lines = text.split("\n")
-    k = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), -1) + 1
-    fields: dict[str, str] = {}
-    for ln in lines[:k]:
-        m = _FIELD_LINE.match(ln)
-        if m and m.group(1) not in fields:
-            fields[m.group(1)] = m.group(2)
-    reader = _header_reader(fields, keep_bars=False)
+    k, reader = _header_of(lines, keep_bars=False)
     # the header's unit holds for the whole tune, as abc2midi and music21 read it: an M:
     # in the body changes the bar, not the unit
     reader.explicit = k > 0
@@ -650,8 +654,7 @@ def _rests_spelled(reader: _Reader, music: str) -> str:
                                            if units.denominator > 1 else "")
             token = "|".join([bar] * count)
         elif m.group("field"):
-            inner = token[1:].rstrip("]")
-            reader.field(inner[0], inner[2:])
+            _inline_field(reader, token)
         parts.append(token)
         pos = m.end()
     return "".join(parts)
