@@ -80,3 +80,25 @@ def test_guidance_without_a_style_or_out_of_range_is_refused(tmp_path, capsys,
                "--no-wav", *args])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_continue_guides_towards_an_asked_style_by_default(tmp_path, continue_run):  # noqa: F811
+    """``compose --family continue --style S`` guides at W = 2 unless told otherwise (the
+    weight at which every style reads as itself; RESULTS.md "Style guidance by default"):
+    the default writes what ``--style-guidance 2`` writes, composition.json records the
+    weight used, and without a style it samples plainly."""
+    import json
+
+    def compose(name, *extra):
+        out = tmp_path / name
+        assert main(["compose", "--model", str(continue_run / "best"), "--num", "2",
+                     "--seed", "3", "--out", str(out), "--no-wav", *extra]) == 0
+        manifest = json.loads((out / "composition.json").read_text())
+        return ([p.read_text() for p in sorted(out.glob("*.abc"))],
+                manifest["options"]["style_guidance"])
+
+    default, explicit = compose("d", "--style", "irish"), compose("e", "--style", "irish",
+                                                                  "--style-guidance", "2")
+    plain, unstyled = compose("p", "--style", "irish", "--style-guidance", "0"), compose("n")
+    assert [w for _, w in (default, explicit, plain, unstyled)] == [2.0, 2.0, 0.0, 0.0]
+    assert default[0] == explicit[0] != plain[0]

@@ -514,6 +514,8 @@ def write(checkpoint, options: ComposeOptions, out_dir: str | Path, output: Outp
     bias = family.repeat_bias_of(options, checkpoint.representation, checkpoint.model)
     if bias is not None:  # recorded as composed: the family's default filled in
         recorded["repeat_bias"] = bias
+    if "style_guidance" in family.controls:  # likewise
+        recorded["style_guidance"] = family.compose_options(options).style_guidance
     about = {"model": str(checkpoint.path), "num": options.num, "options": recorded}
     attend = None
     if output.attention:

@@ -102,10 +102,12 @@ class ComposeOptions:
                      "continue-events, continue-remi: a label of its corpus (a "
                      "sub-folder or LABEL=); default: none given, the model goes by the "
                      "primer")
-    style_guidance: float = opt(0.0, "continue, continue-events, continue-remi: with "
-                                "--style, push the continuation towards the style "
-                                "(classifier-free guidance of weight W: log p(style) + "
-                                "W (log p(style) - log p(none)); 0 = plain sampling)")
+    style_guidance: float | None = opt(None, "continue, continue-events, continue-remi: "
+                                       "with --style, push the continuation towards the "
+                                       "style (classifier-free guidance of weight W: "
+                                       "log p(style) + W (log p(style) - log p(none)); 0 = "
+                                       "plain sampling; default: 2 for continue, 0 for the "
+                                       "MIDI ones; 0 without --style)")
     grace: float = opt(8.0, "events, pianoroll, remi: with --seconds or --bars (pianoroll: "
                        "any length), sample this many beats more and end the piece at "
                        "the first beat after its length that closes on a cadence (V-I or "
@@ -179,7 +181,7 @@ class ComposeOptions:
         if self.repeat_bias is not None and not 0 <= self.repeat_bias <= 10:
             raise OptionError("repeat_bias", f"must be between 0 and 10, got "
                               f"{self.repeat_bias}")
-        if not 0 <= self.style_guidance <= 10:
+        if self.style_guidance is not None and not 0 <= self.style_guidance <= 10:
             raise OptionError("style_guidance", f"must be between 0 and 10, got "
                               f"{self.style_guidance}")
         if self.mode not in ("sample", "argmax"):
@@ -309,6 +311,10 @@ class Family:
                                   f"{limits().seconds:,.0f} s a piece may last (seconds; "
                                   "raise it with TUNESMITH_LIMITS=seconds=N)")
         fill = {k: v for k, v in self.defaults.items() if getattr(opts, k) is None}
+        if opts.style_guidance is None and "style_guidance" in self.controls:
+            # guidance pulls towards the style asked for: with none asked, plain sampling
+            fill["style_guidance"] = self.defaults.get("style_guidance", 0.0) if opts.style \
+                else 0.0
         return dataclasses.replace(opts, **fill) if fill else opts
 
     def can(self, control: str, representation) -> bool:

@@ -24,6 +24,10 @@ DRAFTS = 2  # continuations drawn per piece; the first abc2midi and the meter ac
 # whole continuations did, for a second or two more per batch
 STEP_DRAFTS = 16
 OPENINGS = 16  # held-out openings a model keeps, to continue when no primer is given
+# compose --style-guidance when a style is asked for: at W = 2 every style with >= 300
+# training tunes reads as itself at >= 0.8 of the real rate, at W = 0 not (RESULTS.md,
+# "Style guidance by default"; benchmarks/style_control.py --guidance W)
+GUIDANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class ContinueFamily(Family):
     controls = frozenset({"primer", "bars", "style", "style_guidance", "temperature",
                           "top_k", "top_p",
                           "constrain", "beam", "length_penalty", "stochastic_beam"})
+    defaults = {"style_guidance": GUIDANCE}
     primer = "piece"
     item, stem, unit = "tunes", "tune", "characters"
     writes_text = True
@@ -195,6 +200,7 @@ class ContinueFamily(Family):
         from tunesmith.io import abc2midi
         from tunesmith.io.abc import read_tune_book
 
+        opts = self.compose_options(opts)  # the default guidance, when a style is asked
         rep, model = checkpoint.representation, checkpoint.model
         tempo = ""  # the primer's Q: (the model reads none)
         if opts.primer:
