@@ -24,12 +24,18 @@ class TokenWindows:
     never show it a start marker in that state, and a model trained only on those began
     7.6% of its sampled tunes with a broken header. The other windows start anywhere, so
     the later parts of long tunes are trained on too.
+
+    ``weights`` (one float array per sequence, as long as it) give each token's weight as
+    a target; batches then carry ``weights`` beside ``targets`` for the model's loss.
     """
 
     def __init__(self, sequences: Sequence, seq_len: int, batch_size: int,
-                 seed: int = 0, aligned: float = 0.5, augment: Callable | None = None):
+                 seed: int = 0, aligned: float = 0.5, augment: Callable | None = None,
+                 weights: Sequence[np.ndarray] | None = None):
         lengths = [len(s) for s in sequences]
         self.stream = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
+        self.weights = (None if weights is None else
+                        np.concatenate([np.asarray(w, np.float32) for w in weights]))
         self.batch_size, self.seed = batch_size, seed
         self.augment = augment  # (windows (B, T+1, ...), rng) -> windows, e.g. transposition
         if len(self.stream) < 2:
@@ -55,7 +61,10 @@ class TokenWindows:
         if self.augment is not None:
             w = self.augment(w, rng)
         w = torch.from_numpy(np.ascontiguousarray(w))
-        return {"inputs": w[:, :-1], "targets": w[:, 1:]}
+        batch = {"inputs": w[:, :-1], "targets": w[:, 1:]}
+        if self.weights is not None:
+            batch["weights"] = torch.from_numpy(self.weights[idx[:, 1:]])
+        return batch
 
 
 class SequenceBatches:

@@ -96,10 +96,17 @@ class CharRNN(nn.Module):
             targets = targets[..., 0]
         mask = targets != 0
         nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
+        loss = nll
+        if "weights" in batch:  # each target's weight (e.g. abc's --ending-weight); the
+            # reported nll stays the plain mean
+            each = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0,
+                                   reduction="none")
+            w = batch["weights"].flatten() * mask.flatten()
+            loss = (each * w).sum() / w.sum().clamp(min=1e-9)
         with torch.no_grad():
             correct = ((logits.argmax(-1) == targets) & mask).sum()
             count = mask.sum()
-        return {"loss": nll, "nll": nll.detach(), "accuracy": correct / count.clamp(min=1),
+        return {"loss": loss, "nll": nll.detach(), "accuracy": correct / count.clamp(min=1),
                 "count": count}
 
     # --- autoregressive interface used by the shared sampler
