@@ -56,11 +56,29 @@ def test_the_loss_is_weighted_and_the_reported_nll_is_not():
     assert not torch.allclose(heavy["loss"], plain["loss"])
 
 
-def test_train_with_an_ending_weight_records_it(tmp_path, abc_corpus):
+def test_the_transformer_weighs_its_loss_too():
+    from tunesmith.models.transformer import Transformer, TransformerConfig
+
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(d_model=16, num_layers=1, attention_heads=2,
+                                          ff_size=32, context=16, heads={"token": 12})).eval()
+    inputs, targets = torch.randint(1, 12, (2, 9)), torch.randint(1, 12, (2, 9))
+    plain = model.loss({"inputs": inputs, "targets": targets})
+    w = torch.ones(2, 9)
+    assert torch.allclose(model.loss({"inputs": inputs, "targets": targets,
+                                      "weights": w})["loss"], plain["loss"])
+    w[1, 2] = 8.0
+    heavy = model.loss({"inputs": inputs, "targets": targets, "weights": w})
+    assert torch.allclose(heavy["nll"], plain["nll"])
+    assert not torch.allclose(heavy["loss"], plain["loss"])
+
+
+@pytest.mark.parametrize("arch", ["char_rnn", "transformer"])
+def test_train_with_an_ending_weight_records_it(tmp_path, abc_corpus, arch):
     run = tmp_path / "run"
-    assert main(["train", "--preset", "debug", "--ending-weight", "5", "--corpus",
-                 str(abc_corpus), "--out", str(run), "--no-progress", "--samples", "0",
-                 "--steps", "6"]) == 0
+    assert main(["train", "--preset", "debug", "--arch", arch, "--ending-weight", "5",
+                 "--corpus", str(abc_corpus), "--out", str(run), "--no-progress",
+                 "--samples", "0", "--steps", "6"]) == 0
     assert json.loads((run / "config.json").read_text())["data"]["ending_weight"] == 5.0
     assert main(["evaluate", "--model", str(run / "best"), "--samples", "0"]) == 0
 

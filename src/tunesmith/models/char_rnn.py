@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunesmith.models.kernels import StepWeight, input_gate_table, lstm_step, lstm_weights
-from tunesmith.models.layers import cached, rnn_read, select_rnn_state
+from tunesmith.models.layers import cached, rnn_read, select_rnn_state, weighted_nll
 from tunesmith.options import opt
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -96,13 +96,9 @@ class CharRNN(nn.Module):
             targets = targets[..., 0]
         mask = targets != 0
         nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
-        loss = nll
-        if "weights" in batch:  # each target's weight (e.g. abc's --ending-weight); the
-            # reported nll stays the plain mean
-            each = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0,
-                                   reduction="none")
-            w = batch["weights"].flatten() * mask.flatten()
-            loss = (each * w).sum() / w.sum().clamp(min=1e-9)
+        # each target's weight (abc's --ending-weight), if any; the reported nll stays plain
+        loss = nll if "weights" not in batch else weighted_nll(logits, targets,
+                                                                batch["weights"], 0)
         with torch.no_grad():
             correct = ((logits.argmax(-1) == targets) & mask).sum()
             count = mask.sum()

@@ -258,6 +258,19 @@ def select_rnn_state(state, rows: torch.Tensor):
     return state.index_select(1, rows)
 
 
+def weighted_nll(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor,
+                 ignore: int) -> torch.Tensor:
+    """The training loss of a one-head model whose batch carries ``weights`` (B, T), each
+    target's weight (abc's ``--ending-weight``): logits (B, T, V), targets (B, T) ->
+    sum(weight x NLL) / sum(weight) over the scored targets (not ``ignore``)."""
+    import torch.nn.functional as F
+
+    each = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore,
+                           reduction="none")
+    w = weights.flatten().to(each.dtype) * (targets.flatten() != ignore)
+    return (each * w).sum() / w.sum().clamp(min=1e-9)
+
+
 def per_head_nll(logits, targets: torch.Tensor, heads, mask: torch.Tensor,
                  ignore: int = -100):
     """The multi-head loss of ``event_lstm`` and ``transformer``: logits ``{head: (B, T,

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.layers import HeadLogits, per_head_nll
+from tunesmith.models.layers import HeadLogits, per_head_nll, weighted_nll
 from tunesmith.options import opt
 
 IGNORE = -100  # a target that is not scored (the events family's padding)
@@ -413,10 +413,14 @@ class Transformer(nn.Module):
         mask = targets[..., 0] != pad  # (B, T)
         targets = targets.masked_fill(~mask[..., None], IGNORE)
         nll, all_right, out = per_head_nll(logits, targets, self.head_sizes, mask, IGNORE)
+        loss = nll
         if len(self.head_sizes) == 1:
             out = {}
+            if "weights" in batch:  # each target's weight (abc's --ending-weight)
+                head = next(iter(self.head_sizes))
+                loss = weighted_nll(logits[head], targets[..., 0], batch["weights"], IGNORE)
         count = mask.sum()
-        return {"loss": nll, "nll": nll.detach(), **out,
+        return {"loss": loss, "nll": nll.detach(), **out,
                 "accuracy": all_right.sum() / count.clamp(min=1), "count": count}
 
     @torch.no_grad()
