@@ -91,3 +91,20 @@ def test_a_weight_that_is_not_positive_is_refused_in_one_line(tmp_path, abc_corp
     err = capsys.readouterr().err.strip()
     assert rc != 0 and "ending_weight" in err.replace("-", "_") and "> 0" in err
     assert len(err.splitlines()) == 1
+
+
+def test_a_run_goes_on_with_its_endings_weighted(tmp_path, abc_corpus, capsys):
+    """``train --resume RUN --steps N --ending-weight W``: a fine-tune of a trained run's
+    endings (how the shipped folk model was made); what the model reads stays the run's."""
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "debug", "--corpus", str(abc_corpus), "--out",
+                 str(run), "--no-progress", "--samples", "0", "--steps", "6"]) == 0
+    assert main(["train", "--resume", str(run), "--steps", "10", "--ending-weight", "4",
+                 "--no-progress"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["ending_weight"] == 4.0 and config["train"]["steps"] == 10
+    assert "--ending-weight 4" in config["resumed_with"][-1]
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "12", "--home",
+                 "--no-progress"]) != 0
+    assert "drop --home" in capsys.readouterr().err

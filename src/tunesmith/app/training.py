@@ -68,11 +68,14 @@ class ResumeRequest:
                               "(default: the run's own --samples)")
     corpus: str | None = opt(None, "where the run's corpus is now, when it has moved (it "
                              "must read as the same pieces)")
+    data: Mapping[str, Any] = opt(factory=dict, help="data settings the run goes on with "
+                                  "from here, of those its family lets change (abc: "
+                                  "ending_weight)")
     stop_at: int | None = opt(None, "stop at this step, as an interruption would (tests)",
                               derived=True)
     command: str = opt("", "the command line that asked for it", derived=True)
 
-    MAY_CHANGE = ("steps", "patience", "device", "corpus")
+    MAY_CHANGE = ("steps", "patience", "device", "corpus", "data")
 
 
 @dataclass
@@ -327,9 +330,17 @@ def _resume(request: ResumeRequest, progress: Progress | None, log) -> RunResult
         p.train = dataclasses.replace(p.train, device=request.device)
     longer = {k: getattr(request, k) for k in ("steps", "patience")
               if getattr(request, k) is not None}
+    changes = dict(request.data)
+    fixed = sorted(set(changes) - set(_family(p).resumable_data))
+    if fixed:
+        raise OptionError(fixed[0], f"is part of what the run is ({run_dir / 'config.json'}); "
+                          "a run goes on with its own")
+    if changes:  # e.g. abc's ending weight: the loss changes from here, the model does not
+        p.data = replace(p.data, "data", **changes)
     if longer:  # the run goes on for longer: config.json says so from now on
         p.train = replace(p.train, "training", **longer)
-        p.resumed_with.append(request.command or f"resume {longer}")
+    if longer or changes:
+        p.resumed_with.append(request.command or f"resume {longer | changes}")
     moved = _moved_corpus(p, request, run_dir)
     launch = _launch(p.train)
     distributed.barrier()  # the others read the checkpoint once rank 0 has recovered it
@@ -345,10 +356,10 @@ def _resume(request: ResumeRequest, progress: Progress | None, log) -> RunResult
             "goes on with it as it is now, so it no longer continues exactly", "warning")
     if moved:
         log(f"the run's corpus is now read from {p.corpus}")
-        if not longer:  # (else the command is recorded already)
+        if not (longer or changes):  # (else the command is recorded already)
             p.resumed_with.append(request.command or f"resume --corpus {request.corpus}")
     # config.json changes once the run can go on (a missing corpus leaves it as it was)
-    if (longer or moved or launch != p.distributed) and distributed.current().main:
+    if (longer or changes or moved or launch != p.distributed) and distributed.current().main:
         p.distributed = launch
         write_json(run_dir / "config.json", p.to_json())
     samples = p.samples if request.samples is None else request.samples

@@ -238,7 +238,7 @@ class Train(Command):
         if getattr(args, "config", None):
             raise TunesmithError("--resume continues the run with its own settings "
                                  f"({Path(args.resume) / 'config.json'}); drop --config")
-        keep = {"steps", "patience", "device", "samples", "corpus"}
+        keep = {"steps", "patience", "device", "samples", "corpus", "ending_weight"}
         extra = [(section, name) for section, v in values.items() for name in v
                  if name not in keep]
         if extra:
@@ -247,11 +247,13 @@ class Train(Command):
             flags = ", ".join(flag_of(n, self.sections()) for _, n in extra)
             raise TunesmithError(f"--resume continues the run with its own settings "
                                  f"({Path(args.resume) / 'config.json'}; only --steps, "
-                                 f"--patience and a moved --corpus may change); drop {flags}")
+                                 f"--patience, a moved --corpus and abc's --ending-weight "
+                                 f"may change); drop {flags}")
         t, r = values["train"], values["request"]
         return app.ResumeRequest(run=args.resume, steps=t.get("steps"),
                                  patience=t.get("patience"), device=t.get("device"),
                                  samples=r.get("samples"), corpus=r.get("corpus"),
+                                 data=dict(values.get("data", {})),
                                  stop_at=args.stop_at, command=command_line(args))
 
     def _report(self, result) -> int:

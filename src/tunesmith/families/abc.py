@@ -90,6 +90,7 @@ class AbcFamily(Family):
     pretrained = "folk-abc-small"
     default_corpus = "folk-abc"
     data_options = AbcData
+    resumable_data = frozenset({"ending_weight"})  # a fine-tune of a run's endings
     controls = frozenset({"max_len", "bars", "primer", "temperature", "top_k", "top_p",
                           "constrain", "beam", "length_penalty", "stochastic_beam",
                           "repeat_bias"})

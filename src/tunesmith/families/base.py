@@ -257,6 +257,9 @@ class Family:
     pretrained: ClassVar[str]
     default_corpus: ClassVar[str]
     data_options: ClassVar[type]
+    # data options a run may change when it is resumed (`train --resume RUN --FLAG`): those
+    # that change how it trains from there on, not what the model reads
+    resumable_data: ClassVar[frozenset[str]] = frozenset()
     controls: ClassVar[frozenset[str]] = frozenset()
     defaults: ClassVar[Mapping[str, Any]] = {}
     primer: ClassVar[str] = "piece"  # "text" | "piece"
