@@ -108,3 +108,27 @@ def test_a_run_goes_on_with_its_endings_weighted(tmp_path, abc_corpus, capsys):
     assert main(["train", "--resume", str(run), "--steps", "12", "--home",
                  "--no-progress"]) != 0
     assert "drop --home" in capsys.readouterr().err
+
+
+def test_the_weighted_run_chooses_its_best_checkpoint_afresh(tmp_path, abc_corpus):
+    """Weighted, validation (unweighted) may be a little worse than before the fine-tune:
+    the best checkpoint is then the fine-tune's, not the run's from before it."""
+    from tunesmith.training.checkpoint import read_meta
+
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "debug", "--corpus", str(abc_corpus), "--out",
+                 str(run), "--no-progress", "--samples", "0", "--steps", "6",
+                 "--eval-every", "3", "--checkpoint-every", "3"]) == 0
+    assert main(["train", "--resume", str(run), "--steps", "9", "--ending-weight", "50",
+                 "--lr", "1e-9", "--no-progress"]) != 0  # --lr is the run's own: refused
+    state = run / "last" / "training_state.json"  # a best from before that nothing beats
+    saved = json.loads(state.read_text())
+    state.write_text(json.dumps(saved | {"best": {"loss": 0.0, "step": 6}}))
+    assert main(["train", "--resume", str(run), "--steps", "9", "--no-progress"]) == 0
+    assert read_meta(run / "best")["summary"]["step"] == 6  # plain: the old best stays
+    state = run / "last" / "training_state.json"
+    state.write_text(json.dumps(json.loads(state.read_text()) | {"best": {"loss": 0.0,
+                                                                         "step": 6}}))
+    assert main(["train", "--resume", str(run), "--steps", "12", "--ending-weight", "50",
+                 "--no-progress"]) == 0
+    assert read_meta(run / "best")["summary"]["step"] == 12  # weighted: the fine-tune's

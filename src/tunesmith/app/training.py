@@ -363,9 +363,24 @@ def _resume(request: ResumeRequest, progress: Progress | None, log) -> RunResult
         p.distributed = launch
         write_json(run_dir / "config.json", p.to_json())
     samples = p.samples if request.samples is None else request.samples
+    retrained = _data_changed(last.meta.get("summary", {}).get("data"), p.data)
+    if retrained:
+        log(f"the run goes on with {retrained}: its best checkpoint is chosen afresh from "
+            "here (validation stays unweighted)")
     return _fit(p, run_dir, prepared, resume=True, samples=samples,
                 stop_at=request.stop_at, progress=progress, log=log,
-                samples_asked=request.samples is not None)
+                samples_asked=request.samples is not None, fresh_best=bool(retrained))
+
+
+def _data_changed(before: dict | None, data) -> str:
+    """The data settings ``data`` holds that the checkpoint was not trained with (a setting
+    the checkpoint does not record counts as its default), as ``name=value, ...``."""
+    import dataclasses
+
+    before = before or {}
+    changed = [f"{f.name}={getattr(data, f.name)}" for f in dataclasses.fields(data)
+               if before.get(f.name, f.default) != getattr(data, f.name)]
+    return ", ".join(changed)
 
 
 def _moved_corpus(p: RunPlan, request: ResumeRequest, run_dir: Path) -> bool:
@@ -528,9 +543,10 @@ def _start_folder(run_dir: Path, p: RunPlan, fresh: bool) -> None:
 
 
 def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_at,
-         progress, log, samples_asked: bool = False) -> RunResult:
+         progress, log, samples_asked: bool = False, fresh_best: bool = False) -> RunResult:
     """Train (or go on training) and, at the end, compose ``samples`` pieces; a finished
-    run resumed composes its samples again only when they were asked for."""
+    run resumed composes its samples again only when they were asked for. ``fresh_best``:
+    the run goes on with another loss, so its best checkpoint is chosen anew from here."""
     import torch
 
     from tunesmith import models
@@ -554,6 +570,7 @@ def _fit(p: RunPlan, run_dir: Path, prepared, resume: bool, samples: int, stop_a
     train_data, valid_data = fam.batches(prepared, p.train, p.data)
     trainer = Trainer(model, prepared.representation, train_data, valid_data, p.train,
                       run_dir, resume=resume, progress=progress, log=log,
+                      fresh_best=fresh_best,
                       summary_extra={"corpus": prepared.info, "data": data})
     finished = resume and trainer.step >= p.train.steps
     if finished:  # nothing to train: said, and its samples are not composed again

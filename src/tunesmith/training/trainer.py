@@ -94,7 +94,8 @@ class LossOf(nn.Module):
 class Trainer:
     def __init__(self, model, representation, train_data, valid_data, config: TrainConfig,
                  run_dir: str | Path, *, resume: bool = False, progress: Progress | None = None,
-                 summary_extra: dict | None = None, tensorboard: bool = True, log=None):
+                 summary_extra: dict | None = None, tensorboard: bool = True, log=None,
+                 fresh_best: bool = False):
         from tunesmith.models import allows_autocast, param_groups
 
         self.cfg = config
@@ -133,6 +134,8 @@ class Trainer:
         if resume:
             self._restore(self.run_dir / "last")
             resume_step = self.step
+            if fresh_best:  # another loss from here (a fine-tune): its best is its own
+                self.best, self.evals_since_best, self.stopped_early = None, 0, False
         # ``log(message, level)`` hears what resuming found damaged in metrics.csv
         self.logger = (RunLogger(self.run_dir, resume_step=resume_step, tensorboard=tensorboard,
                                  log=log) if self.ranks.main else SilentLogger())
