@@ -238,7 +238,10 @@ class Train(Command):
         if getattr(args, "config", None):
             raise TunesmithError("--resume continues the run with its own settings "
                                  f"({Path(args.resume) / 'config.json'}); drop --config")
-        keep = {"steps", "patience", "device", "samples", "corpus", "ending_weight"}
+        from tunesmith import families
+
+        keep = {"steps", "patience", "device", "samples", "corpus"}
+        keep |= {n for name in families.FAMILIES for n in families.get(name).resumable_data}
         extra = [(section, name) for section, v in values.items() for name in v
                  if name not in keep]
         if extra:

@@ -195,16 +195,13 @@ class AbcFamily(Family):
 
         rep = prepared.representation
         train, valid = prepared.sequences["train"], prepared.sequences["valid"]
+        weights = None if train is valid or data is None else _ending_weights(
+            rep, train, data.ending_weight)  # evaluate scores one split: no training
         if rep.inputs:  # rows (id, inputs...), what the model reads: made here, for the
             # splits in use only (evaluate scores one; reading costs ~30 us a character)
             same = train is valid
-            weights = None if same or data is None else _ending_weights(
-                rep, train, data.ending_weight)
             valid = [rep.with_inputs(ids) for ids in valid]
             train = valid if same else [rep.with_inputs(ids) for ids in train]
-        else:
-            weights = None if train is valid or data is None else _ending_weights(
-                rep, train, data.ending_weight)
         return (TokenWindows(train, cfg.seq_len, cfg.batch_size, seed=cfg.seed,
                              weights=weights),
                 SequenceBatches(valid, max_items=cfg.eval_max_items))
